@@ -1,0 +1,1 @@
+"""Dialer: an open-source outbound call-centre platform."""

