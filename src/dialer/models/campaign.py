@@ -116,7 +116,9 @@ class Strategy(IdMixin, TimestampMixin, Base):
     phone_field_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("fields.id", ondelete="RESTRICT"), nullable=True
     )
-    skill_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("skills.id", ondelete="RESTRICT"), nullable=True)
+    skill_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("skills.id", ondelete="RESTRICT"), nullable=True
+    )
     default_completion_code_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("completion_codes.id", ondelete="RESTRICT"), nullable=True
     )
@@ -267,7 +269,9 @@ class Selection(IdMixin, TimestampMixin, Base):
     conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     #: [{"field": ..., "dir": "asc"|"desc"}]
     sort: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
-    skill_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("skills.id", ondelete="RESTRICT"), nullable=True)
+    skill_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("skills.id", ondelete="RESTRICT"), nullable=True
+    )
     min_skill_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
     pool_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("operator_pools.id", ondelete="RESTRICT"), nullable=True

@@ -1,0 +1,1 @@
+"""Shared web plumbing: problem details, request sessions, permission checks, generic CRUD."""

@@ -1,0 +1,91 @@
+"""RFC 9457 problem details for every error the API returns."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dialer.exceptions import DialerError
+
+log = logging.getLogger(__name__)
+MEDIA_TYPE = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, *, slug: str, errors: list[dict[str, Any]] | None = None,
+            instance: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or "body"
+
+
+_UNIQUE = re.compile(r"Key \((?P<cols>[^)]*)\)=\((?P<vals>.*)\) already exists")
+_FK_MISSING = re.compile(r"Key \((?P<cols>[^)]*)\)=\((?P<vals>.*)\) is not present in table \"(?P<table>\w+)\"")
+_FK_USED = re.compile(r"is still referenced from table \"(?P<table>\w+)\"")
+
+
+def integrity_problem(err: DBAPIError) -> tuple[int, str, list[dict[str, Any]]]:
+    """Translate a constraint violation into a status, a message and the fields it is about."""
+    cause = getattr(err.orig, "__cause__", None)
+    # asyncpg keeps the "Key (...)=(...)" part in the cause's detail, not in the message.
+    text = f"{err.orig}\n{getattr(cause, 'detail', '') or ''}"
+    if m := _UNIQUE.search(text):
+        cols = [c.strip() for c in m["cols"].split(",")]
+        field = cols[-1]
+        return 409, f"{field}: value '{m['vals']}' already exists", [
+            {"field": field, "reason": f"value '{m['vals']}' already exists"}]
+    if m := _FK_USED.search(text):
+        return 409, f"the object is still used by {m['table']}; remove those first", []
+    if m := _FK_MISSING.search(text):
+        field = m["cols"].strip()
+        return 422, f"{field}: {m['table']} {m['vals']} does not exist", [
+            {"field": field, "reason": f"{m['table']} {m['vals']} does not exist"}]
+    if "violates check constraint" in text:
+        cname = re.search(r'check constraint "(\w+)"', text)
+        return 422, f"a value is out of range ({cname[1] if cname else 'check'})", []
+    if "violates not-null constraint" in text:
+        col = re.search(r'column "(\w+)"', text)
+        field = col[1] if col else "body"
+        return 422, f"{field}: a value is required", [{"field": field, "reason": "a value is required"}]
+    return 409, "the change conflicts with existing data", []
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DialerError)
+    async def dialer_error(request: Request, exc: DialerError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem(exc.status, exc.title, exc.detail, slug=exc.type_slug, errors=exc.errors,
+                       instance=request.url.path, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _loc(e.get("loc", ())), "reason": e.get("msg", "invalid")} for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+        return problem(422, "Validation failed", detail, slug="validation", errors=errors,
+                       instance=request.url.path)
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+        status, detail, errors = integrity_problem(exc)
+        return problem(status, "Conflict" if status == 409 else "Validation failed", detail,
+                       slug="conflict" if status == 409 else "validation", errors=errors,
+                       instance=request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), str(exc.detail), slug=f"http-{exc.status_code}",
+                       instance=request.url.path, headers=getattr(exc, "headers", None))

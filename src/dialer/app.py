@@ -1,0 +1,99 @@
+"""The web application: ``create_app()`` builds it; resources are made in ``lifespan``.
+
+Routers are discovered: every ``dialer.<domain>.endpoints`` module exposing ``routers`` (a list)
+or ``router`` is mounted, so a new domain needs no edit here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import text
+
+import dialer
+from dialer.api import problems
+from dialer.config import Settings, get_settings
+from dialer.db import make_engine, make_sessionmaker, resolve_url
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Outbound call-centre platform. Every endpoint needs a session cookie (browser; unsafe methods
+also need the `X-CSRF-Token` header) or an API token (`Authorization: Bearer dlr_...`) and declares
+the permission it checks. Errors are RFC 9457 problem details (`application/problem+json`) with an
+`errors` list naming each field and the reason."""
+
+
+def discover_routers() -> list[APIRouter]:
+    found: list[APIRouter] = []
+    for mod in sorted(pkgutil.iter_modules(dialer.__path__), key=lambda m: m.name):
+        if not mod.ispkg:
+            continue
+        try:
+            endpoints = importlib.import_module(f"dialer.{mod.name}.endpoints")
+        except ModuleNotFoundError as err:
+            if err.name != f"dialer.{mod.name}.endpoints":
+                raise
+            continue
+        found.extend(getattr(endpoints, "routers", None) or [endpoints.router])
+    return found
+
+
+async def prepare_database(url: str, settings: Settings) -> None:
+    """Create the database if needed, migrate it, and run the start-up maintenance."""
+    import asyncio
+
+    from dialer.auth.catalogue import sync_permissions
+    from dialer.db import ensure_database
+    from dialer.migrate import upgrade
+
+    await ensure_database(url)
+    await asyncio.to_thread(upgrade, url)
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT audit_ensure_partitions(:n)"), {"n": settings.audit_months_ahead})
+            await sync_permissions(conn)
+    finally:
+        await engine.dispose()
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None,
+               prepare: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = database_url or resolve_url(settings)
+        if prepare:
+            await prepare_database(url, settings)
+        engine = make_engine(url)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.database_url = url
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title="Dialer", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    problems.install(app)
+    for router in discover_routers():
+        app.include_router(router)
+
+    from dialer.api.deps import public
+
+    @app.get("/api/health", tags=["system"], summary="Liveness and database check")
+    @public
+    async def health() -> dict[str, Any]:
+        async with app.state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,182 @@
+"""Authentication (argon2 passwords, session cookies, API tokens), throttling, effective permissions."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialer.auth.permissions import P
+from dialer.models import (
+    ApiToken,
+    LoginFailure,
+    Role,
+    User,
+    UserPermissionGrant,
+    UserSession,
+    role_permissions,
+    user_roles,
+)
+
+_hasher = PasswordHasher()
+TOKEN_PREFIX = "dlr_"
+MIN_PASSWORD_LENGTH = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    user_id: int
+    login: str
+    roles: tuple[str, ...]
+    permissions: frozenset[P]
+    via: str  # "session" | "token"
+    csrf_token: str | None = None
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def role_codes(session: AsyncSession, user_id: int) -> tuple[str, ...]:
+    rows = await session.scalars(
+        select(Role.code).join(user_roles, user_roles.c.role_id == Role.id)
+        .where(user_roles.c.user_id == user_id).order_by(Role.code)
+    )
+    return tuple(rows)
+
+
+async def effective_permissions(session: AsyncSession, user_id: int) -> frozenset[P]:
+    """Permissions of the user's roles, plus per-user grants, minus per-user revocations."""
+    from_roles = set(
+        await session.scalars(
+            select(role_permissions.c.permission)
+            .join(user_roles, user_roles.c.role_id == role_permissions.c.role_id)
+            .where(user_roles.c.user_id == user_id)
+        )
+    )
+    grants = (await session.execute(
+        select(UserPermissionGrant.permission, UserPermissionGrant.granted)
+        .where(UserPermissionGrant.user_id == user_id)
+    )).all()
+    for code, granted in grants:
+        if granted:
+            from_roles.add(code)
+        else:
+            from_roles.discard(code)
+    known = {p.value for p in P}
+    return frozenset(P(c) for c in from_roles if c in known)
+
+
+async def _principal(session: AsyncSession, user: User, via: str, csrf: str | None) -> Principal:
+    return Principal(
+        user_id=user.id,
+        login=user.login,
+        roles=await role_codes(session, user.id),
+        permissions=await effective_permissions(session, user.id),
+        via=via,
+        csrf_token=csrf,
+    )
+
+
+async def resolve_principal(session: AsyncSession, *, cookie: str | None, authorization: str | None
+                            ) -> Principal | None:
+    """Who sends the request: an API token in ``Authorization: Bearer`` wins over the session cookie."""
+    if authorization and authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+        row = (await session.execute(
+            select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == digest(token), ApiToken.revoked.is_(False))
+        )).first()
+        if row is None:
+            return None
+        api_token, user = row
+        if not user.is_active or (api_token.expires_at and api_token.expires_at <= now()):
+            return None
+        api_token.last_used_at = now()
+        return await _principal(session, user, "token", None)
+    if cookie:
+        srow = (await session.execute(
+            select(UserSession, User).join(User, User.id == UserSession.user_id)
+            .where(UserSession.token_hash == digest(cookie), UserSession.expires_at > now())
+        )).first()
+        if srow is None:
+            return None
+        user_session, user = srow
+        if not user.is_active:
+            return None
+        return await _principal(session, user, "session", user_session.csrf_token)
+    return None
+
+
+async def recent_failures(session: AsyncSession, *, login: str, client: str, window: timedelta) -> tuple[int, int]:
+    since = now() - window
+    by_login = await session.scalar(
+        select(func.count()).select_from(LoginFailure).where(LoginFailure.login == login, LoginFailure.at > since)
+    )
+    by_client = await session.scalar(
+        select(func.count()).select_from(LoginFailure).where(LoginFailure.client == client, LoginFailure.at > since)
+    )
+    return int(by_login or 0), int(by_client or 0)
+
+
+async def note_failure(session: AsyncSession, *, login: str, client: str) -> None:
+    session.add(LoginFailure(login=login, client=client))
+
+
+async def clear_failures(session: AsyncSession, *, login: str) -> None:
+    await session.execute(delete(LoginFailure).where(LoginFailure.login == login))
+
+
+async def check_credentials(session: AsyncSession, login: str, password: str) -> User | None:
+    user = await session.scalar(select(User).where(func.lower(User.login) == login.lower()))
+    if user is None:
+        # Spend the same time as a real check so logins cannot be enumerated by timing.
+        verify_password(_DUMMY_HASH, password)
+        return None
+    if not user.is_active or not verify_password(user.password_hash, password):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+async def open_session(session: AsyncSession, user: User, *, hours: int, client: str) -> tuple[str, str]:
+    """Create a browser session; returns (cookie value, CSRF token). Only hashes are stored."""
+    value = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    session.add(UserSession(token_hash=digest(value), user_id=user.id, csrf_token=csrf,
+                            expires_at=now() + timedelta(hours=hours), client=client))
+    user.last_login_at = now()
+    return value, csrf
+
+
+async def close_session(session: AsyncSession, cookie: str) -> None:
+    await session.execute(delete(UserSession).where(UserSession.token_hash == digest(cookie)))
+
+
+def new_api_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)

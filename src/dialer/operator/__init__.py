@@ -1,0 +1,1 @@
+"""Operators, skills and operator pools (000 §7, 001)."""
