@@ -67,10 +67,10 @@ def object_type(obj: Any) -> str:
 
 
 def _object_id(obj: Any) -> str | None:
-    identity = inspect(obj).identity
-    if not identity:
+    key = inspect(obj).mapper.primary_key_from_instance(obj)
+    if not key or all(v is None for v in key):
         return None
-    return ",".join(str(v) for v in identity)
+    return ",".join(str(v) for v in key)
 
 
 def _entry(actor: Actor, action: str, otype: str, oid: str | None, changes: dict[str, Any],

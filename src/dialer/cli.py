@@ -1,0 +1,186 @@
+"""The ``dialer`` command: run the product, migrate, manage users, import files, benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from dialer.config import get_settings
+
+app = typer.Typer(help="Dialer: an outbound call-centre platform.", no_args_is_help=True, add_completion=False)
+user_app = typer.Typer(help="Users of the product.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(bench_app, name="bench")
+console = Console(stderr=True)
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """Start the product: database (embedded unless DIALER_DATABASE_URL is set), migrations, web API."""
+    import uvicorn
+
+    from dialer.app import create_app
+
+    settings = get_settings()
+    asyncio.run(_first_start(settings))
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+async def _first_start(settings: Any) -> None:
+    """Migrate, and on an empty installation create the first administrator with a printed password."""
+    from sqlalchemy import func, select
+
+    from dialer.cli_support import open_database
+    from dialer.models import User
+
+    async with open_database(settings) as (_engine, maker, _settings):
+        async with maker() as session:
+            users = await session.scalar(select(func.count()).select_from(User))
+        if users:
+            return
+        password = secrets.token_urlsafe(12)
+        await _create_user(maker, "admin", password, ("admin",), "Administrator")
+        path = settings.data_dir / "initial-admin-password.txt"
+        path.write_text(password + "\n")
+        path.chmod(0o600)
+        console.print(f"[bold green]First start:[/] administrator [bold]admin[/] created, password "
+                      f"[bold]{password}[/] (also in {path})")
+
+
+async def _create_user(maker: Any, login: str, password: str, roles: tuple[str, ...], full_name: str) -> int:
+    from sqlalchemy import insert, select
+
+    from dialer.audit.recorder import Actor
+    from dialer.auth.service import hash_password
+    from dialer.models import Role, User, user_roles
+
+    async with maker() as session, session.begin():
+        session.info["actor"] = Actor(None, "cli", ("system",))
+        known = dict((await session.execute(select(Role.code, Role.id))).all())
+        if unknown := [r for r in roles if r not in known]:
+            raise typer.BadParameter(f"unknown roles {unknown}; known: {', '.join(sorted(known))}")
+        user = User(login=login, full_name=full_name, password_hash=hash_password(password))
+        session.add(user)
+        await session.flush()
+        for code in roles:
+            await session.execute(insert(user_roles).values(user_id=user.id, role_id=known[code]))
+        return user.id
+
+
+@app.command()
+def migrate() -> None:
+    """Create the database if needed and apply all migrations."""
+    from dialer.cli_support import open_database
+
+    async def go() -> None:
+        async with open_database():
+            pass
+
+    asyncio.run(go())
+    console.print("[green]Database is up to date.[/]")
+
+
+@user_app.command("create")
+def user_create(
+    login: str,
+    role: Annotated[list[str], typer.Option("--role", help="Role code (repeatable): admin, supervisor, ...")],
+    password: Annotated[str | None, typer.Option(help="Password; asked for when omitted")] = None,
+    full_name: Annotated[str, typer.Option(help="Full name")] = "",
+) -> None:
+    """Create a user, e.g. the first administrator: ``dialer user create admin --role admin``."""
+    from dialer.auth.service import MIN_PASSWORD_LENGTH
+    from dialer.cli_support import open_database
+
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise typer.BadParameter(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+
+    async def go() -> int:
+        async with open_database() as (_engine, maker, _settings):
+            return await _create_user(maker, login, password, tuple(role), full_name)
+
+    try:
+        user_id = asyncio.run(go())
+    except Exception as err:
+        if "uq_users_login" in str(err):
+            console.print(f"[red]A user with login '{login}' already exists.[/]")
+            raise typer.Exit(1)
+        raise
+    console.print(f"[green]User {login} created (id {user_id}).[/]")
+
+
+@app.command("import-numbering")
+def import_numbering(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Load the national numbering registry (ABC/DEF CSV of the regulator) into the phone-code table."""
+    from dialer.cli_support import open_database
+    from dialer.phone.registry import RegistryFormatError
+    from dialer.timezone.service import import_numbering as run_import
+
+    async def go(progress: Progress | None) -> dict[str, Any]:
+        task = progress.add_task("numbering registry", total=file.stat().st_size) if progress else None
+
+        def advance(done: int, total: int) -> None:
+            if progress is not None and task is not None:
+                progress.update(task, completed=done, total=total)
+
+        async with open_database() as (_engine, maker, _settings):
+            return await run_import(maker, file, progress=advance)
+
+    try:
+        if as_json:
+            result = asyncio.run(go(None))
+        else:
+            with _progress() as progress:
+                result = asyncio.run(go(progress))
+    except RegistryFormatError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        console.print(f"[green]{result['ranges']} ranges loaded[/], {result['rejected']} rows rejected "
+                      f"in {result['seconds']} s.")
+        for row in result["errors"][:20]:
+            console.print(f"  line {row['line']}, {row['column']}: {row['reason']}")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                    console=console)
+
+
+def _register_domain_commands() -> None:
+    """Commands that live beside their domain (``dialer import``, ``dialer bench import``)."""
+    try:
+        from dialer.contact import cli as contact_cli
+    except ImportError:  # pragma: no cover - the contact domain is part of the product
+        return
+    register = getattr(contact_cli, "register", None)
+    if register is not None:
+        register(app, bench_app)
+
+
+_register_domain_commands()
+
+
+def main() -> None:
+    app(prog_name="dialer")
+
+
+if __name__ == "__main__":
+    main()

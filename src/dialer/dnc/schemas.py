@@ -1,0 +1,68 @@
+"""API schemas of do-not-call lists and entries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from dialer.api.crud import ReadSchema, Schema
+
+
+class DncListCreate(Schema):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+
+
+class DncListUpdate(Schema):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = None
+
+
+class DncListRead(ReadSchema):
+    id: int
+    name: str
+    description: str
+    is_global: bool
+    entries: int
+    created_at: datetime
+
+
+class DncEntryCreate(Schema):
+    number: str = Field(min_length=1, max_length=40)
+    is_prefix: bool = False
+    comment: str = ""
+
+
+class DncEntriesBulk(Schema):
+    numbers: list[str] = Field(min_length=1, max_length=100_000)
+    is_prefix: bool = False
+    comment: str = ""
+
+
+class DncBulkResult(ReadSchema):
+    added: int
+    already_present: int
+    rejected: list[dict[str, str | int]]
+
+
+class DncEntryRead(ReadSchema):
+    id: int
+    list_id: int
+    number: str
+    is_prefix: bool
+    comment: str
+    created_at: datetime
+
+
+class DncMatchRead(ReadSchema):
+    list_id: int
+    list_name: str
+    number: str
+    is_prefix: bool
+
+
+class DncCheck(ReadSchema):
+    number: str
+    blocked: bool
+    matches: list[DncMatchRead]

@@ -1,0 +1,100 @@
+"""API schemas of time zones and phone codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from dialer.api.crud import ReadSchema, Schema
+
+
+class TimeZoneCreate(Schema):
+    name: str = Field(min_length=1, max_length=200)
+    tz: str = Field(min_length=1, max_length=64, description="IANA zone, e.g. Asia/Yekaterinburg")
+    description: str = ""
+
+
+class TimeZoneUpdate(Schema):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    tz: str | None = Field(None, min_length=1, max_length=64)
+    description: str | None = None
+
+
+class TimeZoneRead(ReadSchema):
+    id: int
+    name: str
+    tz: str
+    description: str
+    utc_offset: str
+    phone_codes: int
+
+
+class PhoneCodeCreate(Schema):
+    """Either ``prefix`` or both ``range_from`` and ``range_to`` (international digits, "+" optional)."""
+
+    time_zone_id: int | None = None
+    prefix: str | None = Field(None, max_length=20)
+    range_from: str | None = Field(None, max_length=20)
+    range_to: str | None = Field(None, max_length=20)
+    tz: str | None = Field(None, max_length=64, description="Overrides the zone of time_zone_id")
+    region: str | None = None
+    carrier: str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PhoneCodeCreate:
+        has_range = self.range_from is not None or self.range_to is not None
+        if self.prefix and has_range:
+            raise ValueError("give either prefix or range_from/range_to, not both")
+        if not self.prefix and (self.range_from is None or self.range_to is None):
+            raise ValueError("give a prefix, or both range_from and range_to")
+        if self.time_zone_id is None and not self.tz:
+            raise ValueError("give time_zone_id or tz")
+        return self
+
+
+class PhoneCodeUpdate(Schema):
+    time_zone_id: int | None = None
+    prefix: str | None = Field(None, max_length=20)
+    range_from: str | None = Field(None, max_length=20)
+    range_to: str | None = Field(None, max_length=20)
+    tz: str | None = Field(None, max_length=64)
+    region: str | None = None
+    carrier: str | None = None
+    description: str | None = None
+
+
+class PhoneCodeRead(ReadSchema):
+    id: int
+    time_zone_id: int | None
+    prefix: str | None
+    range_from: str
+    range_to: str
+    tz: str | None
+    region: str | None
+    carrier: str | None
+    description: str
+    source: str
+    created_at: datetime
+
+
+class PhoneLookupRead(ReadSchema):
+    number: str
+    timezones: list[str]
+    tz_uncertain: bool
+    region: str | None
+    carrier: str | None
+    source: str = Field(description="manual | registry | phonenumbers")
+
+
+class NumberingJob(ReadSchema):
+    id: int
+    status: str
+    filename: str
+    rows_done: int
+    imported: int
+    rejected: int
+    message: str
+    result: dict[str, Any] = {}
