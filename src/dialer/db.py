@@ -86,11 +86,15 @@ def asyncpg_dsn(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    from dialer.fieldvalues import dumps_json
+
     return create_async_engine(
         to_async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        # Decimal field values are stored as JSON numbers, not strings.
+        json_serializer=dumps_json,
     )
 
 

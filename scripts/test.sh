@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs them all: ruff, mypy, then pytest (which also runs
+# `alembic check` and starts a real embedded PostgreSQL). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+ensure_venv
+quiet_pip install -e '.[test]'
+echo "== ruff"; .venv/bin/ruff check src tests
+echo "== mypy"; .venv/bin/mypy
+echo "== pytest"; .venv/bin/python -m pytest -p no:cacheprovider "$@"

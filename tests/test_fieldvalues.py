@@ -1,0 +1,318 @@
+"""Tests for dialer.fieldvalues."""
+
+import json
+from decimal import Decimal
+from enum import StrEnum
+
+import pytest
+
+from dialer.fieldvalues import (
+    FieldType,
+    FieldValueError,
+    canonical_text,
+    coerce,
+    dumps_json,
+    loads_json,
+    validate_mask,
+)
+
+
+def test_field_type_values_are_the_stored_strings() -> None:
+    assert [t.value for t in FieldType] == [
+        "string",
+        "integer",
+        "decimal",
+        "date",
+        "datetime",
+        "boolean",
+        "phone",
+        "enum",
+    ]
+
+
+@pytest.mark.parametrize("field_type", list(FieldType))
+@pytest.mark.parametrize("value", ["", "   ", "\u00a0\t", None])
+def test_empty_is_none_for_every_type(field_type: FieldType, value: str | None) -> None:
+    assert coerce(value, type=field_type, mask=r"\d+", options=["A"]) is None
+
+
+def test_string_and_phone_are_trimmed_raw_text() -> None:
+    assert coerce("  Иванов  Иван \u00a0", type=FieldType.STRING) == "Иванов  Иван"
+    assert coerce(" +7 (912) 345-67-89 ", type=FieldType.PHONE) == "+7 (912) 345-67-89"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("42", 42),
+        ("-42", -42),
+        ("+7", 7),
+        ("1 234 567", 1234567),
+        ("1\u00a0234", 1234),
+        ("1,234,567", 1234567),
+        ("1.234.567", 1234567),
+        ("123.0", 123),
+        ("123,00", 123),
+        ("-0", 0),
+        ("007", 7),
+        ("79123456789", 79123456789),
+    ],
+)
+def test_integer(text: str, expected: int) -> None:
+    result = coerce(text, type="integer")
+    assert result == expected
+    assert type(result) is int
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("abc", "expected an integer, got 'abc'"),
+        ("12.5", "expected an integer, got '12.5'"),
+        # A single comma is a decimal mark ("1,234" is 1.234 in Russian notation).
+        ("1,234", "expected an integer, got '1,234'"),
+        ("12 34", "expected an integer, got '12 34'"),
+        ("+7 912 345-67-89", "expected an integer, got '+7 912 345-67-89'"),
+        ("1" * 101, "expected an integer, got a number with more than 100 digits"),
+    ],
+)
+def test_integer_errors(text: str, reason: str) -> None:
+    with pytest.raises(FieldValueError) as caught:
+        coerce(text, type=FieldType.INTEGER)
+    assert str(caught.value) == reason
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1 234,56", "1234.56"),
+        ("1234.56", "1234.56"),
+        ("1\u00a0234,56", "1234.56"),
+        ("1\u202f234,56", "1234.56"),
+        ("-12,5", "-12.5"),
+        ("−12,5", "-12.5"),  # typographic minus
+        ("1,234.56", "1234.56"),
+        ("1.234,56", "1234.56"),
+        ("1.234.567,89", "1234567.89"),
+        ("1'234.5", "1234.5"),
+        ("100,50", "100.50"),  # the scale the user typed is kept
+        (",5", "0.5"),
+        ("0", "0"),
+        ("-0,00", "0.00"),
+        ("12345678901234567890.123456789", "12345678901234567890.123456789"),
+    ],
+)
+def test_decimal(text: str, expected: str) -> None:
+    result = coerce(text, type=FieldType.DECIMAL)
+    assert isinstance(result, Decimal)
+    assert result == Decimal(expected)
+    assert canonical_text(result) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("abc", "expected a number, got 'abc'"),
+        ("-", "expected a number, got '-'"),
+        ("1,2,3.4.5", "expected a number, got '1,2,3.4.5'"),
+        ("12,34,5", "expected a number, got '12,34,5'"),
+        ("1 234.567,5", "expected a number, got '1 234.567,5'"),
+        ("12%", "expected a number, got '12%'"),
+        ("7,91235E+10", "expected a number, got '7,91235E+10': scientific notation is not accepted"),
+    ],
+)
+def test_decimal_errors(text: str, reason: str) -> None:
+    with pytest.raises(FieldValueError) as caught:
+        coerce(text, type=FieldType.DECIMAL)
+    assert str(caught.value).startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("01.02.2024", "2024-02-01"),
+        ("1.2.2024", "2024-02-01"),
+        ("2024-02-01", "2024-02-01"),
+        ("01/02/2024", "2024-02-01"),  # day first
+        ("01-02-2024", "2024-02-01"),
+        ("2024.02.01", "2024-02-01"),
+        ("20240201", "2024-02-01"),
+        ("29.02.2024", "2024-02-29"),
+        ("45321", "2024-01-30"),  # Excel serial day number
+        ("45321.0", "2024-01-30"),
+        ("01.02.2024 0:00", "2024-02-01"),  # Excel writes date cells like this
+        ("2024-02-01T00:00:00", "2024-02-01"),
+    ],
+)
+def test_date(text: str, expected: str) -> None:
+    assert coerce(text, type=FieldType.DATE) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("31.02.2024", "date '31.02.2024' does not exist"),
+        ("29.02.2023", "date '29.02.2023' does not exist"),
+        ("2024-13-01", "date '2024-13-01' does not exist"),
+        ("abc", "expected a date like 31.12.2024 or 2024-12-31, got 'abc'"),
+        ("2024", "expected a date like 31.12.2024 or 2024-12-31, got '2024'"),
+        ("01.02.24", "the year in '01.02.24' is ambiguous; write it with four digits"),
+        ("01.02.2024 10:20", "expected a date without a time, got '01.02.2024 10:20'"),
+        ("01.02-2024", "expected a date like 31.12.2024 or 2024-12-31, got '01.02-2024'"),
+    ],
+)
+def test_date_errors(text: str, reason: str) -> None:
+    with pytest.raises(FieldValueError) as caught:
+        coerce(text, type=FieldType.DATE)
+    assert str(caught.value) == reason
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("01.02.2024 10:20", "2024-02-01T10:20:00"),
+        ("1.2.2024 9:05", "2024-02-01T09:05:00"),
+        ("2024-02-01 10:20:30", "2024-02-01T10:20:30"),
+        ("2024-02-01T10:20:30", "2024-02-01T10:20:30"),
+        ("2024-02-01T10:20:30.987", "2024-02-01T10:20:30"),
+        ("2024-02-01T10:20:30+03:00", "2024-02-01T10:20:30+03:00"),
+        ("2024-02-01 10:20:30 +0530", "2024-02-01T10:20:30+05:30"),
+        ("2024-02-01T10:20-05", "2024-02-01T10:20:00-05:00"),
+        ("2024-02-01T10:20:30Z", "2024-02-01T10:20:30+00:00"),
+        ("01.02.2024", "2024-02-01T00:00:00"),
+        ("45321.4375", "2024-01-30T10:30:00"),
+    ],
+)
+def test_datetime(text: str, expected: str) -> None:
+    assert coerce(text, type=FieldType.DATETIME) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("01.02.2024 25:00", "date and time '01.02.2024 25:00' does not exist"),
+        ("01.02.2024 10:61", "date and time '01.02.2024 10:61' does not exist"),
+        ("30.02.2024 10:00", "date '30.02.2024 10:00' does not exist"),
+        ("2024-02-01T10:20+25:00", "date and time '2024-02-01T10:20+25:00' does not exist"),
+        ("tomorrow", "expected a date and time like 31.12.2024 or 2024-12-31, got 'tomorrow'"),
+    ],
+)
+def test_datetime_errors(text: str, reason: str) -> None:
+    with pytest.raises(FieldValueError) as caught:
+        coerce(text, type=FieldType.DATETIME)
+    assert str(caught.value) == reason
+
+
+@pytest.mark.parametrize(
+    "text", ["да", "Да", "TRUE", "true", "1", "yes", "Y", "y", "истина", "ИСТИНА", "+", " да "]
+)
+def test_boolean_true(text: str) -> None:
+    assert coerce(text, type=FieldType.BOOLEAN) is True
+
+
+@pytest.mark.parametrize("text", ["нет", "НЕТ", "false", "False", "0", "no", "N", "n", "ложь", "ЛОЖЬ", "-"])
+def test_boolean_false(text: str) -> None:
+    assert coerce(text, type=FieldType.BOOLEAN) is False
+
+
+def test_boolean_error() -> None:
+    with pytest.raises(FieldValueError, match=r"^expected yes or no .*, got 'возможно'$"):
+        coerce("возможно", type=FieldType.BOOLEAN)
+
+
+def test_enum_matches_case_and_space_insensitively_and_returns_the_option() -> None:
+    options = ["Новый клиент", "VIP", "B"]
+    assert coerce("новый   КЛИЕНТ", type=FieldType.ENUM, options=options) == "Новый клиент"
+    assert coerce("vip", type=FieldType.ENUM, options=options) == "VIP"
+    with pytest.raises(FieldValueError) as caught:
+        coerce("xyz", type=FieldType.ENUM, options=["A", "B"])
+    assert str(caught.value) == "'xyz' is not one of: A, B"
+
+
+def test_enum_error_lists_at_most_ten_options() -> None:
+    options = [f"o{i}" for i in range(25)]
+    with pytest.raises(FieldValueError) as caught:
+        coerce("x", type=FieldType.ENUM, options=options)
+    assert str(caught.value) == "'x' is not one of: o0, o1, o2, o3, o4, o5, o6, o7, o8, o9 (and 15 more)"
+
+
+def test_enum_without_options_is_a_definition_error() -> None:
+    with pytest.raises(ValueError, match="needs a list of options") as caught:
+        coerce("A", type=FieldType.ENUM)
+    assert not isinstance(caught.value, FieldValueError)
+
+
+def test_mask_is_matched_against_the_canonical_text() -> None:
+    assert coerce(" 123456 ", type=FieldType.STRING, mask=r"^\d{6}$") == "123456"
+    # The decimal canonical form uses a dot, whatever the input used.
+    assert coerce("1 234,50", type=FieldType.DECIMAL, mask=r"\d+\.\d{2}") == Decimal("1234.50")
+    assert coerce("01.02.2024", type=FieldType.DATE, mask=r"2024-.*") == "2024-02-01"
+    with pytest.raises(FieldValueError) as caught:
+        coerce("12345", type=FieldType.STRING, mask=r"^\d{6}$")
+    assert str(caught.value) == r"'12345' does not match mask ^\d{6}$"
+    # fullmatch: a prefix match is not enough.
+    with pytest.raises(FieldValueError):
+        coerce("1234567", type=FieldType.STRING, mask=r"\d{6}")
+
+
+def test_validate_mask() -> None:
+    validate_mask(r"^[A-Z]{2}\d{4}$")
+    with pytest.raises(
+        ValueError, match="not a valid regular expression: missing \\), unterminated subpattern"
+    ):
+        validate_mask("(abc")
+    with pytest.raises(ValueError, match="not a valid regular expression: nothing to repeat at position 0"):
+        validate_mask("*a")
+    with pytest.raises(ValueError, match="empty"):
+        validate_mask("")
+    with pytest.raises(ValueError, match="longer than 1000"):
+        validate_mask("a" * 1001)
+
+
+def test_invalid_mask_in_coerce_is_a_definition_error() -> None:
+    with pytest.raises(ValueError, match="not a valid regular expression") as caught:
+        coerce("x", type=FieldType.STRING, mask="[")
+    assert not isinstance(caught.value, FieldValueError)
+
+
+def test_unknown_type() -> None:
+    with pytest.raises(ValueError, match="unknown field type 'money'"):
+        coerce("1", type="money")
+
+
+def test_accepts_another_str_enum_with_the_same_values() -> None:
+    # dialer.models will define its own FieldType(StrEnum); it must work here unchanged.
+    class ModelsFieldType(StrEnum):
+        INTEGER = "integer"
+
+    assert coerce("5", type=ModelsFieldType.INTEGER) == 5
+
+
+def test_non_text_input_from_the_api() -> None:
+    assert coerce(5, type=FieldType.INTEGER) == 5
+    assert coerce(12.5, type=FieldType.DECIMAL) == Decimal("12.5")
+    assert coerce(1e-7, type=FieldType.DECIMAL) == Decimal("0.0000001")
+    assert coerce(Decimal("2.50"), type=FieldType.DECIMAL) == Decimal("2.50")
+    assert coerce(True, type=FieldType.BOOLEAN) is True
+    with pytest.raises(FieldValueError, match="expected an integer, got 'true'"):
+        coerce(True, type=FieldType.INTEGER)
+
+
+def test_json_round_trip_keeps_decimals_as_numbers() -> None:
+    data = {
+        "amount": Decimal("1234.50"),
+        "big": Decimal("1E+3"),
+        "n": 5,
+        "ok": True,
+        "d": None,
+        "s": 'Ё"',
+        "l": [1],
+    }
+    text = dumps_json(data)
+    assert text == '{"amount":1234.50,"big":1000,"n":5,"ok":true,"d":null,"s":"Ё\\"","l":[1]}'
+    # Any JSON parser sees numbers; ours reads them back as Decimal without loss.
+    assert json.loads(text)["amount"] == 1234.5
+    assert loads_json(text) == {**data, "big": Decimal(1000)}
+    assert loads_json(text)["amount"].as_tuple().exponent == -2
+    with pytest.raises(ValueError, match="cannot be stored in JSON"):
+        dumps_json({"x": Decimal("NaN")})
