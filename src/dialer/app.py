@@ -6,6 +6,8 @@ or ``router`` is mounted, so a new domain needs no edit here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 import pkgutil
@@ -15,6 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import dialer
 from dialer.api import problems
@@ -46,8 +49,6 @@ def discover_routers() -> list[APIRouter]:
 
 async def prepare_database(url: str, settings: Settings) -> None:
     """Create the database if needed, migrate it, and run the start-up maintenance."""
-    import asyncio
-
     from dialer.auth.catalogue import sync_permissions
     from dialer.db import ensure_database
     from dialer.migrate import upgrade
@@ -63,6 +64,17 @@ async def prepare_database(url: str, settings: Settings) -> None:
         await engine.dispose()
 
 
+async def _maintain(engine: AsyncEngine, settings: Settings, every_s: float = 6 * 3600) -> None:
+    """Keep audit partitions created ahead while the process runs for months."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("SELECT audit_ensure_partitions(:n)"), {"n": settings.audit_months_ahead})
+        except Exception:  # maintenance must not stop the server; it is retried next round
+            log.exception("audit partition maintenance failed")
+
+
 def create_app(settings: Settings | None = None, *, database_url: str | None = None,
                prepare: bool = True) -> FastAPI:
     settings = settings or get_settings()
@@ -76,9 +88,13 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.database_url = url
+        maintenance = asyncio.create_task(_maintain(engine, settings))
         try:
             yield
         finally:
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
             await engine.dispose()
 
     app = FastAPI(title="Dialer", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
