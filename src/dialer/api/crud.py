@@ -117,11 +117,21 @@ class Resource:
     read_extra: Hook | None = None
     #: (stmt, request) -> stmt: more list filtering.
     list_filter: Callable[[Select[Any], Request], Select[Any]] | None = None
+    #: How error messages name one object ("strategy 5 does not exist"); derived from the table by default.
+    label: str | None = None
     #: Hide the default endpoints that the domain replaces ("create", "update", "delete").
     skip: Sequence[str] = ()
 
     def column(self, name: str) -> InstrumentedAttribute[Any]:
         return getattr(self.model, name)
+
+
+def singular(name: str) -> str:
+    if name.endswith("ies"):
+        return name[:-3] + "y"
+    if name.endswith(("ses", "xes")):
+        return name[:-2]
+    return name.removesuffix("s")
 
 
 async def load(session: AsyncSession, model: type[Base], obj_id: int, what: str | None = None) -> Any:
@@ -147,7 +157,7 @@ def crud_router(resource: Resource) -> APIRouter:
     write_dep = Depends(require(r.write_perm))
     sort_cols = {name: r.column(name) for name in r.sort}
     search_cols = [r.column(name) for name in r.search]
-    label = r.model.__tablename__.rstrip("s")
+    label = r.label or singular(r.model.__tablename__).replace("_", " ")
 
     async def list_items(request: Request, session: Session, params: ListParams = Depends(list_params),
                          _: Any = read_dep) -> Any:
