@@ -28,7 +28,8 @@ from dialer.config import Settings
 from dialer.db import asyncpg_dsn, make_engine, make_sessionmaker, start_embedded_server, with_database
 from dialer.models import ApiToken, Role, User, user_roles
 
-TEMPLATE = "dialer_test_template"
+# Per process, so that test runs sharing one server (several terminals) do not drop each other's template.
+TEMPLATE = f"dialer_test_template_{os.getpid()}"
 _counter = itertools.count()
 
 
@@ -46,16 +47,41 @@ async def _admin_conn(server_url: str) -> asyncpg.Connection:
 
 
 @pytest.fixture(scope="session")
-async def template_url(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+async def template_url(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     conn = await _admin_conn(server_url)
     try:
+        await _drop_leftovers(conn)
         await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
     finally:
         await conn.close()
     url = with_database(server_url, TEMPLATE)
     await prepare_database(url, test_settings(tmp_path_factory.mktemp("data")))
-    return url
+    yield url
+    conn = await _admin_conn(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def _drop_leftovers(conn: asyncpg.Connection) -> None:
+    """Databases of test runs that were killed before cleaning up (their process is gone)."""
+    rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname ~ '^(t|dialer_test_template)_[0-9]+'")
+    for (name,) in rows:
+        pid = int(name.removeprefix("dialer_test_template_").removeprefix("t_").split("_")[0])
+        if not _alive(pid):
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def test_settings(data_dir: Path) -> Settings:

@@ -94,3 +94,23 @@ class AuditAction(StrEnum):
     updated = "updated"
     deleted = "deleted"
     custom = "custom"
+
+
+class AttemptState(StrEnum):
+    queued = "queued"  # taken from the hopper, not yet placed
+    dialing = "dialing"  # originate sent
+    ringing = "ringing"
+    answered = "answered"  # picked up, waiting for an operator (hold music)
+    connected = "connected"  # talking to an operator
+    wrap_up = "wrap_up"  # customer gone, operator finishing the card
+    done = "done"
+
+
+class OperatorState(StrEnum):
+    offline = "offline"
+    ready = "ready"
+    reserved = "reserved"  # picked for a call that is being connected (or a preview)
+    ringing = "ringing"
+    in_call = "in_call"
+    wrap_up = "wrap_up"
+    paused = "paused"
