@@ -79,6 +79,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
                prepare: bool = True) -> FastAPI:
     settings = settings or get_settings()
 
+    from dialer.contact import lifecycle as contact_lifecycle
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = database_url or resolve_url(settings)
@@ -89,9 +91,11 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.database_url = url
         maintenance = asyncio.create_task(_maintain(engine, settings))
+        await contact_lifecycle.on_startup(engine, app.state.sessionmaker)
         try:
             yield
         finally:
+            await contact_lifecycle.on_shutdown()
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance

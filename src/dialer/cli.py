@@ -159,6 +159,24 @@ def import_numbering(
             console.print(f"  line {row['line']}, {row['column']}: {row['reason']}")
 
 
+@app.command()
+def openapi(
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of standard output")] = None,
+) -> None:
+    """Print the OpenAPI schema of the REST API (docs/openapi.json is kept current by a test)."""
+    from dialer.app import create_app
+
+    text = openapi_text(create_app(prepare=False))
+    if output:
+        output.write_text(text)
+    else:
+        print(text, end="")
+
+
+def openapi_text(application: Any) -> str:
+    return json.dumps(application.openapi(), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                     console=console)

@@ -91,6 +91,13 @@ def _code_columns(data: dict[str, Any], current: PhoneCode | None = None) -> dic
     return out
 
 
+async def _codes_changed(session: AsyncSession, *args: Any) -> None:
+    """Contacts created from now on in this process see the change at once."""
+    from dialer.contact.phonelookup import invalidate
+
+    invalidate()
+
+
 async def _code_before_create(session: AsyncSession, data: dict[str, Any]) -> dict[str, Any]:
     if data.get("time_zone_id") is not None:
         await load(session, TimeZone, data["time_zone_id"], "time zone")
@@ -124,6 +131,7 @@ phone_codes = Resource(
     write_perm=P.timezones_write, search=("prefix", "region", "carrier", "description", "tz"),
     sort=("id", "range_from", "region", "carrier", "source", "created_at"), filters=("time_zone_id", "source"),
     before_create=_code_before_create, before_update=_code_before_update, read_extra=_code_read_extra,
+    after_save=_codes_changed, before_delete=_codes_changed,
 )
 
 extra = APIRouter(prefix="/api/phone-codes", tags=["time zones"])
@@ -158,6 +166,9 @@ async def _run_numbering(request_app: Any, job_id: int, path: Path) -> None:
             assert job is not None
             job.status = ImportStatus.running
         result = await service.import_numbering(maker, path)
+        from dialer.contact.phonelookup import invalidate
+
+        invalidate()
         async with maker() as session, session.begin():
             job = await session.get(ImportJob, job_id)
             assert job is not None

@@ -1,0 +1,175 @@
+"""The import benchmark: a generated file through the real import path, against a raw COPY of it.
+
+:func:`bench_import` writes a CSV of N contacts the way Russian users send them (``;``, UTF-8
+with BOM, "Фамилия Имя Отчество", a city, an amount with a decimal comma, a dd.mm.yyyy date and a
+phone in one of many written forms; about 1% invalid numbers and 2% repeated ones), imports it
+with :func:`dialer.contact.importer.run_import` into a fresh list whose fields have their
+expression indexes, and then times ``COPY`` of the same file into a plain table of text columns
+— the ceiling for getting these bytes into PostgreSQL. ``ratio`` = import speed / COPY speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import random
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dialer.config import Settings, get_settings
+from dialer.contact.importer import ImportOptions, run_import
+from dialer.contact.indexes import drop_field_indexes, ensure_field_indexes
+from dialer.db import make_engine, make_sessionmaker
+from dialer.models import ContactList, Field, ImportJob, ListField
+from dialer.models.enums import FieldType, PhoneType
+
+HEADERS = ("ФИО", "Город", "Сумма", "Дата договора", "Телефон")
+_SURNAMES = ("Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов", "Новиков",
+             "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров", "Павлов", "Козлов")
+_NAMES = ("Александр", "Сергей", "Дмитрий", "Андрей", "Алексей", "Максим", "Евгений", "Иван", "Михаил", "Артём")
+_PATRONYMICS = ("Александрович", "Сергеевич", "Дмитриевич", "Андреевич", "Иванович", "Михайлович", "Петрович")
+_CITIES = ("Москва", "Санкт-Петербург", "Новосибирск", "Екатеринбург", "Казань", "Нижний Новгород", "Челябинск",
+           "Самара", "Омск", "Ростов-на-Дону", "Уфа", "Красноярск", "Воронеж", "Пермь", "Волгоград", "Владивосток")
+_CODES = ("900", "902", "903", "905", "906", "909", "912", "915", "916", "917", "919", "921", "926", "929", "950",
+          "951", "952", "953", "960", "961", "977", "980", "982", "985", "987", "999", "495", "499", "812", "343",
+          "383", "843", "846", "861", "863")
+_INVALID = ("12345", "8 (912) 345-67", "нет", "+7 (000) 000-00-00", "8 912 345 67 89 00", "тел. уточнить")
+
+
+def _phone(rng: random.Random) -> str:
+    code = rng.choice(_CODES)
+    n = f"{rng.randrange(10_000_000):07d}"
+    form = rng.randrange(8)
+    if form == 0:
+        return f"8 ({code}) {n[:3]}-{n[3:5]}-{n[5:]}"
+    if form == 1:
+        return f"+7 {code} {n[:3]} {n[3:5]} {n[5:]}"
+    if form == 2:
+        return f"8{code}{n}"
+    if form == 3:
+        return f"+7({code}){n[:3]}-{n[3:5]}-{n[5:]}"
+    if form == 4:
+        return f"{code}{n}"
+    if form == 5:
+        return f"8-{code}-{n[:3]}-{n[3:5]}-{n[5:]}"
+    if form == 6:
+        return f"7{code}{n}"
+    return f"+7 ({code}) {n[:3]}-{n[3:]}"
+
+
+def generate_csv(path: Path, rows: int, *, seed: int = 1) -> None:
+    """Write the benchmark file: ``rows`` data rows, ~1% invalid phones, ~2% repeated phones."""
+    rng = random.Random(seed)
+    recent: list[str] = []
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f, delimiter=";", lineterminator="\r\n")
+        writer.writerow(HEADERS)
+        for _ in range(rows):
+            roll = rng.random()
+            if roll < 0.01:
+                phone = rng.choice(_INVALID)
+            elif roll < 0.03 and recent:
+                phone = rng.choice(recent)
+            else:
+                phone = _phone(rng)
+                if len(recent) < 1000:
+                    recent.append(phone)
+                else:
+                    recent[rng.randrange(1000)] = phone
+            amount = f"{rng.randrange(100, 500_000)},{rng.randrange(100):02d}"
+            day = f"{rng.randrange(1, 29):02d}.{rng.randrange(1, 13):02d}.{rng.randrange(2015, 2025)}"
+            name = f"{rng.choice(_SURNAMES)} {rng.choice(_NAMES)} {rng.choice(_PATRONYMICS)}"
+            writer.writerow((name, rng.choice(_CITIES), amount, day, phone))
+
+
+async def _raw_copy(engine: AsyncEngine, path: Path, table: str) -> float:
+    """Seconds to COPY the file into a plain table of text columns (created and dropped here)."""
+    columns = ", ".join(f"c{i} text" for i in range(len(HEADERS)))
+    async with engine.connect() as conn:
+        await conn.execute(text(f"CREATE TABLE {table} ({columns})"))
+        await conn.commit()
+        try:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            started = time.perf_counter()
+            await driver.copy_to_table(table, source=str(path), format="csv", header=True, delimiter=";",
+                                       encoding="UTF8")
+            return time.perf_counter() - started
+        finally:
+            await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+            await conn.commit()
+
+
+async def bench_import(rows: int, *, database_url: str | None = None, engine: AsyncEngine | None = None,
+                       settings: Settings | None = None, workdir: Path | None = None, keep: bool = False,
+                       seed: int = 1) -> dict[str, Any]:
+    """Run the benchmark; returns rows, seconds, rows_per_s, copy_rows_per_s, ratio, peak_rss_mb and the counts."""
+    settings = settings or get_settings()
+    owned: AsyncEngine | None = None
+    if engine is None:
+        if database_url is None:
+            from dialer.app import prepare_database
+            from dialer.db import resolve_url
+
+            database_url = await asyncio.to_thread(resolve_url, settings)
+            await prepare_database(database_url, settings)
+        engine = owned = make_engine(database_url, pool_size=2)
+    maker = make_sessionmaker(engine)
+    stamp = f"{int(time.time())}_{random.randrange(10_000)}"
+    own_folder = workdir is None
+    folder = workdir or Path(tempfile.mkdtemp(prefix="dialer-bench-"))
+    path = folder / f"bench-{rows}.csv"
+    try:
+        await asyncio.to_thread(generate_csv, path, rows, seed=seed)
+        types = {"ФИО": FieldType.string, "Город": FieldType.string, "Сумма": FieldType.decimal,
+                 "Дата договора": FieldType.date, "Телефон": FieldType.phone}
+        async with maker() as session, session.begin():
+            fields = [Field(name=f"{h} (bench {stamp})", type=t, description="", options=[],
+                            phone_type=PhoneType.mobile if t == FieldType.phone else None) for h, t in types.items()]
+            session.add_all(fields)
+            lst = ContactList(name=f"bench {stamp}", description="dialer bench import")
+            session.add(lst)
+            await session.flush()
+            session.add_all([ListField(list_id=lst.id, field_id=f.id, position=i) for i, f in enumerate(fields)])
+            field_ids = {h: f.id for h, f in zip(types, fields, strict=True)}
+            list_id = lst.id
+        for h, fid in field_ids.items():
+            await ensure_field_indexes(engine, fid, types[h])
+
+        started = time.perf_counter()
+        result = await run_import(maker, path, settings=settings, list_id=list_id,
+                                  options=ImportOptions(mapping={h: str(fid) for h, fid in field_ids.items()}))
+        seconds = time.perf_counter() - started
+        copy_seconds = await _raw_copy(engine, path, f"bench_copy_{stamp}")
+        rows_per_s = rows / seconds
+        copy_rows_per_s = rows / copy_seconds
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        out = {"rows": rows, "seconds": round(seconds, 3), "rows_per_s": round(rows_per_s),
+               "copy_seconds": round(copy_seconds, 3), "copy_rows_per_s": round(copy_rows_per_s),
+               "ratio": round(rows_per_s / copy_rows_per_s, 4), "peak_rss_mb": round(peak, 1),
+               "imported": result.imported, "rejected": result.rejected, "duplicates": result.duplicates,
+               "status": result.status.value}
+        if not keep:
+            async with maker() as session, session.begin():
+                await session.execute(delete(ContactList).where(ContactList.id == list_id))
+                await session.execute(delete(ImportJob).where(ImportJob.id == result.job_id))
+                await session.execute(delete(Field).where(Field.id.in_(field_ids.values())))
+            for fid in field_ids.values():
+                await drop_field_indexes(engine, fid)
+            if result.errors_file:
+                await asyncio.to_thread(Path(result.errors_file).unlink, missing_ok=True)
+        return out
+    finally:
+        if not keep:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+            if own_folder:
+                await asyncio.to_thread(shutil.rmtree, folder, True)
+        if owned is not None:
+            await owned.dispose()

@@ -1,0 +1,265 @@
+"""Fields, contact lists, contacts, imports and exports (000 §3–§5, 002 §5.5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse, StreamingResponse
+from sqlalchemy import select
+
+from dialer.api.crud import ListParams, Page, Resource, crud_router, list_params, load
+from dialer.api.deps import Session, require
+from dialer.audit.recorder import actor_of
+from dialer.auth.permissions import P
+from dialer.config import Settings
+from dialer.contact import exporter, importer, service
+from dialer.contact.schemas import (
+    BulkDelete,
+    ContactCreate,
+    ContactRead,
+    ContactUpdate,
+    CopyFields,
+    Deleted,
+    FieldCreate,
+    FieldRead,
+    FieldUpdate,
+    ImportJobRead,
+    ImportPreview,
+    ListCreate,
+    ListRead,
+    ListUpdate,
+)
+from dialer.exceptions import NotFound, ValidationFailed
+from dialer.models import ContactList, Field, ImportJob
+
+fields = Resource(
+    model=Field, path="fields", tag="fields", read_schema=FieldRead, create_schema=FieldCreate,
+    update_schema=FieldUpdate, read_perm=P.fields_read, write_perm=P.fields_write,
+    search=("name", "description"), sort=("id", "name", "type", "created_at"), filters=("type", "is_client_id"),
+    before_create=service.field_before_create, after_save=service.field_after_save,
+    before_update=service.field_before_update, before_delete=service.field_before_delete,
+)
+
+lists = Resource(
+    model=ContactList, path="lists", tag="contact lists", read_schema=ListRead, create_schema=ListCreate,
+    update_schema=ListUpdate, read_perm=P.lists_read, write_perm=P.lists_write,
+    search=("name", "description"), sort=("id", "name", "created_at"), extra_fields=("fields",),
+    after_save=service.list_after_save, read_extra=service.list_read_extra, before_delete=service.list_before_delete,
+)
+
+extra = APIRouter(prefix="/api/lists/{list_id}", tags=["contact lists"])
+contacts = APIRouter(prefix="/api/lists/{list_id}/contacts", tags=["contacts"])
+imports = APIRouter(tags=["imports"])
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _country(request: Request) -> str:
+    return _settings(request).default_country
+
+
+@extra.post("/copy-fields", response_model=ListRead, summary="Copy the fields of another list into this one")
+async def copy_fields(list_id: int, body: CopyFields, session: Session,
+                      _: Any = Depends(require(P.lists_write))) -> Any:
+    return await service.list_read(session, await service.copy_fields(session, list_id, body.from_list_id))
+
+
+# --- contacts -------------------------------------------------------------------------------------
+
+
+@contacts.get("", response_model=Page[ContactRead], summary="List contacts")
+async def list_contacts(list_id: int, request: Request, session: Session, params: ListParams = Depends(list_params),
+                        _: Any = Depends(require(P.contacts_read))) -> Any:
+    """Contacts of a list, paged. ``sort`` takes system columns (``id``, ``status``, ``created_at``,
+    ``next_call_at`` ...) and fields by name or id (``-Сумма``, ``f.12``; numbers sort numerically).
+    ``q`` searches the values and phone numbers. Filters: ``f.<field>=<value>`` (exact), ``status``,
+    ``tag``, ``phone``, ``not_called=true``, ``outcome=no_answer,busy``."""
+    flt = service.filter_from_query(request.query_params.multi_items())
+    return await service.list_contacts(session, list_id, params, flt, default_country=_country(request))
+
+
+@contacts.post("", response_model=ContactRead, status_code=201, summary="Add a contact")
+async def create_contact(list_id: int, body: ContactCreate, request: Request, session: Session,
+                         _: Any = Depends(require(P.contacts_write))) -> Any:
+    contact = await service.create_contact(session, list_id, body, default_country=_country(request))
+    return await service.read_contact(session, contact)
+
+
+@contacts.get("/export", summary="Export contacts to CSV or XLSX")
+async def export_contacts(list_id: int, request: Request, session: Session,
+                          format: Literal["csv", "xlsx"] = Query("csv", description="csv or xlsx"),
+                          _: Any = Depends(require(P.contacts_export))) -> StreamingResponse:
+    """The same filters as the list (plus ``not_called=true``, ``outcome=no_answer,...``); streamed."""
+    flt = service.filter_from_query(request.query_params.multi_items())
+    lst, specs, where, total = await service.prepare_export(session, list_id, flt, format,
+                                                            default_country=_country(request))
+    # The rows are streamed from a session of their own; end this one now rather than after the download.
+    await session.commit()
+    stamp = datetime.now().strftime("%Y%m%d-%H%M")
+    safe = re.sub(r"[^\w.-]+", "_", lst.name, flags=re.UNICODE).strip("_") or f"list-{list_id}"
+    name = f"{safe}-{stamp}.{format}"
+    maker = request.app.state.sessionmaker
+    return StreamingResponse(
+        exporter.export_chunks(format, maker, list_id, specs, where), media_type=exporter.MEDIA_TYPES[format],
+        headers={"Content-Disposition": f"attachment; filename=\"export.{format}\"; filename*=UTF-8''"
+                                        f"{_quote(name)}", "X-Total-Count": str(total)})
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name)
+
+
+@contacts.post("/bulk-delete", response_model=Deleted, summary="Delete the given contacts or those matching a filter")
+async def bulk_delete(list_id: int, body: BulkDelete, request: Request, session: Session,
+                      _: Any = Depends(require(P.contacts_delete))) -> Any:
+    flt = service.ContactFilter.of(body.filter) if body.filter is not None else None
+    n = await service.bulk_delete(session, list_id, body.ids, flt, default_country=_country(request))
+    return {"deleted": n}
+
+
+@contacts.delete("", response_model=Deleted, summary="Delete every contact of the list")
+async def delete_all(list_id: int, session: Session, confirm: bool = Query(False, description="Must be true"),
+                     _: Any = Depends(require(P.contacts_delete))) -> Any:
+    return {"deleted": await service.delete_all(session, list_id, confirm=confirm)}
+
+
+@contacts.get("/{contact_id}", response_model=ContactRead, summary="Get a contact")
+async def get_contact(list_id: int, contact_id: int, session: Session,
+                      _: Any = Depends(require(P.contacts_read))) -> Any:
+    return await service.read_contact(session, await service.load_contact(session, list_id, contact_id))
+
+
+@contacts.patch("/{contact_id}", response_model=ContactRead, summary="Change a contact")
+async def update_contact(list_id: int, contact_id: int, body: ContactUpdate, request: Request, session: Session,
+                         _: Any = Depends(require(P.contacts_write))) -> Any:
+    contact = await service.update_contact(session, list_id, contact_id, body, default_country=_country(request))
+    return await service.read_contact(session, contact)
+
+
+@contacts.delete("/{contact_id}", status_code=204, summary="Delete a contact")
+async def delete_contact(list_id: int, contact_id: int, session: Session,
+                         _: Any = Depends(require(P.contacts_delete))) -> Response:
+    await service.delete_contact(session, list_id, contact_id)
+    return Response(status_code=204)
+
+
+# --- imports --------------------------------------------------------------------------------------
+
+
+def _job_read(job: ImportJob) -> ImportJobRead:
+    read = ImportJobRead.model_validate(job)
+    if job.errors_path:
+        read.errors_url = f"/api/imports/{job.id}/errors"
+    return read
+
+
+async def _save_upload(upload: UploadFile, settings: Settings) -> Path:
+    folder = settings.import_dir / "uploads"
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    suffix = Path(upload.filename or "").suffix[:10]
+    path = folder / f"{uuid.uuid4().hex}{suffix}"
+
+    def copy() -> None:
+        with path.open("wb") as out:
+            shutil.copyfileobj(upload.file, out, 1024 * 1024)
+
+    await asyncio.to_thread(copy)
+    return path
+
+
+def _options(mapping: str | None, country: str | None, tags: list[str] | None, skip_dnc: bool,
+             dnc_list_id: int | None, allow_duplicates: bool, sheet: str | None) -> importer.ImportOptions:
+    parsed: dict[str, Any] | None = None
+    if mapping and mapping.strip():
+        try:
+            parsed = json.loads(mapping)
+        except json.JSONDecodeError as err:
+            raise ValidationFailed.field("mapping", f"not JSON: {err.msg}")
+        if not isinstance(parsed, dict) or not all(isinstance(v, str | int | None) for v in parsed.values()):
+            raise ValidationFailed.field("mapping", 'expected {"column header": "field name or id", ...}')
+    clean_tags = list(dict.fromkeys(t.strip() for tag in tags or [] for t in tag.split(",") if t.strip()))
+    return importer.ImportOptions(mapping=parsed, country=importer.check_country(country) if country else None,
+                                  tags=clean_tags, skip_dnc=skip_dnc, dnc_list_id=dnc_list_id,
+                                  allow_duplicates=allow_duplicates, sheet=sheet or None)
+
+
+@imports.post("/api/lists/{list_id}/imports", response_model=ImportJobRead, status_code=202,
+              summary="Import contacts from a CSV or XLSX file")
+async def start_import(
+    list_id: int, request: Request, session: Session,
+    file: UploadFile = File(..., description="CSV (UTF-8 or Windows-1251; , ; or tab) or XLSX"),
+    mapping: str | None = Form(None, description='JSON {"column header": "field name or id" or null to ignore}'),
+    country: str | None = Form(None, description="Country of numbers without a code (default: settings)"),
+    tags: list[str] | None = Form(None, description="Tags of the batch (repeat or comma-separate)"),
+    skip_dnc: bool = Form(False, description="Leave out numbers of the blacklist (and of dnc_list_id)"),
+    dnc_list_id: int | None = Form(None, description="Also leave out numbers of this DNC list"),
+    allow_duplicates: bool = Form(False, description="Import numbers already in the list anyway"),
+    sheet: str | None = Form(None, description="XLSX sheet (default: the first)"),
+    _: Any = Depends(require(P.contacts_import)),
+) -> Any:
+    """Checks the file and the mapping, then imports in the background: poll ``GET /api/imports/{id}``."""
+    options = _options(mapping, country, tags, skip_dnc, dnc_list_id, allow_duplicates, sheet)
+    settings = _settings(request)
+    path = await _save_upload(file, settings)
+    try:
+        job = await importer.start_import(session, request.app.state.sessionmaker, list_id, path,
+                                          file.filename or path.name, options, settings=settings,
+                                          actor=actor_of(session.sync_session))
+    except BaseException:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        raise
+    return _job_read(job)
+
+
+@imports.post("/api/lists/{list_id}/imports/preview", response_model=ImportPreview,
+              summary="Read the start of a file for the import wizard")
+async def preview_import(list_id: int, request: Request, session: Session, file: UploadFile = File(...),
+                         sheet: str | None = Form(None), _: Any = Depends(require(P.contacts_import))) -> Any:
+    path = await _save_upload(file, _settings(request))
+    try:
+        return await importer.preview(session, list_id, path, file.filename or path.name, sheet=sheet)
+    finally:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+
+
+@imports.get("/api/lists/{list_id}/imports", response_model=Page[ImportJobRead], summary="Import jobs of a list")
+async def list_imports(list_id: int, session: Session, params: ListParams = Depends(list_params),
+                       _: Any = Depends(require(P.contacts_import))) -> Any:
+    from sqlalchemy import func
+
+    stmt = select(ImportJob).where(ImportJob.list_id == list_id)
+    total = int(await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    jobs = (await session.scalars(stmt.order_by(ImportJob.id.desc()).limit(params.per_page)
+                                  .offset((params.page - 1) * params.per_page))).all()
+    return {"items": [_job_read(j) for j in jobs], "total": total, "page": params.page, "per_page": params.per_page}
+
+
+@imports.get("/api/imports/{job_id}", response_model=ImportJobRead, summary="Progress and result of an import")
+async def get_import(job_id: int, session: Session, _: Any = Depends(require(P.contacts_import))) -> Any:
+    return _job_read(await load(session, ImportJob, job_id, "import job"))
+
+
+@imports.get("/api/imports/{job_id}/errors", summary="The rejected rows of an import as CSV",
+             response_class=FileResponse)
+async def import_errors(job_id: int, session: Session, _: Any = Depends(require(P.contacts_import))) -> Any:
+    job = await load(session, ImportJob, job_id, "import job")
+    if not job.errors_path or not await asyncio.to_thread(Path(job.errors_path).is_file):
+        raise NotFound(f"import job {job_id} has no error report")
+    return FileResponse(job.errors_path, media_type="text/csv; charset=utf-8",
+                        filename=f"import-{job_id}-errors.csv")
+
+
+routers = [crud_router(fields), crud_router(lists), extra, contacts, imports]

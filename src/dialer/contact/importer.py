@@ -1,0 +1,688 @@
+"""Importing contacts from CSV and XLSX files (000 §5.1.2, 002 §5.5): one code path for the API and the CLI.
+
+:func:`run_import` streams the file (:func:`dialer.tabular.open_table`) in batches of
+:data:`BATCH_ROWS` rows. A worker thread turns rows into records — values converted per field
+type, phones normalised to E.164 and described (:mod:`.phonelookup`), duplicates found against an
+in-memory set of the list's numbers, do-not-call numbers against a preloaded set and prefix table
+— while the event loop writes earlier batches (:data:`WRITERS` at a time, one connection each):
+contact ids are reserved from the sequence, then contacts and their phones go in with binary
+``COPY`` and the batch's counts are added to the job, all in one short transaction per batch, so
+the job always says what is committed. Memory does not grow with the file (only the set of the
+list's numbers does, a few dozen bytes per number).
+
+Invalid rows are not imported; each problem (row number, column, value, reason) is written to a
+CSV report (UTF-8 with BOM, ``;``: Excel opens it). An import that stops halfway keeps the
+batches it committed and its job says ``failed`` with the reason. A file that is not a table is
+refused before anything changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from dialer.audit.recorder import SYSTEM, Actor, log
+from dialer.config import Settings
+from dialer.contact import repository as repo
+from dialer.contact.indexes import ensure_field_indexes
+from dialer.contact.mapping import looks_like_phone_header, normalize_name, resolve_mapping
+from dialer.contact.phonelookup import PhoneLookup
+from dialer.contact.values import FieldSpec, converter, json_value
+from dialer.exceptions import DialerError, NotFound, ValidationFailed
+from dialer.fieldvalues import FieldValueError, coerce
+from dialer.models import ContactList, Field, ImportJob, ListField
+from dialer.models.enums import AuditAction, FieldType, ImportStatus, PhoneType
+from dialer.phone import InvalidPhone, to_e164
+from dialer.tabular import NotATableError, Table, TableError, open_table
+
+log_ = logging.getLogger(__name__)
+
+BATCH_ROWS = 5000
+#: Batches written at the same time, each on its own connection: PostgreSQL spends most of an
+#: import maintaining the indexes of ``contacts`` and ``contact_phones``; two backends use two cores.
+WRITERS = 2
+#: Rows sampled to decide whether a column of a new list holds phone numbers.
+PHONE_SAMPLE = 200
+ERROR_HEADERS = ("row", "column", "value", "reason")
+
+
+@dataclass
+class ImportOptions:
+    #: Column header → field name or id; ``None``/"" ignores the column. Unlisted columns map automatically.
+    mapping: dict[str, str | int | None] | None = None
+    #: Country of numbers written without a country code (default: ``settings.default_country``).
+    country: str | None = None
+    tags: list[str] = field(default_factory=list)
+    #: Leave out numbers of the global blacklist (and of ``dnc_list_id``).
+    skip_dnc: bool = False
+    dnc_list_id: int | None = None
+    #: Import rows whose number is already in the list (or earlier in the file) anyway.
+    allow_duplicates: bool = False
+    sheet: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"mapping": self.mapping or {}, "country": self.country, "skip_dnc": self.skip_dnc,
+                "dnc_list_id": self.dnc_list_id, "allow_duplicates": self.allow_duplicates, "sheet": self.sheet}
+
+
+@dataclass
+class ImportResult:
+    job_id: int
+    list_id: int | None
+    status: ImportStatus
+    rows: int
+    imported: int
+    rejected: int
+    duplicates: int
+    dnc_filtered: int
+    errors_file: str | None
+    seconds: float
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "list_id": self.list_id, "status": self.status.value, "rows": self.rows,
+                "imported": self.imported, "rejected": self.rejected, "duplicates": self.duplicates,
+                "dnc_filtered": self.dnc_filtered, "errors_file": self.errors_file, "seconds": self.seconds,
+                "message": self.message}
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    rows_done: int
+    rows_total: int
+    imported: int
+    rejected: int
+    duplicates: int
+    dnc_filtered: int
+
+
+ProgressCallback = Callable[[ImportProgress], None]
+
+
+# --- planning ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    index: int
+    header: str
+    spec: FieldSpec
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the cells of a row become a contact."""
+
+    columns: tuple[Column, ...]
+    ignored: tuple[str, ...]
+
+    @property
+    def phone_columns(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.spec.is_phone)
+
+
+def make_plan(table: Table, specs: Sequence[FieldSpec], overrides: Mapping[str, str | int | None] | None) -> Plan:
+    """Resolve the mapping and check that the import can work; raises ValidationFailed otherwise."""
+    mapping = resolve_mapping(table.headers, specs, overrides)
+    columns = tuple(Column(i, h, spec) for i, (h, spec) in enumerate(mapping.items()) if spec is not None)
+    ignored = tuple(h for h, spec in mapping.items() if spec is None)
+    if not columns:
+        raise ValidationFailed.field("mapping", f"no column of the file matches a field of the list; columns: "
+                                     f"{', '.join(table.headers)}; fields: {', '.join(s.name for s in specs)}")
+    if not any(c.spec.is_phone for c in columns):
+        phones = [s.name for s in specs if s.is_phone]
+        hint = f"map a column to {' or '.join(phones)}" if phones else "the list has no phone field; add one"
+        raise ValidationFailed.field("mapping", f"no column holds phone numbers: {hint}")
+    mapped = {c.spec.id for c in columns}
+    if missing := [s.name for s in specs if s.required and s.id not in mapped]:
+        raise ValidationFailed.field("mapping", f"required fields {', '.join(missing)} have no column")
+    return Plan(columns, ignored)
+
+
+def check_country(country: str, field: str = "country") -> str:
+    """A region code phone numbers can be read with ("RU", "KZ" ...), upper-cased."""
+    import phonenumbers
+
+    code = country.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationFailed.field(field, f"'{country}' is not a country code such as RU, KZ or BY")
+    return code
+
+
+def open_checked(path: Path, filename: str, sheet: str | None = None) -> Table:
+    """Open an uploaded file as a table; "not a table" becomes a 422 naming the file."""
+    try:
+        return open_table(path, filename=filename, sheet=sheet)
+    except (NotATableError, TableError) as err:
+        raise ValidationFailed.field("file", str(err))
+
+
+def estimate_rows(path: Path, table: Table) -> int:
+    """Data rows of a CSV file estimated from its size and the first 256 KiB; 0 when unknown (XLSX)."""
+    if table.format != "csv":
+        return 0
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        sample = f.read(256 * 1024)
+    lines = sample.count(b"\n") or 1
+    if len(sample) >= size:
+        return max(lines - table.header_row + (0 if sample.endswith(b"\n") else 1), 0)
+    return max(int(size / (len(sample) / lines)) - table.header_row, 0)
+
+
+# --- the row processor (runs in a worker thread) --------------------------------------------------
+
+
+@dataclass
+class Batch:
+    data: list[str]
+    #: (index of the contact in ``data``, field id, phone type, position, raw, e164, region, carrier, zones, uncertain)
+    phones: list[tuple[Any, ...]]
+    #: What this batch adds to the job's counters.
+    delta: ImportProgress
+    last: bool
+
+
+class ErrorReport:
+    """The CSV of rejected rows, created on the first problem."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._file: IO[str] | None = None
+        self._writer: Any = None
+
+    def add(self, row: int, column: str, value: str, reason: str) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding="utf-8-sig", newline="")
+            self._writer = csv.writer(self._file, delimiter=";")
+            self._writer.writerow(ERROR_HEADERS)
+        self._writer.writerow((row, column, value[:500], reason))
+        self.count += 1
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    @property
+    def written(self) -> bool:
+        return self.count > 0
+
+
+class RowProcessor:
+    """Turns table rows into batches of records; state (seen numbers, counters) lives here only.
+
+    ``next_batch`` is called from one worker thread at a time, never concurrently.
+    """
+
+    def __init__(self, plan: Plan, *, country: str, known: set[int], dnc_exact: set[int], dnc_prefixes: set[str],
+                 allow_duplicates: bool, lookup: PhoneLookup, errors: ErrorReport, rows_total: int) -> None:
+        self.country = country
+        self.known = known
+        self.dnc_exact = dnc_exact
+        self.dnc_prefixes = dnc_prefixes
+        self.dnc_lengths = sorted({len(p) for p in dnc_prefixes})
+        self.check_dnc = bool(dnc_exact or dnc_prefixes)
+        self.allow_duplicates = allow_duplicates
+        self.lookup = lookup
+        self.errors = errors
+        self.rows_total = rows_total
+        self.rows = self.imported = self.rejected = self.duplicates = self.dnc_filtered = 0
+        self._reported = ImportProgress(0, 0, 0, 0, 0, 0)
+        self.values = [(c.index, c.header, f'"{c.spec.key}":', converter(c.spec), c.spec.required)
+                       for c in plan.columns if not c.spec.is_phone]
+        self.phones = [(c.index, c.header, f'"{c.spec.key}":', c.spec.id, (c.spec.phone_type or PhoneType.mobile).value,
+                        c.spec.required, c.spec) for c in plan.phone_columns]
+        self.phone_headers = ", ".join(c.header for c in plan.phone_columns)
+
+    def counts(self) -> ImportProgress:
+        return ImportProgress(self.rows, max(self.rows_total, self.rows), self.imported, self.rejected,
+                              self.duplicates, self.dnc_filtered)
+
+    def _is_dnc(self, e164: str, key: int) -> bool:
+        if key in self.dnc_exact:
+            return True
+        prefixes = self.dnc_prefixes
+        return any(e164[:n] in prefixes for n in self.dnc_lengths)
+
+    def _describe(self, e164: str) -> tuple[Any, ...]:
+        info = self.lookup.details(e164)
+        return info.region, info.carrier, info.timezones, info.tz_uncertain
+
+    def next_batch(self, rows: Iterator[tuple[int, list[str]]], size: int = BATCH_ROWS) -> Batch:
+        data: list[str] = []
+        phones: list[tuple[Any, ...]] = []
+        errors = self.errors
+        known, check_dnc, allow_dup, country = self.known, self.check_dnc, self.allow_duplicates, self.country
+        describe = self._describe
+        done = 0
+        for number, cells in islice(rows, size):
+            done += 1
+            parts: list[str] = []
+            bad = False
+            for index, header, prefix, convert, required in self.values:
+                text = cells[index]
+                if not text:
+                    if required:
+                        errors.add(number, header, "", "a value is required")
+                        bad = True
+                    continue
+                try:
+                    value = convert(text)
+                except FieldValueError as err:
+                    errors.add(number, header, text, str(err))
+                    bad = True
+                    continue
+                if value is not None:
+                    parts.append(prefix + json_value(value))
+            found: list[tuple[str, str, int, str]] = []
+            for index, header, prefix, field_id, ptype, required, spec in self.phones:
+                text = cells[index]
+                if not text:
+                    if required:
+                        errors.add(number, header, "", "a value is required")
+                        bad = True
+                    continue
+                try:
+                    if spec.mask:
+                        coerce(text, type=FieldType.phone.value, mask=spec.mask)
+                    e164 = to_e164(text, country)
+                except (InvalidPhone, FieldValueError) as err:
+                    reason = err.reason if isinstance(err, InvalidPhone) else str(err)
+                    errors.add(number, header, text, f"not a valid phone number: {reason}")
+                    bad = True
+                    continue
+                parts.append(prefix + '"' + e164 + '"')
+                found.append((e164, text, field_id, ptype))
+            if bad:
+                self.rejected += 1
+                continue
+            if not found:
+                errors.add(number, self.phone_headers, "", "no phone number")
+                self.rejected += 1
+                continue
+            keys = [int(f[0][1:]) for f in found]
+            if check_dnc and any(self._is_dnc(f[0], k) for f, k in zip(found, keys, strict=True)):
+                self.dnc_filtered += 1
+                continue
+            if not allow_dup:
+                if any(k in known for k in keys):
+                    self.duplicates += 1
+                    continue
+                known.update(keys)
+            contact = len(data)
+            data.append("{" + ",".join(parts) + "}")
+            seen: set[str] = set()
+            for e164, text, field_id, ptype in found:
+                if e164 in seen:
+                    continue
+                seen.add(e164)
+                region, carrier, zones, uncertain = describe(e164)
+                phones.append((contact, field_id, ptype, len(seen) - 1, text, e164, region, carrier, zones, uncertain))
+        self.rows += done
+        self.imported += len(data)
+        now, before = self.counts(), self._reported
+        self._reported = now
+        delta = ImportProgress(now.rows_done - before.rows_done, now.rows_total, now.imported - before.imported,
+                               now.rejected - before.rejected, now.duplicates - before.duplicates,
+                               now.dnc_filtered - before.dnc_filtered)
+        return Batch(data, phones, delta, last=done < size)
+
+
+# --- the import -------------------------------------------------------------------------------------
+
+
+def _with_actor(session: AsyncSession, actor: Actor) -> AsyncSession:
+    session.info["actor"] = actor
+    return session
+
+
+async def _specs(session: AsyncSession, list_id: int) -> list[FieldSpec]:
+    return [FieldSpec.of(f, lf) for lf, f in await repo.list_fields(session, list_id)]
+
+
+def _sample_looks_like_phones(table: Table, index: int, country: str, share: float) -> bool:
+    """Whether at least ``share`` of the non-empty cells of a column (in the first rows) are phone numbers."""
+    good = total = 0
+    for _, cells in islice(table.rows(), PHONE_SAMPLE):
+        text = cells[index] if index < len(cells) else ""
+        if not text:
+            continue
+        total += 1
+        digits = sum(ch.isdigit() for ch in text)
+        if digits >= 7:
+            try:
+                to_e164(text, country)
+                good += 1
+            except InvalidPhone:
+                pass
+    return total > 0 and good >= share * total
+
+
+async def create_list_from_table(session: AsyncSession, name: str, table: Table,
+                                 overrides: Mapping[str, str | int | None] | None, country: str
+                                 ) -> tuple[int, list[tuple[int, FieldType]]]:
+    """A new list whose fields come from the header: existing fields by name, new ones as strings or phones.
+
+    A new field is a phone field when the column's values look like phone numbers. Returns the
+    list id and the new fields (their indexes are built after the import, faster than during it).
+    """
+    existing = {normalize_name(f.name): f for f in (await repo.fields_by_name(session)).values()}
+    by_header = {normalize_name(h): h for h in table.headers}
+    wanted: dict[str, str | None] = {h: h for h in table.headers}
+    for column, target in (overrides or {}).items():
+        header = by_header.get(normalize_name(column))
+        if header is None:
+            raise ValidationFailed.field(f"mapping.{column}", f"the file has no column '{column}'")
+        wanted[header] = None if target is None or str(target).strip() == "" else str(target).strip()
+    fields: list[Field] = []
+    created: list[tuple[int, FieldType]] = []
+    for index, header in enumerate(table.headers):
+        target = wanted[header]
+        if target is None:
+            continue
+        fld = existing.get(normalize_name(target))
+        if fld is None and target.isdigit():
+            fld = await session.get(Field, int(target))
+        if fld is None:
+            # A header that says "phone" needs less evidence than, say, a column of account numbers.
+            share = 0.5 if looks_like_phone_header(target) else 0.8
+            is_phone = await asyncio.to_thread(_sample_looks_like_phones, table, index, country, share)
+            fld = Field(name=target[:200], type=FieldType.phone if is_phone else FieldType.string, description="",
+                        options=[], phone_type=PhoneType.mobile if is_phone else None)
+            session.add(fld)
+            await session.flush()
+            existing[normalize_name(target)] = fld
+            created.append((fld.id, FieldType(fld.type)))
+        if fld.id not in {f.id for f in fields}:
+            fields.append(fld)
+    lst = ContactList(name=name, description="Created by an import")
+    session.add(lst)
+    await session.flush()
+    session.add_all([ListField(list_id=lst.id, field_id=f.id, position=i, required=False)
+                     for i, f in enumerate(fields)])
+    await session.flush()
+    return lst.id, created
+
+
+async def _preload(session: AsyncSession, list_id: int, options: ImportOptions
+                   ) -> tuple[set[int], set[int], set[str]]:
+    known: set[int] = set()
+    if not options.allow_duplicates:
+        async for chunk in repo.known_phones(session, list_id):
+            known.update(int(e[1:]) for e in chunk if e[1:].isdigit())
+    exact: set[int] = set()
+    prefixes: set[str] = set()
+    if options.skip_dnc or options.dnc_list_id is not None:
+        for number, is_prefix in await repo.dnc_entries(session, options.dnc_list_id):
+            if is_prefix:
+                prefixes.add(number)
+            elif number[1:].isdigit():
+                exact.add(int(number[1:]))
+    return known, exact, prefixes
+
+
+async def _finish_job(maker: async_sessionmaker[AsyncSession], actor: Actor, job_id: int, list_id: int | None,
+                      filename: str, tags: list[str], status: ImportStatus, errors: ErrorReport,
+                      message: str) -> ImportProgress:
+    """Close the job and audit the import; the counters are those the committed batches added."""
+    async with maker() as session, session.begin():
+        _with_actor(session, actor)
+        row = await repo.finish_job(session, job_id, status=status, message=message,
+                                    errors_path=str(errors.path) if errors.written else None)
+        counts = ImportProgress(*row)
+        changes = {"file": filename, "job_id": job_id, "status": status.value, "rows": counts.rows_done,
+                   "imported": counts.imported, "rejected": counts.rejected, "duplicates": counts.duplicates,
+                   "dnc_filtered": counts.dnc_filtered, "tags": tags}
+        if message:
+            changes["message"] = message
+        await log(session, AuditAction.custom, "contact_lists", list_id, event_label="contacts imported",
+                  changes={k: {"old": None, "new": v} for k, v in changes.items()})
+    return counts
+
+
+async def run_import(maker: async_sessionmaker[AsyncSession], path: Path, *, settings: Settings,
+                     list_id: int | None = None, list_name: str | None = None, create_list: bool = False,
+                     filename: str | None = None, options: ImportOptions | None = None, job_id: int | None = None,
+                     actor: Actor = SYSTEM, progress: ProgressCallback | None = None,
+                     batch_rows: int = BATCH_ROWS) -> ImportResult:
+    """Import ``path`` into a list (by id, or by name — created from the header when ``create_list``).
+
+    With ``job_id`` the queued job of the API is used, otherwise a job is created. Raises
+    :class:`ValidationFailed` / :class:`NotFound` for problems found before anything was written
+    (not a table, bad mapping, unknown list); later failures end the job as ``failed`` and are
+    returned in the result, not raised.
+    """
+    options = options or ImportOptions()
+    filename = filename or path.name
+    started = time.monotonic()
+    try:
+        country = check_country(options.country or settings.default_country)
+        table = await asyncio.to_thread(open_checked, path, filename, options.sheet)
+    except DialerError as err:
+        if job_id is not None:
+            await _fail_early(maker, actor, job_id, err.detail)
+        raise
+    created_fields: list[tuple[int, FieldType]] = []
+    engine: AsyncEngine | None = None
+    errors = ErrorReport(settings.import_dir / f"import-{job_id or uuid.uuid4().hex}-errors.csv")
+    try:
+        # Setup: the list, the plan, the job — one transaction; nothing is written if it fails.
+        async with maker() as session, session.begin():
+            _with_actor(session, actor)
+            bind = session.bind
+            engine = bind if isinstance(bind, AsyncEngine) else None
+            if list_id is None:
+                if not list_name:
+                    raise ValidationFailed.field("list", "name the list to import into")
+                found = await repo.list_by_name(session, list_name)
+                if found is None and not create_list:
+                    raise NotFound(f"contact list '{list_name}' does not exist")
+                if found is None:
+                    list_id, created_fields = await create_list_from_table(
+                        session, list_name, table, options.mapping, country)
+                    options.mapping = None  # the new fields carry the header names
+                else:
+                    list_id = found.id
+            elif await session.get(ContactList, list_id) is None:
+                raise NotFound(f"contact list {list_id} does not exist")
+            if options.dnc_list_id is not None and not await repo.dnc_list_exists(session, options.dnc_list_id):
+                raise ValidationFailed.field("dnc_list_id", f"DNC list {options.dnc_list_id} does not exist")
+            plan = make_plan(table, await _specs(session, list_id), options.mapping)
+            rows_total = await asyncio.to_thread(estimate_rows, path, table)
+            if job_id is None:
+                job = ImportJob(list_id=list_id, filename=filename, status=ImportStatus.running,
+                                options=options.as_json(), tags=list(options.tags), rows_total=rows_total,
+                                created_by=actor.user_id)
+                session.add(job)
+                await session.flush()
+                job_id = job.id
+                errors.path = settings.import_dir / f"import-{job_id}-errors.csv"
+            else:
+                await repo.update_job(session, job_id, status=ImportStatus.running, rows_total=rows_total,
+                                      list_id=list_id)
+    except BaseException as err:
+        table.close()
+        if job_id is not None:
+            reason = err.detail if isinstance(err, DialerError) else f"the import could not start: {err!r}"
+            await _fail_early(maker, actor, job_id, reason)
+        raise
+
+    counts = ImportProgress(0, rows_total, 0, 0, 0, 0)
+    status, message = ImportStatus.finished, ""
+    pending: asyncio.Future[Batch] | None = None
+    writing: set[asyncio.Task[ImportProgress]] = set()
+    try:
+        async with maker() as session:
+            known, dnc_exact, dnc_prefixes = await _preload(session, list_id, options)
+            lookup = await PhoneLookup.load(session)
+        processor = RowProcessor(plan, country=country, known=known, dnc_exact=dnc_exact, dnc_prefixes=dnc_prefixes,
+                                 allow_duplicates=options.allow_duplicates, lookup=lookup, errors=errors,
+                                 rows_total=rows_total)
+        rows = table.rows()
+        tags = list(options.tags)
+        slots = asyncio.Semaphore(WRITERS)
+
+        async def write(batch: Batch) -> ImportProgress:
+            try:
+                await _write_batch(maker, list_id, job_id, tags, batch)
+            finally:
+                slots.release()
+            return batch.delta
+
+        def committed(task: asyncio.Task[ImportProgress]) -> None:
+            nonlocal counts
+            if task.cancelled() or task.exception() is not None:
+                return
+            counts = _add(counts, task.result())
+            if progress is not None:
+                progress(counts)
+
+        current = pending = asyncio.ensure_future(asyncio.to_thread(processor.next_batch, rows, batch_rows))
+        while True:
+            batch = await current
+            pending = None
+            if not batch.last:
+                # Read and convert the next rows while this batch is written.
+                current = pending = asyncio.ensure_future(asyncio.to_thread(processor.next_batch, rows, batch_rows))
+            await slots.acquire()
+            for task in [t for t in writing if t.done()]:
+                writing.discard(task)
+                task.result()  # a failed batch stops the import
+            task = asyncio.ensure_future(write(batch))
+            task.add_done_callback(committed)
+            writing.add(task)
+            if batch.last:
+                break
+        for finished in asyncio.as_completed(list(writing)):
+            await finished
+    except asyncio.CancelledError:
+        status, message = ImportStatus.failed, "the import was interrupted (the server stopped)"
+        raise
+    except Exception as err:
+        log_.exception("import job %s failed", job_id)
+        status = ImportStatus.failed
+        message = err.detail if isinstance(err, DialerError) else f"{type(err).__name__}: {err}"
+    finally:
+        if writing:
+            # Batches being written when another failed may still commit; the counts follow them.
+            await asyncio.gather(*writing, return_exceptions=True)
+        if pending is not None:
+            # A worker thread cannot be cancelled: let it finish before closing the file (the first
+            # error is the one reported).
+            with contextlib.suppress(BaseException):
+                await pending
+        table.close()
+        await asyncio.to_thread(errors.close)
+        counts = await asyncio.shield(_finish_job(maker, actor, job_id, list_id, filename, list(options.tags),
+                                                  status, errors, message))
+        if created_fields and engine is not None:
+            for fid, ftype in created_fields:
+                await ensure_field_indexes(engine, fid, ftype)
+    return ImportResult(job_id, list_id, status, counts.rows_done, counts.imported, counts.rejected,
+                        counts.duplicates, counts.dnc_filtered, str(errors.path) if errors.written else None,
+                        round(time.monotonic() - started, 3), message)
+
+
+async def _write_batch(maker: async_sessionmaker[AsyncSession], list_id: int, job_id: int, tags: list[str],
+                       batch: Batch) -> None:
+    """One transaction: the batch's contacts and phones, and its increments of the job's counters."""
+    async with maker() as session, session.begin():
+        # A batch lost to a crash is lost with its progress update (same transaction), so the job
+        # stays consistent; not waiting for the WAL flush of every batch is worth it.
+        await repo.relax_commit(session)
+        if batch.data:
+            ids = await repo.reserve_contact_ids(session, len(batch.data))
+            contacts = [(cid, list_id, data, tags, job_id) for cid, data in zip(ids, batch.data, strict=True)]
+            phones = [(ids[p[0]], list_id, *p[1:]) for p in batch.phones]
+            await repo.copy_rows(session, contacts, phones)
+        await repo.add_to_job(session, job_id, batch.delta)
+
+
+def _add(a: ImportProgress, b: ImportProgress) -> ImportProgress:
+    rows = a.rows_done + b.rows_done
+    return ImportProgress(rows, max(a.rows_total, b.rows_total, rows), a.imported + b.imported,
+                          a.rejected + b.rejected, a.duplicates + b.duplicates, a.dnc_filtered + b.dnc_filtered)
+
+
+async def _fail_early(maker: async_sessionmaker[AsyncSession], actor: Actor, job_id: int, message: str) -> None:
+    async with maker() as session, session.begin():
+        _with_actor(session, actor)
+        await repo.update_job(session, job_id, status=ImportStatus.failed, message=message,
+                              finished_at=datetime.now(UTC))
+
+
+async def fail_interrupted_imports(maker: async_sessionmaker[AsyncSession]) -> int:
+    """At start-up: jobs still queued or running were cut off by a stop; say so (their committed rows stay)."""
+    async with maker() as session, session.begin():
+        return await repo.fail_unfinished_jobs(
+            session, "interrupted: the server stopped before the import finished; rows imported so far were kept")
+
+
+# --- API helpers ------------------------------------------------------------------------------------
+
+
+async def preview(session: AsyncSession, list_id: int, path: Path, filename: str, *, rows: int = 10,
+                  sheet: str | None = None) -> dict[str, Any]:
+    """What the import wizard shows: format, encoding, delimiter, headers, the automatic mapping, first rows."""
+    if await session.get(ContactList, list_id) is None:
+        raise NotFound(f"contact list {list_id} does not exist")
+    specs = await _specs(session, list_id)
+    table = await asyncio.to_thread(open_checked, path, filename, sheet)
+    try:
+        width = len(table.headers)
+        sample = await asyncio.to_thread(lambda: [cells[:width] for _, cells in islice(table.rows(), rows)])
+        mapping = resolve_mapping(table.headers, specs, None)
+        return {"format": table.format, "encoding": table.encoding, "delimiter": table.delimiter, "sheet": table.sheet,
+                "headers": table.headers,
+                "mapping": {h: None if s is None else {"field_id": s.id, "name": s.name, "type": s.type}
+                            for h, s in mapping.items()},
+                "rows": sample, "warnings": list(table.warnings)}
+    finally:
+        table.close()
+
+
+async def start_import(session: AsyncSession, maker: async_sessionmaker[AsyncSession], list_id: int, path: Path,
+                       filename: str, options: ImportOptions, *, settings: Settings, actor: Actor) -> ImportJob:
+    """Check the upload (a table? a usable mapping?) and queue the job; it runs once this transaction commits."""
+    from dialer.contact.tasks import after_commit
+
+    if await session.get(ContactList, list_id) is None:
+        raise NotFound(f"contact list {list_id} does not exist")
+    check_country(options.country or settings.default_country)
+    table = await asyncio.to_thread(open_checked, path, filename, options.sheet)
+    try:
+        make_plan(table, await _specs(session, list_id), options.mapping)
+    finally:
+        table.close()
+    if options.dnc_list_id is not None and not await repo.dnc_list_exists(session, options.dnc_list_id):
+        raise ValidationFailed.field("dnc_list_id", f"DNC list {options.dnc_list_id} does not exist")
+    job = ImportJob(list_id=list_id, filename=filename, status=ImportStatus.queued, options=options.as_json(),
+                    tags=list(options.tags), created_by=actor.user_id)
+    session.add(job)
+    await session.flush()
+    job_id = job.id
+
+    async def go() -> None:
+        try:
+            await run_import(maker, path, settings=settings, list_id=list_id, filename=filename, options=options,
+                             job_id=job_id, actor=actor)
+        finally:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+
+    after_commit(session, f"import job {job_id}", go)
+    return job

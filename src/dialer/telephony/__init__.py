@@ -1,0 +1,1 @@
+"""Telephony: the driver interface, the simulated driver and its traffic model, the SIP driver."""

@@ -1,0 +1,158 @@
+"""The contract every telephony driver must pass (style.md #7): simulator and SIP driver alike.
+
+A driver's test module provides a :class:`Harness` and runs ``contract_tests(harness_fixture)``'s
+tests by importing :class:`DriverContract` and subclassing it with a ``harness`` fixture.
+Behaviours the harness must be able to produce on the far end: ``answer`` (a human picks up after
+about 1 s and talks about 10 s once connected), ``machine``, ``busy``, ``reject``, ``fail``,
+``ring`` (rings until cancelled or timed out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import pytest
+
+from dialer.telephony.base import (
+    AnsweredBy,
+    CallEvent,
+    CallEventKind,
+    EndpointEvent,
+    EndpointUnavailable,
+    Event,
+    Originate,
+    Side,
+    Telephony,
+    UnknownCall,
+)
+
+
+class Harness(Protocol):
+    #: An operator endpoint that is registered and answers.
+    endpoint: str
+
+    def driver(self, behaviour: str) -> contextlib.AbstractAsyncContextManager[Telephony]: ...
+
+    async def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of the driver's time pass (virtual or real)."""
+
+
+class Recorder:
+    """Collects the driver's events in the background."""
+
+    def __init__(self, driver: Telephony) -> None:
+        self.events: list[Event] = []
+        self._task = asyncio.create_task(self._run(driver))
+
+    async def _run(self, driver: Telephony) -> None:
+        async for event in driver.events():
+            self.events.append(event)
+
+    def calls(self, call_id: str) -> list[CallEvent]:
+        return [e for e in self.events if isinstance(e, CallEvent) and e.call_id == call_id]
+
+    def kinds(self, call_id: str) -> list[CallEventKind]:
+        return [e.kind for e in self.calls(call_id)]
+
+    def endpoint_kinds(self, endpoint: str) -> list[str]:
+        return [e.kind.value for e in self.events if isinstance(e, EndpointEvent) and e.endpoint == endpoint]
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+@contextlib.asynccontextmanager
+async def recording(harness: Harness, behaviour: str) -> AsyncIterator[tuple[Telephony, Recorder]]:
+    async with harness.driver(behaviour) as driver:
+        recorder = Recorder(driver)
+        await harness.advance(0.05)
+        try:
+            yield driver, recorder
+        finally:
+            await recorder.stop()
+
+
+CALL = Originate(number="+79120000001", caller_id="+74950000000", answer_timeout_s=5.0)
+
+
+class DriverContract:
+    """Subclass with a ``harness`` fixture returning a :class:`Harness`."""
+
+    async def test_answered_call_is_connected_and_hung_up_by_the_customer(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, rec):
+            call = await driver.originate(CALL)
+            await harness.advance(3.0)
+            kinds = rec.kinds(call)
+            assert kinds[0] == CallEventKind.trying and kinds[-1] == CallEventKind.answered
+            answered = rec.calls(call)[-1]
+            assert answered.answered_by == AnsweredBy.human
+            await driver.connect(call, harness.endpoint)
+            await harness.advance(2.0)
+            assert rec.kinds(call)[-1] == CallEventKind.connected
+            await harness.advance(15.0)
+            last = rec.calls(call)[-1]
+            assert last.kind == CallEventKind.hung_up and last.side == Side.customer
+            with pytest.raises(UnknownCall):
+                await driver.hangup(call)
+
+    async def test_dialer_hangs_up_an_answered_call(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, rec):
+            call = await driver.originate(CALL)
+            await harness.advance(3.0)
+            await driver.hangup(call)
+            await harness.advance(0.5)
+            last = rec.calls(call)[-1]
+            assert last.kind == CallEventKind.hung_up and last.side == Side.dialer
+
+    @pytest.mark.parametrize(("behaviour", "result"), [
+        ("busy", CallEventKind.busy), ("reject", CallEventKind.rejected), ("fail", CallEventKind.failed),
+    ])
+    async def test_unanswered_results(self, harness: Any, behaviour: str, result: CallEventKind) -> None:
+        async with recording(harness, behaviour) as (driver, rec):
+            call = await driver.originate(CALL)
+            await harness.advance(6.0)
+            kinds = rec.kinds(call)
+            assert kinds[0] == CallEventKind.trying
+            assert kinds[-1] == result and kinds.count(result) == 1
+            assert rec.calls(call)[-1].cause
+
+    async def test_no_answer_after_the_answer_timeout(self, harness: Any) -> None:
+        async with recording(harness, "ring") as (driver, rec):
+            call = await driver.originate(CALL)
+            await harness.advance(3.0)
+            assert CallEventKind.no_answer not in rec.kinds(call)
+            await harness.advance(3.0)
+            assert rec.kinds(call)[-1] == CallEventKind.no_answer
+
+    async def test_hangup_while_ringing_cancels(self, harness: Any) -> None:
+        async with recording(harness, "ring") as (driver, rec):
+            call = await driver.originate(CALL)
+            await harness.advance(1.0)
+            await driver.hangup(call)
+            await harness.advance(0.5)
+            last = rec.calls(call)[-1]
+            assert last.kind == CallEventKind.no_answer and last.cause == "cancelled"
+            assert rec.kinds(call).count(CallEventKind.no_answer) == 1
+
+    async def test_machine_is_reported_as_such(self, harness: Any) -> None:
+        async with recording(harness, "machine") as (driver, rec):
+            call = await driver.originate(CALL)
+            await harness.advance(4.5)
+            answered = [e for e in rec.calls(call) if e.kind == CallEventKind.answered]
+            assert answered and answered[0].answered_by == AnsweredBy.machine
+            await driver.hangup(call)
+
+    async def test_errors(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, _rec):
+            with pytest.raises(UnknownCall):
+                await driver.hangup("no-such-call")  # type: ignore[arg-type]
+            call = await driver.originate(CALL)
+            await harness.advance(3.0)
+            with pytest.raises(EndpointUnavailable):
+                await driver.connect(call, "nobody-registered-this")
+            await driver.hangup(call)
