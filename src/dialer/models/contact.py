@@ -121,7 +121,6 @@ class Contact(IdMixin, Base):
     __table_args__ = (
         Index("ix_contacts_list_id_id", "list_id", "id"),
         Index("ix_contacts_list_next_call", "list_id", "status", "next_call_at"),
-        Index("ix_contacts_data_gin", "data", postgresql_using="gin", postgresql_ops={"data": "jsonb_path_ops"}),
     )
 
 
