@@ -10,9 +10,7 @@ Create Date: 2026-11-22 02:41:22.025952
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
-
 
 revision: str = '0003'
 down_revision: str | None = '0002'
