@@ -182,6 +182,22 @@ def _progress() -> Progress:
                     console=console)
 
 
+@bench_app.command("pacing", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_pacing(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list")] = False,
+    scenario: Annotated[list[Path] | None, typer.Option("--scenario", help="Scenario JSON file (repeatable)")] = None,
+) -> None:
+    """Pacing algorithms side by side in virtual time (progressive, best fixed ratio, VICIdial ADAPT, ours).
+
+    Further options of the benchmark (--builtin NAME, --no-builtin, --algorithm NAME, --workers N) pass through.
+    """
+    from dialer.engine.pacing_bench import main as pacing_main
+
+    argv = (["--json"] if as_json else []) + [a for f in scenario or [] for a in ("--scenario", str(f))]
+    raise typer.Exit(pacing_main([*argv, *ctx.args]))
+
+
 def _register_domain_commands() -> None:
     """Commands that live beside their domain (``dialer import``, ``dialer bench import``)."""
     try:
