@@ -33,6 +33,7 @@ from dialer.campaign.selection import (
 from dialer.db import asyncpg_dsn, make_engine, make_sessionmaker, with_database
 from dialer.models import Contact, ContactList, Field
 from dialer.models.enums import ContactStatus, FieldType, OutcomeCategory
+from tests.conftest import TEMPLATE
 
 TZ = ZoneInfo("Europe/Moscow")
 TODAY = date(2026, 3, 10)
@@ -90,7 +91,7 @@ async def world(server_url: str, template_url: str) -> AsyncIterator[World]:
     name = f"t_selection_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = asyncpg_dsn(with_database(server_url, "postgres"))
     conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "dialer_test_template" STRATEGY FILE_COPY')
+    await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" STRATEGY FILE_COPY')
     await conn.close()
     engine = make_engine(with_database(server_url, name), pool_size=1)
     maker = make_sessionmaker(engine)
@@ -295,3 +296,71 @@ def test_normalized_form_is_stored_json() -> None:
     with pytest.raises(ConditionError) as err:
         normalize_sort([{"field": 5, "dir": "up"}], FIELD_INFO)
     assert err.value.path == "sort.0.dir"
+
+
+async def test_field_conditions_and_sorts_use_the_field_indexes(db_url: str) -> None:
+    """A few thousand contacts, the fields' own indexes, ANALYZE: the planner picks those indexes for
+    a range on a number, equality on text, a range on a datetime, and a sort with a LIMIT."""
+    from sqlalchemy import text
+
+    from dialer.contact.indexes import ensure_field_indexes
+
+    engine = make_engine(db_url, pool_size=1)
+    maker = make_sessionmaker(engine)
+    try:
+        kinds = {"amount": FieldType.decimal, "age": FieldType.integer, "city": FieldType.string,
+                 "paid_at": FieldType.datetime}
+        async with maker() as session, session.begin():
+            fields = {k: Field(name=k, type=t, options=[]) for k, t in kinds.items()}
+            contact_list = ContactList(name="Много")
+            session.add_all([*fields.values(), contact_list])
+            await session.flush()
+            ids = {k: f.id for k, f in fields.items()}
+            await session.execute(text(
+                "INSERT INTO contacts (list_id, data) SELECT :l, jsonb_build_object("
+                "CAST(:a AS text), g * 1.5, CAST(:y AS text), g % 90, CAST(:c AS text), 'Город ' || g, "
+                "CAST(:p AS text), to_char(timestamp '2026-01-01' + g * interval '1 hour', "
+                "'YYYY-MM-DD\"T\"HH24:MI:SS') || '+03:00') FROM generate_series(1, 5000) g"),
+                {"l": contact_list.id, "a": str(ids["amount"]), "y": str(ids["age"]), "c": str(ids["city"]),
+                 "p": str(ids["paid_at"])})
+        for key, kind in kinds.items():
+            report = await ensure_field_indexes(engine, ids[key], kind)
+            assert not report.failed, report
+        async with engine.connect() as conn:
+            await conn.execute(text("ANALYZE contacts"))
+        infos = {fid: FieldInfo(fid, key, kinds[key]) for key, fid in ids.items()}
+
+        async def plan(stmt: Any) -> str:
+            sql = stmt.compile(engine.sync_engine, compile_kwargs={"literal_binds": True})
+            async with engine.connect() as conn:
+                return "\n".join(r[0] for r in (await conn.execute(text(f"EXPLAIN {sql}"))).all())
+
+        def where(field: str, op: str, value: Any) -> Any:
+            return select(Contact.id).where(compile_conditions(
+                [{"field": ids[field], "op": op, "value": value}], infos, today=TODAY, tz=TZ))
+
+        def ordered(field: str) -> Any:
+            return select(Contact.id).order_by(
+                *compile_sort([{"field": ids[field], "dir": "asc"}], infos, today=TODAY, tz=TZ)).limit(10)
+
+        num, txt = "ix_contacts_f{}_num", "ix_contacts_f{}"
+        cases = [
+            (where("amount", "gt", 7470), num.format(ids["amount"])),
+            (where("age", "eq", 7), num.format(ids["age"])),
+            (where("city", "eq", "Город 42"), txt.format(ids["city"])),
+            (where("paid_at", "ge", "2026-07-20T00:00:00+03:00"), txt.format(ids["paid_at"])),
+            (where("paid_at", "today_plus", 1), txt.format(ids["paid_at"])),
+            (ordered("amount"), num.format(ids["amount"])),
+            (ordered("city"), txt.format(ids["city"])),
+        ]
+        for stmt, index in cases:
+            explained = await plan(stmt)
+            assert index in explained, explained
+        # The narrowing text range on a datetime changes nothing about which contacts match.
+        start, bound = datetime(2026, 1, 1, tzinfo=MSK), datetime(2026, 7, 27, 21, tzinfo=UTC)
+        expected = sum(1 for g in range(1, 5001) if start + timedelta(hours=g) >= bound)
+        async with maker() as session:
+            found = (await session.scalars(where("paid_at", "ge", "2026-07-27T21:00:00Z"))).all()
+            assert len(found) == expected == 9
+    finally:
+        await engine.dispose()

@@ -41,7 +41,8 @@ async def test_field_indexes_are_built_after_commit_and_used(app: FastAPI, admin
     await tasks.wait_idle()
     found = await _indexes(app)
     assert f"ix_contacts_f{city['id']}" in found and f"ix_contacts_f{city['id']}_num" not in found
-    assert f"ix_contacts_f{amount['id']}_num" in found
+    # A number has only its numeric index (it serves equality, ranges and sorting).
+    assert f"ix_contacts_f{amount['id']}_num" in found and f"ix_contacts_f{amount['id']}" not in found
     assert "::numeric" in found[f"ix_contacts_f{amount['id']}_num"]
 
     lst = await make_list(admin, "Большой", [city, amount])
@@ -68,12 +69,34 @@ async def test_field_indexes_are_built_after_commit_and_used(app: FastAPI, admin
     assert r.status_code == 409 and "Большой" in r.json()["detail"]
 
 
+async def test_index_policy_per_type(app: FastAPI, admin: httpx.AsyncClient) -> None:
+    fields = {kind: await make_field(admin, f"Поле {kind}", kind, **({"options": ["a", "b"]} if kind == "enum" else {}))
+              for kind in ("string", "integer", "decimal", "date", "datetime", "boolean", "phone", "enum")}
+    await tasks.wait_idle()
+    found = await _indexes(app)
+    by_field = {kind: sorted(n for n in found if n in (f"ix_contacts_f{f['id']}", f"ix_contacts_f{f['id']}_num"))
+                for kind, f in fields.items()}
+    assert by_field == {
+        "string": [f"ix_contacts_f{fields['string']['id']}"],
+        "integer": [f"ix_contacts_f{fields['integer']['id']}_num"],
+        "decimal": [f"ix_contacts_f{fields['decimal']['id']}_num"],
+        "date": [f"ix_contacts_f{fields['date']['id']}"],
+        "datetime": [f"ix_contacts_f{fields['datetime']['id']}"],
+        "boolean": [f"ix_contacts_f{fields['boolean']['id']}"],
+        "phone": [],  # numbers are found through contact_phones.e164
+        "enum": [f"ix_contacts_f{fields['enum']['id']}"],
+    }
+
+
 async def test_type_change_and_delete_adjust_indexes(app: FastAPI, admin: httpx.AsyncClient) -> None:
     code = await make_field(admin, "Код")
+    await tasks.wait_idle()
+    assert f"ix_contacts_f{code['id']}" in await _indexes(app)
     r = await admin.patch(f"/api/fields/{code['id']}", json={"type": "integer"})
     assert r.status_code == 200 and r.json()["type"] == "integer"
     await tasks.wait_idle()
-    assert f"ix_contacts_f{code['id']}_num" in await _indexes(app)
+    assert [n for n in await _indexes(app) if n.startswith(f"ix_contacts_f{code['id']}")] == [
+        f"ix_contacts_f{code['id']}_num"]
     r = await admin.delete(f"/api/fields/{code['id']}")
     assert r.status_code == 204
     await tasks.wait_idle()
@@ -83,13 +106,21 @@ async def test_type_change_and_delete_adjust_indexes(app: FastAPI, admin: httpx.
 async def test_reconcile_builds_missing_and_drops_orphans(app: FastAPI, admin: httpx.AsyncClient) -> None:
     city = await make_field(admin, "Город")
     await tasks.wait_idle()
+    phone = await make_field(admin, "Телефон", "phone")
+    amount = await make_field(admin, "Сумма", "decimal")
+    await tasks.wait_idle()
     async with app.state.engine.connect() as raw:
         conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text(f"DROP INDEX ix_contacts_f{city['id']}"))
         await conn.execute(text("CREATE INDEX ix_contacts_f999999 ON contacts ((data ->> '999999'))"))
+        # Indexes an earlier policy built: text on a phone and on a number.
+        await conn.execute(text(f"CREATE INDEX ix_contacts_f{phone['id']} ON contacts ((data ->> '{phone['id']}'))"))
+        await conn.execute(text(f"CREATE INDEX ix_contacts_f{amount['id']} ON contacts ((data ->> '{amount['id']}'))"))
     report = await reconcile_field_indexes(app.state.engine)
-    assert report.created == [f"ix_contacts_f{city['id']}"] and report.dropped == ["ix_contacts_f999999"]
-    assert set(await _indexes(app)) == {f"ix_contacts_f{city['id']}"}
+    assert report.created == [f"ix_contacts_f{city['id']}"]
+    assert sorted(report.dropped) == sorted(["ix_contacts_f999999", f"ix_contacts_f{phone['id']}",
+                                             f"ix_contacts_f{amount['id']}"])
+    assert set(await _indexes(app)) == {f"ix_contacts_f{city['id']}", f"ix_contacts_f{amount['id']}_num"}
     again = await reconcile_field_indexes(app.state.engine)
     assert not again.created and not again.dropped
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from dialer.audit.recorder import Actor
 from dialer.contact import importer
 from dialer.contact.importer import ImportOptions, run_import
+from dialer.contact.phonelookup import PhoneLookup
 from dialer.exceptions import ValidationFailed
 from dialer.models import AuditEntry, Contact, DncEntry, DncList, ImportJob
 from tests.contact.conftest import make_field, make_list, standard_list, wait_import
@@ -252,3 +253,92 @@ async def test_lifecycle_hooks(app: FastAPI, admin: httpx.AsyncClient) -> None:
     assert names == [f"ix_contacts_f{city['id']}"]
     async with app.state.sessionmaker() as session:
         assert (await session.scalars(select(ImportJob.status))).all() == ["failed"]
+
+
+TRICKY = [
+    ("Back\\slash \\N \\t", 'Кавычки "внутри"', "8\t(912) 345-67-01"),
+    ("Перенос\nстроки", "Таб\tвнутри", "+7 912 345 67 02"),
+    ("\\", "{a,b}", "89123456703"),
+]
+
+
+def _tricky_csv() -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=";", lineterminator="\r\n")
+    writer.writerow(["ФИО", "Город", "Телефон"])
+    writer.writerows(TRICKY)
+    return buf.getvalue().encode()
+
+
+@pytest.mark.parametrize("replace_row_checks", [True, False])
+async def test_text_survives_the_copy_format(admin: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch,
+                                             replace_row_checks: bool) -> None:
+    monkeypatch.setattr(importer, "REPLACE_ROW_CHECKS", replace_row_checks)
+    fio, city, phone = (await make_field(admin, "ФИО"), await make_field(admin, "Город"),
+                        await make_field(admin, "Телефон", "phone"))
+    lst = await make_list(admin, "Странные", [fio, city, phone])
+    tags = 'a"b, c\\d, {x}'
+    job = await wait_import(admin, (await upload(admin, lst["id"], "t.csv", _tricky_csv(), tags=tags)).json()["id"])
+    assert (job["imported"], job["rejected"]) == (3, 0), job
+    items = await contacts_of(admin, lst["id"])
+    assert [(c["values"]["ФИО"], c["values"]["Город"], c["phones"][0]["raw"]) for c in items] == TRICKY
+    assert [c["values"]["Телефон"] for c in items] == ["+79123456701", "+79123456702", "+79123456703"]
+    assert items[0]["tags"] == ['a"b', "c\\d", "{x}"]
+    for contact in items:
+        stored = contact["phones"][0]
+        info = PhoneLookup().details(stored["number"])
+        assert (stored["region"], stored["carrier"], tuple(stored["timezones"]), stored["tz_uncertain"]) == (
+            info.region, info.carrier, info.timezones, info.tz_uncertain)
+
+
+async def test_row_checks_are_replaced_only_when_nothing_else_fires(app: FastAPI, admin: httpx.AsyncClient) -> None:
+    from sqlalchemy import text
+
+    from dialer.contact import repository as repo
+
+    async def replaceable() -> bool:
+        async with app.state.sessionmaker() as session:
+            return await repo.import_checks_replaceable(session)
+
+    assert await replaceable()  # the schema as migrated (a superuser here)
+    async with app.state.engine.begin() as conn:
+        # A foreign key on a column the import leaves NULL has nothing to check; with a default it has.
+        await conn.execute(text("CREATE TABLE extra_ref (id bigint PRIMARY KEY)"))
+        await conn.execute(text("INSERT INTO extra_ref VALUES (1)"))
+        await conn.execute(text("ALTER TABLE contacts ADD COLUMN extra_id bigint REFERENCES extra_ref"))
+    assert await replaceable()
+    async with app.state.engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE contacts ALTER COLUMN extra_id SET DEFAULT 1"))
+    assert not await replaceable()
+    async with app.state.engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE contacts DROP COLUMN extra_id"))
+    assert await replaceable()
+    async with app.state.engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE inserted_log (contact_id bigint)"))
+        await conn.execute(text(
+            "CREATE FUNCTION log_insert() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$BEGIN INSERT INTO inserted_log VALUES (NEW.id); RETURN NEW; END$$"))
+        await conn.execute(text("CREATE TRIGGER contacts_logged AFTER INSERT ON contacts "
+                                "FOR EACH ROW EXECUTE FUNCTION log_insert()"))
+    assert not await replaceable()
+    lst, _ = await standard_list(admin)
+    job = await wait_import(admin, (await upload(admin, lst["id"], "x.csv", RUSSIAN_EXCEL.encode())).json()["id"])
+    assert job["imported"] == 3
+    async with app.state.engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM inserted_log")) == 3  # the trigger ran for each row
+
+
+async def test_a_batch_whose_list_is_gone_writes_nothing(app: FastAPI) -> None:
+    async with app.state.sessionmaker() as session, session.begin():
+        job = ImportJob(filename="a.csv", status="running")
+        session.add(job)
+        await session.flush()
+        job_id = job.id
+    batch = importer.Batch([f"\t999999\t{{}}\t{{}}\t{job_id}\n"], [], importer.ImportProgress(1, 1, 1, 0, 0, 0),
+                           last=True)
+    async with app.state.engine.connect() as conn:
+        with pytest.raises(importer.Conflict, match="deleted during the import"):
+            await importer._write_batch(conn, 999999, job_id, batch, phone_fields=[])
+    async with app.state.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Contact)) == 0
+        assert (await session.get(ImportJob, job_id)).rows_done == 0  # type: ignore[union-attr]

@@ -24,12 +24,16 @@ today_plus    on the day today + N (N may be negative)    date, datetime
 ============  ==========================================  ======================================
 
 How values are read (the contract with the contact package): ``contacts.data`` is JSONB keyed by
-``str(field.id)``; numbers are JSON numbers (compared as ``(data->'id')::numeric``, non-numbers
-count as empty), dates ``"YYYY-MM-DD"`` strings (compared as text, which orders correctly),
-datetimes ISO-8601 strings (cast to ``timestamptz``; a value without an offset is local time of the
-campaign), booleans JSON ``true``/``false``, everything else JSON strings. Equality on strings,
-enums, booleans and integers compiles to JSONB containment (``data @> '{"12": 5}'``), which the GIN
-index on ``data`` serves.
+``str(field.id)``; numbers are JSON numbers, dates ``"YYYY-MM-DD"`` strings (which order correctly
+as text), datetimes ISO-8601 strings (a value without an offset is local time of the campaign),
+booleans JSON ``true``/``false``, everything else JSON strings.
+
+Every field condition and sort is written with the expression of the field's own index
+(:mod:`dialer.contact.indexes`, the key as a literal), so the planner can use that index: numbers
+as ``((data->'id')::numeric)`` (equality too), everything else as ``(data->>'id')`` — booleans as
+the text ``'true'``/``'false'``. Datetimes are compared as ``timestamptz`` (offsets differ between
+values), and a range on one also gets a text range on ``(data->>'id')`` one day wider, which every
+value in the range satisfies, for the index to narrow the rows down.
 
 Semantics worth knowing:
 
@@ -52,15 +56,16 @@ import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Numeric, String, and_, case, cast, func, not_, or_, true
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, not_, or_, true
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 
+from dialer.contact.indexes import numeric_expr, text_expr
 from dialer.models import Contact
 from dialer.models.enums import ContactStatus, FieldType, OutcomeCategory
 
@@ -101,8 +106,8 @@ OPS: dict[FieldType, frozenset[Op]] = {
     FieldType.datetime: frozenset({Op.eq, Op.ne, Op.today_plus}) | _ORDER,
     FieldType.boolean: frozenset({Op.eq, Op.ne}),
 }
-#: Types whose ``eq`` compiles to JSONB containment (JSON scalars compare exactly).
-_CONTAINMENT = frozenset({FieldType.string, FieldType.phone, FieldType.enum, FieldType.boolean, FieldType.integer})
+#: A stored datetime's text (its local reading) is less than a day away from the moment it means.
+_READING_SLACK = timedelta(days=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,18 +361,9 @@ def referenced_field_ids(*items: Sequence[Any]) -> set[int]:
 # --- SQL ------------------------------------------------------------------------------------------
 
 
-def _number(key: str) -> ColumnElement[Any]:
-    element = Contact.data[key]
-    return case((func.jsonb_typeof(element) == "number", cast(element, Numeric)), else_=None)
-
-
-def _text(key: str) -> ColumnElement[Any]:
-    return Contact.data[key].astext
-
-
-def _timestamp(key: str, tz: ZoneInfo) -> ColumnElement[Any]:
+def _timestamp(field_id: int, tz: ZoneInfo) -> ColumnElement[Any]:
     """A datetime field as ``timestamptz``; values without an offset are local time of ``tz``."""
-    text = _text(key)
+    text = text_expr(field_id)
     well_formed = text.regexp_match(r"^\d{4}-\d{2}-\d{2}")
     return case(
         (and_(well_formed, text.regexp_match(_HAS_OFFSET)), cast(text, TIMESTAMP(timezone=True))),
@@ -387,14 +383,12 @@ def _expr(target: _Target, today: date, tz: ZoneInfo) -> ColumnElement[Any]:
             return attempts_today(today)
         column: ColumnElement[Any] = getattr(Contact, str(target.key))
         return column
-    key = str(target.key)
+    field_id = int(target.key)
     if target.type in (FieldType.integer, FieldType.decimal):
-        return _number(key)
+        return numeric_expr(field_id)
     if target.type is FieldType.datetime:
-        return _timestamp(key, tz)
-    if target.type is FieldType.boolean:
-        return Contact.data[key]
-    return _text(key)
+        return _timestamp(field_id, tz)
+    return text_expr(field_id)  # booleans too: 'true' / 'false'
 
 
 def _day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -408,7 +402,33 @@ def _sql_value(target: _Target, value: Any, tz: ZoneInfo) -> Any:
     if target.type is FieldType.datetime:
         moment = datetime.fromisoformat(value)
         return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+    if target.type is FieldType.boolean and not target.system:
+        return "true" if value else "false"
     return value
+
+
+def _reading_window(target: _Target, lo: datetime | None, hi: datetime | None) -> ColumnElement[bool]:
+    """A text range on a datetime field's own index that holds for every value between ``lo`` and ``hi``.
+
+    A stored value reads as its local time, less than a day from the moment it means (offsets are
+    under 16 hours), so it reads no earlier than the day before ``lo`` and before the day after the
+    day after ``hi`` (in UTC); ISO texts compare as the moments they read.
+    """
+    text = text_expr(int(target.key))
+    clauses = []
+    if lo is not None:
+        clauses.append(text >= (lo.astimezone(UTC) - _READING_SLACK).date().isoformat())
+    if hi is not None:
+        clauses.append(text < (hi.astimezone(UTC) + 2 * _READING_SLACK).date().isoformat())
+    return and_(*clauses)
+
+
+def _narrowed(target: _Target, clause: ColumnElement[bool], lo: datetime | None,
+              hi: datetime | None) -> ColumnElement[bool]:
+    """``clause`` on a datetime field, plus the text range its own index can serve (nothing else changes)."""
+    if target.system or target.type is not FieldType.datetime or (lo is None and hi is None):
+        return clause
+    return and_(_reading_window(target, lo, hi), clause)
 
 
 def _escape_like(text: str) -> str:
@@ -421,12 +441,14 @@ def _empty(target: _Target, expr: ColumnElement[Any]) -> ColumnElement[bool]:
     return expr.is_(None)
 
 
-def _whole_days(op: Op, expr: ColumnElement[Any], lo: datetime, hi: datetime) -> ColumnElement[bool]:
+def _whole_days(target: _Target, op: Op, expr: ColumnElement[Any], lo: datetime,
+                hi: datetime) -> ColumnElement[bool]:
     if op is Op.eq:
-        return and_(expr >= lo, expr < hi)
+        return _narrowed(target, and_(expr >= lo, expr < hi), lo, hi)
     if op is Op.ne:
         return or_(expr.is_(None), expr < lo, expr >= hi)
-    return {Op.gt: expr >= hi, Op.ge: expr >= lo, Op.lt: expr < lo, Op.le: expr < hi}[op]
+    bounds = {Op.gt: (hi, None), Op.ge: (lo, None), Op.lt: (None, lo), Op.le: (None, hi)}[op]
+    return _narrowed(target, {Op.gt: expr >= hi, Op.ge: expr >= lo, Op.lt: expr < lo, Op.le: expr < hi}[op], *bounds)
 
 
 def _compile_one(cond: Mapping[str, Any], target: _Target, today: date, tz: ZoneInfo) -> ColumnElement[bool]:
@@ -438,7 +460,7 @@ def _compile_one(cond: Mapping[str, Any], target: _Target, today: date, tz: Zone
         if target.type is FieldType.date:
             return expr == day.isoformat()
         lo, hi = _day_bounds(day, tz)
-        return and_(expr >= lo, expr < hi)
+        return _narrowed(target, and_(expr >= lo, expr < hi), lo, hi)
     if value is None:
         empty = _empty(target, expr)
         return empty if op is Op.eq else not_(empty)
@@ -447,17 +469,15 @@ def _compile_one(cond: Mapping[str, Any], target: _Target, today: date, tz: Zone
     if op is Op.in_:
         return expr.in_([_sql_value(target, v, tz) for v in value])
     if target.type is FieldType.datetime and _DATE.fullmatch(value):
-        return _whole_days(op, expr, *_day_bounds(date.fromisoformat(value), tz))
-    if op in (Op.eq, Op.ne) and not target.system and target.type in _CONTAINMENT:
-        contained = Contact.data.contains({str(target.key): value})
-        return contained if op is Op.eq else not_(contained)
+        return _whole_days(target, op, expr, *_day_bounds(date.fromisoformat(value), tz))
     sql_value = _sql_value(target, value, tz)
     if op is Op.eq:
-        return expr == sql_value
+        return _narrowed(target, expr == sql_value, sql_value, sql_value)
     if op is Op.ne:
         return expr.is_distinct_from(sql_value)
-    return {Op.gt: expr > sql_value, Op.ge: expr >= sql_value, Op.lt: expr < sql_value,
-            Op.le: expr <= sql_value}[op]
+    if op in (Op.gt, Op.ge):
+        return _narrowed(target, expr > sql_value if op is Op.gt else expr >= sql_value, sql_value, None)
+    return _narrowed(target, expr < sql_value if op is Op.lt else expr <= sql_value, None, sql_value)
 
 
 def compile_conditions(conditions: Sequence[Any], fields: Mapping[int, FieldInfo], *, today: date,
@@ -482,9 +502,7 @@ def compile_sort(sort: Sequence[Any], fields: Mapping[int, FieldInfo], *, today:
     order: list[ColumnElement[Any]] = []
     for i, item in enumerate(normalize_sort(sort, fields)):
         target = _resolve(item["field"], fields, f"sort.{i}.field")
-        expr = _expr(target, today, tz)
-        if target.type is FieldType.boolean and not target.system:
-            expr = _text(str(target.key))  # 'false' < 'true'
+        expr = _expr(target, today, tz)  # a boolean as text: 'false' < 'true'
         order.append(expr.desc().nulls_last() if item["dir"] == SortDir.desc else expr.asc().nulls_last())
     order.append(Contact.id.asc())
     return order

@@ -9,6 +9,12 @@ number that can only be placed at country level keeps every candidate zone with
 The codes are loaded once into sorted arrays (:class:`dialer.timezone.codes.CodeTable`: one
 bisect per number) and cached per database; :func:`phone_lookup` reloads them when the table
 changed (a signature query detects it), and every import job loads a fresh one.
+
+Numbers share their details in blocks: :meth:`PhoneLookup.block_key` names the leading digits that
+decide them — those that decide :func:`dialer.phone.describe` (:func:`dialer.phone.normalize.description_key`,
+usually "+7" and six digits) and enough to place the number among the phone codes (every range of
+the table starts and ends on a multiple of a power of ten). :meth:`PhoneLookup.details` answers a
+block once; an import of a million numbers describes a few thousand blocks.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.phone import InvalidPhone, describe
+from dialer.phone.normalize import description_key
 from dialer.timezone.codes import WIDTH, CodeTable
 from dialer.timezone.service import load_code_table
 
@@ -35,22 +42,65 @@ class PhoneDetails:
 
 UNKNOWN = PhoneDetails(None, None, (), False)
 
+#: Blocks a lookup remembers before it starts over (an entry takes about 150 bytes).
+MAX_BLOCKS = 1 << 17
+
 
 class PhoneLookup:
-    """Answers :meth:`details` for E.164 numbers from an in-memory code table; safe to share."""
+    """Answers :meth:`details` for E.164 numbers from an in-memory code table; safe to share.
 
-    def __init__(self, table: CodeTable | None = None, signature: tuple[Any, ...] = ()) -> None:
+    ``boundary_digits``: how many leading digits (on the 15-digit key scale of
+    :mod:`dialer.timezone.codes`) every range boundary of ``table`` needs — all ranges start and end
+    on multiples of ``10 ** (15 - boundary_digits)``. Without it (None) numbers are not shared in
+    blocks unless the table is empty.
+    """
+
+    def __init__(self, table: CodeTable | None = None, signature: tuple[Any, ...] = (), *,
+                 boundary_digits: int | None = None) -> None:
         self.table = table if table is not None and len(table) else None
         self.signature = signature
         self.checked_at = time.monotonic()
+        # Characters of an E.164 number ("+" and digits) that place it among the codes' ranges.
+        self._table_chars: int | None = 0 if self.table is None else (
+            None if boundary_digits is None else boundary_digits + 1)
+        self._blocks: dict[str, PhoneDetails] = {}
 
     @classmethod
     async def load(cls, session: AsyncSession) -> PhoneLookup:
         signature = await _signature(session)
-        return cls(await load_code_table(session), signature)
+        table = await load_code_table(session)
+        digits: int | None = await _boundary_digits(session)
+        if await _signature(session) != signature:
+            digits = None  # the codes changed between the reads: describe numbers one by one
+        return cls(table, signature, boundary_digits=digits)
+
+    def block_key(self, e164: str) -> str | None:
+        """The leading part of ``e164`` that decides :meth:`details`; None when only the whole number does.
+
+        Numbers with the same key have the same details, so callers may keep per key whatever they
+        derive from the details (the importer keeps their COPY text).
+        """
+        if self._table_chars is None:
+            return None
+        key = description_key(e164)
+        if key is not None and len(key) < self._table_chars:
+            key = e164[: self._table_chars]
+        return key
 
     def details(self, e164: str) -> PhoneDetails:
         """What is known about a valid E.164 number; never raises (unknown parts are empty)."""
+        key = self.block_key(e164)
+        if key is None:
+            return self._details(e164)
+        found = self._blocks.get(key)
+        if found is None:
+            found = self._details(e164)
+            if len(self._blocks) >= MAX_BLOCKS:
+                self._blocks.clear()
+            self._blocks[key] = found
+        return found
+
+    def _details(self, e164: str) -> PhoneDetails:
         info = None
         if self.table is not None:
             # The key scale of phone codes: international digits right-padded to 15.
@@ -85,6 +135,17 @@ _SIGNATURE_SQL = text(
 async def _signature(session: AsyncSession) -> tuple[Any, ...]:
     row = (await session.execute(_SIGNATURE_SQL)).one()
     return tuple(row)
+
+
+# Significant digits of a boundary: the 15-digit key without its trailing zeros ("end" is exclusive).
+_BOUNDARY_DIGITS_SQL = text(
+    "SELECT coalesce(max(greatest(length(rtrim(lpad(range_from::text, 15, '0'), '0')), "
+    "length(rtrim(lpad((range_to + 1)::text, 15, '0'), '0')))), 0) FROM phone_codes"
+)
+
+
+async def _boundary_digits(session: AsyncSession) -> int:
+    return int(await session.scalar(_BOUNDARY_DIGITS_SQL) or 0)
 
 
 #: Seconds a cached lookup is trusted before the signature query checks the table again.

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select, delete, exists, func, insert, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from dialer.contact.indexes import text_expr
+from dialer.contact.indexes import value_expr
 from dialer.models import (
     Campaign,
     Contact,
@@ -24,13 +24,15 @@ from dialer.models import (
     Strategy,
     campaign_lists,
 )
+from dialer.models.enums import FieldType
 
 # --- fields ---------------------------------------------------------------------------------------
 
 
-async def field_has_values(session: AsyncSession, field_id: int) -> bool:
-    """Whether any contact holds a value for the field (answered by the field's own index)."""
-    stmt = select(Contact.id).where(text_expr(field_id).is_not(None)).limit(1)
+async def field_has_values(session: AsyncSession, field_id: int, field_type: FieldType | str) -> bool:
+    """Whether any contact holds a value for the field (answered by the field's own index; a phone
+    field has none, so that one reads ``contacts`` until the first value)."""
+    stmt = select(Contact.id).where(value_expr(field_id, field_type).is_not(None)).limit(1)
     return (await session.scalar(stmt)) is not None
 
 
@@ -161,45 +163,128 @@ async def dnc_list_exists(session: AsyncSession, dnc_list_id: int) -> bool:
     return (await session.get(DncList, dnc_list_id)) is not None
 
 
-async def reserve_contact_ids(session: AsyncSession, n: int) -> list[int]:
-    """``n`` fresh contact ids from the table's sequence (also starts the transaction for COPY)."""
-    # The sequence is looked up once per call, not once per id (a catalog lookup costs more than nextval).
-    return list((await session.scalars(
-        text("WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('contacts', 'id')::regclass AS seq) "
-             "SELECT nextval(s.seq) FROM s, generate_series(1, :n)"), {"n": n})).all())
+#: The foreign keys whose per-row checks an import replaces by one check per batch:
+#: (table, column, referenced table). See :func:`import_checks_replaceable`.
+IMPORT_FOREIGN_KEYS = frozenset({
+    ("contacts", "list_id", "contact_lists"),
+    ("contacts", "import_job_id", "import_jobs"),
+    ("contact_phones", "contact_id", "contacts"),
+    ("contact_phones", "list_id", "contact_lists"),
+    ("contact_phones", "field_id", "fields"),
+})
+
+# Everything that runs on INSERT into the import's tables and would stop running (or start) with
+# session_replication_role = replica: triggers enabled in origin or replica mode, and rules.
+_INSERT_HOOKS_SQL = text("""
+SELECT t.tgrelid::regclass::text, p.proname::text, c.confrelid::regclass::text,
+       (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+         WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)),
+       NOT EXISTS (SELECT FROM pg_attrdef d WHERE d.adrelid = c.conrelid AND d.adnum = ANY (c.conkey))
+  FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid LEFT JOIN pg_constraint c ON c.oid = t.tgconstraint
+ WHERE t.tgrelid IN ('contacts'::regclass, 'contact_phones'::regclass)
+   AND t.tgtype & 4 <> 0 AND t.tgenabled IN ('O', 'R')
+UNION ALL
+SELECT r.ev_class::regclass::text, r.rulename::text, NULL, NULL, false
+  FROM pg_rewrite r
+ WHERE r.ev_class IN ('contacts'::regclass, 'contact_phones'::regclass) AND r.rulename <> '_RETURN'
+""")
+
+_MAY_SET_REPLICATION_ROLE_SQL = text(
+    "SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR "
+    "(current_setting('server_version_num')::int >= 150000 "
+    " AND has_parameter_privilege('session_replication_role', 'SET'))"
+)
 
 
-async def relax_commit(session: AsyncSession) -> None:
-    """This transaction's commit does not wait for its WAL to reach the disk."""
-    await session.execute(text("SET LOCAL synchronous_commit = off"))
+async def import_checks_replaceable(session: AsyncSession) -> bool:
+    """Whether an import may switch off the per-row triggers of ``contacts`` and ``contact_phones``.
+
+    True when this role may set ``session_replication_role`` and the only things that fire on
+    INSERT into those tables are foreign-key checks that :func:`start_import_batch` does once per
+    batch instead (:data:`IMPORT_FOREIGN_KEYS`), or that have nothing to check because the import
+    leaves their columns NULL (not written, no default). Any other trigger or rule (an audit
+    trigger, a deferred unique check, a foreign key on a column the import fills) makes this
+    False, and imports keep the row triggers.
+    """
+    if not await session.scalar(_MAY_SET_REPLICATION_ROLE_SQL):
+        return False
+    written = {("contacts", c) for c in CONTACT_COLUMNS} | {("contact_phones", c) for c in PHONE_COLUMNS}
+    for table, function, referenced, columns, no_default in (await session.execute(_INSERT_HOOKS_SQL)).all():
+        if function != "RI_FKey_check_ins" or not columns:
+            return False
+        if len(columns) == 1 and (table, columns[0], referenced) in IMPORT_FOREIGN_KEYS:
+            continue
+        if no_default and not any((table, c) in written for c in columns):
+            continue  # always NULL on import: the row check would pass without looking
+        return False
+    return True
+
+
+_START_BATCH = """
+WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('contacts', 'id')::regclass AS contacts,
+                               pg_get_serial_sequence('contact_phones', 'id')::regclass AS phones){checks}
+SELECT set_config('synchronous_commit', 'off', true),
+       (SELECT array_agg(nextval(s.contacts)) FROM s, generate_series(1, :contacts)),
+       (SELECT array_agg(nextval(s.phones)) FROM s, generate_series(1, :phones)),
+       {check}"""
+_START_BATCH_SQL = _START_BATCH.format(checks="", check="true")
+_START_BATCH_CHECKED_SQL = _START_BATCH.format(
+    checks=""",
+     l AS (SELECT id FROM contact_lists WHERE id = :list_id FOR KEY SHARE),
+     j AS (SELECT id FROM import_jobs WHERE id = :job_id FOR KEY SHARE),
+     f AS (SELECT id FROM fields WHERE id = ANY (CAST(:field_ids AS bigint[])) FOR KEY SHARE)""",
+    check="""set_config('session_replication_role', 'replica', true) IS NOT NULL
+       AND (SELECT count(*) FROM l) = 1 AND (SELECT count(*) FROM j) = 1
+       AND (SELECT count(*) FROM f) = cardinality(CAST(:field_ids AS bigint[]))""")
+
+
+async def start_import_batch(conn: AsyncConnection, contacts: int, phones: int, *, list_id: int, job_id: int,
+                             phone_fields: Sequence[int] | None) -> tuple[list[int], list[int], bool]:
+    """Set up a batch's transaction in one round trip; returns fresh ids for ``contacts`` contacts and
+    ``phones`` phones, and whether the rows the batch refers to exist (always True without
+    ``phone_fields``).
+
+    The commit will not wait for the WAL to reach the disk: a batch lost to a crash is lost
+    together with its progress update. With ``phone_fields`` (distinct ids of the phone fields the
+    batch's phones name) the transaction also skips the row triggers of ``contacts`` and
+    ``contact_phones`` — allowed only after :func:`import_checks_replaceable` — and does their
+    foreign-key checks at once: a row's check locks the referenced row ``FOR KEY SHARE`` so that it
+    cannot go away before the transaction ends, and the list, the job and the phone fields are
+    locked the same way here; the contacts the phones refer to are the batch's own.
+    """
+    params: dict[str, Any] = {"contacts": contacts, "phones": phones}
+    if phone_fields is None:
+        row = (await conn.execute(text(_START_BATCH_SQL), params)).one()
+    else:
+        params |= {"list_id": list_id, "job_id": job_id, "field_ids": list(phone_fields)}
+        row = (await conn.execute(text(_START_BATCH_CHECKED_SQL), params)).one()
+    return list(row[1] or []), list(row[2] or []), bool(row[3])
 
 
 CONTACT_COLUMNS = ("id", "list_id", "data", "tags", "import_job_id")
-PHONE_COLUMNS = ("contact_id", "list_id", "field_id", "phone_type", "position", "raw", "e164", "region", "carrier",
-                 "timezones", "tz_uncertain")
+PHONE_COLUMNS = ("id", "contact_id", "list_id", "field_id", "phone_type", "position", "raw", "e164", "region",
+                 "carrier", "timezones", "tz_uncertain")
 
 
-async def copy_rows(session: AsyncSession, contacts: Sequence[tuple[Any, ...]],
-                    phones: Sequence[tuple[Any, ...]]) -> None:
-    """COPY (binary) contacts, then their phones, inside the session's current transaction.
+async def copy_text(conn: AsyncConnection, table: str, columns: Sequence[str], rows: bytes) -> None:
+    """COPY rows in text format (:mod:`.copytext`) inside the connection's current transaction.
 
     The transaction must already be open on the driver connection (run a statement first, e.g.
-    :func:`reserve_contact_ids`): asyncpg's COPY would otherwise run outside of it.
+    :func:`start_import_batch`): asyncpg's COPY would otherwise run outside of it.
     """
-    conn = await session.connection()
+    if not rows:
+        return
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
-    if contacts:
-        await driver.copy_records_to_table("contacts", records=contacts, columns=CONTACT_COLUMNS)
-    if phones:
-        await driver.copy_records_to_table("contact_phones", records=phones, columns=PHONE_COLUMNS)
+    # A memoryview, because asyncpg takes bytes for a file name.
+    await driver.copy_to_table(table, source=memoryview(rows), columns=columns, format="text")
 
 
 async def update_job(session: AsyncSession, job_id: int, **values: Any) -> None:
     await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
 
 
-async def add_to_job(session: AsyncSession, job_id: int, delta: Any) -> None:
+async def add_to_job(session: AsyncSession | AsyncConnection, job_id: int, delta: Any) -> None:
     """Add a batch's counts to the job (increments, so batches may commit in any order)."""
     done = ImportJob.rows_done + delta.rows_done
     await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(

@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from dialer.api.crud import ListParams, load
 from dialer.audit.recorder import log
 from dialer.contact import repository as repo
-from dialer.contact.indexes import drop_field_indexes, ensure_field_indexes, numeric_expr, text_expr
+from dialer.contact.indexes import drop_field_indexes, ensure_field_indexes, numeric_expr, text_expr, value_expr
 from dialer.contact.phonelookup import PhoneLookup, phone_lookup
 from dialer.contact.schemas import ContactCreate, ContactFilterIn, ContactUpdate, PhoneIn
 from dialer.contact.tasks import after_commit
@@ -94,7 +94,7 @@ async def field_before_update(session: AsyncSession, obj: Field, data: dict[str,
     new_type = FieldType(data.get("type", obj.type))
     type_changed = new_type != FieldType(obj.type)
     if type_changed:
-        if await repo.field_has_values(session, obj.id):
+        if await repo.field_has_values(session, obj.id, obj.type):
             raise Conflict(f"field '{obj.name}' has values in contacts, so its type cannot change from "
                            f"{obj.type} to {new_type}; create a new field instead (or clear the values first)")
         if new_type != FieldType.phone and (users := await repo.strategies_using_field(session, obj.id)):
@@ -496,7 +496,7 @@ def field_equals(spec: FieldSpec, raw: Any, *, country: str) -> ColumnElement[bo
     except FieldValueError as err:
         raise ValidationFailed.field(where, str(err))
     if value is None:
-        return text_expr(spec.id).is_(None)
+        return value_expr(spec.id, spec.type).is_(None)
     if spec.is_numeric:
         return numeric_expr(spec.id) == value
     if spec.is_phone:
@@ -522,7 +522,7 @@ def sort_expr(specs: Sequence[FieldSpec], key: str) -> ColumnElement[Any]:
     if spec is None:
         allowed = ", ".join([*SYSTEM_SORT, *(s.name for s in specs)])
         raise ValidationFailed.field("sort", f"cannot sort by '{key}'; allowed: {allowed}")
-    return numeric_expr(spec.id) if spec.is_numeric else text_expr(spec.id)
+    return value_expr(spec.id, spec.type)
 
 
 def apply_contact_sort(stmt: Select[Any], specs: Sequence[FieldSpec], sort: str | None) -> Select[Any]:

@@ -16,9 +16,9 @@ from dialer.models import Base
 config = context.config
 target_metadata = Base.metadata
 
-#: Tables the models do not declare: monthly audit partitions and per-field expression indexes.
+#: Tables the models do not declare: monthly audit partitions; expression indexes (per field, the hopper's).
 _UNMANAGED_TABLE = re.compile(r"^audit_log_(p\d{6}|default)$")
-_UNMANAGED_INDEX = re.compile(r"^ix_contacts_f\d+(_num)?$")
+_UNMANAGED_INDEX = re.compile(r"^(ix_contacts_f\d+(_num)?|ix_contacts_due)$")
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

@@ -32,7 +32,7 @@ from dialer.models.contact import (
     PhoneCode,
     TimeZone,
 )
-from dialer.models.engine import Attempt, EngineRun, OperatorStateLog
+from dialer.models.engine import Attempt, EngineCommand, EngineRun, OperatorStateLog
 from dialer.models.enums import *  # noqa: F403
 from dialer.models.operator import Operator, OperatorPool, OperatorSkill, Skill, pool_operators
 from dialer.models.user import (
@@ -64,6 +64,7 @@ __all__ = [
     "ContactPhone",
     "DncEntry",
     "DncList",
+    "EngineCommand",
     "EngineRun",
     "Field",
     "Holiday",

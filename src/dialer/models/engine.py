@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dialer.models.base import Base, IdMixin, enum_values
@@ -25,6 +27,9 @@ class EngineRun(IdMixin, Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: What the engine reports with each heartbeat (per campaign: operators allocated, lines, pacer, auto-stop),
+    #: read by the monitoring API, which may run in another process.
+    stats: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
 
 
 class Attempt(IdMixin, Base):
@@ -106,4 +111,30 @@ class OperatorStateLog(IdMixin, Base):
     __table_args__ = (
         Index("ix_operator_state_log_operator_started", "operator_id", "started_at"),
         Index("uq_operator_state_log_current", "operator_id", unique=True, postgresql_where=text("ended_at IS NULL")),
+    )
+
+
+class EngineCommand(IdMixin, Base):
+    """A command for the engine from the operator or supervisor API (which may run in another process).
+
+    The API inserts the row and NOTIFYs ``dialer_commands``; the engine applies commands in id order and marks
+    each processed with its result in the same transaction as the effects, so the API can answer the request.
+    """
+
+    __tablename__ = "engine_commands"
+    kind: Mapped[str] = mapped_column(String(32))
+    operator_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("operators.id", ondelete="CASCADE"), nullable=True
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    created_by: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: {"ok": true, ...} or {"ok": false, "error": "..."}
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+
+    __table_args__ = (
+        Index("ix_engine_commands_pending", "id", postgresql_where=text("processed_at IS NULL")),
     )

@@ -1,0 +1,486 @@
+"""Every SQL statement of the engine (and the reads the operator API shares with it).
+
+The engine writes with Core statements, not the ORM: attempts and operator periods are operational records, not
+configuration, so they are not audited row by row (the audit hook only sees ORM flushes), and bulk forms
+(multi-row INSERT, executemany UPDATE) keep a hundred and more attempts a second cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, case, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from dialer.models import (
+    Attempt,
+    Callback,
+    CallerId,
+    Campaign,
+    CompletionCode,
+    Contact,
+    ContactList,
+    ContactPhone,
+    EngineCommand,
+    EngineRun,
+    Field,
+    ListField,
+    Operator,
+    OperatorSkill,
+    OperatorStateLog,
+    Strategy,
+    caller_id_group_members,
+    campaign_pools,
+    completion_code_group_members,
+    pool_operators,
+)
+from dialer.models.enums import AttemptState, CampaignKind, CampaignStatus, DialMode, OperatorState, OutcomeCategory
+
+#: Campaign statuses the engine keeps a runtime for.
+ACTIVE_STATUSES = (CampaignStatus.running, CampaignStatus.paused, CampaignStatus.auto_paused)
+
+
+def _rows(result: Any) -> int:
+    """Rows affected by an UPDATE or DELETE (the typed Result hides the cursor's ``rowcount``)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+# --- reference data -------------------------------------------------------------------------------------------
+
+
+async def system_codes(session: AsyncSession) -> dict[str, int]:
+    """``system_key`` → completion code id of the codes the engine sets by itself."""
+    rows = await session.execute(select(CompletionCode.system_key, CompletionCode.id)
+                                 .where(CompletionCode.system_key.is_not(None)))
+    return {str(k): int(i) for k, i in rows.all()}
+
+
+@dataclasses.dataclass(frozen=True)
+class CampaignConfig:
+    """What the engine needs of a campaign and its strategy, read in one go."""
+
+    id: int
+    name: str
+    status: CampaignStatus
+    status_reason: str
+    kind: CampaignKind
+    priority: int
+    dial_mode: DialMode
+    dial_params: Mapping[str, Any]
+    abandon_cap_pct: Decimal
+    max_concurrent_calls: int | None
+    hold_audio: str | None
+    time_zone: str
+    completion_code_group_id: int
+    code_ids: frozenset[int]
+    pool_ids: frozenset[int]
+    caller_ids: tuple[str, ...]
+    answer_timeout_s: int
+    wrap_up_s: int
+    operator_wait_s: int
+    default_completion_code_id: int | None
+    skill_id: int | None
+    max_operators: int | None
+
+    def version(self) -> tuple[Any, ...]:
+        """What, when changed, requires a new pacer."""
+        return (self.dial_mode, tuple(sorted(self.dial_params.items())), self.abandon_cap_pct, self.operator_wait_s)
+
+
+async def campaign_statuses(session: AsyncSession, also: Iterable[int] = ()) -> dict[int, tuple[CampaignStatus, str]]:
+    """Status and reason of the campaigns the engine works on: the active ones plus ``also`` (to see them leave)."""
+    ids = list(also)
+    stmt = select(Campaign.id, Campaign.status, Campaign.status_reason).where(
+        Campaign.status.in_(ACTIVE_STATUSES) | Campaign.id.in_(ids) if ids else Campaign.status.in_(ACTIVE_STATUSES))
+    return {int(i): (CampaignStatus(s), r) for i, s, r in (await session.execute(stmt)).all()}
+
+
+async def campaign_configs(session: AsyncSession, ids: Sequence[int]) -> dict[int, CampaignConfig]:
+    if not ids:
+        return {}
+    rows = (await session.execute(
+        select(Campaign, Strategy).join(Strategy, Strategy.id == Campaign.strategy_id).where(Campaign.id.in_(ids))
+    )).all()
+    codes: dict[int, set[int]] = {}
+    group_ids = {c.completion_code_group_id for c, _ in rows}
+    for gid, cid in (await session.execute(
+            select(completion_code_group_members.c.group_id, completion_code_group_members.c.code_id)
+            .where(completion_code_group_members.c.group_id.in_(group_ids)))).all():
+        codes.setdefault(int(gid), set()).add(int(cid))
+    pools: dict[int, set[int]] = {}
+    for camp, pool in (await session.execute(
+            select(campaign_pools.c.campaign_id, campaign_pools.c.pool_id)
+            .where(campaign_pools.c.campaign_id.in_(ids)))).all():
+        pools.setdefault(int(camp), set()).add(int(pool))
+    caller_groups = {c.caller_id_group_id for c, _ in rows if c.caller_id_group_id is not None}
+    numbers: dict[int, list[str]] = {}
+    if caller_groups:
+        for gid, number in (await session.execute(
+                select(caller_id_group_members.c.group_id, CallerId.number)
+                .join(CallerId, CallerId.id == caller_id_group_members.c.caller_id_id)
+                .where(caller_id_group_members.c.group_id.in_(caller_groups), CallerId.is_active)
+                .order_by(CallerId.id))).all():
+            numbers.setdefault(int(gid), []).append(str(number))
+    out = {}
+    for c, s in rows:
+        out[c.id] = CampaignConfig(
+            id=c.id, name=c.name, status=c.status, status_reason=c.status_reason, kind=c.kind, priority=c.priority,
+            dial_mode=c.dial_mode, dial_params=dict(c.dial_params or {}), abandon_cap_pct=c.abandon_cap_pct,
+            max_concurrent_calls=c.max_concurrent_calls, hold_audio=c.hold_audio, time_zone=c.time_zone,
+            completion_code_group_id=c.completion_code_group_id,
+            code_ids=frozenset(codes.get(c.completion_code_group_id, ())), pool_ids=frozenset(pools.get(c.id, ())),
+            caller_ids=tuple(numbers.get(c.caller_id_group_id, ())) if c.caller_id_group_id is not None else (),
+            answer_timeout_s=s.answer_timeout_s, wrap_up_s=s.wrap_up_s, operator_wait_s=s.operator_wait_s,
+            default_completion_code_id=s.default_completion_code_id, skill_id=s.skill_id,
+            max_operators=s.max_operators)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorInfo:
+    id: int
+    name: str
+    user_id: int | None
+    extension: str | None
+    is_active: bool
+    pools: frozenset[int]
+    skills: Mapping[int, int]
+
+    @property
+    def endpoint(self) -> str:
+        """The operator's phone as the telephony driver knows it."""
+        return self.extension or f"op-{self.id}"
+
+
+async def roster(session: AsyncSession) -> list[OperatorInfo]:
+    ops = (await session.execute(select(Operator.id, Operator.name, Operator.user_id, Operator.extension,
+                                        Operator.is_active).order_by(Operator.id))).all()
+    pools: dict[int, set[int]] = {}
+    for pool, op in (await session.execute(select(pool_operators.c.pool_id, pool_operators.c.operator_id))).all():
+        pools.setdefault(int(op), set()).add(int(pool))
+    skills: dict[int, dict[int, int]] = {}
+    for op, skill, level in (await session.execute(
+            select(OperatorSkill.operator_id, OperatorSkill.skill_id, OperatorSkill.level))).all():
+        skills.setdefault(int(op), {})[int(skill)] = int(level)
+    return [OperatorInfo(int(i), n, u, e, bool(a), frozenset(pools.get(int(i), ())), skills.get(int(i), {}))
+            for i, n, u, e, a in ops]
+
+
+# --- engine runs and recovery -----------------------------------------------------------------------------------
+
+
+class EngineAlreadyRunning(RuntimeError):
+    """Another engine keeps a heartbeat on this database."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Recovery:
+    dead_runs: list[int]
+    closed_attempts: list[int]
+    dropped_previews: int
+    closed_operator_periods: int
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def start_run(session: AsyncSession, *, host: str, pid: int, now_utc: datetime, dead_after_s: float,
+                    error_code_id: int | None) -> tuple[int, Recovery]:
+    """Register this engine and recover what dead runs left behind, in one transaction.
+
+    The recovery rule: a run that has not stopped is dead when its heartbeat is older than ``dead_after_s``, or
+    when it ran on this host and its process is gone (or is this very process: an earlier run of it). Another
+    live run refuses the start (:class:`EngineAlreadyRunning`). Attempts that are not done and belong to a dead
+    run (or to no run) are closed as errors — category ``error``, the system code ``error``, hang-up cause
+    "engine restarted" — which frees their contact and number for dialling again; previews that were never
+    placed (``queued``) are deleted; every open operator period is closed (operators start offline). Recorded
+    results (attempts already done) are not touched.
+    """
+    # one engine at a time: the lock serialises two engines starting together
+    await session.execute(text("SELECT pg_advisory_xact_lock(72201)"))
+    db_now: datetime = (await session.execute(select(func.now()))).scalar_one()
+    runs = (await session.execute(select(EngineRun.id, EngineRun.host, EngineRun.pid, EngineRun.heartbeat_at)
+                                  .where(EngineRun.stopped_at.is_(None)))).all()
+    dead: list[int] = []
+    for other_id, run_host, run_pid, heartbeat in runs:
+        stale = (db_now - heartbeat).total_seconds() > dead_after_s
+        gone = run_host == host and (run_pid == pid or not _alive(run_pid))
+        if stale or gone:
+            dead.append(int(other_id))
+        else:
+            raise EngineAlreadyRunning(f"engine run {other_id} (pid {run_pid} on {run_host}) is alive: its heartbeat "
+                                       f"is {(db_now - heartbeat).total_seconds():.0f} s old")
+    if dead:
+        await session.execute(update(EngineRun).where(EngineRun.id.in_(dead)).values(stopped_at=func.now()))
+    orphan = Attempt.engine_run_id.in_(dead) | Attempt.engine_run_id.is_(None) if dead \
+        else Attempt.engine_run_id.is_(None)
+    dropped = _rows(await session.execute(delete(Attempt).where(Attempt.state == AttemptState.queued, orphan)))
+    closed = (await session.scalars(
+        update(Attempt).where(Attempt.state != AttemptState.done, orphan)
+        .values(state=AttemptState.done, outcome=OutcomeCategory.error, completion_code_id=error_code_id,
+                hangup_cause="engine restarted", hung_up_at=func.coalesce(Attempt.hung_up_at, now_utc),
+                wrap_up_ended_at=case((Attempt.connected_at.is_not(None),
+                                       func.coalesce(Attempt.wrap_up_ended_at, now_utc)),
+                                      else_=Attempt.wrap_up_ended_at))
+        .returning(Attempt.id))).all()
+    periods = _rows(await session.execute(update(OperatorStateLog).where(OperatorStateLog.ended_at.is_(None))
+                                          .values(ended_at=now_utc)))
+    run_id: int = (await session.execute(pg_insert(EngineRun).values(host=host, pid=pid)
+                                         .returning(EngineRun.id))).scalar_one()
+    return run_id, Recovery(dead, [int(i) for i in closed], dropped, periods)
+
+
+async def heartbeat(session: AsyncSession, run_id: int, stats: Mapping[str, Any]) -> None:
+    await session.execute(update(EngineRun).where(EngineRun.id == run_id)
+                          .values(heartbeat_at=func.now(), stats=dict(stats)))
+
+
+async def stop_run(session: AsyncSession, run_id: int, now_utc: datetime) -> None:
+    await session.execute(update(EngineRun).where(EngineRun.id == run_id).values(stopped_at=func.now()))
+    await session.execute(update(OperatorStateLog).where(OperatorStateLog.ended_at.is_(None))
+                          .values(ended_at=now_utc))
+
+
+# --- attempts -------------------------------------------------------------------------------------------------
+
+
+async def insert_attempts(session: AsyncSession | AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> dict[int, int]:
+    """Insert live attempts; returns contact id → attempt id for the rows that went in.
+
+    A row whose contact or number already has a live attempt is skipped by the partial unique indexes
+    (``ON CONFLICT DO NOTHING``): that is what makes a double dial impossible whatever the engine believes.
+    """
+    if not rows:
+        return {}
+    stmt = pg_insert(Attempt).values(list(rows)).on_conflict_do_nothing().returning(Attempt.id, Attempt.contact_id)
+    return {int(c): int(i) for i, c in (await session.execute(stmt)).all() if c is not None}
+
+
+#: Columns the engine writes after an attempt was inserted, with their SQL types (for ``unnest``).
+ATTEMPT_COLUMN_TYPES: dict[str, str] = {
+    "state": "text", "call_id": "text", "operator_id": "bigint", "dialed_at": "timestamptz",
+    "ringing_at": "timestamptz", "answered_at": "timestamptz", "answered_by": "text", "connected_at": "timestamptz",
+    "hung_up_at": "timestamptz", "hangup_side": "text", "hangup_cause": "text", "sip_code": "integer",
+    "outcome": "text", "completion_code_id": "bigint", "comment": "text", "wrap_up_ended_at": "timestamptz",
+}
+
+
+def _unnest_update(columns: Sequence[str], *, final: bool) -> Any:
+    """``UPDATE attempts ... FROM unnest(arrays)``: one statement for any number of attempts.
+
+    A column given as NULL for a row keeps its stored value (COALESCE), so rows with different sets of changes share
+    the statement. Done attempts are never touched again; finishing returns the ids it finished.
+    """
+    sets = ", ".join(f"{c} = COALESCE(v.{c}, a.{c})" for c in columns if c != "state")
+    state = "'done'" if final else "COALESCE(v.state, a.state)"
+    arrays = ", ".join(f"CAST(:{c} AS {ATTEMPT_COLUMN_TYPES[c]}[])" for c in columns)
+    names = ", ".join(columns)
+    sql = (f"UPDATE attempts AS a SET state = {state}{', ' + sets if sets else ''} "
+           f"FROM unnest(CAST(:ids AS bigint[]), {arrays}) AS v(id, {names}) "
+           f"WHERE a.id = v.id AND a.state <> 'done'")
+    return text(sql + (" RETURNING a.id" if final else ""))
+
+
+def _arrays(changes: Mapping[int, Mapping[str, Any]]) -> tuple[list[str], dict[str, list[Any]]]:
+    columns = sorted({c for cols in changes.values() for c in cols} | {"state"})
+    unknown = set(columns) - set(ATTEMPT_COLUMN_TYPES)
+    if unknown:
+        raise ValueError(f"not attempt columns the engine writes: {sorted(unknown)}")
+    params: dict[str, list[Any]] = {"ids": list(changes)}
+    for c in columns:
+        params[c] = [_plain(cols.get(c)) for cols in changes.values()]
+    return columns, params
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, AttemptState | OutcomeCategory) else value
+
+
+async def update_attempts(session: AsyncSession | AsyncConnection, changes: Mapping[int, Mapping[str, Any]]) -> None:
+    """Apply per-attempt stage changes to attempts that are still live, in one statement."""
+    if changes:
+        columns, params = _arrays(changes)
+        await session.execute(_unnest_update(columns, final=False), params)
+
+
+async def finish_attempts(session: AsyncSession, changes: Mapping[int, Mapping[str, Any]]) -> set[int]:
+    """Mark attempts done with their final columns; returns the ids that were still live (each finishes once)."""
+    if not changes:
+        return set()
+    columns, params = _arrays(changes)
+    rows = await session.execute(_unnest_update(columns, final=True), params)
+    return {int(i) for i in rows.scalars().all()}
+
+
+async def delete_queued(session: AsyncSession, attempt_ids: Sequence[int]) -> None:
+    if attempt_ids:
+        await session.execute(delete(Attempt).where(Attempt.id.in_(attempt_ids), Attempt.state == AttemptState.queued))
+
+
+async def work_left(session: AsyncSession, list_ids: Sequence[int], campaign_id: int, now_utc: datetime,
+                    max_attempts_per_contact: int | None) -> bool:
+    """Whether a finite campaign still has anything to dial, now or later.
+
+    A contact is left while it is not ``done`` and has attempts left under the strategy's limit (its retry may be
+    due later, or its window may open later); a pending callback whose window has not ended is left too. Live
+    attempts are the caller's business (it checks its calls in flight).
+    """
+    contact = select(Contact.id).where(Contact.list_id.in_(list(list_ids)), Contact.status != "done")
+    if max_attempts_per_contact is not None:
+        contact = contact.where(Contact.attempts_total < max_attempts_per_contact)
+    if list_ids and await session.scalar(select(contact.limit(1).exists())):
+        return True
+    callback = select(Callback.id).where(Callback.campaign_id == campaign_id, Callback.status == "pending",
+                                         Callback.window_end > now_utc)
+    return bool(await session.scalar(select(callback.limit(1).exists())))
+
+
+# --- operator periods -----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OperatorPeriod:
+    operator_id: int
+    state: OperatorState
+    reason: str
+    campaign_id: int | None
+    attempt_id: int | None
+    started_at: datetime
+
+
+async def record_periods(session: AsyncSession, periods: Sequence[OperatorPeriod]) -> None:
+    """Close each operator's open period and insert the new ones (one row per period; the last stays open).
+
+    Several changes of one operator in a batch become closed rows, so the unique "one open period" index holds.
+    """
+    if not periods:
+        return
+    by_op: dict[int, list[OperatorPeriod]] = {}
+    for p in periods:
+        by_op.setdefault(p.operator_id, []).append(p)
+    closes = [{"_op": op, "_at": ps[0].started_at} for op, ps in by_op.items()]
+    table = _table(OperatorStateLog)
+    await session.execute(
+        update(table).where(and_(table.c.operator_id == bindparam("_op"), table.c.ended_at.is_(None)))
+        .values(ended_at=bindparam("_at")), closes)
+    rows = []
+    for ps in by_op.values():
+        for i, p in enumerate(ps):
+            ended = ps[i + 1].started_at if i + 1 < len(ps) else None
+            if p.state is OperatorState.offline and ended is None:
+                continue  # offline is the absence of a period: nothing stays open for it
+            rows.append({"operator_id": p.operator_id, "state": p.state.value, "reason": p.reason,
+                         "campaign_id": p.campaign_id, "attempt_id": p.attempt_id, "started_at": p.started_at,
+                         "ended_at": ended})
+    if rows:
+        await session.execute(table.insert(), rows)
+
+
+# --- commands -------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandRow:
+    id: int
+    kind: str
+    operator_id: int | None
+    payload: Mapping[str, Any]
+    created_at: datetime
+
+
+async def pending_commands(session: AsyncSession | AsyncConnection, *, after_id: int = 0,
+                           limit: int = 500) -> list[CommandRow]:
+    rows = (await session.execute(
+        select(EngineCommand.id, EngineCommand.kind, EngineCommand.operator_id, EngineCommand.payload,
+               EngineCommand.created_at)
+        .where(EngineCommand.processed_at.is_(None), EngineCommand.id > after_id)
+        .order_by(EngineCommand.id).limit(limit))).all()
+    return [CommandRow(int(i), k, o, p or {}, c) for i, k, o, p, c in rows]
+
+
+async def mark_commands(session: AsyncSession, results: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+    if results:
+        table = _table(EngineCommand)
+        await session.execute(
+            update(table).where(table.c.id == bindparam("_id")).values(processed_at=func.now(),
+                                                                        result=bindparam("_result")),
+            [{"_id": i, "_result": dict(r)} for i, r in results])
+
+
+async def expire_commands(session: AsyncSession, older_than_s: float) -> int:
+    """Commands queued while no engine ran, older than ``older_than_s``: refused rather than applied late."""
+    return _rows(await session.execute(
+        update(EngineCommand)
+        .where(EngineCommand.processed_at.is_(None),
+               EngineCommand.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s))
+        .values(processed_at=func.now(), result={"ok": False, "error": "expired: the engine was not running"})))
+
+
+# --- the contact card -------------------------------------------------------------------------------------------
+
+
+async def contact_card(session: AsyncSession, contact_id: int | None, *, campaign_id: int | None = None,
+                       history: int = 20) -> dict[str, Any]:
+    """What the operator sees of a contact: field values by name, phones, list, campaign, attempt history."""
+    card: dict[str, Any] = {"contact_id": contact_id, "fields": {}, "phones": [], "history": []}
+    if campaign_id is not None:
+        row = (await session.execute(select(Campaign.id, Campaign.name, Campaign.call_script)
+                                     .where(Campaign.id == campaign_id))).one_or_none()
+        if row is not None:
+            card["campaign"] = {"id": row[0], "name": row[1], "script": row[2]}
+    if contact_id is None:
+        return card
+    contact = (await session.execute(select(Contact.id, Contact.list_id, Contact.data, Contact.status,
+                                            Contact.attempts_total, Contact.last_outcome, Contact.next_call_at)
+                                     .where(Contact.id == contact_id))).one_or_none()
+    if contact is None:
+        return card
+    _, list_id, data, status, attempts_total, last_outcome, next_call_at = contact
+    # the list's fields in their order, then any other field the contact has a value for
+    ordered = [int(i) for i in (await session.scalars(
+        select(ListField.field_id).where(ListField.list_id == list_id).order_by(ListField.position))).all()]
+    ids = {int(k) for k in data if k.isdigit()}
+    names = dict((await session.execute(select(Field.id, Field.name).where(Field.id.in_(ids)))).all()) if ids else {}
+    card["list"] = {"id": list_id, "name": await session.scalar(select(ContactList.name)
+                                                                .where(ContactList.id == list_id))}
+    fields: dict[str, Any] = {}
+    for fid in [*[i for i in ordered if i in names], *sorted(i for i in names if i not in ordered)]:
+        fields[names[fid]] = data[str(fid)]
+    card["fields"] = fields
+    card["status"] = status.value if hasattr(status, "value") else status
+    card["attempts_total"] = attempts_total
+    card["last_outcome"] = last_outcome.value if last_outcome is not None else None
+    card["next_call_at"] = next_call_at.isoformat() if next_call_at else None
+    card["phones"] = [{"id": i, "number": n, "type": t.value if hasattr(t, "value") else t, "region": r}
+                      for i, n, t, r in (await session.execute(
+                          select(ContactPhone.id, ContactPhone.e164, ContactPhone.phone_type, ContactPhone.region)
+                          .where(ContactPhone.contact_id == contact_id)
+                          .order_by(ContactPhone.position, ContactPhone.id))).all()]
+    rows = (await session.execute(
+        select(Attempt.id, Attempt.campaign_id, Attempt.number, Attempt.state, Attempt.outcome, CompletionCode.name,
+               Operator.name, Attempt.queued_at, Attempt.comment)
+        .outerjoin(CompletionCode, CompletionCode.id == Attempt.completion_code_id)
+        .outerjoin(Operator, Operator.id == Attempt.operator_id)
+        .where(Attempt.contact_id == contact_id).order_by(Attempt.id.desc()).limit(history))).all()
+    card["history"] = [{"attempt_id": i, "campaign_id": c, "number": n, "state": s.value if s else None,
+                        "outcome": o.value if o else None, "completion_code": code, "operator": op,
+                        "at": at.isoformat() if at else None, "comment": comment}
+                       for i, c, n, s, o, code, op, at, comment in rows]
+    return card

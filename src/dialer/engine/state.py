@@ -1,0 +1,222 @@
+"""The engine's in-memory world: operators, live calls, running campaigns and their hoppers.
+
+Only the runner's single actor task mutates these objects, so they need no locks; the database is told about
+every change through the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import deque
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from dialer.engine.pacing import Pacer
+from dialer.engine.repository import CampaignConfig, OperatorInfo
+from dialer.engine.selection import CampaignPlan, Candidate
+from dialer.models.enums import AttemptState, CampaignStatus, DialMode, OperatorState
+from dialer.telephony.base import CallId
+
+__all__ = ["CampaignRuntime", "Completion", "Hopper", "LiveCall", "OperatorSlot"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Completion:
+    """What the operator (or the wrap-up timeout) sets at the end of a call."""
+
+    completion_code_id: int
+    comment: str = ""
+    callback_at: datetime | None = None
+    callback_personal: bool = False
+    never_call: bool = False
+
+
+@dataclasses.dataclass(eq=False)
+class OperatorSlot:
+    info: OperatorInfo
+    state: OperatorState = OperatorState.offline
+    reason: str = ""
+    #: Clock reading and UTC time when the current state began.
+    since: float = 0.0
+    since_utc: datetime | None = None
+    #: The campaign the operator currently works for (allocation by priority, 000 §2.17).
+    campaign_id: int | None = None
+    #: The call he is reserved for, talking in, or wrapping up.
+    call: LiveCall | None = None
+    idle_since: float = 0.0
+    talk_started: float = 0.0
+    calls_handled: int = 0
+    #: A state asked for while busy, applied when the wrap-up ends: (state, reason).
+    pending: tuple[OperatorState, str] | None = None
+    #: A completion set during the conversation, applied at hang-up.
+    pending_completion: Completion | None = None
+    wrap_timer: asyncio.Task[None] | None = None
+
+    @property
+    def id(self) -> int:
+        return self.info.id
+
+    @property
+    def endpoint(self) -> str:
+        return self.info.endpoint
+
+    def skill_level(self, skill_id: int) -> int:
+        return int(self.info.skills.get(skill_id, 0))
+
+
+@dataclasses.dataclass(eq=False)
+class LiveCall:
+    """One attempt the engine is working on, from its insertion until it is done."""
+
+    attempt_id: int
+    campaign: CampaignRuntime
+    candidate: Candidate
+    caller_id: str | None
+    state: AttemptState
+    queued_utc: datetime
+    call_id: CallId | None = None
+    #: Clock readings of the stages.
+    placed_at: float | None = None
+    answered_at: float | None = None
+    connected_at: float | None = None
+    ended_at: float | None = None
+    answered_by: str | None = None
+    #: The operator reserved for (progressive, preview, personal callback) or connected to the call.
+    operator: OperatorSlot | None = None
+    #: The operator was reserved before the call was answered: the call is covered (pacing counts it so).
+    reserved: bool = False
+    preview: bool = False
+    #: A live answer not connected within the threshold: abandoned for the statistics, whatever comes later.
+    abandoned: bool = False
+    hold_playing: bool = False
+    hangup_by: str | None = None
+    hung_up_utc: datetime | None = None
+    hangup_side: str | None = None
+    hangup_cause: str = ""
+    sip_code: int | None = None
+    timer: asyncio.Task[None] | None = None
+    finished: bool = False
+
+    @property
+    def number(self) -> str:
+        return self.candidate.number
+
+    @property
+    def contact_id(self) -> int:
+        return self.candidate.contact_id
+
+    def waited_s(self, now: float) -> float | None:
+        if self.answered_at is None or self.answered_by != "human":
+            return None
+        end = self.connected_at if self.connected_at is not None else (self.ended_at or now)
+        return max(0.0, end - self.answered_at)
+
+
+class Hopper:
+    """Candidates in memory, best first, each with the clock reading it was read at (stale ones are dropped)."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._items: deque[tuple[float, Candidate]] = deque()
+        self.contact_ids: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def extend(self, now: float, candidates: list[Candidate]) -> None:
+        for c in candidates:
+            if c.contact_id not in self.contact_ids:
+                self._items.append((now, c))
+                self.contact_ids.add(c.contact_id)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.contact_ids.clear()
+
+    def expire(self, now: float) -> None:
+        while self._items and now - self._items[0][0] > self.ttl_s:
+            _, c = self._items.popleft()
+            self.contact_ids.discard(c.contact_id)
+
+    def take(self, n: int, usable: Callable[[Candidate], Any], *, scan: int) -> list[tuple[Candidate, Any]]:
+        """Up to ``n`` candidates in order for which ``usable(c)`` returns something truthy (kept with them); the
+        others stay in place. At most ``scan`` candidates are looked at."""
+        taken: list[tuple[Candidate, Any]] = []
+        kept: list[tuple[float, Candidate]] = []
+        looked = 0
+        while self._items and len(taken) < n and looked < scan:
+            item = self._items.popleft()
+            looked += 1
+            found = usable(item[1])
+            if found:
+                taken.append((item[1], found))
+                self.contact_ids.discard(item[1].contact_id)
+            else:
+                kept.append(item)
+        self._items.extendleft(reversed(kept))
+        return taken
+
+    def __iter__(self) -> Iterator[Candidate]:
+        return (c for _, c in self._items)
+
+
+@dataclasses.dataclass(eq=False)
+class CampaignRuntime:
+    cfg: CampaignConfig
+    plan: CampaignPlan
+    pacer: Pacer
+    hopper: Hopper
+    status: CampaignStatus
+    open: bool = True
+    calls: dict[int, LiveCall] = dataclasses.field(default_factory=dict)
+    #: Placement times of the calls still dialling without a reserved operator (what the pacer forecasts).
+    dialling: dict[int, float] = dataclasses.field(default_factory=dict)
+    #: Calls answered and not yet connected or ended (live customers waiting, machines being hung up).
+    answered: dict[int, LiveCall] = dataclasses.field(default_factory=dict)
+    #: Operators allocated to the campaign.
+    members: set[int] = dataclasses.field(default_factory=set)
+    caller_index: int = 0
+    refilling: bool = False
+    #: Clock reading of the last refill that found nothing (refills then back off).
+    refill_empty_at: float | None = None
+    #: Times of the consecutive error results (safety auto-stop).
+    errors: deque[float] = dataclasses.field(default_factory=deque)
+    #: A status the engine set and the database does not show yet (auto-pause, finish).
+    expected_status: CampaignStatus | None = None
+    #: Wall-clock deadline for the database to show it (a refused change must not freeze the campaign).
+    expected_until: float = 0.0
+    finish_checking: bool = False
+    last_finish_check: float = -1e18
+    #: Contacts skipped in preview, not offered again before the time given.
+    skipped: dict[int, float] = dataclasses.field(default_factory=dict)
+    #: perf_counter() when an operator of the campaign became free and no decision has served him yet.
+    free_since_perf: float | None = None
+    placed: int = 0
+
+    @property
+    def id(self) -> int:
+        return self.cfg.id
+
+    @property
+    def priority(self) -> int:
+        return self.cfg.priority
+
+    @property
+    def mode(self) -> DialMode:
+        return self.cfg.dial_mode
+
+    @property
+    def dialing(self) -> bool:
+        """New calls may be placed (the runner also checks that it is not stopping)."""
+        return self.status is CampaignStatus.running and self.open and self.expected_status is None
+
+    def next_caller_id(self) -> str | None:
+        """The campaign's caller IDs in turn (round robin)."""
+        numbers = self.cfg.caller_ids
+        if not numbers:
+            return None
+        number = numbers[self.caller_index % len(numbers)]
+        self.caller_index += 1
+        return number

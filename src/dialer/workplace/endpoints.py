@@ -1,0 +1,125 @@
+"""The operator's workplace (``/api/workplace``), supervisor actions (``/api/supervisor``), live monitoring.
+
+Every action is a command for the engine (see :mod:`dialer.engine.commands`): the request waits up to a few seconds
+for the engine's answer and returns it (200), a refusal as 409, or 202 when the engine has not answered yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from dialer.api.deps import Session, require
+from dialer.auth.permissions import P
+from dialer.auth.service import Principal
+from dialer.engine.commands import CommandKind
+from dialer.workplace import service
+from dialer.workplace.schemas import (
+    AttemptDetail,
+    CommandResult,
+    CompleteBody,
+    ForceStateBody,
+    LiveSnapshot,
+    OperatorStateRead,
+    PauseBody,
+)
+
+_panel = Depends(require(P.panel_use))
+_control = Depends(require(P.operators_control))
+_monitor = Depends(require(P.monitoring_read))
+
+workplace = APIRouter(prefix="/api/workplace", tags=["workplace"])
+supervisor = APIRouter(prefix="/api/supervisor", tags=["supervisor"])
+monitoring = APIRouter(prefix="/api", tags=["monitoring"])
+
+
+async def _send(request: Request, response: Response, principal: Principal, kind: CommandKind, operator_id: int,
+                payload: dict[str, Any] | None = None) -> CommandResult:
+    result, status = await service.send(request.app.state.sessionmaker, kind, operator_id, payload,
+                                        user_id=principal.user_id)
+    response.status_code = status
+    return result
+
+
+async def _mine(session: Session, principal: Principal) -> int:
+    return (await service.operator_of(session, principal.user_id)).id
+
+
+@workplace.get("/state", response_model=OperatorStateRead, summary="My status, time in it, my call and its card")
+async def my_state(session: Session, principal: Principal = _panel) -> Any:
+    return await service.state(session, await service.operator_of(session, principal.user_id))
+
+
+@workplace.post("/ready", response_model=CommandResult, summary="Ready for calls (after a call: when it ends)")
+async def ready(request: Request, response: Response, session: Session, principal: Principal = _panel) -> Any:
+    return await _send(request, response, principal, CommandKind.ready, await _mine(session, principal))
+
+
+@workplace.post("/pause", response_model=CommandResult, summary="Take a break with a reason")
+async def pause(body: PauseBody, request: Request, response: Response, session: Session,
+                principal: Principal = _panel) -> Any:
+    return await _send(request, response, principal, CommandKind.pause, await _mine(session, principal),
+                       {"reason": body.reason})
+
+
+@workplace.post("/offline", response_model=CommandResult, summary="Log out of work")
+async def offline(request: Request, response: Response, session: Session, principal: Principal = _panel) -> Any:
+    return await _send(request, response, principal, CommandKind.offline, await _mine(session, principal))
+
+
+@workplace.post("/complete", response_model=CommandResult,
+                summary="Set the completion code of my call (postpone, never call again)")
+async def complete(body: CompleteBody, request: Request, response: Response, session: Session,
+                   principal: Principal = _panel) -> Any:
+    op = await service.operator_of(session, principal.user_id)
+    payload = await service.check_complete(session, op, body)
+    return await _send(request, response, principal, CommandKind.complete, op.id, payload)
+
+
+@workplace.post("/preview/confirm", response_model=CommandResult, summary="Place the previewed call now")
+async def preview_confirm(request: Request, response: Response, session: Session,
+                          principal: Principal = _panel) -> Any:
+    return await _send(request, response, principal, CommandKind.preview_confirm, await _mine(session, principal))
+
+
+@workplace.post("/preview/skip", response_model=CommandResult, summary="Skip the previewed contact")
+async def preview_skip(request: Request, response: Response, session: Session, principal: Principal = _panel) -> Any:
+    return await _send(request, response, principal, CommandKind.preview_skip, await _mine(session, principal))
+
+
+@workplace.post("/hangup", response_model=CommandResult, summary="Hang up my call")
+async def hangup(request: Request, response: Response, session: Session, principal: Principal = _panel) -> Any:
+    return await _send(request, response, principal, CommandKind.hangup, await _mine(session, principal))
+
+
+@supervisor.post("/operators/{operator_id}/state", response_model=CommandResult,
+                 summary="Force an operator's status (ready, paused, offline)")
+async def force_state(operator_id: int, body: ForceStateBody, request: Request, response: Response,
+                      session: Session, principal: Principal = _control) -> Any:
+    await service.operator(session, operator_id)
+    return await _send(request, response, principal, CommandKind.force_state, operator_id,
+                       {"state": body.state, "reason": body.reason})
+
+
+@supervisor.post("/operators/{operator_id}/release", response_model=CommandResult,
+                 summary="Release an operator: end his preview or wrap-up (default code), end his break")
+async def release(operator_id: int, request: Request, response: Response, session: Session,
+                  principal: Principal = _control) -> Any:
+    await service.operator(session, operator_id)
+    return await _send(request, response, principal, CommandKind.release, operator_id)
+
+
+@monitoring.get("/monitoring/live", response_model=LiveSnapshot,
+                summary="Operators and campaigns now: states, calls, today's outcomes, abandon rate")
+async def live(session: Session, _: Any = _monitor) -> Any:
+    return await service.snapshot(session)
+
+
+@monitoring.get("/attempts/{attempt_id}", response_model=AttemptDetail,
+                summary="One call attempt: the card with the timeline of its stages")
+async def attempt(attempt_id: int, session: Session, _: Any = _monitor) -> Any:
+    return await service.attempt_detail(session, attempt_id)
+
+
+routers = [workplace, supervisor, monitoring]

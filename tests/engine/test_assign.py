@@ -1,0 +1,76 @@
+"""Operator choice and eligibility, without a database."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from dialer.engine.assign import Assignment, Chooser, allocate, eligible
+from dialer.engine.pacing import ProgressivePacer
+from dialer.engine.repository import CampaignConfig, OperatorInfo
+from dialer.engine.selection import Candidate
+from dialer.engine.state import CampaignRuntime, Hopper, OperatorSlot
+from dialer.models.enums import CampaignKind, CampaignStatus, DialMode, OperatorState
+from tests.engine.selection_data import make_plan
+
+
+def op(i: int, *, pools: set[int] | None = None, skills: dict[int, int] | None = None, idle: float = 0.0,
+       calls: int = 0, state: OperatorState = OperatorState.ready) -> OperatorSlot:
+    slot = OperatorSlot(info=OperatorInfo(i, f"op{i}", None, None, True, frozenset(pools or {1}), skills or {}),
+                        state=state)
+    slot.idle_since, slot.calls_handled = idle, calls
+    return slot
+
+
+def campaign(i: int, *, priority: int = 50, pools: set[int] | None = None, max_operators: int | None = None,
+             status: CampaignStatus = CampaignStatus.running) -> CampaignRuntime:
+    cfg = CampaignConfig(i, f"c{i}", status, "", CampaignKind.finite, priority, DialMode.progressive, {},
+                         Decimal(3), None, None, "Europe/Moscow", 1, frozenset(),
+                         frozenset(pools if pools is not None else {1}), (), 30,
+                         60, 2, None, None, max_operators)
+    return CampaignRuntime(cfg=cfg, plan=make_plan(campaign_id=i), pacer=ProgressivePacer(), hopper=Hopper(60),
+                           status=status)
+
+
+def cand(**kw: Any) -> Candidate:
+    values: dict[str, Any] = dict(contact_id=1, phone_id=1, number="+79160000001", list_id=1, selection_id=None,
+                                  callback_id=None, operator_id=None, skill_id=None, min_skill_level=None,
+                                  pool_id=None, priority=0)
+    values.update(kw)
+    return Candidate(**values)
+
+
+def test_choosers() -> None:
+    ops = [op(1, idle=5, calls=3), op(2, idle=1, calls=4), op(3, idle=9, calls=0)]
+    assert Chooser(Assignment.longest_idle).choose(ops).id == 2  # type: ignore[union-attr]
+    assert Chooser(Assignment.fewest_calls).choose(ops).id == 3  # type: ignore[union-attr]
+    rr = Chooser(Assignment.round_robin)
+    assert [rr.choose(ops).id for _ in range(4)] == [1, 2, 3, 1]  # type: ignore[union-attr]
+    rnd = Chooser(Assignment.random, seed=3)
+    assert {rnd.choose(ops).id for _ in range(50)} == {1, 2, 3}  # type: ignore[union-attr]
+    assert Chooser().choose([]) is None
+
+
+def test_eligibility() -> None:
+    c = campaign(1, pools={1})
+    assert eligible(op(1, pools={1}), c, cand())
+    assert not eligible(op(2, pools={2}), c, cand())
+    assert eligible(op(3, skills={7: 60}), c, cand(skill_id=7, min_skill_level=50))
+    assert not eligible(op(4, skills={7: 40}), c, cand(skill_id=7, min_skill_level=50))
+    assert eligible(op(5, skills={7: 1}), c, cand(skill_id=7))  # no minimum: any level of the skill
+    assert not eligible(op(6), c, cand(skill_id=7))
+    assert not eligible(op(7, pools={1}), c, cand(pool_id=2))
+    assert eligible(op(8), c, cand(operator_id=8)) and not eligible(op(9), c, cand(operator_id=8))
+    assert eligible(op(10, pools={5}), campaign(2, pools=set()), cand())  # no pools: anyone
+
+
+def test_allocation_by_priority_and_size() -> None:
+    high, low = campaign(1, priority=80, max_operators=2), campaign(2, priority=20)
+    paused = campaign(3, priority=90, status=CampaignStatus.paused)
+    ops = [op(i) for i in range(1, 6)]
+    busy = op(6, state=OperatorState.in_call)
+    busy.campaign_id = 2
+    allocate([*ops, busy], [high, low, paused])
+    assert high.members == {1, 2}  # the higher priority first, up to its size
+    assert low.members == {3, 4, 5, 6}  # the rest, and the busy operator stays with his call's campaign
+    assert not paused.members
