@@ -27,14 +27,12 @@ def run(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
 ) -> None:
-    """Start the product: database (embedded unless DIALER_DATABASE_URL is set), migrations, web API."""
-    import uvicorn
-
-    from dialer.app import create_app
+    """Start the product: database (embedded unless DIALER_DATABASE_URL is set), migrations, web API and engine."""
+    from dialer.engine.serve import serve
 
     settings = get_settings()
     asyncio.run(_first_start(settings))
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    asyncio.run(serve(settings, host=host, port=port))
 
 
 async def _first_start(settings: Any) -> None:
@@ -76,6 +74,25 @@ async def _create_user(maker: Any, login: str, password: str, roles: tuple[str, 
         for code in roles:
             await session.execute(insert(user_roles).values(user_id=user.id, role_id=known[code]))
         return user.id
+
+
+@app.command()
+def engine() -> None:
+    """Run the dialing engine alone (the API may run in another process: `dialer run --no-engine`)."""
+    from dialer.engine.main import run_engine
+
+    asyncio.run(run_engine(get_settings()))
+
+
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """The demo: sample campaign with 10,000 contacts, simulated operators and telephony in real time, the API."""
+    from dialer.engine.demo import run_demo
+
+    asyncio.run(run_demo(get_settings(), host=host, port=port))
 
 
 @app.command()

@@ -31,7 +31,6 @@ from dialer.db import make_engine, make_sessionmaker, resolve_url
 from dialer.engine.clock import VirtualClock
 from dialer.engine.runner import Engine, EngineConfig
 from dialer.engine.sample import create_sample, drop_sample
-from dialer.engine.selection import INDEXES
 from dialer.engine.simops import SimOperators
 from dialer.engine.virtual import advance
 from dialer.models import Attempt
@@ -49,20 +48,6 @@ def _p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
 
 
-async def _ensure_indexes(maker: Any) -> list[str]:
-    """The hopper's indexes (:data:`dialer.engine.selection.INDEXES`) while they are not migrated; returns the ones
-    created here, to drop them afterwards."""
-    created = []
-    async with maker() as session:
-        for name, ddl in INDEXES.items():
-            exists = await session.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name})
-            if not exists:
-                await session.execute(text(ddl))
-                created.append(name)
-        await session.commit()
-    return created
-
-
 async def bench_engine(operators: int = 500, contacts: int = 1_000_000, *, seconds: float = 60.0,
                        max_attempts: int | None = None, database_url: str | None = None,
                        settings: Settings | None = None, seed: int = 1, keep: bool = False,
@@ -77,11 +62,9 @@ async def bench_engine(operators: int = 500, contacts: int = 1_000_000, *, secon
     db = make_engine(database_url, pool_size=8)
     maker = make_sessionmaker(db)
     stamp = f" (bench {int(time.time())}-{random.randrange(10_000)})"
-    created_indexes: list[str] = []
     sample = None
     try:
         started = time.perf_counter()
-        created_indexes = await _ensure_indexes(maker)
         sample = await create_sample(maker, name=f"Бенчмарк{stamp}", contacts=contacts, operators=operators,
                                      suffix=stamp, mode=mode, seed=seed)
         setup_s = time.perf_counter() - started
@@ -130,9 +113,4 @@ async def bench_engine(operators: int = 500, contacts: int = 1_000_000, *, secon
     finally:
         if sample is not None and not keep:
             await drop_sample(maker, sample)
-        if created_indexes:
-            async with maker() as session:
-                for name in created_indexes:
-                    await session.execute(text(f"DROP INDEX IF EXISTS {name}"))
-                await session.commit()
         await db.dispose()

@@ -7,10 +7,10 @@ accumulated while the previous unit ran goes into the next one, so batches grow 
 work per attempt shrinks.
 
 Inside a unit the order is fixed: stage changes of live attempts (one ``UPDATE ... FROM unnest``), operator
-periods, finished attempts (one UPDATE, then :func:`dialer.engine.outcome.apply_result` per attempt, each in a
-savepoint so one failure cannot lose the others), deleted previews, jobs (status changes, heartbeats), processed
-commands, and last the events, NOTIFYed in the same transaction so other processes hear of a change exactly when
-it is committed.
+periods, finished attempts (one UPDATE, then :func:`dialer.engine.outcome.apply_result` per attempt — if the unit
+fails it is retried with a savepoint around each of them, so one failure cannot lose the others), deleted
+previews, jobs (status changes, heartbeats), processed commands, and last the events, NOTIFYed in the same
+transaction so other processes hear of a change exactly when it is committed.
 
 What is *not* journalled: the insertion of an attempt, which must be committed before its call is placed (it is
 what makes a double dial impossible and what crash recovery finds), and reads.
@@ -175,7 +175,8 @@ class Journal:
         attempt = 0
         while True:
             try:
-                finished = await self._unit(batch)
+                # first optimistically without a savepoint per attempt; after a failure, carefully with them
+                finished = await self._unit(batch, careful=attempt > 0)
             except asyncio.CancelledError:
                 raise
             except Exception as err:
@@ -203,7 +204,7 @@ class Journal:
                     log.exception("after-commit callback failed")
             return
 
-    async def _unit(self, batch: _Batch) -> set[int]:
+    async def _unit(self, batch: _Batch, *, careful: bool) -> set[int]:
         async with self.maker() as session, session.begin():
             session.info["actor"] = ENGINE_ACTOR
             await repo.update_attempts(session, batch.attempts)
@@ -211,6 +212,9 @@ class Journal:
             finished = await repo.finish_attempts(session, {i: f.columns for i, f in batch.finishes.items()})
             for attempt_id in finished:
                 f = batch.finishes[attempt_id]
+                if not careful:
+                    await apply_result(session, f.plan, f.result, f.now_utc)
+                    continue
                 try:
                     async with session.begin_nested():
                         await apply_result(session, f.plan, f.result, f.now_utc)
