@@ -215,6 +215,19 @@ def bench_pacing(
     raise typer.Exit(pacing_main([*argv, *ctx.args]))
 
 
+@bench_app.command("engine")
+def bench_engine_command(
+    operators: Annotated[int, typer.Option(help="Simulated operators")] = 500,
+    contacts: Annotated[int, typer.Option(help="Contacts in the campaign")] = 1_000_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """The real engine against the real database on simulated telephony, as fast as it can."""
+    from dialer.engine.bench import bench_engine
+
+    result = asyncio.run(bench_engine(operators, contacts))
+    print(json.dumps(result, ensure_ascii=False) if as_json else result)
+
+
 def _register_domain_commands() -> None:
     """Commands that live beside their domain (``dialer import``, ``dialer bench import``)."""
     try:
