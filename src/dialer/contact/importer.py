@@ -264,7 +264,7 @@ class RowProcessor:
 
     def __init__(self, plan: Plan, *, country: str, known: set[int], dnc_exact: set[int], dnc_prefixes: set[str],
                  allow_duplicates: bool, lookup: PhoneLookup, errors: ErrorReport, rows_total: int,
-                 list_id: int = 0, job_id: int = 0, tags: Sequence[str] = ()) -> None:
+                 list_id: int, job_id: int, tags: Sequence[str] = ()) -> None:
         self.country = country
         self.known = known
         self.dnc_exact = dnc_exact
@@ -279,15 +279,16 @@ class RowProcessor:
         self._reported = ImportProgress(0, 0, 0, 0, 0, 0)
         self.values = [(c.index, c.header, f'"{c.spec.key}":', json_encoder(c.spec), c.spec.required)
                        for c in plan.columns if not c.spec.is_phone]
-        # A phone line is: contact id, list, field, type, position, raw, e164, region, carrier, zones, uncertain.
+        # A phone line (repository.PHONE_COLUMNS): its id, contact id, list, field, type, position, raw,
+        # e164, region, carrier, zones, uncertain; the ids come when the batch is written.
         self.phones = [(c.index, c.header, f'"{c.spec.key}":',
                         f"\t{list_id}\t{c.spec.id}\t{(c.spec.phone_type or PhoneType.mobile).value}\t",
                         c.spec.required, c.spec.mask) for c in plan.phone_columns]
         self.phone_headers = ", ".join(c.header for c in plan.phone_columns)
-        # A contact line is: id, list, data, tags, import job.
+        # A contact line (repository.CONTACT_COLUMNS): id, list, data, tags, import job.
         self._contact_middle = f"\t{list_id}\t"
         self._contact_end = f"\t{copytext.text_array(tags)}\t{job_id}\n"
-        self._described: dict[str | None, str] = {}
+        self._described: dict[str, str] = {}
 
     def counts(self) -> ImportProgress:
         return ImportProgress(self.rows, max(self.rows_total, self.rows), self.imported, self.rejected,
@@ -615,7 +616,8 @@ async def run_import(maker: async_sessionmaker[AsyncSession], path: Path, *, set
             phone_fields = sorted({c.spec.id for c in plan.phone_columns}) if batch_checks else None
             rows = table.rows()
             # Each writer keeps its connection for the whole import: no pool check-out per batch.
-            assert engine is not None, "imports need a sessionmaker bound to an AsyncEngine"
+            if engine is None:
+                raise RuntimeError("imports need a sessionmaker bound to an AsyncEngine")
             writers: asyncio.Queue[AsyncConnection] = asyncio.Queue()
             for _ in range(WRITERS):
                 writers.put_nowait(await held.enter_async_context(engine.connect()))
@@ -690,9 +692,9 @@ async def _write_batch(conn: AsyncConnection, list_id: int, job_id: int, batch: 
                        phone_fields: Sequence[int] | None = None) -> None:
     """One transaction: the batch's contacts and phones, and its increments of the job's counters.
 
-    The ids of the contacts and phones are drawn in the same round trip that sets the transaction up. With
-    ``phone_fields`` (the phone fields the batch's phones name) the foreign keys are checked once
-    for the batch instead of once per row (:func:`.repository.start_import_batch`).
+    The ids of the contacts and phones are drawn in the round trip that sets the transaction up.
+    With ``phone_fields`` (the phone fields the batch's phones name) the foreign keys are checked
+    once for the batch instead of once per row (:func:`.repository.start_import_batch`).
     """
     async with conn.begin():
         # A batch lost to a crash is lost with its progress update (same transaction), so the job

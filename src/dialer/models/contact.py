@@ -126,6 +126,8 @@ class Contact(IdMixin, Base):
     # expression index made by migration 0005 and left out here (autogenerate cannot compare expressions).
     __table_args__ = (
         Index("ix_contacts_list_id_id", "list_id", "id"),
+        # Deleting a phone sets next_phone_id NULL through the FK: without this, every cascade scans contacts.
+        Index("ix_contacts_next_phone", "next_phone_id", postgresql_where=text("next_phone_id IS NOT NULL")),
         Index("ix_contacts_list_next_call", "list_id", "status", "next_call_at"),
     )
 

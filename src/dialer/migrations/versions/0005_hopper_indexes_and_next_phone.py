@@ -24,6 +24,8 @@ def upgrade() -> None:
     op.create_index('ix_contact_phones_timezones', 'contact_phones', ['timezones'], unique=False, postgresql_using='gin')
     op.add_column('contacts', sa.Column('next_phone_id', sa.BigInteger(), nullable=True))
     op.create_foreign_key(op.f('fk_contacts_next_phone_id_contact_phones'), 'contacts', 'contact_phones', ['next_phone_id'], ['id'], ondelete='SET NULL', use_alter=True)
+    op.create_index('ix_contacts_next_phone', 'contacts', ['next_phone_id'], unique=False,
+                    postgresql_where=sa.text('next_phone_id IS NOT NULL'))
     op.execute(
         "CREATE INDEX IF NOT EXISTS ix_contacts_due ON contacts "
         "(list_id, (COALESCE(next_call_at, '-infinity'::timestamptz)), id) WHERE status <> 'done'"
@@ -32,6 +34,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP INDEX IF EXISTS ix_contacts_due")
+    op.drop_index('ix_contacts_next_phone', table_name='contacts')
     op.drop_constraint(op.f('fk_contacts_next_phone_id_contact_phones'), 'contacts', type_='foreignkey')
     op.drop_column('contacts', 'next_phone_id')
     op.drop_index('ix_contact_phones_timezones', table_name='contact_phones', postgresql_using='gin')
