@@ -231,7 +231,7 @@ class _Submit:
 
 @dataclasses.dataclass(slots=True)
 class _Refilled:
-    campaign_id: int
+    campaign: CampaignRuntime
     candidates: list[Candidate]
 
 
@@ -574,7 +574,8 @@ class Engine:
                 self.bus.publish(CampaignScheduleChanged(at=utc, campaign_id=c.id, open=c.open))
                 if not c.open:
                     c.hopper.clear()
-            c.hopper.expire(now)
+            if c.hopper.expire(now):
+                c.refill_empty_at = None  # what expired is likely dialable again: ask at once
             for contact_id, until in list(c.skipped.items()):
                 if until <= now:
                     del c.skipped[contact_id]
@@ -709,9 +710,16 @@ class Engine:
         return low, min(self.config.hopper_max, 2 * low)
 
     def _maybe_refill(self, c: CampaignRuntime) -> None:
-        if c.refilling or not c.dialing or self._stopping:
+        if not c.dialing or self._stopping:
             return
         low, high = self._hopper_target(c)
+        # A prefetch while candidates remain runs beside the engine; a refill of a nearly empty hopper is engine
+        # work (virtual time waits for it, or operators would idle for want of candidates that are on their way).
+        urgent = len(c.hopper) < max(1, low // 4)
+        if c.refilling:
+            if urgent and not c.refill_counted:
+                self._count_refill(c)
+            return
         if len(c.hopper) >= low:
             return
         now = self.clock.now()
@@ -728,24 +736,27 @@ class Engine:
             except Exception:
                 log.exception("refilling the hopper of campaign %s failed", c.id)
                 found = []
-            self._post(_Refilled(c.id, found))
+            # the actor releases a counted refill when it takes the result (it may be counted until then)
+            self._post(_Refilled(c, found))
 
-        # A prefetch while candidates remain runs beside the engine; a refill of a nearly empty hopper is engine
-        # work (virtual time waits for it, or operators would idle for want of candidates that are on their way).
-        urgent = len(c.hopper) < max(1, low // 4)
         if urgent:
-            self._spawn(refill(), f"hopper refill {c.id}")
-        else:
-            task = asyncio.create_task(refill(), name=f"hopper prefetch {c.id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._count_refill(c)
+        task = asyncio.create_task(refill(), name=f"hopper refill {c.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _count_refill(self, c: CampaignRuntime) -> None:
+        c.refill_counted = True
+        self._busy += 1
+        self._idle.clear()
 
     def _on_refilled(self, msg: _Refilled) -> None:
-        c = self.campaigns.get(msg.campaign_id)
-        if c is None:
-            return
+        c = msg.campaign
         c.refilling = False
-        if not c.dialing:
+        if c.refill_counted:
+            c.refill_counted = False
+            self._done_work(1)
+        if self.campaigns.get(c.id) is not c or not c.dialing:
             return
         live = {x.contact_id for x in c.calls.values()}
         fresh = [x for x in msg.candidates if x.contact_id not in live and x.contact_id not in c.skipped]

@@ -135,10 +135,14 @@ class Hopper:
         self._items.clear()
         self.contact_ids.clear()
 
-    def expire(self, now: float) -> None:
+    def expire(self, now: float) -> int:
+        """Drop candidates older than the TTL; returns how many."""
+        dropped = 0
         while self._items and now - self._items[0][0] > self.ttl_s:
             _, c = self._items.popleft()
             self.contact_ids.discard(c.contact_id)
+            dropped += 1
+        return dropped
 
     def take(self, n: int, usable: Callable[[Candidate], Any], *, scan: int) -> list[tuple[Candidate, Any]]:
         """Up to ``n`` candidates in order for which ``usable(c)`` returns something truthy (kept with them); the
@@ -179,6 +183,8 @@ class CampaignRuntime:
     members: set[int] = dataclasses.field(default_factory=set)
     caller_index: int = 0
     refilling: bool = False
+    #: The refill in flight counts as engine work (the hopper ran nearly dry while it was a prefetch).
+    refill_counted: bool = False
     #: Clock reading of the last refill that found nothing (refills then back off).
     refill_empty_at: float | None = None
     #: Times of the consecutive error results (safety auto-stop).
