@@ -184,3 +184,20 @@ async def test_list_read_copy_fields_and_delete_refusal(app: FastAPI, admin: htt
     async with app.state.sessionmaker() as session:
         events = (await session.scalars(select(AuditEntry).where(AuditEntry.object_type == "contact_lists"))).all()
     assert any("fields" in e.changes for e in events)
+
+
+async def test_card_template_and_crm_link(admin: httpx.AsyncClient) -> None:
+    lst, _ = await standard_list(admin)
+    assert all(x["in_card"] for x in lst["fields"]) and lst["crm_url"] == ""
+    fields = [{**x, "in_card": x["name"] != "Сумма"} for x in lst["fields"]]
+    r = await admin.patch(f"/api/lists/{lst['id']}", json={"fields": fields,
+                                                            "crm_url": "https://crm.example.ru/c/{ФИО}"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [x["name"] for x in body["fields"] if not x["in_card"]] == ["Сумма"]
+    assert body["crm_url"] == "https://crm.example.ru/c/{ФИО}"
+    r = await admin.patch(f"/api/lists/{lst['id']}", json={"crm_url": "javascript:alert(1)"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "crm_url"
+    copy = await make_list(admin, "Копия", [])
+    r = await admin.post(f"/api/lists/{copy['id']}/copy-fields", json={"from_list_id": lst["id"]})
+    assert [x["name"] for x in r.json()["fields"] if not x["in_card"]] == ["Сумма"]

@@ -77,12 +77,14 @@ async def fields_by_name(session: AsyncSession) -> dict[str, Field]:
     return {f.name: f for f in (await session.scalars(select(Field))).all()}
 
 
-async def replace_list_fields(session: AsyncSession, list_id: int, items: Sequence[tuple[int, bool]]) -> None:
+async def replace_list_fields(session: AsyncSession, list_id: int,
+                              items: Sequence[tuple[int, bool, bool]]) -> None:
+    """Replace a list's fields with ``(field_id, required, in_card)`` in display order."""
     await session.execute(delete(ListField).where(ListField.list_id == list_id))
     if items:
         await session.execute(insert(ListField), [
-            {"list_id": list_id, "field_id": fid, "position": pos, "required": req}
-            for pos, (fid, req) in enumerate(items)])
+            {"list_id": list_id, "field_id": fid, "position": pos, "required": req, "in_card": card}
+            for pos, (fid, req, card) in enumerate(items)])
 
 
 async def contact_count(session: AsyncSession, list_id: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as F
 
 from dialer.api.crud import ReadSchema, Schema
@@ -57,6 +57,7 @@ class ListFieldIn(Schema):
     model_config = ConfigDict(extra="ignore")
     field_id: int
     required: bool = False
+    in_card: bool = F(True, description="Shown on the operator's client card (the list's card template)")
 
 
 class ListFieldRead(BaseModel):
@@ -65,18 +66,36 @@ class ListFieldRead(BaseModel):
     type: FieldType
     phone_type: PhoneType | None
     required: bool
+    in_card: bool
     position: int
+
+
+_CRM_URL = ("Link to the client in the CRM on the operator's card; {field name} placeholders take the contact's "
+            "values, e.g. https://crm.example.ru/clients/{client_id}")
+
+
+def check_crm_url(value: str | None) -> str | None:
+    """Only http(s) links: the card renders it as a link, so ``javascript:`` and the like are refused."""
+    if value and not value.lower().startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value
 
 
 class ListCreate(Schema):
     name: str = F(min_length=1, max_length=200)
     description: str = ""
+    crm_url: str = F("", max_length=2000, description=_CRM_URL)
+
+    _crm = field_validator("crm_url")(check_crm_url)
     fields: list[ListFieldIn] = F([], description="The list's fields in display order")
 
 
 class ListUpdate(Schema):
     name: str | None = F(None, min_length=1, max_length=200)
     description: str | None = None
+    crm_url: str | None = F(None, max_length=2000, description=_CRM_URL)
+
+    _crm = field_validator("crm_url")(check_crm_url)
     fields: list[ListFieldIn] | None = F(None, description="Replaces the fields; contact values are kept")
 
 
@@ -84,6 +103,7 @@ class ListRead(ReadSchema):
     id: int
     name: str
     description: str
+    crm_url: str
     fields: list[ListFieldRead]
     contact_count: int
     created_at: datetime

@@ -135,20 +135,20 @@ async def specs_of(session: AsyncSession, list_id: int) -> list[FieldSpec]:
 
 
 def _fields_summary(specs: Sequence[FieldSpec]) -> list[dict[str, Any]]:
-    return [{"field_id": s.id, "name": s.name, "required": s.required} for s in specs]
+    return [{"field_id": s.id, "name": s.name, "required": s.required, "in_card": s.in_card} for s in specs]
 
 
 async def set_list_fields(session: AsyncSession, list_id: int, items: Sequence[Mapping[str, Any]]) -> None:
     """Replace the fields of a list (order = position); contact values are never touched."""
-    wanted = [(int(i["field_id"]), bool(i.get("required", False))) for i in items]
-    ids = [fid for fid, _ in wanted]
+    wanted = [(int(i["field_id"]), bool(i.get("required", False)), bool(i.get("in_card", True))) for i in items]
+    ids = [fid for fid, _, _ in wanted]
     if len(set(ids)) != len(ids):
         raise ValidationFailed.field("fields", "a field is listed twice")
     known = await repo.fields_by_ids(session, ids)
     if missing := [fid for fid in ids if fid not in known]:
         raise ValidationFailed.field("fields", f"fields {missing} do not exist")
     before = await specs_of(session, list_id)
-    if [(s.id, s.required) for s in before] == wanted:
+    if [(s.id, s.required, s.in_card) for s in before] == wanted:
         return
     await repo.replace_list_fields(session, list_id, wanted)
     after = await specs_of(session, list_id)
@@ -164,7 +164,7 @@ async def list_after_save(session: AsyncSession, obj: ContactList, extra: dict[s
 async def list_read_extra(session: AsyncSession, obj: ContactList) -> dict[str, Any]:
     specs = await specs_of(session, obj.id)
     return {"fields": [{"field_id": s.id, "name": s.name, "type": s.type, "phone_type": s.phone_type,
-                        "required": s.required, "position": s.position} for s in specs],
+                        "required": s.required, "in_card": s.in_card, "position": s.position} for s in specs],
             "contact_count": await repo.contact_count(session, obj.id)}
 
 
@@ -192,7 +192,8 @@ async def copy_fields(session: AsyncSession, list_id: int, from_list_id: int) ->
     current = await specs_of(session, list_id)
     have = {s.id for s in current}
     added = [s for s in await specs_of(session, from_list_id) if s.id not in have]
-    await set_list_fields(session, list_id, [{"field_id": s.id, "required": s.required} for s in [*current, *added]])
+    await set_list_fields(session, list_id, [{"field_id": s.id, "required": s.required, "in_card": s.in_card}
+                                             for s in [*current, *added]])
     return target
 
 

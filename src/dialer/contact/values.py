@@ -38,6 +38,8 @@ class FieldSpec:
     phone_type: PhoneType | None = None
     required: bool = False
     position: int = 0
+    #: Shown on the operator's client card.
+    in_card: bool = True
 
     @property
     def key(self) -> str:
@@ -55,7 +57,8 @@ class FieldSpec:
     def of(cls, field: Field, link: ListField | None = None) -> FieldSpec:
         return cls(field.id, field.name, FieldType(field.type), field.mask or None, tuple(field.options or ()),
                    PhoneType(field.phone_type) if field.phone_type else None,
-                   bool(link.required) if link else False, link.position if link else 0)
+                   bool(link.required) if link else False, link.position if link else 0,
+                   bool(link.in_card) if link else True)
 
 
 def coerce_value(spec: FieldSpec, value: Any) -> FieldValue:

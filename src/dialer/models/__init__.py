@@ -46,6 +46,7 @@ from dialer.models.user import (
     role_permissions,
     user_roles,
 )
+from dialer.models.voip import SipDevice, SipRegistration, SipTrunk, SipTrunkState
 
 __all__ = [
     "ApiToken",
@@ -79,6 +80,10 @@ __all__ = [
     "PhoneCode",
     "Role",
     "Selection",
+    "SipDevice",
+    "SipRegistration",
+    "SipTrunk",
+    "SipTrunkState",
     "Skill",
     "Strategy",
     "StrategyOutcomeRetry",

@@ -310,4 +310,5 @@ class Callback(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint("window_start < window_end", name="window_order"),
         Index("ix_callbacks_due", "campaign_id", "status", "window_start"),
+        Index("ix_callbacks_contact", "contact_id"),
     )

@@ -55,6 +55,9 @@ class ContactList(IdMixin, TimestampMixin, Base):
     __tablename__ = "contact_lists"
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    #: Link to the client in the CRM shown on the operator's card; ``{field name}`` placeholders take the
+    #: contact's values, e.g. ``https://crm.example.ru/clients/{client_id}``.
+    crm_url: Mapped[str] = mapped_column(Text, default="")
 
 
 class ListField(Base):
@@ -65,6 +68,8 @@ class ListField(Base):
     field_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("fields.id", ondelete="RESTRICT"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     required: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Shown on the operator's client card (the list's card template, 000 §3.7), in ``position`` order.
+    in_card: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class ImportJob(IdMixin, Base):

@@ -87,6 +87,7 @@ class Attempt(IdMixin, Base):
         Index("uq_attempts_live_number", "number", unique=True, postgresql_where=text("state <> 'done'")),
         Index("ix_attempts_campaign_queued", "campaign_id", "queued_at"),
         Index("ix_attempts_contact", "contact_id"),
+        Index("ix_attempts_phone", "phone_id"),
         Index("ix_attempts_operator_queued", "operator_id", "queued_at"),
         Index("ix_attempts_live", "engine_run_id", postgresql_where=text("state <> 'done'")),
     )

@@ -1,0 +1,1 @@
+"""SIP trunks and operators' SIP devices: configuration (REST API) and what the engine last saw of them."""
