@@ -33,6 +33,7 @@ __all__ = [
     "CampaignScheduleChanged",
     "CampaignStatusChanged",
     "CommandFailed",
+    "DeviceStateChanged",
     "EngineStarted",
     "EngineStopped",
     "Event",
@@ -40,6 +41,7 @@ __all__ = [
     "OperatorStateChanged",
     "PreviewEnded",
     "PreviewStarted",
+    "TrunkStateChanged",
     "decode",
     "encode",
 ]
@@ -243,6 +245,32 @@ class CampaignScheduleChanged(Event):
     open: bool
 
 
+# --- telephony ----------------------------------------------------------------------------------------------
+
+
+@_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceStateChanged(Event):
+    """An operator's phone registered, unregistered, stopped answering (``unreachable``: "SIP device dropped") or
+    answers again (``reachable``)."""
+
+    login: str
+    operator_id: int | None
+    state: str
+    detail: str
+
+
+@_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TrunkStateChanged(Event):
+    """A trunk stopped answering (its calls are not placed) or answers again."""
+
+    trunk_id: int
+    name: str
+    up: bool
+    detail: str
+
+
 # --- the listener -------------------------------------------------------------------------------------------
 
 
@@ -257,7 +285,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls for cls in (
         EngineStarted, EngineStopped, CallPlaced, CallRinging, CallAnswered, CallOnHold, CallConnected, CallEnded,
         AttemptFinished, OperatorStateChanged, PreviewStarted, PreviewEnded, CommandFailed, CampaignStatusChanged,
-        CampaignAutoPaused, CampaignFinished, CampaignScheduleChanged, ListenerReconnected,
+        CampaignAutoPaused, CampaignFinished, CampaignScheduleChanged, DeviceStateChanged, TrunkStateChanged,
+        ListenerReconnected,
     )
 }
 

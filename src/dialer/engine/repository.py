@@ -34,6 +34,10 @@ from dialer.models import (
     Operator,
     OperatorSkill,
     OperatorStateLog,
+    SipDevice,
+    SipRegistration,
+    SipTrunk,
+    SipTrunkState,
     Strategy,
     caller_id_group_members,
     campaign_pools,
@@ -163,8 +167,12 @@ class OperatorInfo:
 
 
 async def roster(session: AsyncSession) -> list[OperatorInfo]:
-    ops = (await session.execute(select(Operator.id, Operator.name, Operator.user_id, Operator.extension,
-                                        Operator.is_active).order_by(Operator.id))).all()
+    # an operator's phone is his active SIP device when he has one, else the extension of his record
+    device = (select(SipDevice.login).where(SipDevice.operator_id == Operator.id, SipDevice.is_active.is_(True))
+              .limit(1).scalar_subquery())
+    ops = (await session.execute(select(Operator.id, Operator.name, Operator.user_id,
+                                        func.coalesce(device, Operator.extension), Operator.is_active)
+                                 .order_by(Operator.id))).all()
     pools: dict[int, set[int]] = {}
     for pool, op in (await session.execute(select(pool_operators.c.pool_id, pool_operators.c.operator_id))).all():
         pools.setdefault(int(op), set()).add(int(pool))
@@ -484,3 +492,31 @@ async def contact_card(session: AsyncSession, contact_id: int | None, *, campaig
                         "at": at.isoformat() if at else None, "comment": comment}
                        for i, c, n, s, o, code, op, at, comment in rows]
     return card
+
+
+# --- telephony state (SIP registrations and trunks, as the engine's driver sees them) ---------------------------
+
+
+async def save_registration(session: AsyncSession, login: str, *, online: bool, reachable: bool, contact: str = "",
+                            source: str = "", user_agent: str = "", expires_at: datetime | None = None,
+                            detail: str = "") -> None:
+    """Upsert the last known registration of a device (read by the API and the supervisor panel)."""
+    values = {"online": online, "reachable": reachable, "contact": contact, "source": source,
+              "user_agent": user_agent, "expires_at": expires_at, "detail": detail, "changed_at": func.now()}
+    await session.execute(pg_insert(SipRegistration).values(login=login, **values)
+                          .on_conflict_do_update(index_elements=[SipRegistration.login], set_=values))
+
+
+async def save_trunk_state(session: AsyncSession, trunk_id: int, *, up: bool, detail: str = "") -> None:
+    values = {"up": up, "detail": detail, "changed_at": func.now()}
+    exists = await session.get(SipTrunk, trunk_id)
+    if exists is None:  # deleted meanwhile
+        return
+    await session.execute(pg_insert(SipTrunkState).values(trunk_id=trunk_id, **values)
+                          .on_conflict_do_update(index_elements=[SipTrunkState.trunk_id], set_=values))
+
+
+async def mark_registrations_offline(session: AsyncSession, detail: str) -> None:
+    """At engine start: registrations held by a previous process are gone with its registrar."""
+    await session.execute(update(SipRegistration).where(SipRegistration.online.is_(True))
+                          .values(online=False, reachable=False, detail=detail, changed_at=func.now()))

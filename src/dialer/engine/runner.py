@@ -86,11 +86,13 @@ from dialer.engine.events import (
     CampaignScheduleChanged,
     CampaignStatusChanged,
     CommandFailed,
+    DeviceStateChanged,
     EngineStarted,
     EngineStopped,
     OperatorStateChanged,
     PreviewEnded,
     PreviewStarted,
+    TrunkStateChanged,
 )
 from dialer.engine.journal import ENGINE_ACTOR, Journal
 from dialer.engine.operator_fsm import OperatorEvent as OE
@@ -117,11 +119,16 @@ from dialer.telephony.base import (
     Originate,
     Telephony,
     TelephonyError,
+    TrunkEvent,
     UnknownCall,
 )
 from dialer.telephony.base import CallEvent as TelephonyCallEvent
 
 __all__ = ["Engine", "EngineConfig", "OperatorHook", "install_signal_handlers", "make_pacer_for"]
+
+#: Endpoint events that change what the supervisor sees of a phone (registration state).
+_DEVICE_STATES = frozenset({EndpointEventKind.registered, EndpointEventKind.unregistered,
+                            EndpointEventKind.unreachable})
 
 log = logging.getLogger(__name__)
 
@@ -389,6 +396,8 @@ class Engine:
                 session, host=self.config.host, pid=self.config.pid, now_utc=utc,
                 dead_after_s=self.config.dead_after_s, error_code_id=self.codes.get("error"))
             await repo.expire_commands(session, self.config.command_ttl_s)
+            # phones registered with an earlier engine's registrar must register again with ours
+            await repo.mark_registrations_offline(session, "engine restarted")
             infos = await repo.roster(session)
         for info in infos:
             self._add_operator(info)
@@ -472,6 +481,8 @@ class Engine:
             await self._on_call_event(msg)
         elif isinstance(msg, EndpointEvent):
             self._on_endpoint_event(msg)
+        elif isinstance(msg, TrunkEvent):
+            self._on_trunk_event(msg)
         elif isinstance(msg, _Tick):
             self._tick_pending = False
             await self._on_tick()
@@ -1250,12 +1261,50 @@ class Engine:
 
     def _on_endpoint_event(self, ev: EndpointEvent) -> None:
         op = self._by_endpoint.get(ev.endpoint)
+        if ev.kind in _DEVICE_STATES:
+            self._device_state(ev, op)
         if op is None:
             return
         if ev.kind is EndpointEventKind.ringing and op.state is S.reserved:
             self._transition(op, OE.ring)
         elif ev.kind in (EndpointEventKind.unregistered, EndpointEventKind.unreachable) and op.state is S.ready:
             self._transition(op, OE.pause, reason="phone offline")
+
+    def _device_state(self, ev: EndpointEvent, op: OperatorSlot | None) -> None:
+        """Tell the world and the database that a phone registered, left or stopped answering."""
+        login, kind = ev.endpoint, ev.kind
+        self.bus.publish(DeviceStateChanged(at=self.clock.utcnow(), login=login,
+                                            operator_id=op.id if op is not None else None,
+                                            state=kind.value, detail=ev.detail))
+        reg = None
+        registrations = getattr(self.telephony, "registrations", None)
+        if callable(registrations):
+            reg = next((r for r in registrations() if getattr(r, "login", None) == login), None)
+        online = kind is not EndpointEventKind.unregistered
+        reachable = kind is EndpointEventKind.registered
+        contact = str(getattr(reg, "contact", "") or "")
+        source = str(getattr(reg, "source", "") or "")
+        agent = str(getattr(reg, "user_agent", "") or "")
+        expires = getattr(reg, "expires_at", None)
+        expires_at = expires if isinstance(expires, datetime) else (
+            datetime.fromtimestamp(expires, UTC) if isinstance(expires, int | float) and expires > 1e9 else None)
+
+        async def job(session: AsyncSession) -> None:
+            await repo.save_registration(session, login, online=online, reachable=reachable, contact=contact,
+                                         source=source, user_agent=agent, expires_at=expires_at, detail=ev.detail)
+
+        self.journal.job(f"registration of {login}", job)
+
+    def _on_trunk_event(self, ev: TrunkEvent) -> None:
+        self.bus.publish(TrunkStateChanged(at=self.clock.utcnow(), trunk_id=ev.trunk_id, name=ev.name, up=ev.up,
+                                           detail=ev.detail))
+        if not ev.up:
+            log.warning("trunk %s (%s) is down: %s", ev.name, ev.trunk_id, ev.detail)
+
+        async def job(session: AsyncSession) -> None:
+            await repo.save_trunk_state(session, ev.trunk_id, up=ev.up, detail=ev.detail)
+
+        self.journal.job(f"state of trunk {ev.trunk_id}", job)
 
     # --- timers -------------------------------------------------------------------------------------------------
     async def _on_timer(self, t: _Timer) -> None:

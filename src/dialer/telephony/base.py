@@ -102,7 +102,18 @@ class EndpointEvent:
     detail: str = ""
 
 
-Event = CallEvent | EndpointEvent
+@dataclass(frozen=True, slots=True)
+class TrunkEvent:
+    """A trunk stopped answering (``up`` false: its calls are not placed) or answers again."""
+
+    trunk_id: int
+    name: str
+    up: bool
+    at: float
+    detail: str = ""
+
+
+Event = CallEvent | EndpointEvent | TrunkEvent
 
 
 class TelephonyError(Exception):
