@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,10 +32,30 @@ class Settings(BaseSettings):
     language: str = "ru"
     #: Audit partitions are created this many months ahead.
     audit_months_ahead: int = 3
+    #: Telephony of ``dialer run`` / ``dialer engine``: ``auto`` (SIP when an active trunk is configured, else
+    #: simulated), ``sip`` or ``sim``.
+    telephony: Literal["auto", "sip", "sim"] = "auto"
+    #: SIP signalling: address and port the driver listens on (UDP, and TCP when ``sip_tcp``).
+    sip_bind_host: str = "0.0.0.0"
+    sip_port: int = 5060
+    sip_tcp: bool = True
+    #: Address advertised in Via, Contact and SDP when the dialer is behind NAT; empty: the bound address.
+    sip_public_host: str = ""
+    #: Realm of the registrar operators' phones authenticate with.
+    sip_realm: str = "dialer"
+    #: UDP ports for hold music RTP.
+    rtp_port_min: int = 20000
+    rtp_port_max: int = 20999
+    #: Where the WAV files campaigns name as hold audio live (default ``<data_dir>/audio``).
+    hold_audio_dir_override: Path | None = Field(default=None, alias="DIALER_HOLD_AUDIO_DIR")
 
     @property
     def import_dir(self) -> Path:
         return self.data_dir / "imports"
+
+    @property
+    def hold_audio_dir(self) -> Path:
+        return self.hold_audio_dir_override or self.data_dir / "audio"
 
 
 @lru_cache

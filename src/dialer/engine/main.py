@@ -4,8 +4,9 @@
 an :class:`~dialer.engine.runner.Engine` until SIGTERM or SIGINT, then drains gracefully. ``dialer run`` runs the
 same engine beside the API (:mod:`dialer.engine.serve`).
 
-Telephony: the SIP driver is its own issue; until it lands the engine runs on simulated telephony
-(:func:`simulated`), with simulated operators when asked for.
+Telephony: the SIP driver when trunks are configured (``DIALER_TELEPHONY``, see :mod:`dialer.voip.runtime`), with
+trunk changes made through the API applied while it runs; otherwise simulated telephony (:func:`simulated`), with
+simulated operators when asked for.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dialer.engine.simops import SimOperators
 from dialer.telephony.base import Telephony
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import Distribution, Scenario, builtin_scenario
+from dialer.voip.runtime import configured_telephony, watch_trunks
 
 __all__ = ["build_engine", "run_engine", "simulated"]
 
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def simulated(clock: Clock, scenario: Scenario | None = None, *, seed: int | None = None) -> SimTelephony:
-    """Simulated telephony (the default until the SIP driver exists): the built-in 25 %-live traffic."""
+    """Simulated telephony (when no trunk is configured): the built-in 25 %-live traffic."""
     return SimTelephony(clock, scenario or builtin_scenario("s20_p25"), seed=seed)
 
 
@@ -68,10 +70,19 @@ async def run_engine(settings: Settings | None = None, *, database_url: str | No
         await prepare_database(url, settings)
     db = make_engine(url)
     try:
-        engine = build_engine(make_sessionmaker(db), database_url=url, telephony=telephony, clock=clock,
+        maker = make_sessionmaker(db)
+        clock = clock or SystemClock()
+        sip = await configured_telephony(settings, maker, clock) if telephony is None else None
+        engine = build_engine(maker, database_url=url, telephony=sip or telephony, clock=clock,
                               config=config, scenario=scenario, sim_operators=sim_operators)
         stop = stop or asyncio.Event()
         install_signal_handlers(stop)
-        await engine.run(stop)
+        async with asyncio.TaskGroup() as tg:
+            if sip is not None:
+                watcher = tg.create_task(watch_trunks(sip, maker, stop=stop), name="trunk watcher")
+            await engine.run(stop)
+            stop.set()
+            if sip is not None:
+                watcher.cancel()
     finally:
         await db.dispose()

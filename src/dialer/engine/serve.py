@@ -21,11 +21,12 @@ import uvicorn
 from dialer.app import create_app, prepare_database
 from dialer.config import Settings, get_settings
 from dialer.db import make_engine, make_sessionmaker, resolve_url
-from dialer.engine.clock import Clock
+from dialer.engine.clock import Clock, SystemClock
 from dialer.engine.main import build_engine
 from dialer.engine.runner import Engine, EngineConfig, install_signal_handlers
 from dialer.telephony.base import Telephony
 from dialer.telephony.traffic import Distribution, Scenario
+from dialer.voip.runtime import configured_telephony, watch_trunks
 
 __all__ = ["serve"]
 
@@ -59,8 +60,14 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
     db = make_engine(url)
     try:
         engine = None
+        sip = None
         if with_engine:
-            engine = build_engine(make_sessionmaker(db), database_url=url, telephony=telephony, clock=clock,
+            maker = make_sessionmaker(db)
+            clock = clock or SystemClock()
+            if telephony is None:
+                sip = await configured_telephony(settings, maker, clock)
+                telephony = sip
+            engine = build_engine(maker, database_url=url, telephony=telephony, clock=clock,
                                   config=config, scenario=scenario, sim_operators=sim_operators,
                                   human_operators=human_operators, sim_wrap_up_s=sim_wrap_up_s)
             if on_engine is not None:
@@ -68,6 +75,7 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
         async with asyncio.TaskGroup() as tg:
             web = tg.create_task(server.serve(), name="web server")
             core = tg.create_task(engine.run(stop), name="engine") if engine is not None else None
+            watcher = tg.create_task(watch_trunks(sip, maker, stop=stop), name="trunk watcher") if sip else None
             waiter = asyncio.ensure_future(stop.wait())
             watched: set[asyncio.Future[Any]] = {waiter, web}
             if core is not None:
@@ -76,5 +84,7 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
             stop.set()  # whichever ended first, the other follows
             server.should_exit = True
             waiter.cancel()
+            if watcher is not None:
+                watcher.cancel()
     finally:
         await db.dispose()

@@ -1,0 +1,133 @@
+"""What the engine needs to run the SIP driver: settings from the environment, trunks and device accounts from the
+database, and the choice between the SIP driver and the simulator.
+
+No web framework here: :mod:`dialer.engine.main` (the engine alone) imports it.
+
+Which telephony ``dialer run`` / ``dialer engine`` use (``DIALER_TELEPHONY``):
+
+``auto`` (default)
+    the SIP driver when at least one active trunk is configured, otherwise simulated telephony (with a warning);
+``sip``
+    always the SIP driver (phones can register before a trunk is configured; calls then fail as "no trunk");
+``sim``
+    always simulated telephony.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dialer.config import Settings
+from dialer.engine.clock import Clock
+from dialer.models import SipDevice, SipTrunk
+from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig
+
+if TYPE_CHECKING:
+    from dialer.telephony.sip.driver import SipTelephony
+
+__all__ = ["account_lookup", "configured_telephony", "load_trunks", "sip_settings", "trunk_config", "use_sip",
+           "watch_trunks"]
+
+log = logging.getLogger(__name__)
+
+
+def sip_settings(settings: Settings) -> SipSettings:
+    """The driver's settings from ``DIALER_SIP_*`` variables."""
+    return SipSettings(bind_host=settings.sip_bind_host, bind_port=settings.sip_port,
+                       public_host=settings.sip_public_host or None, realm=settings.sip_realm,
+                       rtp_port_min=settings.rtp_port_min, rtp_port_max=settings.rtp_port_max,
+                       hold_audio_dir=str(settings.hold_audio_dir), tcp=settings.sip_tcp)
+
+
+def trunk_config(row: SipTrunk) -> TrunkConfig:
+    return TrunkConfig(id=row.id, name=row.name, host=row.host, port=row.port, transport=row.transport,
+                       username=row.username or None, password=row.password or None, realm=row.realm or None,
+                       from_domain=row.from_domain or None, caller_id=row.caller_id or None,
+                       dial_prefix=row.dial_prefix, strip_plus=row.strip_plus, max_concurrent=row.max_concurrent,
+                       calls_per_second=row.calls_per_second, connect_flow=row.connect_flow,
+                       options_interval_s=row.options_interval_s)
+
+
+async def load_trunks(session: AsyncSession) -> list[TrunkConfig]:
+    """Active trunks in the order they are tried."""
+    rows = (await session.scalars(select(SipTrunk).where(SipTrunk.is_active.is_(True))
+                                  .order_by(SipTrunk.position, SipTrunk.id))).all()
+    return [trunk_config(r) for r in rows]
+
+
+def account_lookup(maker: async_sessionmaker[AsyncSession]) -> Callable[[str], Awaitable[DeviceAccount | None]]:
+    """The registrar's credential lookup: the active device with this login, read fresh on every REGISTER (a
+    password changed through the API applies at the phone's next registration)."""
+
+    async def lookup(login: str) -> DeviceAccount | None:
+        async with maker() as session:
+            row = await session.scalar(select(SipDevice).where(SipDevice.login == login,
+                                                               SipDevice.is_active.is_(True)))
+        if row is None:
+            return None
+        return DeviceAccount(login=row.login, password=row.password, operator_id=row.operator_id,
+                             auto_answer=row.auto_answer)
+
+    return lookup
+
+
+async def use_sip(settings: Settings, maker: async_sessionmaker[AsyncSession]) -> bool:
+    """Whether the engine should run the SIP driver (see the module docstring)."""
+    mode = settings.telephony
+    if mode == "sip":
+        return True
+    if mode == "sim":
+        return False
+    async with maker() as session:
+        active = await session.scalar(select(func.count()).select_from(SipTrunk)
+                                      .where(SipTrunk.is_active.is_(True)))
+    return bool(active)
+
+
+async def watch_trunks(driver: SipTelephony, maker: async_sessionmaker[AsyncSession], *,
+                       interval_s: float = 5.0, stop: asyncio.Event | None = None) -> None:
+    """Apply trunk changes made through the API to the running driver (polls the newest ``updated_at``)."""
+    seen: tuple[object, ...] | None = None
+    while stop is None or not stop.is_set():
+        try:
+            async with maker() as session:
+                mark = tuple((await session.execute(
+                    select(func.count(), func.max(SipTrunk.updated_at)).select_from(SipTrunk))).one())
+                if mark != seen:
+                    trunks: Sequence[TrunkConfig] = await load_trunks(session)
+                    if seen is not None:
+                        log.info("trunks changed: %s", ", ".join(t.name for t in trunks) or "none active")
+                    await driver.set_trunks(trunks)
+                    seen = mark
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("reloading trunks failed")
+        if stop is None:
+            await asyncio.sleep(interval_s)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+
+
+async def configured_telephony(settings: Settings, maker: async_sessionmaker[AsyncSession],
+                               clock: Clock) -> SipTelephony | None:
+    """The SIP driver with the configured trunks when the engine should use it (see the module docstring), else
+    None (the caller falls back to simulated telephony)."""
+    if not await use_sip(settings, maker):
+        return None
+    from dialer.telephony.sip.driver import SipTelephony
+
+    async with maker() as session:
+        trunks = await load_trunks(session)
+    sip = sip_settings(settings)
+    log.info("telephony: SIP on %s:%s, trunks: %s", sip.bind_host, sip.bind_port,
+             ", ".join(t.name for t in trunks) or "none active")
+    return SipTelephony(sip, trunks, account_lookup(maker), clock=clock)

@@ -1,0 +1,49 @@
+"""The engine's view of SIP configuration: which telephony to run, trunks in order, device credentials."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dialer.config import Settings
+from dialer.models import Operator, SipDevice, SipTrunk
+from dialer.voip.runtime import account_lookup, load_trunks, sip_settings, use_sip
+
+
+async def test_trunks_accounts_and_the_choice_of_telephony(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    auto, sim, sip = Settings(telephony="auto"), Settings(telephony="sim"), Settings(telephony="sip")
+    assert not await use_sip(auto, sessionmaker) and await use_sip(sip, sessionmaker)
+    async with sessionmaker() as s, s.begin():
+        op = Operator(name="Петрова")
+        s.add_all([op,
+                   SipTrunk(name="backup", host="10.0.0.2", position=2, password="pw2"),
+                   SipTrunk(name="main", host="10.0.0.1", position=1, username="u", password="pw1",
+                            calls_per_second=25, connect_flow="delayed_offer"),
+                   SipTrunk(name="off", host="10.0.0.3", is_active=False)])
+        await s.flush()
+        s.add_all([SipDevice(login="op7", password="phone-pass-7", operator_id=op.id, auto_answer=False),
+                   SipDevice(login="gone", password="phone-pass-8", is_active=False)])
+        op_id = op.id
+    assert await use_sip(auto, sessionmaker) and not await use_sip(sim, sessionmaker)
+
+    async with sessionmaker() as s:
+        trunks = await load_trunks(s)
+    assert [t.name for t in trunks] == ["main", "backup"]
+    main = trunks[0]
+    assert (main.username, main.password, main.calls_per_second, main.connect_flow) == ("u", "pw1", 25,
+                                                                                      "delayed_offer")
+    assert "pw1" not in repr(main)
+
+    lookup = account_lookup(sessionmaker)
+    account = await lookup("op7")
+    assert account is not None and account.password == "phone-pass-7" and account.operator_id == op_id
+    assert account.auto_answer is False and "phone-pass-7" not in repr(account)
+    assert await lookup("gone") is None and await lookup("nobody") is None
+
+
+def test_settings_from_the_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DIALER_SIP_PORT", "5080")
+    monkeypatch.setenv("DIALER_SIP_PUBLIC_HOST", "203.0.113.7")
+    monkeypatch.setenv("DIALER_HOLD_AUDIO_DIR", "/srv/audio")
+    settings = sip_settings(Settings())
+    assert (settings.bind_port, settings.public_host, settings.hold_audio_dir) == (5080, "203.0.113.7",
+                                                                                  "/srv/audio")
