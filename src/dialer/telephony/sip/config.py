@@ -1,0 +1,68 @@
+"""Configuration of the SIP driver: trunks (carriers), operators' devices and the driver's own settings.
+
+The database tables and the REST API map their rows onto these dataclasses; passwords are kept out of
+``repr`` so that they never reach a log line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkConfig:
+    id: int
+    name: str
+    host: str
+    port: int = 5060
+    transport: str = "udp"            # "udp" | "tcp"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # never logged, never in repr
+    realm: str | None = None          # None: accept the realm the trunk challenges with
+    from_domain: str | None = None    # domain in From; default host
+    caller_id: str | None = None      # default caller ID when the engine gives none
+    dial_prefix: str = ""             # prepended to the dialled number
+    strip_plus: bool = True           # "+79123456789" -> "79123456789" in the Request-URI
+    max_concurrent: int = 0           # 0 = unlimited
+    calls_per_second: float = 0       # 0 = unlimited
+    connect_flow: str = "flow1"       # "flow1" (RFC 3725 flow I) | "delayed_offer"
+    options_interval_s: float = 30.0  # keepalive ping; 0 disables
+    #: A ping not answered within this many seconds marks the trunk down.
+    options_timeout_s: float = 5.0
+    #: Header of the 200 OK in which a carrier reports its answering-machine verdict ("machine" in the value
+    #: means a machine); the driver does no audio analysis of its own.
+    machine_header: str = "X-Answered-By"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAccount:
+    login: str                        # SIP user of the operator's phone; this is the engine's "endpoint"
+    password: str = field(repr=False)
+    operator_id: int | None = None
+    auto_answer: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SipSettings:
+    bind_host: str = "0.0.0.0"
+    bind_port: int = 5060
+    public_host: str | None = None    # advertised in Via/Contact/SDP (NAT); default: the bound address
+    realm: str = "dialer"             # registrar realm
+    rtp_port_min: int = 20000
+    rtp_port_max: int = 20999
+    device_ping_s: float = 5.0        # OPTIONS to registered phones
+    device_timeout_s: float = 3.0     # a phone that does not answer a ping within this is reported unreachable
+    hold_audio_dir: str | None = None  # where hold WAV files named by campaigns live
+    #: RFC 3261 timer T1 (round-trip estimate) and T2 (cap of non-INVITE retransmission interval), seconds.
+    t1_s: float = 0.5
+    t2_s: float = 4.0
+    #: Listen on TCP as well as UDP (same port).
+    tcp: bool = True
+    #: A call up longer than this is torn down (legs the far end forgot about).
+    max_call_s: float = 4 * 3600.0
+    #: Registration lifetime bounds the registrar grants.
+    min_expires_s: int = 30
+    max_expires_s: int = 3600
+    #: How long the phone of an operator may ring before a connect attempt is abandoned.
+    operator_answer_timeout_s: float = 20.0
+    user_agent: str = "dialer"
