@@ -106,6 +106,9 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     problems.install(app)
     for router in discover_routers():
         app.include_router(router)
+    from dialer import web
+
+    web.install(app)  # the browser UI's static files, page refusals (login redirect, 403 page), live events
 
     from dialer.api.deps import public
 

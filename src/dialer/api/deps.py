@@ -29,7 +29,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-Session = Annotated[AsyncSession, Depends(get_session)]
+#: ``scope="function"``: the commit happens before the response is sent (FastAPI's default "request" scope runs
+#: the code after ``yield`` once the response is out — a client could act on an answer whose change is not yet
+#: committed, and an error at commit would be lost behind a 200).
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def client_of(request: Request) -> str:

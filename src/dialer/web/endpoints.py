@@ -1,0 +1,60 @@
+"""The pages of the browser UI (not in the OpenAPI schema) and the live-event stream (in it)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from dialer.api.deps import Session, public
+from dialer.auth.permissions import P
+from dialer.auth.service import Principal, resolve_principal
+from dialer.web import i18n, live, nav
+from dialer.web.access import page, safe_next
+from dialer.web.render import render, routed_pages
+
+pages = APIRouter(include_in_schema=False)
+
+
+@pages.get("/")
+async def home(request: Request, principal: Principal = page(None)) -> Response:
+    target = nav.first_path(nav.visible(principal.permissions, routed_pages(request.app)))
+    if target is None:
+        return render(request, "error.html", principal, status_code=403, code=403, permission="")
+    return RedirectResponse(target, status_code=303)
+
+
+@pages.get("/login")
+@public
+async def login_page(request: Request, session: Session, next: str = Query("/")) -> Response:
+    target = safe_next(next)
+    principal = await resolve_principal(session, cookie=request.cookies.get("dialer_session"), authorization=None)
+    if principal is not None:
+        return RedirectResponse(target, status_code=303)
+    return render(request, "login.html", None, next_url=target, title="login.title")
+
+
+@pages.get("/lang/{code}")
+@public
+async def set_language(code: str, request: Request, next: str = Query("/")) -> Response:
+    response = RedirectResponse(safe_next(next), status_code=303)
+    if code in i18n.LANGUAGES:
+        response.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
+    return response
+
+
+@pages.get("/admin")
+async def admin_index(request: Request, principal: Principal = page(None)) -> HTMLResponse:
+    sections = [s for s in nav.visible(principal.permissions, routed_pages(request.app)) if s.item.key == "admin"]
+    if not sections:
+        return render(request, "error.html", principal, status_code=403, code=403, permission="")
+    return render(request, "admin/index.html", principal, active_nav="admin", pages=sections[0].children,
+                  title="nav.admin")
+
+
+@pages.get("/admin/users")
+async def admin_users(request: Request, principal: Principal = page(P.users_read)) -> HTMLResponse:
+    return render(request, "admin/users.html", principal, active_nav="admin.users", title="nav.admin.users",
+                  can_write=P.users_write in principal.permissions)
+
+
+routers = [pages, live.router]
