@@ -1,6 +1,6 @@
 """Translations of the browser UI: Russian (the default) and English.
 
-Catalogues are flat JSON files ``locales/<lang>.json`` mapping a message id (``"nav.operator"``) to its text;
+Catalogues are flat JSON files ``locales/<lang>.json`` (plus one per area, ``locales/<area>.<lang>.json``) mapping a message id (``"nav.operator"``) to its text;
 ``{name}`` placeholders are filled from keyword arguments. Templates call ``t("msgid", name=...)`` (``_`` is the
 same function); JavaScript gets the whole catalogue of the page's language as ``window.I18N`` and uses ``t()`` from
 ``/static/app.js``. Both catalogues must have the same keys (a test checks it). A missing id falls back to English,
@@ -28,11 +28,19 @@ Translator = Callable[..., str]
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    """The message catalogue of ``lang`` (read once per process)."""
+    """The message catalogue of ``lang`` (read once per process): ``locales/<lang>.json`` merged with the area
+    catalogues ``locales/<area>.<lang>.json`` (``operator.ru.json``, ``admin.en.json`` ...), so each part of the UI
+    keeps its strings in a file of its own. An id defined twice is an error."""
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}")
-    text = resources.files("dialer.web").joinpath("locales", f"{lang}.json").read_text(encoding="utf-8")
-    data: dict[str, str] = json.loads(text)
+    folder = resources.files("dialer.web").joinpath("locales")
+    names = sorted(f.name for f in folder.iterdir() if f.name.endswith(f".{lang}.json"))
+    data: dict[str, str] = {}
+    for name in [f"{lang}.json", *names]:
+        part: dict[str, str] = json.loads(folder.joinpath(name).read_text(encoding="utf-8"))
+        if twice := sorted(set(part) & set(data)):
+            raise ValueError(f"locales/{name} defines again {', '.join(twice[:5])}")
+        data.update(part)
     return data
 
 
