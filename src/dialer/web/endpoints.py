@@ -57,4 +57,19 @@ async def admin_users(request: Request, principal: Principal = page(P.users_read
                   can_write=P.users_write in principal.permissions)
 
 
-routers = [pages, live.router]
+def _area_routers() -> list[APIRouter]:
+    """The page routers of the UI's areas: every module ``dialer.web.<area>_pages`` with a ``router``
+    (``operator_pages``, ``supervisor_pages``, ``admin_pages`` ...)."""
+    import importlib
+    import pkgutil
+
+    import dialer.web
+
+    found = []
+    for mod in sorted(pkgutil.iter_modules(dialer.web.__path__), key=lambda m: m.name):
+        if mod.name.endswith("_pages"):
+            found.append(importlib.import_module(f"dialer.web.{mod.name}").router)
+    return found
+
+
+routers = [pages, live.router, *_area_routers()]
