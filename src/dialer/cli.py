@@ -228,6 +228,34 @@ def bench_engine_command(
     print(json.dumps(result, ensure_ascii=False) if as_json else result)
 
 
+@bench_app.command("realtime")
+def bench_realtime_command(
+    operators: Annotated[int, typer.Option(help="Simulated operators (one live operator-panel client each)")] = 100,
+    seconds: Annotated[float, typer.Option(help="How long to measure, wall-clock seconds")] = 30.0,
+    supervisors: Annotated[int, typer.Option(help="Live supervisor clients (every event)")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Delay from an engine event to its arrival at live browser streams (SSE), with the demo's engine running."""
+    from dialer.web.bench import bench_realtime
+
+    result = asyncio.run(bench_realtime(operators, seconds=seconds, supervisors=supervisors))
+    print(json.dumps(result, ensure_ascii=False) if as_json else result)
+
+
+@bench_app.command("sip")
+def bench_sip_command(
+    calls: Annotated[int, typer.Option(help="Calls to place")] = 2000,
+    rate: Annotated[float, typer.Option(help="Calls placed per second")] = 200.0,
+    hold_s: Annotated[float, typer.Option("--hold-s", help="Seconds each answered call is held")] = 1.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """The SIP driver against a SIPp carrier on loopback (needs the sip-tester package)."""
+    from dialer.telephony.sip.bench import bench_sip
+
+    result = asyncio.run(bench_sip(calls, rate, hold_s))
+    print(json.dumps(result, ensure_ascii=False) if as_json else result)
+
+
 def _register_domain_commands() -> None:
     """Commands that live beside their domain (``dialer import``, ``dialer bench import``)."""
     try:

@@ -24,7 +24,8 @@ Message shape (the SSE ``data:`` of unnamed messages; one JSON object each)
     re-fetches the state after a reconnection instead of replaying (``Last-Event-ID`` is not used).
 
 Topics (``?topics=operators,calls``; none = all): ``operators`` (OperatorStateChanged, Preview*, CommandFailed),
-``calls`` (Call*, AttemptFinished), ``campaigns`` (Campaign*), ``engine`` (EngineStarted/Stopped), or exact event
+``calls`` (Call*, AttemptFinished), ``campaigns`` (Campaign*), ``engine`` (EngineStarted/Stopped), ``telephony`` (DeviceStateChanged,
+TrunkStateChanged: monitoring only), or exact event
 type names. ``Hello``, ``ListenerReconnected`` and ``Resync`` are always sent.
 """
 
@@ -71,6 +72,7 @@ TOPICS: dict[str, frozenset[str]] = {
     "campaigns": frozenset({"CampaignStatusChanged", "CampaignAutoPaused", "CampaignFinished",
                             "CampaignScheduleChanged"}),
     "engine": frozenset({"EngineStarted", "EngineStopped"}),
+    "telephony": frozenset({"DeviceStateChanged", "TrunkStateChanged"}),
 }
 ALWAYS = frozenset({"Hello", "ListenerReconnected", "Resync"})
 _CAMPAIGN_EVENTS = TOPICS["campaigns"]
