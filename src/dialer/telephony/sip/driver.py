@@ -1,0 +1,864 @@
+"""``SipTelephony``: the SIP driver behind :class:`dialer.telephony.base.Telephony`.
+
+One asyncio user agent does everything: it places calls through trunks (carriers), registers the
+operators' phones, connects an answered customer to a phone by third-party call control (RFC 3725) with
+media flowing directly between carrier and phone, plays hold audio itself while the customer waits, and
+propagates hang-ups between the two legs. See ``docs/sip.md`` for the ladder diagrams.
+
+The protocol timers (retransmissions, ring timeouts, pings) run on the event loop's real time; the
+injected clock only stamps events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from dialer.engine.clock import Clock, SystemClock
+from dialer.telephony.base import (
+    AnsweredBy,
+    CallEvent,
+    CallEventKind,
+    CallId,
+    EndpointEvent,
+    EndpointEventKind,
+    EndpointUnavailable,
+    Event,
+    Originate,
+    Side,
+    TelephonyError,
+    TrunkEvent,
+    TrunkUnavailable,
+    UnknownCall,
+)
+from dialer.telephony.sip import sdp
+from dialer.telephony.sip.auth import Credentials
+from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig
+from dialer.telephony.sip.dialog import Leg
+from dialer.telephony.sip.message import Address, Message, Uri, new_tag
+from dialer.telephony.sip.registrar import Registrar, Registration, _Binding
+from dialer.telephony.sip.rtp import AudioError, RtpPorts, RtpSender, load_audio
+from dialer.telephony.sip.transaction import ServerTransaction, TransactionLayer, via_header
+from dialer.telephony.sip.transport import Peer, Transport
+
+log = logging.getLogger(__name__)
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY"
+
+Accounts = Callable[[str], Awaitable[DeviceAccount | None]]
+
+
+def outcome(code: int, reason: str, response: Message | None = None) -> tuple[CallEventKind, str]:
+    """The result of an unanswered call from the final SIP status (issue 4's outcome mapping)."""
+    text = f"{code} {reason}".strip()
+    if code in (486, 600):
+        return CallEventKind.busy, text
+    if code == 603:
+        return CallEventKind.rejected, text
+    if code in (404, 410, 484, 604):
+        return CallEventKind.failed, f"invalid number: {text}"
+    if code in (408, 480, 487):
+        return CallEventKind.no_answer, text
+    if 300 <= code < 400:
+        contacts = ", ".join(response.all("Contact")) if response is not None else ""
+        return CallEventKind.failed, f"{text}; redirect not followed: {contacts or 'no Contact'}"
+    return CallEventKind.failed, text
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(eq=False)
+class _Trunk:
+    config: TrunkConfig
+    peer: Peer | None = None
+    up: bool = True
+    reported: bool = False
+    calls: int = 0
+    tokens: float = 0.0
+    stamp: float = 0.0
+    pinger: asyncio.Task[None] | None = None
+    detail: str = ""
+
+    @property
+    def credentials(self) -> Credentials | None:
+        cfg = self.config
+        if cfg.username is None or cfg.password is None:
+            return None
+        return Credentials(cfg.username, cfg.password, cfg.realm)
+
+
+@dataclass(eq=False)
+class _Call:
+    id: CallId
+    request: Originate
+    trunk: _Trunk
+    customer: Leg
+    rtp_port: int
+    state: str = "ringing"  # ringing | answered | connecting | connected | ended
+    ringing_reported: bool = False
+    operator: Leg | None = None
+    endpoint: str | None = None
+    endpoint_answered: bool = False
+    audio: str | None = None
+    player: RtpSender | None = None
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    connect_task: asyncio.Task[None] | None = None
+
+
+class SipTelephony:
+    """The SIP driver. Construct, ``await start()``, consume ``events()``, ``await close()``."""
+
+    def __init__(self, settings: SipSettings, trunks: Sequence[TrunkConfig], accounts: Accounts, *,
+                 clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.accounts = accounts
+        self._trunks: dict[int, _Trunk] = {t.id: _Trunk(t) for t in trunks}
+        self.transport = Transport(self.layer_received)
+        self.layer = TransactionLayer(self.transport, t1=settings.t1_s, t2=settings.t2_s)
+        self.layer.on_request = self._on_request
+        self.layer.on_stray_response = self._on_stray_response
+        self.registrar = Registrar(settings, self.layer, accounts, self.clock, self._emit, self.local_address)
+        self.rtp = RtpPorts(settings.bind_host, settings.rtp_port_min, settings.rtp_port_max)
+        self._calls: dict[CallId, _Call] = {}
+        self._legs: dict[str, tuple[_Call, Leg]] = {}
+        self._by_endpoint: dict[str, _Call] = {}
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._dns: dict[str, str] = {}
+        self._host = settings.public_host or settings.bind_host
+        self._started = False
+        self._closed = False
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+    def layer_received(self, msg: Message, peer: Peer) -> None:
+        self.layer.received(msg, peer)
+
+    async def start(self) -> None:
+        self.layer.bind_loop()
+        await self.transport.start(self.settings.bind_host, self.settings.bind_port, tcp=self.settings.tcp)
+        if self.settings.public_host is None:
+            self._host = self.transport.host if self.transport.host not in ("0.0.0.0", "::") else _outbound_ip()
+        self.rtp.host = self.settings.bind_host
+        self.registrar.start()
+        self._started = True
+        for trunk in self._trunks.values():
+            await self._start_trunk(trunk)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        for call in list(self._calls.values()):
+            if call.state == "ringing":
+                self._finish(call, CallEvent(call.id, CallEventKind.no_answer, self.clock.now(), cause="cancelled"))
+                self._cancel(call.customer)
+            else:
+                self._teardown(call, Side.dialer, "dialer shut down")
+        self._closed = True
+        for trunk in self._trunks.values():
+            await _stop(trunk.pinger)
+        await self.registrar.close()
+        # give the last BYEs and CANCELs a moment to be answered (retransmitted if lost)
+        for _ in range(max(1, int(4 * self.settings.t1_s / 0.01))):
+            if not self.layer.pending():
+                break
+            await asyncio.sleep(0.01)
+        self.layer.close()
+        self.rtp.close()
+        await self.transport.close()
+        self._queue.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[Event]:
+        while True:
+            event = await self._queue.get()
+            if event is None:
+                return
+            yield event
+
+    def _emit(self, event: Event) -> None:
+        if not self._closed:
+            self._queue.put_nowait(event)
+
+    def local_address(self) -> tuple[str, int]:
+        return self._host, self.transport.port
+
+    def registrations(self) -> list[Registration]:
+        """The phones online now (login, contact, source, user agent, expiry, last seen, reachable)."""
+        return self.registrar.registrations()
+
+    def trunk_states(self) -> dict[int, bool]:
+        """Trunk id → up."""
+        return {tid: t.up for tid, t in self._trunks.items()}
+
+    def live_calls(self) -> int:
+        return len(self._calls)
+
+    # --- trunks -------------------------------------------------------------------------------------------
+    async def set_trunks(self, trunks: Sequence[TrunkConfig]) -> None:
+        """Reconfigure at runtime: new trunks start, removed ones stop taking calls, changed ones restart
+        their pings. Calls in progress keep their trunk."""
+        wanted = {t.id: t for t in trunks}
+        for tid in list(self._trunks):
+            if tid not in wanted:
+                await _stop(self._trunks.pop(tid).pinger)
+        for tid, cfg in wanted.items():
+            known = self._trunks.get(tid)
+            if known is not None and known.config == cfg:
+                continue
+            if known is None:
+                trunk = self._trunks[tid] = _Trunk(cfg)
+            else:
+                trunk = known
+                await _stop(trunk.pinger)
+                trunk.config, trunk.up, trunk.reported = cfg, True, False
+            if self._started:
+                await self._start_trunk(trunk)
+
+    async def _start_trunk(self, trunk: _Trunk) -> None:
+        cfg = trunk.config
+        trunk.tokens, trunk.stamp = max(1.0, cfg.calls_per_second), self.layer.loop.time()
+        try:
+            infos = await self.layer.loop.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_DGRAM)
+            ip = str(infos[0][4][0])
+        except (OSError, IndexError) as err:
+            trunk.peer = None
+            self._trunk_state(trunk, False, f"cannot resolve {cfg.host}: {err}")
+            return
+        self._dns[cfg.host] = ip
+        trunk.peer = Peer(cfg.transport.lower(), ip, cfg.port)
+        if cfg.options_interval_s > 0:
+            trunk.pinger = asyncio.get_running_loop().create_task(self._ping_trunk_loop(trunk),
+                                                                  name=f"sip trunk {cfg.name} pings")
+
+    def _trunk_state(self, trunk: _Trunk, up: bool, detail: str) -> None:
+        changed = up != trunk.up or not trunk.reported
+        trunk.up, trunk.reported, trunk.detail = up, True, detail
+        if changed:
+            (log.info if up else log.warning)("trunk %s is %s: %s", trunk.config.name, "up" if up else "down", detail)
+            self._emit(TrunkEvent(trunk.config.id, trunk.config.name, up, self.clock.now(), detail))
+
+    async def _ping_trunk_loop(self, trunk: _Trunk) -> None:
+        while True:
+            ok, detail = await self.ping_trunk(trunk)
+            self._trunk_state(trunk, ok, detail)
+            await asyncio.sleep(trunk.config.options_interval_s)
+
+    async def ping_trunk(self, trunk: _Trunk) -> tuple[bool, str]:
+        """One OPTIONS to the trunk: (answered, what happened). Any answer shows the trunk is alive."""
+        peer = trunk.peer
+        if peer is None:
+            return False, "not resolved"
+        cfg = trunk.config
+        host, port = self.local_address()
+        fut: asyncio.Future[Message | None] = self.layer.loop.create_future()
+
+        def answered(resp: Message) -> None:
+            if (resp.status or 0) >= 200 and not fut.done():
+                fut.set_result(resp)
+
+        def timed_out() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        uri = f"sip:{cfg.host}:{cfg.port}" + (";transport=tcp" if peer.reliable else "")
+        headers = [("Via", via_header(peer.transport, host, port)), ("Max-Forwards", "70"),
+                   ("From", f"<sip:dialer@{host}:{port}>;tag={new_tag()}"), ("To", f"<sip:{cfg.host}>"),
+                   ("Call-ID", f"{uuid.uuid4().hex}@{host}"), ("CSeq", "1 OPTIONS"),
+                   ("User-Agent", self.settings.user_agent), ("Accept", "application/sdp")]
+        self.layer.send_request(Message.request("OPTIONS", uri, headers), peer, answered, timed_out)
+        try:
+            resp = await asyncio.wait_for(fut, cfg.options_timeout_s)
+        except TimeoutError:
+            resp = None
+        if resp is None:
+            return False, f"no answer to OPTIONS within {cfg.options_timeout_s:g} s"
+        return True, f"OPTIONS answered {resp.status} {resp.reason}"
+
+    def _pick_trunk(self, request: Originate) -> _Trunk:
+        pinned = request.variables.get("trunk_id")
+        if pinned is not None:
+            try:
+                candidates = [self._trunks[int(pinned)]]
+            except (KeyError, ValueError):
+                raise TrunkUnavailable(f"no trunk {pinned}") from None
+        else:
+            candidates = list(self._trunks.values())
+        if not candidates:
+            raise TrunkUnavailable("no trunk configured")
+        now = self.layer.loop.time()
+        reasons = []
+        for trunk in candidates:
+            cfg = trunk.config
+            if not trunk.up or trunk.peer is None:
+                reasons.append(f"{cfg.name}: down ({trunk.detail})")
+                continue
+            if cfg.max_concurrent and trunk.calls >= cfg.max_concurrent:
+                reasons.append(f"{cfg.name}: {trunk.calls} calls, the limit")
+                continue
+            if cfg.calls_per_second > 0:
+                cap = max(1.0, cfg.calls_per_second)
+                trunk.tokens = min(cap, trunk.tokens + (now - trunk.stamp) * cfg.calls_per_second)
+                trunk.stamp = now
+                if trunk.tokens < 1.0:
+                    reasons.append(f"{cfg.name}: over {cfg.calls_per_second:g} calls/s")
+                    continue
+                trunk.tokens -= 1.0
+            return trunk
+        raise TrunkUnavailable("; ".join(reasons))
+
+    # --- placing calls ------------------------------------------------------------------------------------
+    async def originate(self, request: Originate) -> CallId:
+        if self._closed or not self._started:
+            raise TrunkUnavailable("the SIP driver is not running")
+        trunk = self._pick_trunk(request)
+        cfg = trunk.config
+        assert trunk.peer is not None
+        host, port = self.local_address()
+        tcp = trunk.peer.reliable
+        number = request.number.removeprefix("+") if cfg.strip_plus else request.number
+        caller = request.caller_id or cfg.caller_id or "anonymous"
+        if cfg.strip_plus:
+            caller = caller.removeprefix("+")
+        tparams = {"transport": "tcp"} if tcp else {}
+        target = Uri("sip", cfg.dial_prefix + number, cfg.host, cfg.port, dict(tparams))
+        call_id = CallId(f"{uuid.uuid4().hex}@{host}")
+        contact = f"<sip:dialer@{host}:{port}" + (";transport=tcp>" if tcp else ">")
+        leg = Leg.new(call_id=call_id, local=Address(Uri("sip", caller, cfg.from_domain or cfg.host)),
+                      remote=Address(Uri("sip", cfg.dial_prefix + number, cfg.host)), target=target,
+                      peer=trunk.peer, contact=contact, via_host=host, via_port=port, role="customer",
+                      origin_host=host, credentials=trunk.credentials)
+        call = _Call(call_id, request, trunk, leg, self.rtp.allocate())
+        # bound before it is offered, so that early media from the carrier finds a socket (no ICMP back)
+        try:
+            await self.rtp.socket(call.rtp_port)
+        except OSError as err:
+            raise TrunkUnavailable(f"cannot bind RTP port {call.rtp_port}: {err}") from err
+        leg.local_sdp = sdp.offer(leg.origin, host, call.rtp_port)
+        self._calls[call_id] = call
+        self._legs[call_id] = (call, leg)
+        trunk.calls += 1
+        self._emit(CallEvent(call_id, CallEventKind.trying, self.clock.now()))
+        invite = leg.request("INVITE", body=leg.local_sdp,
+                             headers=[("User-Agent", self.settings.user_agent), ("Allow", ALLOW)])
+        self._send_invite(leg, invite, trunk.peer, lambda r: self._customer_provisional(call, r),
+                          lambda r: self._customer_final(call, r))
+        call.timers.append(self.layer.loop.call_later(request.answer_timeout_s, self._ring_timeout, call))
+        return call_id
+
+    def _send_invite(self, leg: Leg, invite: Message, peer: Peer, on_provisional: Callable[[Message], None],
+                     on_final: Callable[[Message | None], None]) -> None:
+        """Send an INVITE on ``leg``: answers challenges, CANCELs when asked to, ACKs and BYEs a 2xx that
+        arrives after we gave up, re-ACKs retransmitted 2xx; calls ``on_final`` once per INVITE."""
+        leg.invite = invite
+        leg.provisional = False
+        leg.reinviting = leg.confirmed
+        cseq = invite.cseq[0]
+
+        def on_response(resp: Message) -> None:
+            code = resp.status or 0
+            if code < 200:
+                leg.provisional = True
+                if leg.cancel_pending and not leg.cancel_sent:
+                    self._send_cancel(leg)
+                if not leg.cancel_pending:
+                    on_provisional(resp)
+                return
+            if leg.final_cseq == cseq:  # a retransmitted 2xx: our ACK was lost
+                if code < 300 and leg.ack is not None and leg.ack.cseq[0] == cseq:
+                    self.layer.send_stateless(leg.ack, self._hop(leg))
+                return
+            if code in (401, 407) and not leg.cancel_pending:
+                retry = leg.authorize(invite, resp)
+                if retry is not None:
+                    self._send_invite(leg, retry, peer, on_provisional, on_final)
+                    return
+            leg.final_cseq = cseq
+            leg.reinviting = False
+            leg.pending_ack = code < 300
+            if code < 300 and leg.cancel_pending:
+                # the 2xx crossed our CANCEL: the call is up at the far end; ACK it, then BYE it
+                leg.confirm(resp)
+                self._ack(leg, b"" if invite.body else leg.local_sdp)
+                self._bye(leg)
+                return
+            on_final(resp)
+
+        def on_timeout() -> None:
+            if leg.final_cseq != cseq:
+                leg.final_cseq = cseq
+                leg.reinviting = False
+                on_final(None)
+
+        leg.invite_tx = self.layer.send_request(invite, peer, on_response, on_timeout)
+
+    def _customer_provisional(self, call: _Call, resp: Message) -> None:
+        if call.state == "ringing" and resp.status in (180, 183) and not call.ringing_reported:
+            call.ringing_reported = True
+            self._emit(CallEvent(call.id, CallEventKind.ringing, self.clock.now(), code=resp.status,
+                                 cause=f"{resp.status} {resp.reason}"))
+
+    def _customer_final(self, call: _Call, resp: Message | None) -> None:
+        leg = call.customer
+        if resp is None:
+            if call.state == "ringing":
+                self._finish(call, CallEvent(call.id, CallEventKind.failed, self.clock.now(),
+                                             cause="no response from the trunk"))
+            self._forget_leg(leg)
+            return
+        code = resp.status or 0
+        if code >= 300:
+            if call.state == "ringing":
+                kind, cause = outcome(code, resp.reason, resp)
+                self._finish(call, CallEvent(call.id, kind, self.clock.now(), cause=cause, code=code))
+            self._forget_leg(leg)
+            return
+        leg.confirm(resp)
+        self._ack(leg, b"")
+        if call.state != "ringing":  # ended meanwhile (closing): do not leave it up
+            self._bye(leg)
+            return
+        call.state = "answered"
+        for timer in call.timers:
+            timer.cancel()
+        call.timers = [self.layer.loop.call_later(self.settings.max_call_s, self._too_long, call)]
+        verdict = resp.get(call.trunk.config.machine_header, "") or ""
+        answered_by = AnsweredBy.machine if "machine" in verdict.lower() else AnsweredBy.human
+        self._emit(CallEvent(call.id, CallEventKind.answered, self.clock.now(), answered_by=answered_by,
+                             code=code, cause=f"{code} {resp.reason}"))
+
+    def _ring_timeout(self, call: _Call) -> None:
+        if call.state != "ringing":
+            return
+        self._finish(call, CallEvent(call.id, CallEventKind.no_answer, self.clock.now(),
+                                     cause=f"ring timeout ({call.request.answer_timeout_s:g} s)"))
+        self._cancel(call.customer)
+
+    def _too_long(self, call: _Call) -> None:
+        if call.state != "ended":
+            self._teardown(call, Side.dialer, f"max call duration ({self.settings.max_call_s:g} s)")
+
+    def _cancel(self, leg: Leg) -> None:
+        """Abandon a leg whose INVITE has no final answer yet (CANCEL waits for a provisional, §9.1)."""
+        leg.cancel_pending = True
+        if leg.provisional and not leg.cancel_sent:
+            self._send_cancel(leg)
+
+    def _send_cancel(self, leg: Leg) -> None:
+        tx = leg.invite_tx
+        if tx is None or tx.state not in ("calling", "proceeding"):
+            return
+        leg.cancel_sent = True
+        self.layer.send_request(tx.cancel_request(), tx.peer, lambda r: None, lambda: None)
+
+    # --- ending calls -------------------------------------------------------------------------------------
+    async def hangup(self, call_id: CallId, cause: str = "normal") -> None:
+        call = self._calls.get(call_id)
+        if call is None or call.state == "ended":
+            raise UnknownCall(f"call {call_id} does not exist or has ended")
+        if call.state == "ringing":
+            self._finish(call, CallEvent(call.id, CallEventKind.no_answer, self.clock.now(), cause="cancelled"))
+            self._cancel(call.customer)
+            return
+        self._teardown(call, Side.dialer, cause)
+
+    def _teardown(self, call: _Call, side: Side, cause: str) -> None:
+        """End an answered call: BYE (or CANCEL) what is still up on both legs, report ``hung_up``."""
+        if call.state == "ended":
+            return
+        if call.connect_task is not None and call.connect_task is not asyncio.current_task():
+            call.connect_task.cancel()
+        self._end_leg(call.customer)
+        op = call.operator
+        endpoint = call.endpoint
+        if op is not None:
+            self._end_leg(op)
+        self._finish(call, CallEvent(call.id, CallEventKind.hung_up, self.clock.now(), side=side, cause=cause,
+                                     endpoint=endpoint))
+
+    def _end_leg(self, leg: Leg) -> None:
+        if leg.ended:
+            return
+        if not leg.confirmed:
+            self._cancel(leg)
+            leg.ended = True
+            self._forget_leg(leg)
+            return
+        if leg.pending_ack and leg.invite is not None:
+            # a 2xx we hold un-ACKed (3PCC in progress): ACK it, with our own answer if it made an offer
+            self._ack(leg, b"" if leg.invite.body else sdp.with_origin(leg.local_sdp, leg.origin))
+        if leg.reinviting:
+            self._cancel(leg)
+        self._bye(leg)
+
+    def _bye(self, leg: Leg) -> None:
+        leg.ended = True
+        self._forget_leg(leg)
+        bye = leg.request("BYE", headers=[("User-Agent", self.settings.user_agent)])
+
+        def answered(resp: Message) -> None:
+            if resp.status in (401, 407):
+                retry = leg.authorize(bye, resp)
+                if retry is not None:
+                    self.layer.send_request(retry, self._hop(leg), lambda r: None, lambda: None)
+
+        self.layer.send_request(bye, self._hop(leg), answered, lambda: None)
+
+    def _forget_leg(self, leg: Leg) -> None:
+        entry = self._legs.get(leg.call_id)
+        if entry is not None and entry[1] is leg:
+            del self._legs[leg.call_id]
+
+    def _finish(self, call: _Call, event: CallEvent) -> None:
+        """The last event of a call; it is forgotten (its legs may still be finishing their signalling)."""
+        if call.state == "ended":
+            return
+        call.state = "ended"
+        self._calls.pop(call.id, None)
+        call.trunk.calls -= 1
+        for timer in call.timers:
+            timer.cancel()
+        self._stop_player(call)
+        if call.customer.ended or call.customer.final_cseq:
+            self._forget_leg(call.customer)
+        if call.endpoint is not None:
+            if self._by_endpoint.get(call.endpoint) is call:
+                del self._by_endpoint[call.endpoint]
+            self._emit(EndpointEvent(call.endpoint, EndpointEventKind.hung_up, event.at, detail=event.cause))
+        self._emit(event)
+
+    # --- hold audio ---------------------------------------------------------------------------------------
+    async def play(self, call_id: CallId, audio: str | None) -> None:
+        call = self._calls.get(call_id)
+        if call is None or call.state == "ended":
+            raise UnknownCall(f"call {call_id} does not exist or has ended")
+        call.audio = audio
+        self._stop_player(call)
+        if audio is None or call.state != "answered":
+            return  # audio is only sent to a customer waiting for an operator
+        path = self._audio_path(audio)
+        media = sdp.audio_media(call.customer.remote_sdp)
+        if media is None:
+            raise TelephonyError(f"call {call_id}: the far end gave no audio address")
+        codec = sdp.pick_codec(media)
+        if codec is None:
+            raise TelephonyError(f"call {call_id}: the far end accepts neither PCMA nor PCMU")
+        try:
+            mtime = os.stat(path).st_mtime
+            encoded = await asyncio.to_thread(load_audio, path, codec, mtime)
+        except (OSError, AudioError) as err:
+            raise TelephonyError(f"cannot play {audio}: {err}") from err
+        sock = await self.rtp.socket(call.rtp_port)
+        if call.state != "answered" or call.audio != audio or call.player is not None:
+            return  # connected, ended or told otherwise while the file loaded
+        call.player = RtpSender(sock, (media.host, media.port), codec, encoded)
+        call.player.start()
+
+    def _audio_path(self, audio: str) -> str:
+        """A campaign's audio name → its file: absolute paths as they are, other names inside hold_audio_dir
+        (never outside it), ``.wav`` added when the name has no extension."""
+        if os.path.isabs(audio):
+            return audio
+        base = self.settings.hold_audio_dir
+        if not base:
+            raise TelephonyError("no hold_audio_dir configured for relative audio names")
+        root = os.path.realpath(base)
+        path = os.path.realpath(os.path.join(root, audio))
+        if os.path.commonpath([root, path]) != root:
+            raise TelephonyError(f"audio {audio!r} is outside the hold audio directory")
+        if not os.path.splitext(path)[1] and not os.path.exists(path):
+            path += ".wav"
+        return path
+
+    def _stop_player(self, call: _Call) -> None:
+        if call.player is not None:
+            call.player.stop()
+            call.player = None
+
+    # --- connecting to an operator ------------------------------------------------------------------------
+    async def connect(self, call_id: CallId, endpoint: str) -> None:
+        call = self._calls.get(call_id)
+        if call is None or call.state != "answered":
+            raise UnknownCall(f"call {call_id} is not waiting for an operator")
+        binding = self.registrar.binding(endpoint)
+        if binding is None:
+            raise EndpointUnavailable(f"endpoint {endpoint} is not registered")
+        if not binding.registration.reachable:
+            raise EndpointUnavailable(f"endpoint {endpoint} does not answer")
+        busy = self._by_endpoint.get(endpoint)
+        if busy is not None:
+            raise EndpointUnavailable(f"endpoint {endpoint} is busy with call {busy.id}")
+        call.state = "connecting"
+        call.endpoint = endpoint
+        self._by_endpoint[endpoint] = call
+        flow = self._connect_flow1 if call.trunk.config.connect_flow != "delayed_offer" else self._connect_delayed
+        call.connect_task = asyncio.get_running_loop().create_task(self._connect(call, binding, flow),
+                                                                   name=f"sip connect {call_id}")
+
+    def _operator_leg(self, call: _Call, binding: _Binding) -> Leg:
+        host, port = self.local_address()
+        reg = binding.registration
+        number = call.request.number
+        peer = self.registrar.route_to(binding)
+        contact = f"<sip:dialer@{host}:{port}" + (";transport=tcp>" if peer.reliable else ">")
+        leg = Leg.new(call_id=f"{uuid.uuid4().hex}@{host}",
+                      local=Address(Uri("sip", number.removeprefix("+"), host), display=number),
+                      remote=Address(Uri("sip", reg.login, self.settings.realm)), target=Uri.parse(reg.contact),
+                      peer=peer, contact=contact, via_host=host, via_port=port, role="operator",
+                      origin_host=host, fixed_peer=True)
+        leg.route = list(binding.path)
+        call.operator = leg
+        self._legs[leg.call_id] = (call, leg)
+        return leg
+
+    def _operator_headers(self, binding: _Binding) -> list[tuple[str, str]]:
+        headers = [("User-Agent", self.settings.user_agent), ("Allow", ALLOW)]
+        if binding.account.auto_answer:
+            host, _ = self.local_address()
+            headers += [("Call-Info", f"<sip:{host}>;answer-after=0"),
+                        ("Alert-Info", f"<sip:{host}>;info=alert-autoanswer;delay=0"),
+                        ("Answer-Mode", "Auto")]
+        return headers
+
+    async def _invite_wait(self, leg: Leg, body: bytes, headers: list[tuple[str, str]],
+                           on_provisional: Callable[[Message], None] | None = None,
+                           answer_within: float | None = None) -> Message | None:
+        """INVITE (or re-INVITE) on ``leg`` and wait for its final response; None on no answer in time."""
+        fut: asyncio.Future[Message | None] = self.layer.loop.create_future()
+
+        def final(resp: Message | None) -> None:
+            if not fut.done():
+                fut.set_result(resp)
+
+        invite = leg.request("INVITE", body=body, headers=headers)
+        peer = leg.peer if not leg.confirmed else self._hop(leg)
+        self._send_invite(leg, invite, peer, on_provisional or (lambda r: None), final)
+        if answer_within is None:
+            return await fut
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), answer_within)
+        except TimeoutError:
+            self._cancel(leg)
+            return None
+
+    async def _connect(self, call: _Call, binding: _Binding,
+                       flow: Callable[[_Call, _Binding], Awaitable[str | None]]) -> None:
+        try:
+            failure = await flow(call, binding)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # a bug must not leave the call half-connected
+            log.exception("connecting call %s failed", call.id)
+            failure = f"internal error: {err}"
+        if failure is None or call.state == "ended":
+            return
+        # the operator could not be reached: the customer keeps waiting, on hold again
+        op = call.operator
+        if op is not None:
+            self._end_leg(op)
+        endpoint = call.endpoint
+        call.operator, call.endpoint, call.connect_task = None, None, None
+        if endpoint is not None:
+            if self._by_endpoint.get(endpoint) is call:
+                del self._by_endpoint[endpoint]
+            self._emit(EndpointEvent(endpoint, EndpointEventKind.hung_up, self.clock.now(), detail=failure))
+        if call.state == "connecting":
+            call.state = "answered"
+            if call.audio is not None:
+                with contextlib.suppress(TelephonyError):
+                    await self.play(call.id, call.audio)
+
+    def _operator_ringing(self, call: _Call, resp: Message) -> None:
+        if resp.status in (180, 183) and call.endpoint is not None and call.state == "connecting":
+            self._emit(EndpointEvent(call.endpoint, EndpointEventKind.ringing, self.clock.now()))
+
+    def _operator_answered(self, call: _Call) -> None:
+        if call.endpoint is not None:
+            call.endpoint_answered = True
+            self._emit(EndpointEvent(call.endpoint, EndpointEventKind.answered, self.clock.now()))
+
+    def _connected_unless_gone(self, call: _Call, op: Leg) -> None:
+        """Both legs now talk to each other; an operator who hung up meanwhile ends the call at once."""
+        call.state = "connected"
+        call.connect_task = None
+        self._emit(CallEvent(call.id, CallEventKind.connected, self.clock.now(), endpoint=call.endpoint))
+        if op.ended:
+            self._teardown(call, Side.operator, "operator hung up")
+
+    async def _connect_flow1(self, call: _Call, binding: _Binding) -> str | None:
+        """RFC 3725 flow I: INVITE the phone without SDP; its offer re-INVITEs the customer; the customer's
+        answer goes to the phone in the ACK."""
+        self._stop_player(call)
+        cust = call.customer
+        op = self._operator_leg(call, binding)
+        resp = await self._invite_wait(op, b"", self._operator_headers(binding),
+                                       lambda r: self._operator_ringing(call, r),
+                                       self.settings.operator_answer_timeout_s)
+        if resp is None:
+            return "the phone did not answer"
+        if (resp.status or 0) >= 300:
+            return f"{resp.status} {resp.reason}"
+        op.confirm(resp)
+        self._operator_answered(call)
+        if op.ended:
+            self._ack(op, b"")
+            return "the operator hung up while connecting"
+        offer = resp.body
+        if not offer:
+            return "the phone answered without an SDP offer"
+        cust.local_sdp = sdp.with_origin(offer, cust.origin)
+        resp_c = await self._invite_wait(cust, cust.local_sdp, [("User-Agent", self.settings.user_agent)])
+        if resp_c is None or (resp_c.status or 0) >= 300 or not resp_c.body:
+            # give the phone an answer so that its call can be ended cleanly, then the caller ends it
+            detail = "no answer" if resp_c is None else f"{resp_c.status} {resp_c.reason}"
+            if resp_c is not None and (resp_c.status or 0) < 300:
+                self._ack(cust, b"")
+            return f"the carrier refused the re-INVITE: {detail}"
+        cust.confirm(resp_c)
+        self._ack(cust, b"")
+        op.local_sdp = resp_c.body
+        self._ack(op, resp_c.body)
+        self._connected_unless_gone(call, op)
+        return None
+
+    async def _connect_delayed(self, call: _Call, binding: _Binding) -> str | None:
+        """Delayed offer: re-INVITE the customer without SDP; his offer goes to the phone in our INVITE; the
+        phone's answer goes back to the customer in the ACK."""
+        self._stop_player(call)
+        cust = call.customer
+        resp_c = await self._invite_wait(cust, b"", [("User-Agent", self.settings.user_agent)])
+        if resp_c is None or (resp_c.status or 0) >= 300:
+            detail = "no answer" if resp_c is None else f"{resp_c.status} {resp_c.reason}"
+            return f"the carrier refused the re-INVITE: {detail}"
+        cust.confirm(resp_c)
+        if not resp_c.body:
+            self._ack(cust, sdp.with_origin(cust.local_sdp, cust.origin))
+            return "the carrier's 200 to the re-INVITE carried no offer"
+        op = self._operator_leg(call, binding)
+        # the customer's 200 is retransmitted until our ACK: the phone has 64·T1 to answer
+        limit = min(self.settings.operator_answer_timeout_s, 60 * self.settings.t1_s)
+        resp = await self._invite_wait(op, resp_c.body, self._operator_headers(binding),
+                                       lambda r: self._operator_ringing(call, r), limit)
+        if resp is None or (resp.status or 0) >= 300 or not resp.body:
+            # put the customer back on our media: answer his offer with our own description
+            answer = sdp.offer(cust.origin, self._host, call.rtp_port)
+            cust.local_sdp = sdp.with_origin(answer, cust.origin)
+            self._ack(cust, cust.local_sdp)
+            if resp is None:
+                return "the phone did not answer"
+            if (resp.status or 0) < 300:
+                op.confirm(resp)
+                self._ack(op, b"")
+                return "the phone answered without SDP"
+            return f"{resp.status} {resp.reason}"
+        op.confirm(resp)
+        self._operator_answered(call)
+        self._ack(op, b"")
+        cust.local_sdp = sdp.with_origin(resp.body, cust.origin)
+        self._ack(cust, cust.local_sdp)
+        self._connected_unless_gone(call, op)
+        return None
+
+    def _ack(self, leg: Leg, body: bytes) -> None:
+        assert leg.invite is not None
+        leg.pending_ack = False
+        leg.ack = leg.ack_for(leg.invite, body)
+        self.layer.send_stateless(leg.ack, self._hop(leg))
+
+    def _hop(self, leg: Leg) -> Peer:
+        """The next hop of an in-dialog request, resolved without blocking (names known from the trunks)."""
+        hop = leg.next_hop()
+        if _is_ip(hop.host):
+            return hop
+        ip = self._dns.get(hop.host)
+        return Peer(hop.transport, ip, hop.port) if ip is not None else leg.peer
+
+    # --- requests from peers ------------------------------------------------------------------------------
+    def _on_request(self, msg: Message, peer: Peer, tx: ServerTransaction) -> None:
+        method = msg.method
+        if method == "REGISTER":
+            self.registrar.handle(msg, peer, tx)
+            return
+        entry = self._legs.get(msg.call_id)
+        if entry is None:
+            if method == "OPTIONS":
+                tx.respond(msg.response(200, to_tag=new_tag(), headers=[("Allow", ALLOW),
+                                                                       ("Accept", "application/sdp")]))
+            elif method == "INVITE":
+                tx.respond(msg.response(403, "Inbound calls are not taken here", to_tag=new_tag()))
+            elif method != "ACK":
+                tx.respond(msg.response(481))
+            return
+        call, leg = entry
+        if leg.role == "operator" and call.endpoint is not None:
+            self.registrar.touch(call.endpoint)
+        if method == "BYE":
+            tx.respond(msg.response(200))
+            self._remote_bye(call, leg, msg)
+        elif method in ("INVITE", "UPDATE"):
+            if leg.reinviting:
+                tx.respond(msg.response(491))
+                return
+            if msg.body:
+                leg.remote_sdp = msg.body
+            # an offer gets our answer; an INVITE without one gets our offer (what we last gave this leg)
+            wants_sdp = bool(msg.body) or method == "INVITE"
+            body = sdp.with_origin(leg.local_sdp, leg.origin) if wants_sdp and leg.local_sdp else b""
+            headers = [("Contact", leg.contact)] + ([("Content-Type", "application/sdp")] if body else [])
+            tx.respond(msg.response(200, headers=headers, body=body))
+        elif method == "CANCEL":
+            tx.respond(msg.response(200))
+        else:
+            tx.respond(msg.response(200))
+
+    def _remote_bye(self, call: _Call, leg: Leg, msg: Message) -> None:
+        leg.ended = True
+        self._forget_leg(leg)
+        reason = msg.get("Reason") or ""
+        if leg is call.customer:
+            if call.state == "ringing":
+                return
+            self._teardown(call, Side.customer, reason or "normal clearing")
+        elif call.state == "connected":
+            self._teardown(call, Side.operator, reason or "operator hung up")
+        # while connecting, the flow sees ``leg.ended`` when its next answer arrives
+
+    def _on_stray_response(self, msg: Message, peer: Peer) -> None:
+        """A 2xx retransmitted after its transaction ended: re-send the leg's ACK."""
+        if (msg.status or 0) >= 300 or msg.status is None or msg.status < 200:
+            return
+        entry = self._legs.get(msg.call_id)
+        if entry is None:
+            return
+        leg = entry[1]
+        if leg.ack is not None and leg.ack.cseq[0] == msg.cseq[0]:
+            self.layer.send_stateless(leg.ack, self._hop(leg))
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _outbound_ip() -> str:
+    """The address this host uses towards the outside (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))
+            return str(sock.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"

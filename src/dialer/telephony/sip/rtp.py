@@ -1,0 +1,294 @@
+"""Hold audio: G.711 A-law / µ-law encoding with our own tables, a small WAV reader and a paced RTP sender.
+
+``audioop`` is gone from Python 3.13, so the encoders follow ITU-T G.711 directly (the segment search of
+the classic Sun reference implementation); 64 Ki-entry tables are built on first use and a file is
+encoded once per codec and cached. The sender emits one 20 ms packet (160 samples at 8 kHz) per tick on
+an absolute schedule, so timer jitter does not accumulate into drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import struct
+import sys
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 8000
+FRAME_SAMPLES = 160
+FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
+PT_PCMU = 0
+PT_PCMA = 8
+CODECS = {PT_PCMU: "PCMU", PT_PCMA: "PCMA"}
+
+_SEG_END = (0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF, 0x3FFF, 0x7FFF)
+_ULAW_BIAS = 0x84
+_ULAW_CLIP = 32635
+
+
+def _segment(value: int, table: Sequence[int]) -> int:
+    for i, end in enumerate(table):
+        if value <= end:
+            return i
+    return len(table)
+
+
+def linear_to_ulaw(sample: int) -> int:
+    """One 16-bit signed sample to a µ-law byte (G.711 §3, with the bias of 0x84)."""
+    if sample < 0:
+        sample, mask = -sample, 0x7F
+    else:
+        mask = 0xFF
+    sample = min(sample, _ULAW_CLIP) + _ULAW_BIAS
+    seg = _segment(sample, _SEG_END)
+    if seg >= 8:
+        return 0x7F ^ mask
+    return ((seg << 4) | ((sample >> (seg + 3)) & 0x0F)) ^ mask
+
+
+def linear_to_alaw(sample: int) -> int:
+    """One 16-bit signed sample to an A-law byte (even bits inverted, G.711 §2)."""
+    if sample >= 0:
+        mask = 0xD5
+    else:
+        mask = 0x55
+        sample = -sample - 1
+    seg = _segment(sample, (0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF, 0x3FFF, 0x7FFF))
+    if seg >= 8:
+        return 0x7F ^ mask
+    aval = seg << 4
+    aval |= ((sample >> 4) if seg < 2 else (sample >> (seg + 3))) & 0x0F
+    return aval ^ mask
+
+
+def ulaw_to_linear(byte: int) -> int:
+    byte = ~byte & 0xFF
+    t = ((byte & 0x0F) << 3) + _ULAW_BIAS
+    t <<= (byte & 0x70) >> 4
+    return (_ULAW_BIAS - t) if byte & 0x80 else (t - _ULAW_BIAS)
+
+
+def alaw_to_linear(byte: int) -> int:
+    byte ^= 0x55
+    t = (byte & 0x0F) << 4
+    seg = (byte & 0x70) >> 4
+    if seg == 0:
+        t += 8
+    elif seg == 1:
+        t += 0x108
+    else:
+        t = (t + 0x108) << (seg - 1)
+    return t if byte & 0x80 else -t
+
+
+@functools.cache
+def encode_table(payload_type: int) -> bytes:
+    """Index ``sample & 0xFFFF`` → encoded byte, for every 16-bit sample."""
+    encode = linear_to_ulaw if payload_type == PT_PCMU else linear_to_alaw
+    return bytes(encode(i - 0x10000 if i >= 0x8000 else i) for i in range(0x10000))
+
+
+@functools.cache
+def decode_table(payload_type: int) -> tuple[int, ...]:
+    decode = ulaw_to_linear if payload_type == PT_PCMU else alaw_to_linear
+    return tuple(decode(b) for b in range(256))
+
+
+def encode(samples: Sequence[int], payload_type: int) -> bytes:
+    table = encode_table(payload_type)
+    return bytes(table[s & 0xFFFF] for s in samples)
+
+
+def decode(data: bytes, payload_type: int) -> array[int]:
+    table = decode_table(payload_type)
+    return array("h", (table[b] for b in data))
+
+
+# --- WAV ------------------------------------------------------------------------------------------------------
+class AudioError(ValueError):
+    """A file that is not a WAV we can play."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wav:
+    rate: int
+    samples: array[int]  # mono, 16-bit signed
+
+
+def read_wav(data: bytes) -> Wav:
+    """PCM 8/16/24/32-bit, IEEE float, A-law or µ-law WAV (any channels, any rate) → mono 16-bit."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise AudioError("not a RIFF/WAVE file")
+    pos, fmt, payload = 12, None, None
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        chunk = data[pos + 8:pos + 8 + size]
+        if cid == b"fmt ":
+            fmt = chunk
+        elif cid == b"data":
+            payload = chunk
+        pos += 8 + size + (size & 1)
+    if fmt is None or payload is None or len(fmt) < 16:
+        raise AudioError("WAV without fmt or data chunk")
+    tag, channels, rate, _, block, bits = struct.unpack_from("<HHIIHH", fmt)
+    if tag == 0xFFFE and len(fmt) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the real tag opens the sub-format GUID
+        tag = struct.unpack_from("<H", fmt, 24)[0]
+    if channels < 1 or rate < 1:
+        raise AudioError("WAV with no channels or rate")
+    frames = len(payload) // block if block else 0
+    mono: list[int]
+    if tag in (6, 7) and bits == 8:
+        table = decode_table(PT_PCMA if tag == 6 else PT_PCMU)
+        values = [table[b] for b in payload[:frames * block]]
+    elif tag == 1 and bits == 8:
+        values = [(b - 128) << 8 for b in payload[:frames * block]]
+    elif tag == 1 and bits == 16:
+        pcm16 = array("h")
+        pcm16.frombytes(payload[:frames * block])
+        if sys.byteorder == "big":
+            pcm16.byteswap()
+        values = list(pcm16)
+    elif tag == 1 and bits in (24, 32):
+        width = bits // 8
+        values = [int.from_bytes(payload[i + width - 2:i + width], "little", signed=True)
+                  for i in range(0, frames * block, width)]
+    elif tag == 3 and bits == 32:
+        floats = struct.unpack(f"<{frames * channels}f", payload[:frames * block])
+        values = [max(-32768, min(32767, int(f * 32767))) for f in floats]
+    else:
+        raise AudioError(f"unsupported WAV encoding (format {tag}, {bits} bits)")
+    if channels == 1:
+        mono = values
+    else:
+        mono = [sum(values[i:i + channels]) // channels for i in range(0, len(values), channels)]
+    return Wav(rate, array("h", mono))
+
+
+def resample(samples: Sequence[int], rate: int, target: int = SAMPLE_RATE) -> array[int]:
+    """Linear interpolation; good enough for music on hold."""
+    if rate == target or not samples:
+        return array("h", samples)
+    n = int(len(samples) * target / rate)
+    step = rate / target
+    out = array("h", bytes(2 * n))
+    last = len(samples) - 1
+    for i in range(n):
+        x = i * step
+        j = int(x)
+        frac = x - j
+        a = samples[j]
+        b = samples[j + 1] if j < last else a
+        out[i] = int(a + (b - a) * frac)
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def load_audio(path: str, payload_type: int, mtime: float) -> bytes:
+    """A WAV file encoded for ``payload_type``, cached per file version (``mtime``)."""
+    del mtime
+    with open(path, "rb") as fh:
+        wav = read_wav(fh.read())
+    samples = resample(wav.samples, wav.rate)
+    if not samples:
+        raise AudioError(f"{path} holds no audio")
+    return encode(samples, payload_type)
+
+
+# --- RTP ------------------------------------------------------------------------------------------------------
+class _Sink(asyncio.DatagramProtocol):
+    """Media arriving on our port is not recorded; it is read and dropped."""
+
+
+class RtpPorts:
+    """Even ports of the configured range, handed out round robin; each bound once, on first use, and shared
+    by the calls that got it (a port only sends; what arrives is dropped)."""
+
+    def __init__(self, host: str, low: int, high: int) -> None:
+        self.host = host
+        first = low + (low & 1)
+        self._ports = list(range(first, high + 1, 2)) or [first]
+        self._next = 0
+        self._sockets: dict[int, asyncio.DatagramTransport] = {}
+
+    def allocate(self) -> int:
+        port = self._ports[self._next]
+        self._next = (self._next + 1) % len(self._ports)
+        return port
+
+    async def socket(self, port: int) -> asyncio.DatagramTransport:
+        sock = self._sockets.get(port)
+        if sock is None or sock.is_closing():
+            loop = asyncio.get_running_loop()
+            sock, _ = await loop.create_datagram_endpoint(_Sink, local_addr=(self.host, port))
+            self._sockets[port] = sock
+        return sock
+
+    def close(self) -> None:
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
+
+
+class RtpSender:
+    """Loops ``audio`` (already G.711-encoded) to ``dest`` as RTP, one packet each 20 ms."""
+
+    def __init__(self, sock: asyncio.DatagramTransport, dest: tuple[str, int], payload_type: int,
+                 audio: bytes) -> None:
+        self.sock = sock
+        self.dest = dest
+        self.payload_type = payload_type
+        self.audio = audio
+        self.ssrc = random.getrandbits(32)
+        self.seq = random.getrandbits(16)
+        self.timestamp = random.getrandbits(32)
+        self.sent = 0
+        self._offset = 0
+        self._handle: asyncio.TimerHandle | None = None
+        self._start = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._start = self._loop.time()
+        self._tick()
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._loop = None
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None
+
+    def _payload(self) -> bytes:
+        audio, off = self.audio, self._offset
+        chunk = audio[off:off + FRAME_SAMPLES]
+        while len(chunk) < FRAME_SAMPLES:  # wrap around to loop the file
+            chunk += audio[:FRAME_SAMPLES - len(chunk)]
+        self._offset = (off + FRAME_SAMPLES) % len(audio)
+        return chunk
+
+    def _tick(self) -> None:
+        loop = self._loop
+        if loop is None or self.sock.is_closing():
+            return
+        marker = 0x80 if self.sent == 0 else 0
+        header = struct.pack("!BBHII", 0x80, marker | self.payload_type, self.seq, self.timestamp, self.ssrc)
+        self.sock.sendto(header + self._payload(), self.dest)
+        self.sent += 1
+        self.seq = (self.seq + 1) & 0xFFFF
+        self.timestamp = (self.timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
+        due = self._start + self.sent * FRAME_S
+        now = loop.time()
+        if due < now - 1.0:  # the loop stalled for long: restart the schedule instead of bursting
+            self._start = now - self.sent * FRAME_S
+            due = now
+        self._handle = loop.call_at(due, self._tick)

@@ -1,0 +1,109 @@
+"""Building blocks of the SIP tests: a driver on loopback, SIPp carriers and SIPp operator phones."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from dialer.telephony.base import Telephony
+from dialer.telephony.sip import DeviceAccount, SipSettings, SipTelephony, TrunkConfig
+from tests.telephony.sip.sipp import Sipp, free_port, stop_all
+
+LOGIN, PASSWORD = "op-1", "s3cret"
+ACCOUNTS = {LOGIN: DeviceAccount(LOGIN, PASSWORD, operator_id=1),
+            "op-2": DeviceAccount("op-2", "other", operator_id=2, auto_answer=False)}
+
+
+async def accounts(login: str) -> DeviceAccount | None:
+    return ACCOUNTS.get(login)
+
+
+def settings(**overrides: Any) -> SipSettings:
+    low = free_port()
+    base = SipSettings(bind_host="127.0.0.1", bind_port=0, rtp_port_min=low, rtp_port_max=low + 1,
+                       device_ping_s=30.0, device_timeout_s=1.0)
+    return replace(base, **overrides)
+
+
+def trunk(port: int, **overrides: Any) -> TrunkConfig:
+    return replace(TrunkConfig(id=1, name="sipp", host="127.0.0.1", port=port, options_interval_s=0), **overrides)
+
+
+def answer_params(**overrides: object) -> dict[str, object]:
+    params: dict[str, object] = {
+        "answer_ms": 1000, "talk_ms": 10000, "rtp_port": free_port(), "answer_header": "", "record_route": "",
+        "contact_hostport": "[local_ip]:[local_port]", "reinvite_regexp": ".*", "ack_regexp": ".*",
+        "bye_regexp": ".*", "wait_ms": 60000}
+    params.update(overrides)
+    return params
+
+
+def reply_params(code: int, reason: str, **overrides: object) -> dict[str, object]:
+    params: dict[str, object] = {"answer_ms": 300, "code": code, "reason": reason, "extra_headers": ""}
+    params.update(overrides)
+    return params
+
+
+def phone_params(**overrides: object) -> dict[str, object]:
+    params: dict[str, object] = {"invite_regexp": ".*", "ack_regexp": ".*", "talk_ms": 60000,
+                                 "rtp_port": free_port()}
+    params.update(overrides)
+    return params
+
+
+async def register_phone(driver: SipTelephony, workdir: Path, phone_port: int, login: str = LOGIN,
+                         password: str = PASSWORD, *, expires: int = 300, expect: int = 200,
+                         path: str = "", tcp: bool = False) -> Sipp:
+    """A SIPp UAC REGISTERs ``login`` with its Contact at ``phone_port``; returns it after it exited."""
+    host, port = driver.local_address()
+    reg = Sipp("phone_register", {"phone_port": phone_port, "expires": expires, "realm": driver.settings.realm,
+                                  "expect": expect,
+                                  "path_header": f"Path: {path}\n" if path else ""},
+               workdir, remote=f"{host}:{port}",
+               extra=["-s", login, "-au", login, "-ap", password, *(["-t", "t1"] if tcp else [])])
+    await reg.start()
+    code = await reg.wait(10)
+    assert code == 0, reg.errors()
+    return reg
+
+
+BEHAVIOURS: dict[str, tuple[str, dict[str, object]]] = {
+    "answer": ("carrier_answer", {}),
+    "machine": ("carrier_answer", {"answer_header": "X-Answered-By: machine\n"}),
+    "busy": ("carrier_reply", reply_params(486, "Busy Here", answer_ms=1000)),
+    "reject": ("carrier_reply", reply_params(603, "Decline", answer_ms=1000)),
+    "fail": ("carrier_reply", reply_params(503, "Service Unavailable", answer_ms=1000)),
+    "ring": ("carrier_ring", {"on_cancel": 487}),
+}
+
+
+class SipHarness:
+    """The contract's harness for the SIP driver: SIPp plays the carrier and the operator's phone."""
+
+    endpoint = LOGIN
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+
+    @contextlib.asynccontextmanager
+    async def driver(self, behaviour: str) -> AsyncIterator[Telephony]:
+        template, params = BEHAVIOURS[behaviour]
+        if template == "carrier_answer":
+            params = answer_params(**params)
+        carrier = await Sipp(template, params, self.workdir).start()
+        phone = await Sipp("phone_answer", phone_params(), self.workdir).start()
+        driver = SipTelephony(settings(), [trunk(carrier.port)], accounts)
+        await driver.start()
+        try:
+            await register_phone(driver, self.workdir, phone.port)
+            yield driver
+        finally:
+            await driver.close()
+            await stop_all(carrier, phone)
+
+    async def advance(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
