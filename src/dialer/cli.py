@@ -257,7 +257,7 @@ def bench_sip_command(
 
 
 def _register_domain_commands() -> None:
-    """Commands that live beside their domain (``dialer import``, ``dialer bench import``)."""
+    """Commands that live beside their domain (``dialer import``, ``dialer bench import``, ``dialer campaign``)."""
     try:
         from dialer.contact import cli as contact_cli
     except ImportError:  # pragma: no cover - the contact domain is part of the product
@@ -265,6 +265,9 @@ def _register_domain_commands() -> None:
     register = getattr(contact_cli, "register", None)
     if register is not None:
         register(app, bench_app)
+    from dialer.campaign import cli as campaign_cli
+
+    campaign_cli.register(app)
 
 
 _register_domain_commands()

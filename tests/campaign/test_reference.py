@@ -103,7 +103,7 @@ async def test_strategy_with_retries_and_rules(app: FastAPI, admin: httpx.AsyncC
 
     errors = {
         "call_window_start": ({"call_window_start": "9:30"}, "is not a time HH:MM"),
-        "call_window_end": ({"call_window_start": "21:00", "call_window_end": "20:00"}, "must start before"),
+        "call_window_end": ({"call_window_end": "24:01"}, "is not a time HH:MM"),
         "max_operators": ({"max_operators": 0}, "must not exceed"),
         "answer_timeout_s": ({"answer_timeout_s": 0}, "greater than 0"),
         "phone_field_id": ({"phone_field_id": name}, "is of type string; choose a phone field"),

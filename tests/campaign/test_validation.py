@@ -82,9 +82,15 @@ def test_schedule_periods() -> None:
     with pytest.raises(ValidationFailed) as err:
         check_schedule([_period(0, "09:00", "13:00"), _period(1, "09:00", "10:00"), _period(0, "12:00", "15:00")])
     assert err.value.errors == [{"field": "schedule.2", "reason": "Mon 12:00–15:00 overlaps schedule.0 (09:00–13:00)"}]
+    # overnight (Sunday into Monday), up to midnight, a whole day
+    check_schedule([_period(6, "18:00", "09:00"), _period(0, "09:00", "00:00"), _period(2, "00:00", "00:00")])
     with pytest.raises(ValidationFailed) as err:
-        check_schedule([_period(6, "18:00", "09:00")])
-    assert err.value.errors[0]["field"] == "schedule.0.end"
+        check_schedule([_period(6, "18:00", "09:00"), _period(0, "08:00", "10:00")])
+    assert err.value.errors == [{"field": "schedule.1",
+                                 "reason": "Mon 08:00–10:00 overlaps schedule.0 (Sun 18:00–09:00)"}]
+    with pytest.raises(ValidationFailed) as err:
+        check_schedule([_period(2, "00:00", "00:00"), _period(1, "22:00", "01:00")])
+    assert err.value.errors[0]["field"] == "schedule.1"
 
 
 @pytest.mark.parametrize(("mode", "params", "cap", "expected", "expected_cap"), [

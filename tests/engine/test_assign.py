@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from dialer.engine.assign import Assignment, Chooser, allocate, eligible
+from dialer.engine.assign import Assignment, Chooser, allocate, allocate_one, eligible
 from dialer.engine.pacing import ProgressivePacer
 from dialer.engine.repository import CampaignConfig, OperatorInfo
 from dialer.engine.selection import Candidate
@@ -23,11 +23,11 @@ def op(i: int, *, pools: set[int] | None = None, skills: dict[int, int] | None =
 
 
 def campaign(i: int, *, priority: int = 50, pools: set[int] | None = None, max_operators: int | None = None,
-             status: CampaignStatus = CampaignStatus.running) -> CampaignRuntime:
+             status: CampaignStatus = CampaignStatus.running, min_operators: int | None = None) -> CampaignRuntime:
     cfg = CampaignConfig(i, f"c{i}", status, "", CampaignKind.finite, priority, DialMode.progressive, {},
                          Decimal(3), None, None, "Europe/Moscow", 1, frozenset(),
                          frozenset(pools if pools is not None else {1}), (), 30,
-                         60, 2, None, None, max_operators)
+                         60, 2, None, None, max_operators, min_operators=min_operators)
     return CampaignRuntime(cfg=cfg, plan=make_plan(campaign_id=i), pacer=ProgressivePacer(), hopper=Hopper(60),
                            status=status)
 
@@ -74,3 +74,36 @@ def test_allocation_by_priority_and_size() -> None:
     assert high.members == {1, 2}  # the higher priority first, up to its size
     assert low.members == {3, 4, 5, 6}  # the rest, and the busy operator stays with his call's campaign
     assert not paused.members
+
+
+def test_minimums_are_filled_first() -> None:
+    high = campaign(1, priority=80)
+    low = campaign(2, priority=20, min_operators=2)
+    lowest = campaign(3, priority=10, min_operators=1, pools={2})
+    ops = [op(i) for i in range(1, 6)]
+    ops[4] = op(5, pools={1, 2})
+    ops[2].campaign_id = 2  # already with the small campaign: he is the one who stays there
+    allocate(ops, [high, low, lowest])
+    assert low.members == {3, 1}  # its minimum, before the higher priority takes the rest
+    assert lowest.members == {5}  # the only operator of its pool
+    assert high.members == {2, 4}
+    # without minimums everybody works for the highest priority
+    plain = [op(i) for i in range(1, 6)]
+    high2, low2 = campaign(1, priority=80), campaign(2, priority=20)
+    allocate(plain, [high2, low2])
+    assert high2.members == {1, 2, 3, 4, 5} and not low2.members
+
+
+def test_a_freed_operator_goes_where_a_minimum_is_missing() -> None:
+    high, low = campaign(1, priority=80), campaign(2, priority=20, min_operators=1)
+    campaigns = {1: high, 2: low}
+    busy = op(1, state=OperatorState.wrap_up)
+    busy.campaign_id = 1
+    allocate([busy], [high, low])
+    assert high.members == {1} and not low.members
+    busy.state = OperatorState.ready
+    allocate_one(busy, campaigns)
+    assert low.members == {1} and not high.members
+    # the minimum keeps him when he is free again
+    allocate_one(busy, campaigns)
+    assert busy.campaign_id == 2

@@ -81,3 +81,37 @@ async def test_periods_and_done_attempts(sessionmaker: async_sessionmaker[AsyncS
         (OperatorState.ready, "", 1.0), (OperatorState.reserved, "", 1.0), (OperatorState.ready, "", 7.0),
         (OperatorState.paused, "lunch", 11.0)]  # offline ends the last period and opens none
     assert attempt is not None and attempt.state is AttemptState.done and attempt.ringing_at is None
+
+
+async def test_a_burst_of_results_is_written_in_short_units_in_order(
+        sessionmaker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch) -> None:
+    world = await engine_world(sessionmaker, operators=1)
+    plan = await world.plan()
+    contacts = [await world.contact() for _ in range(7)]
+    numbers = [(await world.phones(c))[0].e164 for c in contacts]
+    ids = [await world.live_attempt(c, n, AttemptState.ringing) for c, n in zip(contacts, numbers, strict=True)]
+    units: list[list[int]] = []
+    real = journal_module.notify
+
+    async def spy(session: AsyncSession, events: Any) -> None:
+        units.append([e.attempt_id for e in events])
+        await real(session, events)
+
+    monkeypatch.setattr(journal_module, "notify", spy)
+    journal = Journal(sessionmaker, unit_finishes=3)
+    from dialer.engine.events import AttemptFinished
+
+    for attempt_id, contact_id, n in zip(ids, contacts, numbers, strict=True):
+        journal.finish(attempt_id, {"outcome": OutcomeCategory.busy, "completion_code_id": world.codes["busy"],
+                                    "hung_up_at": NOW}, _result(attempt_id, contact_id, n, world.campaign_id,
+                                                                world.codes["busy"]), plan, NOW)
+        journal.event(AttemptFinished(at=NOW, attempt_id=attempt_id, campaign_id=world.campaign_id,
+                                      contact_id=contact_id, operator_id=None, category="busy",
+                                      completion_code_id=world.codes["busy"], abandoned=False, waited_s=None))
+    assert journal.pending() == 14
+    async with running(journal):
+        await journal.drained()
+    # units of 3 finishes; an event goes with the unit open when it was appended, never before its rows
+    assert units == [ids[:2], ids[2:5], ids[5:]] and journal.flushes == 3 and journal.finished_attempts == 7
+    async with sessionmaker() as session:
+        assert all(a.state is AttemptState.done for a in (await session.scalars(select(Attempt))).all())

@@ -4,17 +4,19 @@ wrap-up timeout that applies the strategy's default code."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import time
+from datetime import time, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.campaign.status import Action
 from dialer.engine import events as ev
 from dialer.engine.commands import CommandKind
 from dialer.engine.runner import EngineConfig
+from dialer.models import AuditEntry, Campaign, Strategy
 from dialer.models.enums import AttemptState, CampaignStatus, DialMode, OperatorState, OutcomeCategory
 from dialer.telephony.traffic import Constant
-from tests.engine.engine_world import Harness, engine_world, scenario
+from tests.engine.engine_world import NOW, Harness, engine_world, scenario
 
 
 async def test_pause_and_stop(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -173,3 +175,37 @@ async def test_operator_asks_for_a_pause_during_a_call(sessionmaker: async_sessi
         assert refused["ok"] is False and "no call to complete" in refused["error"]
     (attempt,) = await world.attempts()
     assert attempt.completion_code_id == world.codes["Отказ"]
+
+
+async def test_a_draft_campaign_starts_at_its_start_time(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    world = await engine_world(sessionmaker, operators=2, mode=DialMode.progressive, max_attempts_per_contact=1,
+                               contacts=5)
+    await world.update(Campaign, world.campaign_id, start_at=NOW + timedelta(minutes=10))
+    h = Harness(sessionmaker, scenario(human=0.5))
+    async with h.running():
+        await h.advance(300)
+        h.engine.wake()
+        await h.advance(5)
+        assert await world.status() is CampaignStatus.draft and not await world.attempts()
+        await h.advance(300)
+        h.engine.wake()
+        await h.advance(60)
+        assert await world.status() is CampaignStatus.running
+        assert await world.attempts()
+    assert min(a.queued_at for a in await world.attempts()) >= NOW + timedelta(minutes=10)
+    async with sessionmaker() as session:
+        entry = (await session.scalars(select(AuditEntry).where(
+            AuditEntry.object_type == "campaigns", AuditEntry.event == "status: draft → running"))).one()
+    assert (entry.user_login, entry.changes["status_reason"]["new"]) == ("engine", "start time reached")
+
+
+async def test_a_draft_that_cannot_run_stays_a_draft(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    world = await engine_world(sessionmaker, operators=1, contacts=1)
+    await world.update(Campaign, world.campaign_id, start_at=NOW - timedelta(minutes=1))
+    await world.update(Strategy, world.strategy_id, phone_field_id=None)  # nothing to dial: not runnable
+    h = Harness(sessionmaker, scenario())
+    async with h.running():
+        h.engine.wake()
+        await h.advance(30)
+        assert await world.status() is CampaignStatus.draft
+        assert h.engine._start_refused == {world.campaign_id: NOW - timedelta(minutes=1)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -79,7 +79,8 @@ async def test_default_order_timer_then_id_and_what_is_never_dialled(world: Worl
     phone = (await world.phones(a))[0]
     assert candidates == [Candidate(contact_id=a, phone_id=phone.id, number=phone.e164, list_id=world.list_id,
                                     selection_id=None, callback_id=None, operator_id=None, skill_id=None,
-                                    min_skill_level=None, pool_id=None, priority=DEFAULT_PRIORITY)]
+                                    min_skill_level=None, pool_id=None, priority=DEFAULT_PRIORITY,
+                                    closes_at=datetime(2026, 3, 4, 18, 0, tzinfo=UTC))]  # 21:00 in Moscow
     assert await ids(world, limit=0) == []
 
 
@@ -282,7 +283,7 @@ async def test_callbacks_first_with_affinity(world: World) -> None:
         operator_id = op.id
     regular = await world.contact()
     later = NOW + timedelta(hours=1)
-    # a callback overrides the timer and the calling window, not DNC or a finished contact
+    # a callback overrides the timer and the attempt limits, not the calling window, DNC or a finished contact
     personal_phone, common_phone = number(), number()
     personal = await world.contact(phones=[number(), personal_phone], next_call_at=later,
                                    status=ContactStatus.in_progress)
@@ -313,11 +314,13 @@ async def test_callbacks_first_with_affinity(world: World) -> None:
     assert [(c.callback_id, c.operator_id, c.priority) for c in got[:2]] == [
         (cb_common, None, CALLBACK_PRIORITY), (cb_personal, operator_id, CALLBACK_PRIORITY)]
     assert got[1].number == personal_phone
-    # at 19:00 UTC (22:00 in Moscow) the calling window is closed: only the callbacks remain
+    # at 19:00 UTC (22:00 in Moscow) the calling window is closed: callbacks wait too (the law's hours hold),
+    # and a callback taken into the hopper carries the moment the window closes, not only its own end
     night = NOW.replace(hour=19)
-    assert [c.contact_id for c in await hopper(world, now=night)] == [common, personal]
-    assert await count(world, night) == 2
+    assert await hopper(world, now=night) == []
+    assert await count(world, night) == 0
     assert await count(world) == 3
+    assert got[0].closes_at is not None and got[0].closes_at <= until
     assert await ids(world, exclude=[common]) == [personal, regular]
     # a live attempt on the callback's contact holds it back
     await world.live_attempt(personal, number())

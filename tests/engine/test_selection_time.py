@@ -72,6 +72,15 @@ WED, SAT = 2, 5
     # the holiday is the campaign's local date: 22:00 UTC on 3 March is already 4 March in Moscow
     ({"holidays": {date(2026, 3, 4): False}}, datetime(2026, 3, 3, 22, 0, tzinfo=UTC), False),
     ({"holidays": {date(2026, 3, 4): False}}, datetime(2026, 3, 3, 20, 59, tzinfo=UTC), True),
+    # a period ending at midnight, a whole day, periods over midnight (Sunday's into Monday)
+    ({"schedule": (SchedulePeriod(WED, time(9), time(0)),)}, datetime(2026, 3, 4, 20, 59, tzinfo=UTC), True),
+    ({"schedule": (SchedulePeriod(WED, time(9), time(0)),)}, datetime(2026, 3, 4, 21, 0, tzinfo=UTC), False),
+    ({"schedule": (SchedulePeriod(WED, time(0), time(0)),)}, NOW, True),
+    ({"schedule": (SchedulePeriod(WED + 1, time(0), time(0)),)}, NOW, False),
+    ({"schedule": (SchedulePeriod(WED - 1, time(20), time(6)),)}, datetime(2026, 3, 3, 22, 0, tzinfo=UTC), True),
+    ({"schedule": (SchedulePeriod(WED - 1, time(20), time(6)),)}, datetime(2026, 3, 4, 3, 0, tzinfo=UTC), False),
+    ({"schedule": (SchedulePeriod(6, time(22), time(6)),)}, datetime(2026, 3, 1, 23, 0, tzinfo=UTC), True),
+    ({"schedule": (SchedulePeriod(6, time(22), time(6)),)}, datetime(2026, 3, 1, 18, 0, tzinfo=UTC), False),
 ])
 def test_campaign_open(plan_kw: dict[str, object], now: datetime, expected: bool) -> None:
     assert campaign_open(make_plan(**plan_kw), now) is expected

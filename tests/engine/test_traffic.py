@@ -8,12 +8,16 @@ import math
 import random
 import statistics
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dialer.engine.clock import VirtualClock
 from dialer.exceptions import ValidationFailed
+from dialer.telephony.base import CallEvent, CallEventKind, Originate
+from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import (
     BUILTIN_SCENARIOS,
     Constant,
@@ -205,3 +209,54 @@ def test_the_kth_call_gets_the_same_draws_whatever_the_pacing() -> None:
     assert [f.talk_s for f in later] == [f.talk_s for f in same_hour]
     assert sum(f.outcome is Outcome.human for f in later) < sum(f.outcome is Outcome.human for f in same_hour)
     assert TrafficSampler(scenario, seed=2).fate(0.0) != same_hour[0]
+
+
+def test_patience_and_hours_by_the_clock(tmp_path: Path) -> None:
+    data = copy.deepcopy(ISSUE_EXAMPLE)
+    data.update(patience_s={"dist": "uniform", "low": 10, "high": 20}, hour_basis="clock",
+                time_zone="Asia/Vladivostok", human_by_hour=[0.0] * 9 + [0.5] * 12 + [0.0] * 3)
+    scenario = Scenario.from_json(data)
+    assert scenario.patience_s == Uniform(10.0, 20.0) and scenario.hour_basis == "clock"
+    assert Scenario.from_json(scenario.to_json()) == scenario
+    # without the keys: the benchmarks' meaning, hours since the start
+    plain = Scenario.from_json(ISSUE_EXAMPLE)
+    assert (plain.patience_s, plain.hour_basis) == (None, "campaign")
+    assert "hour_basis" not in plain.to_json() and "patience_s" not in plain.to_json()
+    # by the clock the list has one value per hour of the day
+    bad = {**data, "human_by_hour": [0.3] * 8}
+    with pytest.raises(ScenarioError, match="needs 24"):
+        Scenario.from_json(bad)
+    with pytest.raises(ScenarioError, match="hour_basis"):
+        Scenario.from_json({**data, "hour_basis": "sun"})
+    with pytest.raises(ScenarioError, match="time_zone"):
+        Scenario.from_json({**data, "time_zone": "Mars/Olympus"})
+    # the sampler reads the hour it is given
+    sampler = TrafficSampler(scenario, seed=3)
+    night = Counter(sampler.fate(0.0, hour=3).outcome for _ in range(2000))
+    day = Counter(sampler.fate(0.0, hour=12).outcome for _ in range(2000))
+    assert night[Outcome.human] == 0 and 0.4 < day[Outcome.human] / 2000 < 0.6
+
+
+async def test_the_simulator_uses_the_scenarios_patience_and_the_clocks_hour() -> None:
+    data = copy.deepcopy(ISSUE_EXAMPLE)
+    data.update(outcomes={"human": 1.0}, patience_s={"dist": "constant", "value": 7}, hour_basis="clock",
+                time_zone="Europe/Moscow", human_by_hour=[0.0] * 12 + [1.0] * 12,
+                answer_after_s={"dist": "constant", "value": 1})
+    scenario = Scenario.from_json(data)
+    for utc_hour, answers in ((6, False), (10, True)):  # 09:00 and 13:00 in Moscow
+        clock = VirtualClock(epoch=datetime(2026, 3, 4, utc_hour, 0, tzinfo=UTC))
+        sim = SimTelephony(clock, scenario, seed=1)
+        assert sim.patience_s == Constant(7.0)
+        await sim.start()
+        await sim.originate(Originate(number="+79160000001", answer_timeout_s=20))
+        await clock.run_for(60)
+        await sim.close()
+        events = [e async for e in sim.events() if isinstance(e, CallEvent)]
+        by_kind = {e.kind: e for e in events}
+        if answers:
+            assert list(by_kind) == [CallEventKind.trying, CallEventKind.ringing, CallEventKind.answered,
+                                     CallEventKind.hung_up]
+            # nobody connected him: he hung up after his patience
+            assert by_kind[CallEventKind.hung_up].at - by_kind[CallEventKind.answered].at == pytest.approx(7.0)
+        else:
+            assert list(by_kind) == [CallEventKind.trying, CallEventKind.ringing, CallEventKind.no_answer]

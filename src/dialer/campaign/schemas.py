@@ -12,7 +12,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from dialer.api.crud import ReadSchema, Schema
 from dialer.campaign.selection import Op, SortDir
-from dialer.campaign.validation import check_time_zone, format_hhmm, parse_hhmm, parse_intervals
+from dialer.campaign.validation import check_time_zone, format_hhmm, parse_hhmm, parse_hhmm_end, parse_intervals
 from dialer.models.enums import (
     CallbackKind,
     CallbackStatus,
@@ -30,6 +30,17 @@ HHMM = Annotated[
     PlainSerializer(format_hhmm, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$", "examples": ["09:00"]}),
 ]
+#: The end of a daily span: ``HH:MM`` or ``24:00`` (midnight, stored and shown as ``00:00``).
+HHMMEnd = Annotated[
+    time,
+    BeforeValidator(parse_hhmm_end),
+    PlainSerializer(format_hhmm, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$", "examples": ["21:00"]}),
+]
+_WINDOW = ("The calling window in each phone's local time (the campaign's zone for a phone without one): from "
+           "call_window_start to call_window_end. An end after the start is the same day; an end before the start "
+           "runs over midnight (22:00–02:00); an end equal to the start (00:00–00:00) is all day; 24:00 is "
+           "accepted as an end and stored as 00:00.")
 TimeZoneName = Annotated[str, AfterValidator(check_time_zone), Field(examples=["Europe/Moscow"])]
 Intervals = Annotated[
     list[int],
@@ -143,14 +154,19 @@ class ResultRuleRead(ReadSchema):
     is_final: bool
 
 
+_MAX_HOLD = ("Seconds from the answer a live customer may wait for an operator (hold audio after operator_wait_s); "
+             "then he is hung up with the cause 'no operator' and the attempt is abandoned. null: he waits until "
+             "he hangs up himself.")
+
+
 class StrategyCreate(Schema):
     name: Name
     description: str = ""
     phone_field_id: int | None = None
     skill_id: int | None = None
     default_completion_code_id: int | None = None
-    call_window_start: HHMM = time(9, 0)
-    call_window_end: HHMM = time(21, 0)
+    call_window_start: HHMM = Field(time(9, 0), description=_WINDOW)
+    call_window_end: HHMMEnd = Field(time(21, 0), description=_WINDOW)
     answer_timeout_s: int = Field(30, gt=0, le=600)
     max_call_duration_s: int | None = Field(None, gt=0)
     max_attempts_per_contact: int | None = Field(None, ge=1)
@@ -162,6 +178,7 @@ class StrategyCreate(Schema):
     operator_wait_s: int = Field(2, ge=0)
     wrap_up_s: int = Field(60, ge=0)
     auto_pause_after_missed: int | None = Field(None, ge=1)
+    max_hold_s: int | None = Field(30, gt=0, description=_MAX_HOLD)
     outcome_retries: list[OutcomeRetry] = []
     result_rules: list[ResultRule] = []
 
@@ -172,8 +189,8 @@ class StrategyUpdate(Schema):
     phone_field_id: int | None = None
     skill_id: int | None = None
     default_completion_code_id: int | None = None
-    call_window_start: HHMM | None = None
-    call_window_end: HHMM | None = None
+    call_window_start: HHMM | None = Field(None, description=_WINDOW)
+    call_window_end: HHMMEnd | None = Field(None, description=_WINDOW)
     answer_timeout_s: int | None = Field(None, gt=0, le=600)
     max_call_duration_s: int | None = Field(None, gt=0)
     max_attempts_per_contact: int | None = Field(None, ge=1)
@@ -185,6 +202,7 @@ class StrategyUpdate(Schema):
     operator_wait_s: int | None = Field(None, ge=0)
     wrap_up_s: int | None = Field(None, ge=0)
     auto_pause_after_missed: int | None = Field(None, ge=1)
+    max_hold_s: int | None = Field(None, gt=0, description=_MAX_HOLD)
     #: When given, replace all retries / rules of the strategy.
     outcome_retries: list[OutcomeRetry] | None = None
     result_rules: list[ResultRule] | None = None
@@ -210,6 +228,7 @@ class StrategyRead(ReadSchema):
     operator_wait_s: int
     wrap_up_s: int
     auto_pause_after_missed: int | None
+    max_hold_s: int | None
     outcome_retries: list[OutcomeRetryRead]
     result_rules: list[ResultRuleRead]
     created_at: datetime
@@ -291,11 +310,17 @@ class CallerIdGroupRead(ReadSchema):
 
 
 class SchedulePeriod(Schema):
-    """One dialling period of the weekly schedule (002 §5.2.3); weekday 0 is Monday."""
+    """One dialling period of the weekly schedule (002 §5.2.3) in the campaign's time zone; weekday 0 is Monday.
+
+    The period starts at ``start`` on its weekday. An ``end`` after ``start`` is the same day; ``00:00`` (or
+    ``24:00``) is midnight; an ``end`` before ``start`` runs over midnight into the next day (Sunday's into
+    Monday); ``end`` equal to ``start`` is 24 hours (``00:00``–``00:00``: the whole day). Periods must not overlap.
+    """
 
     weekday: int = Field(ge=0, le=6)
     start: HHMM
-    end: HHMM
+    end: HHMMEnd = Field(description="End of the period: after start the same day, 00:00/24:00 midnight, before "
+                                     "start the next day, equal to start 24 hours later.")
 
 
 class _NoStatus(Schema):
@@ -308,14 +333,19 @@ class _NoStatus(Schema):
         raise ValueError("is changed only by the actions start, pause, resume, stop and acknowledge")
 
 
+_START_AT = ("Launch time (000 §12.1). A campaign still in draft is started by the engine at this time, as by the "
+             "start action (if it is not runnable then, it stays in draft until the time is changed); a running "
+             "campaign dials nothing before it. A stopped or finished campaign is not restarted by it. Naive times "
+             "are in the campaign's time zone.")
+
+
 class CampaignCreate(_NoStatus):
     name: Name
     description: str = ""
     strategy_id: int
     completion_code_group_id: int
     kind: CampaignKind = CampaignKind.finite
-    #: Naive times are in the campaign's time zone.
-    start_at: datetime | None = None
+    start_at: datetime | None = Field(None, description=_START_AT)
     time_zone: TimeZoneName = "Europe/Moscow"
     dnc_list_id: int | None = None
     caller_id_group_id: int | None = None
@@ -340,7 +370,7 @@ class CampaignUpdate(_NoStatus):
     strategy_id: int | None = None
     completion_code_group_id: int | None = None
     kind: CampaignKind | None = None
-    start_at: datetime | None = None
+    start_at: datetime | None = Field(None, description=_START_AT)
     time_zone: TimeZoneName | None = None
     dnc_list_id: int | None = None
     caller_id_group_id: int | None = None

@@ -36,7 +36,6 @@ from dialer.campaign.validation import (
     check_outcome_retries,
     check_result_rules,
     check_schedule,
-    format_hhmm,
     format_intervals,
     normalize_dial,
     to_e164,
@@ -174,11 +173,8 @@ def _merged(data: Mapping[str, Any], obj: Base | None, key: str, default: Any = 
 
 
 async def _check_strategy(session: AsyncSession, data: Mapping[str, Any], obj: Strategy | None) -> None:
-    start, end = _merged(data, obj, "call_window_start"), _merged(data, obj, "call_window_end")
-    if start is not None and end is not None and start >= end:
-        field = "call_window_end" if "call_window_end" in data else "call_window_start"
-        raise ValidationFailed.field(field, f"the call window must start before it ends "
-                                            f"({format_hhmm(start)} → {format_hhmm(end)})")
+    # any start and end make a window: end < start runs over midnight, end == start is all day (the engine's
+    # selection.window_open reads them so)
     low, high = _merged(data, obj, "min_operators"), _merged(data, obj, "max_operators")
     if low is not None and high is not None and low > high:
         field = "max_operators" if "max_operators" in data else "min_operators"

@@ -74,6 +74,20 @@ def parse_hhmm(value: Any) -> time:
     raise ValueError(f"{value!r} is not a time HH:MM (00:00–23:59)")
 
 
+def parse_hhmm_end(value: Any) -> time:
+    """Like :func:`parse_hhmm`, and ``24:00`` (the end of the day) too, stored as ``00:00``."""
+    if isinstance(value, str) and value.strip() == "24:00":
+        return time(0, 0)
+    return parse_hhmm(value)
+
+
+def span_minutes(start: time, end: time) -> int:
+    """Length of a daily span in minutes: ``end`` after ``start`` that day, else the next day (overnight);
+    ``start == end`` is a whole day (``00:00``–``00:00``, or ``22:00``–``22:00`` to the next day's 22:00)."""
+    length = (end.hour * 60 + end.minute - start.hour * 60 - start.minute) % 1440
+    return length or 1440
+
+
 def format_hhmm(value: time) -> str:
     return value.strftime("%H:%M")
 
@@ -106,19 +120,30 @@ def check_time_zone(name: str) -> str:
 
 
 def check_schedule(periods: Sequence[Mapping[str, Any]], path: str = "schedule") -> None:
-    """Periods of one weekday must not overlap (touching ends are fine); start < end per period."""
-    seen: dict[int, list[tuple[int, time, time]]] = {}
+    """Periods must not overlap anywhere in the week (touching ends are fine).
+
+    A period runs from ``start`` on its weekday for :func:`span_minutes`: an ``end`` of ``00:00`` (or ``24:00``)
+    is midnight, an ``end`` before ``start`` runs past midnight into the next day (Sunday's into Monday), and
+    ``start == end`` is 24 hours.
+    """
+    week = 7 * 1440
+    spans: list[tuple[int, int, int]] = []
     for i, period in enumerate(periods):
         weekday, start, end = period["weekday"], period["start"], period["end"]
-        if start >= end:
-            raise ValidationFailed.field(f"{path}.{i}.end", f"must be after start ({format_hhmm(start)})")
-        for j, other_start, other_end in seen.get(weekday, []):
-            if start < other_end and other_start < end:
+        begin = weekday * 1440 + start.hour * 60 + start.minute
+        spans.append((i, begin, begin + span_minutes(start, end)))
+    for i, begin, finish in spans:
+        for j, other_begin, other_finish in spans:
+            if j >= i:
+                break
+            if any(begin < other_finish + shift and other_begin + shift < finish for shift in (-week, 0, week)):
+                this, other = periods[i], periods[j]
+                span = f"{format_hhmm(other['start'])}–{format_hhmm(other['end'])}"
+                if other["weekday"] != this["weekday"]:
+                    span = f"{WEEKDAYS[other['weekday']]} {span}"
                 raise ValidationFailed.field(
-                    f"{path}.{i}",
-                    f"{WEEKDAYS[weekday]} {format_hhmm(start)}–{format_hhmm(end)} overlaps {path}.{j} "
-                    f"({format_hhmm(other_start)}–{format_hhmm(other_end)})")
-        seen.setdefault(weekday, []).append((i, start, end))
+                    f"{path}.{i}", f"{WEEKDAYS[this['weekday']]} {format_hhmm(this['start'])}–"
+                                   f"{format_hhmm(this['end'])} overlaps {path}.{j} ({span})")
 
 
 # --- strategy rules -------------------------------------------------------------------------------

@@ -9,10 +9,13 @@ Choice among eligible free operators (:class:`Assignment`): ``longest_idle`` (de
 longest time), ``fewest_calls`` (the fewest calls handled since the engine started), ``random`` (seeded),
 ``round_robin`` (operator ids in turn).
 
-Allocation (:func:`allocate`, 000 §2.17): an operator in the pools of several dialling campaigns works for the one
-with the highest priority; among equal priorities he stays where he is, else joins the one with the fewest
-operators for its size (``max_operators`` of the strategy caps a campaign). Only operators who are free or on a
-break move; one in a call stays with his campaign until he is free again.
+Allocation (:func:`allocate`, 000 §2.17, §10.1): first every dialling campaign gets its minimum (``min_operators``
+of the strategy), highest priority first, from the free or pausing operators of its pools (those already with it
+first); then an operator in the pools of several dialling campaigns works for the one with the highest priority;
+among equal priorities he stays where he is, else joins the one with the fewest operators for its size
+(``max_operators`` of the strategy caps a campaign). Only operators who are free or on a break move; one in a call
+stays with his campaign until he is free again. A campaign below its minimum keeps the operators it has and takes
+the next one who becomes free (:func:`allocate_one`).
 """
 
 from __future__ import annotations
@@ -103,6 +106,12 @@ def move(op: OperatorSlot, campaign: CampaignRuntime | None, campaigns: Mapping[
         campaign.members.add(op.id)
 
 
+def _short(c: CampaignRuntime, op: OperatorSlot) -> bool:
+    """``c`` has fewer operators than its minimum without ``op``."""
+    low = c.cfg.min_operators
+    return bool(low) and len(c.members - {op.id}) < (low or 0)
+
+
 def allocate_one(op: OperatorSlot, campaigns: Mapping[int, CampaignRuntime]) -> None:
     """Re-allocate one operator who just became free or went on a break (cheap: one operator)."""
     if op.state is OperatorState.offline:
@@ -110,7 +119,14 @@ def allocate_one(op: OperatorSlot, campaigns: Mapping[int, CampaignRuntime]) -> 
         return
     if op.state not in _MOVABLE:
         return
-    chosen = _choose(op, [c for c in campaigns.values() if c.dialing])
+    dialling = [c for c in campaigns.values() if c.dialing]
+    if op.info.is_active:
+        short = [c for c in dialling if in_pools(op, c) and _short(c, op)]
+        if short:  # a campaign below its minimum keeps him, else the most important one below it gets him
+            current = next((c for c in short if c.id == op.campaign_id), None)
+            move(op, current or min(short, key=lambda c: (-c.priority, c.id)), campaigns)
+            return
+    chosen = _choose(op, dialling)
     if chosen is None:
         current = campaigns.get(op.campaign_id) if op.campaign_id is not None else None
         move(op, current if current is not None and in_pools(op, current) else None, campaigns)
@@ -132,7 +148,21 @@ def allocate(operators: Iterable[OperatorSlot], campaigns: Sequence[CampaignRunt
             movable.append(op)
         elif op.campaign_id in by_id:
             by_id[op.campaign_id].members.add(op.id)  # busy: stays with the campaign of his call
+    # the minimums first, the most important campaign first; operators already with a campaign stay with it
+    placed: set[int] = set()
+    for c in sorted(dialling, key=lambda x: (-x.priority, x.id)):
+        need = (c.cfg.min_operators or 0) - len(c.members)
+        if need <= 0:
+            continue
+        fit = sorted((op for op in movable if op.id not in placed and op.info.is_active and in_pools(op, c)),
+                     key=lambda o: (o.campaign_id != c.id, o.id))
+        for op in fit[:need]:
+            op.campaign_id = c.id
+            c.members.add(op.id)
+            placed.add(op.id)
     for op in movable:
+        if op.id in placed:
+            continue
         chosen = _choose(op, dialling)
         if chosen is None:
             # no dialling campaign wants him: stay counted where he was (a paused campaign keeps its team)

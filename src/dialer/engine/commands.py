@@ -22,6 +22,8 @@ preview_skip        {}
 hangup              {}
 force_state         {"state": "ready" | "paused" | "offline", "reason": ""}   (supervisor)
 release             {}                                                          (supervisor)
+manual_dial         {"number": "+79161234567" | null, "contact_id": 5 | null, "campaign_id": 3}
+                    (operator ready or paused, no call: see :mod:`dialer.engine.manual`)
 ==================  ==============================================================================================
 
 An operator busy with a call gets ``ready``/``pause``/``offline`` as a *pending* change applied when his wrap-up
@@ -56,6 +58,7 @@ class CommandKind(StrEnum):
     hangup = "hangup"
     force_state = "force_state"
     release = "release"
+    manual_dial = "manual_dial"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

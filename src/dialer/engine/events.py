@@ -38,6 +38,7 @@ __all__ = [
     "EngineStopped",
     "Event",
     "ListenerReconnected",
+    "OperatorMissedCall",
     "OperatorStateChanged",
     "PreviewEnded",
     "PreviewStarted",
@@ -180,6 +181,24 @@ class OperatorStateChanged(Event):
 
 @_event
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorMissedCall(Event):
+    """An operator did not pick up a call offered to him within the offer timeout: the offer was withdrawn and the
+    customer offered to another operator (the supervisor panel shows "operator not answering offered calls")."""
+
+    operator_id: int
+    campaign_id: int
+    attempt_id: int
+    #: Offers missed in a row (reset when he answers one) and since the engine started.
+    missed_in_row: int
+    missed_total: int
+    #: He was paused with the reason "missed call" (the strategy's ``auto_pause_after_missed`` was reached).
+    paused: bool
+    #: False when the telephony driver cannot take an offer back (the call keeps ringing at his phone).
+    withdrawn: bool
+
+
+@_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class PreviewStarted(Event):
     operator_id: int
     campaign_id: int
@@ -284,9 +303,9 @@ class ListenerReconnected(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls for cls in (
         EngineStarted, EngineStopped, CallPlaced, CallRinging, CallAnswered, CallOnHold, CallConnected, CallEnded,
-        AttemptFinished, OperatorStateChanged, PreviewStarted, PreviewEnded, CommandFailed, CampaignStatusChanged,
-        CampaignAutoPaused, CampaignFinished, CampaignScheduleChanged, DeviceStateChanged, TrunkStateChanged,
-        ListenerReconnected,
+        AttemptFinished, OperatorStateChanged, OperatorMissedCall, PreviewStarted, PreviewEnded, CommandFailed,
+        CampaignStatusChanged, CampaignAutoPaused, CampaignFinished, CampaignScheduleChanged, DeviceStateChanged,
+        TrunkStateChanged, ListenerReconnected,
     )
 }
 

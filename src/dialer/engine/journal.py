@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -75,13 +76,23 @@ class _Batch:
                 + len(self.commands) + len(self.events) + len(self.after))
 
 
+#: A unit holds at most this many finished attempts: what is appended after them goes into the next unit. A burst
+#: of results (a wave of no-answer timeouts) is then committed — and its events NOTIFYed — in short units one after
+#: another, in order, instead of one long transaction that holds every event back until the last result is applied.
+UNIT_FINISHES = 16
+
+
 class Journal:
     """Ordered write-behind of the engine's records; run :meth:`run` as a task, :meth:`close` to finish."""
 
-    def __init__(self, maker: async_sessionmaker[AsyncSession], *, retry_s: float = 0.5) -> None:
+    def __init__(self, maker: async_sessionmaker[AsyncSession], *, retry_s: float = 0.5,
+                 unit_finishes: int = UNIT_FINISHES) -> None:
         self.maker = maker
         self.retry_s = retry_s
+        self.unit_finishes = unit_finishes
         self._batch = _Batch()
+        #: Full units waiting to be written, oldest first (``_batch`` is the open one after them).
+        self._sealed: deque[_Batch] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -112,6 +123,9 @@ class Journal:
         merged = self._batch.attempts.pop(attempt_id, {})
         merged.update(columns)
         self._batch.finishes[attempt_id] = Finish(merged, result, plan, now_utc)
+        if len(self._batch.finishes) >= self.unit_finishes:
+            self._sealed.append(self._batch)
+            self._batch = _Batch()
         self._touch()
 
     def period(self, period: repo.OperatorPeriod) -> None:
@@ -140,14 +154,14 @@ class Journal:
         self._touch()
 
     def pending(self) -> int:
-        return self._batch.size()
+        return self._batch.size() + sum(b.size() for b in self._sealed)
 
     # --- writing --------------------------------------------------------------------------------------------
     async def drained(self) -> None:
         """Wait until everything appended so far is committed (or given up)."""
         while True:
             await self._idle.wait()
-            if not self._batch.size():
+            if not self.pending():
                 return
             self._touch()
 
@@ -160,10 +174,14 @@ class Journal:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            while self._sealed:
+                await self._write(self._sealed.popleft())
             if self._batch.size():
                 batch, self._batch = self._batch, _Batch()
                 await self._write(batch)
-            if not self._batch.size():
+            if self._sealed:
+                self._wake.set()  # more units were sealed while this one was written
+            elif not self._batch.size():
                 self._idle.set()
                 if self._closing:
                     return

@@ -40,6 +40,7 @@ __all__ = [
     "FixedRatioPacer",
     "Observation",
     "Pacer",
+    "PacingHistory",
     "PredictivePacer",
     "PreviewPacer",
     "ProgressivePacer",
@@ -421,6 +422,22 @@ _TALK_EDGES: tuple[float, ...] = (0, 10, 20, 30, 45, 60, 80, 100, 125, 150, 180,
                                   750, 900, 1200, 1500, 2000, 3000, 5000)
 
 
+@dataclass(frozen=True)
+class PacingHistory:
+    """What a campaign's attempts say about its pacing so far (read by ``engine.repository.pacing_history``).
+
+    Times are readings of the engine's clock; ``window`` has an entry per live answer (False) and per abandon
+    (True) of the rolling window, ``results`` the ring time and liveness of recent calls, oldest first.
+    """
+
+    live_answers: int
+    abandons: int
+    window: Sequence[tuple[float, bool]] = ()
+    results: Sequence[tuple[float, bool]] = ()
+    talks: Sequence[float] = ()
+    wraps: Sequence[float] = ()
+
+
 class PredictivePacer(Pacer):
     r"""Ours: place a call only while its own risk of being abandoned stays under a threshold, and move the
     threshold with a feedback loop on the abandon budget.
@@ -536,6 +553,8 @@ class PredictivePacer(Pacer):
         self._wraps: deque[float] = deque(maxlen=duration_samples)
         self.live_answers = 0
         self.abandons = 0
+        #: Live answers among the results the estimates were learnt from (the warm-up counts these).
+        self.live_learnt = 0
         self._window: deque[tuple[float, bool]] = deque()  # (time, abandoned) of live answers in the window
         self._window_live = 0
         self._window_abandons = 0
@@ -558,12 +577,30 @@ class PredictivePacer(Pacer):
         self._rings.add(ring_s, live)
         if live:
             self.live_answers += 1
+            self.live_learnt += 1
             self._window.append((placed_at + ring_s, False))
             self._window_live += 1
             # integral action, one step per live answer so its speed scales with the campaign's volume
             slack = self._slack(placed_at + ring_s)
             log_theta = self._log_theta_i + self.integral_gain * (slack - self.reserve)
             self._log_theta_i = min(_LOG_THETA_MAX, max(_LOG_THETA_MIN, log_theta))  # no wind-up past the bounds
+
+    def seed(self, history: PacingHistory) -> None:
+        """Start from a campaign's recorded history (an engine restart, a new pacer after a configuration change):
+        the whole-campaign and rolling-window abandon counts, and the recent results and durations the estimates
+        learn from. The controller's integral starts afresh; the budget it steers by is the campaign's."""
+        self.live_answers += history.live_answers
+        self.abandons += history.abandons
+        entries = sorted([*self._window, *history.window], key=lambda e: e[0])
+        self._window = deque(entries)
+        self._window_live = sum(1 for _, abandoned in entries if not abandoned)
+        self._window_abandons = len(entries) - self._window_live
+        for ring_s, live in history.results:
+            self._rings.add(ring_s, live)
+            self.live_learnt += live
+        self._talks.extend(history.talks)
+        self._wraps.extend(history.wraps)
+        self._next_refresh = -math.inf
 
     def on_abandon(self, at: float) -> None:
         self.abandons += 1
@@ -694,7 +731,7 @@ class PredictivePacer(Pacer):
     def _decide(self, obs: Observation) -> int:
         now = obs.now
         theta = self.threshold(now)
-        if self.live_answers < self.warmup_live or len(self._talks) < self.warmup_talks or not self._wraps:
+        if self.live_learnt < self.warmup_live or len(self._talks) < self.warmup_talks or not self._wraps:
             return _uncovered_free(obs)
         if now >= self._next_refresh:
             self._refresh(obs)

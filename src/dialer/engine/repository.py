@@ -10,23 +10,28 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, delete, func, select, text, update
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy import String, Table, and_, bindparam, case, delete, func, select, text, union_all, update
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from dialer.engine.pacing import PacingHistory
+from dialer.engine.selection import not_in_dnc_lists
 from dialer.models import (
     Attempt,
-    Callback,
     CallerId,
     Campaign,
     CompletionCode,
     Contact,
     ContactList,
     ContactPhone,
+    DncList,
     EngineCommand,
     EngineRun,
     Field,
@@ -95,6 +100,13 @@ class CampaignConfig:
     default_completion_code_id: int | None
     skill_id: int | None
     max_operators: int | None
+    min_operators: int | None = None
+    #: A connected call is cut after this many seconds (None: no limit).
+    max_call_duration_s: int | None = None
+    #: A live answer without an operator is hung up this many seconds after the answer (None: no limit).
+    max_hold_s: int | None = None
+    #: Missed offers in a row after which an operator is paused ("missed call"; None: never).
+    auto_pause_after_missed: int | None = None
 
     def version(self) -> tuple[Any, ...]:
         """What, when changed, requires a new pacer."""
@@ -107,6 +119,13 @@ async def campaign_statuses(session: AsyncSession, also: Iterable[int] = ()) -> 
     stmt = select(Campaign.id, Campaign.status, Campaign.status_reason).where(
         Campaign.status.in_(ACTIVE_STATUSES) | Campaign.id.in_(ids) if ids else Campaign.status.in_(ACTIVE_STATUSES))
     return {int(i): (CampaignStatus(s), r) for i, s, r in (await session.execute(stmt)).all()}
+
+
+async def due_drafts(session: AsyncSession, now_utc: datetime) -> list[tuple[int, datetime | None]]:
+    """Campaigns still in draft whose launch time has come: (id, start_at)."""
+    rows = await session.execute(select(Campaign.id, Campaign.start_at).where(
+        Campaign.status == CampaignStatus.draft, Campaign.start_at <= now_utc).order_by(Campaign.id))
+    return [(int(i), at) for i, at in rows.all()]
 
 
 async def campaign_configs(session: AsyncSession, ids: Sequence[int]) -> dict[int, CampaignConfig]:
@@ -146,7 +165,8 @@ async def campaign_configs(session: AsyncSession, ids: Sequence[int]) -> dict[in
             caller_ids=tuple(numbers.get(c.caller_id_group_id, ())) if c.caller_id_group_id is not None else (),
             answer_timeout_s=s.answer_timeout_s, wrap_up_s=s.wrap_up_s, operator_wait_s=s.operator_wait_s,
             default_completion_code_id=s.default_completion_code_id, skill_id=s.skill_id,
-            max_operators=s.max_operators)
+            max_operators=s.max_operators, min_operators=s.min_operators, max_call_duration_s=s.max_call_duration_s,
+            max_hold_s=s.max_hold_s, auto_pause_after_missed=s.auto_pause_after_missed)
     return out
 
 
@@ -273,12 +293,45 @@ async def insert_attempts(session: AsyncSession | AsyncConnection, rows: Sequenc
     """Insert live attempts; returns contact id → attempt id for the rows that went in.
 
     A row whose contact or number already has a live attempt is skipped by the partial unique indexes
-    (``ON CONFLICT DO NOTHING``): that is what makes a double dial impossible whatever the engine believes.
+    (``ON CONFLICT DO NOTHING``): that is what makes a double dial impossible whatever the engine believes. A row
+    whose number is blocked by the campaign's DNC list or the global blacklist (the number itself or a prefix
+    entry) is not inserted either: the check is part of the same statement (``INSERT … SELECT … WHERE NOT
+    EXISTS``, the lists read there too), so a number put on a DNC list after it was read into the hopper, or a
+    list given to the campaign meanwhile, is never dialled.
     """
     if not rows:
         return {}
-    stmt = pg_insert(Attempt).values(list(rows)).on_conflict_do_nothing().returning(Attempt.id, Attempt.contact_id)
+    table = _table(Attempt)
+    keys = list(rows[0])
+    arrays = [func.unnest(sql_cast(bindparam(f"v_{k}", [r[k] for r in rows], expanding=False),
+                               ARRAY(_plain_type(table.c[k].type)))).label(k) for k in keys]
+    source = select(*arrays).subquery("v")
+    chosen = select(*[source.c[k] for k in keys]).where(
+        not_in_dnc_lists(_dnc_lists_of(source.c.campaign_id), source.c.number))
+    stmt = (pg_insert(Attempt).from_select(keys, chosen).on_conflict_do_nothing()
+            .returning(Attempt.id, Attempt.contact_id))
     return {int(c): int(i) for i, c in (await session.execute(stmt)).all() if c is not None}
+
+
+async def start_dialing(session: AsyncSession | AsyncConnection, attempt_id: int, dialed_at: datetime) -> bool:
+    """A queued attempt (a preview) becomes ``dialing`` unless its number is blocked by DNC now (one statement,
+    like :func:`insert_attempts`); False when it was refused or is no longer queued."""
+    stmt = (update(Attempt).where(Attempt.id == attempt_id, Attempt.state == AttemptState.queued,
+                                  not_in_dnc_lists(_dnc_lists_of(Attempt.campaign_id), Attempt.number))
+            .values(state=AttemptState.dialing, dialed_at=dialed_at).returning(Attempt.id))
+    return (await session.execute(stmt)).first() is not None
+
+
+def _dnc_lists_of(campaign_id: Any) -> Any:
+    """The DNC lists that block a campaign's numbers: its own list and the global blacklist (a query)."""
+    return union_all(select(DncList.id).where(DncList.is_global),
+                     select(Campaign.dnc_list_id).where(Campaign.id == campaign_id,
+                                                        Campaign.dnc_list_id.is_not(None)))
+
+
+def _plain_type(sql_type: Any) -> Any:
+    """The column's type for an array parameter (enums are stored as text)."""
+    return String() if isinstance(sql_type, SAEnum) else sql_type
 
 
 #: Columns the engine writes after an attempt was inserted, with their SQL types (for ``unnest``).
@@ -338,26 +391,60 @@ async def finish_attempts(session: AsyncSession, changes: Mapping[int, Mapping[s
 
 
 async def delete_queued(session: AsyncSession, attempt_ids: Sequence[int]) -> None:
+    """Delete attempts that never reached the telephone network: previews never dialled, and calls the driver could
+    not place (``dialing`` without a call id)."""
     if attempt_ids:
-        await session.execute(delete(Attempt).where(Attempt.id.in_(attempt_ids), Attempt.state == AttemptState.queued))
+        await session.execute(delete(Attempt).where(
+            Attempt.id.in_(attempt_ids),
+            (Attempt.state == AttemptState.queued)
+            | ((Attempt.state == AttemptState.dialing) & Attempt.call_id.is_(None))))
 
 
-async def work_left(session: AsyncSession, list_ids: Sequence[int], campaign_id: int, now_utc: datetime,
-                    max_attempts_per_contact: int | None) -> bool:
-    """Whether a finite campaign still has anything to dial, now or later.
+async def pacing_history(session: AsyncSession, campaign_id: int, *, now: float, now_utc: datetime,
+                         window_s: float, grace_s: float, recent: int = 2000, durations: int = 500) -> PacingHistory:
+    """A campaign's pacing so far, from its finished attempts, for :meth:`PredictivePacer.seed`.
 
-    A contact is left while it is not ``done`` and has attempts left under the strategy's limit (its retry may be
-    due later, or its window may open later); a pending callback whose window has not ended is left too. Live
-    attempts are the caller's business (it checks its calls in flight).
+    A live answer is an attempt answered by a human; it was abandoned when no operator was connected within
+    ``grace_s`` of the answer (the regulatory definition the engine applies). ``now``/``now_utc`` are the engine's
+    clock reading and UTC time, to turn timestamps into clock readings.
     """
-    contact = select(Contact.id).where(Contact.list_id.in_(list(list_ids)), Contact.status != "done")
-    if max_attempts_per_contact is not None:
-        contact = contact.where(Contact.attempts_total < max_attempts_per_contact)
-    if list_ids and await session.scalar(select(contact.limit(1).exists())):
-        return True
-    callback = select(Callback.id).where(Callback.campaign_id == campaign_id, Callback.status == "pending",
-                                         Callback.window_end > now_utc)
-    return bool(await session.scalar(select(callback.limit(1).exists())))
+    a = _table(Attempt).c
+    human = a.answered_by == "human"
+    abandoned = and_(human, (a.connected_at.is_(None))
+                     | (a.connected_at > a.answered_at + func.make_interval(0, 0, 0, 0, 0, 0, grace_s)))
+    done = and_(a.campaign_id == campaign_id, a.state == AttemptState.done.value)
+    live, lost = (await session.execute(
+        select(func.count().filter(human), func.count().filter(abandoned)).where(done))).one()
+
+    def clock(at: datetime) -> float:
+        return now - (now_utc - at).total_seconds()
+
+    since = now_utc - timedelta(seconds=window_s)
+    window: list[tuple[float, bool]] = []
+    for at, was_abandoned in (await session.execute(
+            select(a.answered_at, abandoned).where(done, human, a.answered_at >= since)
+            .order_by(a.answered_at))).all():
+        window.append((clock(at), False))
+        if was_abandoned:
+            window.append((clock(at), True))
+    results: list[tuple[float, bool]] = []
+    for dialed, answered, by, ended in reversed((await session.execute(
+            select(a.dialed_at, a.answered_at, a.answered_by, a.hung_up_at)
+            .where(done, a.dialed_at.is_not(None), a.hangup_cause != "engine restarted")
+            .order_by(a.id.desc()).limit(recent))).all()):
+        end = answered if answered is not None else ended
+        if end is not None:
+            results.append((max(0.0, (end - dialed).total_seconds()), by == "human"))
+    talks: list[float] = []
+    wraps: list[float] = []
+    for connected, hung_up, wrapped in reversed((await session.execute(
+            select(a.connected_at, a.hung_up_at, a.wrap_up_ended_at)
+            .where(done, a.connected_at.is_not(None), a.hung_up_at.is_not(None))
+            .order_by(a.id.desc()).limit(durations))).all()):
+        talks.append(max(0.0, (hung_up - connected).total_seconds()))
+        if wrapped is not None:
+            wraps.append(max(0.0, (wrapped - hung_up).total_seconds()))
+    return PacingHistory(int(live), int(lost), window, results, talks, wraps)
 
 
 # --- operator periods -----------------------------------------------------------------------------------------
@@ -461,9 +548,12 @@ async def contact_card(session: AsyncSession, contact_id: int | None, *, campaig
     if contact is None:
         return card
     _, list_id, data, status, attempts_total, last_outcome, next_call_at = contact
-    # the list's fields in their order, then any other field the contact has a value for
-    ordered = [int(i) for i in (await session.scalars(
-        select(ListField.field_id).where(ListField.list_id == list_id).order_by(ListField.position))).all()]
+    # the list's card template: its in-card fields in their order; a list without fields shows every value
+    template = (await session.execute(select(ListField.field_id, ListField.in_card)
+                                      .where(ListField.list_id == list_id).order_by(ListField.position))).all()
+    ordered = [int(i) for i, in_card in template if in_card]
+    if template:
+        data = {k: v for k, v in data.items() if k.isdigit() and int(k) in ordered}
     ids = {int(k) for k in data if k.isdigit()}
     names = dict((await session.execute(select(Field.id, Field.name).where(Field.id.in_(ids)))).all()) if ids else {}
     card["list"] = {"id": list_id, "name": await session.scalar(select(ContactList.name)

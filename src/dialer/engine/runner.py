@@ -29,8 +29,16 @@ A call's life (states of :mod:`dialer.engine.call_fsm`)
     and :func:`~dialer.engine.outcome.apply_result` schedules what happens to the contact next. Every attempt ends
     ``done`` in exactly one of the six categories with a completion code.
 
+Limits
+    A customer still without an operator ``max_hold_s`` after the answer is hung up ("no operator", abandoned); a
+    conversation longer than ``max_call_duration_s`` is cut ("max duration", wrap-up as usual); an operator who does
+    not pick up an offered call within ``offer_timeout_s`` loses it to another operator (:meth:`Engine._missed_offer`).
+    A candidate is dropped from the hopper once its calling window has closed, and the attempt INSERT refuses a
+    number on a DNC list in the same statement.
+
 Control
-    Campaign statuses are read every tick (changes by the API take effect within a second); outside the schedule
+    Campaign statuses are read every tick (changes by the API take effect within a second); a draft whose
+    ``start_at`` has come is started; outside the schedule
     (:func:`~dialer.engine.selection.campaign_open`) nothing new is dialled; pause stops new calls; stop also
     cancels its ringing calls and previews and releases its operators (000 §2.23); a finite campaign finishes when
     nothing is left to dial and nothing is in flight; ``auto_stop_errors`` error results in a row within
@@ -66,7 +74,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialer.campaign import service as campaign_service
-from dialer.engine import call_fsm, operator_fsm
+from dialer.campaign.status import Action
+from dialer.engine import call_fsm, manual, operator_fsm
 from dialer.engine import repository as repo
 from dialer.engine.assign import Assignment, Chooser, allocate, allocate_one, eligible, in_pools, move
 from dialer.engine.bus import COMMAND_CHANNEL, Bus, listen_raw
@@ -89,6 +98,7 @@ from dialer.engine.events import (
     DeviceStateChanged,
     EngineStarted,
     EngineStopped,
+    OperatorMissedCall,
     OperatorStateChanged,
     PreviewEnded,
     PreviewStarted,
@@ -106,7 +116,7 @@ from dialer.engine.pacing import (
     PreviewPacer,
     ProgressivePacer,
 )
-from dialer.engine.selection import CampaignPlan, Candidate, campaign_open, fill_hopper, load_plan
+from dialer.engine.selection import CampaignPlan, Candidate, campaign_open, fill_hopper, load_plan, work_left
 from dialer.engine.state import CampaignRuntime, Completion, Hopper, LiveCall, OperatorSlot
 from dialer.exceptions import DialerError, IllegalTransition
 from dialer.models.enums import AttemptState, CampaignKind, CampaignStatus, DialMode, OperatorState, OutcomeCategory
@@ -120,6 +130,7 @@ from dialer.telephony.base import (
     Telephony,
     TelephonyError,
     TrunkEvent,
+    TrunkUnavailable,
     UnknownCall,
 )
 from dialer.telephony.base import CallEvent as TelephonyCallEvent
@@ -183,6 +194,9 @@ class EngineConfig:
     drain_s: float = 30.0
     #: Hold audio for campaigns without their own.
     hold_audio: str = "hold-music"
+    #: An operator offered a call has this long to pick up; then the offer is withdrawn, the customer is offered to
+    #: another operator and the miss is counted (the strategy's ``auto_pause_after_missed`` pauses him). 0: no limit.
+    offer_timeout_s: float = 15.0
     #: Commands queued longer ago than this when the engine starts are refused.
     command_ttl_s: float = 60.0
     #: At most this many records wait for the journal; the engine waits for it beyond.
@@ -307,6 +321,8 @@ class Engine:
         self._tick_pending = False
         self._token = 0
         self._commands_seen: set[int] = set()
+        #: Campaigns whose scheduled start was refused (not runnable), with the start time that was tried.
+        self._start_refused: dict[int, datetime | None] = {}
         self._last_command_id = 0
         self._next_config = 0.0
         self._next_roster = 0.0
@@ -566,10 +582,28 @@ class Engine:
         reload = force or wall >= self._next_config
         if reload:
             self._next_config = wall + self.config.config_reload_s
+        await self._start_due_campaigns()
         await self._refresh_statuses(reload=reload)
         await self._load_commands()
         if force:
             self._dirty.update(self.campaigns)
+
+    async def _start_due_campaigns(self) -> None:
+        """Campaigns in draft whose launch time (``start_at``, 000 §12.1) has come are started, as by the API's
+        start action (the status machine, the runnability check, the audit entry as the engine). One that is not
+        runnable stays in draft; it is tried again only after its start time is changed."""
+        utc = self.clock.utcnow()
+        async with self.maker() as session:
+            due = [(cid, at) for cid, at in await repo.due_drafts(session, utc)
+                   if self._start_refused.get(cid) != at]
+        for cid, at in due:
+            try:
+                async with self.maker() as session, session.begin():
+                    session.info["actor"] = ENGINE_ACTOR
+                    await campaign_service.change_status(session, cid, Action.start, "start time reached")
+            except DialerError as err:
+                self._start_refused[cid] = at
+                log.warning("campaign %s was not started at its start time: %s", cid, err.detail)
 
     async def _on_tick(self) -> None:
         now = self.clock.now()
@@ -657,7 +691,7 @@ class Engine:
         for cid in new_ids:
             if cid in configs and cid in plans:
                 cfg = configs[cid]
-                c = CampaignRuntime(cfg=cfg, plan=plans[cid], pacer=self._pacer(cfg),
+                c = CampaignRuntime(cfg=cfg, plan=plans[cid], pacer=await self._seeded_pacer(cfg),
                                     hopper=Hopper(self.config.hopper_ttl_s), status=CampaignStatus.running)
                 c.open = campaign_open(c.plan, utc)
                 self.campaigns[cid] = c
@@ -669,7 +703,8 @@ class Engine:
                     old = c.cfg
                     c.cfg, c.plan = configs[cid], plans[cid]
                     if old.version() != c.cfg.version():
-                        c.pacer = self._pacer(c.cfg)  # a new mode or cap starts a fresh history
+                        # a new mode or cap: a new pacer, which starts from the campaign's recorded abandon rate
+                        c.pacer = await self._seeded_pacer(c.cfg)
         for cid, c in list(self.campaigns.items()):
             status, reason = statuses.get(cid, (CampaignStatus.stopped, "deleted"))
             if c.expected_status is not None:
@@ -685,6 +720,22 @@ class Engine:
 
     def _pacer(self, cfg: repo.CampaignConfig) -> Pacer:
         return make_pacer_for(cfg.dial_mode, cfg.dial_params, float(cfg.abandon_cap_pct), float(cfg.operator_wait_s))
+
+    async def _seeded_pacer(self, cfg: repo.CampaignConfig) -> Pacer:
+        """The campaign's pacer; a predictive one is seeded from the attempts table, so that its whole-campaign and
+        rolling-window abandon rates survive an engine restart or a configuration change."""
+        pacer = self._pacer(cfg)
+        if isinstance(pacer, PredictivePacer):
+            try:
+                async with self.maker() as session:
+                    history = await repo.pacing_history(
+                        session, cfg.id, now=self.clock.now(), now_utc=self.clock.utcnow(), window_s=pacer.window_s,
+                        grace_s=float(cfg.operator_wait_s))
+            except Exception:
+                log.exception("reading the pacing history of campaign %s failed; its pacer starts afresh", cfg.id)
+            else:
+                pacer.seed(history)
+        return pacer
 
     def _set_campaign_status(self, c: CampaignRuntime, status: CampaignStatus, reason: str) -> None:
         previous = c.status
@@ -737,7 +788,9 @@ class Engine:
         if c.refill_empty_at is not None and now - c.refill_empty_at < self.config.refill_backoff_s:
             return
         c.refilling = True
-        exclude = set(c.hopper.contact_ids) | {x.contact_id for x in c.calls.values()} | set(c.skipped)
+        # (a manual call to a number outside the lists has no contact: engine/manual.py)
+        exclude = (set(c.hopper.contact_ids) | {x.contact_id for x in c.calls.values() if x.contact_id is not None}
+                   | set(c.skipped))
         plan, utc, limit = c.plan, self.clock.utcnow(), high - len(c.hopper)
 
         async def refill() -> None:
@@ -789,8 +842,7 @@ class Engine:
         async def check() -> None:
             try:
                 async with self.maker() as session:
-                    left = await repo.work_left(session, plan.list_ids, plan.campaign_id, utc,
-                                                plan.max_attempts_per_contact)
+                    left = await work_left(session, plan, utc)
             except Exception:
                 log.exception("checking whether campaign %s is finished failed", c.id)
                 left = True
@@ -919,7 +971,7 @@ class Engine:
                 servable[key] = any(eligible(o, c, cand) for o in logged)
             return True if servable[key] else None
 
-        picks = c.hopper.take(n, usable, scan=n + 200)
+        picks = c.hopper.take(n, usable, scan=n + 200, now_utc=self.clock.utcnow())
         return [(cand, found if isinstance(found, OperatorSlot) else None) for cand, found in picks]
 
     async def _autocommit(self) -> AsyncConnection | None:
@@ -979,7 +1031,7 @@ class Engine:
         for cand, op in picks:
             attempt_id = ids.get(cand.contact_id)
             if attempt_id is None:
-                self.skipped_candidates += 1  # the contact or its number is already being called
+                self.skipped_candidates += 1  # the contact or its number is being called, or the number is in DNC
                 continue
             call = LiveCall(attempt_id=attempt_id, campaign=c, candidate=cand, caller_id=callers[cand.contact_id],
                             state=state, queued_utc=utc, operator=op, reserved=op is not None)
@@ -995,10 +1047,12 @@ class Engine:
     async def _place(self, c: CampaignRuntime, picks: list[tuple[Candidate, OperatorSlot | None]]) -> int:
         calls = await self._insert(c, picks, A.dialing)
         for call in calls:
-            await self._originate(call)
+            await self._originate(call, requeue=True)
         return len(calls)
 
-    async def _originate(self, call: LiveCall) -> None:
+    async def _originate(self, call: LiveCall, *, requeue: bool = False) -> None:
+        """Place the call; ``requeue``: a call the driver cannot place for want of a trunk (:class:`TrunkUnavailable`)
+        never happened (:meth:`_not_placed`) rather than ending as an error."""
         c = call.campaign
         call.placed_at = self.clock.now()
         try:
@@ -1007,6 +1061,9 @@ class Engine:
                 variables={"attempt_id": str(call.attempt_id), "campaign_id": str(c.id)}))
         except TelephonyError as err:
             call.hangup_cause = str(err) or type(err).__name__
+            if requeue and isinstance(err, TrunkUnavailable):
+                self._not_placed(call)
+                return
             self._finish(call, OutcomeCategory.error, self.codes.get("error"), event=CE.fail)
             return
         call.call_id = call_id
@@ -1019,6 +1076,26 @@ class Engine:
         self.bus.publish(CallPlaced(at=call.queued_utc, attempt_id=call.attempt_id, campaign_id=c.id,
                                     contact_id=call.contact_id, number=call.number, caller_id=call.caller_id,
                                     call_id=str(call_id), operator_id=call.operator.id if call.operator else None))
+
+    def _not_placed(self, call: LiveCall) -> None:
+        """No trunk could take the call (all down or at their limits): nothing left the dialer, so the attempt never
+        happened. Its row is deleted, the contact is not counted and comes back with a later refill, and the campaign's
+        hopper waits ``refill_backoff_s`` before it is refilled — no busy loop while the trunks are down."""
+        c = call.campaign
+        log.warning("campaign %s: call to %s not placed: %s", c.id, call.number, call.hangup_cause)
+        call.finished = True
+        c.calls.pop(call.attempt_id, None)
+        c.dialling.pop(call.attempt_id, None)
+        self.attempts.pop(call.attempt_id, None)
+        self.journal.delete_queued(call.attempt_id)
+        c.hopper.clear()
+        c.refill_empty_at = self.clock.now()
+        op = call.operator
+        if op is not None and op.call is call:
+            op.call = None
+            if op.state is S.reserved:
+                self._transition(op, OE.release)
+                self._after_free(op)
 
     # --- previews -----------------------------------------------------------------------------------------------
     async def _start_previews(self, c: CampaignRuntime, picks: list[tuple[Candidate, OperatorSlot | None]]) -> None:
@@ -1039,11 +1116,15 @@ class Engine:
             return
         if call.timer is not None:
             call.timer.cancel()
-        call.state = call_fsm.next_state(call.state, CE.dial)
         utc = self.clock.utcnow()
-        # committed before the call is placed, like an insert: recovery must find every placed call
-        await self._commit_now(lambda db: repo.update_attempts(
-            db, {call.attempt_id: {"state": A.dialing, "dialed_at": utc}}))
+        closes = call.candidate.closes_at
+        # committed before the call is placed, like an insert: recovery must find every placed call; the number is
+        # checked against DNC in the same statement, and the window once more (the operator may have read long)
+        if (closes is not None and closes <= utc) or not await self._commit_now(
+                lambda db: repo.start_dialing(db, call.attempt_id, utc)):
+            self._end_preview(call, "cancelled")
+            return
+        call.state = call_fsm.next_state(call.state, CE.dial)
         assert call.operator is not None
         self.bus.publish(PreviewEnded(at=utc, operator_id=call.operator.id, campaign_id=call.campaign.id,
                                       attempt_id=call.attempt_id, how=how))
@@ -1132,6 +1213,8 @@ class Engine:
             return
         grace = float(c.cfg.operator_wait_s)
         call.timer, _ = self._timer(grace, "grace", call)
+        if c.cfg.max_hold_s is not None:
+            call.limit_timer, _ = self._timer(max(grace, float(c.cfg.max_hold_s)), "hold_limit", call)
         await self._connect(call)
 
     def _waiting_calls(self) -> list[LiveCall]:
@@ -1145,12 +1228,14 @@ class Engine:
         own, shared = [], []
         for op_id in c.members:
             op = self.operators.get(op_id)
-            if op is not None and op.state is S.ready and eligible(op, c, call.candidate):
+            if (op is not None and op.state is S.ready and op.id not in call.missed_by
+                    and eligible(op, c, call.candidate)):
                 own.append(op)
         if own:
             return own
         for op in self.operators.values():
-            if op.state is not S.ready or op.campaign_id == c.id or not eligible(op, c, call.candidate):
+            if (op.state is not S.ready or op.campaign_id == c.id or op.id in call.missed_by
+                    or not eligible(op, c, call.candidate)):
                 continue
             other = self.campaigns.get(op.campaign_id) if op.campaign_id is not None else None
             if other is None or other.priority <= c.priority:
@@ -1182,6 +1267,10 @@ class Engine:
                 continue
             except UnknownCall:
                 return False  # the call is over; its hung_up event releases the operator
+            if self.config.offer_timeout_s > 0:
+                if call.offer_timer is not None:
+                    call.offer_timer.cancel()
+                call.offer_timer, _ = self._timer(self.config.offer_timeout_s, "offer", (op, call))
             if call.hold_playing:
                 call.hold_playing = False
                 with contextlib.suppress(TelephonyError):
@@ -1201,8 +1290,14 @@ class Engine:
         call.state = call_fsm.next_state(call.state, CE.connect)
         c.answered.pop(call.attempt_id, None)
         call.connected_at = ev.at
-        if call.timer is not None:
-            call.timer.cancel()
+        for timer in (call.timer, call.limit_timer, call.offer_timer):
+            if timer is not None:
+                timer.cancel()
+        call.timer = call.offer_timer = None
+        call.limit_timer = None
+        if c.cfg.max_call_duration_s is not None:
+            call.limit_timer, _ = self._timer(float(c.cfg.max_call_duration_s), "duration", call)
+        op.missed_in_row = 0
         if op.state in (S.reserved, S.ringing):
             self._transition(op, OE.answer)
         op.talk_started = ev.at
@@ -1219,14 +1314,15 @@ class Engine:
         call.hung_up_utc = self._utc_at(ev.at)
         side = call.hangup_by if call.hangup_by and (ev.side is None or ev.side.value == "dialer") else (
             ev.side.value if ev.side else None)
-        call.hangup_side, call.hangup_cause = side, ev.cause
+        cause = call.forced_cause if call.forced_cause and side == "dialer" else ev.cause
+        call.hangup_side, call.hangup_cause = side, cause
         self.bus.publish(CallEnded(at=call.hung_up_utc, attempt_id=call.attempt_id, campaign_id=c.id,
-                                   result="hung_up", side=side, cause=ev.cause, sip_code=ev.code))
+                                   result="hung_up", side=side, cause=cause, sip_code=ev.code))
         if call.state is A.connected:
             call.state = call_fsm.next_state(call.state, CE.hang_up)
             op = call.operator
             self.journal.attempt(call.attempt_id, state=A.wrap_up, hung_up_at=call.hung_up_utc, hangup_side=side,
-                                 hangup_cause=ev.cause)
+                                 hangup_cause=cause)
             if call.connected_at is not None:
                 c.pacer.on_talk_ended(ev.at - call.connected_at)
             if op is None or op.call is not call:
@@ -1323,6 +1419,19 @@ class Engine:
                     await self.telephony.play(call.call_id, call.campaign.cfg.hold_audio or self.config.hold_audio)
             self.bus.publish(CallOnHold(at=self.clock.utcnow(), attempt_id=call.attempt_id,
                                         campaign_id=call.campaign.id, waited_s=round(waited, 3)))
+        elif t.kind == "hold_limit":
+            hcall: LiveCall = t.target
+            if not hcall.finished and hcall.state is A.answered and hcall.answered_by == "human":
+                await self._cut(hcall, "no operator")
+        elif t.kind == "duration":
+            dcall: LiveCall = t.target
+            if not dcall.finished and dcall.state is A.connected:
+                await self._cut(dcall, "max duration")
+        elif t.kind == "offer":
+            oop, ocall = t.target
+            if (not ocall.finished and ocall.state is A.answered and ocall.operator is oop and oop.call is ocall
+                    and oop.state in (S.reserved, S.ringing)):
+                await self._missed_offer(oop, ocall)
         elif t.kind == "wrap":
             op, wcall = t.target
             if op.state is S.wrap_up and op.call is wcall and op.wrap_timer is not None:
@@ -1331,6 +1440,59 @@ class Engine:
             pcall: LiveCall = t.target
             if pcall.state is A.queued and not pcall.finished:
                 await self._dial_preview(pcall, "timeout")
+
+    async def _cut(self, call: LiveCall, cause: str) -> None:
+        """The engine hangs up a call by its own limit; the hung_up event that follows records ``cause``."""
+        if call.call_id is None:
+            return
+        call.hangup_by = "dialer"
+        call.forced_cause = cause
+        with contextlib.suppress(UnknownCall):
+            await self.telephony.hangup(call.call_id, cause)
+
+    async def _missed_offer(self, op: OperatorSlot, call: LiveCall) -> None:
+        """``op`` let the offer of ``call`` ring out: take it back, count the miss, pause him at the strategy's limit,
+        and offer the customer to another operator (or let him wait on hold as usual).
+
+        Taking an offer back needs the driver's optional ``withdraw(call_id)``; a driver without it keeps ringing the
+        operator (the miss is still counted and published, and a due pause waits until that call ends)."""
+        c = call.campaign
+        withdraw = getattr(self.telephony, "withdraw", None)
+        withdrawn = False
+        if callable(withdraw) and call.call_id is not None:
+            try:
+                await withdraw(call.call_id)
+                withdrawn = True
+            except UnknownCall:
+                return  # the call is over (or he picked up meanwhile): its own event follows
+        op.missed_in_row += 1
+        op.missed_total += 1
+        limit = c.cfg.auto_pause_after_missed
+        pause = limit is not None and op.missed_in_row >= limit
+        self.bus.publish(OperatorMissedCall(at=self.clock.utcnow(), operator_id=op.id, campaign_id=c.id,
+                                            attempt_id=call.attempt_id, missed_in_row=op.missed_in_row,
+                                            missed_total=op.missed_total, paused=pause, withdrawn=withdrawn))
+        if not withdrawn:
+            if pause:
+                op.pending = (S.paused, "missed call")
+            return
+        if pause:
+            op.missed_in_row = 0
+        call.missed_by.add(op.id)
+        call.operator, call.reserved = None, False
+        op.call = None
+        call.offer_timer = None
+        self._transition(op, OE.release)
+        if pause:
+            op.pending = None
+            self._transition(op, OE.pause, reason="missed call")
+        self._dirty.add(c.id)
+        if not await self._connect(call) and call.abandoned and not call.hold_playing and call.call_id is not None:
+            call.hold_playing = True
+            with contextlib.suppress(TelephonyError):
+                await self.telephony.play(call.call_id, c.cfg.hold_audio or self.config.hold_audio)
+        if not pause:
+            self._after_free(op)
 
     # --- operators ----------------------------------------------------------------------------------------------
     def _transition(self, op: OperatorSlot, event: OE, *, reason: str = "") -> None:
@@ -1385,7 +1547,8 @@ class Engine:
                 self._transition(op, OE.log_out)
                 return
         allocate_one(op, self.campaigns)
-        waiting = [x for x in self._waiting_calls() if eligible(op, x.campaign, x.candidate)
+        waiting = [x for x in self._waiting_calls()
+                   if op.id not in x.missed_by and eligible(op, x.campaign, x.candidate)
                    and (x.campaign.id == op.campaign_id or op.campaign_id not in self.campaigns
                         or self.campaigns[op.campaign_id].priority <= x.campaign.priority)]
         if waiting:
@@ -1429,8 +1592,9 @@ class Engine:
             call.state = call_fsm.next_state(call.state, event)
         call.finished = True
         c = call.campaign
-        if call.timer is not None:
-            call.timer.cancel()
+        for timer in (call.timer, call.limit_timer, call.offer_timer):
+            if timer is not None:
+                timer.cancel()
         utc = self.clock.utcnow()
         now = self.clock.now()
         columns: dict[str, Any] = {"outcome": category, "completion_code_id": code_id,
@@ -1614,6 +1778,8 @@ class Engine:
             with contextlib.suppress(UnknownCall):
                 await self.telephony.hangup(call.call_id, "operator hung up")
             return {"ok": True}
+        if kind is CommandKind.manual_dial:
+            return await manual.dial(self, op, p)
         raise DialerError(f"unknown command {kind}")
 
     def _want(self, op: OperatorSlot, state: OperatorState, reason: str) -> dict[str, Any]:

@@ -10,17 +10,19 @@ What is dialable now (the rules, in the order they are applied)
 ---------------------------------------------------------------
 * **The campaign is open** (:func:`campaign_open`): not before its ``start_at``; not on a holiday of
   the calendar (a listed day that is not marked as a working day); inside one of the weekly
-  schedule's periods for today's weekday in the campaign's time zone (``start ≤ t < end``). A
+  schedule's periods in the campaign's time zone (from ``start`` on its weekday to ``end``; an end
+  of 00:00 is midnight, an end before the start is the next day's, start = end is 24 hours). A
   campaign without a schedule is open at any hour of a non-holiday. Weekends are not holidays
   here: the schedule says whether Saturday is dialled; a transferred working Saturday follows
   Saturday's periods. Outside those hours :func:`fill_hopper` returns nothing.
 * **Due callbacks first** (priority :data:`CALLBACK_PRIORITY`): pending callbacks of the campaign
   with ``window_start ≤ now < window_end``, earliest window first, one per contact. A personal
   callback carries its operator (only he may take it). The customer chose that time, so a
-  callback ignores the contact's timer, the attempt limits and the strategy's calling window, but
-  never DNC, a live call or a finished (``done``) contact. It is dialled on its own number, which
-  must be one of the contact's phones (a callback without a contact, or with a number the
-  contact does not have, is not served by the hopper).
+  callback ignores the contact's timer and the attempt limits, but never the calling window in the
+  phone's zones (the law's hours hold for callbacks too: one booked for 23:00 local waits for the
+  window to open while its own window lasts), DNC, a live call or a finished (``done``) contact.
+  It is dialled on its own number, which must be one of the contact's phones (a callback without a
+  contact, or with a number the contact does not have, is not served by the hopper).
 * **Then the selections, highest priority first** (ties by id). A contact belongs to the first
   active selection whose *conditions* hold; that selection's limits (attempts in total and today,
   pause since the last attempt) then decide whether it is dialable, and it is never taken by a
@@ -76,8 +78,8 @@ from __future__ import annotations
 import logging
 import time as time_module
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -108,6 +110,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnClause, UnaryExpression
+from sqlalchemy.sql.selectable import SelectBase
 
 from dialer.campaign.calendar import calendar_of, day_type
 from dialer.campaign.selection import (
@@ -118,6 +121,7 @@ from dialer.campaign.selection import (
     compile_sort,
     referenced_field_ids,
 )
+from dialer.campaign.validation import span_minutes
 from dialer.models import (
     Attempt,
     Callback,
@@ -188,11 +192,14 @@ class Candidate:
     pool_id: int | None
     #: The selection's priority; :data:`CALLBACK_PRIORITY` for callbacks, :data:`DEFAULT_PRIORITY` without selections.
     priority: int
+    #: UTC moment after which the candidate may not be dialled any more: the earliest end of the strategy's calling
+    #: window in the phone's zones (a callback: the end of its window); None while the window never closes.
+    closes_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SchedulePeriod:
-    """One period of the weekly schedule: weekday (0 = Monday), ``start ≤ t < end`` in the campaign's zone."""
+    """One period of the weekly schedule: from ``start`` on ``weekday`` (0 = Monday) to ``end`` (see campaign_open)."""
 
     weekday: int
     start: time
@@ -408,8 +415,10 @@ def campaign_open(plan: CampaignPlan, now_utc: datetime) -> bool:
     """Whether the campaign may dial at ``now_utc`` by its start time, holidays and weekly schedule.
 
     Closed before ``start_at`` and all day on a holiday of the calendar (a listed day not marked as
-    a working day). Otherwise open inside a schedule period of today's weekday (``start ≤ t <
-    end``, campaign's zone); a campaign without any schedule period is open all day.
+    a working day). Otherwise open inside a period of the weekly schedule (campaign's zone): from its
+    ``start`` on its weekday for :func:`~dialer.campaign.validation.span_minutes` — an ``end`` of
+    00:00 is midnight, an ``end`` before ``start`` reaches into the next day, ``start == end`` is 24
+    hours. A campaign without any schedule period is open all day.
     """
     if plan.start_at is not None and now_utc < plan.start_at:
         return False
@@ -418,8 +427,12 @@ def campaign_open(plan: CampaignPlan, now_utc: datetime) -> bool:
         return False
     if not plan.schedule:
         return True
-    moment = local.time().replace(tzinfo=None)
-    return any(p.weekday == local.weekday() and p.start <= moment < p.end for p in plan.schedule)
+    # minutes since Monday 00:00; a period covers [its start, + span) round the week (overnight ones reach into
+    # the next day, Sunday's into Monday)
+    week = 7 * 1440
+    minute = local.weekday() * 1440 + local.hour * 60 + local.minute + (local.second + local.microsecond / 1e6) / 60
+    return any((minute - (p.weekday * 1440 + p.start.hour * 60 + p.start.minute)) % week < span_minutes(p.start, p.end)
+               for p in plan.schedule)
 
 
 def window_open(start: time, end: time, local: time) -> bool:
@@ -429,6 +442,30 @@ def window_open(start: time, end: time, local: time) -> bool:
     if start < end:
         return start <= local < end
     return local >= start or local < end
+
+
+def window_closes_at(start: time, end: time, now_utc: datetime, zones: Iterable[str]) -> datetime | None:
+    """The first moment after ``now_utc`` at which the window ``start``–``end`` is closed in one of ``zones``.
+
+    None for an all-day window (``start == end``); ``now_utc`` itself when the window is not open now in one of
+    them (or a name is not a time zone). The end is taken in each zone's wall-clock time, across DST changes.
+    """
+    if start == end:
+        return None
+    closes: datetime | None = None
+    for name in zones:
+        try:
+            tz = _zone(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return now_utc
+        local = now_utc.astimezone(tz)
+        moment = local.time().replace(tzinfo=None)
+        if not window_open(start, end, moment):
+            return now_utc
+        day = local.date() if moment < end else local.date() + timedelta(days=1)
+        at = datetime.combine(day, end, tzinfo=tz).astimezone(UTC)
+        closes = at if closes is None or at < closes else closes
+    return closes
 
 
 @lru_cache(maxsize=1)
@@ -532,14 +569,22 @@ def _bigints(values: Iterable[int]) -> ColumnElement[Any]:
 
 
 def not_in_dnc(plan: CampaignPlan, number: _Expr) -> ColumnElement[bool]:
-    """No entry of the campaign's DNC lists blocks ``number``, as the number or as one of its prefixes.
+    """No entry of the campaign's DNC lists blocks ``number``, as the number or as one of its prefixes."""
+    return not_in_dnc_lists(plan.dnc_list_ids, number)
+
+
+def not_in_dnc_lists(list_ids: Iterable[int] | SelectBase, number: _Expr) -> ColumnElement[bool]:
+    """No entry of the DNC lists ``list_ids`` (ids, or a query of them) blocks ``number``, as the number or as one
+    of its prefixes.
 
     The prefixes are spelled out (``number = ANY(ARRAY[left(n, 2), …, n])``), so one scan of the
     unique index on ``(list_id, number, is_prefix)`` answers both kinds of entry.
     """
     prefixes = array([func.left(number, n) for n in range(2, _E164_MAX)] + [number])
+    lists = DncEntry.list_id.in_(list_ids) if isinstance(list_ids, SelectBase) else \
+        DncEntry.list_id == any_(_bigints(list_ids))
     return ~exists().where(
-        DncEntry.list_id == any_(_bigints(plan.dnc_list_ids)),
+        lists,
         DncEntry.number == any_(prefixes),
         or_(DncEntry.is_prefix, DncEntry.number == number),
     )
@@ -850,8 +895,9 @@ async def _planner_settings(session: AsyncSession) -> None:
 
 
 async def _callbacks(session: AsyncSession, plan: CampaignPlan, now_utc: datetime, limit: int,
-                     exclude: Collection[int]) -> list[Candidate]:
-    """Due callbacks, earliest window first, one per contact, on the callback's own number."""
+                     exclude: Collection[int], window: ColumnElement[bool] | None = None) -> list[Candidate]:
+    """Due callbacks, earliest window first, one per contact, on the callback's own number; with ``window``
+    only those whose phone's calling window is open now (:func:`in_window`)."""
     clauses = [
         Callback.campaign_id == plan.campaign_id,
         Callback.status == literal_column("'pending'"),
@@ -865,8 +911,10 @@ async def _callbacks(session: AsyncSession, plan: CampaignPlan, now_utc: datetim
     ]
     if exclude:
         clauses.append(Contact.id != all_(_bigints(exclude)))
+    if window is not None:
+        clauses.append(window)
     ranked = (select(Callback.id, Callback.contact_id, Callback.kind, Callback.operator_id, Callback.number,
-                     Callback.window_start, Contact.list_id, ContactPhone.id.label("phone_id"))
+                     Callback.window_start, Callback.window_end, Contact.list_id, ContactPhone.id.label("phone_id"))
               .join(Contact, Contact.id == Callback.contact_id)
               .join(ContactPhone, and_(ContactPhone.contact_id == Callback.contact_id,
                                        ContactPhone.e164 == Callback.number))
@@ -878,7 +926,8 @@ async def _callbacks(session: AsyncSession, plan: CampaignPlan, now_utc: datetim
     return [Candidate(contact_id=r.contact_id, phone_id=r.phone_id, number=r.number, list_id=r.list_id,
                       selection_id=None, callback_id=r.id,
                       operator_id=r.operator_id if r.kind == CallbackKind.personal else None,
-                      skill_id=plan.skill_id, min_skill_level=None, pool_id=None, priority=CALLBACK_PRIORITY)
+                      skill_id=plan.skill_id, min_skill_level=None, pool_id=None, priority=CALLBACK_PRIORITY,
+                      closes_at=r.window_end)
             for r in rows]
 
 
@@ -906,11 +955,11 @@ async def fill_hopper(session: AsyncSession, plan: CampaignPlan, now_utc: dateti
             numbers.add(candidate.number)
             found.append(candidate)
 
-    for callback in await _callbacks(session, plan, now_utc, limit, excluded):
-        take(callback)
     window = in_window(plan, now_utc, await zones_in_use(session))
     if window is None:
         return found
+    for callback in await _callbacks(session, plan, now_utc, limit, excluded, window):
+        take(callback)
     for source in _sources(plan, now_utc):
         while len(found) < limit:
             wanted = limit - len(found)
@@ -925,7 +974,65 @@ async def fill_hopper(session: AsyncSession, plan: CampaignPlan, now_utc: dateti
                 break
         if len(found) >= limit:
             break
-    return found
+    return await _with_closing_times(session, plan, now_utc, found)
+
+
+async def _with_closing_times(session: AsyncSession, plan: CampaignPlan, now_utc: datetime,
+                              found: list[Candidate]) -> list[Candidate]:
+    """Each candidate with the moment its phone's calling window closes (a callback: that or the end of its own
+    window, whichever comes first)."""
+    ids = [c.phone_id for c in found]
+    if not ids or plan.call_window_start == plan.call_window_end:
+        return found
+    zones = {int(i): tuple(z or ()) for i, z in (await session.execute(
+        select(ContactPhone.id, ContactPhone.timezones).where(ContactPhone.id == any_(_bigints(ids))))).all()}
+    out = []
+    for c in found:
+        names = zones.get(c.phone_id) or (plan.time_zone,)
+        closes = window_closes_at(plan.call_window_start, plan.call_window_end, now_utc, names)
+        if c.callback_id is not None and c.closes_at is not None:
+            closes = c.closes_at if closes is None else min(closes, c.closes_at)
+        out.append(replace(c, closes_at=closes))
+    return out
+
+
+async def work_left(session: AsyncSession, plan: CampaignPlan, now_utc: datetime) -> bool:
+    """Whether a finite campaign has anything to dial, now or later: :func:`fill_hopper`'s rules without the ones
+    that only depend on the time (calling window, schedule, timers, per-day limits and pauses).
+
+    Left is a contact of the lists that is not ``done``, under the strategy's ``max_attempts_per_contact``, that
+    an active selection takes (its conditions, not claimed by a higher one, under its ``max_attempts_total``; a
+    campaign without selections takes every contact, one whose selections are all inactive none), and that has a
+    phone the strategy dials which no DNC entry blocks; or a pending callback whose window has not ended, for a
+    contact that is not done, on a number not in DNC. Contacts without phones, with only blocked numbers, or
+    that no selection takes would otherwise keep a finite campaign running for ever. Live attempts are the
+    caller's business (it checks its calls in flight).
+    """
+    if plan.list_ids and (not plan.has_selections or plan.selections):
+        today = plan.local_date(now_utc)
+        next_phone = _NEXT_PHONE if plan.next_phone_column else None
+        phone = and_(_eligible_phone(plan, _TABLE_PHONES, next_phone), not_in_dnc(plan, ContactPhone.e164))
+        clauses: list[ColumnElement[bool]] = [
+            Contact.list_id == any_(_bigints(plan.list_ids)), Contact.status != _DONE,
+            compile_limits(max_attempts_total=plan.max_attempts_per_contact, max_attempts_per_day=None,
+                           pause_between_attempts_s=None, now=now_utc, today=today),
+            exists().where(ContactPhone.contact_id == Contact.id, phone)]
+        if plan.has_selections:
+            taken: list[ColumnElement[bool]] = []
+            claimed: list[ColumnElement[bool]] = []
+            for sel in plan.selections:
+                conditions = compile_conditions(sel.conditions, plan.fields, today=today, tz=plan.tz).self_group()
+                limit = compile_limits(max_attempts_total=sel.max_attempts_total, max_attempts_per_day=None,
+                                       pause_between_attempts_s=None, now=now_utc, today=today)
+                taken.append(and_(conditions, limit, *[c.is_not(True) for c in claimed]))
+                claimed.append(conditions)
+            clauses.append(or_(*taken))
+        if await session.scalar(select(exists(select(Contact.id).where(*clauses)))):
+            return True
+    callback = select(Callback.id).join(Contact, Contact.id == Callback.contact_id).where(
+        Callback.campaign_id == plan.campaign_id, Callback.status == literal_column("'pending'"),
+        Callback.window_end > now_utc, Contact.status != _DONE, not_in_dnc(plan, Callback.number))
+    return bool(await session.scalar(select(exists(callback))))
 
 
 def _candidate(plan: CampaignPlan, selection: SelectionPlan | None, row: Any) -> Candidate:
@@ -951,9 +1058,13 @@ async def dialable_count(session: AsyncSession, plan: CampaignPlan, now_utc: dat
     if not plan.list_ids or not campaign_open(plan, now_utc):
         return 0
     await _planner_settings(session)
-    callbacks = {c.contact_id for c in await _callbacks(session, plan, now_utc, cap or 1_000_000, ())}
+    in_use = await zones_in_use(session)
+    window = in_window(plan, now_utc, in_use)
+    if window is None:
+        return 0
+    callbacks = {c.contact_id for c in await _callbacks(session, plan, now_utc, cap or 1_000_000, (), window)}
     sources = _sources(plan, now_utc)
-    phone = dialable_phone(plan, now_utc, await zones_in_use(session))
+    phone = dialable_phone(plan, now_utc, in_use)
     if phone is None or not sources:
         return len(callbacks)
     matched = or_(*[s.where for s in sources]) if len(sources) > 1 else sources[0].where
@@ -985,7 +1096,10 @@ __all__ = [
     "fill_hopper",
     "forget_zones",
     "load_plan",
+    "not_in_dnc_lists",
     "open_zones",
+    "window_closes_at",
     "window_open",
+    "work_left",
     "zones_in_use",
 ]

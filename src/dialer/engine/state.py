@@ -53,6 +53,9 @@ class OperatorSlot:
     #: A completion set during the conversation, applied at hang-up.
     pending_completion: Completion | None = None
     wrap_timer: asyncio.Task[None] | None = None
+    #: Offers he did not pick up: in a row (reset when he answers one) and in total since the engine started.
+    missed_in_row: int = 0
+    missed_total: int = 0
 
     @property
     def id(self) -> int:
@@ -96,7 +99,16 @@ class LiveCall:
     hangup_side: str | None = None
     hangup_cause: str = ""
     sip_code: int | None = None
+    #: The abandon-threshold timer (from the answer), then nothing.
     timer: asyncio.Task[None] | None = None
+    #: The longest hold (from the answer), then, once connected, the longest conversation.
+    limit_timer: asyncio.Task[None] | None = None
+    #: The offer to the operator that has to pick up within the offer timeout.
+    offer_timer: asyncio.Task[None] | None = None
+    #: Operators who let the offer of this call ring out: it is not offered to them again.
+    missed_by: set[int] = dataclasses.field(default_factory=set)
+    #: The cause recorded when the engine itself cut the call ("max duration", "no operator").
+    forced_cause: str = ""
     finished: bool = False
 
     @property
@@ -121,6 +133,8 @@ class Hopper:
         self.ttl_s = ttl_s
         self._items: deque[tuple[float, Candidate]] = deque()
         self.contact_ids: set[int] = set()
+        #: Candidates dropped because their calling window closed while they waited.
+        self.closed = 0
 
     def __len__(self) -> int:
         return len(self._items)
@@ -144,15 +158,22 @@ class Hopper:
             dropped += 1
         return dropped
 
-    def take(self, n: int, usable: Callable[[Candidate], Any], *, scan: int) -> list[tuple[Candidate, Any]]:
+    def take(self, n: int, usable: Callable[[Candidate], Any], *, scan: int,
+             now_utc: datetime | None = None) -> list[tuple[Candidate, Any]]:
         """Up to ``n`` candidates in order for which ``usable(c)`` returns something truthy (kept with them); the
-        others stay in place. At most ``scan`` candidates are looked at."""
+        others stay in place. At most ``scan`` candidates are looked at. A candidate whose calling window has closed
+        by ``now_utc`` (:attr:`Candidate.closes_at`) is dropped when it is looked at: it is never handed out."""
         taken: list[tuple[Candidate, Any]] = []
         kept: list[tuple[float, Candidate]] = []
         looked = 0
         while self._items and len(taken) < n and looked < scan:
             item = self._items.popleft()
             looked += 1
+            closes = item[1].closes_at
+            if now_utc is not None and closes is not None and closes <= now_utc:
+                self.contact_ids.discard(item[1].contact_id)
+                self.closed += 1
+                continue
             found = usable(item[1])
             if found:
                 taken.append((item[1], found))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -139,9 +140,13 @@ class Strategy(IdMixin, TimestampMixin, Base):
     wrap_up_s: Mapped[int] = mapped_column(Integer, default=60)
     #: Operator is auto-paused after this many missed offers (None: never).
     auto_pause_after_missed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Seconds from the answer a live customer may wait for an operator before he is hung up ("no operator",
+    #: abandoned); None: until he hangs up himself.
+    max_hold_s: Mapped[int | None] = mapped_column(Integer, nullable=True, default=30, server_default=text("30"))
 
     __table_args__ = (
         CheckConstraint("answer_timeout_s > 0", name="answer_timeout_positive"),
+        CheckConstraint("max_hold_s IS NULL OR max_hold_s > 0", name="max_hold_positive"),
         CheckConstraint("min_operators IS NULL OR max_operators IS NULL OR min_operators <= max_operators",
                         name="operators_range"),
     )
@@ -243,7 +248,11 @@ class Campaign(IdMixin, TimestampMixin, Base):
 
 
 class CampaignSchedule(IdMixin, Base):
-    """One dialling period of the weekly schedule: weekday (0 = Monday) and a time range (002 §5.2.3)."""
+    """One dialling period of the weekly schedule: weekday (0 = Monday) and a time range (002 §5.2.3).
+
+    The period runs from ``start`` on its weekday to ``end``: an ``end`` of 00:00 is midnight, an ``end`` before
+    ``start`` is the next day's, ``start == end`` is 24 hours (see ``campaign.validation.span_minutes``).
+    """
 
     __tablename__ = "campaign_schedules"
     campaign_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
@@ -253,7 +262,6 @@ class CampaignSchedule(IdMixin, Base):
 
     __table_args__ = (
         CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
-        CheckConstraint("start < \"end\"", name="start_before_end"),
     )
 
 

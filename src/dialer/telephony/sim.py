@@ -19,6 +19,7 @@ import itertools
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from dialer.engine.clock import Clock
 from dialer.telephony.base import (
@@ -57,6 +58,7 @@ class _Call:
     endpoint: str | None = None
     task: asyncio.Task[None] | None = None
     connected: asyncio.Event = field(default_factory=asyncio.Event)
+    withdrawn: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -77,7 +79,9 @@ class SimTelephony:
         self.scenario = scenario
         self.sampler = TrafficSampler(scenario, seed=seed)
         self._rng = random.Random((seed if seed is not None else scenario.seed) + 7919)
-        self.patience_s = patience_s or Uniform(5.0, 30.0)
+        # the caller's patience, else the scenario's, else 5–30 s
+        self.patience_s = patience_s or scenario.patience_s or Uniform(5.0, 30.0)
+        self._zone = ZoneInfo(scenario.time_zone) if scenario.hour_basis == "clock" else None
         self.ring_after_s = ring_after_s
         self.connect_after_s = connect_after_s
         self.machine_message_s = machine_message_s
@@ -139,7 +143,9 @@ class SimTelephony:
             raise TrunkUnavailable(f"over the limit of {self.max_concurrent} concurrent calls")
         now = self.clock.now()
         started = self._started_at if self._started_at is not None else now
-        call = _Call(CallId(f"sim-{next(self._ids)}"), request, self.sampler.fate(now - started), now)
+        # answer rates by hours since the start, or by the hour of the day on the clock (hour_basis "clock")
+        hour = self.clock.utcnow().astimezone(self._zone).hour if self._zone is not None else None
+        call = _Call(CallId(f"sim-{next(self._ids)}"), request, self.sampler.fate(now - started, hour=hour), now)
         self._calls[call.id] = call
         self._emit(CallEvent(call.id, CallEventKind.trying, now))
         call.task = asyncio.create_task(self._life(call), name=f"sim call {call.id}")
@@ -159,6 +165,22 @@ class SimTelephony:
         call.state = "connecting"
         self._emit(EndpointEvent(endpoint, EndpointEventKind.ringing, self.clock.now()))
         call.connected.set()
+
+    async def withdraw(self, call_id: CallId) -> None:
+        """Stop offering an answered call to the operator it was connected to (he did not pick up): his phone stops
+        ringing and the customer waits again, as before :meth:`connect`. An optional driver operation the engine
+        uses for its offer timeout. Raises UnknownCall when the call is not being offered."""
+        call = self._calls.get(call_id)
+        if call is None or call.state != "connecting":
+            raise UnknownCall(f"call {call_id} is not being offered to an operator")
+        ep = self._endpoints.get(call.endpoint or "")
+        if ep is not None and ep.call == call.id:
+            ep.call = None
+            self._emit(EndpointEvent(ep.name, EndpointEventKind.hung_up, self.clock.now()))
+        call.endpoint = None
+        call.state = "answered"
+        call.connected.clear()
+        call.withdrawn.set()
 
     async def play(self, call_id: CallId, audio: str | None) -> None:
         if call_id not in self._calls:
@@ -232,14 +254,17 @@ class SimTelephony:
                 return
             call.state, call.answered_by = "answered", AnsweredBy.human
             self._emit(CallEvent(call.id, CallEventKind.answered, clock.now(), answered_by=AnsweredBy.human, code=200))
-            patience = self.patience_s.sample(self._rng)
-            waited = await self._wait_connected(call, patience)
-            if not waited:
-                self._end(call, Side.customer, "customer hung up waiting for an operator")
-                return
-            assert call.endpoint is not None
-            ep = self._endpoints[call.endpoint]
-            await clock.sleep(ep.answer_after_s + self.connect_after_s)
+            gives_up_at = clock.now() + self.patience_s.sample(self._rng)
+            while True:
+                waited = await self._wait_connected(call, max(0.0, gives_up_at - clock.now()))
+                if not waited:
+                    self._end(call, Side.customer, "customer hung up waiting for an operator")
+                    return
+                assert call.endpoint is not None
+                ep = self._endpoints[call.endpoint]
+                if await self._wait_withdrawn(call, ep.answer_after_s + self.connect_after_s):
+                    continue  # the offer was taken back before the operator picked up: wait again
+                break
             call.state = "connected"
             self._emit(EndpointEvent(ep.name, EndpointEventKind.answered, clock.now()))
             self._emit(CallEvent(call.id, CallEventKind.connected, clock.now(), endpoint=ep.name))
@@ -247,6 +272,18 @@ class SimTelephony:
             self._end(call, Side.customer, "normal clearing")
         except asyncio.CancelledError:
             return
+
+    async def _wait_withdrawn(self, call: _Call, delay: float) -> bool:
+        """Wait ``delay`` (the operator picking up); True when the offer was withdrawn meanwhile."""
+        call.withdrawn.clear()
+        waiter = asyncio.ensure_future(call.withdrawn.wait())
+        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiter, sleeper):
+                task.cancel()
+        return call.withdrawn.is_set()
 
     async def _wait_connected(self, call: _Call, patience: float) -> bool:
         """Wait, on the injected clock, until the call is connected or the customer's patience ends."""

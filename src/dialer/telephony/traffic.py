@@ -22,6 +22,13 @@ A :class:`Scenario` describes a campaign's traffic (the JSON form of issue 3, se
   operator within ``abandon_after_s`` is abandoned.
 * ``busy_after_s`` (an extension, optional, default uniform 1–5 s) is when busy, rejected and failed calls are
   signalled; the issue's format does not say, and it only shapes how long such calls hold a line.
+* ``patience_s`` (optional distribution) is how long a live customer waits for an operator before hanging up,
+  in the simulated telephony (the demo, the engine's tests); the pacing benchmark does not use it (a live answer
+  not connected within ``abandon_after_s`` is abandoned there whatever happens later).
+* ``hour_basis`` (optional): ``"campaign"`` (default, the benchmarks' meaning) reads ``human_by_hour`` by hours
+  since the start; ``"clock"`` reads it by the hour of the day on the clock in ``time_zone`` (optional, default
+  ``Europe/Moscow``), so ``human_by_hour`` then has 24 values, 00:00–01:00 first — answer rates by time of day
+  for the simulated telephony in real or virtual time.
 
 :class:`TrafficSampler` turns a scenario into per-call fates from ``random.Random(seed)``. Every call consumes the
 same draws in the same order whatever happens to it, so the k-th call placed gets the same fate (for the same
@@ -40,6 +47,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialer.exceptions import ValidationFailed
 
@@ -267,11 +275,18 @@ class Scenario:
     abandon_after_s: float
     human_by_hour: tuple[float, ...] | None = None
     busy_after_s: Distribution = field(default_factory=lambda: Uniform(1.0, 5.0))
+    #: How long a live customer waits for an operator (the simulated telephony; None: the driver's default).
+    patience_s: Distribution | None = None
+    #: ``campaign``: ``human_by_hour`` by hours since the start; ``clock``: by the hour of the day in ``time_zone``.
+    hour_basis: str = "campaign"
+    time_zone: str = "Europe/Moscow"
 
     REQUIRED: ClassVar[frozenset[str]] = frozenset({
         "name", "operators", "hours", "outcomes", "answer_after_s", "no_answer_timeout_s", "machine_detect_s",
         "talk_time_s", "wrap_up_s", "abandon_after_s"})
-    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"seed", "human_by_hour", "busy_after_s"})
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"seed", "human_by_hour", "busy_after_s", "patience_s",
+                                                    "hour_basis", "time_zone"})
+    HOUR_BASES: ClassVar[tuple[str, ...]] = ("campaign", "clock")
 
     @property
     def duration_s(self) -> float:
@@ -325,12 +340,23 @@ class Scenario:
             raise ScenarioError(source, "outcomes",
                                 f"probabilities add up to {others + outcomes.human:g}, more than 1")
 
+        hour_basis = data.get("hour_basis", "campaign")
+        if hour_basis not in cls.HOUR_BASES:
+            raise ScenarioError(source, "hour_basis", f"must be one of {', '.join(cls.HOUR_BASES)}, "
+                                                      f"got {json.dumps(hour_basis)}")
+        time_zone = data.get("time_zone", "Europe/Moscow")
+        if not _is_zone(time_zone):
+            raise ScenarioError(source, "time_zone", f"must be an IANA time zone such as Europe/Moscow, "
+                                                     f"got {json.dumps(time_zone)}")
         human_by_hour: tuple[float, ...] | None = None
         if data.get("human_by_hour") is not None:
             raw_hours = data["human_by_hour"]
             if not isinstance(raw_hours, list) or not raw_hours:
                 raise ScenarioError(source, "human_by_hour", "must be a non-empty list of probabilities, one per hour")
-            if len(raw_hours) < math.ceil(hours):
+            if hour_basis == "clock" and len(raw_hours) != 24:
+                raise ScenarioError(source, "human_by_hour",
+                                    f"has {len(raw_hours)} values; by the clock it needs 24, one per hour of the day")
+            if hour_basis == "campaign" and len(raw_hours) < math.ceil(hours):
                 raise ScenarioError(source, "human_by_hour",
                                     f"has {len(raw_hours)} values but the scenario lasts {hours:g} hours")
             values = []
@@ -359,6 +385,9 @@ class Scenario:
             wrap_up_s=dist("wrap_up_s"),
             abandon_after_s=_number(data["abandon_after_s"], source, "abandon_after_s", minimum=0),
             busy_after_s=dist("busy_after_s") if "busy_after_s" in data else Uniform(1.0, 5.0),
+            patience_s=dist("patience_s") if data.get("patience_s") is not None else None,
+            hour_basis=hour_basis,
+            time_zone=time_zone,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -375,7 +404,21 @@ class Scenario:
             "wrap_up_s": self.wrap_up_s.to_json(), "abandon_after_s": self.abandon_after_s,
             "busy_after_s": self.busy_after_s.to_json(),
         })
+        if self.patience_s is not None:
+            out["patience_s"] = self.patience_s.to_json()
+        if self.hour_basis != "campaign":
+            out.update({"hour_basis": self.hour_basis, "time_zone": self.time_zone})
         return out
+
+
+def _is_zone(name: Any) -> bool:
+    if not isinstance(name, str) or not name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -439,8 +482,9 @@ class TrafficSampler:
         self._talk = scenario.talk_time_s.sample
         self._wrap = scenario.wrap_up_s.sample
 
-    def fate(self, placed_at: float) -> CallFate:
-        """The fate of the next call, placed ``placed_at`` seconds after the campaign started."""
+    def fate(self, placed_at: float, *, hour: int | None = None) -> CallFate:
+        """The fate of the next call, placed ``placed_at`` seconds after the campaign started; ``hour`` (when given)
+        is the index into ``human_by_hour`` instead of the hours since the start (``hour_basis`` "clock")."""
         rng = self.rng
         u = rng.random()
         answer = self._answer(rng)
@@ -449,7 +493,8 @@ class TrafficSampler:
         wrap = self._wrap(rng)
         self.placed += 1
 
-        hour = int(placed_at // 3600.0)
+        if hour is None:
+            hour = int(placed_at // 3600.0)
         if hour != self._hour:
             self._hour = hour
             self._thresholds = self.scenario.thresholds(hour)
