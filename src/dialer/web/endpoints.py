@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from dialer.api.deps import Session, public
-from dialer.auth.permissions import P
 from dialer.auth.service import Principal, resolve_principal
 from dialer.web import i18n, live, nav
 from dialer.web.access import page, safe_next
@@ -40,21 +39,6 @@ async def set_language(code: str, request: Request, next: str = Query("/")) -> R
     if code in i18n.LANGUAGES:
         response.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
     return response
-
-
-@pages.get("/admin")
-async def admin_index(request: Request, principal: Principal = page(None)) -> HTMLResponse:
-    sections = [s for s in nav.visible(principal.permissions, routed_pages(request.app)) if s.item.key == "admin"]
-    if not sections:
-        return render(request, "error.html", principal, status_code=403, code=403, permission="")
-    return render(request, "admin/index.html", principal, active_nav="admin", pages=sections[0].children,
-                  title="nav.admin")
-
-
-@pages.get("/admin/users")
-async def admin_users(request: Request, principal: Principal = page(P.users_read)) -> HTMLResponse:
-    return render(request, "admin/users.html", principal, active_nav="admin.users", title="nav.admin.users",
-                  can_write=P.users_write in principal.permissions)
 
 
 def _area_routers() -> list[APIRouter]:

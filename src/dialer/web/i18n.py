@@ -1,10 +1,11 @@
 """Translations of the browser UI: Russian (the default) and English.
 
-Catalogues are flat JSON files ``locales/<lang>.json`` (plus one per area, ``locales/<area>.<lang>.json``) mapping a message id (``"nav.operator"``) to its text;
-``{name}`` placeholders are filled from keyword arguments. Templates call ``t("msgid", name=...)`` (``_`` is the
-same function); JavaScript gets the whole catalogue of the page's language as ``window.I18N`` and uses ``t()`` from
-``/static/app.js``. Both catalogues must have the same keys (a test checks it). A missing id falls back to English,
-then to the id itself, so a forgotten string is visible rather than an error.
+Catalogues are flat JSON files ``locales/<lang>.json`` (plus one per area, ``locales/<area>.<lang>.json``)
+mapping a message id (``"nav.operator"``) to its text; ``{name}`` placeholders are filled from keyword arguments.
+Templates call ``t("msgid", name=...)`` (``_`` is the same function); JavaScript gets the whole catalogue of the
+page's language as ``window.I18N`` and uses ``t()`` from ``/static/app.js``. Both catalogues must have the same
+keys (a test checks it). A missing id falls back to English, then to the id itself, so a forgotten string is
+visible rather than an error.
 
 The language is the ``lang`` cookie (set by ``GET /lang/{code}``), else Russian.
 """

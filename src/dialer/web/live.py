@@ -24,9 +24,9 @@ Message shape (the SSE ``data:`` of unnamed messages; one JSON object each)
     re-fetches the state after a reconnection instead of replaying (``Last-Event-ID`` is not used).
 
 Topics (``?topics=operators,calls``; none = all): ``operators`` (OperatorStateChanged, Preview*, CommandFailed),
-``calls`` (Call*, AttemptFinished), ``campaigns`` (Campaign*), ``engine`` (EngineStarted/Stopped), ``telephony`` (DeviceStateChanged,
-TrunkStateChanged: monitoring only), or exact event
-type names. ``Hello``, ``ListenerReconnected`` and ``Resync`` are always sent.
+``calls`` (Call*, AttemptFinished), ``campaigns`` (Campaign*), ``engine`` (EngineStarted/Stopped), ``telephony``
+(DeviceStateChanged, TrunkStateChanged: monitoring only), or exact event type names. ``Hello``,
+``ListenerReconnected`` and ``Resync`` are always sent.
 """
 
 from __future__ import annotations

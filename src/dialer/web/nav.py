@@ -55,6 +55,7 @@ NAV: list[NavItem] = [
     NavItem("admin.pools", "/admin/pools", "nav.admin.pools", P.pools_read, "admin"),
     NavItem("admin.timezones", "/admin/timezones", "nav.admin.timezones", P.timezones_read, "admin"),
     NavItem("admin.callerids", "/admin/caller-ids", "nav.admin.callerids", P.callerids_read, "admin"),
+    NavItem("admin.telephony", "/admin/telephony", "nav.admin.telephony", P.telephony_read, "admin"),
     NavItem("admin.users", "/admin/users", "nav.admin.users", P.users_read, "admin"),
     NavItem("admin.roles", "/admin/roles", "nav.admin.roles", P.roles_read, "admin"),
     NavItem("admin.audit", "/admin/audit", "nav.admin.audit", P.audit_read, "admin"),

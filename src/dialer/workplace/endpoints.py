@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from dialer.api.deps import Session, require
 from dialer.auth.permissions import P
@@ -16,11 +16,15 @@ from dialer.auth.service import Principal
 from dialer.engine.commands import CommandKind
 from dialer.workplace import service
 from dialer.workplace.schemas import (
+    AttemptBrief,
     AttemptDetail,
+    AutoAnswerBody,
+    AutoAnswerRead,
     CommandResult,
     CompleteBody,
     ForceStateBody,
     LiveSnapshot,
+    ManualDialBody,
     OperatorStateRead,
     PauseBody,
 )
@@ -93,6 +97,22 @@ async def hangup(request: Request, response: Response, session: Session, princip
     return await _send(request, response, principal, CommandKind.hangup, await _mine(session, principal))
 
 
+@workplace.post("/manual-dial", response_model=CommandResult,
+                summary="Call a number or a contact myself, outside the queue (ready or on a break)")
+async def manual_dial(body: ManualDialBody, request: Request, response: Response, session: Session,
+                      principal: Principal = _panel) -> Any:
+    op = await service.operator_of(session, principal.user_id)
+    payload = await service.manual_dial_payload(session, op, body)
+    return await _send(request, response, principal, CommandKind.manual_dial, op.id, payload)
+
+
+@workplace.post("/auto-answer", response_model=AutoAnswerRead,
+                summary="My phone answers offered calls by itself (on) or rings until I pick up (off)")
+async def auto_answer(body: AutoAnswerBody, session: Session, principal: Principal = _panel) -> Any:
+    return await service.set_auto_answer(session, await service.operator_of(session, principal.user_id),
+                                         body.enabled)
+
+
 @supervisor.post("/operators/{operator_id}/state", response_model=CommandResult,
                  summary="Force an operator's status (ready, paused, offline)")
 async def force_state(operator_id: int, body: ForceStateBody, request: Request, response: Response,
@@ -114,6 +134,16 @@ async def release(operator_id: int, request: Request, response: Response, sessio
                 summary="Operators and campaigns now: states, calls, today's outcomes, abandon rate")
 async def live(session: Session, _: Any = _monitor) -> Any:
     return await service.snapshot(session)
+
+
+@monitoring.get("/monitoring/attempts", response_model=list[AttemptBrief],
+                summary="Find call attempts: by number, operator or campaign; the latest first")
+async def find_attempts(session: Session, number: str | None = Query(None, max_length=40,
+                                                                     description="As dialled or typed"),
+                        operator_id: int | None = None, campaign_id: int | None = None,
+                        limit: int = Query(50, ge=1, le=200), _: Any = _monitor) -> Any:
+    return await service.find_attempts(session, number=number, operator_id=operator_id, campaign_id=campaign_id,
+                                       limit=limit)
 
 
 @monitoring.get("/attempts/{attempt_id}", response_model=AttemptDetail,

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from dialer.models import (
     Attempt,
     Campaign,
     CompletionCode,
+    Contact,
+    ContactPhone,
     EngineRun,
     Operator,
+    OperatorPool,
     OperatorStateLog,
+    SipDevice,
+    SipRegistration,
+    SipTrunk,
+    SipTrunkState,
     Strategy,
+    campaign_lists,
+    campaign_pools,
     completion_code_group_members,
+    pool_operators,
 )
-from dialer.models.enums import AttemptState, CampaignStatus
+from dialer.models.enums import AttemptState, CampaignStatus, ContactStatus
 
 
 async def operator_of_user(session: AsyncSession, user_id: int) -> Operator | None:
@@ -65,13 +76,20 @@ async def code_in_campaign(session: AsyncSession, code_id: int, campaign_id: int
 
 async def operators_live(session: AsyncSession, since: datetime) -> list[Any]:
     """Every active operator with his open period (none: offline) and his calls connected since ``since``."""
-    calls = (select(func.count()).where(Attempt.operator_id == Operator.id, Attempt.connected_at >= since)
+    # bounded by queued_at so that ix_attempts_operator_queued limits it to the last hours, not all his history
+    calls = (select(func.count()).where(Attempt.operator_id == Operator.id,
+                                        Attempt.queued_at >= since - timedelta(hours=12),
+                                        Attempt.connected_at >= since)
              .scalar_subquery())
+    current = aliased(Attempt)
     stmt = (select(Operator.id, Operator.name, OperatorStateLog.state, OperatorStateLog.reason,
                    OperatorStateLog.started_at, OperatorStateLog.campaign_id, OperatorStateLog.attempt_id,
-                   calls.label("calls_today"))
+                   calls.label("calls_today"), Campaign.name.label("campaign_name"), current.number,
+                   current.contact_id)
             .outerjoin(OperatorStateLog, and_(OperatorStateLog.operator_id == Operator.id,
                                               OperatorStateLog.ended_at.is_(None)))
+            .outerjoin(Campaign, Campaign.id == OperatorStateLog.campaign_id)
+            .outerjoin(current, current.id == OperatorStateLog.attempt_id)
             .where(Operator.is_active).order_by(Operator.id))
     return list((await session.execute(stmt)).all())
 
@@ -129,3 +147,139 @@ async def attempt_periods(session: AsyncSession, attempt_id: int) -> list[Operat
     return list((await session.scalars(select(OperatorStateLog).where(OperatorStateLog.attempt_id == attempt_id)
                                        .order_by(OperatorStateLog.started_at, OperatorStateLog.id))).all())
 
+
+# --- the supervisor's floor (monitoring) --------------------------------------------------------------------
+
+
+async def operators_today(session: AsyncSession, operator_ids: Sequence[int], since: datetime
+                          ) -> dict[int, dict[str, Any]]:
+    """Per operator since ``since``: talk seconds (a call in progress counts up to now) and finished calls per
+    completion code. One grouped query over ``ix_attempts_operator_queued`` (operator_id = ANY, queued_at >=)."""
+    out: dict[int, dict[str, Any]] = {oid: {"talk_s": 0.0, "codes": []} for oid in operator_ids}
+    if not operator_ids:
+        return out
+    talk = func.coalesce(func.sum(func.extract("epoch", func.coalesce(Attempt.hung_up_at, func.now())
+                                               - Attempt.connected_at)), 0)
+    done = func.count().filter(Attempt.state == AttemptState.done)
+    rows = await session.execute(
+        select(Attempt.operator_id, Attempt.completion_code_id, CompletionCode.name, CompletionCode.category,
+               Attempt.outcome, done, talk)
+        .outerjoin(CompletionCode, CompletionCode.id == Attempt.completion_code_id)
+        .where(Attempt.operator_id.in_(list(operator_ids)), Attempt.queued_at >= since)
+        .group_by(Attempt.operator_id, Attempt.completion_code_id, CompletionCode.name, CompletionCode.category,
+                  Attempt.outcome))
+    codes: dict[int, dict[tuple[str, Any], dict[str, Any]]] = {oid: {} for oid in operator_ids}
+    for row in rows.all():
+        oid, code_id, name, category, outcome, n, seconds = tuple[Any, ...](row)
+        item = out.setdefault(int(oid), {"talk_s": 0.0, "codes": []})
+        item["talk_s"] += float(seconds or 0)
+        cat = category if category is not None else outcome
+        if not n or cat is None:
+            continue
+        cat_s = cat.value if hasattr(cat, "value") else str(cat)
+        # an attempt finished without a code (no answer, busy ...) is counted under its category
+        key = ("code", code_id) if code_id is not None else ("category", cat_s)
+        entry = codes.setdefault(int(oid), {}).setdefault(
+            key, {"id": code_id, "name": name or "", "category": cat_s, "count": 0})
+        entry["count"] += int(n)
+    for oid, by_code in codes.items():
+        out[oid]["codes"] = sorted(by_code.values(), key=lambda c: (-c["count"], c["name"], c["category"]))
+        out[oid]["talk_s"] = round(out[oid]["talk_s"], 1)
+    return out
+
+
+async def pools(session: AsyncSession) -> list[Any]:
+    return list((await session.execute(select(OperatorPool.id, OperatorPool.name)
+                                       .order_by(OperatorPool.name, OperatorPool.id))).all())
+
+
+async def pool_members(session: AsyncSession) -> dict[int, list[int]]:
+    """Operator id → the pools he is in."""
+    out: dict[int, list[int]] = {}
+    for pool_id, operator_id in (await session.execute(
+            select(pool_operators.c.pool_id, pool_operators.c.operator_id)
+            .order_by(pool_operators.c.pool_id))).all():
+        out.setdefault(int(operator_id), []).append(int(pool_id))
+    return out
+
+
+async def campaign_pool_ids(session: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {cid: [] for cid in campaign_ids}
+    if not campaign_ids:
+        return out
+    for cid, pid in (await session.execute(
+            select(campaign_pools.c.campaign_id, campaign_pools.c.pool_id)
+            .where(campaign_pools.c.campaign_id.in_(list(campaign_ids))).order_by(campaign_pools.c.pool_id))).all():
+        out[int(cid)].append(int(pid))
+    return out
+
+
+async def operator_devices(session: AsyncSession) -> dict[int, Any]:
+    """Operator id → his SIP device's login and registration (columns of ``sip_registrations`` or nulls)."""
+    rows = await session.execute(
+        select(SipDevice.operator_id, SipDevice.login, SipRegistration.online, SipRegistration.reachable,
+               SipRegistration.changed_at, SipRegistration.detail)
+        .outerjoin(SipRegistration, SipRegistration.login == SipDevice.login)
+        .where(SipDevice.operator_id.is_not(None), SipDevice.is_active))
+    return {int(r.operator_id): r for r in rows.all()}
+
+
+async def trunks(session: AsyncSession) -> list[Any]:
+    return list((await session.execute(
+        select(SipTrunk.id, SipTrunk.name, SipTrunk.is_active, SipTrunkState.up, SipTrunkState.detail,
+               SipTrunkState.changed_at)
+        .outerjoin(SipTrunkState, SipTrunkState.trunk_id == SipTrunk.id)
+        .order_by(SipTrunk.position, SipTrunk.id))).all())
+
+
+def dialable_stmt(campaign_ids: Sequence[int]) -> Select[Any]:
+    due = func.coalesce(Contact.next_call_at, literal_column("'-infinity'::timestamptz")) <= func.now()
+    return (select(campaign_lists.c.campaign_id, func.count(Contact.id))
+            .join(Contact, Contact.list_id == campaign_lists.c.list_id)
+            # literal 'done' (not a parameter): the partial index's predicate must be provable under a generic plan
+            .where(campaign_lists.c.campaign_id.in_(list(campaign_ids)),
+                   Contact.status != literal_column(f"'{ContactStatus.done.value}'"), due)
+            .group_by(campaign_lists.c.campaign_id))
+
+
+async def dialable_left(session: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, int]:
+    """Contacts of each campaign's lists not done and due now (``ix_contacts_due``: list_id,
+    coalesce(next_call_at, '-infinity') WHERE status <> 'done')."""
+    out = {cid: 0 for cid in campaign_ids}
+    if not campaign_ids:
+        return out
+    for cid, n in (await session.execute(dialable_stmt(campaign_ids))).all():
+        out[int(cid)] = int(n)
+    return out
+
+
+async def live_calls(session: AsyncSession) -> list[Any]:
+    """Attempts not done (through the partial index ``ix_attempts_live``, hence the literal state)."""
+    return list((await session.execute(
+        select(Attempt.id, Attempt.campaign_id, Attempt.operator_id, Attempt.number, Attempt.state,
+               Attempt.answered_by, Attempt.queued_at)
+        .where(Attempt.state != literal_column(f"'{AttemptState.done.value}'")).order_by(Attempt.id))).all())
+
+
+async def find_attempts(session: AsyncSession, *, numbers: Sequence[str] = (), operator_id: int | None = None,
+                        campaign_id: int | None = None, limit: int = 50) -> list[Any]:
+    """The latest attempts, newest first: of a number (through ``contact_phones.e164`` and ``attempts.phone_id``,
+    both indexed, plus the live attempt of the number), of an operator, or of a campaign."""
+    stmt = (select(Attempt, Campaign.name.label("campaign_name"), CompletionCode.name.label("code_name"),
+                   Operator.name.label("operator_name"))
+            .outerjoin(Campaign, Campaign.id == Attempt.campaign_id)
+            .outerjoin(CompletionCode, CompletionCode.id == Attempt.completion_code_id)
+            .outerjoin(Operator, Operator.id == Attempt.operator_id))
+    if numbers:
+        # two indexed look-ups rather than one OR the planner would answer with a scan of all attempts
+        by_phone = (await session.scalars(
+            select(Attempt.id).join(ContactPhone, ContactPhone.id == Attempt.phone_id)
+            .where(ContactPhone.e164.in_(list(numbers))).order_by(Attempt.id.desc()).limit(limit))).all()
+        live = (await session.scalars(select(Attempt.id).where(Attempt.number.in_(list(numbers)),
+                                                               Attempt.state != AttemptState.done))).all()
+        stmt = stmt.where(Attempt.id.in_(sorted({*by_phone, *live})))
+    if operator_id is not None:
+        stmt = stmt.where(Attempt.operator_id == operator_id)
+    if campaign_id is not None:
+        stmt = stmt.where(Attempt.campaign_id == campaign_id)
+    return list((await session.execute(stmt.order_by(Attempt.id.desc()).limit(limit))).all())

@@ -26,6 +26,23 @@ class CompleteBody(Schema):
     never_call: bool = False
 
 
+class ManualDialBody(Schema):
+    """A call outside the queue: a number, a contact (its first phone, or ``number`` among its phones), or both."""
+
+    campaign_id: int = Field(description="The campaign the call belongs to (its DNC lists, caller IDs, codes)")
+    number: str | None = Field(None, max_length=40, description="Any written form; normalised to E.164")
+    contact_id: int | None = Field(None, description="A contact of the campaign's lists")
+
+
+class AutoAnswerBody(Schema):
+    enabled: bool
+
+
+class AutoAnswerRead(BaseModel):
+    operator_id: int
+    auto_answer: bool
+
+
 class ForceStateBody(Schema):
     state: Literal["ready", "paused", "offline"]
     reason: str = Field("supervisor", max_length=100)
@@ -49,6 +66,44 @@ class CodeRead(BaseModel):
     category: str
     hotkey: str | None
     is_final: bool
+    #: Set on the system codes (``answered``, ``busy``, ``answering_machine``, ``never_call`` ...).
+    system_key: str | None = None
+
+
+class CardField(BaseModel):
+    field_id: int
+    name: str
+    type: str
+    value: Any
+    #: The value as text (numbers without a trailing ".0", lists joined).
+    text: str
+
+
+class ScriptPart(BaseModel):
+    """A piece of the call script: plain ``text``, or a placeholder's ``field`` with its ``value``."""
+
+    text: str | None = None
+    field: str | None = None
+    value: str | None = None
+
+
+class HistoryEntry(BaseModel):
+    attempt_id: int
+    at: datetime | None
+    number: str
+    campaign_id: int
+    state: str | None
+    #: The outcome category (answered, no_answer, busy, rejected, abandoned, error).
+    outcome: str | None
+    completion_code: str | None
+    operator: str | None
+    comment: str
+
+
+class CampaignChoice(BaseModel):
+    id: int
+    name: str
+    status: str
 
 
 class CallRead(BaseModel):
@@ -66,6 +121,21 @@ class CallRead(BaseModel):
     card: dict[str, Any]
     #: The codes the operator may set (the campaign's completion-code group).
     codes: list[CodeRead]
+    contact_id: int | None = None
+    #: The fields of the list's card template (``in_card``), in the list's order.
+    fields: list[CardField] = []
+    #: The client in the CRM (the list's ``crm_url`` filled in); only http(s) links.
+    crm_url: str | None = None
+    #: The campaign's call script with the client's values, as plain text and as parts.
+    script: str = ""
+    script_parts: list[ScriptPart] = []
+    #: This client's attempts, newest first (this call included).
+    history: list[HistoryEntry] = []
+    #: Comments earlier operators left on this client's calls (newest first).
+    notes: list[HistoryEntry] = []
+    #: Preview mode: seconds the operator has to read the card, and when the call is placed by itself.
+    preview_seconds: float | None = None
+    preview_deadline: datetime | None = None
 
 
 class OperatorStateRead(BaseModel):
@@ -79,6 +149,31 @@ class OperatorStateRead(BaseModel):
     call: CallRead | None
     pause_reasons: list[str]
     engine_running: bool
+    #: The server's clock, for timers in the browser.
+    server_time: datetime | None = None
+    #: The operator's phone answers offered calls by itself.
+    auto_answer: bool = True
+    #: Whether the browser can answer a ringing call (no telephony driver offers it yet: the phone answers).
+    can_answer: bool = False
+    #: Campaigns the operator may dial manually in (running or paused, he is in their pools).
+    campaigns: list[CampaignChoice] = []
+
+
+class SipLive(BaseModel):
+    """An operator's SIP phone and its last known registration (``online`` false: never registered or gone)."""
+
+    login: str
+    online: bool
+    reachable: bool
+    changed_at: datetime | None
+    detail: str
+
+
+class CodeCount(BaseModel):
+    id: int | None
+    name: str
+    category: str
+    count: int
 
 
 class OperatorLive(BaseModel):
@@ -89,8 +184,19 @@ class OperatorLive(BaseModel):
     since: datetime | None
     seconds_in_state: float
     campaign_id: int | None
+    campaign_name: str | None = None
     attempt_id: int | None
+    #: The number and contact of the call he works on (or previews), if any.
+    number: str | None = None
+    contact_id: int | None = None
     calls_today: int
+    #: Seconds talked today (calls connected today; a call in progress counts up to now).
+    talk_s_today: float = 0.0
+    #: Today's finished calls by completion code, most frequent first.
+    codes_today: list[CodeCount] = []
+    pool_ids: list[int] = []
+    #: His SIP device (none: he works without one, e.g. simulated or a trunk extension).
+    sip: SipLive | None = None
 
 
 class CampaignLive(BaseModel):
@@ -117,6 +223,9 @@ class CampaignLive(BaseModel):
     engine: dict[str, Any]
     auto_stopped: bool
     consecutive_errors: int
+    #: Contacts of its lists not done and due now (cached for a few seconds).
+    dialable_left: int = 0
+    pool_ids: list[int] = []
 
 
 class EngineLive(BaseModel):
@@ -128,17 +237,67 @@ class EngineLive(BaseModel):
     started_at: datetime | None
 
 
+class PoolLive(BaseModel):
+    id: int
+    name: str
+
+
+class TrunkLive(BaseModel):
+    id: int
+    name: str
+    is_active: bool
+    #: As the engine last saw it; None: never checked.
+    up: bool | None
+    detail: str
+    changed_at: datetime | None
+
+
+class LiveCall(BaseModel):
+    """A call in progress (an attempt not done), for a panel that follows calls by their events."""
+
+    attempt_id: int
+    campaign_id: int
+    operator_id: int | None
+    number: str
+    state: str
+    answered_by: str | None
+    queued_at: datetime
+
+
 class LiveSnapshot(BaseModel):
     at: datetime
     engine: EngineLive
     operator_counts: dict[str, int]
     operators: list[OperatorLive]
     campaigns: list[CampaignLive]
+    pools: list[PoolLive] = []
+    trunks: list[TrunkLive] = []
+    #: Every call in progress (their counts per campaign and stage are ``campaigns[].calls``).
+    live_calls: list[LiveCall] = []
 
 
 class TimelineEntry(BaseModel):
     stage: str
     at: datetime
+    #: Seconds until the next stage (None for the last one).
+    duration_s: float | None = None
+
+
+class AttemptBrief(BaseModel):
+    """One line of the attempt search (``GET /api/monitoring/attempts``)."""
+
+    id: int
+    campaign_id: int
+    campaign_name: str | None
+    contact_id: int | None
+    number: str
+    state: str
+    outcome: str | None
+    completion_code: str | None
+    operator_id: int | None
+    operator_name: str | None
+    queued_at: datetime
+    talk_s: float | None
 
 
 class AttemptDetail(BaseModel):

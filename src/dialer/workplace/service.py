@@ -2,31 +2,46 @@
 
 from __future__ import annotations
 
+import time as time_module
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dialer.engine import manual
 from dialer.engine import repository as engine_repo
 from dialer.engine.commands import CommandKind, enqueue, wait_result
 from dialer.engine.operator_fsm import PAUSE_REASONS
-from dialer.exceptions import Conflict, NotFound, ValidationFailed
+from dialer.exceptions import Conflict, DialerError, NotFound, ValidationFailed
 from dialer.models import Operator
 from dialer.models.enums import AttemptState, OperatorState
+from dialer.workplace import card as panel
 from dialer.workplace import repository as repo
 from dialer.workplace.schemas import (
+    AttemptBrief,
     AttemptDetail,
+    AutoAnswerRead,
     CallRead,
+    CampaignChoice,
     CampaignLive,
+    CardField,
+    CodeCount,
     CodeRead,
     CommandResult,
     CompleteBody,
     EngineLive,
+    HistoryEntry,
+    LiveCall,
     LiveSnapshot,
+    ManualDialBody,
     OperatorLive,
     OperatorStateRead,
+    PoolLive,
+    ScriptPart,
+    SipLive,
     TimelineEntry,
+    TrunkLive,
 )
 
 #: How long a request waits for the engine to apply a command before answering "queued".
@@ -72,21 +87,71 @@ async def state(session: AsyncSession, op: Operator) -> OperatorStateRead:
         reason=period.reason if period else "", since=period.started_at if period else None,
         seconds_in_state=_seconds(period.started_at if period else None, now),
         campaign_id=period.campaign_id if period else None, call=call, pause_reasons=list(PAUSE_REASONS),
-        engine_running=run is not None)
+        engine_running=run is not None, server_time=now, auto_answer=op.auto_answer, can_answer=False,
+        campaigns=[CampaignChoice(id=c.id, name=c.name, status=c.status.value)
+                   for c in await panel.dialable_campaigns(session, op.id)])
 
 
 async def _call(session: AsyncSession, attempt_id: int) -> CallRead | None:
+    """The call with the client card as the operator sees it (see :mod:`dialer.workplace.card`)."""
     a = await repo.attempt(session, attempt_id)
     if a is None:
         return None
     card = await engine_repo.contact_card(session, a.contact_id, campaign_id=a.campaign_id)
+    list_id, data = await panel.contact_data(session, a.contact_id)
+    shown, values, crm = await panel.card_fields(session, list_id, data)
+    # the card template decides what the operator sees: only the list's in-card fields, in the list's order
+    card["fields"] = {f["name"]: f["value"] for f in shown}
+    script_text = str(card.get("campaign", {}).get("script") or "")
+    parts = panel.fill_script(script_text, values)
+    history = [HistoryEntry(attempt_id=h["attempt_id"], at=h["at"], number=h["number"], campaign_id=h["campaign_id"],
+                            state=h["state"], outcome=h["outcome"], completion_code=h["completion_code"],
+                            operator=h["operator"], comment=h["comment"] or "")
+               for h in (card.get("history", []) if a.contact_id is not None
+                         else await panel.number_history(session, a.number))]
     codes = await repo.campaign_codes(session, a.campaign_id)
+    preview = a.state is AttemptState.queued
+    seconds = await panel.preview_seconds(session, a.campaign_id) if preview else None
     return CallRead(
         attempt_id=a.id, state=a.state.value, number=a.number, campaign_id=a.campaign_id,
-        campaign_name=card.get("campaign", {}).get("name", ""), preview=a.state is AttemptState.queued,
+        campaign_name=card.get("campaign", {}).get("name", ""), preview=preview,
         queued_at=a.queued_at, answered_at=a.answered_at, connected_at=a.connected_at, hung_up_at=a.hung_up_at,
         card=card, codes=[CodeRead(id=c.id, name=c.name, category=c.category.value, hotkey=c.hotkey,
-                                   is_final=c.is_final) for c in codes])
+                                   is_final=c.is_final, system_key=c.system_key) for c in codes],
+        contact_id=a.contact_id, fields=[CardField(**f) for f in shown], crm_url=panel.crm_link(crm, values),
+        script="".join(p.get("text") or p.get("value") or "" for p in parts),
+        script_parts=[ScriptPart(**p) for p in parts], history=history,
+        notes=[h for h in history if h.comment.strip() and h.attempt_id != a.id],
+        preview_seconds=seconds,
+        preview_deadline=a.queued_at + timedelta(seconds=seconds) if seconds is not None else None)
+
+
+async def manual_dial_payload(session: AsyncSession, op: Operator, body: ManualDialBody) -> dict[str, Any]:
+    """Check a manual dial request before the engine gets it; returns the command payload.
+
+    The engine checks again what may change meanwhile (the operator's state, DNC lists, calls in progress)."""
+    if body.number is None and body.contact_id is None:
+        raise ValidationFailed.field("number", "give a number or a contact id")
+    number = None
+    if body.number is not None and body.number.strip():
+        try:
+            number = manual.normalize_number(body.number)
+        except DialerError as err:
+            raise ValidationFailed.field("number", err.detail) from None
+    elif body.contact_id is None:
+        raise ValidationFailed.field("number", "give a number or a contact id")
+    allowed = {c.id for c in await panel.dialable_campaigns(session, op.id)}
+    if body.campaign_id not in allowed:
+        raise ValidationFailed.field("campaign_id", f"campaign {body.campaign_id} is not running or you do not work "
+                                                    "for it")
+    return {"campaign_id": body.campaign_id, "number": number, "contact_id": body.contact_id}
+
+
+async def set_auto_answer(session: AsyncSession, op: Operator, enabled: bool) -> AutoAnswerRead:
+    """The operator's auto-answer switch (audited as a change of the operator, like every ORM change)."""
+    op.auto_answer = enabled
+    await session.flush()
+    return AutoAnswerRead(operator_id=op.id, auto_answer=op.auto_answer)
 
 
 async def check_complete(session: AsyncSession, op: Operator, body: CompleteBody) -> dict[str, Any]:
@@ -149,15 +214,29 @@ async def snapshot(session: AsyncSession) -> LiveSnapshot:
     day = now - timedelta(days=1)
     operators = []
     counts: dict[str, int] = {s.value: 0 for s in OperatorState}
-    for row in await repo.operators_live(session, _day_start(now, OPERATOR_DAY_ZONE)):
+    op_day = _day_start(now, OPERATOR_DAY_ZONE)
+    op_rows = await repo.operators_live(session, op_day)
+    per_op = await repo.operators_today(session, [r.id for r in op_rows], op_day)
+    members = await repo.pool_members(session)
+    devices = await repo.operator_devices(session)
+    for row in op_rows:
         st = row.state.value if row.state is not None else OperatorState.offline.value
         counts[st] += 1
-        operators.append(OperatorLive(id=row.id, name=row.name, state=st, reason=row.reason or "",
-                                      since=row.started_at, seconds_in_state=_seconds(row.started_at, now),
-                                      campaign_id=row.campaign_id, attempt_id=row.attempt_id,
-                                      calls_today=int(row.calls_today or 0)))
+        dev = devices.get(row.id)
+        mine = per_op.get(row.id, {})
+        operators.append(OperatorLive(
+            id=row.id, name=row.name, state=st, reason=row.reason or "", since=row.started_at,
+            seconds_in_state=_seconds(row.started_at, now), campaign_id=row.campaign_id,
+            campaign_name=row.campaign_name, attempt_id=row.attempt_id, number=row.number, contact_id=row.contact_id,
+            calls_today=int(row.calls_today or 0), talk_s_today=float(mine.get("talk_s", 0.0)),
+            codes_today=[CodeCount(**c) for c in mine.get("codes", [])], pool_ids=members.get(row.id, []),
+            sip=None if dev is None else SipLive(login=dev.login, online=bool(dev.online),
+                                                 reachable=bool(dev.reachable), changed_at=dev.changed_at,
+                                                 detail=dev.detail or "")))
     rows = await repo.monitored_campaigns(session, day)
     calls = await repo.calls_in_progress(session, [c.id for c, _ in rows])
+    left = await _dialable_left(session, [c.id for c, _ in rows])
+    campaign_pools = await repo.campaign_pool_ids(session, [c.id for c, _ in rows])
     campaigns = []
     for c, wait_s in rows:
         t = await repo.today(session, c.id, _day_start(now, c.time_zone), float(wait_s))
@@ -170,13 +249,71 @@ async def snapshot(session: AsyncSession) -> LiveSnapshot:
             outcomes_today=t["outcomes"], live_answers_today=t["live"], abandoned_today=t["abandoned"],
             abandon_pct=pct, abandon_cap_pct=cap, over_cap=pct > cap, dial_ratio=engine.get("dial_ratio"),
             engine=engine, auto_stopped=c.status.value == "auto_paused",
-            consecutive_errors=int(engine.get("consecutive_errors", 0))))
+            consecutive_errors=int(engine.get("consecutive_errors", 0)), dialable_left=left.get(c.id, 0),
+            pool_ids=campaign_pools.get(c.id, [])))
     return LiveSnapshot(
         at=now, engine=EngineLive(running=run is not None, run_id=run.id if run else None,
                                   host=run.host if run else None, pid=run.pid if run else None,
                                   heartbeat_at=run.heartbeat_at if run else None,
                                   started_at=run.started_at if run else None),
-        operator_counts=counts, operators=operators, campaigns=campaigns)
+        operator_counts=counts, operators=operators, campaigns=campaigns,
+        live_calls=[LiveCall(attempt_id=r.id, campaign_id=r.campaign_id, operator_id=r.operator_id, number=r.number,
+                             state=r.state.value, answered_by=r.answered_by, queued_at=r.queued_at)
+                    for r in await repo.live_calls(session)],
+        pools=[PoolLive(id=p.id, name=p.name) for p in await repo.pools(session)],
+        trunks=[TrunkLive(id=t.id, name=t.name, is_active=t.is_active, up=t.up, detail=t.detail or "",
+                          changed_at=t.changed_at) for t in await repo.trunks(session)])
+
+
+#: How long the count of dialable contacts is reused (it scans the campaigns' due contacts).
+DIALABLE_CACHE_S = 5.0
+_dialable_cache: dict[tuple[str, int], tuple[float, int]] = {}
+
+
+async def _dialable_left(session: AsyncSession, campaign_ids: list[int]) -> dict[int, int]:
+    """Dialable contacts per campaign, counted at most every :data:`DIALABLE_CACHE_S` seconds per campaign."""
+    bind = session.get_bind()
+    db = str(bind.engine.url)
+    now = time_module.monotonic()
+    out: dict[int, int] = {}
+    stale = []
+    for cid in campaign_ids:
+        hit = _dialable_cache.get((db, cid))
+        if hit is not None and now - hit[0] < DIALABLE_CACHE_S:
+            out[cid] = hit[1]
+        else:
+            stale.append(cid)
+    if stale:
+        for cid, n in (await repo.dialable_left(session, stale)).items():
+            _dialable_cache[(db, cid)] = (now, n)
+            out[cid] = n
+    if len(_dialable_cache) > 10_000:
+        _dialable_cache.clear()
+    return out
+
+
+async def find_attempts(session: AsyncSession, *, number: str | None = None, operator_id: int | None = None,
+                        campaign_id: int | None = None, limit: int = 50) -> list[AttemptBrief]:
+    """The attempt search of the supervisor's floor: by number (as dialled or typed: 8916..., +7 916 ...)."""
+    numbers: list[str] = []
+    if number:
+        digits = "".join(ch for ch in number if ch.isdigit())
+        if not digits:
+            raise ValidationFailed.field("number", "a phone number has digits")
+        numbers = [number.strip(), digits, "+" + digits]
+        if len(digits) == 11 and digits[0] == "8":
+            numbers.append("+7" + digits[1:])
+        if len(digits) == 10:
+            numbers.append("+7" + digits)
+    rows = await repo.find_attempts(session, numbers=sorted(set(numbers)), operator_id=operator_id,
+                                    campaign_id=campaign_id, limit=limit)
+    return [AttemptBrief(
+        id=a.id, campaign_id=a.campaign_id, campaign_name=campaign_name, contact_id=a.contact_id, number=a.number,
+        state=a.state.value, outcome=a.outcome.value if a.outcome else None, completion_code=code_name,
+        operator_id=a.operator_id, operator_name=operator_name, queued_at=a.queued_at,
+        talk_s=round((a.hung_up_at - a.connected_at).total_seconds(), 1)
+        if a.connected_at is not None and a.hung_up_at is not None else None)
+        for a, campaign_name, code_name, operator_name in rows]
 
 
 async def attempt_detail(session: AsyncSession, attempt_id: int) -> AttemptDetail:
@@ -188,7 +325,9 @@ async def attempt_detail(session: AsyncSession, attempt_id: int) -> AttemptDetai
     stages = [("queued", a.queued_at), ("dialed", a.dialed_at), ("ringing", a.ringing_at),
               ("answered", a.answered_at), ("connected", a.connected_at), ("hung_up", a.hung_up_at),
               ("wrap_up_ended", a.wrap_up_ended_at)]
-    timeline = [TimelineEntry(stage=name, at=at) for name, at in stages if at is not None]
+    reached = [(name, at) for name, at in stages if at is not None]
+    timeline = [TimelineEntry(stage=name, at=at, duration_s=round((reached[i + 1][1] - at).total_seconds(), 3)
+                              if i + 1 < len(reached) else None) for i, (name, at) in enumerate(reached)]
 
     def span(start: datetime | None, end: datetime | None) -> float | None:
         return round((end - start).total_seconds(), 3) if start is not None and end is not None else None

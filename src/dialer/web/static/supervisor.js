@@ -1,0 +1,916 @@
+// The supervisor's live floor (/supervisor) and the call detail card (/supervisor/attempts/{id}).
+//
+// startFloor(root): reads GET /api/monitoring/live, then follows /live/events: rows are patched from the events
+// (operator states, calls in progress, today's outcomes, campaign statuses, SIP phones, trunks, missed offers);
+// the snapshot is read again on reconnection, every SAFETY_MS, and shortly after events whose effect on the
+// derived figures (talk time, completion codes, dialable contacts) only the server can compute.
+// showAttempt(container, id): renders one attempt's card (GET /api/attempts/{id}) into container.
+import { api, live, t, el, toast, fmtDuration, fmtDateTime } from "./app.js";
+
+const SAFETY_MS = 10000;
+const FOLLOW_UP_MS = 1200;
+const SETTLE_MS = 3500;
+const OUTCOMES = ["answered", "no_answer", "busy", "rejected", "abandoned", "error"];
+const STAGES = { queued: "ringing", dialing: "ringing", ringing: "ringing", answered: "waiting", connected: "talking",
+  wrap_up: "wrap_up", ended: null };  // ended: hung up without an operator, waiting for AttemptFinished
+const FAILING_AFTER = 3;
+const FRESH_MS = 10000;
+const RECENT = 15;
+// the order of a call's stages: a late event never takes a call back
+const RANK = { queued: 0, dialing: 1, ringing: 2, answered: 3, connected: 4, wrap_up: 5, ended: 5, done: 6 };
+
+// ---- small helpers ----------------------------------------------------------------------------------------------
+function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return d.toLocaleTimeString(window.LANG === "en" ? "en-GB" : "ru-RU");
+}
+
+function fmtPct(x) {
+  return (Math.round(Number(x || 0) * 100) / 100).toLocaleString(window.LANG === "en" ? "en-GB" : "ru-RU") + "%";
+}
+
+function dash() { return el("span", { class: "muted" }, "—"); }
+
+function stateLabel(state) { return t("status." + state); }
+
+// the label of a value under a message id prefix; the value itself when the catalogue has no entry for it
+function label(prefix, value) {
+  if (value === null || value === undefined || value === "") return "";
+  const id = prefix + value;
+  const text = t(id);
+  return text === id ? String(value) : text;
+}
+
+function campaignStatusLabel(status) { return label("supervisor.cstatus.", status); }
+
+function reasonLabel(reason) { return label("supervisor.reason.", reason); }
+
+// ---- the confirmation dialog --------------------------------------------------------------------------------------
+function ask(message, { input = null, okLabel = null } = {}) {
+  const dialog = document.getElementById("sup-dialog");
+  const field = document.getElementById("sup-dialog-input");
+  const label = document.getElementById("sup-dialog-label");
+  document.getElementById("sup-dialog-text").textContent = message;
+  document.getElementById("sup-dialog-ok").textContent = okLabel || t("supervisor.confirm.ok");
+  label.hidden = !input;
+  field.required = !!input;
+  field.value = "";
+  if (input) document.getElementById("sup-dialog-label-text").textContent = input;
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      if (dialog.returnValue !== "ok") resolve(null);
+      else resolve(input ? field.value.trim() : "");
+    }, { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+    (input ? field : document.getElementById("sup-dialog-ok")).focus();
+  });
+}
+
+// ---- the call detail card ------------------------------------------------------------------------------------------
+export async function showAttempt(container, id, { isCurrent = () => true } = {}) {
+  container.replaceChildren(el("p", { class: "muted" }, t("common.loading")));
+  let a;
+  try {
+    a = await api("GET", `/api/attempts/${id}`, null, { quiet: true });
+  } catch (err) {
+    if (!isCurrent()) return null;
+    container.replaceChildren(el("p", { class: "form-error" }, err.status === 404 ? t("supervisor.card.not_found", { id }) : err.message));
+    return null;
+  }
+  if (!isCurrent()) return null; // something else was opened meanwhile
+  renderAttempt(container, a);
+  return a;
+}
+
+function renderAttempt(container, a) {
+  const facts = [
+    ["supervisor.card.campaign", a.campaign_name || `#${a.campaign_id}`],
+    ["supervisor.card.number", a.number],
+    ["supervisor.card.contact", a.contact_id ? `#${a.contact_id}` : null],
+    ["supervisor.card.operator", a.operator_name],
+    ["supervisor.card.code", a.completion_code],
+    ["supervisor.card.caller_id", a.caller_id],
+    ["supervisor.card.answered_by", a.answered_by ? label("supervisor.answered_by.", a.answered_by) : null],
+    ["supervisor.card.hangup", [a.hangup_side ? label("supervisor.side.", a.hangup_side) : "", a.hangup_cause,
+      a.sip_code ? `SIP ${a.sip_code}` : ""].filter(Boolean).join(" · ") || null],
+    ["supervisor.card.waited", a.waited_s !== null ? fmtSeconds(a.waited_s) : null],
+    ["supervisor.card.abandoned", a.waited_s !== null ? (a.abandoned ? t("common.yes") : t("common.no")) : null],
+    ["supervisor.card.ring", a.ring_s !== null ? fmtSeconds(a.ring_s) : null],
+    ["supervisor.card.talk", a.talk_s !== null ? fmtSeconds(a.talk_s) : null],
+    ["supervisor.card.wrap_up", a.wrap_up_s !== null ? fmtSeconds(a.wrap_up_s) : null],
+    ["supervisor.card.comment", a.comment || null],
+  ].filter(([, v]) => v !== null && v !== undefined && v !== "");
+  const head = el("div", { class: "sup-card-head" },
+    el("b", {}, `#${a.id}`), " ",
+    a.outcome ? el("span", { class: `pill oc-${a.outcome}` }, t("outcome." + a.outcome))
+      : el("span", { class: "pill st-in_call" }, label("supervisor.astate.", a.state)),
+    " ", el("span", { class: "muted" }, fmtDateTime(a.timeline.length ? a.timeline[0].at : null)));
+  const total = a.timeline.reduce((s, e) => s + (e.duration_s || 0), 0) || 1;
+  const timeline = el("table", { class: "grid sup-timeline" },
+    el("thead", {}, el("tr", {}, el("th", {}, t("supervisor.card.stage")), el("th", {}, t("supervisor.card.at")),
+      el("th", { class: "num" }, t("supervisor.card.duration")), el("th", {}, ""))),
+    el("tbody", {}, a.timeline.map((e) => el("tr", { dataset: { stage: e.stage } },
+      el("td", {}, label("supervisor.stage.", e.stage)),
+      el("td", {}, fmtTime(e.at)),
+      el("td", { class: "num" }, e.duration_s !== null ? fmtSeconds(e.duration_s) : ""),
+      el("td", { class: "sup-barcell" }, e.duration_s !== null
+        ? el("span", { class: `sup-stagebar stage-${e.stage}`, style: { width: Math.max(2, 100 * e.duration_s / total) + "%" } })
+        : null)))));
+  const periods = (a.operator_periods || []).map((p) => el("tr", {},
+    el("td", {}, el("span", { class: `pill st-${p.state}` }, stateLabel(p.state)), " ", reasonLabel(p.reason)),
+    el("td", {}, fmtTime(p.started_at)),
+    el("td", {}, p.ended_at ? fmtTime(p.ended_at) : "…"),
+    el("td", { class: "num" }, p.ended_at ? fmtSeconds((new Date(p.ended_at) - new Date(p.started_at)) / 1000) : "")));
+  const card = a.card || {};
+  const fields = Object.entries(card.fields || {});
+  const history = (card.history || []).filter((h) => h.attempt_id !== a.id);
+  container.replaceChildren(...[
+    head,
+    el("dl", { class: "sup-facts" }, facts.map(([k, v]) => [el("dt", {}, t(k)), el("dd", {}, v)])),
+    el("h3", {}, t("supervisor.card.timeline")),
+    a.timeline.length ? timeline : el("p", { class: "muted" }, "—"),
+    periods.length ? [el("h3", {}, t("supervisor.card.operator_events")),
+      el("table", { class: "grid sup-periods" },
+        el("thead", {}, el("tr", {}, el("th", {}, t("supervisor.card.state")), el("th", {}, t("supervisor.card.from")),
+          el("th", {}, t("supervisor.card.to")), el("th", { class: "num" }, t("supervisor.card.duration")))),
+        el("tbody", {}, periods))] : null,
+    fields.length ? [el("h3", {}, t("supervisor.card.client")),
+      el("dl", { class: "sup-facts" }, fields.map(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v ?? ""))]))] : null,
+    history.length ? [el("h3", {}, t("supervisor.card.history")),
+      el("table", { class: "grid sup-history" }, el("tbody", {}, history.map((h) => el("tr", {},
+        el("td", {}, fmtDateTime(h.at)), el("td", {}, h.number),
+        el("td", {}, h.outcome ? el("span", { class: `pill oc-${h.outcome}` }, t("outcome." + h.outcome)) : ""),
+        el("td", {}, h.completion_code || ""), el("td", {}, h.operator || "")))))] : null,
+  ].flat().filter(Boolean));
+}
+
+function fmtSeconds(s) {
+  const n = Number(s);
+  if (n < 60) return (Math.round(n * 10) / 10).toLocaleString(window.LANG === "en" ? "en-GB" : "ru-RU") + " " + t("supervisor.sec");
+  return fmtDuration(n);
+}
+
+// ---- the floor ------------------------------------------------------------------------------------------------------
+export function startFloor(root) {
+  const can = JSON.parse(root.dataset.can || "{}");
+  const reasons = JSON.parse(root.dataset.reasons || "[]");
+  const S = {
+    ops: new Map(), camps: new Map(), pools: [], trunks: new Map(), engine: null, skew: 0,
+    calls: new Map(), // attempt id → {campaign_id, operator_id, number, stage, human, seen}: the calls in progress
+    finished: new Map(), // attempt id → {category, at}: attempts whose AttemptFinished came (the latest thousands)
+    lastFinish: new Map(), // campaign id → when one of its attempts last finished (ms)
+    recent: [], // the latest calls list
+    numbers: new Map(), // attempt id → number (from CallPlaced), for operators' rows
+    alerts: new Map(), dismissed: new Set(),
+    opEvents: new Map(), // operator id → his latest OperatorStateChanged, until the snapshot shows it
+  };
+  const opTable = document.getElementById("sup-operators");
+  const campTable = document.getElementById("sup-campaigns");
+  const alertList = document.getElementById("sup-alerts");
+  const recentList = document.getElementById("sup-recent");
+  const liveState = document.getElementById("sup-live");
+  const drawer = document.getElementById("sup-drawer");
+  const popover = document.getElementById("sup-popover");
+  let loading = null;
+  let followUp = null;
+  let settle = null;
+  let recentTimer = null;
+
+  // ---- tables: built once, rows patched ----
+  const opCols = [["name", "supervisor.col.operator"], ["state", "supervisor.col.state"], ["reason", "supervisor.col.reason"],
+    ["sip", "supervisor.col.sip"], ["campaign", "supervisor.col.campaign"], ["client", "supervisor.col.client"],
+    ["calls", "supervisor.col.calls", "num"], ["talk", "supervisor.col.talk", "num"], ["codes", "supervisor.col.codes"],
+    ["pools", "supervisor.col.pools"], ...(can.operators_control ? [["actions", "supervisor.col.actions"]] : [])];
+  const campCols = [["name", "supervisor.col.campaign"], ["status", "supervisor.col.status"], ["left", "supervisor.col.left", "num"],
+    ["ringing", "supervisor.col.ringing", "num"], ["waiting", "supervisor.col.waiting", "num"], ["talking", "supervisor.col.talking", "num"],
+    ["outcomes", "supervisor.col.outcomes"], ["abandon", "supervisor.col.abandon"], ["ratio", "supervisor.col.ratio", "num"],
+    ["autostop", "supervisor.col.autostop"], ...(can.campaigns_control ? [["actions", "supervisor.col.actions"]] : [])];
+  const header = (cols) => el("thead", {}, el("tr", {}, cols.map(([key, label, cls]) =>
+    el("th", { class: cls || null, "data-key": key, title: t(label + ".hint") !== label + ".hint" ? t(label + ".hint") : null }, t(label)))));
+  const opBody = el("tbody");
+  const campBody = el("tbody");
+  opTable.replaceChildren(header(opCols), opBody);
+  campTable.replaceChildren(header(campCols), campBody);
+
+  function cellsOf(tr) {
+    const out = {};
+    for (const td of tr.children) out[td.dataset.key] = td;
+    return out;
+  }
+
+  // ---- operators ----
+  function opRow(op) {
+    let tr = opBody.querySelector(`tr[data-id="${op.id}"]`);
+    if (!tr) {
+      tr = el("tr", { dataset: { id: op.id } }, opCols.map(([key, , cls]) => el("td", { class: cls || null, dataset: { key } })));
+      if (can.operators_control) cellsOf(tr).actions.append(opActions(op));
+    }
+    const c = cellsOf(tr);
+    tr.dataset.state = op.state;
+    c.name.replaceChildren(el("button", { type: "button", class: "link sup-opname", title: t("supervisor.latest_of", { name: op.name }),
+      onclick: () => openList(t("supervisor.latest_of", { name: op.name }), { operator_id: op.id }) }, op.name));
+    c.state.replaceChildren(el("span", { class: `pill st-${op.state}` }, stateLabel(op.state)), " ",
+      el("span", { class: "sup-time", dataset: { since: op.since || "" } }, op.since ? fmtDuration(elapsed(op.since)) : ""));
+    c.reason.replaceChildren(op.state === "paused" ? reasonLabel(op.reason) : "");
+    c.sip.replaceChildren(sipBadge(op.sip));
+    c.campaign.replaceChildren(op.campaign_id ? (op.campaign_name || campaignName(op.campaign_id)) : "");
+    const number = op.number || (op.attempt_id ? S.numbers.get(op.attempt_id) : null);
+    c.client.replaceChildren(op.attempt_id
+      ? el("button", { type: "button", class: "link sup-open", title: t("supervisor.card.open"),
+        onclick: () => openAttempt(op.attempt_id) }, number || `#${op.attempt_id}`)
+      : "");
+    c.calls.textContent = String(op.calls_today ?? 0);
+    c.talk.textContent = fmtDuration(op.talk_s_today || 0);
+    const codes = op.codes_today || [];
+    c.codes.replaceChildren(...codes.slice(0, 3).map((k) => el("span", { class: `sup-code oc-${k.category}`,
+      title: `${k.name || t("outcome." + k.category)}: ${k.count}` }, `${k.name || t("outcome." + k.category)} ${k.count}`)),
+    codes.length > 3 ? el("span", { class: "muted", title: codes.slice(3).map((k) => `${k.name || t("outcome." + k.category)}: ${k.count}`).join("\n") }, `+${codes.length - 3}`) : "");
+    c.codes.title = codes.map((k) => `${k.name || t("outcome." + k.category)}: ${k.count}`).join("\n");
+    const names = (op.pool_ids || []).map((id) => poolName(id));
+    const poolText = names.length ? names.join(", ") : "—";
+    c.pools.replaceChildren(can.pools_edit
+      ? el("button", { type: "button", class: "link sup-pools-edit", title: t("supervisor.pools.edit"),
+        "aria-haspopup": "true", onclick: (e) => openPools(op.id, e.currentTarget) }, poolText, " ✎")
+      : el("span", { class: names.length ? "" : "muted" }, poolText));
+    return tr;
+  }
+
+  function opActions(op) {
+    const select = el("select", { class: "sup-action", "aria-label": t("supervisor.action.label") },
+      el("option", { value: "" }, t("supervisor.action.choose")),
+      el("option", { value: "ready" }, t("supervisor.action.ready")),
+      el("optgroup", { label: t("supervisor.action.pause") },
+        reasons.map((r) => el("option", { value: "pause:" + r }, reasonLabel(r)))),
+      el("option", { value: "offline" }, t("supervisor.action.offline")),
+      el("option", { value: "release" }, t("supervisor.action.release")));
+    select.addEventListener("change", async () => {
+      const value = select.value;
+      select.value = "";
+      if (value) await forceOperator(op.id, value);
+    });
+    return select;
+  }
+
+  async function forceOperator(id, value) {
+    const op = S.ops.get(id);
+    const name = op ? op.name : `#${id}`;
+    try {
+      let result;
+      if (value === "release") {
+        if (await ask(t("supervisor.confirm.release", { name }), { okLabel: t("supervisor.action.release") }) === null) return;
+        result = await api("POST", `/api/supervisor/operators/${id}/release`);
+      } else if (value === "offline") {
+        if (await ask(t("supervisor.confirm.offline", { name }), { okLabel: t("supervisor.action.offline") }) === null) return;
+        result = await api("POST", `/api/supervisor/operators/${id}/state`, { state: "offline" });
+      } else if (value === "ready") {
+        result = await api("POST", `/api/supervisor/operators/${id}/state`, { state: "ready" });
+      } else {
+        result = await api("POST", `/api/supervisor/operators/${id}/state`, { state: "paused", reason: value.slice(6) });
+      }
+      if (result && result.queued) {
+        toast(t("supervisor.queued"), "info");
+        return;
+      }
+      toast(t("supervisor.done", { name }), "ok");
+      // the engine's answer; its event follows (and carries the exact time)
+      const known = S.ops.get(id);
+      if (known && result && result.state && known.state !== result.state) {
+        Object.assign(known, { state: result.state, reason: result.reason || "", since: new Date(Date.now() + S.skew).toISOString() });
+        patchOperator(known);
+      }
+    } catch { /* shown by api() */ }
+  }
+
+  function sipBadge(sip) {
+    if (!sip) return dash();
+    const ok = sip.online && sip.reachable;
+    const state = !sip.online ? "unregistered" : (!sip.reachable ? "unreachable" : "registered");
+    return el("span", { class: `sup-sip ${ok ? "ok" : "bad"}`, dataset: { state },
+      title: [sip.login, sip.detail, sip.changed_at ? fmtDateTime(sip.changed_at) : ""].filter(Boolean).join(" · ") },
+    el("span", { class: "dot" }), " ", t("supervisor.sip." + state));
+  }
+
+  function renderOperators() {
+    // the ones at work first, the offline ones after them; by name within each
+    const ops = [...S.ops.values()].sort((a, b) => (a.state === "offline") - (b.state === "offline")
+      || a.name.localeCompare(b.name) || a.id - b.id);
+    if (!ops.length) {
+      opBody.replaceChildren(el("tr", {}, el("td", { class: "dt-empty", colspan: opCols.length }, t("supervisor.no_operators"))));
+      return;
+    }
+    opBody.replaceChildren(...ops.map(opRow));
+    renderCounts();
+  }
+
+  function patchOperator(op) {
+    const tr = opBody.querySelector(`tr[data-id="${op.id}"]`);
+    if (tr) opRow(op); else renderOperators();
+    renderCounts();
+  }
+
+  function renderCounts() {
+    const counts = {};
+    for (const op of S.ops.values()) counts[op.state] = (counts[op.state] || 0) + 1;
+    const box = document.getElementById("sup-counts");
+    box.replaceChildren(...["ready", "reserved", "ringing", "in_call", "wrap_up", "paused", "offline"]
+      .filter((s) => counts[s] || ["ready", "in_call", "wrap_up", "paused"].includes(s))
+      .map((s) => el("span", { class: "sup-count", dataset: { state: s }, title: stateLabel(s) },
+        el("span", { class: `dot st-${s}` }), " ", stateLabel(s), " ", el("b", {}, counts[s] || 0))));
+  }
+
+  // ---- campaigns ----
+  function campRow(c) {
+    let tr = campBody.querySelector(`tr[data-id="${c.id}"]`);
+    if (!tr) tr = el("tr", { dataset: { id: c.id } }, campCols.map(([key, , cls]) => el("td", { class: cls || null, dataset: { key } })));
+    const k = cellsOf(tr);
+    tr.dataset.status = c.status;
+    k.name.replaceChildren(el("button", { type: "button", class: "link sup-campname", title: t("supervisor.latest_of", { name: c.name }),
+      onclick: () => openList(t("supervisor.latest_of", { name: c.name }), { campaign_id: c.id }) }, c.name), " ",
+      el("span", { class: "muted sup-mode" }, label("supervisor.mode.", c.dial_mode)));
+    k.status.replaceChildren(el("span", { class: `pill cs-${c.status}`, title: c.status_reason || "" }, campaignStatusLabel(c.status)));
+    k.left.textContent = String(c.dialable_left ?? 0);
+    const calls = c.calls || {};
+    const group = { ringing: 0, waiting: 0, talking: 0, wrap_up: 0 };
+    for (const [stage, n] of Object.entries(calls)) if (STAGES[stage]) group[STAGES[stage]] += n;
+    k.ringing.textContent = String(group.ringing);
+    k.waiting.textContent = String(group.waiting);
+    k.waiting.classList.toggle("sup-hot", group.waiting > 0);
+    k.talking.textContent = String(group.talking + group.wrap_up);
+    k.talking.title = t("supervisor.talking_detail", { talking: group.talking, wrap_up: group.wrap_up });
+    const out = c.outcomes_today || {};
+    k.outcomes.replaceChildren(...OUTCOMES.map((cat) => el("span", { class: `sup-oc oc-${cat}${out[cat] ? "" : " zero"}`,
+      dataset: { cat }, title: t("outcome." + cat) }, String(out[cat] || 0))));
+    const cap = Number(c.abandon_cap_pct || 0);
+    const pct = Number(c.abandon_pct || 0);
+    const over = pct > cap;
+    k.abandon.replaceChildren(el("div", { class: `sup-abandon${over ? " over" : ""}`,
+      title: t("supervisor.abandon_detail", { abandoned: c.abandoned_today || 0, live: c.live_answers_today || 0 }) },
+    el("div", { class: "sup-bar" }, el("span", { style: { width: Math.min(100, cap ? (100 * pct) / (cap * 2) : 0) + "%" } }),
+      el("i", { style: { left: "50%" } })),
+    el("span", { class: "sup-abandon-text" }, `${fmtPct(pct)} / ${fmtPct(cap)}`)));
+    k.ratio.textContent = c.dial_ratio === null || c.dial_ratio === undefined ? "—" : String(Math.round(c.dial_ratio * 100) / 100);
+    k.autostop.replaceChildren(c.status === "auto_paused"
+      ? el("span", { class: "sup-stop", title: c.status_reason || "" }, c.status_reason || t("supervisor.cstatus.auto_paused"))
+      : (c.consecutive_errors ? el("span", { class: "sup-warn" }, t("supervisor.errors_in_row", { n: c.consecutive_errors })) : dash()));
+    if (can.campaigns_control && k.actions.dataset.status !== c.status) {
+      k.actions.dataset.status = c.status;
+      k.actions.replaceChildren(...campActions(c));
+    }
+    return tr;
+  }
+
+  function campActions(c) {
+    const out = [];
+    const button = (action, label, cls) => el("button", { type: "button", class: `sup-btn ${cls || ""}`, dataset: { action },
+      title: t(label + ".hint") !== label + ".hint" ? t(label + ".hint") : null,
+      onclick: () => campaignAction(c.id, action) }, t(label));
+    if (c.status === "running") out.push(button("pause", "supervisor.action.pause_campaign"));
+    if (c.status === "paused") out.push(button("resume", "supervisor.action.resume", "primary"));
+    if (c.status === "auto_paused") out.push(button("acknowledge", "supervisor.action.acknowledge", "primary"));
+    return out;
+  }
+
+  async function campaignAction(id, action) {
+    const c = S.camps.get(id);
+    const name = c ? c.name : `#${id}`;
+    let body = null;
+    if (action === "pause") {
+      if (await ask(t("supervisor.confirm.pause", { name }), { okLabel: t("supervisor.action.pause_campaign") }) === null) return;
+    } else if (action === "acknowledge") {
+      const comment = await ask(t("supervisor.confirm.acknowledge", { name, reason: c ? c.status_reason : "" }),
+        { input: t("supervisor.confirm.comment"), okLabel: t("supervisor.action.acknowledge") });
+      if (comment === null) return;
+      body = { comment };
+    }
+    try {
+      const updated = await api("POST", `/api/campaigns/${id}/${action}`, body);
+      const known = S.camps.get(id);
+      if (known && updated) {
+        known.status = updated.status;
+        known.status_reason = updated.status_reason || "";
+        known.auto_stopped = updated.status === "auto_paused";
+        patchCampaign(known);
+        syncCampaignAlerts(known);
+      }
+    } catch { /* shown by api() */ }
+  }
+
+  function renderCampaigns() {
+    const camps = [...S.camps.values()];
+    if (!camps.length) {
+      campBody.replaceChildren(el("tr", {}, el("td", { class: "dt-empty", colspan: campCols.length }, t("supervisor.no_campaigns"))));
+      return;
+    }
+    campBody.replaceChildren(...camps.map(campRow));
+  }
+
+  function patchCampaign(c) {
+    if (campBody.querySelector(`tr[data-id="${c.id}"]`)) campRow(c); else renderCampaigns();
+  }
+
+  function campaignName(id) {
+    const c = S.camps.get(id);
+    return c ? c.name : `#${id}`;
+  }
+
+  function poolName(id) {
+    const p = S.pools.find((x) => x.id === id);
+    return p ? p.name : `#${id}`;
+  }
+
+  // ---- pool membership (a checkbox popover per operator) ----
+  function openPools(opId, anchor) {
+    const op = S.ops.get(opId);
+    if (!op) return;
+    const current = new Set(op.pool_ids || []);
+    const boxes = S.pools.map((p) => el("label", { class: "sup-check" },
+      el("input", { type: "checkbox", value: p.id, checked: current.has(p.id), dataset: { pool: p.name } }), " ", p.name));
+    const save = el("button", { type: "button", class: "primary", onclick: async () => {
+      const ids = [...popover.querySelectorAll("input[type=checkbox]")].filter((x) => x.checked).map((x) => Number(x.value));
+      save.disabled = true;
+      try {
+        const updated = await api("PATCH", `/api/operators/${opId}`, { pool_ids: ids });
+        const known = S.ops.get(opId);
+        if (known) { known.pool_ids = updated.pool_ids; patchOperator(known); }
+        toast(t("supervisor.pools.saved", { name: op.name }), "ok");
+        closePopover();
+      } catch { save.disabled = false; }
+    } }, t("supervisor.pools.save"));
+    popover.replaceChildren(el("div", { class: "sup-popover-title" }, t("supervisor.pools.of", { name: op.name })),
+      ...(S.pools.length ? boxes : [el("p", { class: "muted" }, t("supervisor.pools.none"))]),
+      el("div", { class: "sup-dialog-buttons" }, save, el("button", { type: "button", onclick: closePopover }, t("supervisor.confirm.cancel"))));
+    popover.dataset.operator = String(opId);
+    popover.hidden = false;
+    const r = anchor.getBoundingClientRect();
+    popover.style.top = `${window.scrollY + r.bottom + 2}px`;
+    popover.style.left = `${Math.max(4, Math.min(window.scrollX + r.left, window.scrollX + document.documentElement.clientWidth - popover.offsetWidth - 8))}px`;
+    const first = popover.querySelector("input");
+    if (first) first.focus();
+  }
+
+  function closePopover() {
+    popover.hidden = true;
+    delete popover.dataset.operator;
+  }
+  document.addEventListener("mousedown", (e) => {
+    if (!popover.hidden && !popover.contains(e.target) && !e.target.closest(".sup-pools-edit")) closePopover();
+  });
+
+  // ---- alerts ----
+  function raise(key, kind, text, at) {
+    const existing = S.alerts.get(key);
+    if (existing && existing.text === text) return;
+    S.alerts.set(key, { key, kind, text, at: at || new Date(Date.now() + S.skew).toISOString() });
+    renderAlerts();
+  }
+
+  function resolve(key) {
+    S.dismissed.delete(key);
+    if (S.alerts.delete(key)) renderAlerts();
+  }
+
+  function renderAlerts() {
+    const items = [...S.alerts.values()].filter((a) => !S.dismissed.has(a.key))
+      .sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+    document.getElementById("sup-alerts-count").textContent = items.length ? String(items.length) : "";
+    if (!items.length) {
+      alertList.replaceChildren(el("li", { class: "muted sup-none" }, t("supervisor.no_alerts")));
+      return;
+    }
+    alertList.replaceChildren(...items.map((a) => el("li", { class: `sup-alert ${a.kind}`, dataset: { key: a.key } },
+      el("span", { class: "sup-alert-time" }, fmtTime(a.at)),
+      el("span", { class: "sup-alert-text" }, a.text),
+      el("button", { type: "button", class: "link sup-dismiss", title: t("supervisor.dismiss"), "aria-label": t("supervisor.dismiss"),
+        onclick: () => { S.dismissed.add(a.key); renderAlerts(); } }, "✕"))));
+  }
+
+  function syncCampaignAlerts(c) {
+    if (c.status === "auto_paused") raise(`camp:${c.id}`, "danger", t("supervisor.alert.auto_paused", { name: c.name, reason: c.status_reason || "—" }));
+    else resolve(`camp:${c.id}`);
+    if (c.status === "running" && (c.consecutive_errors || 0) >= FAILING_AFTER) {
+      raise(`campfail:${c.id}`, "warn", t("supervisor.alert.failing", { name: c.name, n: c.consecutive_errors }));
+    } else resolve(`campfail:${c.id}`);
+  }
+
+  function syncDeviceAlert(op) {
+    const key = `dev:${op.id}`;
+    if (op.sip && op.state !== "offline" && !(op.sip.online && op.sip.reachable)) {
+      const state = !op.sip.online ? "unregistered" : "unreachable";
+      raise(key, "danger", t("supervisor.alert.device", { login: op.sip.login, name: op.name, state: t("supervisor.sip." + state) }), op.sip.changed_at);
+    } else if (!op.sip || (op.sip.online && op.sip.reachable)) resolve(key);
+  }
+
+  function syncTrunkAlert(tr) {
+    const key = `trunk:${tr.id}`;
+    if (tr.is_active !== false && tr.up === false) raise(key, "danger", t("supervisor.alert.trunk", { name: tr.name, detail: tr.detail || "—" }), tr.changed_at);
+    else resolve(key);
+  }
+
+  // ---- the snapshot ----
+  async function load() {
+    if (loading) return loading;
+    loading = (async () => {
+      try {
+        const snap = await api("GET", "/api/monitoring/live", null, { quiet: true });
+        S.skew = new Date(snap.at).getTime() - Date.now();
+        S.engine = snap.engine;
+        S.pools = snap.pools || [];
+        S.ops = new Map(snap.operators.map((o) => [o.id, o]));
+        const previous = S.camps;
+        S.camps = new Map(snap.campaigns.map((c) => [c.id, c]));
+        S.trunks = new Map((snap.trunks || []).map((x) => [x.id, x]));
+        // the engine records a state a moment after it announces it: a state an event told us is kept until the
+        // snapshot has it (or something newer)
+        for (const [id, ev] of S.opEvents) {
+          const op = S.ops.get(id);
+          if (op && op.state !== ev.state && (!op.since || new Date(ev.at) > new Date(op.since))) {
+            if (op.attempt_id !== ev.attempt_id) { op.number = null; op.contact_id = null; }
+            Object.assign(op, { state: ev.state, reason: ev.reason || "", since: ev.at, campaign_id: ev.campaign_id,
+              attempt_id: ev.attempt_id, campaign_name: ev.campaign_id ? campaignName(ev.campaign_id) : null });
+          } else {
+            S.opEvents.delete(id);
+          }
+        }
+        const followed = S.calls;
+        S.calls = new Map();
+        const now = Date.now();
+        for (const lc of snap.live_calls || []) {
+          if (S.finished.has(lc.attempt_id)) continue; // recorded a moment after it was announced
+          const known = followed.get(lc.attempt_id);
+          const stage = known && RANK[known.stage] > RANK[lc.state] ? known.stage : lc.state;
+          S.calls.set(lc.attempt_id, { ...lc, stage, human: lc.answered_by === "human" || !!(known && known.human), seen: known ? known.seen : now });
+          if (lc.number) S.numbers.set(lc.attempt_id, lc.number);
+        }
+        for (const [id, call] of followed) {
+          // announced but not recorded yet: kept for a while (a call we never hear the end of is dropped then)
+          if (!S.calls.has(id) && !S.finished.has(id) && now - (call.seen || 0) < FRESH_MS) S.calls.set(id, call);
+        }
+        for (const c of S.camps.values()) {
+          const counts = {};
+          for (const call of S.calls.values()) if (call.campaign_id === c.id) counts[call.stage] = (counts[call.stage] || 0) + 1;
+          c.calls = counts;
+          // today's counters only grow: just after an attempt finished, the snapshot may not have it yet
+          const before = previous.get(c.id);
+          if (before && now - (S.lastFinish.get(c.id) || 0) < FRESH_MS) {
+            for (const [cat, n] of Object.entries(before.outcomes_today || {})) {
+              c.outcomes_today[cat] = Math.max(n, c.outcomes_today[cat] || 0);
+            }
+            c.abandoned_today = Math.max(before.abandoned_today || 0, c.abandoned_today || 0);
+            c.live_answers_today = Math.max(before.live_answers_today || 0, c.live_answers_today || 0);
+            c.abandon_pct = c.live_answers_today ? Math.round((10000 * c.abandoned_today) / c.live_answers_today) / 100 : 0;
+          }
+        }
+        renderEngine();
+        renderCampaigns();
+        renderOperators();
+        for (const c of S.camps.values()) syncCampaignAlerts(c);
+        for (const op of S.ops.values()) syncDeviceAlert(op);
+        for (const tr of S.trunks.values()) syncTrunkAlert(tr);
+        for (const op of S.ops.values()) {
+          if (op.state === "paused" && /missed/i.test(op.reason || "")) {
+            raise(`missed:${op.id}`, "warn", t("supervisor.alert.missed_paused", { name: op.name }), op.since);
+          }
+        }
+        const dialling = [...S.camps.values()].some((c) => c.status === "running");
+        if (!snap.engine.running && dialling) raise("engine", "danger", t("supervisor.alert.engine"));
+        else resolve("engine");
+        renderAlerts();
+        if (!popover.hidden && popover.dataset.operator && !S.ops.has(Number(popover.dataset.operator))) closePopover();
+      } catch (err) {
+        if (err && err.status === 401) location.assign("/login?next=/supervisor");
+      } finally {
+        loading = null;
+      }
+    })();
+    return loading;
+  }
+
+  function soon() {
+    // the server-side figures an event changes (talk time, codes, dialable contacts): read again shortly, once,
+    // and once more a little later (the engine records some facts a moment after it announces them)
+    clearTimeout(settle);
+    settle = setTimeout(() => { settle = null; load(); }, SETTLE_MS);
+    if (followUp) return;
+    followUp = setTimeout(() => { followUp = null; load(); }, FOLLOW_UP_MS);
+  }
+
+  function renderEngine() {
+    const box = document.getElementById("sup-engine");
+    const running = S.engine && S.engine.running;
+    box.className = `sup-engine ${running ? "ok" : "bad"}`;
+    box.replaceChildren(el("span", { class: "dot" }), " ", t(running ? "supervisor.engine.running" : "supervisor.engine.stopped"));
+  }
+
+  // ---- recent calls: read from the API, then followed by the call events ----
+  async function loadRecent() {
+    try {
+      const items = await api("GET", "/api/monitoring/attempts", null, { quiet: true, query: { limit: RECENT } });
+      for (const a of items) {
+        const done = S.finished.get(a.id);
+        if (done && a.state !== "done") { a.state = "done"; a.outcome = done.category; }
+        const call = S.calls.get(a.id);
+        if (call && a.state !== "done" && RANK[call.stage] > RANK[a.state]) a.state = call.stage === "ended" ? a.state : call.stage;
+      }
+      S.recent = items;
+      renderRecent();
+    } catch { /* the next event tries again */ }
+  }
+
+  function patchRecent(id, changes) {
+    const item = S.recent.find((r) => r.id === id);
+    if (!item || item.state === "done") return;
+    Object.assign(item, changes);
+    renderRecent();
+  }
+
+  function renderRecent() {
+    const items = S.recent;
+    recentList.replaceChildren(...(items.length ? items.map((a) => el("li", {},
+      el("button", { type: "button", class: "link sup-recent-row", dataset: { id: a.id, state: a.state }, onclick: () => openAttempt(a.id) },
+        el("span", { class: "sup-alert-time" }, fmtTime(a.queued_at)), " ",
+        el("span", { class: "sup-recent-number" }, a.number), " ",
+        a.outcome ? el("span", { class: `pill oc-${a.outcome}` }, t("outcome." + a.outcome))
+          : el("span", { class: "pill st-in_call" }, label("supervisor.astate.", a.state)),
+        a.operator_name ? el("span", { class: "muted" }, " " + a.operator_name) : ""))) : [el("li", { class: "muted sup-none" }, "—")]));
+  }
+
+  function recentSoon() {
+    // names and codes come from the API; once the engine has recorded the attempt
+    if (recentTimer) return;
+    recentTimer = setTimeout(() => { recentTimer = null; loadRecent(); }, SETTLE_MS);
+  }
+
+  // ---- the call detail drawer and the search ----
+  let drawerSeq = 0; // what the drawer shows: a late answer for an earlier request is dropped
+  async function openAttempt(id) {
+    const seq = ++drawerSeq;
+    drawer.hidden = false;
+    document.getElementById("sup-drawer-title").textContent = `${t("supervisor.card.title")} #${id}`;
+    document.getElementById("sup-drawer-link").href = `/supervisor/attempts/${id}`;
+    document.getElementById("sup-drawer-link").hidden = false;
+    await showAttempt(document.getElementById("sup-drawer-body"), id, { isCurrent: () => seq === drawerSeq });
+  }
+
+  function closeDrawer() {
+    drawerSeq += 1;
+    drawer.hidden = true;
+    document.getElementById("sup-drawer-body").replaceChildren();
+  }
+  document.getElementById("sup-drawer-close").addEventListener("click", closeDrawer);
+  document.addEventListener("keydown", (e) => {
+    const typing = e.target.closest && e.target.closest("input, select, textarea, dialog");
+    if (e.key === "/" && !typing) {
+      e.preventDefault();
+      document.querySelector("#sup-search input").focus();
+      return;
+    }
+    if (e.key !== "Escape") return;
+    if (!popover.hidden) closePopover();
+    else if (!drawer.hidden) closeDrawer();
+  });
+
+  document.getElementById("sup-search").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const q = e.target.elements.q.value.trim();
+    if (!q) return;
+    const asId = q.replace(/^#/, "");
+    if (/^\d{1,9}$/.test(asId)) {
+      try {
+        await api("GET", `/api/attempts/${asId}`, null, { quiet: true });
+        await openAttempt(Number(asId));
+        return;
+      } catch (err) {
+        if (err.status !== 404 || q.startsWith("#")) { toast(t("supervisor.card.not_found", { id: asId }), "error"); return; }
+      }
+    }
+    await openList(t("supervisor.search.results", { q }), { number: q }, true);
+  });
+
+  // the latest attempts of a number, an operator or a campaign, in the drawer; a row opens its card
+  async function openList(title, query, single = false) {
+    const seq = ++drawerSeq;
+    let found;
+    try {
+      found = await api("GET", "/api/monitoring/attempts", null, { query: { ...query, limit: 50 } });
+    } catch { return; }
+    if (seq !== drawerSeq) return;
+    if (single && found.length === 1) { await openAttempt(found[0].id); return; }
+    drawer.hidden = false;
+    document.getElementById("sup-drawer-title").textContent = title;
+    document.getElementById("sup-drawer-link").hidden = true;
+    document.getElementById("sup-drawer-body").replaceChildren(found.length
+      ? el("table", { class: "grid sup-found" }, el("tbody", {}, found.map((a) => el("tr", { class: "clickable", tabindex: 0,
+        onclick: () => openAttempt(a.id), onkeydown: (ev) => { if (ev.key === "Enter") openAttempt(a.id); } },
+      el("td", {}, `#${a.id}`), el("td", {}, fmtDateTime(a.queued_at)), el("td", {}, a.campaign_name || ""),
+      el("td", {}, a.outcome ? el("span", { class: `pill oc-${a.outcome}` }, t("outcome." + a.outcome)) : label("supervisor.astate.", a.state)),
+      el("td", {}, a.number), el("td", {}, a.operator_name || "")))))
+      : el("p", { class: "muted" }, t(query.number ? "supervisor.search.nothing" : "supervisor.no_calls")));
+  }
+
+  // ---- live events ----
+  function elapsed(since) {
+    return Math.max(0, (Date.now() + S.skew - new Date(since).getTime()) / 1000);
+  }
+
+  function tick() {
+    for (const span of opBody.querySelectorAll(".sup-time")) {
+      if (span.dataset.since) span.textContent = fmtDuration(elapsed(span.dataset.since));
+    }
+  }
+
+  // calls in progress are followed by attempt id: every call event carries its campaign, so a call placed before
+  // the snapshot is followed as well as a new one; the counts per campaign and stage are derived from S.calls
+  function setStage(ev, stage, extra = {}) {
+    if (S.finished.has(ev.attempt_id)) return null;
+    let call = S.calls.get(ev.attempt_id);
+    if (!call) {
+      call = { attempt_id: ev.attempt_id, campaign_id: ev.campaign_id, operator_id: null, number: S.numbers.get(ev.attempt_id) || "",
+        stage, human: false, queued_at: ev.at };
+      S.calls.set(ev.attempt_id, call);
+    } else if (RANK[stage] < RANK[call.stage]) {
+      return call; // an older event, late
+    }
+    Object.assign(call, extra, { stage, seen: Date.now() });
+    countCalls(ev.campaign_id);
+    if (stage !== "ended") patchRecent(ev.attempt_id, { state: stage });
+    return call;
+  }
+
+  function countCalls(campaignId) {
+    const c = S.camps.get(campaignId);
+    if (!c) return;
+    const counts = {};
+    for (const call of S.calls.values()) {
+      if (call.campaign_id === campaignId) counts[call.stage] = (counts[call.stage] || 0) + 1;
+    }
+    c.calls = counts;
+    patchCampaign(c);
+  }
+
+  function finish(ev) {
+    S.calls.delete(ev.attempt_id);
+    S.finished.set(ev.attempt_id, { category: ev.category, at: Date.now() });
+    if (S.finished.size > 5000) S.finished.delete(S.finished.keys().next().value);
+    S.lastFinish.set(ev.campaign_id, Date.now());
+    countCalls(ev.campaign_id);
+    patchRecent(ev.attempt_id, { state: "done", outcome: ev.category });
+  }
+
+  function onEvent(ev) {
+    switch (ev.type) {
+      case "OperatorStateChanged": {
+        S.opEvents.set(ev.operator_id, ev);
+        const op = S.ops.get(ev.operator_id);
+        if (!op) { soon(); return; }
+        op.state = ev.state; op.reason = ev.reason || ""; op.since = ev.at;
+        if (op.attempt_id !== ev.attempt_id) { op.number = null; op.contact_id = null; }
+        op.campaign_id = ev.campaign_id; op.attempt_id = ev.attempt_id;
+        op.campaign_name = ev.campaign_id ? campaignName(ev.campaign_id) : null;
+        patchOperator(op);
+        syncDeviceAlert(op);
+        if (ev.state === "in_call" || ev.state === "wrap_up") resolve(`missed:${op.id}`);
+        if (ev.attempt_id && !S.numbers.has(ev.attempt_id)) soon();
+        if (ev.previous === "in_call" || ev.previous === "wrap_up") soon(); // talk time and codes
+        return;
+      }
+      case "CallPlaced": {
+        S.numbers.set(ev.attempt_id, ev.number);
+        if (S.numbers.size > 5000) S.numbers.delete(S.numbers.keys().next().value);
+        const op = ev.operator_id ? S.ops.get(ev.operator_id) : null;
+        if (!S.recent.some((r) => r.id === ev.attempt_id) && !S.finished.has(ev.attempt_id)) {
+          S.recent.unshift({ id: ev.attempt_id, number: ev.number, state: "dialing", outcome: null, queued_at: ev.at,
+            operator_name: op ? op.name : null, campaign_id: ev.campaign_id });
+          S.recent.length = Math.min(S.recent.length, RECENT);
+          renderRecent();
+        }
+        setStage(ev, "dialing", { number: ev.number, operator_id: ev.operator_id });
+        if (op && op.attempt_id === ev.attempt_id) patchOperator(op);
+        return;
+      }
+      case "CallRinging": setStage(ev, "ringing"); return;
+      case "CallAnswered": {
+        const human = ev.answered_by === "human";
+        if (human) {
+          const c = S.camps.get(ev.campaign_id);
+          if (c) { c.live_answers_today = (c.live_answers_today || 0) + 1; recomputeAbandon(c); }
+        }
+        setStage(ev, "answered", { human });
+        return;
+      }
+      case "CallOnHold": setStage(ev, "answered"); return;
+      case "CallConnected": setStage(ev, "connected", { operator_id: ev.operator_id }); return;
+      case "CallEnded": {
+        // failing: calls ending in errors one after another (the engine's own count comes with the snapshot)
+        const c = S.camps.get(ev.campaign_id);
+        if (c) {
+          c.consecutive_errors = ev.result === "error" || ev.result === "failed" ? (c.consecutive_errors || 0) + 1 : 0;
+          patchCampaign(c);
+          syncCampaignAlerts(c);
+        }
+        const call = S.calls.get(ev.attempt_id);
+        setStage(ev, call && call.stage === "connected" ? "wrap_up" : "ended");
+        return;
+      }
+      case "AttemptFinished": {
+        finish(ev);
+        const c = S.camps.get(ev.campaign_id);
+        if (c) {
+          c.outcomes_today = c.outcomes_today || {};
+          c.outcomes_today[ev.category] = (c.outcomes_today[ev.category] || 0) + 1;
+          c.attempts_today = (c.attempts_today || 0) + 1;
+          if (ev.abandoned) c.abandoned_today = (c.abandoned_today || 0) + 1;
+          recomputeAbandon(c);
+          patchCampaign(c);
+        } else {
+          soon();
+        }
+        if (ev.operator_id) soon(); // his talk time and completion codes
+        recentSoon();
+        return;
+      }
+      case "CampaignStatusChanged": {
+        const c = S.camps.get(ev.campaign_id);
+        if (!c) { soon(); return; }
+        c.status = ev.status; c.status_reason = ev.reason || ""; c.auto_stopped = ev.status === "auto_paused";
+        patchCampaign(c);
+        syncCampaignAlerts(c);
+        return;
+      }
+      case "CampaignAutoPaused": {
+        const c = S.camps.get(ev.campaign_id);
+        if (c) {
+          c.status = "auto_paused"; c.status_reason = ev.reason || ""; c.auto_stopped = true;
+          patchCampaign(c);
+        } else soon();
+        S.dismissed.delete(`camp:${ev.campaign_id}`);
+        raise(`camp:${ev.campaign_id}`, "danger", t("supervisor.alert.auto_paused", { name: campaignName(ev.campaign_id), reason: ev.reason || "—" }), ev.at);
+        return;
+      }
+      case "CampaignFinished": {
+        const c = S.camps.get(ev.campaign_id);
+        if (c) { c.status = "finished"; patchCampaign(c); syncCampaignAlerts(c); }
+        return;
+      }
+      case "OperatorMissedCall": {
+        const op = S.ops.get(ev.operator_id);
+        const name = op ? op.name : `#${ev.operator_id}`;
+        S.dismissed.delete(`missed:${ev.operator_id}`);
+        raise(`missed:${ev.operator_id}`, "warn", t(ev.paused ? "supervisor.alert.missed_paused_n" : "supervisor.alert.missed",
+          { name, n: ev.missed_in_row, campaign: campaignName(ev.campaign_id) }), ev.at);
+        return;
+      }
+      case "DeviceStateChanged": {
+        const op = ev.operator_id ? S.ops.get(ev.operator_id) : [...S.ops.values()].find((o) => o.sip && o.sip.login === ev.login);
+        if (!op) return;
+        const sip = op.sip || { login: ev.login, online: false, reachable: false, detail: "", changed_at: null };
+        if (ev.state === "registered" || ev.state === "reachable") { sip.online = true; sip.reachable = true; }
+        else if (ev.state === "unregistered") { sip.online = false; sip.reachable = false; }
+        else if (ev.state === "unreachable") { sip.reachable = false; }
+        else return;
+        sip.detail = ev.detail || ""; sip.changed_at = ev.at;
+        op.sip = sip;
+        patchOperator(op);
+        const key = `dev:${op.id}`;
+        if (ev.state === "unreachable" || ev.state === "unregistered") {
+          S.dismissed.delete(key);
+          raise(key, "danger", t("supervisor.alert.device", { login: ev.login, name: op.name, state: t("supervisor.sip." + ev.state) }), ev.at);
+        } else resolve(key);
+        return;
+      }
+      case "TrunkStateChanged": {
+        const tr = S.trunks.get(ev.trunk_id) || { id: ev.trunk_id, name: ev.name, is_active: true };
+        tr.up = ev.up; tr.detail = ev.detail || ""; tr.changed_at = ev.at; tr.name = ev.name || tr.name;
+        S.trunks.set(tr.id, tr);
+        if (!ev.up) S.dismissed.delete(`trunk:${tr.id}`);
+        syncTrunkAlert(tr);
+        return;
+      }
+      case "EngineStarted": case "EngineStopped":
+        load();
+        return;
+      default:
+    }
+  }
+
+  function recomputeAbandon(c) {
+    c.abandon_pct = c.live_answers_today ? Math.round((10000 * (c.abandoned_today || 0)) / c.live_answers_today) / 100 : 0;
+    c.over_cap = c.abandon_pct > c.abandon_cap_pct;
+    patchCampaign(c);
+  }
+
+  live([], onEvent, {
+    onReconnect: () => { load(); loadRecent(); },
+    onState: (state) => {
+      liveState.className = `live-state ${state}`;
+      liveState.textContent = t(state === "online" ? "live.online" : "live.offline");
+    },
+  });
+  load();
+  loadRecent();
+  setInterval(tick, 1000);
+  setInterval(() => { if (!document.hidden) load(); }, SAFETY_MS);
+  return { reload: load, state: S };
+}
