@@ -47,3 +47,13 @@ def test_settings_from_the_environment(monkeypatch) -> None:  # type: ignore[no-
     settings = sip_settings(Settings())
     assert (settings.bind_port, settings.public_host, settings.hold_audio_dir) == (5080, "203.0.113.7",
                                                                                   "/srv/audio")
+
+
+def test_the_default_hold_audio_is_the_engines(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dialer.engine.runner import EngineConfig
+    from dialer.telephony.sip.holdaudio import DEFAULT_HOLD_AUDIO
+
+    settings = sip_settings(Settings(data_dir=tmp_path))
+    # campaigns without their own hold audio play the engine's default, which the driver writes when it is missing
+    assert settings.hold_audio_dir == str(tmp_path / "audio")
+    assert settings.default_hold_audio == DEFAULT_HOLD_AUDIO == EngineConfig().hold_audio

@@ -143,16 +143,14 @@ def _banner(setup: DemoSetup, host: str, port: int, contacts: int) -> str:
     c = setup.credentials
     return "\n".join([
         "",
-        f"Dialer demo is running: {base}/docs (API), {base}/api/health",
+        f"Dialer demo is running: open {base}/ in a browser (API: {base}/docs)",
         f"  campaign '{DEMO_CAMPAIGN}': {contacts:,} contacts in 12 cities, predictive dialling, "
         f"{len(setup.simulated_operator_ids)} simulated operators, simulated telephony in real time "
         "(25 % of calls answered by a person)" + ("" if setup.created else " — reused from the last start"),
-        f"  administrator  admin / {c['admin']}",
-        f"  supervisor     supervisor1 / {c['supervisor1']}    live board: GET {base}/api/monitoring/live",
-        f"  operator       operator1 / {c['operator1']}    (you: 'Оператор (вы)')",
-        f"    POST {base}/api/auth/login {{\"login\": \"operator1\", \"password\": ...}}, then with the cookie and",
-        "    the X-CSRF-Token header: POST /api/workplace/ready, GET /api/workplace/state (your call and its card),",
-        "    POST /api/workplace/hangup, POST /api/workplace/complete {\"completion_code_id\": ...}",
+        f"  operator       operator1 / {c['operator1']}    {base}/operator — you are 'Оператор (вы)': press Ready "
+        "(F2), take calls, set the result",
+        f"  supervisor     supervisor1 / {c['supervisor1']}    {base}/supervisor — the live floor",
+        f"  administrator  admin / {c['admin']}    {base}/admin — lists, campaigns, strategies, users ...",
         "Ctrl+C stops it (calls in progress finish first).",
         "",
     ])

@@ -17,6 +17,14 @@ Rules every driver keeps (the contract tests in ``tests/telephony/contract.py`` 
 * ``hangup`` of a call that is still ringing cancels it (``no_answer`` with cause ``cancelled``);
   ``hangup`` of an unknown or finished call raises :class:`UnknownCall`.
 * Errors of the transport are translated at the edge into :class:`TelephonyError` subclasses.
+
+Optional capabilities, looked up with ``getattr`` by the engine (a driver without them still works):
+
+* ``withdraw(call_id)`` (:class:`WithdrawsOffers`): take back an offer made by ``connect`` that the operator
+  has not picked up — his phone stops ringing, the customer waits again (on hold audio) and may be connected to
+  someone else. Raises :class:`UnknownCall` when there is nothing to take back (the call ended, or the operator
+  picked up: ``connected`` follows). Without it the engine lets the phone ring on.
+* ``registrations()``: the operators' phones online now (the SIP driver's registrar).
 """
 
 from __future__ import annotations
@@ -134,7 +142,9 @@ class EndpointUnavailable(TelephonyError):
 
 @runtime_checkable
 class Telephony(Protocol):
-    """A telephony driver. Implementations: ``telephony.sim.SimTelephony``, ``telephony.sip`` (real)."""
+    """A telephony driver. Implementations: ``telephony.sim.SimTelephony``, ``telephony.sip`` (real).
+
+    Both also implement the optional :class:`WithdrawsOffers`."""
 
     async def start(self) -> None:
         """Open transports and begin reporting endpoint states."""
@@ -158,3 +168,14 @@ class Telephony(Protocol):
 
     async def hangup(self, call_id: CallId, cause: str = "normal") -> None:
         """End a call in any state: cancels a ringing call, hangs up an answered one. Raises UnknownCall."""
+
+
+@runtime_checkable
+class WithdrawsOffers(Protocol):
+    """The optional capability of taking back an offer (see the module docstring); the simulator and the SIP driver
+    have it."""
+
+    async def withdraw(self, call_id: CallId) -> None:
+        """Stop offering an answered call to the operator it is being connected to; the customer waits again.
+
+        Raises UnknownCall when the call is not being offered (ended, or the operator already picked up)."""

@@ -53,6 +53,8 @@ class SipSettings:
     device_ping_s: float = 5.0        # OPTIONS to registered phones
     device_timeout_s: float = 3.0     # a phone that does not answer a ping within this is reported unreachable
     hold_audio_dir: str | None = None  # where hold WAV files named by campaigns live
+    #: Written into ``hold_audio_dir`` at start when missing (a generated chime): the engine's default hold audio.
+    default_hold_audio: str | None = "hold-music"
     #: RFC 3261 timer T1 (round-trip estimate) and T2 (cap of non-INVITE retransmission interval), seconds.
     t1_s: float = 0.5
     t2_s: float = 4.0

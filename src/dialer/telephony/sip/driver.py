@@ -42,6 +42,7 @@ from dialer.telephony.sip import sdp
 from dialer.telephony.sip.auth import Credentials
 from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig
 from dialer.telephony.sip.dialog import Leg
+from dialer.telephony.sip.holdaudio import ensure_default_hold_audio
 from dialer.telephony.sip.message import Address, Message, Uri, new_tag
 from dialer.telephony.sip.registrar import Registrar, Registration, _Binding
 from dialer.telephony.sip.rtp import AudioError, RtpPorts, RtpSender, load_audio
@@ -113,6 +114,11 @@ class _Call:
     endpoint: str | None = None
     endpoint_answered: bool = False
     audio: str | None = None
+    #: The hold audio last asked for while waiting: it plays again when an offer to an operator fails or is
+    #: withdrawn (the engine stops the music when it offers the call).
+    last_audio: str | None = None
+    #: ``withdraw`` asked the connect flow to stop before it invites the phone (delayed offer).
+    withdrawing: bool = False
     player: RtpSender | None = None
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     connect_task: asyncio.Task[None] | None = None
@@ -141,6 +147,7 @@ class SipTelephony:
         self._host = settings.public_host or settings.bind_host
         self._started = False
         self._closed = False
+        self._bad_audio: set[str] = set()
 
     # --- lifecycle ----------------------------------------------------------------------------------------
     def layer_received(self, msg: Message, peer: Peer) -> None:
@@ -153,6 +160,9 @@ class SipTelephony:
             self._host = self.transport.host if self.transport.host not in ("0.0.0.0", "::") else _outbound_ip()
         self.rtp.host = self.settings.bind_host
         self.registrar.start()
+        if self.settings.hold_audio_dir and self.settings.default_hold_audio:
+            await asyncio.to_thread(ensure_default_hold_audio, self.settings.hold_audio_dir,
+                                    self.settings.default_hold_audio)
         self._started = True
         for trunk in self._trunks.values():
             await self._start_trunk(trunk)
@@ -544,6 +554,10 @@ class SipTelephony:
         if call is None or call.state == "ended":
             raise UnknownCall(f"call {call_id} does not exist or has ended")
         call.audio = audio
+        if audio is not None:
+            call.last_audio = audio
+        elif call.state == "answered":
+            call.last_audio = None  # stopped while waiting: not started again by a failed offer
         self._stop_player(call)
         if audio is None or call.state != "answered":
             return  # audio is only sent to a customer waiting for an operator
@@ -558,7 +572,11 @@ class SipTelephony:
             mtime = os.stat(path).st_mtime
             encoded = await asyncio.to_thread(load_audio, path, codec, mtime)
         except (OSError, AudioError) as err:
+            if path not in self._bad_audio:  # once per file: a campaign names it for every waiting customer
+                self._bad_audio.add(path)
+                log.warning("hold audio %r cannot be played (%s): waiting customers hear silence", audio, err)
             raise TelephonyError(f"cannot play {audio}: {err}") from err
+        self._bad_audio.discard(path)
         sock = await self.rtp.socket(call.rtp_port)
         if call.state != "answered" or call.audio != audio or call.player is not None:
             return  # connected, ended or told otherwise while the file loaded
@@ -664,20 +682,78 @@ class SipTelephony:
         if failure is None or call.state == "ended":
             return
         # the operator could not be reached: the customer keeps waiting, on hold again
+        call.connect_task = None
+        self._abandon_connect(call, failure)
+        await self._hold_again(call)
+
+    def _abandon_connect(self, call: _Call, detail: str) -> None:
+        """Give up connecting ``call`` to its operator: his leg is ended (CANCEL while it rings, ACK and BYE when
+        a 200 crosses it), a carrier offer still waiting for our answer gets our own description back, and the
+        customer waits for an operator again."""
         op = call.operator
         if op is not None:
             self._end_leg(op)
+        cust = call.customer
+        if cust.pending_ack and not cust.ended and cust.invite is not None and not cust.invite.body:
+            # delayed offer: the carrier's 200 carried his offer; answer it with our media (hold audio)
+            cust.local_sdp = sdp.with_origin(sdp.offer(cust.origin, self._host, call.rtp_port), cust.origin)
+            self._ack(cust, cust.local_sdp)
         endpoint = call.endpoint
-        call.operator, call.endpoint, call.connect_task = None, None, None
+        call.operator, call.endpoint, call.withdrawing, call.endpoint_answered = None, None, False, False
         if endpoint is not None:
             if self._by_endpoint.get(endpoint) is call:
                 del self._by_endpoint[endpoint]
-            self._emit(EndpointEvent(endpoint, EndpointEventKind.hung_up, self.clock.now(), detail=failure))
+            self._emit(EndpointEvent(endpoint, EndpointEventKind.hung_up, self.clock.now(), detail=detail))
         if call.state == "connecting":
             call.state = "answered"
-            if call.audio is not None:
-                with contextlib.suppress(TelephonyError):
-                    await self.play(call.id, call.audio)
+
+    async def _hold_again(self, call: _Call) -> None:
+        """A customer back to waiting hears the hold audio he heard before the offer."""
+        audio = call.audio or call.last_audio
+        if call.state == "answered" and audio is not None and call.player is None:
+            with contextlib.suppress(TelephonyError):
+                await self.play(call.id, audio)
+
+    async def withdraw(self, call_id: CallId) -> None:
+        """Take back the offer of an answered call from an operator who has not picked up (the engine's offer
+        timeout): the INVITE to his phone is CANCELled — a 200 crossing the CANCEL is ACKed and BYEd — and the
+        customer waits again, on the hold audio he heard before, so that :meth:`connect` may offer him to another
+        operator at once. A call already waiting (its offer failed by itself) is left as it is.
+
+        Raises UnknownCall when the call is over, not answered yet, connected, or when the operator's phone has
+        already answered (``connected`` follows)."""
+        call = self._calls.get(call_id)
+        if call is None or call.state not in ("answered", "connecting"):
+            raise UnknownCall(f"call {call_id} is not being offered to an operator")
+        if call.state == "answered":
+            return
+        if call.endpoint_answered:
+            raise UnknownCall(f"call {call_id}: the operator picked up; it is being connected")
+        task = call.connect_task
+        if task is not None and call.operator is None and call.customer.reinviting:
+            # delayed offer, the carrier is answering our re-INVITE: the flow stops before it invites the phone and
+            # answers the carrier's offer with our media. Wait for that briefly (carriers answer in milliseconds);
+            # a carrier slower than that still gets its ACK, and the customer is waiting again when it is sent.
+            call.withdrawing = True
+            try:
+                await asyncio.wait_for(asyncio.shield(task), max(1.0, 4 * self.settings.t1_s))
+            except TimeoutError:
+                pass
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # we are cancelled, not the flow (which a hang-up ends)
+            if call.state == "connecting":
+                return
+        else:
+            call.connect_task = None
+            if task is not None and task is not asyncio.current_task():
+                await _stop(task)
+            if call.state == "connecting":
+                self._abandon_connect(call, "withdrawn")
+        if call.state != "answered":
+            raise UnknownCall(f"call {call_id} ended while its offer was withdrawn")
+        await self._hold_again(call)
 
     def _operator_ringing(self, call: _Call, resp: Message) -> None:
         if resp.status in (180, 183) and call.endpoint is not None and call.state == "connecting":
@@ -745,6 +821,8 @@ class SipTelephony:
         if not resp_c.body:
             self._ack(cust, sdp.with_origin(cust.local_sdp, cust.origin))
             return "the carrier's 200 to the re-INVITE carried no offer"
+        if call.withdrawing:
+            return "withdrawn"  # the failure path answers the carrier's offer with our own media
         op = self._operator_leg(call, binding)
         # the customer's 200 is retransmitted until our ACK: the phone has 64·T1 to answer
         limit = min(self.settings.operator_answer_timeout_s, 60 * self.settings.t1_s)

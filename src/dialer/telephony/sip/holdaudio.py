@@ -1,0 +1,78 @@
+"""The hold audio a fresh installation plays: a soft two-tone chime, generated rather than shipped as a binary.
+
+Campaigns name their hold audio (``campaigns.hold_audio``; the engine's default is ``hold-music``), and the SIP
+driver looks the name up in ``SipSettings.hold_audio_dir``. When the default file is missing there at start, the
+driver writes this chime: 8 kHz mono 16-bit PCM (what G.711 carries, so nothing is resampled), a "ding-dong" every
+three seconds, each note a sine with a little second harmonic under a soft attack and an exponential decay that
+reaches silence before the next note — the file loops without a click.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import struct
+import tempfile
+import wave
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: The engine's default hold audio name (``EngineConfig.hold_audio``).
+DEFAULT_HOLD_AUDIO = "hold-music"
+RATE = 8000
+#: (start s, frequency Hz): E5 then C5, twice in the loop.
+NOTES = ((0.0, 659.25), (0.55, 523.25), (3.0, 659.25), (3.55, 523.25))
+LOOP_S = 6.0
+NOTE_S = 2.2
+PEAK = 0.22  # of full scale: soft
+ATTACK_S = 0.012
+DECAY_S = 0.45
+
+
+def chime_samples(rate: int = RATE) -> list[int]:
+    """The chime loop as 16-bit samples."""
+    total = int(LOOP_S * rate)
+    mix = [0.0] * total
+    length = int(NOTE_S * rate)
+    for start_s, freq in NOTES:
+        start = int(start_s * rate)
+        for i in range(min(length, total - start)):
+            t = i / rate
+            envelope = min(1.0, t / ATTACK_S) * math.exp(-t / DECAY_S) * (1.0 - i / length)
+            phase = 2 * math.pi * freq * t
+            mix[start + i] += envelope * (math.sin(phase) + 0.18 * math.sin(2 * phase))
+    return [round(max(-1.0, min(1.0, v * PEAK)) * 32767) for v in mix]
+
+
+def write_chime(path: Path, rate: int = RATE) -> None:
+    """Write the chime to ``path`` atomically (a reader never sees half a file)."""
+    samples = chime_samples(rate)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh, wave.open(fh, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(rate)
+            wav.writeframes(struct.pack(f"<{len(samples)}h", *samples))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def ensure_default_hold_audio(directory: str | Path, name: str = DEFAULT_HOLD_AUDIO) -> Path | None:
+    """Make sure ``<directory>/<name>.wav`` exists: write the chime when it does not. Returns the file, or None when
+    it could not be written (logged; customers then wait in silence)."""
+    path = Path(directory) / (name if name.endswith(".wav") else f"{name}.wav")
+    if path.exists():
+        return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_chime(path)
+    except OSError as err:
+        log.warning("cannot write the default hold audio %s: %s", path, err)
+        return None
+    log.info("wrote the default hold audio %s", path)
+    return path
