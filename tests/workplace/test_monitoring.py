@@ -180,6 +180,9 @@ async def test_attempt_card_has_stage_durations_and_search_finds_it(app: FastAPI
         assert [f["id"] for f in latest] == [other.id]
         mine = (await sup.get("/api/monitoring/attempts", params={"operator_id": op1})).json()
         assert [f["id"] for f in mine] == [attempt_id]
+        # a finished call to a number that is no contact's (a manual dial) is found too
+        found = (await sup.get("/api/monitoring/attempts", params={"number": "8 (916) 999-99-99"})).json()
+        assert [f["id"] for f in found] == [other.id]
         r = await sup.get("/api/monitoring/attempts", params={"number": "abc"})
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "number"
 

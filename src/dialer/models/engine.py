@@ -88,6 +88,7 @@ class Attempt(IdMixin, Base):
         Index("ix_attempts_campaign_queued", "campaign_id", "queued_at"),
         Index("ix_attempts_contact", "contact_id"),
         Index("ix_attempts_phone", "phone_id"),
+        Index("ix_attempts_number", "number", "id"),
         Index("ix_attempts_operator_queued", "operator_id", "queued_at"),
         Index("ix_attempts_live", "engine_run_id", postgresql_where=text("state <> 'done'")),
     )

@@ -15,7 +15,6 @@ from dialer.models import (
     Campaign,
     CompletionCode,
     Contact,
-    ContactPhone,
     EngineRun,
     Operator,
     OperatorPool,
@@ -263,21 +262,15 @@ async def live_calls(session: AsyncSession) -> list[Any]:
 
 async def find_attempts(session: AsyncSession, *, numbers: Sequence[str] = (), operator_id: int | None = None,
                         campaign_id: int | None = None, limit: int = 50) -> list[Any]:
-    """The latest attempts, newest first: of a number (through ``contact_phones.e164`` and ``attempts.phone_id``,
-    both indexed, plus the live attempt of the number), of an operator, or of a campaign."""
+    """The latest attempts, newest first: of a number (``ix_attempts_number``: finished and live, with or without
+    a contact), of an operator, or of a campaign."""
     stmt = (select(Attempt, Campaign.name.label("campaign_name"), CompletionCode.name.label("code_name"),
                    Operator.name.label("operator_name"))
             .outerjoin(Campaign, Campaign.id == Attempt.campaign_id)
             .outerjoin(CompletionCode, CompletionCode.id == Attempt.completion_code_id)
             .outerjoin(Operator, Operator.id == Attempt.operator_id))
     if numbers:
-        # two indexed look-ups rather than one OR the planner would answer with a scan of all attempts
-        by_phone = (await session.scalars(
-            select(Attempt.id).join(ContactPhone, ContactPhone.id == Attempt.phone_id)
-            .where(ContactPhone.e164.in_(list(numbers))).order_by(Attempt.id.desc()).limit(limit))).all()
-        live = (await session.scalars(select(Attempt.id).where(Attempt.number.in_(list(numbers)),
-                                                               Attempt.state != AttemptState.done))).all()
-        stmt = stmt.where(Attempt.id.in_(sorted({*by_phone, *live})))
+        stmt = stmt.where(Attempt.number.in_(list(numbers)))
     if operator_id is not None:
         stmt = stmt.where(Attempt.operator_id == operator_id)
     if campaign_id is not None:
