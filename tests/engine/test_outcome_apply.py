@@ -10,7 +10,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.engine import selection
-from dialer.engine.outcome import CALLBACK_WINDOW, AttemptResult, ContactDecision, Reason, apply_result
+from dialer.engine.outcome import (
+    CALLBACK_WINDOW,
+    AttemptResult,
+    ContactDecision,
+    Reason,
+    apply_result,
+    apply_results,
+)
 from dialer.engine.selection import CampaignPlan, fill_hopper
 from dialer.models import AuditEntry, Callback, Campaign, DncEntry, DncList, Operator, Strategy
 from dialer.models.enums import (
@@ -30,6 +37,15 @@ Sessionmaker = async_sessionmaker[AsyncSession]
 @pytest.fixture(autouse=True)
 def fresh_census(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(selection, "ZONE_CENSUS_MAX_AGE_S", 0.0)
+
+
+_MODE = {"batch": False}
+
+
+@pytest.fixture(autouse=True, params=["one_by_one", "batch"])
+def apply_mode(request: pytest.FixtureRequest) -> None:
+    """Every test through :func:`apply_result` and through the journal's batched :func:`apply_results`."""
+    _MODE["batch"] = request.param == "batch"
 
 
 @pytest.fixture
@@ -63,6 +79,9 @@ async def finish(world: World, contact_id: int | None, code: str | int, *, now: 
                            phone_id=phone_id, number=e164, category=category, completion_code_id=code_id,
                            answered_by_machine=machine, **kw)
     async with world.sessionmaker() as session, session.begin():
+        if _MODE["batch"]:
+            (decision,) = await apply_results(session, [(plan, result, now)])
+            return decision
         return await apply_result(session, plan, result, now)
 
 
@@ -284,3 +303,26 @@ async def test_attempt_without_contact_and_codes_made_later(world: World) -> Non
     async with world.sessionmaker() as session, session.begin():
         with pytest.raises(LookupError):
             await apply_result(session, plan, unknown, NOW)
+
+
+async def test_a_batch_with_many_contacts_and_one_twice(world: World) -> None:
+    plan = await world.plan()
+    a, b = await world.contact(), await world.contact()
+    items = []
+    for cid, code in ((a, "busy"), (b, "no_answer"), (a, "no_answer")):
+        phone = (await world.phones(cid))[0]
+        code_id = world.codes[code]
+        category = plan.codes[code_id].category
+        attempt_id = await world.live_attempt(cid, phone.e164, AttemptState.done, outcome=category,
+                                              completion_code_id=code_id, phone_id=phone.id)
+        items.append((plan, AttemptResult(attempt_id=attempt_id, campaign_id=world.campaign_id, contact_id=cid,
+                                          phone_id=phone.id, number=phone.e164, category=category,
+                                          completion_code_id=code_id), NOW))
+    async with world.sessionmaker() as session, session.begin():
+        decisions = await apply_results(session, items)
+    assert len(decisions) == 3 and not any(d.final for d in decisions)
+    ca, cb = await world.get_contact(a), await world.get_contact(b)
+    # contact a twice in one batch: counted twice, the later attempt's outcome last (as one by one)
+    assert (ca.attempts_total, ca.attempts_today, ca.last_outcome) == (2, 2, OutcomeCategory.no_answer)
+    assert (cb.attempts_total, cb.last_outcome, cb.status) == (1, OutcomeCategory.no_answer,
+                                                               ContactStatus.in_progress)

@@ -38,7 +38,7 @@ from dialer.audit.recorder import Actor
 from dialer.engine import repository as repo
 from dialer.engine.bus import notify
 from dialer.engine.events import Event
-from dialer.engine.outcome import AttemptResult, apply_result
+from dialer.engine.outcome import AttemptResult, apply_result, apply_results
 
 __all__ = ["ENGINE_ACTOR", "Finish", "Journal"]
 
@@ -228,17 +228,19 @@ class Journal:
             await repo.update_attempts(session, batch.attempts)
             await repo.record_periods(session, batch.periods)
             finished = await repo.finish_attempts(session, {i: f.columns for i, f in batch.finishes.items()})
-            for attempt_id in finished:
-                f = batch.finishes[attempt_id]
-                if not careful:
-                    await apply_result(session, f.plan, f.result, f.now_utc)
-                    continue
-                try:
-                    async with session.begin_nested():
-                        await apply_result(session, f.plan, f.result, f.now_utc)
-                except Exception:
-                    # the attempt stays done with its category and code; only the contact's follow-up is lost
-                    log.exception("apply_result failed for attempt %d", attempt_id)
+            if not careful:
+                # optimistically the whole batch in a few statements; after a failure, one by one in savepoints
+                await apply_results(session, [(f.plan, f.result, f.now_utc) for i, f in batch.finishes.items()
+                                              if i in finished])
+            else:
+                for attempt_id in finished:
+                    f = batch.finishes[attempt_id]
+                    try:
+                        async with session.begin_nested():
+                            await apply_result(session, f.plan, f.result, f.now_utc)
+                    except Exception:
+                        # the attempt stays done with its category and code; only the contact's follow-up is lost
+                        log.exception("apply_result failed for attempt %d", attempt_id)
             await repo.delete_queued(session, batch.deletes)
             for name, job in batch.jobs:
                 try:
