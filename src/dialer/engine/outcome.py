@@ -226,6 +226,25 @@ async def _other_phones(session: AsyncSession, result: AttemptResult) -> list[An
     return [r for r in rows.all() if r.id != result.phone_id]
 
 
+async def _rules(session: AsyncSession, plan: CampaignPlan, result: AttemptResult, now_utc: datetime,
+                 ) -> tuple[CodePlan, str, ResultRulePlan | None, OutcomeRetryPlan | None]:
+    """The attempt's code, its retry key, and the rule that applies: the code's result rule for today's day type,
+    else the outcome's retry setting."""
+    code = await _code(session, plan, result.completion_code_id)
+    key = retry_key(plan.outcome_retries, result.category, result.answered_by_machine)
+    rule = plan.result_rules.get((code.id, plan.day_type(now_utc)))
+    return code, key, rule, plan.outcome_retries.get(key) if rule is None else None
+
+
+def _verdict(plan: CampaignPlan, result: AttemptResult, now_utc: datetime, code: CodePlan,
+             rule: ResultRulePlan | None, retry: OutcomeRetryPlan | None, history: History,
+             phones: Sequence[Any]) -> ContactDecision:
+    return decide(code=code, never_call=result.never_call, callback_at=result.callback_at, rule=rule, retry=retry,
+                  history=history, max_attempts_per_contact=plan.max_attempts_per_contact,
+                  common_interval_s=plan.common_retry_interval_s,
+                  switch_types_available={p.phone_type for p in phones}, now=now_utc)
+
+
 async def apply_result(session: AsyncSession, plan: CampaignPlan, result: AttemptResult,
                        now_utc: datetime) -> ContactDecision:
     """Count the attempt on its contact and apply the strategy's decision, in the caller's transaction.
@@ -235,10 +254,7 @@ async def apply_result(session: AsyncSession, plan: CampaignPlan, result: Attemp
     the module docstring says. Never commits. An attempt without a contact (a manual call) only
     gets its DNC entry and callback.
     """
-    code = await _code(session, plan, result.completion_code_id)
-    key = retry_key(plan.outcome_retries, result.category, result.answered_by_machine)
-    rule = plan.result_rules.get((code.id, plan.day_type(now_utc)))
-    retry = plan.outcome_retries.get(key) if rule is None else None
+    code, key, rule, retry = await _rules(session, plan, result, now_utc)
     phones: list[Any] = []
     if result.contact_id is None:
         history, served = History(1, 1, 1), await session.scalar(select(_served_callback(result)))
@@ -246,10 +262,7 @@ async def apply_result(session: AsyncSession, plan: CampaignPlan, result: Attemp
         history, served = await _history(session, plan, result, key)
         if rule is not None and rule.switch_to_phone_type is not None:
             phones = await _other_phones(session, result)
-    decision = decide(code=code, never_call=result.never_call, callback_at=result.callback_at, rule=rule,
-                      retry=retry, history=history, max_attempts_per_contact=plan.max_attempts_per_contact,
-                      common_interval_s=plan.common_retry_interval_s,
-                      switch_types_available={p.phone_type for p in phones}, now=now_utc)
+    decision = _verdict(plan, result, now_utc, code, rule, retry, history, phones)
     if result.contact_id is not None:
         target = next((p.id for p in phones if p.phone_type == decision.switch_to_phone_type), None)
         await _update_contact(session, plan, result, decision, now_utc, target)
@@ -290,10 +303,7 @@ async def apply_results(session: AsyncSession,
     decisions: list[ContactDecision] = []
     rows: list[tuple[int, Any, str, datetime, str, datetime | None]] = []
     for plan, result, now_utc in items:
-        code = await _code(session, plan, result.completion_code_id)
-        key = retry_key(plan.outcome_retries, result.category, result.answered_by_machine)
-        rule = plan.result_rules.get((code.id, plan.day_type(now_utc)))
-        retry = plan.outcome_retries.get(key) if rule is None else None
+        code, key, rule, retry = await _rules(session, plan, result, now_utc)
         phones: list[Any] = []
         if result.contact_id is None or result.contact_id not in totals:  # no contact, or deleted meanwhile
             history = History(1, 1, 1)
@@ -304,10 +314,7 @@ async def apply_results(session: AsyncSession,
                               sum(1 for a in others if a.number == result.number) + 1)
             if rule is not None and rule.switch_to_phone_type is not None:
                 phones = await _other_phones(session, result)
-        decision = decide(code=code, never_call=result.never_call, callback_at=result.callback_at, rule=rule,
-                          retry=retry, history=history, max_attempts_per_contact=plan.max_attempts_per_contact,
-                          common_interval_s=plan.common_retry_interval_s,
-                          switch_types_available={p.phone_type for p in phones}, now=now_utc)
+        decision = _verdict(plan, result, now_utc, code, rule, retry, history, phones)
         decisions.append(decision)
         if result.contact_id is not None and result.contact_id in totals:
             status = ContactStatus.done if decision.final else ContactStatus.in_progress
