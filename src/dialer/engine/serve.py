@@ -27,6 +27,7 @@ from dialer.engine.runner import Engine, EngineConfig, install_signal_handlers
 from dialer.telephony.base import Telephony
 from dialer.telephony.traffic import Distribution, Scenario
 from dialer.voip.runtime import configured_telephony, watch_trunks
+from dialer.web.live import end_all_streams
 
 __all__ = ["serve"]
 
@@ -39,6 +40,11 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        # uvicorn waits for every running response, and a live event stream never ends by itself: end them first
+        end_all_streams()
+        await super().shutdown(sockets)
 
 
 async def serve(settings: Settings | None = None, *, host: str | None = None, port: int | None = None,

@@ -17,7 +17,6 @@ from fastapi.staticfiles import StaticFiles
 
 
 def install(app: FastAPI) -> None:
-    from dialer.web import live
     from dialer.web.access import LoginRequired, PageForbidden
     from dialer.web.render import render
 
@@ -48,4 +47,3 @@ def install(app: FastAPI) -> None:
                     await hub.close()
 
     app.router.lifespan_context = lifespan
-    live.patch_uvicorn_shutdown()

@@ -43,7 +43,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
@@ -278,24 +277,10 @@ def hub_of(app: FastAPI) -> LiveHub:
 
 
 def end_all_streams() -> None:
-    """Called as the web server begins to shut down: open streams would otherwise hold it up forever."""
+    """Called as the web server begins to shut down (``engine.serve``): open streams would otherwise hold it up
+    forever. Under another ASGI server, give it a graceful-shutdown timeout (``--timeout-graceful-shutdown``)."""
     for hub in list(_HUBS):
         hub.end_streams()
-
-
-def patch_uvicorn_shutdown() -> None:
-    """uvicorn waits for every running response before it shuts down, and an event stream never ends by itself;
-    end the streams first (once per process; ``dialer run`` and the tests run uvicorn in-process)."""
-    original = uvicorn.Server.shutdown
-    if getattr(original, "__dialer_live__", False):
-        return
-
-    async def shutdown(self: uvicorn.Server, sockets: Any = None) -> None:
-        end_all_streams()
-        await original(self, sockets)
-
-    shutdown.__dialer_live__ = True  # type: ignore[attr-defined]
-    uvicorn.Server.shutdown = shutdown  # type: ignore[method-assign]
 
 
 # --- the endpoint ---------------------------------------------------------------------------------------------
