@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import random
 import resource
 import time
@@ -35,17 +34,11 @@ from dialer.engine.simops import SimOperators
 from dialer.engine.virtual import advance
 from dialer.models import Attempt
 from dialer.models.enums import AttemptState, DialMode
+from dialer.stats import percentile
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import Uniform, builtin_scenario
 
 __all__ = ["bench_engine"]
-
-
-def _p99(values: list[float]) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
 
 
 async def bench_engine(operators: int = 500, contacts: int = 1_000_000, *, seconds: float = 60.0,
@@ -103,7 +96,7 @@ async def bench_engine(operators: int = 500, contacts: int = 1_000_000, *, secon
             "operators": operators, "contacts": contacts, "mode": mode.value,
             "attempts": finished_in_memory, "attempts_per_s": round(finished_in_memory / wall_s, 1),
             "attempts_in_db": attempts,
-            "p99_decision_ms": round(_p99(decisions), 2),
+            "p99_decision_ms": round(percentile(decisions, 0.99), 2),
             "median_decision_ms": round(sorted(decisions)[len(decisions) // 2], 2) if decisions else 0.0,
             "peak_rss_mb": round(peak, 1), "wall_s": round(wall_s, 2), "simulated_s": round(virtual_s, 1),
             "speedup": round(virtual_s / wall_s, 1), "placed": placed,

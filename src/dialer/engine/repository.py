@@ -571,17 +571,22 @@ async def contact_card(session: AsyncSession, contact_id: int | None, *, campaig
                           select(ContactPhone.id, ContactPhone.e164, ContactPhone.phone_type, ContactPhone.region)
                           .where(ContactPhone.contact_id == contact_id)
                           .order_by(ContactPhone.position, ContactPhone.id))).all()]
+    card["history"] = [{**h, "at": h["at"].isoformat() if h["at"] else None}
+                       for h in await attempt_history(session, Attempt.contact_id == contact_id, limit=history)]
+    return card
+
+
+async def attempt_history(session: AsyncSession, *where: Any, limit: int) -> list[dict[str, Any]]:
+    """Attempts matching ``where`` (a contact's, a number's), newest first, as the client card lists them."""
     rows = (await session.execute(
         select(Attempt.id, Attempt.campaign_id, Attempt.number, Attempt.state, Attempt.outcome, CompletionCode.name,
                Operator.name, Attempt.queued_at, Attempt.comment)
         .outerjoin(CompletionCode, CompletionCode.id == Attempt.completion_code_id)
         .outerjoin(Operator, Operator.id == Attempt.operator_id)
-        .where(Attempt.contact_id == contact_id).order_by(Attempt.id.desc()).limit(history))).all()
-    card["history"] = [{"attempt_id": i, "campaign_id": c, "number": n, "state": s.value if s else None,
-                        "outcome": o.value if o else None, "completion_code": code, "operator": op,
-                        "at": at.isoformat() if at else None, "comment": comment}
-                       for i, c, n, s, o, code, op, at, comment in rows]
-    return card
+        .where(*where).order_by(Attempt.id.desc()).limit(limit))).all()
+    return [{"attempt_id": i, "campaign_id": c, "number": n, "state": st.value if st else None,
+             "outcome": o.value if o else None, "completion_code": code, "operator": op, "at": at,
+             "comment": comment} for i, c, n, st, o, code, op, at, comment in rows]
 
 
 # --- telephony state (SIP registrations and trunks, as the engine's driver sees them) ---------------------------

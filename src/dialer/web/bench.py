@@ -44,6 +44,7 @@ from dialer.engine.sample import Sample, create_sample, drop_sample
 from dialer.engine.serve import serve
 from dialer.models import ApiToken, Operator, Role, User, user_roles
 from dialer.models.enums import DialMode
+from dialer.stats import percentile
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import Uniform
 
@@ -57,12 +58,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _percentile(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 @dataclasses.dataclass
@@ -205,7 +200,7 @@ async def bench_realtime(operators: int = 100, *, seconds: float = 30.0, supervi
         await server
         ordered = sorted(measured["delays_ms"])
         return {"events": measured["events"], "deliveries": len(ordered),
-                "p50_ms": round(_percentile(ordered, 0.50), 2), "p99_ms": round(_percentile(ordered, 0.99), 2),
+                "p50_ms": round(percentile(ordered, 0.50), 2), "p99_ms": round(percentile(ordered, 0.99), 2),
                 "max_ms": round(ordered[-1], 2) if ordered else 0.0, "clients": measured["clients"],
                 "operators": operators, "seconds": round(measured["seconds"], 1), "resyncs": measured["resyncs"],
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}

@@ -21,15 +21,14 @@ from urllib.parse import quote
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialer.engine import repository as engine_repo
 from dialer.models import (
     Attempt,
     Campaign,
-    CompletionCode,
     Contact,
     ContactList,
     Field,
     ListField,
-    Operator,
     campaign_pools,
     pool_operators,
 )
@@ -147,12 +146,4 @@ async def dialable_campaigns(session: AsyncSession, operator_id: int) -> list[Ca
 
 async def number_history(session: AsyncSession, number: str, limit: int = 20) -> list[dict[str, Any]]:
     """The attempts on a number (for a call that has no contact), newest first, as ``contact_card`` lists them."""
-    rows = (await session.execute(
-        select(Attempt.id, Attempt.campaign_id, Attempt.number, Attempt.state, Attempt.outcome, CompletionCode.name,
-               Operator.name, Attempt.queued_at, Attempt.comment)
-        .outerjoin(CompletionCode, CompletionCode.id == Attempt.completion_code_id)
-        .outerjoin(Operator, Operator.id == Attempt.operator_id)
-        .where(Attempt.number == number).order_by(Attempt.id.desc()).limit(limit))).all()
-    return [{"attempt_id": i, "campaign_id": c, "number": n, "state": st.value if st else None,
-             "outcome": o.value if o else None, "completion_code": code, "operator": op, "at": at,
-             "comment": comment} for i, c, n, st, o, code, op, at, comment in rows]
+    return await engine_repo.attempt_history(session, Attempt.number == number, limit=limit)

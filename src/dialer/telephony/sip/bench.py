@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dialer.engine.clock import SystemClock
+from dialer.stats import percentile
 from dialer.telephony.base import CallEvent, CallEventKind, CallId, Originate, TelephonyError
 from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig
 from dialer.telephony.sip.driver import SipTelephony
@@ -93,13 +94,6 @@ def _free_port() -> int:
 
 async def _no_accounts(login: str) -> DeviceAccount | None:
     return None
-
-
-def _percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
 async def bench_sip(calls: int, rate: float, hold_s: float = 1.0) -> dict[str, Any]:
@@ -185,7 +179,7 @@ async def bench_sip(calls: int, rate: float, hold_s: float = 1.0) -> dict[str, A
         await proc.wait()
     sipp_errors = await asyncio.to_thread(_clean_up, workdir)
     return {"calls": calls, "completed": completed, "failed": calls - completed, "rate": rate, "hold_s": hold_s,
-            "setup_p50_ms": round(_percentile(setups, 50), 2), "setup_p99_ms": round(_percentile(setups, 99), 2),
+            "setup_p50_ms": round(percentile(setups, 0.50), 2), "setup_p99_ms": round(percentile(setups, 0.99), 2),
             "setup_max_ms": round(max(setups, default=0.0), 2), "max_concurrent": max_up,
             "cpu_s_per_call": round(cpu / max(1, calls), 6), "wall_s": round(wall, 2),
             "sipp_exit": proc.returncode, **({"sipp_errors": sipp_errors[-2000:]} if sipp_errors else {})}
