@@ -316,3 +316,55 @@ def test_json_round_trip_keeps_decimals_as_numbers() -> None:
     assert loads_json(text)["amount"].as_tuple().exponent == -2
     with pytest.raises(ValueError, match="cannot be stored in JSON"):
         dumps_json({"x": Decimal("NaN")})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1 234,56 ₽", "1234.56"),
+        ("1\u00a0234,56\u00a0руб.", "1234.56"),  # 1C: NBSP groups and the currency after the amount
+        ("1234,56 руб", "1234.56"),
+        ("12 р.", "12"),
+        ("5 рублей", "5"),
+        ("100 RUB", "100"),
+        ("$12.50", "12.50"),
+        ("-5 ₽", "-5"),
+    ],
+)
+def test_decimal_with_a_currency(text: str, expected: str) -> None:
+    assert canonical_text(coerce(text, type=FieldType.DECIMAL)) == expected
+
+
+@pytest.mark.parametrize("text", ["₽", "руб.", "1 234,56 тыс. руб.", "12 руб 50 коп"])
+def test_currency_alone_or_with_a_multiplier_is_not_a_number(text: str) -> None:
+    with pytest.raises(FieldValueError, match="expected a number"):
+        coerce(text, type=FieldType.DECIMAL)
+
+
+@pytest.mark.parametrize(
+    ("text", "field_type", "expected"),
+    [
+        ("1 февраля 2024", FieldType.DATE, "2024-02-01"),
+        ("1 февраля 2024 г.", FieldType.DATE, "2024-02-01"),  # 1C's long date format
+        ("15 Мая 2023 года", FieldType.DATE, "2023-05-15"),
+        ("01 фев. 2024", FieldType.DATE, "2024-02-01"),
+        ("3 March 2024", FieldType.DATE, "2024-03-03"),
+        ("1 февраля 2024 г. 10:30", FieldType.DATETIME, "2024-02-01T10:30:00"),
+    ],
+)
+def test_dates_with_month_names(text: str, field_type: FieldType, expected: str) -> None:
+    assert coerce(text, type=field_type) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("31 февраля 2024", "date '31 февраля 2024' does not exist"),
+        ("3 мартобря 2024", "expected a date like 31.12.2024 or 2024-12-31, got '3 мартобря 2024'"),
+        ("1 февраля 2024 г. 10:30", "expected a date without a time"),
+    ],
+)
+def test_dates_with_month_names_errors(text: str, reason: str) -> None:
+    with pytest.raises(FieldValueError) as caught:
+        coerce(text, type=FieldType.DATE)
+    assert str(caught.value).startswith(reason)

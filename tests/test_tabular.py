@@ -3,6 +3,7 @@
 import codecs
 import datetime as dt
 import random
+import time
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -419,3 +420,103 @@ def test_csv_reading_memory_does_not_grow_with_file_size(tmp_path: Path) -> None
     assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
     # The file itself is bigger than anything that was held in memory.
     assert peak < path.stat().st_size / 4
+
+
+# --- files as 1C, CRMs and Excel really write them ----------------------------------------------
+
+
+def test_title_lines_above_a_1c_csv_report_are_skipped(tmp_path: Path) -> None:
+    data = (
+        "Отчет: Контрагенты\r\nДата формирования: 01.02.2024\r\n\r\n"
+        "Наименование;Телефон;Сумма долга\r\n"
+        "Иванов;+7 (912) 345-67-89;1 234,56\r\n"
+        "Петров;89123456790;10\r\n"
+    ).encode("cp1251")
+    table, rows = read_all(write(tmp_path, "1c.csv", data))
+    assert (table.delimiter, table.header_row) == (";", 4)
+    assert table.headers == ["Наименование", "Телефон", "Сумма долга"]
+    assert rows == [(5, ["Иванов", "+7 (912) 345-67-89", "1 234,56"]), (6, ["Петров", "89123456790", "10"])]
+    assert table.warnings == [
+        "Rows 1-2 were skipped as a title above the table header: "
+        "'Отчет: Контрагенты / Дата формирования: 01.02.2024'."
+    ]
+
+
+def test_title_row_of_an_excel_csv_padded_with_separators_is_skipped(tmp_path: Path) -> None:
+    data = "Выгрузка клиентов;;\r\n;;\r\nФИО;Телефон;Город\r\nАнна;89123456789;Омск\r\n".encode("cp1251")
+    table, rows = read_all(write(tmp_path, "t.csv", data))
+    assert (table.headers, table.header_row) == (["ФИО", "Телефон", "Город"], 3)
+    assert rows == [(4, ["Анна", "89123456789", "Омск"])]
+
+
+def test_title_and_merged_cells_above_an_xlsx_table_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "report.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet["A1"] = "Выгрузка клиентов на 01.02.2024"
+    sheet.merge_cells("A1:D1")
+    sheet.append([])
+    sheet.append(["ФИО", "Телефон", "Сумма", "Дата"])
+    sheet.append(["Иванов", 79123456789, 10.5, dt.date(2024, 2, 1)])
+    sheet.append(["Петров", "89123456790", None, None])
+    workbook.save(path)
+    table, rows = read_all(path)
+    assert (table.headers, table.header_row) == (["ФИО", "Телефон", "Сумма", "Дата"], 3)
+    assert rows == [(4, ["Иванов", "79123456789", "10.5", "2024-02-01"]), (5, ["Петров", "89123456790", "", ""])]
+    assert table.warnings == ["Row 1 was skipped as a title above the table header: 'Выгрузка клиентов на 01.02.2024'."]
+
+
+def test_a_short_header_over_data_is_still_the_header(tmp_path: Path) -> None:
+    # Data under a header with an unnamed column: the header is not mistaken for a title.
+    table, rows = read_all(write(tmp_path, "t.csv", b"phone\n89123456789;x\n89123456780;y\n"))
+    assert (table.header_row, table.headers) == (1, ["phone"])
+    assert rows == [(2, ["89123456789", "x"]), (3, ["89123456780", "y"])]
+    assert table.warnings == [
+        "Row 2 has 2 cells but there are only 1 headers; values beyond the last header are ignored."
+    ]
+
+
+def test_xlsx_hidden_first_sheet_is_passed_over(tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsx"
+    workbook = openpyxl.Workbook()
+    hidden = workbook.active
+    assert hidden is not None
+    hidden.title = "Справочник"
+    hidden.append(["код", "значение"])
+    hidden.append([1, 2])
+    hidden.sheet_state = "hidden"
+    visible = workbook.create_sheet("Клиенты")
+    visible.append(["ФИО", "Телефон"])
+    visible.append(["Иванов", "89123456789"])
+    workbook.active = 1
+    workbook.save(path)
+    table, rows = read_all(path)
+    assert (table.sheet, table.headers, rows) == ("Клиенты", ["ФИО", "Телефон"], [(2, ["Иванов", "89123456789"])])
+    assert table.warnings == ["Only the first visible sheet 'Клиенты' was read; other sheets: 'Справочник' (hidden)."]
+    assert read_all(path, sheet="Справочник")[0].headers == ["код", "значение"]
+
+
+def test_xlsx_formatting_down_to_the_last_excel_row_is_read_quickly(tmp_path: Path) -> None:
+    path = tmp_path / "used.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["ФИО", "Телефон"])
+    sheet.append(["Иванов", "89123456789"])
+    sheet.cell(row=1_048_576, column=1).number_format = "@"  # the "used range" reaches the last row
+    workbook.save(path)
+    started = time.monotonic()
+    _, rows = read_all(path)
+    assert rows == [(2, ["Иванов", "89123456789"])]
+    # A million empty rows used to take several seconds (a warnings filter entered per row).
+    assert time.monotonic() - started < 3
+
+
+def test_word_document_renamed_to_csv_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "клиенты.csv"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+    with pytest.raises(NotATableError, match=r"'клиенты\.csv' is a Word document \(\.docx\), not a table"):
+        open_table(path)

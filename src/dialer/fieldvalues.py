@@ -82,6 +82,10 @@ _FALSE = frozenset({"нет", "false", "0", "no", "n", "ложь", "-"})
 # Spaces of all kinds and apostrophes ("1'234") only ever group digits.
 _GROUPING = " \u00a0\u202f\u2009\u2007'’"
 _NUMBER = re.compile(r"(?P<sign>[-+−])?\s*(?P<body>[\d\s.,'’]*\d[\d\s.,'’]*)")
+# A currency sign or abbreviation before or after an amount, as CRMs and 1C export money as text.
+_CURRENCY = re.compile(
+    r"\A(?:[₽$€£]|руб\.?|rub|usd|eur)\s*|\s*(?:[₽$€£]|руб(?:лей|ля|ль)?\.?|р\.?|rub|usd|eur)\Z", re.IGNORECASE
+)
 _SCIENTIFIC = re.compile(r"[-+−]?[\d\s.,]*\d[eE][-+]?\d+")
 _GROUPED = re.compile(r"\d{1,3}(?:(?P<sep>[^\d])\d{3})?(?:(?P=sep)\d{3})*")
 
@@ -96,6 +100,31 @@ _TIME_PART = (
 )
 _DATETIME = re.compile(_DATE_PART + _TIME_PART, re.IGNORECASE)
 _TWO_DIGIT_YEAR = re.compile(r"\d{1,2}([./-])\d{1,2}\1\d{2}(?:\s.*)?")
+_WORDED_DATE = re.compile(
+    r"(?P<day>\d{1,2})\s+(?P<month>[^\W\d_]+\.?)\s+(?P<year>\d{4})(?:\s*(?:г\.?|года))?\s*,?(?P<rest>(?:\s+.*)?)",
+    re.IGNORECASE,
+)
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("январь", "января", "янв", "january", "jan"),
+            ("февраль", "февраля", "фев", "february", "feb"),
+            ("март", "марта", "мар", "march", "mar"),
+            ("апрель", "апреля", "апр", "april", "apr"),
+            ("май", "мая", "may"),
+            ("июнь", "июня", "июн", "june", "jun"),
+            ("июль", "июля", "июл", "july", "jul"),
+            ("август", "августа", "авг", "august", "aug"),
+            ("сентябрь", "сентября", "сен", "сент", "september", "sep", "sept"),
+            ("октябрь", "октября", "окт", "october", "oct"),
+            ("ноябрь", "ноября", "ноя", "нояб", "november", "nov"),
+            ("декабрь", "декабря", "дек", "december", "dec"),
+        ),
+        start=1,
+    )
+    for name in names
+}
 _SERIAL = re.compile(r"(?P<days>\d{5})(?:[.,](?P<fraction>\d+))?")
 
 _DATE_EXAMPLE = "like 31.12.2024 or 2024-12-31"
@@ -262,6 +291,8 @@ def _parse_number(text: str, *, what: str) -> Decimal:
     A separator that occurs several times (and no other) groups thousands: "1,234,567".
     """
     match = _NUMBER.fullmatch(text)
+    if match is None and (bare := _CURRENCY.sub("", text)) != text:
+        match = _NUMBER.fullmatch(bare)  # "1 234,56 ₽", "1234,56 руб.", "$12.50"
     if match is None:
         if _SCIENTIFIC.fullmatch(text):
             raise FieldValueError(
@@ -309,6 +340,8 @@ def _parse_moment(text: str, *, what: str) -> tuple[datetime, bool, bool]:
     if serial is not None:
         return _from_serial(serial.group("days"), serial.group("fraction"), text, what)
     match = _DATETIME.fullmatch(text)
+    if match is None and (worded := _worded_date(text)) is not None:
+        match = _DATETIME.fullmatch(worded)
     if match is None:
         if _TWO_DIGIT_YEAR.fullmatch(text):
             raise FieldValueError(f"the year in {_quote(text)} is ambiguous; write it with four digits")
@@ -333,6 +366,17 @@ def _parse_moment(text: str, *, what: str) -> tuple[datetime, bool, bool]:
         except ValueError:
             raise FieldValueError(f"date and time {_quote(text)} does not exist") from None
     return moment, has_time, g["tz"] is not None
+
+
+def _worded_date(text: str) -> str | None:
+    """"1 февраля 2024 г.", "01 фев. 2024 10:30" (1C's long date format) as "01.02.2024 10:30"."""
+    match = _WORDED_DATE.fullmatch(text)
+    if match is None:
+        return None
+    month = _MONTHS.get(match.group("month").casefold().replace("ё", "е").rstrip("."))
+    if month is None:
+        return None
+    return f"{match.group('day')}.{month:02d}.{match.group('year')}{match.group('rest')}"
 
 
 def _parse_offset(text: str) -> timezone:

@@ -22,6 +22,7 @@ import re
 import warnings
 import weakref
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -44,6 +45,10 @@ TableFormat = Literal["csv", "xlsx"]
 _SAMPLE_BYTES = 64 * 1024
 # Records used to pick the delimiter and to decide which edge columns are padding.
 _SAMPLE_RECORDS = 200
+# Title lines above the header of a report that are skipped at most.
+_PREAMBLE_ROWS = 10
+# XLSX rows read under one warnings filter (see _xlsx_records).
+_XLSX_CHUNK = 512
 # Chunk size for the cheap scan that looks for the first non-ASCII byte.
 _SCAN_CHUNK = 1024 * 1024
 
@@ -163,13 +168,19 @@ class Table:
     def _read_header(self) -> None:
         records = self._records(self.warnings)
         try:
-            first = next(records, None)
-            if first is None:
+            start = list(islice(records, _SAMPLE_RECORDS + _PREAMBLE_ROWS + 1))
+            if not start:
                 raise NotATableError(f"{self._describe} contains no data: every row is empty.")
-            self.header_row, header = first
-            sample = [cells for _, cells in islice(records, _SAMPLE_RECORDS)]
         finally:
             _close_iterator(records)
+        at = _header_index(start)
+        if at:
+            first_row, last_row = start[0][0], start[at - 1][0]
+            rows = f"Row {first_row} was" if first_row == last_row else f"Rows {first_row}-{last_row} were"
+            titles = " / ".join(" ".join(c for c in cells if c) for _, cells in start[:at])
+            self.warnings.append(f"{rows} skipped as a title above the table header: '{_shorten(titles)}'.")
+        self.header_row, header = start[at]
+        sample = [cells for _, cells in start[at + 1 : at + 1 + _SAMPLE_RECORDS]]
 
         # Leading/trailing columns with neither a header nor data are layout, not columns
         # (a table drawn from column B, or a ";" at the end of every line).
@@ -429,12 +440,13 @@ def _sniff_delimiter(text: str, at_eof: bool) -> str | None:
     Counting characters fails on Russian exports ("Сумма, руб;Комиссия, руб" over rows like
     "1 234,56;12,30" splits consistently on commas too), so candidates are compared by
     1) the share of data records with as many cells as the header, then
-    2) the number of cells that still contain another candidate glued between two
+    2) fewer title lines without the candidate above the table (see :func:`_header_index`), then
+    3) the number of cells that still contain another candidate glued between two
        characters ("56;12") -- commas inside numbers ("1 234,56") and prose (", ") are natural,
-    3) more columns, 4) the order of ``_DELIMITERS``.
+    4) more columns, 5) the order of ``_DELIMITERS``.
     Returns ``None`` for a single-column table.
     """
-    best: tuple[float, int, int, int] | None = None
+    best: tuple[float, int, int, int, int] | None = None
     best_delimiter: str | None = None
     for priority, delimiter in enumerate(_DELIMITERS):
         if delimiter not in text:
@@ -443,6 +455,12 @@ def _sniff_delimiter(text: str, at_eof: bool) -> str | None:
         parsed = [rec for rec in islice(reader, _SAMPLE_RECORDS + 1) if any(c.strip() for c in rec)]
         if not at_eof and len(parsed) > 1:
             parsed.pop()  # the sample may end in the middle of a record
+        # Title lines above the table (a report's name and date) hold no separator; a table
+        # found below them must have data rows.
+        titles = next((i for i, rec in enumerate(parsed[: _PREAMBLE_ROWS + 1]) if len(rec) > 1), 0)
+        if titles and len(parsed) - titles < 2:
+            continue
+        parsed = parsed[titles:]
         if not parsed or len(parsed[0]) < 2:
             continue
         columns = len(parsed[0])
@@ -450,7 +468,7 @@ def _sniff_delimiter(text: str, at_eof: bool) -> str | None:
         consistency = sum(len(rec) == columns for rec in data) / len(data) if data else 1.0
         others = [d for d in _DELIMITERS if d != delimiter]
         glued = sum(_has_glued_delimiter(cell, others) for rec in parsed for cell in rec)
-        score = (consistency, -glued, columns, -priority)
+        score = (consistency, -titles, -glued, columns, -priority)
         if best is None or score > best:
             best, best_delimiter = score, delimiter
     return best_delimiter
@@ -529,6 +547,11 @@ def _open_xlsx(path: Path, name: str, head: bytes, sheet: str | None) -> Table:
         raise NotATableError(f"'{name}' looks like a ZIP archive but is damaged or incomplete.") from None
     except Exception as e:  # anything a broken or foreign archive makes openpyxl raise
         f.close()
+        kind = _office_kind(path)
+        if kind is not None:
+            raise NotATableError(
+                f"'{name}' is {kind}, not a table. Save the table as an Excel .xlsx workbook or CSV."
+            ) from None
         raise NotATableError(
             f"'{name}' is a ZIP archive but not an Excel .xlsx workbook ({type(e).__name__}: {e})."
         ) from None
@@ -545,10 +568,14 @@ def _open_xlsx(path: Path, name: str, head: bytes, sheet: str | None) -> Table:
         if not worksheets:
             raise NotATableError(f"'{name}' has no worksheets.")
         if sheet is None:
-            ws = worksheets[0]
+            # Hidden sheets hold lookups and settings, not what the user sees when opening the file.
+            visible = [w for w in worksheets if getattr(w, "sheet_state", "visible") == "visible"]
+            ws = (visible or worksheets)[0]
             if len(worksheets) > 1:
-                others = ", ".join(f"'{w.title}'" for w in worksheets[1:])
-                notes.append(f"Only the first sheet '{ws.title}' was read; other sheets: {others}.")
+                others = ", ".join(f"'{w.title}'" + ("" if w in visible else " (hidden)")
+                                   for w in worksheets if w is not ws)
+                first = "first visible sheet" if ws is not worksheets[0] else "first sheet"
+                notes.append(f"Only the {first} '{ws.title}' was read; other sheets: {others}.")
         else:
             matches = [w for w in worksheets if w.title == sheet]
             if not matches:
@@ -577,24 +604,55 @@ def _open_xlsx(path: Path, name: str, head: bytes, sheet: str | None) -> Table:
     )
 
 
+# Parts that identify other Office Open XML and OpenDocument files people rename to .xlsx/.csv.
+_OFFICE_PARTS = (
+    ("word/document.xml", "a Word document (.docx)"),
+    ("ppt/presentation.xml", "a PowerPoint presentation (.pptx)"),
+)
+
+
+def _office_kind(path: Path) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return None
+    for part, kind in _OFFICE_PARTS:
+        if part in names:
+            return kind
+    if b"opendocument.text" in mimetype:
+        return "an OpenDocument text document (.odt)"
+    return None
+
+
 def _xlsx_records(ws: Any, name: str) -> Generator[tuple[int, list[str]], None, None]:
     rows = ws.iter_rows(min_row=1, min_col=1)
-    number = 0
+    parsed = number = 0
     try:
         while True:
             # openpyxl warns about features it drops (data validation, conditional formats);
-            # irrelevant for reading values and fatal under "error" warning filters.
+            # irrelevant for reading values and fatal under "error" warning filters. Rows are
+            # taken a chunk at a time: entering catch_warnings costs more than reading a row, and
+            # sheets whose formatting reaches row 1,048,576 have a million empty ones.
+            chunk: list[Any] = []
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                row = next(rows, None)
-            if row is None:
+                for row in rows:
+                    parsed += 1
+                    chunk.append(row)
+                    if len(chunk) == _XLSX_CHUNK:
+                        break
+            if not chunk:
                 return
-            number += 1
-            cells = [_cell_text(cell) for cell in row]
-            if any(cells):
-                yield number, cells
+            for row in chunk:
+                number += 1
+                if row:
+                    cells = [_cell_text(cell) for cell in row]
+                    if any(cells):
+                        yield number, cells
     except Exception as e:  # malformed sheet XML and similar damage inside the archive
-        raise TableError(f"Row {number + 1}: '{name}' is damaged ({type(e).__name__}: {e}).") from None
+        raise TableError(f"Row {parsed + 1}: '{name}' is damaged ({type(e).__name__}: {e}).") from None
     finally:
         _close_iterator(rows)
 
@@ -654,6 +712,28 @@ def _has_time_codes(number_format: str | None) -> bool:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _header_index(records: list[tuple[int, list[str]]]) -> int:
+    """Where the header is among the first records: after a title block, if the file has one.
+
+    Reports from 1C and CRMs put a title, a date or the report's parameters above the table
+    ("Выгрузка клиентов на 01.02.2024"). Such lines fill one or two cells while the rows of the
+    table fill most of theirs, so leading records with fewer than half the usual number of
+    filled cells are skipped -- provided the record after them can be a header (no cell is a
+    bare number: that would be data under a header with empty names).
+    """
+    counts = [sum(1 for c in cells if c) for _, cells in records]
+    typical = max(Counter(counts).items(), key=lambda item: (item[1], item[0]))[0]
+    if typical < 2:
+        return 0
+    need = max(2, (typical + 1) // 2)
+    for index, count in enumerate(counts[: _PREAMBLE_ROWS + 1]):
+        if count >= need:
+            if index and any(_NUMBER_LIKE.fullmatch(c) for c in records[index][1] if c):
+                return 0
+            return index
+    return 0
 
 
 def _column_empty(sample: list[list[str]], index: int) -> bool:

@@ -40,7 +40,7 @@ def parse_mapping(items: Sequence[str]) -> dict[str, str | None]:
 
 async def import_file(path: Path, *, list_name: str, mapping: dict[str, str | None] | None = None,
                       country: str | None = None, tags: Sequence[str] = (), skip_dnc: bool = False,
-                      dnc_list_id: int | None = None, allow_duplicates: bool = False,
+                      dnc_list_id: int | None = None, allow_duplicates: bool = False, sheet: str | None = None,
                       settings: Settings | None = None, database_url: str | None = None,
                       progress: Callable[[ImportProgress], None] | None = None) -> dict[str, Any]:
     """Import a file into the list named ``list_name`` (created from the header if it does not exist).
@@ -50,7 +50,8 @@ async def import_file(path: Path, *, list_name: str, mapping: dict[str, str | No
     from dialer.cli_support import open_database
 
     options = ImportOptions(mapping=dict(mapping) if mapping else None, country=country, tags=list(tags),
-                            skip_dnc=skip_dnc, dnc_list_id=dnc_list_id, allow_duplicates=allow_duplicates)
+                            skip_dnc=skip_dnc, dnc_list_id=dnc_list_id, allow_duplicates=allow_duplicates,
+                            sheet=sheet)
     async with open_database(settings, database_url=database_url) as (_engine, maker, resolved):
         result = await run_import(maker, path, settings=resolved, list_name=list_name, create_list=True,
                                   options=options, actor=CLI_ACTOR, progress=progress)
@@ -71,6 +72,7 @@ def import_command(
     dnc_list: Annotated[int | None, typer.Option("--dnc-list", help="Also leave out this DNC list's numbers")] = None,
     allow_duplicates: Annotated[bool, typer.Option("--allow-duplicates",
                                                    help="Import numbers already in the list")] = False,
+    sheet: Annotated[str | None, typer.Option(help="XLSX worksheet to read (default: the first visible one)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Import contacts from a CSV or XLSX file into a contact list."""
@@ -79,7 +81,7 @@ def import_command(
     def run(progress: Callable[[ImportProgress], None] | None) -> dict[str, Any]:
         return asyncio.run(import_file(file, list_name=list_name, mapping=mapping, country=country, tags=tag or [],
                                        skip_dnc=skip_dnc or dnc_list is not None, dnc_list_id=dnc_list,
-                                       allow_duplicates=allow_duplicates, progress=progress))
+                                       allow_duplicates=allow_duplicates, sheet=sheet, progress=progress))
 
     try:
         if as_json:
@@ -107,9 +109,9 @@ def import_command(
                       f"rejected, {result['duplicates']} duplicates, {result['dnc_filtered']} in DNC "
                       f"(list {result['list_id']}, {result['seconds']} s)")
         if result["errors_file"]:
-            console.print(f"Rejected rows: {result['errors_file']}")
+            console.print(f"Rows with problems: {result['errors_file']}")
         if result["message"]:
-            console.print(f"[red]{result['message']}[/]")
+            console.print(f"[{'yellow' if colour == 'green' else 'red'}]{result['message']}[/]")
     if result["status"] != "finished":
         raise typer.Exit(1)
 

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import csv
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -140,6 +141,8 @@ class Plan:
 
     columns: tuple[Column, ...]
     ignored: tuple[str, ...]
+    #: Phone fields of the list no column fills: where extra numbers of a cell go.
+    spare_phones: tuple[FieldSpec, ...] = ()
 
     @property
     def phone_columns(self) -> tuple[Column, ...]:
@@ -161,7 +164,8 @@ def make_plan(table: Table, specs: Sequence[FieldSpec], overrides: Mapping[str, 
     mapped = {c.spec.id for c in columns}
     if missing := [s.name for s in specs if s.required and s.id not in mapped]:
         raise ValidationFailed.field("mapping", f"required fields {', '.join(missing)} have no column")
-    return Plan(columns, ignored)
+    spare = tuple(s for s in specs if s.is_phone and s.id not in mapped)
+    return Plan(columns, ignored, spare)
 
 
 def check_country(country: str, field: str = "country") -> str:
@@ -196,6 +200,26 @@ def estimate_rows(path: Path, table: Table) -> int:
 
 
 # --- the row processor (runs in a worker thread) --------------------------------------------------
+
+# What people put between two numbers in one cell: "8-912-345-67-89, 8 (343) 123-45-67",
+# "89123456789; 89123456780", "... / ...", one per line, "... или ...".
+_NUMBER_SEPARATORS = re.compile(r"[,;/\\|\n]|\s(?:или|or|и|and)\s", re.IGNORECASE)
+_DIGIT = re.compile(r"\d")
+
+
+def split_numbers(text: str) -> list[str]:
+    """The numbers of a cell that may hold several; a piece with fewer than 7 digits ("доб. 12")
+    stays with the number before it. One item (the text) when the cell holds one number."""
+    numbers: list[str] = []
+    for piece in _NUMBER_SEPARATORS.split(text):
+        piece = piece.strip(" \t\r")
+        if not piece:
+            continue
+        if len(_DIGIT.findall(piece)) >= 7 or not numbers:
+            numbers.append(piece)
+        else:
+            numbers[-1] = f"{numbers[-1]}, {piece}"
+    return numbers if len(numbers) > 1 else [text]
 
 
 @dataclass
@@ -281,14 +305,59 @@ class RowProcessor:
                        for c in plan.columns if not c.spec.is_phone]
         # A phone line (repository.PHONE_COLUMNS): its id, contact id, list, field, type, position, raw,
         # e164, region, carrier, zones, uncertain; the ids come when the batch is written.
-        self.phones = [(c.index, c.header, f'"{c.spec.key}":',
-                        f"\t{list_id}\t{c.spec.id}\t{(c.spec.phone_type or PhoneType.mobile).value}\t",
+        self.phones = [(c.index, c.header, f'"{c.spec.key}":', self._phone_line_head(list_id, c.spec),
                         c.spec.required, c.spec.mask) for c in plan.phone_columns]
         self.phone_headers = ", ".join(c.header for c in plan.phone_columns)
+        # Where the further numbers of a cell holding several go (:meth:`_several`): the phone
+        # fields without a column, then those whose column is empty in the row (cell index).
+        self.spare_phones: list[tuple[int | None, str, str]] = [
+            (None, f'"{s.key}":', self._phone_line_head(list_id, s)) for s in plan.spare_phones]
+        self.spare_phones += [(c.index, f'"{c.spec.key}":', self._phone_line_head(list_id, c.spec))
+                              for c in plan.phone_columns if not c.spec.required]
         # A contact line (repository.CONTACT_COLUMNS): id, list, data, tags, import job.
         self._contact_middle = f"\t{list_id}\t"
         self._contact_end = f"\t{copytext.text_array(tags)}\t{job_id}\n"
         self._described: dict[str, str] = {}
+        #: Report lines about the row being converted, written only if it is imported.
+        self._notes: list[tuple[int, str, str, str]] = []
+
+    @staticmethod
+    def _phone_line_head(list_id: int, spec: FieldSpec) -> str:
+        return f"\t{list_id}\t{spec.id}\t{(spec.phone_type or PhoneType.mobile).value}\t"
+
+    def _several(self, number: int, header: str, text: str, cells: list[str], used: Sequence[str]
+                 ) -> tuple[str, str, list[tuple[str, str, str, str]]] | None:
+        """A cell with several numbers ("8-912-345-67-89, 8 (343) 123-45-67"), or None when it has one.
+
+        The first number stays in the cell's field, the others go to phone fields that get no
+        number in this row (``used``: the line heads of those that did); a number finding no field
+        is left out with a note in the report. Raises :class:`InvalidPhone` naming a bad number.
+        Returns the first number (E.164 and text) and ``(data prefix, phone line head, e164, text)``
+        for each other number that found a field.
+        """
+        parts = split_numbers(text)
+        if len(parts) < 2:
+            return None
+        numbers: list[str] = []
+        for part in parts:
+            try:
+                numbers.append(to_e164(part, self.country))
+            except InvalidPhone as err:
+                raise InvalidPhone(f"'{part}' (one of {len(parts)} numbers in the cell): {err.reason}", text) from None
+        taken = set(used)
+        free = [(prefix, head) for index, prefix, head in self.spare_phones
+                if head not in taken and (index is None or not cells[index])]
+        placed: list[tuple[str, str, str, str]] = []
+        for part, e164 in zip(parts[1:], numbers[1:], strict=True):
+            if e164 == numbers[0] or any(e164 == p[2] for p in placed):
+                continue
+            if not free:
+                self._notes.append((number, header, text, f"the number '{part}' was not imported: the list has "
+                                                          "no other phone field free for it (the first number was)"))
+                continue
+            prefix, head = free.pop(0)
+            placed.append((prefix, head, e164, part))
+        return numbers[0], parts[0], placed
 
     def counts(self) -> ImportProgress:
         return ImportProgress(self.rows, max(self.rows_total, self.rows), self.imported, self.rejected,
@@ -327,6 +396,7 @@ class RowProcessor:
         values, phone_columns = self.values, self.phones
         middle, end = self._contact_middle, self._contact_end
         description, escape, described = self._description, copytext.text, self._described
+        notes = self._notes
         done = 0
         for number, cells in islice(rows, size):
             done += 1
@@ -365,10 +435,26 @@ class RowProcessor:
                         coerce(text, type=FieldType.phone.value, mask=mask)
                     e164 = to_e164(text, country)
                 except (InvalidPhone, FieldValueError) as err:
-                    reason = err.reason if isinstance(err, InvalidPhone) else str(err)
-                    errors.add(number, header, text, f"not a valid phone number: {reason}")
-                    bad = True
-                    continue
+                    several = None
+                    if isinstance(err, InvalidPhone) and not mask:
+                        try:
+                            several = self._several(number, header, text, cells, [f[2] for f in found])
+                        except InvalidPhone as other:
+                            err = other
+                    if several is None:
+                        reason = err.reason if isinstance(err, InvalidPhone) else str(err)
+                        errors.add(number, header, text, f"not a valid phone number: {reason}")
+                        bad = True
+                        continue
+                    e164, text, extra = several
+                    for extra_prefix, extra_head, extra_e164, extra_text in extra:
+                        parts.append(extra_prefix + '"' + extra_e164 + '"')
+                        key = int(extra_e164[1:])
+                        if check_dnc and not dnc:
+                            dnc = self._is_dnc(extra_e164, key)
+                        if not allow_dup and not duplicate:
+                            duplicate = key in known
+                        found.append((extra_e164, extra_text, extra_head, key))
                 parts.append(prefix + '"' + e164 + '"')
                 key = int(e164[1:])
                 # Only noted here; a rejected row counts as rejected, a DNC hit before a duplicate.
@@ -379,6 +465,7 @@ class RowProcessor:
                 found.append((e164, text, line_head, key))
             if bad:
                 self.rejected += 1
+                notes.clear()
                 continue
             if not found:
                 errors.add(number, self.phone_headers, "", "no phone number")
@@ -386,10 +473,16 @@ class RowProcessor:
                 continue
             if dnc:
                 self.dnc_filtered += 1
+                notes.clear()
                 continue
             if duplicate:
                 self.duplicates += 1
+                notes.clear()
                 continue
+            if notes:
+                for note in notes:
+                    errors.add(*note)
+                notes.clear()
             if not allow_dup:
                 for phone in found:
                     known.add(phone[3])
@@ -676,6 +769,11 @@ async def run_import(maker: async_sessionmaker[AsyncSession], path: Path, *, set
                 # error is the one reported).
                 with contextlib.suppress(BaseException):
                     await pending
+            # What was fixed up or left out of the file (skipped title rows, other sheets, renamed
+            # headers, cells beyond the last header) is said with the result, not only in the preview.
+            if table.warnings:
+                notes = "; ".join(table.warnings)
+                message = f"{message}; {notes}" if message else notes
             table.close()
             await asyncio.to_thread(errors.close)
             counts = await asyncio.shield(_finish_job(maker, actor, job_id, list_id, filename, list(options.tags),

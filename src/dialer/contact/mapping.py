@@ -3,7 +3,8 @@
 Automatic mapping compares names after folding case, "ё", spaces and punctuation, so "Телефон:",
 " телефон " and "ТЕЛЕФОН" are one name. A header that does not name a field exactly is matched
 through groups of synonyms ("Тел.", "Phone", "Мобильный" ↔ a field "Телефон"; "ФИО", "Name" ↔
-"ФИО"/"Клиент"), and any phone-like header falls to the list's first unused phone field. The
+"ФИО"/"Клиент"), and any phone-like header ("Телефон 2", "Рабочий тел.") falls to the list's
+first unused phone field. The
 user's explicit mapping (header → field name or id, empty to ignore) always wins.
 """
 
@@ -21,7 +22,7 @@ _SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(group) for group in (
     {"телефон", "тел", "phone", "mobile", "мобильный", "мобильный телефон", "моб", "моб тел", "номер",
      "номер телефона", "телефон клиента", "tel", "telephone", "phone number", "сотовый", "сотовый телефон",
      "msisdn", "contact phone", "cell", "cell phone", "mobile phone"},
-    {"фио", "имя", "name", "full name", "fullname", "клиент", "client", "фамилия имя отчество", "контакт",
+    {"фио", "ф и о", "имя", "name", "full name", "fullname", "клиент", "client", "фамилия имя отчество", "контакт",
      "contact", "customer", "client name", "имя клиента"},
     {"email", "e mail", "почта", "эл почта", "электронная почта", "mail"},
     {"город", "city", "населенный пункт", "town"},
@@ -45,8 +46,27 @@ def _group(name: str) -> frozenset[str] | None:
     return None
 
 
+# A header is about a phone when it has one of these words and otherwise only numbers or the
+# words below: "Телефон 2", "Рабочий телефон", "Моб. тел.", "Номер телефона", "Phone (home)"
+# -- but not "Тип телефона" or "Оператор моб. связи".
+_PHONE_WORDS = frozenset({"телефон", "телефона", "тел", "моб", "мобильный", "сотовый", "сот", "phone", "telephone",
+                          "tel", "mobile", "cell", "msisdn"})
+_PHONE_QUALIFIERS = frozenset({
+    "номер", "рабочий", "раб", "домашний", "дом", "контактный", "конт", "основной", "осн", "дополнительный", "доп",
+    "личный", "городской", "гор", "стационарный", "мобильный", "моб", "сотовый", "второй", "другой", "клиента",
+    "контакта", "для", "связи", "work", "home", "office", "other", "main", "primary", "secondary", "private",
+    "contact", "number", "no", "mobile", "cell", "tel",
+})
+
+
 def looks_like_phone_header(header: str) -> bool:
-    return normalize_name(header) in _PHONE_GROUP
+    """Whether a column header names a phone ("Телефон", "Тел. 2", "Рабочий телефон", "Mobile phone")."""
+    name = normalize_name(header)
+    if name in _PHONE_GROUP:
+        return True
+    words = [w.rstrip("0123456789") for w in name.split()]
+    words = [w for w in words if w]
+    return any(w in _PHONE_WORDS for w in words) and all(w in _PHONE_WORDS or w in _PHONE_QUALIFIERS for w in words)
 
 
 def auto_mapping(headers: Sequence[str], fields: Sequence[FieldSpec]) -> dict[str, FieldSpec | None]:
@@ -66,10 +86,11 @@ def auto_mapping(headers: Sequence[str], fields: Sequence[FieldSpec]) -> dict[st
             continue
         name = normalize_name(h)
         group = _group(name)
-        if group is None:
-            continue
-        match = next((f for f in fields if f.id not in used and normalize_name(f.name) in group), None)
-        if match is None and group is _PHONE_GROUP:
+        match = None
+        if group is not None:
+            match = next((f for f in fields if f.id not in used and normalize_name(f.name) in group), None)
+        if match is None and (group is _PHONE_GROUP or (group is None and looks_like_phone_header(h))):
+            # "Телефон 1", "Телефон 2", "Моб." fill the list's phone fields in order.
             match = next((f for f in fields if f.id not in used and f.is_phone), None)
         if match is not None:
             result[h] = match
