@@ -141,6 +141,9 @@ def user_create(
 @app.command("import-numbering")
 def import_numbering(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    skip_invalid: Annotated[bool, typer.Option(
+        help="Load the good rows of a file that has bad ones; by default such a file is refused and changes "
+             "nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Load the national numbering registry (ABC/DEF CSV of the regulator) into the phone-code table."""
@@ -156,7 +159,7 @@ def import_numbering(
                 progress.update(task, completed=done, total=total)
 
         async with open_database() as (_engine, maker, _settings):
-            return await run_import(maker, file, progress=advance)
+            return await run_import(maker, file, progress=advance, skip_invalid=skip_invalid)
 
     try:
         if as_json:

@@ -23,9 +23,11 @@ def test_codes_first_then_phonenumbers() -> None:
     registry = lookup.details("+79125550000")
     assert (registry.region, registry.carrier, registry.timezones, registry.tz_uncertain) == (
         "Свердловская обл.", "МТС", ("Asia/Yekaterinburg",), False)
-    # The user's narrower prefix wins for the zone; what it leaves out comes from phonenumbers.
+    # The user's narrower prefix wins for the zone; what it leaves out comes from the wider registry
+    # range (then phonenumbers), field by field.
     manual = lookup.details("+79123456789")
-    assert manual.timezones == ("Europe/Moscow",) and not manual.tz_uncertain and manual.region is None
+    assert (manual.region, manual.carrier, manual.timezones, manual.tz_uncertain) == (
+        "Свердловская обл.", "МТС", ("Europe/Moscow",), False)
     # A code without a zone: the zones come from phonenumbers, the region from the code.
     landline = lookup.details("+73432100000")
     assert landline.region == "Екатеринбург" and landline.timezones == ("Asia/Yekaterinburg",)

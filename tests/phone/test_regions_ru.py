@@ -6,7 +6,16 @@ import zoneinfo
 
 import pytest
 
-from dialer.phone.regions_ru import SUBJECT_TIMEZONES, SUBJECTS, subject_for, timezone_for, zone_for_subject
+from dialer.phone.regions_ru import (
+    SUBJECT_TIMEZONES,
+    SUBJECTS,
+    is_country_wide,
+    subject_for,
+    subjects_named,
+    timezone_for,
+    zone_for_subject,
+    zone_for_text,
+)
 
 # Every subject: (canonical name, an abbreviated / registry-style variant, expected zone).
 ALL_SUBJECTS = [
@@ -240,3 +249,78 @@ def test_zone_for_subject() -> None:
     assert zone_for_subject("Республика Саха (Якутия)", "р-н Момский") == "Asia/Srednekolymsk"
     with pytest.raises(KeyError):
         zone_for_subject("Московская обл.")  # only canonical names
+
+
+# Region names as the regulator's ABC/DEF files spell them (current and older files), with the zone.
+REGISTRY_SPELLINGS = {
+    "Москва и Московская область": "Europe/Moscow",
+    "г. Москва и Московская область": "Europe/Moscow",
+    "Санкт-Петербург и Ленинградская область": "Europe/Moscow",
+    "Республика Саха /Якутия/": "Asia/Yakutsk",
+    "Кемеровская область - Кузбасс": "Asia/Novokuznetsk",
+    "Ханты - Мансийский - Югра АО": "Asia/Yekaterinburg",
+    "Ханты-Мансийский АО - Югра": "Asia/Yekaterinburg",
+    "Чувашская Республика - Чувашия": "Europe/Moscow",
+    "г. Севастополь": "Europe/Simferopol",
+    "г.Севастополь": "Europe/Simferopol",
+    "Республика Крым и г. Севастополь": "Europe/Simferopol",
+    "Ямало-Ненецкий АО": "Asia/Yekaterinburg",
+    "Еврейская АО": "Asia/Vladivostok",
+    "Республика Северная Осетия - Алания": "Europe/Moscow",
+    "Кабардино-Балкарская Республика": "Europe/Moscow",
+    "Республика Адыгея": "Europe/Moscow",
+    "Забайкальский край": "Asia/Chita",
+    "Читинская обл.": "Asia/Chita",
+    "Пермский край": "Asia/Yekaterinburg",
+    "Камчатский край": "Asia/Kamchatka",
+    "Чукотский АО": "Asia/Anadyr",
+    "Ненецкий АО": "Europe/Moscow",
+    "Архангельская обл. и Ненецкий АО": "Europe/Moscow",
+    "Республика Крым": "Europe/Simferopol",
+    "ДНР": "Europe/Moscow",
+    "г. Донецк|Донецкая Народная Республика": "Europe/Moscow",
+    "ЛНР": "Europe/Moscow",
+    "г. Мелитополь|Запорожская обл.": "Europe/Moscow",
+    "Херсонская обл.": "Europe/Moscow",
+    "г.о. Серпухов|Московская обл.": "Europe/Moscow",
+    "г. Серпухов|г.о. Серпухов|Московская обл.": "Europe/Moscow",
+    "г.о. город Набережные Челны|Республика Татарстан": "Europe/Moscow",
+    "м.р-н Оймяконский|Республика Саха /Якутия/": "Asia/Ust-Nera",
+    "Иркутская обл. и Усть-Ордынский Бурятский АО": "Asia/Irkutsk",
+    "Камчатский край и Корякский АО": "Asia/Kamchatka",
+    "Хабаровский край и Еврейская АО": "Asia/Vladivostok",
+    "Новосибирская обл. и Томская обл.": "Asia/Novosibirsk",  # different IANA zones, same clock
+    "Удмуртская Республика": "Europe/Samara",
+    "Ульяновская обл.": "Europe/Ulyanovsk",
+}
+
+
+@pytest.mark.parametrize(("text", "zone"), REGISTRY_SPELLINGS.items())
+def test_registry_spellings_get_their_zone(text: str, zone: str) -> None:
+    assert timezone_for(text) == zone
+    assert zone_for_text(text) == zone
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("Магаданская обл. и Чукотский АО", ("Магаданская область", "Чукотский автономный округ")),
+        ("Республика Саха /Якутия/ и Магаданская обл.", ("Республика Саха (Якутия)", "Магаданская область")),
+        ("Омская обл. и Новосибирская обл.", ("Омская область", "Новосибирская область")),
+    ],
+)
+def test_a_text_naming_subjects_with_different_clocks_has_no_single_zone(text: str, named: tuple[str, ...]) -> None:
+    # Picking the first would silently shift the calling window of the other subject's numbers.
+    assert subjects_named(text) == named
+    assert subject_for(text) == named[0]
+    assert timezone_for(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "country_wide"),
+    [("Российская Федерация", True), ("РФ", True), ("Россия", True), ("Дальневосточный федеральный округ", True),
+     ("Уральский ФО", True), ("Москва", False), ("г. Байконур", False), ("Планета Марс", False), ("", False)],
+)
+def test_country_wide_names(text: str, country_wide: bool) -> None:
+    assert is_country_wide(text) is country_wide
+    assert timezone_for(text) is None or not country_wide

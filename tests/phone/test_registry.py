@@ -241,3 +241,14 @@ def test_memory_does_not_grow_with_file_size(tmp_path: Path) -> None:
     # 10x the rows (~1.8 MB) must not need noticeably more memory than the small file.
     assert big_peak < small_peak + 256 * 1024
     assert big_peak < 1024 * 1024
+
+
+def test_a_range_naming_subjects_with_different_clocks_gets_no_zone(tmp_path: Path) -> None:
+    path = write(tmp_path, [
+        OLD_HEADER,
+        '914;2300000;2399999;100000;ПАО "МегаФон";Магаданская обл. и Чукотский АО',
+        '978;0000000;0999999;1000000;ООО "К-Телеком";Республика Крым и г. Севастополь',
+    ], encoding="cp1251", name="DEF-9xx.csv")
+    magadan, crimea = ranges(list(iter_registry(path)))
+    assert (magadan.subject, magadan.timezone) == ("Магаданская область", None)
+    assert (crimea.subject, crimea.timezone) == ("Республика Крым", "Europe/Simferopol")

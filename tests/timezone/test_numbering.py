@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -26,21 +27,25 @@ def registry_file(tmp_path: Path, rows: list[str], name: str = "DEF-9xx.csv") ->
     return path
 
 
-async def test_registry_import_gives_zone_region_and_carrier(app: FastAPI, admin: httpx.AsyncClient,
-                                                             tmp_path: Path) -> None:
-    path = registry_file(tmp_path, ROWS)
+async def upload(admin: httpx.AsyncClient, path: Path) -> dict[str, Any]:
+    """Upload a registry file through the API and wait for its job to end."""
     with path.open("rb") as f:
-        r = await admin.post("/api/phone-codes/import-numbering", files={"file": ("DEF-9xx.csv", f, "text/csv")})
+        r = await admin.post("/api/phone-codes/import-numbering", files={"file": (path.name, f, "text/csv")})
     assert r.status_code == 202, r.text
-    job = r.json()
-    for _ in range(100):
+    job: dict[str, Any] = r.json()
+    for _ in range(200):
         job = (await admin.get(f"/api/phone-codes/import-numbering/{job['id']}")).json()
         if job["status"] in ("finished", "failed"):
             break
         await asyncio.sleep(0.05)
+    return job
+
+
+async def test_registry_import_gives_zone_region_and_carrier(app: FastAPI, admin: httpx.AsyncClient,
+                                                             tmp_path: Path) -> None:
+    job = await upload(admin, registry_file(tmp_path, ROWS[:3]))
     assert job["status"] == "finished", job
-    assert job["imported"] == 3 and job["rejected"] == 1
-    assert job["result"]["errors"][0]["line"] == 5
+    assert job["imported"] == 3 and job["rejected"] == 0
 
     found = (await admin.get("/api/phone-codes/lookup", params={"number": "8 912 100-20-30"})).json()
     assert found == {"number": "+79121002030", "timezones": ["Asia/Yekaterinburg"], "tz_uncertain": False,
@@ -89,9 +94,13 @@ def test_cli_import_numbering_json(tmp_path: Path, db_url: str, monkeypatch: obj
     mp.setenv("DIALER_DATA_DIR", str(tmp_path))  # type: ignore[attr-defined]
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(cli_app, ["import-numbering", str(registry_file(tmp_path, ROWS)), "--json"])
+        result = CliRunner().invoke(cli_app, ["import-numbering", str(registry_file(tmp_path, ROWS[:3])), "--json"])
+        refused = CliRunner().invoke(cli_app, ["import-numbering", str(registry_file(tmp_path, ROWS, "bad.csv"))])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["ranges"] == 3 and out["rejected"] == 1
+    assert out["ranges"] == 3 and out["rejected"] == 0
+    # A file with a bad row is refused with its line named, and the exit code says so.
+    assert refused.exit_code == 2, refused.output
+    assert "line 5" in refused.output and "nothing was changed" in " ".join(refused.output.split())

@@ -173,6 +173,13 @@ async def test_numbering_registry_upload_and_lookup(page: Page, live_server: Liv
     await panel.locator(".numbering input[type=file]").set_input_files(
         files=[{"name": "DEF-9xx.csv", "mimeType": "text/csv", "buffer": registry}])
     await panel.locator("[data-action=numbering]").click()
+    # a file with a bad row is refused whole, naming the row; nothing is loaded
+    await expect(panel.locator(".numbering-status")).to_contain_text("line 5")
+    await expect(panel.locator(".numbering-status")).to_contain_text("nothing was changed")
+    await expect(panel.locator("table.grid tbody")).not_to_contain_text("Свердловская")
+    # ... unless the administrator asks for the good rows
+    await panel.locator(".numbering input[name=skip_invalid]").check()
+    await panel.locator("[data-action=numbering]").click()
     await expect(panel.locator(".numbering-status")).to_have_text("Загружено диапазонов: 3, отклонено: 1")
     await expect(panel.locator("table.grid tbody tr")).to_have_count(3)
     # the zones the registry made are named in the table (the cached reference is read again)

@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from types import MappingProxyType
+from zoneinfo import ZoneInfo
 
 __all__ = [
     "SUBJECTS",
     "SUBJECT_TIMEZONES",
+    "is_country_wide",
     "subject_for",
+    "subjects_named",
     "timezone_for",
     "zone_for_subject",
+    "zone_for_text",
 ]
 
 # (canonical name, main IANA zone, other names people and the registry use).  The Constitution lists
@@ -271,29 +276,66 @@ def _pick(found: list[str]) -> str:
     return found[0]
 
 
+def _found(parts: list[str]) -> list[str]:
+    """Subjects named by the candidate ``parts`` at the first matching level (exact, contained, stems)."""
+    keys = [frozenset(_tokens(p)) for p in parts]
+    found = [_EXACT[k] for k in keys if k in _EXACT]
+    if found:
+        return found
+    fuzzy_keys = [k for p, k in zip(parts, keys, strict=True) if k and not _MUNICIPAL_RE.search(_clean(p))]
+    # Stems only ever match a whole key: "Нижний Новгород" must not become "Новгородская область".
+    for level in (lambda k: _best_contained(k, _EXACT), lambda k: _STEMS.get(_stem_key(k))):
+        found = [name for name in (level(k) for k in fuzzy_keys) if name is not None]
+        if found:
+            return found
+    return []
+
+
 @lru_cache(maxsize=8192)
 def subject_for(region_text: str) -> str | None:
     """Canonical federal subject named by free-text ``region_text``, or ``None`` if none is recognised.
 
     Handles registry forms such as "г. Сочи|Краснодарский край", "Кемеровская область - Кузбасс обл.",
     "Республика Саха /Якутия/", abbreviations ("обл.", "Респ.", "АО", "г."), ё/е and hyphen spacing.
+    A text naming several subjects ("Москва и Московская область") gives the primary one; see
+    :func:`subjects_named` for all of them.
     """
     if not region_text or not region_text.strip():
         return None
-    parts = _parts(region_text)
-    keys = [frozenset(_tokens(p)) for p in parts]
+    found = _found(_parts(region_text))
+    return _pick(found) if found else None
 
-    found = [_EXACT[k] for k in keys if k in _EXACT]
-    if found:
-        return _pick(found)
 
-    fuzzy_keys = [k for p, k in zip(parts, keys, strict=True) if k and not _MUNICIPAL_RE.search(_clean(p))]
-    # Stems only ever match a whole key: "Нижний Новгород" must not become "Новгородская область".
-    for level in (lambda k: _best_contained(k, _EXACT), lambda k: _STEMS.get(_stem_key(k))):
-        found = [name for name in (level(k) for k in fuzzy_keys) if name is not None]
-        if found:
-            return _pick(found)
-    return None
+@lru_cache(maxsize=8192)
+def subjects_named(region_text: str) -> tuple[str, ...]:
+    """Every federal subject ``region_text`` names, primary first ("Магаданская обл. и Чукотский АО")."""
+    if not region_text or not region_text.strip():
+        return ()
+    found = _found(_parts(region_text))
+    if not found:
+        return ()
+    primary = _pick(found)
+    return (primary, *dict.fromkeys(n for n in found if n != primary))
+
+
+# Country-wide and federal-district names: ranges that are valid anywhere, so no single zone applies.
+_COUNTRY_WORDS = frozenset({"российская", "федерация", "россия", "рф", "russia", "russian", "federation"})
+_FEDERAL_DISTRICT_RE = re.compile(r"федеральн\w*\s+округ|(?:^|\s)фо(?:$|\s)")
+
+
+def is_country_wide(region_text: str) -> bool:
+    """True for "Российская Федерация", "РФ", "Дальневосточный федеральный округ" and the like.
+
+    Such registry ranges (8-800 numbers, federal mobile ranges) have no zone of their own; an import
+    counts them apart from region names it could not recognise.
+    """
+    text = _clean(region_text)
+    words = set(_tokens(text))
+    return bool(words) and (words <= _COUNTRY_WORDS or bool(_FEDERAL_DISTRICT_RE.search(text)))
+
+
+def _offset_now(zone: str) -> timedelta | None:
+    return datetime.now(UTC).astimezone(ZoneInfo(zone)).utcoffset()
 
 
 def zone_for_subject(subject: str, detail: str | None = None) -> str:
@@ -314,11 +356,29 @@ def zone_for_subject(subject: str, detail: str | None = None) -> str:
 
 
 @lru_cache(maxsize=8192)
+def zone_for_text(region_text: str, detail: str | None = None) -> str | None:
+    """The one IANA zone for registry text ``region_text`` (a district in ``detail`` may refine it).
+
+    ``None`` when no subject is recognised, and also when the text names several subjects whose
+    clocks differ ("Магаданская обл. и Чукотский АО": UTC+11 and UTC+12): picking one of them
+    would silently give part of the range a wrong calling window.  Subjects that keep the same time
+    ("Москва и Московская область", "Новосибирская обл. и Томская обл.") give the primary one's zone.
+    """
+    named = subjects_named(region_text)
+    if not named:
+        return None
+    zones = {zone_for_subject(name, detail if detail is not None else region_text) for name in named}
+    if len({_offset_now(zone) for zone in zones}) > 1:
+        return None
+    return zone_for_subject(named[0], detail if detail is not None else region_text)
+
+
+@lru_cache(maxsize=8192)
 def timezone_for(region_text: str) -> str | None:
     """IANA time zone for free-text ``region_text`` (see :func:`subject_for`), or ``None``.
 
     Uses the subject's main zone, refined for the few districts of multi-zone subjects that registry
-    text names (e.g. Oymyakonsky district of Yakutia -> Asia/Ust-Nera).
+    text names (e.g. Oymyakonsky district of Yakutia -> Asia/Ust-Nera).  ``None`` also when the text
+    names several subjects in different time zones (see :func:`zone_for_text`).
     """
-    subject = subject_for(region_text)
-    return None if subject is None else zone_for_subject(subject, region_text)
+    return zone_for_text(region_text)

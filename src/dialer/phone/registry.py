@@ -22,7 +22,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Protocol
 
-from dialer.phone.regions_ru import subject_for, zone_for_subject
+from dialer.phone.regions_ru import subject_for, zone_for_text
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -31,6 +31,7 @@ __all__ = [
     "BinaryReadable",
     "RegistryFormatError",
     "RegistryRange",
+    "RegistryRejected",
     "RegistryRowError",
     "iter_registry",
 ]
@@ -81,6 +82,28 @@ class BinaryReadable(Protocol):
 
 class RegistryFormatError(ValueError):
     """The input is not a numbering registry table at all (no recognisable header)."""
+
+
+class RegistryRejected(RegistryFormatError):
+    """The table has rows that cannot be used (or none at all), so the file as a whole is refused.
+
+    ``errors`` are the first bad rows.  The message names the first few with their lines, so a caller
+    that only prints the exception still tells the user what to fix.
+    """
+
+    def __init__(self, source_name: str, rejected: int, errors: list[RegistryRowError]) -> None:
+        self.rejected = rejected
+        self.errors = errors
+        if rejected == 0:
+            message = f"{source_name}: the table has no numbering ranges; nothing was changed"
+        else:
+            shown = "; ".join(
+                f"line {e.line}" + (f", {e.column}" if e.column else "") + f": {e.reason}" for e in errors[:5]
+            )
+            more = f" (and {rejected - 5} more)" if rejected > 5 else ""
+            message = (f"{source_name}: {rejected} bad row{'s' if rejected != 1 else ''}, the file is refused and "
+                       f"nothing was changed: {shown}{more}")
+        super().__init__(message)
 
 
 _SAMPLE_SIZE = 64 * 1024
@@ -253,10 +276,10 @@ def _row(cells: list[str], header: _Header, line: int, delimiter: str) -> Regist
 
     region = cell("region")
     territory = cell("territory") or None
-    subject = subject_for(region) if region else None
-    if subject is None and territory:
-        subject = subject_for(territory)
-    timezone = zone_for_subject(subject, f"{region}|{territory or ''}") if subject is not None else None
+    named_by = region if region and subject_for(region) is not None else territory or ""
+    subject = subject_for(named_by) if named_by else None
+    # None also when the text names several subjects whose clocks differ: no single zone is right.
+    timezone = zone_for_text(named_by, f"{region}|{territory or ''}") if subject is not None else None
     return RegistryRange(
         code=code,
         range_from=range_from,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 WIDTH = 15
@@ -47,12 +48,39 @@ def key_to_text(key: int, *, digits: int) -> str:
     return "+" + str(key).rjust(WIDTH, "0")[:digits]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CodeInfo:
     tz: str | None
     region: str | None
     carrier: str | None
     manual: bool
+
+
+def merge(matches: Iterable[CodeInfo]) -> CodeInfo | None:
+    """One answer from the rows containing a number, most specific first (the user's rows, then the registry's).
+
+    Each field comes from the first row that has it: a user's prefix that only sets the zone keeps
+    the registry's region and carrier for the numbers under it. ``manual`` tells whether the zone (or,
+    without any zone, the first row) is the user's.
+    """
+    first: CodeInfo | None = None
+    tz: CodeInfo | None = None
+    region = carrier = None
+    for info in matches:
+        if first is None:
+            first = info
+        if tz is None and info.tz:
+            tz = info
+        region = region or info.region
+        carrier = carrier or info.carrier
+        if tz is not None and region and carrier:
+            break
+    if first is None:
+        return None
+    if tz is first and region == first.region and carrier == first.carrier:
+        return first
+    source = tz or first
+    return CodeInfo(source.tz, region, carrier, source.manual)
 
 
 class CodeTable:
@@ -61,13 +89,15 @@ class CodeTable:
     The registry's ranges do not overlap, so one bisect finds the only candidate. The user's own
     rows (few, and they may nest: "+7" inside nothing, "+7912" inside "+79") are grouped by span;
     in each group a bisect plus a short scan back over rows that could still reach the key finds
-    the candidates. The narrowest containing user row wins, then the registry's.
+    the candidates. The narrowest containing user row wins, then the registry's -- field by field
+    (:func:`merge`).
     """
 
     def __init__(self, rows: list[tuple[int, int, CodeInfo]]) -> None:
         registry = sorted((r for r in rows if not r[2].manual), key=lambda r: r[0])
         self._reg_starts = [r[0] for r in registry]
-        self._registry = registry
+        self._reg_ends = [r[1] for r in registry]
+        self._reg_infos = [r[2] for r in registry]
         groups: dict[int, list[tuple[int, int, CodeInfo]]] = {}
         for row in rows:
             if row[2].manual:
@@ -79,14 +109,16 @@ class CodeTable:
     def __len__(self) -> int:
         return self._size
 
-    def lookup(self, key: int) -> CodeInfo | None:
+    def _matches(self, key: int) -> Iterator[CodeInfo]:
         for span, starts, group in self._manual:  # narrowest span first
             i = bisect.bisect_right(starts, key) - 1
             while i >= 0 and key - group[i][0] <= span:
                 if group[i][1] >= key:
-                    return group[i][2]
+                    yield group[i][2]
                 i -= 1
         i = bisect.bisect_right(self._reg_starts, key) - 1
-        if i >= 0 and self._registry[i][1] >= key:
-            return self._registry[i][2]
-        return None
+        if i >= 0 and self._reg_ends[i] >= key:
+            yield self._reg_infos[i]
+
+    def lookup(self, key: int) -> CodeInfo | None:
+        return merge(self._matches(key))

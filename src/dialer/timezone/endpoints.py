@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.api.crud import Resource, crud_router, load
@@ -21,6 +21,7 @@ from dialer.exceptions import ValidationFailed
 from dialer.models import ImportJob, PhoneCode, TimeZone
 from dialer.models.enums import ImportStatus
 from dialer.phone.normalize import InvalidPhone, describe, to_e164
+from dialer.phone.registry import RegistryRejected
 from dialer.timezone import service
 from dialer.timezone.codes import WIDTH, number_range, prefix_range
 from dialer.timezone.schemas import (
@@ -145,27 +146,31 @@ async def lookup(request: Request, session: Session, number: str = Query(..., mi
         e164 = to_e164(number, request.app.state.settings.default_country)
     except InvalidPhone as err:
         raise ValidationFailed.field("number", str(err))
+    # The same answer a contact gets (contact.phonelookup): the codes field by field, then phonenumbers.
     found = await service.lookup(session, e164)
+    info = None if found and found.tz and found.region and found.carrier else describe(e164)
+    region = (found.region if found else None) or (info.region if info else None)
+    carrier = (found.carrier if found else None) or (info.carrier if info else None)
     if found and found.tz:
-        return PhoneLookupRead(number=e164, timezones=[found.tz], tz_uncertain=False, region=found.region,
-                               carrier=found.carrier, source="manual" if found.manual else "registry")
-    info = describe(e164)
-    return PhoneLookupRead(number=e164, timezones=list(info.timezones), tz_uncertain=info.tz_uncertain,
-                           region=(found.region if found else None) or info.region,
-                           carrier=(found.carrier if found else None) or info.carrier, source="phonenumbers")
+        return PhoneLookupRead(number=e164, timezones=[found.tz], tz_uncertain=False, region=region,
+                               carrier=carrier, source="manual" if found.manual else "registry")
+    assert info is not None
+    zones = list(info.timezones)
+    return PhoneLookupRead(number=e164, timezones=zones, tz_uncertain=len(zones) > 1, region=region,
+                           carrier=carrier, source="phonenumbers")
 
 
 _tasks: set[asyncio.Task[None]] = set()
 
 
-async def _run_numbering(request_app: Any, job_id: int, path: Path) -> None:
+async def _run_numbering(request_app: Any, job_id: int, path: Path, filename: str, skip_invalid: bool) -> None:
     maker = request_app.state.sessionmaker
     try:
         async with maker() as session, session.begin():
             job = await session.get(ImportJob, job_id)
             assert job is not None
             job.status = ImportStatus.running
-        result = await service.import_numbering(maker, path)
+        result = await service.import_numbering(maker, path, source_name=filename, skip_invalid=skip_invalid)
         from dialer.contact.phonelookup import invalidate
 
         invalidate()
@@ -181,6 +186,12 @@ async def _run_numbering(request_app: Any, job_id: int, path: Path) -> None:
             job = await session.get(ImportJob, job_id)
             if job is not None:
                 job.status, job.message, job.finished_at = ImportStatus.failed, str(err), datetime.now(UTC)
+                if isinstance(err, RegistryRejected):  # the whole list of bad rows, not only the message's five
+                    job.rejected = err.rejected
+                    job.options = {**job.options, "result": {
+                        "ranges": 0, "rejected": err.rejected,
+                        "errors": [{"line": e.line, "column": e.column, "reason": e.reason, "text": e.text}
+                                   for e in err.errors]}}
     finally:
         with contextlib.suppress(OSError):
             await asyncio.to_thread(path.unlink)
@@ -189,17 +200,21 @@ async def _run_numbering(request_app: Any, job_id: int, path: Path) -> None:
 @extra.post("/import-numbering", response_model=NumberingJob, status_code=202,
             summary="Load the national numbering registry (ABC/DEF CSV); runs as a job")
 async def import_numbering(request: Request, session: Session, file: UploadFile = File(...),
+                           skip_invalid: bool = Form(False, description=(
+                               "Load the good rows of a file that has bad ones (they are reported). By default "
+                               "a file with any bad row is refused and changes nothing.")),
                            principal: Any = Depends(require(P.timezones_write))) -> Any:
     directory = request.app.state.settings.import_dir
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="numbering-", suffix=".csv", dir=directory)
     with open(fd, "wb") as out:  # noqa: ASYNC230 - the upload is spooled; copying it is a short local write
         await asyncio.to_thread(shutil.copyfileobj, file.file, out)
-    job = ImportJob(kind="numbering", filename=file.filename or "registry.csv", created_by=principal.user_id)
+    job = ImportJob(kind="numbering", filename=file.filename or "registry.csv", created_by=principal.user_id,
+                    options={"skip_invalid": skip_invalid})
     session.add(job)
     await session.flush()
     await session.commit()
-    task = asyncio.create_task(_run_numbering(request.app, job.id, Path(name)))
+    task = asyncio.create_task(_run_numbering(request.app, job.id, Path(name), job.filename, skip_invalid))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
     return _job(job)

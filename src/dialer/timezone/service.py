@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.audit.recorder import log
 from dialer.exceptions import ValidationFailed
 from dialer.models import PhoneCode, TimeZone
 from dialer.models.enums import AuditAction
-from dialer.timezone.codes import CodeInfo, CodeTable, number_key, number_range
+from dialer.phone.regions_ru import is_country_wide
+from dialer.phone.registry import RegistryRange, RegistryRejected, RegistryRowError, iter_registry
+from dialer.timezone.codes import CodeInfo, CodeTable, key_to_text, merge, number_key, number_range
 
 BATCH = 5000
 
@@ -31,104 +34,225 @@ def check_zone(tz: str, field: str = "tz") -> str:
     return tz
 
 
+_CODE_COLUMNS = (PhoneCode.range_from, PhoneCode.range_to, PhoneCode.tz, TimeZone.tz, PhoneCode.region,
+                 PhoneCode.carrier, PhoneCode.source)
+
+
+_LOAD_TABLE_SQL = (
+    "SELECT c.range_from, c.range_to, coalesce(nullif(c.tz, ''), z.tz), c.region, c.carrier, c.source = 'manual' "
+    "FROM phone_codes c LEFT JOIN time_zones z ON z.id = c.time_zone_id"
+)
+
+
 async def load_code_table(session: AsyncSession) -> CodeTable:
-    """All phone codes as an in-memory table (manual rows win over the registry's)."""
-    rows = (await session.execute(
-        select(PhoneCode.range_from, PhoneCode.range_to, PhoneCode.tz, TimeZone.tz, PhoneCode.region,
-               PhoneCode.carrier, PhoneCode.source)
-        .outerjoin(TimeZone, TimeZone.id == PhoneCode.time_zone_id))).all()
-    return CodeTable([(lo, hi, CodeInfo(tz or zone_tz, region, carrier, source == "manual"))
-                      for lo, hi, tz, zone_tz, region, carrier, source in rows])
+    """All phone codes as an in-memory table (manual rows win over the registry's).
+
+    Streamed in partitions, and rows with the same zone, region and carrier share one
+    :class:`CodeInfo` (the whole registry has a few thousand distinct ones among ~450,000 ranges),
+    so the table takes tens of megabytes rather than hundreds.
+    """
+    infos: dict[tuple[Any, ...], CodeInfo] = {}
+    rows: list[tuple[int, int, CodeInfo]] = []
+    conn = await session.connection()
+    # An asyncpg cursor needs the transaction open on the driver connection, which SQLAlchemy only
+    # opens with the first statement it runs.
+    await conn.execute(text("SELECT 1"))
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    # The driver's cursor directly: through SQLAlchemy's result layer a row costs about twice the
+    # time, and a single fetch twice the memory.
+    async for lo, hi, tz, region, carrier, manual in driver.cursor(_LOAD_TABLE_SQL, prefetch=20_000):
+        fields = (tz, region, carrier, manual)
+        info = infos.get(fields)
+        if info is None:
+            info = infos[fields] = CodeInfo(tz, region, carrier, manual)
+        rows.append((lo, hi, info))
+    return CodeTable(rows)
 
 
 async def lookup(session: AsyncSession, e164: str) -> CodeInfo | None:
-    """The most specific phone code for one number, straight from the database."""
+    """The phone code details of one number, straight from the database (same answer as :class:`CodeTable`)."""
     key = number_key(e164)
     rows = (await session.execute(
-        select(PhoneCode.range_from, PhoneCode.range_to, PhoneCode.tz, TimeZone.tz, PhoneCode.region,
-               PhoneCode.carrier, PhoneCode.source)
+        select(*_CODE_COLUMNS)
         .outerjoin(TimeZone, TimeZone.id == PhoneCode.time_zone_id)
         .where(PhoneCode.range_from <= key, PhoneCode.range_to >= key)
-        .order_by((PhoneCode.source == "manual").desc(), (PhoneCode.range_to - PhoneCode.range_from).asc())
-        .limit(1))).all()
-    if not rows:
-        return None
-    _lo, _hi, tz, zone_tz, region, carrier, source = rows[0]
-    return CodeInfo(tz or zone_tz, region, carrier, source == "manual")
+        .order_by((PhoneCode.source == "manual").desc(), (PhoneCode.range_to - PhoneCode.range_from).asc(),
+                  PhoneCode.id)
+        .limit(50))).all()
+    return merge(CodeInfo(tz or zone_tz, region, carrier, source == "manual")
+                 for _lo, _hi, tz, zone_tz, region, carrier, source in rows)
 
 
-async def _zone_ids(session: AsyncSession) -> dict[str, int]:
-    return {tz: zid for zid, tz in (await session.execute(select(TimeZone.id, TimeZone.tz))).all()}
+_LOAD_COLUMNS = ("line", "prefix", "range_from", "range_to", "tz", "region", "carrier", "description")
+_CREATE_LOAD_SQL = text(
+    "CREATE TEMPORARY TABLE numbering_load (line integer NOT NULL, prefix text NOT NULL, "
+    "range_from bigint NOT NULL, range_to bigint NOT NULL, tz text, region text, carrier text, "
+    "description text NOT NULL) ON COMMIT DROP"
+)
+# Rows whose range starts inside any earlier range of the file (by start): the registry is a partition
+# of the numbering space, and the in-memory lookup relies on registry ranges never overlapping.
+_OVERLAPS_SQL = text(
+    "SELECT s.line, s.prefix, s.range_from, s.range_to, "
+    "(SELECT min(o.line) FROM numbering_load o WHERE o.line <> s.line AND o.range_from <= s.range_to "
+    " AND o.range_to >= s.range_from) AS other "
+    "FROM (SELECT line, prefix, range_from, range_to, max(range_to) OVER (ORDER BY range_from, range_to, line "
+    "      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach FROM numbering_load) s "
+    "WHERE s.range_from <= s.reach ORDER BY s.line LIMIT :limit"
+)
+_OVERLAP_LINES_SQL = text(
+    "SELECT line FROM (SELECT line, range_from, max(range_to) OVER (ORDER BY range_from, range_to, line "
+    "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach FROM numbering_load) s WHERE range_from <= reach"
+)
+_REPLACE_SQL = text(
+    "DELETE FROM phone_codes WHERE source = 'registry' AND prefix IN (SELECT DISTINCT prefix FROM numbering_load)"
+)
+_INSERT_SQL = text(
+    "INSERT INTO phone_codes (time_zone_id, prefix, range_from, range_to, tz, region, carrier, description, source) "
+    "SELECT z.id, l.prefix, l.range_from, l.range_to, l.tz, l.region, l.carrier, l.description, 'registry' "
+    "FROM numbering_load l LEFT JOIN (SELECT tz, min(id) AS id FROM time_zones GROUP BY tz) z ON z.tz = l.tz "
+    "ORDER BY l.range_from"
+)
+_MAX_ERRORS = 100
+
+
+@dataclass
+class _Parsed:
+    """What a registry file held, accumulated batch by batch (in a worker thread)."""
+
+    ranges: int = 0
+    rejected: int = 0
+    errors: list[RegistryRowError] = field(default_factory=list)
+    zones: set[str] = field(default_factory=set)
+    # region text -> [rows, first line, why it has no zone]
+    no_zone: dict[str, list[Any]] = field(default_factory=dict)
+
+    def take(self, items: Iterator[RegistryRange | RegistryRowError], size: int, *,
+             keep: bool) -> tuple[list[tuple[Any, ...]], bool]:
+        """The next ``size`` rows as COPY records (none once a row was rejected, unless ``keep``)."""
+        records: list[tuple[Any, ...]] = []
+        for taken, item in enumerate(items, 1):
+            if isinstance(item, RegistryRange):
+                self.ranges += 1
+                if item.timezone is None:
+                    self._no_zone(item)
+                else:
+                    self.zones.add(item.timezone)
+                if keep or not self.rejected:
+                    lo, hi = number_range(item.e164_from, item.e164_to)
+                    records.append((item.line, "+7" + item.code, lo, hi, item.timezone, item.subject or item.region,
+                                    item.carrier, item.region))
+            else:
+                self.rejected += 1
+                if len(self.errors) < _MAX_ERRORS:
+                    self.errors.append(item)
+            if taken >= size:
+                return records, True
+        return records, False
+
+    def _no_zone(self, item: RegistryRange) -> None:
+        entry = self.no_zone.get(item.region)
+        if entry is not None:
+            entry[0] += 1
+            return
+        if item.subject is not None:
+            why = "names subjects in different time zones"
+        elif item.region and is_country_wide(item.region):
+            why = "country-wide"
+        else:
+            why = "not a recognised federal subject"
+        self.no_zone[item.region] = [1, item.line, why]
+
+
+class _Named:
+    """A binary stream under the name messages should show."""
+
+    def __init__(self, stream: BinaryIO, name: str) -> None:
+        self._stream, self.name = stream, name
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self._stream.read(size)
+
+
+def _error_dict(error: RegistryRowError) -> dict[str, Any]:
+    return {"line": error.line, "column": error.column, "reason": error.reason, "text": error.text}
 
 
 async def import_numbering(maker: async_sessionmaker[AsyncSession], path: Path, *,
-                           progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Load a registry file (ABC/DEF CSV of the regulator) into the phone-code table.
+                           progress: Callable[[int, int], None] | None = None,
+                           skip_invalid: bool = False, source_name: str | None = None) -> dict[str, Any]:
+    """Load a registry file (ABC/DEF CSV of the regulator) into the phone-code table, all or nothing.
 
-    The file is read as a stream and written in batches. Rows of the registry for the codes the
-    file covers are replaced (a newer file of DEF-9xx replaces the older DEF-9xx rows and leaves
-    ABC rows alone); the user's own rows are never touched. A time zone of the reference book is
-    created for each zone the file needs and does not exist yet.
+    The file is streamed in a worker thread into a temporary table with COPY (memory does not depend
+    on its size); then, in the same transaction, the registry rows of the codes the file covers are
+    replaced (a newer DEF-9xx file replaces the older DEF-9xx rows and leaves ABC rows alone) and
+    the user's own rows are never touched. A time zone of the reference book is created for each
+    zone the file needs and does not exist yet.
+
+    A file with bad rows (bad codes or bounds, "От" after "До", a capacity that does not match,
+    overlapping ranges) or without any range is refused with :class:`RegistryRejected` and changes
+    nothing; ``skip_invalid`` loads the good rows anyway and reports the bad ones. A file that is
+    not a registry table raises :class:`RegistryFormatError`. Ranges whose region names no single
+    zone ("Российская Федерация", an unknown name) are loaded without a zone -- their numbers stay
+    uncertain -- and listed in ``regions_without_zone`` with the first line of each region.
+    ``source_name`` names the file in messages (an upload's own name rather than its spooled copy).
     """
-    from dialer.phone.registry import RegistryRange, iter_registry
-
+    name = source_name or path.name
     started = time.monotonic()
     size = (await asyncio.to_thread(path.stat)).st_size
-    ranges = rejected = 0
-    errors: list[dict[str, Any]] = []
-    no_zone: dict[str, int] = {}
-    replaced_codes: set[str] = set()
-    batch: list[dict[str, Any]] = []
+    parsed = _Parsed()
 
     async with maker() as session, session.begin():
-        zones = await _zone_ids(session)
-
-        async def flush() -> None:
-            nonlocal batch
-            if not batch:
-                return
-            codes = {row["prefix"] for row in batch} - replaced_codes
-            if codes:
-                await session.execute(delete(PhoneCode).where(PhoneCode.source == "registry",
-                                                              PhoneCode.prefix.in_(codes)))
-                replaced_codes.update(codes)
-            for row in batch:
-                tz = row["tz"]
-                if tz and tz not in zones:
-                    zone = TimeZone(name=tz, tz=tz, description="Created by the numbering registry import")
-                    session.add(zone)
-                    await session.flush()
-                    zones[tz] = zone.id
-                row["time_zone_id"] = zones.get(tz) if tz else None
-            await session.execute(insert(PhoneCode), batch)
-            batch = []
-
+        conn = await session.connection()
+        await conn.execute(_CREATE_LOAD_SQL)
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
         with path.open("rb") as stream:
-            for item in iter_registry(stream):
-                if isinstance(item, RegistryRange):
-                    lo, hi = number_range(item.e164_from, item.e164_to)
-                    if item.timezone is None:
-                        no_zone[item.region] = no_zone.get(item.region, 0) + 1
-                    batch.append({"prefix": "+7" + item.code, "range_from": lo, "range_to": hi, "tz": item.timezone,
-                                  "region": item.subject or item.region, "carrier": item.carrier,
-                                  "description": item.region, "source": "registry"})
-                    ranges += 1
-                else:
-                    rejected += 1
-                    if len(errors) < 1000:
-                        errors.append({"line": item.line, "column": item.column, "reason": item.reason})
-                if len(batch) >= BATCH:
-                    await flush()
+            items = iter_registry(_Named(stream, name))
+            try:
+                more = True
+                while more:
+                    # Parsing is CPU work: off the event loop, so the API stays responsive meanwhile.
+                    records, more = await asyncio.to_thread(parsed.take, items, BATCH, keep=skip_invalid)
+                    if records:
+                        await driver.copy_records_to_table("numbering_load", records=records, columns=_LOAD_COLUMNS)
                     if progress:
                         progress(stream.tell(), size)
-            await flush()
+            finally:
+                items.close()
+
+        overlaps = (await conn.execute(_OVERLAPS_SQL, {"limit": 20})).all()
+        for line, prefix, lo, hi, other in overlaps:
+            digits = len(prefix) - 1 + 7  # the digits of "+7" and the code, then the 7-digit subscriber part
+            parsed.errors.append(RegistryRowError(
+                line, None, f"range {key_to_text(lo, digits=digits)}..{key_to_text(hi, digits=digits)} overlaps "
+                f"the range on line {other}"))
+        if overlaps:
+            overlap_lines = [r[0] for r in (await conn.execute(_OVERLAP_LINES_SQL)).all()]
+            parsed.rejected += len(overlap_lines)
+            parsed.ranges -= len(overlap_lines)
+            await conn.execute(text("DELETE FROM numbering_load WHERE line = ANY(:lines)"), {"lines": overlap_lines})
+            parsed.errors.sort(key=lambda e: e.line)
+        if (parsed.rejected and not skip_invalid) or not parsed.ranges:
+            # Raising rolls the transaction back: the table keeps what it had.
+            raise RegistryRejected(name, parsed.rejected, parsed.errors)
+
+        zones = {tz for (tz,) in (await session.execute(select(TimeZone.tz))).all()}
+        for tz in sorted(parsed.zones - zones):
+            session.add(TimeZone(name=tz, tz=tz, description="Created by the numbering registry import"))
+        await session.flush()
+        replaced = (await conn.execute(_REPLACE_SQL)).rowcount
+        loaded = (await conn.execute(_INSERT_SQL)).rowcount
+        codes = int(await conn.scalar(text("SELECT count(DISTINCT prefix) FROM numbering_load")) or 0)
         await log(session, AuditAction.custom, "phone_codes", None, event_label="numbering registry import",
-                  changes={"file": {"old": None, "new": path.name}, "ranges": {"old": None, "new": ranges},
-                           "rejected": {"old": None, "new": rejected}})
+                  changes={"file": {"old": None, "new": name}, "ranges": {"old": replaced, "new": loaded},
+                           "rejected": {"old": None, "new": parsed.rejected}})
     if progress:
         progress(size, size)
-    return {"ranges": ranges, "rejected": rejected, "errors": errors[:100],
-            "regions_without_zone": dict(sorted(no_zone.items(), key=lambda kv: -kv[1])[:50]),
+    no_zone = sorted(parsed.no_zone.items(), key=lambda kv: (-kv[1][0], kv[1][1]))
+    return {"ranges": loaded, "rejected": parsed.rejected, "codes": codes, "replaced": replaced,
+            "errors": [_error_dict(e) for e in parsed.errors[:_MAX_ERRORS]],
+            "regions_without_zone": [{"region": region, "rows": rows, "first_line": line, "reason": why}
+                                     for region, (rows, line, why) in no_zone[:50]],
             "seconds": round(time.monotonic() - started, 3)}
 
 

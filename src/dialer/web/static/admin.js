@@ -625,12 +625,14 @@ export async function resourceSection(panel, resource, refs, { urlState = true, 
 function numberingImport(toolbar, table) {
   const file = el("input", { type: "file", accept: ".csv,.txt", class: "file", "aria-label": t("admin.numbering.file") });
   const status = el("span", { class: "muted numbering-status" });
+  const skip = el("input", { type: "checkbox", name: "skip_invalid" });
   const bar = progressBar();
   bar.node.hidden = true;
   const button = el("button", { type: "button", "data-action": "numbering", onclick: async () => {
     if (!file.files.length) { toast(t("admin.numbering.choose"), "error"); return; }
     const data = new FormData();
     data.append("file", file.files[0]);
+    data.append("skip_invalid", skip.checked ? "true" : "false");
     button.disabled = true;
     try {
       let job = await api("POST", "/api/phone-codes/import-numbering", data);
@@ -647,7 +649,9 @@ function numberingImport(toolbar, table) {
       table.reload();
     } catch { /* shown */ } finally { button.disabled = false; }
   } }, t("admin.numbering.upload"));
-  toolbar.append(el("div", { class: "numbering" }, el("span", {}, t("admin.numbering.title")), file, button, bar.node, status));
+  toolbar.append(el("div", { class: "numbering" }, el("span", {}, t("admin.numbering.title")), file,
+    el("label", { class: "check", title: t("admin.numbering.skip_hint") }, skip, " ", t("admin.numbering.skip")),
+    button, bar.node, status));
 }
 
 function numberLookup(toolbar) {
