@@ -27,10 +27,11 @@ def registry_file(tmp_path: Path, rows: list[str], name: str = "DEF-9xx.csv") ->
     return path
 
 
-async def upload(admin: httpx.AsyncClient, path: Path) -> dict[str, Any]:
+async def upload(admin: httpx.AsyncClient, path: Path, *, skip_invalid: bool = False) -> dict[str, Any]:
     """Upload a registry file through the API and wait for its job to end."""
     with path.open("rb") as f:
-        r = await admin.post("/api/phone-codes/import-numbering", files={"file": (path.name, f, "text/csv")})
+        r = await admin.post("/api/phone-codes/import-numbering", files={"file": (path.name, f, "text/csv")},
+                             data={"skip_invalid": "true" if skip_invalid else "false"})
     assert r.status_code == 202, r.text
     job: dict[str, Any] = r.json()
     for _ in range(200):
@@ -96,6 +97,8 @@ def test_cli_import_numbering_json(tmp_path: Path, db_url: str, monkeypatch: obj
     try:
         result = CliRunner().invoke(cli_app, ["import-numbering", str(registry_file(tmp_path, ROWS[:3])), "--json"])
         refused = CliRunner().invoke(cli_app, ["import-numbering", str(registry_file(tmp_path, ROWS, "bad.csv"))])
+        skipped = CliRunner().invoke(cli_app, ["import-numbering", str(registry_file(tmp_path, ROWS, "bad.csv")),
+                                               "--skip-invalid", "--json"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
@@ -104,3 +107,7 @@ def test_cli_import_numbering_json(tmp_path: Path, db_url: str, monkeypatch: obj
     # A file with a bad row is refused with its line named, and the exit code says so.
     assert refused.exit_code == 2, refused.output
     assert "line 5" in refused.output and "nothing was changed" in " ".join(refused.output.split())
+    # Asked to, it loads the good rows and reports the bad one.
+    assert skipped.exit_code == 0, skipped.output
+    out = json.loads(skipped.stdout.strip().splitlines()[-1])
+    assert out["ranges"] == 3 and out["rejected"] == 1 and out["errors"][0]["line"] == 5
