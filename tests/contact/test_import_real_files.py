@@ -47,6 +47,9 @@ async def test_a_cell_with_several_numbers_fills_the_free_phone_fields(admin: ht
     ]
     assert sorted((p["raw"], p["number"], p["type"]) for p in items[1]["phones"]) == [
         ("8 (343) 123-45-68 доб. 12", "+73431234568", "work"), ("8-912-345-67-80", "+79123456780", "mobile")]
+    # The number written first stays the contact's first number.
+    assert [p["number"] for p in sorted(items[0]["phones"], key=lambda p: p["position"])] == [
+        "+79123456789", "+73431234567"]
     problems = await report_of(admin, job)
     assert [(row, column) for row, column, _, _ in problems] == [("3", "Телефон"), ("4", "Телефон")]
     # The third number of row 3 had no field left: the row is in, the number is named.

@@ -431,6 +431,7 @@ class RowProcessor:
                         errors.add(number, header, "", "a value is required")
                         bad = True
                     continue
+                extra: Sequence[tuple[str, str, str, str]] = ()
                 try:
                     if mask:
                         coerce(text, type=FieldType.phone.value, mask=mask)
@@ -448,22 +449,17 @@ class RowProcessor:
                         bad = True
                         continue
                     e164, text, extra = several
-                    for extra_prefix, extra_head, extra_e164, extra_text in extra:
-                        parts.append(extra_prefix + '"' + extra_e164 + '"')
-                        key = int(extra_e164[1:])
-                        if check_dnc and not dnc:
-                            dnc = self._is_dnc(extra_e164, key)
-                        if not allow_dup and not duplicate:
-                            duplicate = key in known
-                        found.append((extra_e164, extra_text, extra_head, key))
-                parts.append(prefix + '"' + e164 + '"')
-                key = int(e164[1:])
-                # Only noted here; a rejected row counts as rejected, a DNC hit before a duplicate.
-                if check_dnc and not dnc:
-                    dnc = self._is_dnc(e164, key)
-                if not allow_dup and not duplicate:
-                    duplicate = key in known
-                found.append((e164, text, line_head, key))
+                # The cell's number first (it keeps the lower position), then any further numbers of
+                # the cell, each in a phone field of its own.
+                for data_prefix, head, number_e164, number_text in [(prefix, line_head, e164, text), *extra]:
+                    parts.append(data_prefix + '"' + number_e164 + '"')
+                    key = int(number_e164[1:])
+                    # Only noted here; a rejected row counts as rejected, a DNC hit before a duplicate.
+                    if check_dnc and not dnc:
+                        dnc = self._is_dnc(number_e164, key)
+                    if not allow_dup and not duplicate:
+                        duplicate = key in known
+                    found.append((number_e164, number_text, head, key))
             if bad:
                 self.rejected += 1
                 notes.clear()
