@@ -154,7 +154,7 @@ def import_numbering(
     async def go(progress: Progress | None) -> dict[str, Any]:
         task = progress.add_task("numbering registry", total=file.stat().st_size) if progress else None
 
-        def advance(done: int, total: int) -> None:
+        def advance(done: int, total: int, rows: int) -> None:
             if progress is not None and task is not None:
                 progress.update(task, completed=done, total=total)
 

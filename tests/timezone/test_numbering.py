@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -111,3 +112,29 @@ def test_cli_import_numbering_json(tmp_path: Path, db_url: str, monkeypatch: obj
     assert skipped.exit_code == 0, skipped.output
     out = json.loads(skipped.stdout.strip().splitlines()[-1])
     assert out["ranges"] == 3 and out["rejected"] == 1 and out["errors"][0]["line"] == 5
+
+
+async def test_registry_job_says_how_far_it_got(app: FastAPI, admin: httpx.AsyncClient, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from dialer.timezone import endpoints, service
+
+    monkeypatch.setattr(service, "BATCH", 200)
+    monkeypatch.setattr(endpoints, "PROGRESS_INTERVAL_S", 0.01)
+    rows = [f"912;{i * 100:07d};{i * 100 + 99:07d};100;ПАО \"МТС\";Свердловская обл.;7740000076" for i in range(20_000)]
+    path = registry_file(tmp_path, rows)
+    with path.open("rb") as f:
+        job = (await admin.post("/api/phone-codes/import-numbering", files={"file": (path.name, f, "text/csv")})).json()
+    seen: list[tuple[int, int]] = []
+    for _ in range(2000):
+        job = (await admin.get(f"/api/phone-codes/import-numbering/{job['id']}")).json()
+        if job["status"] in ("finished", "failed"):
+            break
+        seen.append((job["rows_done"], job["rows_total"]))
+        await asyncio.sleep(0.005)
+    assert job["status"] == "finished", job
+    assert job["rows_done"] == job["rows_total"] == job["imported"] == 20_000
+    # While running, the job counted rows read and estimated the whole from the share of the file read.
+    running = [(done, total) for done, total in seen if done]
+    assert running, seen
+    assert all(0 < done <= total for done, total in running)
+    assert any(total > 10_000 for _, total in running)

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.api.crud import Resource, crud_router, load
@@ -161,16 +162,42 @@ async def lookup(request: Request, session: Session, number: str = Query(..., mi
 
 
 _tasks: set[asyncio.Task[None]] = set()
+#: How often a registry import's job says how far it got.
+PROGRESS_INTERVAL_S = 0.5
 
 
 async def _run_numbering(request_app: Any, job_id: int, path: Path, filename: str, skip_invalid: bool) -> None:
     maker = request_app.state.sessionmaker
+    seen = {"rows": 0, "total": 0}
+
+    def advance(done: int, size: int, rows: int) -> None:
+        seen["rows"], seen["total"] = rows, (rows * size // done if done else 0)
+
+    async def report() -> None:
+        """The job's progress (rows read, rows expected) every half second while the file is read."""
+        written = (0, 0)
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL_S)
+            now = (seen["rows"], max(seen["total"], seen["rows"]))
+            if now != written:
+                async with maker() as session, session.begin():
+                    await session.execute(update(ImportJob).where(ImportJob.id == job_id)
+                                          .values(rows_done=now[0], rows_total=now[1]))
+                written = now
+
     try:
         async with maker() as session, session.begin():
             job = await session.get(ImportJob, job_id)
             assert job is not None
             job.status = ImportStatus.running
-        result = await service.import_numbering(maker, path, source_name=filename, skip_invalid=skip_invalid)
+        reporter = asyncio.create_task(report())
+        try:
+            result = await service.import_numbering(maker, path, source_name=filename, skip_invalid=skip_invalid,
+                                                    progress=advance)
+        finally:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
         from dialer.contact.phonelookup import invalidate
 
         invalidate()
@@ -178,7 +205,7 @@ async def _run_numbering(request_app: Any, job_id: int, path: Path, filename: st
             job = await session.get(ImportJob, job_id)
             assert job is not None
             job.status, job.imported, job.rejected = ImportStatus.finished, result["ranges"], result["rejected"]
-            job.rows_done = result["ranges"] + result["rejected"]
+            job.rows_done = job.rows_total = result["ranges"] + result["rejected"]
             job.options = {**job.options, "result": result}
             job.finished_at = datetime.now(UTC)
     except Exception as err:  # the job records any failure for the user to see
@@ -222,6 +249,7 @@ async def import_numbering(request: Request, session: Session, file: UploadFile 
 
 def _job(job: ImportJob) -> NumberingJob:
     return NumberingJob(id=job.id, status=job.status.value, filename=job.filename, rows_done=job.rows_done,
+                        rows_total=job.rows_total,
                         imported=job.imported, rejected=job.rejected, message=job.message,
                         result=job.options.get("result", {}))
 

@@ -94,6 +94,8 @@ class NumberingJob(ReadSchema):
     status: str
     filename: str
     rows_done: int
+    #: Estimated from the share of the file read so far; exact once the job ended.
+    rows_total: int = 0
     imported: int
     rejected: int
     message: str

@@ -178,7 +178,7 @@ def _error_dict(error: RegistryRowError) -> dict[str, Any]:
 
 
 async def import_numbering(maker: async_sessionmaker[AsyncSession], path: Path, *,
-                           progress: Callable[[int, int], None] | None = None,
+                           progress: Callable[[int, int, int], None] | None = None,
                            skip_invalid: bool = False, source_name: str | None = None) -> dict[str, Any]:
     """Load a registry file (ABC/DEF CSV of the regulator) into the phone-code table, all or nothing.
 
@@ -195,6 +195,7 @@ async def import_numbering(maker: async_sessionmaker[AsyncSession], path: Path, 
     zone ("Российская Федерация", an unknown name) are loaded without a zone -- their numbers stay
     uncertain -- and listed in ``regions_without_zone`` with the first line of each region.
     ``source_name`` names the file in messages (an upload's own name rather than its spooled copy).
+    ``progress(bytes read, file size, rows read)`` is called after each batch.
     """
     name = source_name or path.name
     started = time.monotonic()
@@ -216,7 +217,7 @@ async def import_numbering(maker: async_sessionmaker[AsyncSession], path: Path, 
                     if records:
                         await driver.copy_records_to_table("numbering_load", records=records, columns=_LOAD_COLUMNS)
                     if progress:
-                        progress(stream.tell(), size)
+                        progress(stream.tell(), size, parsed.ranges + parsed.rejected)
             finally:
                 items.close()
 
@@ -247,7 +248,7 @@ async def import_numbering(maker: async_sessionmaker[AsyncSession], path: Path, 
                   changes={"file": {"old": None, "new": name}, "ranges": {"old": replaced, "new": loaded},
                            "rejected": {"old": None, "new": parsed.rejected}})
     if progress:
-        progress(size, size)
+        progress(size, size, parsed.ranges + parsed.rejected)
     no_zone = sorted(parsed.no_zone.items(), key=lambda kv: (-kv[1][0], kv[1][1]))
     return {"ranges": loaded, "rejected": parsed.rejected, "codes": codes, "replaced": replaced,
             "errors": [_error_dict(e) for e in parsed.errors[:_MAX_ERRORS]],

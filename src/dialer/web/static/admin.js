@@ -638,7 +638,7 @@ function numberingImport(toolbar, table) {
       let job = await api("POST", "/api/phone-codes/import-numbering", data);
       bar.node.hidden = false;
       while (!["finished", "failed", "done"].includes(job.status)) {
-        bar.set(job.rows_done, job.rows_done || 1);
+        bar.set(job.rows_done, job.rows_total || 1);
         status.textContent = t("admin.numbering.running", { rows: job.rows_done });
         await new Promise((r) => setTimeout(r, 500));
         job = await api("GET", `/api/phone-codes/import-numbering/${job.id}`);
