@@ -45,3 +45,30 @@ async def test_list_paginates_sorts_and_searches(admin: httpx.AsyncClient) -> No
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "sort"
     r = await admin.post("/api/skills", json={"name": "Альфа"})
     assert r.status_code == 409 and r.json()["errors"][0]["field"] == "name"
+
+
+async def test_an_extension_rings_one_operator_only(admin: httpx.AsyncClient) -> None:
+    a = (await admin.post("/api/operators", json={"name": "Анна", "extension": "101"})).json()
+    # Another operator on the same extension would get Анна's calls (or she his): refused, naming her.
+    r = await admin.post("/api/operators", json={"name": "Борис", "extension": "101"})
+    assert r.status_code == 409 and r.json()["errors"][0]["field"] == "extension"
+    assert "Анна" in r.json()["detail"]
+    b = (await admin.post("/api/operators", json={"name": "Борис", "extension": "102"})).json()
+    r = await admin.patch(f"/api/operators/{b['id']}", json={"extension": "101"})
+    assert r.status_code == 409
+    assert (await admin.get(f"/api/operators/{b['id']}")).json()["extension"] == "102"
+    # Saving an operator again with his own extension is fine.
+    r = await admin.patch(f"/api/operators/{a['id']}", json={"extension": "101", "name": "Анна"})
+    assert r.status_code == 200
+
+    # A SIP device of Борис may not carry Анна's extension as its login ...
+    device = {"login": "101", "password": "s3cret-pass", "operator_id": b["id"]}
+    r = await admin.post("/api/sip-devices", json=device)
+    assert r.status_code == 409 and r.json()["errors"][0]["field"] == "login", r.text
+    # ... while a device of nobody may be the phone her extension names, and her own device may too.
+    assert (await admin.post("/api/sip-devices", json={**device, "operator_id": None})).status_code == 201
+    r = await admin.post("/api/sip-devices", json={"login": "201", "password": "s3cret-pass", "operator_id": b["id"]})
+    assert r.status_code == 201
+    # Борис's device login cannot become Анна's extension either way round.
+    r = await admin.post("/api/operators", json={"name": "Вера", "extension": "201"})
+    assert r.status_code == 409 and "Борис" in r.json()["detail"]

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialer.api.crud import Resource, crud_router, member_ids, set_members
 from dialer.audit.recorder import log
 from dialer.auth.permissions import P
-from dialer.exceptions import ValidationFailed
-from dialer.models import Operator, OperatorPool, OperatorSkill, Skill, pool_operators
+from dialer.exceptions import Conflict, ValidationFailed
+from dialer.models import Operator, OperatorPool, OperatorSkill, SipDevice, Skill, pool_operators
 from dialer.models.enums import AuditAction
 from dialer.operator.schemas import (
     OperatorCreate,
@@ -40,7 +40,26 @@ async def _existing(session: AsyncSession, model: Any, ids: list[int], field: st
         raise ValidationFailed.field(field, f"{model.__tablename__} {missing} do not exist")
 
 
+async def _check_extension(session: AsyncSession, obj: Operator) -> None:
+    """An operator's extension is where the engine sends his calls (when he has no SIP device of his own):
+    it may not be another operator's extension or another operator's SIP login, or calls would reach the
+    wrong person."""
+    if not obj.extension:
+        return
+    other = (await session.execute(select(Operator.id, Operator.name).where(
+        Operator.extension == obj.extension, Operator.id != obj.id).limit(1))).first()
+    if other is None:
+        other = (await session.execute(select(Operator.id, Operator.name).join(
+            SipDevice, SipDevice.operator_id == Operator.id).where(
+            SipDevice.login == obj.extension, Operator.id != obj.id).limit(1))).first()
+    if other is not None:
+        raise Conflict(f"extension: '{obj.extension}' is already the phone of operator '{other.name}' "
+                       f"(id {other.id}); calls would reach the wrong person",
+                       errors=[{"field": "extension", "reason": f"already the phone of operator {other.id}"}])
+
+
 async def _operator_after_save(session: AsyncSession, obj: Operator, extra: dict[str, Any]) -> None:
+    await _check_extension(session, obj)
     levels = extra.get("skills")
     if levels is not None:
         wanted = {s["skill_id"]: s["level"] for s in levels}

@@ -53,9 +53,23 @@ async def _check_login(session: AsyncSession, data: dict[str, Any], device_id: i
         raise ValidationFailed.field("login", f"the login '{login}' is taken by another device")
 
 
+async def _check_phone_clash(session: AsyncSession, login: str | None, operator_id: int | None) -> None:
+    """A device of one operator may not carry the login another operator has as his extension: the engine
+    sends each operator's calls to his device's login or else his extension, so both would ring one phone."""
+    if login is None or operator_id is None:
+        return  # a device of nobody may well be the phone an operator's extension names
+    other = (await session.execute(select(Operator.id, Operator.name).where(
+        Operator.extension == login, Operator.id != operator_id).limit(1))).first()
+    if other is not None:
+        raise Conflict(f"login: '{login}' is the extension of operator '{other.name}' (id {other.id}); as the "
+                       f"device of operator {operator_id} it would make both operators' calls ring one phone",
+                       errors=[{"field": "login", "reason": f"the extension of operator {other.id}"}])
+
+
 async def _device_before_create(session: AsyncSession, data: dict[str, Any]) -> dict[str, Any]:
     await _check_login(session, data, None)
     await _check_operator(session, data, None)
+    await _check_phone_clash(session, data.get("login"), data.get("operator_id"))
     return data
 
 
@@ -64,6 +78,7 @@ async def _device_before_update(session: AsyncSession, obj: SipDevice, data: dic
         raise ValidationFailed.field("password", "a SIP device needs a password; send a new one or leave it out")
     await _check_login(session, data, obj.id)
     await _check_operator(session, data, obj.id)
+    await _check_phone_clash(session, data.get("login", obj.login), data.get("operator_id", obj.operator_id))
     return data
 
 
