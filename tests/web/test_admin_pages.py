@@ -3,7 +3,9 @@ the audit log viewer, telephony (write-only passwords, states) and a DNC list wi
 
 from __future__ import annotations
 
+import asyncio
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -156,10 +158,26 @@ async def test_dnc_list_entries(page: Page, live_server: LiveServer) -> None:
     await page.fill("input[name=check]", "+79160000000")
     await page.click("[data-action=check]")
     await expect(page.locator(".dnc-check-result .pill")).to_have_text("разрешён")
+    # a file of numbers: a CRM export whose phone column is found by its header
+    crm = "ФИО;Телефон\r\nИванов;8 (912) 000-11-22\r\nПетров;нет\r\nСидоров;+79161234567\r\n"
+    await page.locator(".dnc-file input[type=file]").set_input_files(
+        files=[{"name": "crm.csv", "mimeType": "text/csv", "buffer": crm.encode("cp1251")}])
+    await page.click("[data-action=upload]")
+    await expect(page.locator(".file-result")).to_contain_text(
+        "Файл «crm.csv», столбец «Телефон»: добавлено 1, уже были 1, отклонено 1")
+    await expect(page.locator(".file-result")).to_contain_text("строка 3: нет")
+    await expect(rows).to_have_count(4)
     await screenshot(page, "admin-dnc")
+    # the list downloads as a CSV Excel opens
+    async with page.expect_download() as download_info:
+        await page.click("[data-action=download-csv]")
+    download = await download_info.value
+    assert download.suggested_filename.startswith("Жалобы-") and download.suggested_filename.endswith(".csv")
+    content = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    assert content.startswith(b"\xef\xbb\xbf") and b"+79120001122" in content
     await rows.first.locator("[data-action=remove-entry]").click()
     await page.locator("dialog.confirm-dialog [data-action=confirm]").click()
-    await expect(rows).to_have_count(2)
+    await expect(rows).to_have_count(3)
 
 
 async def test_numbering_registry_upload_and_lookup(page: Page, live_server: LiveServer) -> None:

@@ -46,6 +46,20 @@ class DncBulkResult(ReadSchema):
     rejected: list[dict[str, str | int]]
 
 
+class DncFileResult(ReadSchema):
+    file: str
+    #: The column the numbers were read from.
+    column: str
+    rows: int
+    added: int
+    already_present: int
+    rejected: int
+    #: The first problems (row of the file, its text, why), all of them counted in ``rejected``.
+    problems: list[dict[str, str | int]]
+    #: What was fixed up while reading the file (skipped title rows, other sheets ...).
+    warnings: list[str]
+
+
 class DncEntryRead(ReadSchema):
     id: int
     list_id: int

@@ -1,5 +1,5 @@
-// One do-not-call list (/admin/dnc/{id}): properties, its entries (add a number or prefix, bulk add, remove) and
-// a number check against the blacklist and this list. Config: {id, resource, refs, can_write}.
+// One do-not-call list (/admin/dnc/{id}): properties, its entries (add a number or prefix, bulk add, a file of
+// numbers, remove, download as CSV/XLSX) and a number check against the blacklist and this list. Config: {id, resource, refs, can_write}.
 const A = await import(document.querySelector('link[rel=modulepreload][href*="/static/admin.js"]').href);
 const { api, el, t, toast, DataTable } = A.app;
 
@@ -52,6 +52,10 @@ export async function dncPage(root, config) {
   };
   right.append(el("div", { class: "panel" }, el("h2", {}, t("admin.dnc.check")),
     el("div", { class: "opts row" }, checkInput, el("button", { type: "button", "data-action": "check", onclick: check }, t("admin.dnc.check_btn"))), checkResult));
+  right.append(el("div", { class: "panel dnc-download" }, el("h2", {}, t("admin.dnc.download")),
+    el("div", { class: "opts row" },
+      el("a", { href: `${entriesUrl}/export?format=csv`, download: "", "data-action": "download-csv" }, "CSV"), " ",
+      el("a", { href: `${entriesUrl}/export?format=xlsx`, download: "", "data-action": "download-xlsx" }, "XLSX"))));
 
   if (canWrite) {
     const form = A.buildForm(resource, {}, list);
@@ -85,5 +89,32 @@ export async function dncPage(root, config) {
           + (r.rejected.length ? ": " + r.rejected.map((x) => x.number ?? JSON.stringify(x)).join(", ") : "");
         table.reload();
       } }, t("admin.dnc.bulk_btn"))), bulkResult));
+    // a file of numbers
+    const file = el("input", { type: "file", name: "file", accept: ".csv,.txt,.xlsx", "aria-label": t("admin.dnc.file") });
+    const column = el("input", { type: "text", name: "column", placeholder: t("admin.dnc.file_column") });
+    const prefixes = el("input", { type: "checkbox", name: "file_is_prefix" });
+    const fileComment = el("input", { type: "text", name: "file_comment", placeholder: t("admin.f.comment") });
+    const fileResult = el("div", { class: "muted file-result" });
+    const upload = el("button", { type: "button", "data-action": "upload", onclick: async () => {
+      if (!file.files.length) { toast(t("admin.dnc.file_choose"), "error"); return; }
+      const data = new FormData();
+      data.append("file", file.files[0]);
+      if (column.value.trim()) data.append("column", column.value.trim());
+      data.append("is_prefix", prefixes.checked ? "true" : "false");
+      data.append("comment", fileComment.value.trim());
+      upload.disabled = true;
+      try {
+        const r = await api("POST", `${entriesUrl}/upload`, data);
+        fileResult.replaceChildren(
+          el("div", {}, t("admin.dnc.file_result", { file: r.file, column: r.column, added: r.added, present: r.already_present, rejected: r.rejected })),
+          ...r.problems.slice(0, 10).map((p) => el("div", {}, t("admin.dnc.file_problem", { row: p.row, value: p.value || "—", reason: p.reason }))),
+          ...r.warnings.map((w) => el("div", {}, w)));
+        table.reload();
+      } catch { /* shown */ } finally { upload.disabled = false; }
+    } }, t("admin.dnc.file_btn"));
+    right.append(el("div", { class: "panel dnc-file" }, el("h2", {}, t("admin.dnc.file")),
+      el("div", { class: "opts" }, file, column, fileComment,
+        el("label", { class: "check" }, prefixes, " ", t("admin.dnc.file_prefixes"))),
+      el("div", { class: "form-actions" }, upload), fileResult));
   }
 }
