@@ -47,7 +47,9 @@ async def test_trunk_validation_names_the_field(admin: httpx.AsyncClient) -> Non
            ({"name": "t", "host": "h", "port": 70000}, "port"),
            ({"name": "t", "host": "h", "connect_flow": "magic"}, "connect_flow"),
            ({"name": "t", "host": "h", "caller_id": "abc"}, "caller_id"),
-           ({"name": "t", "host": "h", "max_concurrent": -1}, "max_concurrent")]
+           ({"name": "t", "host": "h", "max_concurrent": -1}, "max_concurrent"),
+           ({"name": "t", "host": "h", "registration": True, "username": "acct"}, "registration"),
+           ({"name": "t", "host": "h", "registration_expires_s": 10}, "registration_expires_s")]
     for body, field in bad:
         r = await admin.post("/api/trunks", json=body)
         assert r.status_code == 422, (body, r.text)
@@ -86,3 +88,23 @@ async def test_devices_bind_one_operator_and_show_registration(admin: httpx.Asyn
     assert reg["online"] and reg["user_agent"] == "MicroSIP/3.21" and reg["source"] == "127.0.0.1:5070"
     assert (await admin.get("/api/sip-devices", params={"operator_id": op["id"]})).json()["total"] == 1
     assert "long-enough-1" not in str(await _audit(admin, "sip_devices", dev["id"]))
+
+
+async def test_trunk_registration_needs_an_account_and_reaches_the_driver(admin: httpx.AsyncClient,
+                                                                          app: FastAPI) -> None:
+    from dialer.voip.runtime import load_trunks
+
+    r = await admin.post("/api/trunks", json={"name": "Zadarma", "host": "sip.zadarma.com", "username": "12345",
+                                              "password": "secret-1", "registration": True,
+                                              "registration_expires_s": 120})
+    assert r.status_code == 201, r.text
+    trunk = r.json()
+    assert (trunk["registration"], trunk["registration_expires_s"]) == (True, 120)
+    # Taking the password away while the trunk registers is refused; so is registering without a user name.
+    r = await admin.patch(f"/api/trunks/{trunk['id']}", json={"password": None})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "registration"
+    r = await admin.patch(f"/api/trunks/{trunk['id']}", json={"registration": False, "password": None})
+    assert r.status_code == 200
+    async with app.state.sessionmaker() as session:
+        [config] = await load_trunks(session)
+    assert (config.registration, config.registration_expires_s, config.password) == (False, 120, None)

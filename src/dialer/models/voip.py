@@ -42,6 +42,11 @@ class SipTrunk(IdMixin, TimestampMixin, Base):
     connect_flow: Mapped[str] = mapped_column(String(16), default="flow1")
     #: OPTIONS keepalive towards the trunk, seconds; 0 disables (the trunk is then never marked down by pings).
     options_interval_s: Mapped[float] = mapped_column(Float, default=30.0)
+    #: Register with the carrier (REGISTER with the trunk's credentials, refreshed before it expires); the trunk
+    #: takes calls only while registered. For carriers that accept calls only from registered accounts.
+    registration: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    #: Registration lifetime asked for, seconds (the carrier may grant a different one).
+    registration_expires_s: Mapped[int] = mapped_column(Integer, default=300, server_default="300")
     #: Trunks are tried in this order (lower first).
     position: Mapped[int] = mapped_column(Integer, default=0)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -51,6 +56,7 @@ class SipTrunk(IdMixin, TimestampMixin, Base):
         CheckConstraint("connect_flow IN ('flow1', 'delayed_offer')", name="connect_flow"),
         CheckConstraint("port BETWEEN 1 AND 65535", name="port"),
         CheckConstraint("max_concurrent >= 0 AND calls_per_second >= 0", name="limits"),
+        CheckConstraint("registration_expires_s BETWEEN 30 AND 86400", name="registration_expires"),
     )
 
 

@@ -24,11 +24,28 @@ async def _trunk_read_extra(session: AsyncSession, obj: SipTrunk) -> dict[str, A
             {"up": state.up, "changed_at": state.changed_at, "detail": state.detail}}
 
 
+def _check_registration(merged: dict[str, Any]) -> None:
+    """A trunk that registers with its carrier needs the account to register with."""
+    if merged.get("registration") and not (merged.get("username") and merged.get("password")):
+        raise ValidationFailed.field("registration", "registering with the carrier needs a username and a password")
+
+
+async def _trunk_before_create(session: AsyncSession, data: dict[str, Any]) -> dict[str, Any]:
+    _check_registration(data)
+    return data
+
+
+async def _trunk_before_update(session: AsyncSession, obj: SipTrunk, data: dict[str, Any]) -> dict[str, Any]:
+    _check_registration({"registration": obj.registration, "username": obj.username, "password": obj.password, **data})
+    return data
+
+
 trunks = Resource(
     model=SipTrunk, path="trunks", tag="trunks", read_schema=TrunkRead, create_schema=TrunkCreate,
     update_schema=TrunkUpdate, read_perm=P.telephony_read, write_perm=P.telephony_write,
     search=("name", "host", "description"), sort=("id", "name", "host", "position", "created_at"),
-    filters=("is_active",), read_extra=_trunk_read_extra,
+    filters=("is_active",), read_extra=_trunk_read_extra, before_create=_trunk_before_create,
+    before_update=_trunk_before_update,
 )
 
 

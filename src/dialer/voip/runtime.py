@@ -52,7 +52,8 @@ def trunk_config(row: SipTrunk) -> TrunkConfig:
                        from_domain=row.from_domain or None, caller_id=row.caller_id or None,
                        dial_prefix=row.dial_prefix, strip_plus=row.strip_plus, max_concurrent=row.max_concurrent,
                        calls_per_second=row.calls_per_second, connect_flow=row.connect_flow,
-                       options_interval_s=row.options_interval_s)
+                       options_interval_s=row.options_interval_s, registration=row.registration,
+                       registration_expires_s=row.registration_expires_s)
 
 
 async def load_trunks(session: AsyncSession) -> list[TrunkConfig]:

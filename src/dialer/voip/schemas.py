@@ -41,6 +41,9 @@ class TrunkCreate(Schema):
     calls_per_second: float = Field(0, ge=0, le=10000, description="New calls per second; 0 = unlimited")
     connect_flow: ConnectFlow = Field("flow1", description="RFC 3725 flow I, or the delayed-offer variant")
     options_interval_s: float = Field(30, ge=0, le=3600, description="OPTIONS keepalive; 0 disables")
+    registration: bool = Field(False, description="Register with the carrier (needs username and password); the "
+                                              "trunk takes calls only while registered")
+    registration_expires_s: int = Field(300, ge=30, le=86400, description="Registration lifetime asked for, seconds")
     position: int = Field(0, description="Trunks are tried in this order")
     is_active: bool = True
 
@@ -64,6 +67,8 @@ class TrunkUpdate(Schema):
     calls_per_second: float | None = Field(None, ge=0, le=10000)
     connect_flow: ConnectFlow | None = None
     options_interval_s: float | None = Field(None, ge=0, le=3600)
+    registration: bool | None = None
+    registration_expires_s: int | None = Field(None, ge=30, le=86400)
     position: int | None = None
     is_active: bool | None = None
 
@@ -94,6 +99,8 @@ class TrunkRead(ReadSchema):
     calls_per_second: float
     connect_flow: str
     options_interval_s: float
+    registration: bool
+    registration_expires_s: int
     position: int
     is_active: bool
     #: What the engine last saw; null before it has used the trunk.

@@ -574,3 +574,42 @@ async def test_an_operator_busy_with_a_call_is_unavailable(tmp_path: Path) -> No
         assert await carrier.wait(5) == 0, carrier.errors()
         assert await phone.wait(5) == 0 and await phone2.wait(5) == 0
         assert forgot_everything(driver)
+
+
+# --- registration with the carrier ------------------------------------------------------------------------------
+
+
+async def test_trunk_registers_refreshes_and_unregisters_checked_by_sipp(tmp_path: Path) -> None:
+    registrar = await Sipp("carrier_registrar", {"nonce": secrets.token_hex(4), "granted": 2}, tmp_path).start()
+    config = trunk(registrar.port, username="acct", password="pa55", registration=True, registration_expires_s=60)
+    async with running([config]) as (driver, rec):
+        # Down until the carrier accepted the registration, then up: calls may go through it.
+        await until(lambda: driver.trunk_states() == {1: True})
+        states = [(e.up, e.detail) for e in rec.events if isinstance(e, TrunkEvent)]
+        assert states == [(False, "registering"), (True, "registered for 2 s")]
+        # The carrier granted 2 s: the dialer registers again after 1 s (answering a new challenge); the trunk
+        # is stopped half-way to the refresh after that.
+        await asyncio.sleep(1.5)
+        assert driver.trunk_states() == {1: True}
+    # Stopping removed the registration (Expires: 0); SIPp checked every digest and exits cleanly.
+    assert await registrar.wait(5) == 0, registrar.errors()
+    assert registrar.total("REGISTER", "Recv") == 6
+
+
+async def test_trunk_refused_registration_takes_no_calls(tmp_path: Path) -> None:
+    registrar = await Sipp("carrier_reply_register", {"code": 403, "reason": "Forbidden"}, tmp_path).start()
+    config = trunk(registrar.port, username="acct", password="wrong", registration=True, registration_retry_s=60)
+    async with running([config]) as (driver, _rec):
+        await until(lambda: registrar.total("REGISTER", "Recv") >= 1)
+
+        for _ in range(100):
+            try:
+                await driver.originate(CALL)
+            except TrunkUnavailable as err:
+                if "REGISTER answered 403 Forbidden" in str(err):
+                    break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the trunk never said the carrier refused the registration")
+        assert driver.trunk_states() == {1: False}
+    assert await registrar.wait(5) == 0, registrar.errors()

@@ -29,6 +29,11 @@ class TrunkConfig:
     options_interval_s: float = 30.0  # keepalive ping; 0 disables
     #: A ping not answered within this many seconds marks the trunk down.
     options_timeout_s: float = 5.0
+    #: Register with the carrier (with ``username``/``password``); the trunk takes calls only while registered.
+    registration: bool = False
+    registration_expires_s: int = 300
+    #: After a failed registration, try again this many seconds later.
+    registration_retry_s: float = 30.0
     #: Header of the 200 OK in which a carrier reports its answering-machine verdict ("machine" in the value
     #: means a machine); the driver does no audio analysis of its own.
     machine_header: str = "X-Answered-By"

@@ -48,6 +48,7 @@ from dialer.telephony.sip.registrar import Registrar, Registration, _Binding
 from dialer.telephony.sip.rtp import AudioError, RtpPorts, RtpSender, load_audio
 from dialer.telephony.sip.transaction import ServerTransaction, TransactionLayer, via_header
 from dialer.telephony.sip.transport import Peer, Transport
+from dialer.telephony.sip.trunkreg import TrunkRegistration
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,12 @@ class _Trunk:
     stamp: float = 0.0
     pinger: asyncio.Task[None] | None = None
     detail: str = ""
+    #: The last OPTIONS ping (True before the first or without pings).
+    pings_ok: bool = True
+    ping_detail: str = ""
+    #: Registration with the carrier, for trunks that register.
+    registration: TrunkRegistration | None = None
+    registrar: asyncio.Task[None] | None = None
 
     @property
     def credentials(self) -> Credentials | None:
@@ -178,7 +185,7 @@ class SipTelephony:
                 self._teardown(call, Side.dialer, "dialer shut down")
         self._closed = True
         for trunk in self._trunks.values():
-            await _stop(trunk.pinger)
+            await self._stop_trunk(trunk)
         await self.registrar.close()
         # give the last BYEs and CANCELs a moment to be answered (retransmitted if lost)
         for _ in range(max(1, int(4 * self.settings.t1_s / 0.01))):
@@ -222,7 +229,7 @@ class SipTelephony:
         wanted = {t.id: t for t in trunks}
         for tid in list(self._trunks):
             if tid not in wanted:
-                await _stop(self._trunks.pop(tid).pinger)
+                await self._stop_trunk(self._trunks.pop(tid))
         for tid, cfg in wanted.items():
             known = self._trunks.get(tid)
             if known is not None and known.config == cfg:
@@ -231,8 +238,9 @@ class SipTelephony:
                 trunk = self._trunks[tid] = _Trunk(cfg)
             else:
                 trunk = known
-                await _stop(trunk.pinger)
+                await self._stop_trunk(trunk)
                 trunk.config, trunk.up, trunk.reported = cfg, True, False
+                trunk.pings_ok, trunk.ping_detail = True, ""
             if self._started:
                 await self._start_trunk(trunk)
 
@@ -248,9 +256,36 @@ class SipTelephony:
             return
         self._dns[cfg.host] = ip
         trunk.peer = Peer(cfg.transport.lower(), ip, cfg.port)
+        loop = asyncio.get_running_loop()
+        if cfg.registration:
+            if cfg.username is None or cfg.password is None:
+                self._trunk_state(trunk, False, "registration needs a username and a password")
+                return
+            trunk.registration = TrunkRegistration(self.layer, cfg, trunk.peer, self.local_address,
+                                                   self.settings.user_agent, lambda ok, detail: self._health(trunk))
+            self._health(trunk)  # down until registered
+            trunk.registrar = loop.create_task(trunk.registration.run(), name=f"sip trunk {cfg.name} registration")
         if cfg.options_interval_s > 0:
-            trunk.pinger = asyncio.get_running_loop().create_task(self._ping_trunk_loop(trunk),
-                                                                  name=f"sip trunk {cfg.name} pings")
+            trunk.pinger = loop.create_task(self._ping_trunk_loop(trunk), name=f"sip trunk {cfg.name} pings")
+
+    async def _stop_trunk(self, trunk: _Trunk) -> None:
+        """Stop pinging a trunk and remove its registration."""
+        await _stop(trunk.pinger)
+        await _stop(trunk.registrar)
+        trunk.pinger = trunk.registrar = None
+        if trunk.registration is not None:
+            await trunk.registration.unregister()
+            trunk.registration = None
+
+    def _health(self, trunk: _Trunk) -> None:
+        """Up when registered (if the trunk registers) and answering pings (if it is pinged)."""
+        reg = trunk.registration
+        if reg is not None and not reg.registered:
+            self._trunk_state(trunk, False, reg.detail)
+        elif not trunk.pings_ok:
+            self._trunk_state(trunk, False, trunk.ping_detail)
+        else:
+            self._trunk_state(trunk, True, "; ".join(d for d in (reg.detail if reg else "", trunk.ping_detail) if d))
 
     def _trunk_state(self, trunk: _Trunk, up: bool, detail: str) -> None:
         changed = up != trunk.up or not trunk.reported
@@ -261,8 +296,8 @@ class SipTelephony:
 
     async def _ping_trunk_loop(self, trunk: _Trunk) -> None:
         while True:
-            ok, detail = await self.ping_trunk(trunk)
-            self._trunk_state(trunk, ok, detail)
+            trunk.pings_ok, trunk.ping_detail = await self.ping_trunk(trunk)
+            self._health(trunk)
             await asyncio.sleep(trunk.config.options_interval_s)
 
     async def ping_trunk(self, trunk: _Trunk) -> tuple[bool, str]:

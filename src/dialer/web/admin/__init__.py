@@ -441,7 +441,10 @@ TRUNKS = Resource(
      T("connect_flow", "select", options=("flow1", "delayed_offer"), option_prefix="admin.enum.connect_flow.",
        default="flow1", nullable=False),
      T("calls_per_second", "number", default=0, min=0, step="any"), T("max_concurrent", "number", default=0, min=0),
-     T("options_interval_s", "number", default=30, min=0, step="any"), T("position", "number", default=0),
+     T("options_interval_s", "number", default=30, min=0, step="any"),
+     T("registration", "checkbox", default=False, label="admin.f.trunk_registration"),
+     T("registration_expires_s", "number", default=300, min=30, max=86400),
+     T("position", "number", default=0),
      T("is_active", "checkbox", default=True), T("description", "textarea", span=3)),
     sort="position",
 )
