@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from fastapi import FastAPI
 
+from dialer.models import Callback
 from tests.campaign.conftest import Setup, add_contact, add_list, field_errors
 
 
@@ -17,21 +18,21 @@ async def test_callbacks(app: FastAPI, admin: httpx.AsyncClient, setup: Setup) -
     operator = (await admin.post("/api/operators", json={"name": "Анна"})).json()["id"]
 
     r = await admin.post("/api/callbacks", json={
-        "campaign_id": cid, "number": "8 (383) 210-00-00", "window_start": "2026-03-10T10:00",
-        "window_end": "2026-03-10T12:00", "comment": "после обеда"})
+        "campaign_id": cid, "number": "8 (383) 210-00-00", "window_start": "2030-03-12T10:00",
+        "window_end": "2030-03-12T12:00", "comment": "после обеда"})
     assert r.status_code == 201, r.text
     common = r.json()
     assert common["number"] == "+73832100000" and common["kind"] == "common" and common["status"] == "pending"
-    assert common["window_start"] == "2026-03-10T03:00:00Z"  # Novosibirsk is UTC+7
+    assert common["window_start"] == "2030-03-12T03:00:00Z"  # Novosibirsk is UTC+7
 
     r = await admin.post("/api/callbacks", json={
         "campaign_id": cid, "contact_id": contact, "kind": "personal", "operator_id": operator,
-        "window_start": "2026-03-10T10:00:00+03:00", "window_end": "2026-03-10T11:00:00+03:00"})
+        "window_start": "2030-03-12T10:00:00+03:00", "window_end": "2030-03-12T11:00:00+03:00"})
     assert r.status_code == 201, r.text
     personal = r.json()
-    assert personal["number"] == "+79161234567" and personal["window_start"] == "2026-03-10T07:00:00Z"
+    assert personal["number"] == "+79161234567" and personal["window_start"] == "2030-03-12T07:00:00Z"
 
-    window = {"window_start": "2026-03-10T10:00", "window_end": "2026-03-10T11:00"}
+    window = {"window_start": "2030-03-12T10:00", "window_end": "2030-03-12T11:00"}
     cases = [
         ({"campaign_id": cid, "kind": "personal", "number": "+79161234567", **window}, "operator_id",
          "a personal callback needs the operator"),
@@ -42,8 +43,8 @@ async def test_callbacks(app: FastAPI, admin: httpx.AsyncClient, setup: Setup) -
         ({"campaign_id": 9999, "number": "+79161234567", **window}, "campaign_id", "does not exist"),
         ({"campaign_id": cid, "number": "+79161234567", "operator_id": 9999, **window}, "operator_id",
          "does not exist"),
-        ({"campaign_id": cid, "number": "+79161234567", "window_start": "2026-03-10T11:00",
-          "window_end": "2026-03-10T10:00"}, "window_end", "must be after window_start"),
+        ({"campaign_id": cid, "number": "+79161234567", "window_start": "2030-03-12T11:00",
+          "window_end": "2030-03-12T10:00"}, "window_end", "must be after window_start"),
     ]
     for payload, field, reason in cases:
         r = await admin.post("/api/callbacks", json=payload)
@@ -56,9 +57,9 @@ async def test_callbacks(app: FastAPI, admin: httpx.AsyncClient, setup: Setup) -
     assert [c["id"] for c in r.json()["items"]] == [personal["id"], common["id"]]
 
     r = await admin.patch(f"/api/callbacks/{personal['id']}", json={"kind": "common", "operator_id": None,
-                                                                     "window_end": "2026-03-10T15:00"})
+                                                                     "window_end": "2030-03-12T15:00"})
     assert r.status_code == 200, r.text
-    assert r.json()["window_end"] == "2026-03-10T08:00:00Z" and r.json()["operator_id"] is None
+    assert r.json()["window_end"] == "2030-03-12T08:00:00Z" and r.json()["operator_id"] is None
     r = await admin.patch(f"/api/callbacks/{personal['id']}", json={"kind": "personal"})
     assert r.status_code == 422 and "operator_id" in field_errors(r)
 
@@ -78,3 +79,39 @@ async def test_callbacks(app: FastAPI, admin: httpx.AsyncClient, setup: Setup) -
     await admin.patch(f"/api/callbacks/{common['id']}", json={"status": "done"})
     r = await admin.post(f"/api/callbacks/{common['id']}/postpone", json={"minutes": 60})
     assert r.status_code == 409 and "only a pending callback" in r.json()["detail"]
+
+
+async def test_a_pending_callback_needs_a_window_that_has_not_ended(app: FastAPI, admin: httpx.AsyncClient,
+                                                                    setup: Setup) -> None:
+    cid = (await admin.post("/api/campaigns", json=setup.campaign())).json()["id"]
+    now = datetime.now(UTC)
+
+    def window(start: timedelta, end: timedelta) -> dict[str, str]:
+        return {"window_start": (now + start).isoformat(), "window_end": (now + end).isoformat()}
+
+    base = {"campaign_id": cid, "number": "+79161234567"}
+    r = await admin.post("/api/callbacks", json=base | window(-timedelta(days=2), -timedelta(days=1)))
+    assert r.status_code == 422 and "is in the past" in field_errors(r)["window_end"], r.text
+    # Already open but not over: "call back as soon as you can".
+    r = await admin.post("/api/callbacks", json=base | window(-timedelta(hours=1), timedelta(hours=1)))
+    assert r.status_code == 201, r.text
+    callback = r.json()
+    # A callback that is done may well lie in the past (e.g. entered afterwards for the record).
+    r = await admin.post("/api/callbacks", json=base | {"status": "done"}
+                         | window(-timedelta(days=2), -timedelta(days=1)))
+    assert r.status_code == 201, r.text
+
+    r = await admin.patch(f"/api/callbacks/{callback['id']}", json={"window_end": (now - timedelta(minutes=1))
+                                                                     .isoformat()})
+    assert r.status_code == 422 and "window_end" in field_errors(r)
+    # Once its window has gone by, a pending callback can still be commented on, closed or postponed.
+    async with app.state.sessionmaker() as session, session.begin():
+        obj = await session.get(Callback, callback["id"])
+        assert obj is not None
+        obj.window_start, obj.window_end = now - timedelta(days=2), now - timedelta(days=1)
+    r = await admin.patch(f"/api/callbacks/{callback['id']}", json={"comment": "не дозвонились"})
+    assert r.status_code == 200, r.text
+    r = await admin.post(f"/api/callbacks/{callback['id']}/postpone", json={"minutes": 30})
+    assert r.status_code == 200, r.text
+    r = await admin.patch(f"/api/callbacks/{callback['id']}", json={"status": "cancelled"})
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"

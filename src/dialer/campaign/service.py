@@ -559,7 +559,8 @@ _CALLBACK_KEYS = ("campaign_id", "contact_id", "number", "kind", "operator_id", 
                   "status", "comment")
 
 
-async def _check_callback(session: AsyncSession, values: dict[str, Any], changed: set[str], region: str) -> None:
+async def _check_callback(session: AsyncSession, values: dict[str, Any], changed: set[str], region: str, *,
+                          now: datetime | None = None) -> None:
     """Validate a callback's merged values in place; ``changed`` are the keys the request gave."""
     campaign = await session.get(Campaign, values["campaign_id"])
     if campaign is None:
@@ -584,6 +585,12 @@ async def _check_callback(session: AsyncSession, values: dict[str, Any], changed
             values[key] = localize(values[key], tz)
     if values["window_start"] >= values["window_end"]:
         raise ValidationFailed.field("window_end", "must be after window_start")
+    window_set = bool({"window_start", "window_end", "status", "campaign_id"} & changed)
+    if (window_set and values["status"] == CallbackStatus.pending
+            and values["window_end"] <= (now or datetime.now(UTC))):
+        # a pending callback whose window is over would never be dialled
+        raise ValidationFailed.field("window_end", "is in the past; a pending callback needs a window that has "
+                                                   "not ended yet")
 
 
 async def create_callback(session: AsyncSession, data: dict[str, Any], region: str) -> Callback:

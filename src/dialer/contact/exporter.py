@@ -85,6 +85,14 @@ def _xlsx_value(spec: FieldSpec, value: Any) -> Any:
             return date.fromisoformat(value)
         except ValueError:
             return value
+    if spec.type == FieldType.datetime and isinstance(value, str):
+        # Excel has no time zones: a local time becomes a date-time cell, one with an offset stays text
+        # (its offset would be lost).
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return moment if moment.tzinfo is None else value
     if isinstance(value, Decimal) and value == value.to_integral_value() and spec.type == FieldType.integer:
         return int(value)
     return value
@@ -116,14 +124,29 @@ async def csv_chunks(maker: async_sessionmaker[AsyncSession], list_id: int, spec
 async def xlsx_chunks(maker: async_sessionmaker[AsyncSession], list_id: int, specs: Sequence[FieldSpec],
                       where: Sequence[ColumnElement[bool]]) -> AsyncIterator[bytes]:
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("contacts")
-    sheet.append(headers(specs))
+
+    def cell(value: Any) -> Any:
+        """Text as text: without this openpyxl writes "=..." as a formula (Excel would run it) and
+        refuses control characters, which XLSX cannot hold, ending the download half-way."""
+        if not isinstance(value, str):
+            return value
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        if value.startswith("="):
+            text = WriteOnlyCell(sheet, value=value)
+            text.data_type = "s"
+            return text
+        return value
 
     def append(rows: list[list[Any]]) -> None:
         for r in rows:
-            sheet.append(r)
+            sheet.append([cell(v) for v in r])
+
+    append([headers(specs)])
 
     fd, name = tempfile.mkstemp(suffix=".xlsx")
     os.close(fd)

@@ -9,7 +9,7 @@ from sqlalchemy import Select, delete, exists, func, insert, or_, select, text, 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from dialer.contact.indexes import value_expr
+from dialer.contact.indexes import text_expr, value_expr
 from dialer.models import (
     Campaign,
     Contact,
@@ -24,7 +24,7 @@ from dialer.models import (
     Strategy,
     campaign_lists,
 )
-from dialer.models.enums import FieldType
+from dialer.models.enums import FieldType, PhoneType
 
 # --- fields ---------------------------------------------------------------------------------------
 
@@ -55,6 +55,38 @@ async def selections_using_field(session: AsyncSession, field_id: int) -> list[s
         .where(or_(*(Selection.conditions.contains(r) for r in refs), *(Selection.sort.contains(r) for r in refs)))
         .order_by(Campaign.name, Selection.name))).all()
     return [f"{c} / {s}" for c, s in rows]
+
+
+async def selections_with_field(session: AsyncSession, field_id: int) -> list[tuple[str, Selection]]:
+    """(campaign name, selection) of the selections whose conditions or sort name the field."""
+    refs: list[Any] = [[{"field": field_id}], [{"field": str(field_id)}]]
+    rows = (await session.execute(
+        select(Campaign.name, Selection).join(Campaign, Campaign.id == Selection.campaign_id)
+        .where(or_(*(Selection.conditions.contains(r) for r in refs), *(Selection.sort.contains(r) for r in refs)))
+        .order_by(Campaign.name, Selection.name))).all()
+    return [(c, s) for c, s in rows]
+
+
+async def values_outside(session: AsyncSession, field_id: int, allowed: Sequence[str], *,
+                         limit: int = 5) -> list[tuple[str, int]]:
+    """Up to ``limit`` distinct text values of a field that are not in ``allowed``, with their contact counts."""
+    expr = text_expr(field_id)
+    stmt = (select(expr, func.count()).select_from(Contact).where(expr.is_not(None))
+            .group_by(expr).order_by(func.count().desc(), expr).limit(limit))
+    if allowed:
+        stmt = stmt.where(expr.not_in(list(allowed)))
+    return [(str(v), int(n)) for v, n in (await session.execute(stmt)).all()]
+
+
+async def set_phone_type_of_field(session: AsyncSession, field_id: int, phone_type: PhoneType) -> None:
+    """Give the contacts' phones taken from a phone field the field's (new) phone type."""
+    await session.execute(update(ContactPhone).where(ContactPhone.field_id == field_id,
+                                                     ContactPhone.phone_type != phone_type)
+                          .values(phone_type=phone_type))
+
+
+async def field_names(session: AsyncSession) -> list[tuple[int, str]]:
+    return [(i, n) for i, n in (await session.execute(select(Field.id, Field.name))).all()]
 
 
 # --- lists ----------------------------------------------------------------------------------------

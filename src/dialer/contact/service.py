@@ -14,12 +14,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, String, cast, or_
+import phonenumbers
+from sqlalchemy import Select, false, func, or_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from dialer.api.crud import ListParams, load
 from dialer.audit.recorder import log
+from dialer.campaign.repository import fields_by_id
+from dialer.campaign.selection import (
+    ConditionError,
+    FieldInfo,
+    normalize_conditions,
+    normalize_sort,
+    referenced_field_ids,
+)
 from dialer.contact import repository as repo
 from dialer.contact.indexes import drop_field_indexes, ensure_field_indexes, numeric_expr, text_expr, value_expr
 from dialer.contact.phonelookup import PhoneLookup, phone_lookup
@@ -77,7 +86,21 @@ def check_field(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+async def _check_name_unique(session: AsyncSession, name: str | None, field_id: int | None) -> None:
+    """Field names are looked up ignoring case (values by name, import headers, filters), so two
+    fields whose names differ only in case would be ambiguous: refuse the second one."""
+    if not name:
+        return
+    folded = name.casefold()
+    for other_id, other in await repo.field_names(session):
+        if other_id != field_id and other != name and other.casefold() == folded:
+            raise Conflict(f"name: a field '{other}' already exists (names may not differ only in case)",
+                           errors=[{"field": "name", "reason": f"a field '{other}' already exists "
+                                                               "(names may not differ only in case)"}])
+
+
 async def field_before_create(session: AsyncSession, data: dict[str, Any]) -> dict[str, Any]:
+    await _check_name_unique(session, data.get("name"), None)
     return check_field(data)
 
 
@@ -87,12 +110,31 @@ async def field_after_save(session: AsyncSession, obj: Field, extra: dict[str, A
     after_commit(session, f"index field {fid}", lambda: ensure_field_indexes(engine, fid, ftype))
 
 
+async def _check_selections_fit(session: AsyncSession, obj: Field, new_type: FieldType,
+                                options: Sequence[str]) -> None:
+    """Selections whose conditions or sort use the field must still be valid with its new type / options."""
+    for campaign, sel in await repo.selections_with_field(session, obj.id):
+        fields = dict(await fields_by_id(session, referenced_field_ids(sel.conditions or [], sel.sort or [])))
+        fields[obj.id] = FieldInfo(obj.id, obj.name, new_type, tuple(options))
+        try:
+            normalize_conditions(sel.conditions or [], fields)
+            normalize_sort(sel.sort or [], fields)
+        except ConditionError as err:
+            reason = (f"selection '{campaign} / {sel.name}' would no longer be valid ({err.path}: {err.reason}); "
+                      "change the selection first")
+            raise Conflict(f"field '{obj.name}': {reason}",
+                           errors=[{"field": "options" if new_type == obj.type else "type", "reason": reason}])
+
+
 async def field_before_update(session: AsyncSession, obj: Field, data: dict[str, Any]) -> dict[str, Any]:
-    """Refuse a type change while contacts hold values; validate the resulting definition."""
+    """Refuse a type change while contacts hold values, dropping enum options that contacts hold, and
+    changes that selections using the field would not survive; validate the resulting definition."""
     required = ("name", "type", "description", "is_client_id", "options")
     data = {k: v for k, v in data.items() if v is not None or k not in required}
     new_type = FieldType(data.get("type", obj.type))
     type_changed = new_type != FieldType(obj.type)
+    if "name" in data:
+        await _check_name_unique(session, data["name"], obj.id)
     if type_changed:
         if await repo.field_has_values(session, obj.id, obj.type):
             raise Conflict(f"field '{obj.name}' has values in contacts, so its type cannot change from "
@@ -110,6 +152,21 @@ async def field_before_update(session: AsyncSession, obj: Field, data: dict[str,
     cleaned = {k: merged.get(k, v) for k, v in data.items()}
     if type_changed:
         cleaned["phone_type"] = merged["phone_type"]
+    options = list(merged["options"])
+    options_changed = list(obj.options or []) != options
+    # Stored values are the options' exact texts: one no longer an option would be left invalid.
+    if (new_type == FieldType.enum and not type_changed and options_changed
+            and (stray := await repo.values_outside(session, obj.id, options))):
+        held = ", ".join(f"'{v}' ({n} contact{'s' if n != 1 else ''})" for v, n in stray)
+        reason = (f"contacts hold values that would no longer be options: {held}; keep those options "
+                  "or change the contacts' values first")
+        raise Conflict(f"field '{obj.name}': {reason}", errors=[{"field": "options", "reason": reason}])
+    if type_changed or options_changed:
+        await _check_selections_fit(session, obj, new_type, options)
+    if new_type == FieldType.phone and merged["phone_type"] != obj.phone_type:
+        # The contacts' phones from this field are of the field's phone type (what "switch to the work
+        # phone" rules read).
+        await repo.set_phone_type_of_field(session, obj.id, PhoneType(merged["phone_type"]))
     return cleaned
 
 
@@ -310,23 +367,54 @@ def _clean_tags(tags: Sequence[str]) -> list[str]:
 
 async def _sync_phones(session: AsyncSession, contact: Contact, drafts: Sequence[PhoneDraft],
                        existing: Sequence[ContactPhone]) -> None:
-    wanted = [(d.field_id, d.e164, PhoneType(d.type), pos) for pos, d in enumerate(drafts)]
-    have = [(p.field_id, p.e164, PhoneType(p.phone_type), p.position) for p in existing]
-    if wanted == have:
-        return
+    """Make the contact's phone rows what ``drafts`` say, changing as few rows as possible.
+
+    A number that stays (same field, same E.164) keeps its row and id — the engine's live attempt,
+    the attempt history and a strategy's "switch to this phone" (``contacts.next_phone_id``) point
+    at it — and only its type, position or raw text are updated; rows of numbers that went are
+    deleted, new numbers get new rows (with region, zones and carrier looked up).
+    """
+    kept: dict[tuple[int | None, str], list[ContactPhone]] = {}
     for p in existing:
-        await session.delete(p)
+        kept.setdefault((p.field_id, p.e164), []).append(p)
+    new_rows: list[tuple[int, PhoneDraft]] = []
+    for pos, d in enumerate(drafts):
+        same = kept.get((d.field_id, d.e164))
+        if not same:
+            new_rows.append((pos, d))
+            continue
+        row = same.pop(0)
+        if PhoneType(row.phone_type) != PhoneType(d.type):
+            row.phone_type = d.type
+        if row.position != pos:
+            row.position = pos
+        if row.raw != d.raw:
+            row.raw = d.raw
+    for rows in kept.values():
+        for p in rows:
+            await session.delete(p)
     await session.flush()
-    lookup = await phone_lookup(session)
-    session.add_all([phone_row(contact, pos, d, lookup) for pos, d in enumerate(drafts)])
-    await session.flush()
+    if new_rows:
+        lookup = await phone_lookup(session)
+        session.add_all([phone_row(contact, pos, d, lookup) for pos, d in new_rows])
+        await session.flush()
+
+
+def _country(country: str | None, default: str) -> str:
+    """The request's country of numbers written without a code, checked (a 422, not a crash, when unknown)."""
+    if country is None or not country.strip():
+        return default
+    code = country.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationFailed.field("country", f"'{country}' is not a country code such as RU, KZ or BY")
+    return code
 
 
 async def create_contact(session: AsyncSession, list_id: int, payload: ContactCreate, *,
                          default_country: str) -> Contact:
     await load(session, ContactList, list_id, "contact list")
     specs = await specs_of(session, list_id)
-    country = payload.country or default_country
+    country = _country(payload.country, default_country)
     errors = Errors()
     data, raw_phones = apply_values(specs, payload.values, {}, country=country, errors=errors)
     extras = extra_phones(payload.phones, country=country, errors=errors)
@@ -351,7 +439,7 @@ async def update_contact(session: AsyncSession, list_id: int, contact_id: int, p
                          default_country: str) -> Contact:
     contact = await load_contact(session, list_id, contact_id)
     specs = await specs_of(session, list_id)
-    country = payload.country or default_country
+    country = _country(payload.country, default_country)
     errors = Errors()
     data, raw_phones = apply_values(specs, payload.values or {}, contact.data or {}, country=country, errors=errors)
     existing = (await repo.phones_of(session, [contact.id]))[contact.id]
@@ -453,6 +541,11 @@ def filter_from_query(query: Sequence[tuple[str, str]]) -> ContactFilter:
         not_called=not_called, outcomes=enum_list("outcome", OutcomeCategory))
 
 
+def fold_yo(text: str) -> str:
+    """ё → е (and Ё → Е): Russian writes both for the same letter."""
+    return text.replace("ё", "е").replace("Ё", "Е")
+
+
 def _like(q: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -479,14 +572,18 @@ def filter_clauses(specs: Sequence[FieldSpec], flt: ContactFilter, *, country: s
         clauses.append(field_equals(spec, raw, country=country))
     if flt.q:
         q = flt.q.strip()
-        options: list[ColumnElement[bool]] = [cast(Contact.data, String).ilike(_like(q))]
+        # The values of the list's fields, ignoring case and ё/е ("елкин" finds "Ёлкин"); not the JSON
+        # text, whose keys (field ids) and punctuation would match "1" or ":" in every contact.
+        pattern = _like(fold_yo(q))
+        options: list[ColumnElement[bool]] = [
+            func.translate(text_expr(s.id), "Ёё", "Ее").ilike(pattern) for s in specs]
         digits = re.sub(r"\D", "", q)
         if len(digits) >= 3:
             try:
                 options.append(repo.has_phone([to_e164(q, country)]))
             except InvalidPhone:
                 options.append(repo.phone_contains(digits))
-        clauses.append(or_(*options))
+        clauses.append(or_(false(), *options))
     return clauses
 
 
@@ -581,8 +678,20 @@ async def bulk_delete(session: AsyncSession, list_id: int, ids: Sequence[int] | 
         raise ValidationFailed.field("ids", "give the ids or a filter of the contacts to delete "
                                      "(to delete all contacts use DELETE /api/lists/{id}/contacts?confirm=true)")
     specs = await specs_of(session, list_id)
-    return await _bulk_delete(session, list_id, filter_clauses(specs, flt, country=default_country),
-                              {"filter": flt.describe()})
+    try:
+        where = filter_clauses(specs, flt, country=default_country)
+    except ValidationFailed as err:
+        # name the part of the request body: filter.fields.<field>, filter.phone ...
+        errors = [{**e, "field": _body_path(str(e.get("field", "")))} for e in err.errors]
+        raise ValidationFailed("; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors) from None
+    return await _bulk_delete(session, list_id, where, {"filter": flt.describe()})
+
+
+def _body_path(query_name: str) -> str:
+    """A filter's query-parameter name (``f.Сумма``, ``phone``) as its path in a request body's ``filter``."""
+    if query_name.startswith("f."):
+        return f"filter.fields.{query_name[2:]}"
+    return f"filter.{query_name}"
 
 
 async def delete_all(session: AsyncSession, list_id: int, *, confirm: bool) -> int:
