@@ -25,6 +25,8 @@ from dialer.models import Base
 
 T = TypeVar("T")
 MAX_PER_PAGE = 1000
+#: Largest request body the configuration endpoints read (413 beyond): JSON objects, not file uploads.
+MAX_JSON_BODY = 2 * 1024 * 1024
 
 
 class Page(BaseModel, Generic[T]):
@@ -113,6 +115,8 @@ class Resource:
     before_update: Hook | None = None
     #: (session, obj) before the object is deleted; raise to refuse.
     before_delete: Hook | None = None
+    #: (session, obj) after the deletion was flushed; raise to refuse (the request is rolled back).
+    after_delete: Hook | None = None
     #: (session, obj) -> dict of additional read fields (member ids ...).
     read_extra: Hook | None = None
     #: (stmt, request) -> stmt: more list filtering.
@@ -152,7 +156,7 @@ async def to_read(resource: Resource, session: AsyncSession, obj: Any) -> Any:
 def crud_router(resource: Resource) -> APIRouter:
     """Build the five standard endpoints of one entity."""
     r = resource
-    router = APIRouter(prefix=f"/api/{r.path}", tags=[r.tag])
+    router = APIRouter(prefix=f"/api/{r.path}", tags=[r.tag], max_body_size=MAX_JSON_BODY)
     read_dep = Depends(require(r.read_perm))
     write_dep = Depends(require(r.write_perm))
     sort_cols = {name: r.column(name) for name in r.sort}
@@ -217,6 +221,8 @@ def crud_router(resource: Resource) -> APIRouter:
             await r.before_delete(session, obj)
         await session.delete(obj)
         await session.flush()
+        if r.after_delete:
+            await r.after_delete(session, obj)
         return Response(status_code=204)
 
     # Annotations are strings under postponed evaluation; the payload types are per resource.

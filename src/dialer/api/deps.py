@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -39,6 +40,19 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+def csrf_matches(sent: str | None, expected: str | None) -> bool:
+    """Constant-time comparison; a session without a CSRF token never matches."""
+    if not sent or not expected:
+        return False
+    return secrets.compare_digest(sent.encode(), expected.encode())
+
+
+def principal_of(session: AsyncSession) -> Principal | None:
+    """The principal the request dependency authenticated on this session (None for system work)."""
+    principal = session.info.get("principal")
+    return principal if isinstance(principal, Principal) else None
+
+
 class Require:
     """Dependency that authenticates the request and checks one permission.
 
@@ -59,12 +73,14 @@ class Require:
         )
         if principal is None:
             raise NotAuthenticated("log in or send an API token (Authorization: Bearer ...)")
-        if (principal.via == "session" and request.method not in SAFE_METHODS
-                and request.headers.get(CSRF_HEADER) != principal.csrf_token):
+        if principal.via == "session" and request.method not in SAFE_METHODS and not csrf_matches(
+                request.headers.get(CSRF_HEADER), principal.csrf_token):
             raise PermissionDenied(f"missing or wrong CSRF token: send the {CSRF_HEADER} header")
         if self.permission is not None and self.permission not in principal.permissions:
             raise PermissionDenied(f"permission '{self.permission.value}' is required")
         session.info["actor"] = Actor(principal.user_id, principal.login, principal.roles, client_of(request))
+        #: Hooks that hand out access (roles, grants) check what the acting principal holds itself.
+        session.info["principal"] = principal
         request.state.principal = principal
         return principal
 

@@ -10,7 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialer.exceptions import DialerError
 
@@ -64,7 +66,56 @@ def integrity_problem(err: DBAPIError) -> tuple[int, str, list[dict[str, Any]]]:
     return 409, "the change conflicts with existing data", []
 
 
+def validation_item(error: dict[str, Any]) -> dict[str, str]:
+    """One entry of ``errors``: the field (dotted path) and the reason, in plain words."""
+    loc = error.get("loc", ())
+    if error.get("type") == "json_invalid":
+        # The location of a JSON syntax error is a character offset, not a field.
+        where = next((p for p in reversed(loc) if isinstance(p, int)), None)
+        what = (error.get("ctx") or {}).get("error") or "syntax error"
+        reason = f"the body is not valid JSON: {what}" + (f" at character {where}" if where is not None else "")
+        return {"field": "body", "reason": reason}
+    reason = str(error.get("msg", "invalid"))
+    reason = reason.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return {"field": _loc(loc), "reason": reason}
+
+
+class PlainTooLargeAsProblem:
+    """The request-body limit answers 413 in plain text before any handler runs; make it a problem document."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replacing = False
+
+        async def send_problem(message: Message) -> None:
+            nonlocal replacing
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                ctype = Headers(raw=message.get("headers", [])).get("content-type", "")
+                replacing = ctype.startswith("text/plain")
+            if not replacing:
+                await send(message)
+                return
+            if message["type"] == "http.response.start":
+                return
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                body = {"type": "/problems/http-413", "title": "Content Too Large", "status": 413,
+                        "detail": "the request body is larger than this endpoint accepts",
+                        "instance": scope.get("path", ""),
+                        "errors": [{"field": "body", "reason": "too large"}]}
+                response = JSONResponse(body, status_code=413, media_type=MEDIA_TYPE)
+                await response(scope, receive, send)
+
+        await self.app(scope, receive, send_problem)
+
+
 def install(app: FastAPI) -> None:
+    app.add_middleware(PlainTooLargeAsProblem)
+
     @app.exception_handler(DialerError)
     async def dialer_error(request: Request, exc: DialerError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -73,7 +124,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _loc(e.get("loc", ())), "reason": e.get("msg", "invalid")} for e in exc.errors()]
+        errors = [validation_item(e) for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
         return problem(422, "Validation failed", detail, slug="validation", errors=errors,
                        instance=request.url.path)

@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import re
 from typing import Any
 
 from sqlalchemy import event, insert, inspect
@@ -29,6 +30,8 @@ from dialer.models.enums import AuditAction
 SKIPPED: set[type[Base]] = {AuditEntry, UserSession, LoginFailure}
 #: Columns never written to the log in clear.
 SECRET_COLUMNS = {"password_hash", "token_hash", "password", "secret"}
+#: ... nor any field whose name says it holds a secret (a column added later is masked by default).
+SECRET_NAME = re.compile(r"password|passwd|secret|token|api_?key|private_?key|credential", re.IGNORECASE)
 #: Columns that change on every touch and carry no information of their own.
 NOISE_COLUMNS = {"updated_at", "last_used_at", "last_login_at"}
 
@@ -58,8 +61,25 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def is_secret(key: str) -> bool:
+    return key in SECRET_COLUMNS or bool(SECRET_NAME.search(key))
+
+
 def _value(key: str, value: Any) -> Any:
-    return "***" if key in SECRET_COLUMNS and value is not None else jsonable(value)
+    return "***" if is_secret(key) and value is not None else jsonable(value)
+
+
+def _masked(changes: dict[str, Any]) -> dict[str, Any]:
+    """Changes given by a service, with the old and new values of secret fields masked."""
+    out: dict[str, Any] = {}
+    for key, change in changes.items():
+        if is_secret(str(key)) and isinstance(change, dict):
+            out[str(key)] = {k: ("***" if v is not None else None) for k, v in change.items()}
+        elif is_secret(str(key)):
+            out[str(key)] = "***" if change is not None else None
+        else:
+            out[str(key)] = jsonable(change)
+    return out
 
 
 def object_type(obj: Any) -> str:
@@ -149,7 +169,7 @@ def record(session: Session, action: AuditAction | str, otype: str, oid: Any = N
            changes: dict[str, Any] | None = None, event_label: str = "") -> None:
     """Record a change made without the ORM (bulk SQL, association tables, custom actions)."""
     row = _entry(actor_of(session), str(action), otype, None if oid is None else str(oid),
-                 jsonable(changes or {}), event_label)
+                 _masked(changes or {}), event_label)
     session.connection().execute(insert(AuditEntry), [row])
 
 
@@ -157,5 +177,5 @@ async def log(session: AsyncSession, action: AuditAction | str, otype: str, oid:
               changes: dict[str, Any] | None = None, event_label: str = "") -> None:
     """Async form of :func:`record` for services."""
     row = _entry(actor_of(session.sync_session), str(action), otype, None if oid is None else str(oid),
-                 jsonable(changes or {}), event_label)
+                 _masked(changes or {}), event_label)
     await session.execute(insert(AuditEntry), [row])

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import Field, field_validator
 
 from dialer.api.crud import ReadSchema, Schema
 from dialer.auth.permissions import P
-from dialer.auth.service import MIN_PASSWORD_LENGTH
+from dialer.auth.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 
 class LoginRequest(Schema):
     login: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=1, max_length=1000)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
 
 class Me(ReadSchema):
@@ -27,8 +27,14 @@ class Me(ReadSchema):
 
 
 def _password(value: str | None) -> str | None:
-    if value is not None and len(value) < MIN_PASSWORD_LENGTH:
+    if value is None:
+        return value
+    if len(value) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(value) > MAX_PASSWORD_LENGTH:
+        raise ValueError(f"must be at most {MAX_PASSWORD_LENGTH} characters")
+    if len(set(value)) < 3:
+        raise ValueError("must not be one character repeated; use at least 3 different characters")
     return value
 
 
@@ -100,7 +106,17 @@ class PermissionRead(ReadSchema):
 
 class TokenCreate(Schema):
     name: str = Field(min_length=1, max_length=200)
-    expires_at: datetime | None = None
+    expires_at: datetime | None = Field(None, description="Without an offset: UTC")
+
+    @field_validator("expires_at")
+    @classmethod
+    def _future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        if value <= datetime.now(UTC):
+            raise ValueError("must be in the future")
+        return value
 
 
 class TokenRead(ReadSchema):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, exists, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.auth.permissions import P
@@ -27,6 +29,9 @@ from dialer.models import (
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "dlr_"
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1000
+#: Who holds both can manage every user and role; the last active such user cannot be taken away.
+ACCESS_ADMIN = (P.users_write, P.roles_write)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +42,8 @@ class Principal:
     permissions: frozenset[P]
     via: str  # "session" | "token"
     csrf_token: str | None = None
+    #: SHA-256 of the session cookie when ``via == "session"``.
+    session_hash: str | None = None
 
 
 def hash_password(password: str) -> str:
@@ -88,7 +95,8 @@ async def effective_permissions(session: AsyncSession, user_id: int) -> frozense
     return frozenset(P(c) for c in from_roles if c in known)
 
 
-async def _principal(session: AsyncSession, user: User, via: str, csrf: str | None) -> Principal:
+async def _principal(session: AsyncSession, user: User, via: str, csrf: str | None,
+                     session_hash: str | None = None) -> Principal:
     return Principal(
         user_id=user.id,
         login=user.login,
@@ -96,7 +104,27 @@ async def _principal(session: AsyncSession, user: User, via: str, csrf: str | No
         permissions=await effective_permissions(session, user.id),
         via=via,
         csrf_token=csrf,
+        session_hash=session_hash,
     )
+
+
+def _holds(permission: P) -> Any:
+    """SQL condition: the user ``users.id`` effectively holds ``permission`` (roles, grants, revocations)."""
+    grant = select(UserPermissionGrant).where(
+        UserPermissionGrant.user_id == User.id, UserPermissionGrant.permission == permission.value)
+    by_role = select(role_permissions.c.permission).join(
+        user_roles, user_roles.c.role_id == role_permissions.c.role_id).where(
+        user_roles.c.user_id == User.id, role_permissions.c.permission == permission.value)
+    return or_(
+        exists(grant.where(UserPermissionGrant.granted.is_(True))),
+        and_(exists(by_role), not_(exists(grant.where(UserPermissionGrant.granted.is_(False))))),
+    )
+
+
+async def access_admin_exists(session: AsyncSession) -> bool:
+    """Is there an active user who can still manage users and roles (``users.write`` and ``roles.write``)?"""
+    stmt = select(User.id).where(User.is_active.is_(True), *(_holds(p) for p in ACCESS_ADMIN)).limit(1)
+    return (await session.scalar(stmt)) is not None
 
 
 async def resolve_principal(session: AsyncSession, *, cookie: str | None, authorization: str | None
@@ -125,7 +153,7 @@ async def resolve_principal(session: AsyncSession, *, cookie: str | None, author
         user_session, user = srow
         if not user.is_active:
             return None
-        return await _principal(session, user, "session", user_session.csrf_token)
+        return await _principal(session, user, "session", user_session.csrf_token, user_session.token_hash)
     return None
 
 
@@ -140,7 +168,9 @@ async def recent_failures(session: AsyncSession, *, login: str, client: str, win
     return int(by_login or 0), int(by_client or 0)
 
 
-async def note_failure(session: AsyncSession, *, login: str, client: str) -> None:
+async def note_failure(session: AsyncSession, *, login: str, client: str, window: timedelta) -> None:
+    # Failures older than the window are never counted again: forget them so the table stays small.
+    await session.execute(delete(LoginFailure).where(LoginFailure.at <= now() - window))
     session.add(LoginFailure(login=login, client=client))
 
 
@@ -148,16 +178,35 @@ async def clear_failures(session: AsyncSession, *, login: str) -> None:
     await session.execute(delete(LoginFailure).where(LoginFailure.login == login))
 
 
+async def find_login(session: AsyncSession, login: str) -> User | None:
+    """The user of a login, case-insensitively; an exact match wins if logins differ only in case."""
+    return await session.scalar(
+        select(User).where(func.lower(User.login) == login.lower())
+        .order_by((User.login == login).desc(), User.id).limit(1))
+
+
+async def claim_login_attempt(session: AsyncSession, login: str) -> bool:
+    """Take the transaction's right to check a password of this login; False if another attempt holds it.
+
+    Without it, concurrent guesses would all read the failure count before any of them wrote a
+    failure, and a burst of requests would get many more tries than the limit.
+    """
+    key = int.from_bytes(hashlib.sha256(b"dialer.login:" + login.lower().encode()).digest()[:8], "big", signed=True)
+    return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(key))))
+
+
 async def check_credentials(session: AsyncSession, login: str, password: str) -> User | None:
-    user = await session.scalar(select(User).where(func.lower(User.login) == login.lower()))
+    user = await find_login(session, login)
+    # Argon2 takes a noticeable time on purpose: off the event loop, which serves everyone else (and the engine).
     if user is None:
         # Spend the same time as a real check so logins cannot be enumerated by timing.
-        verify_password(_DUMMY_HASH, password)
+        await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
         return None
-    if not user.is_active or not verify_password(user.password_hash, password):
+    # The hash is verified for inactive users too, so they cannot be told apart by timing either.
+    if not await asyncio.to_thread(verify_password, user.password_hash, password) or not user.is_active:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await asyncio.to_thread(hash_password, password)
     return user
 
 
@@ -176,6 +225,14 @@ async def open_session(session: AsyncSession, user: User, *, hours: int, client:
 
 async def close_session(session: AsyncSession, cookie: str) -> None:
     await session.execute(delete(UserSession).where(UserSession.token_hash == digest(cookie)))
+
+
+async def close_user_sessions(session: AsyncSession, user_id: int, *, keep: str | None = None) -> None:
+    """End every browser session of a user (password changed, deactivated), except ``keep`` (a cookie hash)."""
+    stmt = delete(UserSession).where(UserSession.user_id == user_id)
+    if keep is not None:
+        stmt = stmt.where(UserSession.token_hash != keep)
+    await session.execute(stmt)
 
 
 def new_api_token() -> str:
