@@ -2,7 +2,8 @@
 
 CSV: UTF-8 with a BOM and ``;`` between cells (what Excel expects by double-click in a Russian
 locale), written chunk by chunk as the rows come. XLSX: openpyxl's write-only workbook in a
-temporary file (a workbook is a ZIP, finished only at the end), then streamed. Either way memory
+temporary file (a workbook is a ZIP, finished only at the end), then streamed; text is always a
+text cell (never a formula), characters XLSX cannot hold are dropped and over-long texts cut. Either way memory
 does not grow with the number of rows. The web layer wraps the chunks in a streaming response.
 """
 
@@ -21,6 +22,8 @@ ExportFormat = Literal["csv", "xlsx"]
 MEDIA_TYPES: dict[str, str] = {"csv": "text/csv; charset=utf-8",
                                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 BOM = b"\xef\xbb\xbf"
+#: Characters an Excel cell holds; longer texts are cut (with an ellipsis).
+XLSX_CELL_LIMIT = 32767
 
 
 async def csv_chunks(headers: Sequence[str], parts: AsyncIterable[Sequence[Sequence[Any]]]) -> AsyncIterator[bytes]:
@@ -40,14 +43,31 @@ async def xlsx_chunks(sheet_name: str, headers: Sequence[str],
                       parts: AsyncIterable[Sequence[Sequence[Any]]]) -> AsyncIterator[bytes]:
     """The XLSX file with one sheet, in chunks of 256 KiB once all rows are written."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(sheet_name)
-    sheet.append(list(headers))
+
+    def cell(value: Any) -> Any:
+        """Text as text: without this openpyxl writes "=..." as a formula (Excel would run it) and
+        refuses control characters, which XLSX cannot hold, ending the download half-way."""
+        if not isinstance(value, str):
+            return value
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        if len(value) > XLSX_CELL_LIMIT:
+            value = value[:XLSX_CELL_LIMIT - 1] + "…"
+        if value.startswith("="):
+            text = WriteOnlyCell(sheet, value=value)
+            text.data_type = "s"
+            return text
+        return value
 
     def append(rows: Sequence[Sequence[Any]]) -> None:
         for row in rows:
-            sheet.append(list(row))
+            sheet.append([cell(v) for v in row])
+
+    append([headers])
 
     fd, name = tempfile.mkstemp(suffix=".xlsx")
     os.close(fd)

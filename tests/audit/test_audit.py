@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -53,6 +53,14 @@ async def test_log_is_append_only_and_partitioned(app: FastAPI, admin: httpx.Asy
         where = (await conn.execute(text(
             "SELECT tableoid::regclass::text FROM audit_log ORDER BY at DESC LIMIT 1"))).scalar_one()
         assert where == this_month
+        # A month's partition refuses TRUNCATE too, also one created later by audit_ensure_partitions.
+        await conn.execute(text("SELECT audit_ensure_partitions(14)"))
+        await conn.commit()
+        later = "audit_log_p" + (datetime.now(UTC).replace(day=1) + timedelta(days=31 * 13)).strftime("%Y%m")
+        for partition in (this_month, "audit_log_default", later):
+            with pytest.raises(DBAPIError, match="append-only"):
+                await conn.execute(text(f"TRUNCATE {partition}"))
+            await conn.rollback()
 
 
 async def test_export_csv_and_xlsx_with_filters(admin: httpx.AsyncClient) -> None:

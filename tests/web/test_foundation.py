@@ -61,6 +61,7 @@ def test_nav_register_refuses_a_different_item_under_a_used_key() -> None:
 @pytest.mark.parametrize(("value", "expected"), [
     ("/admin/users?page=2", "/admin/users?page=2"), (None, "/"), ("", "/"), ("https://evil.example/", "/"),
     ("//evil.example/x", "/"), ("/\\evil.example", "/"), ("admin", "/"),
+    ("/\t/evil.example", "/"), ("/\n/evil.example", "/"), ("/ /evil.example", "/"), ("/\x00x", "/"),
 ])
 def test_safe_next(value: str | None, expected: str) -> None:
     assert safe_next(value) == expected

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import shutil
-import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +35,7 @@ from dialer.contact.schemas import (
 )
 from dialer.exceptions import NotFound, ValidationFailed
 from dialer.models import ContactList, Field, ImportJob
+from dialer.uploads import attachment, download_name, save_upload
 
 fields = Resource(
     model=Field, path="fields", tag="fields", read_schema=FieldRead, create_schema=FieldCreate,
@@ -106,20 +103,11 @@ async def export_contacts(list_id: int, request: Request, session: Session,
                                                             default_country=_country(request))
     # The rows are streamed from a session of their own; end this one now rather than after the download.
     await session.commit()
-    stamp = datetime.now().strftime("%Y%m%d-%H%M")
-    safe = re.sub(r"[^\w.-]+", "_", lst.name, flags=re.UNICODE).strip("_") or f"list-{list_id}"
-    name = f"{safe}-{stamp}.{format}"
+    name = download_name(lst.name, format, fallback=f"list-{list_id}")
     maker = request.app.state.sessionmaker
     return StreamingResponse(
         exporter.export_chunks(format, maker, list_id, specs, where), media_type=exporter.MEDIA_TYPES[format],
-        headers={"Content-Disposition": f"attachment; filename=\"export.{format}\"; filename*=UTF-8''"
-                                        f"{_quote(name)}", "X-Total-Count": str(total)})
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name)
+        headers={**attachment(name, format), "X-Total-Count": str(total)})
 
 
 @contacts.post("/bulk-delete", response_model=Deleted, summary="Delete the given contacts or those matching a filter")
@@ -167,17 +155,7 @@ def _job_read(job: ImportJob) -> ImportJobRead:
 
 
 async def _save_upload(upload: UploadFile, settings: Settings) -> Path:
-    folder = settings.import_dir / "uploads"
-    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-    suffix = Path(upload.filename or "").suffix[:10]
-    path = folder / f"{uuid.uuid4().hex}{suffix}"
-
-    def copy() -> None:
-        with path.open("wb") as out:
-            shutil.copyfileobj(upload.file, out, 1024 * 1024)
-
-    await asyncio.to_thread(copy)
-    return path
+    return await save_upload(upload, settings.import_dir / "uploads")
 
 
 def _options(mapping: str | None, country: str | None, tags: list[str] | None, skip_dnc: bool,

@@ -1,9 +1,9 @@
 """Exporting the contacts of a list to CSV or XLSX (002 §5.5 "Скачать неотвеченные / непрозвоненные").
 
-Rows are read with a server-side cursor and written as they come, so an export of millions of
-contacts needs little memory. CSV is what Russian Excel opens by double-click: UTF-8 with a BOM,
-``;`` between cells, a decimal comma. XLSX is written with openpyxl's write-only workbook into a
-temporary file (a workbook is a ZIP, finished only at the end) and then streamed.
+Rows are read with a server-side cursor and written as they come (:mod:`dialer.export`), so an
+export of millions of contacts needs little memory. CSV is what Russian Excel opens by
+double-click: UTF-8 with a BOM, ``;`` between cells, a decimal comma. XLSX has typed cells: dates
+as dates, local date-times as date-times, integers as numbers, phones as text.
 
 Columns: the list's fields in order (by name, so the file imports back into a list with the same
 fields), then the system attributes and what is known about the first phone.
@@ -11,32 +11,26 @@ fields), then the system attributes and what is known about the first phone.
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import io
-import os
-import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import String, cast, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from dialer.contact.values import FieldSpec
+from dialer.export import MEDIA_TYPES, ExportFormat, chunks
 from dialer.fieldvalues import loads_json
 from dialer.models import Contact, ContactPhone
 from dialer.models.enums import FieldType
 
-ExportFormat = Literal["csv", "xlsx"]
+__all__ = ["MEDIA_TYPES", "ExportFormat", "export_chunks", "headers"]
+
 CHUNK_ROWS = 2000
 SYSTEM_HEADERS = ("id", "extra_phones", "region", "timezone", "carrier", "status", "attempts_total", "last_outcome",
                   "last_attempt_at", "next_call_at", "tags", "created_at")
-MEDIA_TYPES = {"csv": "text/csv; charset=utf-8",
-               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 def headers(specs: Sequence[FieldSpec]) -> list[str]:
@@ -106,66 +100,19 @@ async def _rows(maker: async_sessionmaker[AsyncSession], list_id: int,
             yield part
 
 
-async def csv_chunks(maker: async_sessionmaker[AsyncSession], list_id: int, specs: Sequence[FieldSpec],
-                     where: Sequence[ColumnElement[bool]]) -> AsyncIterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(headers(specs))
-    yield b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
+async def _parts(maker: async_sessionmaker[AsyncSession], list_id: int, specs: Sequence[FieldSpec],
+                 where: Sequence[ColumnElement[bool]], value: Callable[[FieldSpec, Any], Any]
+                 ) -> AsyncIterator[list[list[Any]]]:
     async for part in _rows(maker, list_id, where):
-        buffer.seek(0)
-        buffer.truncate()
+        rows = []
         for row in part:
             data = loads_json(row[1]) if row[1] else {}
-            writer.writerow([*(_csv_text(s, data.get(s.key)) for s in specs), *_system(row)])
-        yield buffer.getvalue().encode("utf-8")
-
-
-async def xlsx_chunks(maker: async_sessionmaker[AsyncSession], list_id: int, specs: Sequence[FieldSpec],
-                      where: Sequence[ColumnElement[bool]]) -> AsyncIterator[bytes]:
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("contacts")
-
-    def cell(value: Any) -> Any:
-        """Text as text: without this openpyxl writes "=..." as a formula (Excel would run it) and
-        refuses control characters, which XLSX cannot hold, ending the download half-way."""
-        if not isinstance(value, str):
-            return value
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)
-        if value.startswith("="):
-            text = WriteOnlyCell(sheet, value=value)
-            text.data_type = "s"
-            return text
-        return value
-
-    def append(rows: list[list[Any]]) -> None:
-        for r in rows:
-            sheet.append([cell(v) for v in r])
-
-    append([headers(specs)])
-
-    fd, name = tempfile.mkstemp(suffix=".xlsx")
-    os.close(fd)
-    path = Path(name)
-    try:
-        async for part in _rows(maker, list_id, where):
-            rows = []
-            for row in part:
-                data = loads_json(row[1]) if row[1] else {}
-                rows.append([*(_xlsx_value(s, data.get(s.key)) for s in specs), *_system(row)])
-            await asyncio.to_thread(append, rows)
-        await asyncio.to_thread(workbook.save, path)
-        with await asyncio.to_thread(path.open, "rb") as f:
-            while chunk := await asyncio.to_thread(f.read, 256 * 1024):
-                yield chunk
-    finally:
-        await asyncio.to_thread(path.unlink, missing_ok=True)
+            rows.append([*(value(s, data.get(s.key)) for s in specs), *_system(row)])
+        yield rows
 
 
 def export_chunks(fmt: ExportFormat, maker: async_sessionmaker[AsyncSession], list_id: int,
                   specs: Sequence[FieldSpec], where: Sequence[ColumnElement[bool]]) -> AsyncIterator[bytes]:
-    return (csv_chunks if fmt == "csv" else xlsx_chunks)(maker, list_id, specs, where)
+    """The file: CSV with texts as Excel reads them, XLSX with typed cells (:mod:`dialer.export`)."""
+    value = _csv_text if fmt == "csv" else _xlsx_value
+    return chunks(fmt, "contacts", headers(specs), _parts(maker, list_id, specs, where, value))

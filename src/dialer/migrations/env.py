@@ -16,9 +16,10 @@ from dialer.models import Base
 config = context.config
 target_metadata = Base.metadata
 
-#: Tables the models do not declare: monthly audit partitions; expression indexes (per field, the hopper's).
+#: Tables the models do not declare: monthly audit partitions; expression indexes (per field, the hopper's,
+#: logins regardless of case).
 _UNMANAGED_TABLE = re.compile(r"^audit_log_(p\d{6}|default)$")
-_UNMANAGED_INDEX = re.compile(r"^(ix_contacts_f\d+(_num)?|ix_contacts_due)$")
+_UNMANAGED_INDEX = re.compile(r"^(ix_contacts_f\d+(_num)?|ix_contacts_due|uq_users_login_lower)$")
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

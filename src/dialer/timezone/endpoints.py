@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from dialer.timezone.schemas import (
     TimeZoneRead,
     TimeZoneUpdate,
 )
+from dialer.uploads import save_upload
 
 
 def _offset(tz: str) -> str:
@@ -231,17 +230,13 @@ async def import_numbering(request: Request, session: Session, file: UploadFile 
                                "Load the good rows of a file that has bad ones (they are reported). By default "
                                "a file with any bad row is refused and changes nothing.")),
                            principal: Any = Depends(require(P.timezones_write))) -> Any:
-    directory = request.app.state.settings.import_dir
-    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="numbering-", suffix=".csv", dir=directory)
-    with open(fd, "wb") as out:  # noqa: ASYNC230 - the upload is spooled; copying it is a short local write
-        await asyncio.to_thread(shutil.copyfileobj, file.file, out)
+    path = await save_upload(file, request.app.state.settings.import_dir / "uploads")
     job = ImportJob(kind="numbering", filename=file.filename or "registry.csv", created_by=principal.user_id,
                     options={"skip_invalid": skip_invalid})
     session.add(job)
     await session.flush()
     await session.commit()
-    task = asyncio.create_task(_run_numbering(request.app, job.id, Path(name), job.filename, skip_invalid))
+    task = asyncio.create_task(_run_numbering(request.app, job.id, path, job.filename, skip_invalid))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
     return _job(job)

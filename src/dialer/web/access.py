@@ -73,8 +73,13 @@ class RequireAny(Require):
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
-    """A local path to go to after logging in; anything else (other hosts, ``//host``) becomes ``default``."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """A local path to go to after logging in; anything else (other hosts, ``//host``) becomes ``default``.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so ``/\t/evil.example``
+    would lead to ``//evil.example``: a path with any of them, or any control character or space, is refused.
+    """
+    if (not value or not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(ord(ch) < 33 or ord(ch) == 127 for ch in value)):
         return default
     return value
 
