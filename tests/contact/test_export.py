@@ -99,3 +99,34 @@ async def test_export_needs_the_permission(app: FastAPI, admin: httpx.AsyncClien
         assert (await viewer.get(f"/api/lists/{lst['id']}/contacts")).status_code == 200
         assert (await viewer.get(f"/api/lists/{lst['id']}/contacts/export")).status_code == 403
         assert (await viewer.post(f"/api/lists/{lst['id']}/contacts/bulk-delete", json={"ids": [1]})).status_code == 403
+
+
+async def test_contacts_in_the_blacklist_are_found_exported_and_removed(app: FastAPI,
+                                                                        admin: httpx.AsyncClient) -> None:
+    lst, ids = await _source(app, admin)
+    url = f"/api/lists/{lst['id']}/contacts"
+    blacklist = next(x for x in (await admin.get("/api/dnc-lists")).json()["items"] if x["is_global"])
+    own = (await admin.post("/api/dnc-lists", json={"name": "Жалобы"})).json()
+    # Иванов by his work phone (a prefix of the blacklist), Сидоров by number in another DNC list.
+    await admin.post(f"/api/dnc-lists/{blacklist['id']}/entries", json={"number": "+7495123", "is_prefix": True})
+    await admin.post(f"/api/dnc-lists/{own['id']}/entries", json={"number": "+79123456791"})
+
+    found = (await admin.get(url, params={"in_dnc": "true"})).json()
+    assert [c["id"] for c in found["items"]] == [ids[0]]
+    found = (await admin.get(url, params={"in_dnc": "true", "dnc_list_id": own["id"]})).json()
+    assert sorted(c["id"] for c in found["items"]) == [ids[0], ids[2]]
+    r = await admin.get(f"{url}/export", params={"in_dnc": "true"})
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
+    assert len(rows) == 2 and rows[1][0] == "Иванов Иван"
+    r = await admin.get(url, params={"dnc_list_id": "x"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "dnc_list_id"
+
+    # 002 §5.5 "убрать номера из базы, отфильтровав их по черному списку"
+    r = await admin.post(f"{url}/bulk-delete", json={"filter": {"in_dnc": True}})
+    assert r.status_code == 200 and r.json()["deleted"] == 1
+    assert sorted(c["id"] for c in (await admin.get(url)).json()["items"]) == [ids[1], ids[2]]
+    async with app.state.sessionmaker() as session:
+        entry = (await session.scalars(select(AuditEntry).where(
+            AuditEntry.object_type == "contact_lists", AuditEntry.object_id == str(lst["id"]))
+            .order_by(AuditEntry.id.desc()))).first()
+    assert entry is not None and "in_dnc" in str(entry.changes)

@@ -65,4 +65,17 @@ async def test_contacts_of_a_list(page: Page, live_server: LiveServer) -> None:
     assert [c["values"]["ФИО"] for c in data["items"]] == ["Клиент VIP"]
     assert data["items"][0]["values"]["VIP"] is True
     await screenshot(page, "admin-contacts")
+
+    # the not called / not answered downloads (002 §5.5) carry their filters
+    href = await panel.locator("[data-export=not_called-xlsx]").get_attribute("href")
+    assert href == f"/api/lists/{lst['id']}/contacts/export?format=xlsx&not_called=true"
+    assert "outcome=no_answer" in (await panel.locator("[data-export=not_answered-csv]").get_attribute("href") or "")
+    # numbers in the blacklist are taken out of the list, after a confirmation that says how many
+    blacklist = next(x for x in (await api.get("/api/dnc-lists")).json()["items"] if x["is_global"])
+    await api.post(f"/api/dnc-lists/{blacklist['id']}/entries", json={"number": "+79161234503"})
+    await panel.locator("[data-action=purge-dnc]").click()
+    await expect(page.locator("dialog.confirm-dialog")).to_contain_text("(1)")
+    await page.locator("dialog.confirm-dialog [data-action=confirm]").click()
+    await expect(rows).to_have_count(3)
+    assert not (await api.get(f"/api/lists/{lst['id']}/contacts", params={"q": "Клиент 3"})).json()["items"]
     await api.aclose()

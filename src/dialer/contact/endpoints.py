@@ -81,7 +81,8 @@ async def list_contacts(list_id: int, request: Request, session: Session, params
     """Contacts of a list, paged. ``sort`` takes system columns (``id``, ``status``, ``created_at``,
     ``next_call_at`` ...) and fields by name or id (``-Сумма``, ``f.12``; numbers sort numerically).
     ``q`` searches the values and phone numbers. Filters: ``f.<field>=<value>`` (exact), ``status``,
-    ``tag``, ``phone``, ``not_called=true``, ``outcome=no_answer,busy``."""
+    ``tag``, ``phone``, ``not_called=true``, ``outcome=no_answer,busy``, ``in_dnc=true`` (a phone in the
+    blacklist, or also in ``dnc_list_id``)."""
     flt = service.filter_from_query(request.query_params.multi_items())
     return await service.list_contacts(session, list_id, params, flt, default_country=_country(request))
 

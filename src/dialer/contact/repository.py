@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import Select, and_, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from dialer.contact.indexes import text_expr, value_expr
@@ -142,6 +143,18 @@ def contacts_of(list_id: int, where: Sequence[ColumnElement[bool]]) -> Select[Co
 
 def has_phone(e164s: Sequence[str]) -> ColumnElement[bool]:
     return exists().where(ContactPhone.contact_id == Contact.id, ContactPhone.e164.in_(e164s))
+
+
+def phone_in_dnc(dnc_list_id: int | None = None) -> ColumnElement[bool]:
+    """The contact has a phone the global blacklist (or ``dnc_list_id``) holds, as a number or by a prefix."""
+    phone = aliased(ContactPhone)
+    lists = DncList.is_global if dnc_list_id is None else or_(DncList.is_global, DncList.id == dnc_list_id)
+    # Every prefix entry that could block a number is one of its leading parts ("+7", "+79", ...).
+    prefixes = [func.left(phone.e164, n) for n in range(2, 17)]
+    blocked = or_(and_(DncEntry.number == phone.e164, DncEntry.is_prefix.is_(False)),
+                  and_(DncEntry.is_prefix.is_(True), DncEntry.number.in_(prefixes)))
+    return exists(select(1).select_from(phone).join(DncEntry, blocked).join(DncList, DncList.id == DncEntry.list_id)
+                  .where(phone.contact_id == Contact.id, lists))
 
 
 def phone_contains(digits: str) -> ColumnElement[bool]:

@@ -176,6 +176,9 @@ class ContactFilterIn(Schema):
     fields: dict[str, Any] = F({}, description="{field name or id: exact value}")
     not_called: bool = False
     outcome: list[OutcomeCategory] = []
+    in_dnc: bool = F(False, description="A phone of the contact is in the global blacklist (002 §5.5 "
+                                        "\"убрать номера из базы по черному списку\") or in dnc_list_id")
+    dnc_list_id: int | None = F(None, description="With in_dnc: this DNC list as well as the blacklist")
 
 
 class BulkDelete(Schema):

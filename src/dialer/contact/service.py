@@ -499,22 +499,26 @@ class ContactFilter:
     fields: dict[str, Any] = field(default_factory=dict)
     not_called: bool = False
     outcomes: list[OutcomeCategory] = field(default_factory=list)
+    #: A phone of the contact is in the global blacklist (or in ``dnc_list_id``, when given).
+    in_dnc: bool = False
+    dnc_list_id: int | None = None
 
     def is_empty(self) -> bool:
         return not (self.q or self.statuses or self.tags or self.phone or self.fields or self.not_called
-                    or self.outcomes)
+                    or self.outcomes or self.in_dnc)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: v for k, v in {
             "q": self.q, "status": [s.value for s in self.statuses], "tag": self.tags, "phone": self.phone,
             "fields": self.fields, "not_called": self.not_called,
-            "outcome": [o.value for o in self.outcomes]}.items() if v}
+            "outcome": [o.value for o in self.outcomes], "in_dnc": self.in_dnc,
+            "dnc_list_id": self.dnc_list_id if self.in_dnc else None}.items() if v}
         return out
 
     @classmethod
     def of(cls, data: ContactFilterIn) -> ContactFilter:
         return cls(data.q, list(data.status), list(data.tag), data.phone, dict(data.fields), data.not_called,
-                   list(data.outcome))
+                   list(data.outcome), data.in_dnc, data.dnc_list_id)
 
 
 def _split(values: Sequence[str]) -> list[str]:
@@ -522,7 +526,8 @@ def _split(values: Sequence[str]) -> list[str]:
 
 
 def filter_from_query(query: Sequence[tuple[str, str]]) -> ContactFilter:
-    """``status``, ``tag``, ``phone``, ``q``, ``not_called``, ``outcome`` and ``f.<field>`` query parameters."""
+    """``status``, ``tag``, ``phone``, ``q``, ``not_called``, ``outcome``, ``in_dnc`` (with ``dnc_list_id``) and
+    ``f.<field>`` query parameters."""
     def many(name: str) -> list[str]:
         return _split([v for k, v in query if k == name])
 
@@ -535,10 +540,15 @@ def filter_from_query(query: Sequence[tuple[str, str]]) -> ContactFilter:
 
     last = dict(query)
     not_called = last.get("not_called", "").lower() in ("1", "true", "yes", "да")
+    in_dnc = last.get("in_dnc", "").lower() in ("1", "true", "yes", "да")
+    dnc_list = last.get("dnc_list_id", "").strip()
+    if dnc_list and not dnc_list.isdigit():
+        raise ValidationFailed.field("dnc_list_id", f"'{dnc_list}' is not a DNC list id")
     return ContactFilter(
         q=last.get("q") or None, statuses=enum_list("status", ContactStatus), tags=many("tag"),
         phone=last.get("phone") or None, fields={k[2:]: v for k, v in query if k.startswith("f.") and len(k) > 2},
-        not_called=not_called, outcomes=enum_list("outcome", OutcomeCategory))
+        not_called=not_called, outcomes=enum_list("outcome", OutcomeCategory), in_dnc=in_dnc or bool(dnc_list),
+        dnc_list_id=int(dnc_list) if dnc_list else None)
 
 
 def fold_yo(text: str) -> str:
@@ -558,6 +568,8 @@ def filter_clauses(specs: Sequence[FieldSpec], flt: ContactFilter, *, country: s
         clauses.append(Contact.status.in_(flt.statuses))
     if flt.outcomes:
         clauses.append(Contact.last_outcome.in_(flt.outcomes))
+    if flt.in_dnc:
+        clauses.append(repo.phone_in_dnc(flt.dnc_list_id))
     for tag in flt.tags:
         clauses.append(Contact.tags.contains([tag]))
     if flt.phone:

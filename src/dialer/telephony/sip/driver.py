@@ -307,26 +307,12 @@ class SipTelephony:
             return False, "not resolved"
         cfg = trunk.config
         host, port = self.local_address()
-        fut: asyncio.Future[Message | None] = self.layer.loop.create_future()
-
-        def answered(resp: Message) -> None:
-            if (resp.status or 0) >= 200 and not fut.done():
-                fut.set_result(resp)
-
-        def timed_out() -> None:
-            if not fut.done():
-                fut.set_result(None)
-
         uri = f"sip:{cfg.host}:{cfg.port}" + (";transport=tcp" if peer.reliable else "")
         headers = [("Via", via_header(peer.transport, host, port)), ("Max-Forwards", "70"),
                    ("From", f"<sip:dialer@{host}:{port}>;tag={new_tag()}"), ("To", f"<sip:{cfg.host}>"),
                    ("Call-ID", f"{uuid.uuid4().hex}@{host}"), ("CSeq", "1 OPTIONS"),
                    ("User-Agent", self.settings.user_agent), ("Accept", "application/sdp")]
-        self.layer.send_request(Message.request("OPTIONS", uri, headers), peer, answered, timed_out)
-        try:
-            resp = await asyncio.wait_for(fut, cfg.options_timeout_s)
-        except TimeoutError:
-            resp = None
+        resp = await self.layer.final_response(Message.request("OPTIONS", uri, headers), peer, cfg.options_timeout_s)
         if resp is None:
             return False, f"no answer to OPTIONS within {cfg.options_timeout_s:g} s"
         return True, f"OPTIONS answered {resp.status} {resp.reason}"

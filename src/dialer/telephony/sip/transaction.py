@@ -220,6 +220,24 @@ class TransactionLayer:
         tx.start()
         return tx
 
+    async def final_response(self, request: Message, peer: Peer, within_s: float) -> Message | None:
+        """Send a non-INVITE request and wait for its final response; None when none came in time."""
+        fut: asyncio.Future[Message | None] = self.loop.create_future()
+
+        def answered(resp: Message) -> None:
+            if (resp.status or 0) >= 200 and not fut.done():
+                fut.set_result(resp)
+
+        def timed_out() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        self.send_request(request, peer, answered, timed_out)
+        try:
+            return await asyncio.wait_for(fut, within_s)
+        except TimeoutError:
+            return None
+
     def send_stateless(self, message: Message, peer: Peer) -> None:
         """An ACK of a 2xx, or anything sent outside a transaction."""
         self.transport.send(message, peer)

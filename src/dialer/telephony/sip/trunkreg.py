@@ -77,25 +77,6 @@ class TrunkRegistration:
             headers.append(authorization)
         return Message.request("REGISTER", self.uri, headers)
 
-    async def _send(self, request: Message) -> Message | None:
-        """The final response to ``request``, or None when none came."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Message | None] = loop.create_future()
-
-        def answered(resp: Message) -> None:
-            if (resp.status or 0) >= 200 and not fut.done():
-                fut.set_result(resp)
-
-        def timed_out() -> None:
-            if not fut.done():
-                fut.set_result(None)
-
-        self.layer.send_request(request, self.peer, answered, timed_out)
-        try:
-            return await asyncio.wait_for(fut, ANSWER_TIMEOUT_S)
-        except TimeoutError:
-            return None
-
     def granted(self, response: Message, asked: int) -> int:
         """The lifetime the registrar gave our binding."""
         host, port = self.local()
@@ -112,7 +93,7 @@ class TrunkRegistration:
         request = self.request(expires)
         challenged = 0
         for _ in range(6):
-            response = await self._send(request)
+            response = await self.layer.final_response(request, self.peer, ANSWER_TIMEOUT_S)
             if response is None:
                 return False, f"no answer to REGISTER within {ANSWER_TIMEOUT_S:g} s", 0
             code = response.status or 0

@@ -184,10 +184,26 @@ async function contactsTab(panel, ctx) {
   } }, t("admin.list.delete_selected"));
   function sync() { bulk.disabled = selected.size === 0; bulk.textContent = t("admin.list.delete_selected") + (selected.size ? ` (${selected.size})` : ""); }
   if (canWrite) toolbar.append(el("button", { type: "button", class: "primary", "data-action": "create", onclick: () => openContact(ctx, resource, null, refresh) }, "+ " + t("admin.list.add_contact")));
-  if (ctx.perms["contacts.delete"]) toolbar.append(bulk);
+  if (ctx.perms["contacts.delete"]) {
+    // 002 §5.5: take out of the list the contacts whose numbers are in the blacklist
+    const purge = el("button", { type: "button", "data-action": "purge-dnc", onclick: async () => {
+      const found = await api("GET", resource.endpoint, null, { query: { in_dnc: "true", per_page: 1 } });
+      if (!found.total) { toast(t("admin.list.purge_none"), "ok"); return; }
+      if (!(await A.confirmDialog(t("admin.list.confirm_purge", { n: found.total })))) return;
+      const result = await api("POST", `${resource.endpoint}/bulk-delete`, { filter: { in_dnc: true } });
+      toast(t("admin.list.deleted_n", { n: result.deleted }), "ok");
+      await refresh();
+    } }, t("admin.list.purge_dnc"));
+    toolbar.append(bulk, purge);
+  }
   if (ctx.perms["contacts.export"]) {
-    toolbar.append(el("a", { href: `${resource.endpoint}/export?format=csv`, class: "export", download: "" }, "CSV"),
-      el("a", { href: `${resource.endpoint}/export?format=xlsx`, class: "export", download: "" }, "XLSX"));
+    // everything, the not yet called ones and the not answered ones (002 §5.5), as CSV or XLSX
+    const notAnswered = "outcome=no_answer,busy,rejected,abandoned,error";
+    for (const [key, query] of [["all", ""], ["not_called", "not_called=true"], ["not_answered", notAnswered]]) {
+      const links = ["csv", "xlsx"].map((fmt) => el("a", { href: `${resource.endpoint}/export?format=${fmt}${query ? "&" + query : ""}`,
+        class: "export", download: "", "data-export": `${key}-${fmt}` }, fmt.toUpperCase()));
+      toolbar.append(el("span", { class: "export-group" }, key === "all" ? "" : t(`admin.list.export_${key}`) + ": ", ...links));
+    }
   }
   const bar = holder.querySelector(".dt-bar");
   bar.insertBefore(toolbar, bar.querySelector(".dt-info"));
