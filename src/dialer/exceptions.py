@@ -72,3 +72,8 @@ class TooManyAttempts(DialerError):
     status = 429
     title = "Too many attempts"
     type_slug = "too-many-attempts"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        #: Sent as ``Retry-After``: when trying again can succeed.
+        self.retry_after_s = max(1, retry_after_s)

@@ -34,6 +34,8 @@ async def test_wrong_password_is_throttled(app: FastAPI, anon: httpx.AsyncClient
         assert r.headers["content-type"].startswith("application/problem+json")
     r = await anon.post("/api/auth/login", json={"login": "op", "password": "secret-pass-1"})
     assert r.status_code == 429
+    # The client is told when trying again can succeed: when the failures have left the window.
+    assert r.headers["retry-after"] == str(app.state.settings.login_window_seconds)
 
 
 async def test_password_is_hashed_with_argon2(app: FastAPI, admin: httpx.AsyncClient) -> None:

@@ -14,7 +14,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dialer.exceptions import DialerError
+from dialer.exceptions import DialerError, TooManyAttempts
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -119,6 +119,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DialerError)
     async def dialer_error(request: Request, exc: DialerError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return problem(exc.status, exc.title, exc.detail, slug=exc.type_slug, errors=exc.errors,
                        instance=request.url.path, headers=headers)
 

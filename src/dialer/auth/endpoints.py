@@ -59,7 +59,8 @@ async def login(body: LoginRequest, request: Request, response: Response, sessio
         session, login=body.login.lower(), client=client, window=window)
     if by_login >= settings.login_max_failures or by_client >= settings.login_max_failures * 4:
         raise TooManyAttempts(
-            f"too many failed logins; try again in {max(1, settings.login_window_seconds // 60)} minutes")
+            f"too many failed logins; try again in {max(1, settings.login_window_seconds // 60)} minutes",
+            retry_after_s=settings.login_window_seconds)
     user = await service.check_credentials(session, body.login, body.password)
     if user is None:
         await service.note_failure(session, login=body.login.lower(), client=client, window=window)
