@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from tests.conftest import make_user
+from tests.conftest import make_user, token_for
 
 
 async def test_login_session_csrf_and_logout(app: FastAPI, anon: httpx.AsyncClient) -> None:
@@ -52,3 +52,21 @@ async def test_password_is_hashed_with_argon2(app: FastAPI, admin: httpx.AsyncCl
     r = await admin.post("/api/users", json={"login": "short", "password": "123"})
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "password"
+
+
+async def test_an_administrator_revokes_another_users_api_token(app: FastAPI, admin: httpx.AsyncClient) -> None:
+    crm_user = await make_user(app, "crm-robot", roles=("supervisor",))
+    token = await token_for(app, crm_user)
+    robot = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                              headers={"Authorization": f"Bearer {token}"})
+    assert (await robot.get("/api/auth/me")).status_code == 200
+    tokens = (await admin.get(f"/api/users/{crm_user}/tokens")).json()
+    assert [(t["name"], t["revoked"]) for t in tokens] == [("test", False)]
+    assert "token_hash" not in tokens[0]
+    r = await admin.delete(f"/api/users/{crm_user}/tokens/{tokens[0]['id']}")
+    assert r.status_code == 204
+    assert (await robot.get("/api/auth/me")).status_code == 401
+    assert (await admin.get(f"/api/users/{crm_user}/tokens")).json()[0]["revoked"] is True
+    # another user's token id under this user is not found
+    assert (await admin.delete(f"/api/users/{crm_user}/tokens/999999")).status_code == 404
+    await robot.aclose()

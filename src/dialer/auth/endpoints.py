@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialer.api.crud import Resource, crud_router, member_ids, set_members
+from dialer.api.crud import Resource, crud_router, load, member_ids, set_members
 from dialer.api.deps import Session, client_of, principal_of, public, require
 from dialer.audit.recorder import Actor, log
 from dialer.auth import service
@@ -340,4 +340,28 @@ async def list_permissions(session: Session, _: Principal = Depends(require(P.ro
     return (await session.scalars(select(Permission).order_by(Permission.code))).all()
 
 
-routers = [auth_router, tokens_router, crud_router(users), crud_router(roles), permissions_router]
+# ---- other users' API tokens (an integration to switch off when its owner leaves) -------------------
+
+user_tokens_router = APIRouter(prefix="/api/users/{user_id}/tokens", tags=["users"])
+
+
+@user_tokens_router.get("", response_model=list[TokenRead], summary="A user's API tokens")
+async def list_user_tokens(user_id: int, session: Session, _: Principal = Depends(require(P.users_read))) -> Any:
+    await load(session, User, user_id, "user")
+    return (await session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id))).all()
+
+
+@user_tokens_router.delete("/{token_id}", status_code=204, summary="Revoke a user's API token")
+async def revoke_user_token(user_id: int, token_id: int, session: Session,
+                            _: Principal = Depends(require(P.users_write))) -> Response:
+    await load(session, User, user_id, "user")
+    await _check_within(session, user_id, _escalation_guard(session), "revoking a token")
+    row = await session.get(ApiToken, token_id)
+    if row is None or row.user_id != user_id:
+        raise NotFound(f"api token {token_id} of user {user_id} does not exist")
+    row.revoked = True
+    return Response(status_code=204)
+
+
+routers = [auth_router, tokens_router, crud_router(users), user_tokens_router, crud_router(roles),
+           permissions_router]
