@@ -202,6 +202,13 @@ async def test_numbering_registry_upload_and_lookup(page: Page, live_server: Liv
     await expect(panel.locator("table.grid tbody tr")).to_have_count(3)
     # the zones the registry made are named in the table (the cached reference is read again)
     await expect(panel.locator("table.grid tbody tr").first.locator("td").nth(5)).to_have_text("Asia/Yekaterinburg")
+    # ranges whose region names no single time zone are named after the upload
+    federal = ("\r\n".join([HEADER, "958;0000000;0999999;1000000;ПАО \"Ростелеком\";Российская Федерация;"]) + "\r\n")
+    await panel.locator(".numbering input[type=file]").set_input_files(
+        files=[{"name": "DEF-958.csv", "mimeType": "text/csv", "buffer": federal.encode("cp1251")}])
+    await panel.locator("[data-action=numbering]").click()
+    await expect(panel.locator(".numbering-status")).to_contain_text("без часового пояса")
+    await expect(panel.locator(".numbering-status")).to_contain_text("Российская Федерация (1)")
     await panel.locator("input[name=lookup]").fill("8 912 100-20-30")
     await panel.locator("[data-action=lookup]").click()
     await expect(panel.locator(".lookup-result")).to_contain_text("Свердловская")

@@ -643,9 +643,15 @@ function numberingImport(toolbar, table) {
         await new Promise((r) => setTimeout(r, 500));
         job = await api("GET", `/api/phone-codes/import-numbering/${job.id}`);
       }
-      bar.set(job.rows_done, job.rows_done || 1);
+      bar.set(job.rows_done, job.rows_total || job.rows_done || 1);
       status.textContent = job.status === "failed" ? job.message
         : t("admin.numbering.done", { imported: job.imported, rejected: job.rejected });
+      // ranges whose region names no single time zone stay "uncertain": say which regions they are
+      const noZone = (job.result && job.result.regions_without_zone) || [];
+      if (job.status !== "failed" && noZone.length) {
+        status.textContent += ". " + t("admin.numbering.no_zone", {
+          regions: noZone.slice(0, 5).map((r) => `${r.region} (${r.rows})`).join(", ") + (noZone.length > 5 ? "…" : "") });
+      }
       table.reload();
     } catch { /* shown */ } finally { button.disabled = false; }
   } }, t("admin.numbering.upload"));
