@@ -579,9 +579,12 @@ async def test_an_operator_busy_with_a_call_is_unavailable(tmp_path: Path) -> No
 # --- registration with the carrier ------------------------------------------------------------------------------
 
 
-async def test_trunk_registers_refreshes_and_unregisters_checked_by_sipp(tmp_path: Path) -> None:
-    registrar = await Sipp("carrier_registrar", {"nonce": secrets.token_hex(4), "granted": 2}, tmp_path).start()
-    config = trunk(registrar.port, username="acct", password="pa55", registration=True, registration_expires_s=60)
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_trunk_registers_refreshes_and_unregisters_checked_by_sipp(tmp_path: Path, transport: str) -> None:
+    registrar = await Sipp("carrier_registrar", {"nonce": secrets.token_hex(4), "granted": 2}, tmp_path,
+                           extra=["-t", "t1"] if transport == "tcp" else []).start()
+    config = trunk(registrar.port, username="acct", password="pa55", registration=True, registration_expires_s=60,
+                   transport=transport)
     async with running([config]) as (driver, rec):
         # Down until the carrier accepted the registration, then up: calls may go through it.
         await until(lambda: driver.trunk_states() == {1: True})
