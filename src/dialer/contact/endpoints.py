@@ -155,10 +155,6 @@ def _job_read(job: ImportJob) -> ImportJobRead:
     return read
 
 
-async def _save_upload(upload: UploadFile, settings: Settings) -> Path:
-    return await save_upload(upload, settings.import_dir / "uploads")
-
-
 def _options(mapping: str | None, country: str | None, tags: list[str] | None, skip_dnc: bool,
              dnc_list_id: int | None, allow_duplicates: bool, sheet: str | None) -> importer.ImportOptions:
     parsed: dict[str, Any] | None = None
@@ -192,7 +188,7 @@ async def start_import(
     """Checks the file and the mapping, then imports in the background: poll ``GET /api/imports/{id}``."""
     options = _options(mapping, country, tags, skip_dnc, dnc_list_id, allow_duplicates, sheet)
     settings = _settings(request)
-    path = await _save_upload(file, settings)
+    path = await save_upload(file, settings.import_dir / "uploads")
     try:
         job = await importer.start_import(session, request.app.state.sessionmaker, list_id, path,
                                           file.filename or path.name, options, settings=settings,
@@ -207,7 +203,7 @@ async def start_import(
               summary="Read the start of a file for the import wizard")
 async def preview_import(list_id: int, request: Request, session: Session, file: UploadFile = File(...),
                          sheet: str | None = Form(None), _: Any = Depends(require(P.contacts_import))) -> Any:
-    path = await _save_upload(file, _settings(request))
+    path = await save_upload(file, _settings(request).import_dir / "uploads")
     try:
         return await importer.preview(session, list_id, path, file.filename or path.name, sheet=sheet)
     finally:

@@ -129,7 +129,8 @@ class TrunkRegistration:
             ok, detail, lifetime = await self.register(cfg.registration_expires_s)
             if ok and lifetime <= 0:
                 ok, detail = False, "the carrier granted no registration lifetime"
-            if ok != self.registered or detail.split(" for ")[0] != self.detail.split(" for ")[0]:
+            # Said when it changes: registered or not, and why it failed (not every refresh).
+            if ok != self.registered or (not ok and detail != self.detail):
                 (log.info if ok else log.warning)("trunk %s: %s", cfg.name, detail)
             self.registered, self.detail = ok, detail
             self.on_change(ok, detail)
