@@ -22,10 +22,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialer.app import create_app, prepare_database
+from dialer.app import create_app
 from dialer.auth.service import digest, hash_password, new_api_token
 from dialer.config import Settings
 from dialer.db import asyncpg_dsn, make_engine, make_sessionmaker, start_embedded_server, with_database
+from dialer.migrate import prepare_database
 from dialer.models import ApiToken, Role, User, user_roles
 
 # Per process, so that test runs sharing one server (several terminals) do not drop each other's template.

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from dialer.api.deps import Require
-from dialer.app import api_routes
+from dialer.api.routes import api_routes
 from dialer.auth.permissions import P
 from dialer.web.access import PageAccess, RequireAny
 from tests.conftest import make_user, token_for

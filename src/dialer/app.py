@@ -23,6 +23,7 @@ import dialer
 from dialer.api import problems
 from dialer.config import Settings, get_settings
 from dialer.db import make_engine, make_sessionmaker, resolve_url
+from dialer.migrate import prepare_database
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +47,6 @@ def discover_routers() -> list[APIRouter]:
         found.extend(getattr(endpoints, "routers", None) or [endpoints.router])
     return found
 
-
-async def prepare_database(url: str, settings: Settings) -> None:
-    """Create the database if needed, migrate it, and run the start-up maintenance."""
-    from dialer.auth.catalogue import sync_permissions
-    from dialer.db import ensure_database
-    from dialer.migrate import upgrade
-
-    await ensure_database(url)
-    await asyncio.to_thread(upgrade, url)
-    engine = make_engine(url, pool_size=1)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("SELECT audit_ensure_partitions(:n)"), {"n": settings.audit_months_ahead})
-            await sync_permissions(conn)
-    finally:
-        await engine.dispose()
 
 
 async def _maintain(engine: AsyncEngine, settings: Settings, every_s: float = 6 * 3600) -> None:
@@ -121,21 +106,3 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
 
     return app
 
-
-def api_routes(app: FastAPI) -> list[Any]:
-    """Every API route with its full path, also inside included routers (FastAPI keeps those nested)."""
-    from fastapi.routing import APIRoute
-
-    found: list[Any] = []
-
-    def walk(routes: list[Any], prefix: str) -> None:
-        for route in routes:
-            if isinstance(route, APIRoute):
-                found.append((prefix + route.path, route))
-            original = getattr(route, "original_router", None)
-            if original is not None:
-                ctx = getattr(route, "include_context", None)
-                walk(list(original.routes), prefix + (getattr(ctx, "prefix", "") or ""))
-
-    walk(list(app.routes), "")
-    return found

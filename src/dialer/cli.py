@@ -28,7 +28,7 @@ def run(
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
 ) -> None:
     """Start the product: database (embedded unless DIALER_DATABASE_URL is set), migrations, web API and engine."""
-    from dialer.engine.serve import serve
+    from dialer.tools.serve import serve
 
     settings = get_settings()
     asyncio.run(_first_start(settings))
@@ -79,7 +79,7 @@ async def _create_user(maker: Any, login: str, password: str, roles: tuple[str, 
 @app.command()
 def engine() -> None:
     """Run the dialing engine alone (the API may run in another process: `dialer run --no-engine`)."""
-    from dialer.engine.main import run_engine
+    from dialer.tools.engine import run_engine
 
     asyncio.run(run_engine(get_settings()))
 
@@ -90,7 +90,7 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
 ) -> None:
     """The demo: sample campaign with 10,000 contacts, simulated operators and telephony in real time, the API."""
-    from dialer.engine.demo import run_demo
+    from dialer.tools.demo import run_demo
 
     asyncio.run(run_demo(get_settings(), host=host, port=port))
 
@@ -212,7 +212,7 @@ def bench_pacing(
 
     Further options of the benchmark (--builtin NAME, --no-builtin, --algorithm NAME, --workers N) pass through.
     """
-    from dialer.engine.pacing_bench import main as pacing_main
+    from dialer.tools.bench.pacing import main as pacing_main
 
     argv = (["--json"] if as_json else []) + [a for f in scenario or [] for a in ("--scenario", str(f))]
     raise typer.Exit(pacing_main([*argv, *ctx.args]))
@@ -225,7 +225,7 @@ def bench_engine_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """The real engine against the real database on simulated telephony, as fast as it can."""
-    from dialer.engine.bench import bench_engine
+    from dialer.tools.bench.engine import bench_engine
 
     result = asyncio.run(bench_engine(operators, contacts))
     print(json.dumps(result, ensure_ascii=False) if as_json else result)
@@ -239,7 +239,7 @@ def bench_realtime_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Delay from an engine event to its arrival at live browser streams (SSE), with the demo's engine running."""
-    from dialer.web.bench import bench_realtime
+    from dialer.tools.bench.realtime import bench_realtime
 
     result = asyncio.run(bench_realtime(operators, seconds=seconds, supervisors=supervisors))
     print(json.dumps(result, ensure_ascii=False) if as_json else result)
@@ -253,7 +253,7 @@ def bench_sip_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """The SIP driver against a SIPp carrier on loopback (needs the sip-tester package)."""
-    from dialer.telephony.sip.bench import bench_sip
+    from dialer.tools.bench.sip import bench_sip
 
     result = asyncio.run(bench_sip(calls, rate, hold_s))
     print(json.dumps(result, ensure_ascii=False) if as_json else result)

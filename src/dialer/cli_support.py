@@ -16,7 +16,7 @@ async def open_database(
     settings: Settings | None = None, *, database_url: str | None = None, prepare: bool = True
 ) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession], Settings]]:
     """Resolve the database (embedded when unconfigured), migrate it, and yield engine and sessions."""
-    from dialer.app import prepare_database
+    from dialer.migrate import prepare_database
 
     settings = settings or get_settings()
     url = database_url or resolve_url(settings)

@@ -1,11 +1,17 @@
-"""Running the Alembic migrations from the product (``dialer migrate``, start-up, tests)."""
+"""Running the Alembic migrations from the product (``dialer migrate``, start-up, tests), and the start-up
+maintenance every process runs before it uses the database (:func:`prepare_database`)."""
 
 from __future__ import annotations
 
+import asyncio
 from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
+
+from dialer.config import Settings
+from dialer.db import make_engine
 
 
 def alembic_config(url: str) -> Config:
@@ -23,3 +29,19 @@ def upgrade(url: str, revision: str = "head") -> None:
 def check(url: str) -> None:
     """Fail if the models and the migrations disagree (``alembic check``)."""
     command.check(alembic_config(url))
+
+
+async def prepare_database(url: str, settings: Settings) -> None:
+    """Create the database if needed, migrate it, and run the start-up maintenance."""
+    from dialer.auth.catalogue import sync_permissions
+    from dialer.db import ensure_database
+
+    await ensure_database(url)
+    await asyncio.to_thread(upgrade, url)
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT audit_ensure_partitions(:n)"), {"n": settings.audit_months_ahead})
+            await sync_permissions(conn)
+    finally:
+        await engine.dispose()

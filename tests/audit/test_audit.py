@@ -79,7 +79,7 @@ async def test_export_csv_and_xlsx_with_filters(admin: httpx.AsyncClient) -> Non
 
 
 async def test_no_endpoint_changes_the_log(app: FastAPI) -> None:
-    from dialer.app import api_routes
+    from dialer.api.routes import api_routes
 
     for path, route in api_routes(app):
         if path.startswith("/api/audit"):

@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from dialer.app import api_routes
+from dialer.api.routes import api_routes
 from tests.conftest import make_user
 
 

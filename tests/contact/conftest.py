@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from dialer.contact import tasks
+from dialer.core.tasks import background as tasks
 
 
 @pytest.fixture(autouse=True)

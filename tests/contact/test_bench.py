@@ -9,8 +9,8 @@ import pytest
 
 from dialer.config import Settings
 from dialer.contact import bench
-from dialer.contact.bench import bench_import
 from dialer.db import asyncpg_dsn
+from dialer.tools.bench.imports import bench_import
 
 
 async def _left_behind(db_url: str) -> dict[str, Any]:

@@ -4,8 +4,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import insert, select, text
 
-from dialer.contact import tasks
 from dialer.contact.indexes import reconcile_field_indexes
+from dialer.core.tasks import background as tasks
 from dialer.models import AuditEntry, Campaign, CompletionCodeGroup, Strategy, campaign_lists
 from tests.contact.conftest import make_field, make_list, standard_list
 

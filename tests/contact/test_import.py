@@ -236,7 +236,8 @@ async def test_unfinished_jobs_are_marked_failed_at_start(app: FastAPI) -> None:
 
 
 async def test_lifecycle_hooks(app: FastAPI, admin: httpx.AsyncClient) -> None:
-    from dialer.contact import lifecycle, tasks
+    from dialer.contact import lifecycle
+    from dialer.core.tasks import background as tasks
 
     city = await make_field(admin, "Город")
     await tasks.wait_idle()

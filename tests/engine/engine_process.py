@@ -10,12 +10,12 @@ import asyncio
 import logging
 import sys
 
+from dialer.core.clock import SystemClock
 from dialer.db import make_engine, make_sessionmaker
-from dialer.engine.clock import SystemClock
 from dialer.engine.runner import Engine, EngineConfig, install_signal_handlers
-from dialer.engine.simops import SimOperators
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import Outcomes, Scenario, Uniform
+from dialer.tools.simops import SimOperators
 
 FAST = Scenario(name="fast", operators=6, hours=1, seed=7,
                 outcomes=Outcomes(human=0.5, machine=0.1, busy=0.15, failed=0.0, rejected=0.05),

@@ -17,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.campaign import service as campaign_service
 from dialer.campaign.status import Action
-from dialer.engine.clock import VirtualClock
+from dialer.core.clock import VirtualClock
 from dialer.engine.runner import Engine, EngineConfig
-from dialer.engine.simops import SimOperators
 from dialer.engine.virtual import advance, settle
 from dialer.models import (
     Attempt,
@@ -36,6 +35,7 @@ from dialer.models import (
 from dialer.models.enums import AttemptState, CampaignKind, CampaignStatus, DialMode, OutcomeCategory
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import Constant, Distribution, Exponential, Outcomes, Scenario, Uniform
+from dialer.tools.simops import SimOperators
 from tests.engine.selection_data import NOW, World, make_world
 
 __all__ = ["NOW", "EngineWorld", "Harness", "engine_world", "scenario"]

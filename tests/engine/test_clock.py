@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dialer.engine.clock import Clock, SystemClock, VirtualClock
+from dialer.core.clock import Clock, SystemClock, VirtualClock
 
 
 async def test_system_clock_is_a_clock() -> None:

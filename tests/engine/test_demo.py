@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.config import Settings
-from dialer.engine.demo import DEMO_CAMPAIGN, run_demo
 from dialer.engine.runner import EngineConfig
 from dialer.models import Attempt, Campaign, Contact, ContactPhone, Operator, User
 from dialer.models.enums import CampaignStatus
+from dialer.tools.demo import DEMO_CAMPAIGN, run_demo
 
 
 def _free_port() -> int:

@@ -22,8 +22,8 @@ from dialer.engine.pacing import (
     VicidialAdaptPacer,
     make_pacer,
 )
-from dialer.engine.pacing_bench import simulate
 from dialer.telephony.traffic import BUILTIN_SCENARIOS, Scenario
+from dialer.tools.bench.pacing import simulate
 
 
 def obs(now: float = 0.0, *, logged_in: int = 20, ready: int = 0, in_call: int = 0, wrap_up: int = 0,

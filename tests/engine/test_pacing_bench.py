@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from dialer.engine.pacing import FixedRatioPacer, RatioBase
-from dialer.engine.pacing_bench import ALGORITHMS, best_fixed_ratio, main, run_bench, simulate
 from dialer.telephony.traffic import BUILTIN_SCENARIOS, Scenario
+from dialer.tools.bench.pacing import ALGORITHMS, best_fixed_ratio, main, run_bench, simulate
 
 KEYS = {"scenario", "algorithm", "operators", "talk_min_per_operator_hour", "occupancy", "abandon_pct", "attempts"}
 

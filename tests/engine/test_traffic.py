@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from dialer.engine.clock import VirtualClock
-from dialer.exceptions import ValidationFailed
+from dialer.core.clock import VirtualClock
 from dialer.telephony.base import CallEvent, CallEventKind, Originate
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import (
@@ -118,7 +117,7 @@ def test_validation_names_the_file_the_key_and_the_reason(tmp_path: Path, path: 
     assert (err.source, err.key) == (str(file), key)
     assert reason in err.reason
     assert str(err).startswith(f"{file}: {key}: ")
-    assert isinstance(err, ValidationFailed) and err.errors == [{"field": key, "reason": err.reason}]
+    assert isinstance(err, ValueError) and err.errors == [{"field": key, "reason": err.reason}]
 
 
 def test_unreadable_and_malformed_files_are_scenario_errors(tmp_path: Path) -> None:

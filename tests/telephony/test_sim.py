@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from dialer.engine.clock import VirtualClock
+from dialer.core.clock import VirtualClock
 from dialer.telephony.base import CallEventKind, Originate, Telephony
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import Constant, Outcomes, Scenario, builtin_scenario

@@ -1,7 +1,7 @@
 """Browser tests: the real application on a free port, driven by Debian's chromium through Playwright.
 
 Fixtures
-    ``start_server(with_engine=False, **serve_kwargs)``: starts :func:`dialer.engine.serve.serve` (uvicorn, and the
+    ``start_server(with_engine=False, **serve_kwargs)``: starts :func:`dialer.tools.serve.serve` (uvicorn, and the
     engine on simulated telephony when ``with_engine=True``; other keyword arguments go to ``serve``, e.g.
     ``sim_operators=True, human_operators=[op_id]``) on this test's database and returns a :class:`LiveServer`; it
     is stopped (``stop`` event, engine drained) after the test. ``live_server`` is ``start_server()`` without the
@@ -32,7 +32,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from dialer.config import Settings
 from dialer.engine.runner import Engine
-from dialer.engine.serve import serve
+from dialer.tools.serve import serve
 from tests.conftest import make_user
 
 CHROMIUM = os.environ.get("DIALER_CHROMIUM", "/usr/bin/chromium")

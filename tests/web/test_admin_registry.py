@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 
 import dialer
 from dialer.api.crud import Resource as ApiResource
-from dialer.app import api_routes
+from dialer.api.routes import api_routes
 from dialer.web import admin, i18n, nav
 from dialer.web.access import PageAccess
 from tests.conftest import make_user

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.config import Settings
 from dialer.models import Campaign, Operator, User
-from dialer.web.bench import bench_realtime
+from dialer.tools.bench.realtime import bench_realtime
 
 
 @pytest.mark.slow

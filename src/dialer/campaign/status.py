@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from dialer.core.fsm import Machine
 from dialer.exceptions import IllegalTransition
 from dialer.models.enums import CampaignStatus as S
 
@@ -68,19 +69,21 @@ _PARTICIPLE = {
 }
 
 
+MACHINE: Machine[S, Action] = Machine("campaign", TRANSITIONS)
+
+
 def allowed_actions(status: S, *, user_only: bool = True) -> list[Action]:
-    """The actions allowed from ``status``, in table order."""
+    """The actions allowed from ``status``, in the order of :data:`USER_ACTIONS` (then the engine's)."""
     actions = USER_ACTIONS if user_only else tuple(Action)
-    return [a for a in actions if (status, a) in TRANSITIONS]
+    return [a for a in actions if MACHINE.can(status, a)]
 
 
 def next_status(status: S, action: Action, *, name: str) -> S:
     """The status after ``action``; raises :class:`IllegalTransition` naming the campaign and the way out."""
-    try:
-        return TRANSITIONS[(status, action)]
-    except KeyError:
-        allowed = ", ".join(allowed_actions(status)) or "none"
-        raise IllegalTransition(
-            f"campaign '{name}' is {status.value.replace('_', '-')}; it cannot be {_PARTICIPLE[action]} "
-            f"(allowed: {allowed})"
-        ) from None
+    if MACHINE.can(status, action):
+        return MACHINE.next(status, action)
+    allowed = ", ".join(allowed_actions(status)) or "none"
+    raise IllegalTransition(
+        f"campaign '{name}' is {status.value.replace('_', '-')}; it cannot be {_PARTICIPLE[action]} "
+        f"(allowed: {allowed})"
+    )

@@ -18,8 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dialer.audit.recorder import Actor
 from dialer.config import Settings
-from dialer.contact import tasks
 from dialer.contact.importer import ImportOptions, ImportProgress, run_import
+from dialer.core.tasks import background as tasks
 from dialer.exceptions import DialerError
 
 CLI_ACTOR = Actor(None, "cli", ("system",))
@@ -123,7 +123,7 @@ def bench_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (also the default output)")] = False,
 ) -> None:
     """Import a generated CSV through the real import path and compare with a raw COPY of the same file."""
-    from dialer.contact.bench import bench_import
+    from dialer.tools.bench.imports import bench_import
 
     # The output is one JSON object either way; --json is accepted so the documented command works.
     del as_json

@@ -851,7 +851,7 @@ async def preview(session: AsyncSession, list_id: int, path: Path, filename: str
 async def start_import(session: AsyncSession, maker: async_sessionmaker[AsyncSession], list_id: int, path: Path,
                        filename: str, options: ImportOptions, *, settings: Settings, actor: Actor) -> ImportJob:
     """Check the upload (a table? a usable mapping?) and queue the job; it runs once this transaction commits."""
-    from dialer.contact.tasks import after_commit
+    from dialer.core.tasks import after_commit
 
     if await session.get(ContactList, list_id) is None:
         raise NotFound(f"contact list {list_id} does not exist")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from dialer.contact import tasks
 from dialer.contact.importer import fail_interrupted_imports
 from dialer.contact.indexes import reconcile_field_indexes
+from dialer.core.tasks import background as tasks
 
 
 async def on_startup(engine: AsyncEngine, maker: async_sessionmaker[AsyncSession]) -> None:

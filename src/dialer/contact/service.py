@@ -33,8 +33,8 @@ from dialer.contact import repository as repo
 from dialer.contact.indexes import drop_field_indexes, ensure_field_indexes, numeric_expr, text_expr, value_expr
 from dialer.contact.phonelookup import PhoneLookup, phone_lookup
 from dialer.contact.schemas import ContactCreate, ContactFilterIn, ContactUpdate, PhoneIn
-from dialer.contact.tasks import after_commit
 from dialer.contact.values import FieldSpec, coerce_value, text_of
+from dialer.core.tasks import after_commit
 from dialer.exceptions import Conflict, NotFound, ValidationFailed
 from dialer.fieldvalues import FieldValue, FieldValueError, validate_mask
 from dialer.models import Contact, ContactList, ContactPhone, Field

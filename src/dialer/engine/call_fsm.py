@@ -30,10 +30,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from dialer.core.fsm import Machine
 from dialer.exceptions import IllegalTransition
 from dialer.models.enums import AttemptState as S
 
-__all__ = ["LIVE", "TRANSITIONS", "CallEvent", "IllegalCallTransition", "S", "next_state"]
+__all__ = ["LIVE", "MACHINE", "TRANSITIONS", "CallEvent", "IllegalCallTransition", "S", "next_state"]
 
 
 class CallEvent(StrEnum):
@@ -73,16 +74,16 @@ LIVE = frozenset(s for s in S if s is not S.done)
 
 
 class IllegalCallTransition(IllegalTransition):
-    def __init__(self, state: S, event: CallEvent) -> None:
-        allowed = ", ".join(e.value for (s, e) in TRANSITIONS if s is state) or "none"
-        super().__init__(f"a call that is {state.value} cannot take '{event.value}' (allowed: {allowed})")
+    def __init__(self, state: S, event: CallEvent, allowed: list[CallEvent] | None = None) -> None:
+        names = ", ".join(e.value for e in (allowed if allowed is not None else MACHINE.allowed(state))) or "none"
+        super().__init__(f"a call that is {state.value} cannot take '{event.value}' (allowed: {names})")
         self.state = state
         self.event = event
 
 
+MACHINE: Machine[S, CallEvent] = Machine("call", TRANSITIONS, error=IllegalCallTransition)
+
+
 def next_state(state: S, event: CallEvent) -> S:
     """The state after ``event``; raises :class:`IllegalCallTransition`."""
-    try:
-        return TRANSITIONS[(state, event)]
-    except KeyError:
-        raise IllegalCallTransition(state, event) from None
+    return MACHINE.next(state, event)

@@ -32,10 +32,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from dialer.core.fsm import Machine
 from dialer.exceptions import IllegalTransition
 from dialer.models.enums import OperatorState as S
 
-__all__ = ["PAUSE_REASONS", "TRANSITIONS", "IllegalOperatorTransition", "OperatorEvent", "S", "next_state"]
+__all__ = ["MACHINE", "PAUSE_REASONS", "TRANSITIONS", "IllegalOperatorTransition", "OperatorEvent", "S", "next_state"]
 
 
 class OperatorEvent(StrEnum):
@@ -79,18 +80,18 @@ PAUSE_REASONS: tuple[str, ...] = ("break", "lunch", "training", "meeting", "tech
 class IllegalOperatorTransition(IllegalTransition):
     """An event the operator's current state does not allow (409 at the web edge)."""
 
-    def __init__(self, state: S, event: OperatorEvent) -> None:
-        allowed = ", ".join(e.value for (s, e) in TRANSITIONS if s is state) or "none"
+    def __init__(self, state: S, event: OperatorEvent, allowed: list[OperatorEvent] | None = None) -> None:
+        names = ", ".join(e.value for e in (allowed if allowed is not None else MACHINE.allowed(state))) or "none"
         super().__init__(f"an operator who is {state.value.replace('_', '-')} cannot {event.value.replace('_', ' ')} "
-                         f"(allowed: {allowed})",
+                         f"(allowed: {names})",
                          errors=[{"field": "state", "reason": f"is {state.value}"}])
         self.state = state
         self.event = event
 
 
+MACHINE: Machine[S, OperatorEvent] = Machine("operator", TRANSITIONS, error=IllegalOperatorTransition)
+
+
 def next_state(state: S, event: OperatorEvent) -> S:
     """The state after ``event``; raises :class:`IllegalOperatorTransition`."""
-    try:
-        return TRANSITIONS[(state, event)]
-    except KeyError:
-        raise IllegalOperatorTransition(state, event) from None
+    return MACHINE.next(state, event)

@@ -49,8 +49,8 @@ Recovery
     restarted"), previews that were never placed are dropped, open operator periods are closed.
 
 Time
-    Everything reads the injected :class:`~dialer.engine.clock.Clock`. Under a
-    :class:`~dialer.engine.clock.VirtualClock` the engine reports when it is idle (:meth:`Engine.quiescent`) so
+    Everything reads the injected :class:`~dialer.core.clock.Clock`. Under a
+    :class:`~dialer.core.clock.VirtualClock` the engine reports when it is idle (:meth:`Engine.quiescent`) so
     that :func:`dialer.engine.virtual.advance` moves time only when the engine has caught up — database work
     included — and the same code runs hours of calling in seconds.
 """
@@ -75,12 +75,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from dialer.campaign import service as campaign_service
 from dialer.campaign.status import Action
+from dialer.core.clock import Clock, SystemClock
 from dialer.engine import call_fsm, manual, operator_fsm
 from dialer.engine import repository as repo
 from dialer.engine.assign import Assignment, Chooser, allocate, allocate_one, eligible, in_pools, move
 from dialer.engine.bus import COMMAND_CHANNEL, Bus, listen_raw
 from dialer.engine.call_fsm import CallEvent as CE
-from dialer.engine.clock import Clock, SystemClock
 from dialer.engine.commands import Command, CommandKind
 from dialer.engine.events import (
     AttemptFinished,

@@ -1,6 +1,6 @@
 """Moving virtual time under a running engine (tests, the engine benchmark).
 
-:meth:`~dialer.engine.clock.VirtualClock.run_until` lets woken tasks run until they block, but a task waiting for
+:meth:`~dialer.core.clock.VirtualClock.run_until` lets woken tasks run until they block, but a task waiting for
 the database is "blocked" too, so time could run ahead of the engine. :func:`advance` therefore moves time one
 timer at a time and, before each step, waits until the engine is :meth:`~dialer.engine.runner.Engine.quiescent`:
 everything posted to it handled, database work of its decisions included. The journal's write-behind is not
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from dialer.engine.clock import VirtualClock
+from dialer.core.clock import VirtualClock
 
 __all__ = ["advance", "settle"]
 

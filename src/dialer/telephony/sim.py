@@ -2,7 +2,7 @@
 
 Each placed call gets its fate from a :class:`~dialer.telephony.traffic.TrafficSampler` (live
 answer, answering machine, busy, failed, rejected or no answer, with its delays and talk time),
-then lives as an asyncio task that sleeps on the injected :class:`~dialer.engine.clock.Clock`.
+then lives as an asyncio task that sleeps on the injected :class:`~dialer.core.clock.Clock`.
 With the system clock it runs in real time (the demo); with a virtual clock the same code runs
 hours of calling in seconds (benchmarks, tests).
 
@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from dialer.engine.clock import Clock
+from dialer.core.clock import Clock
 from dialer.telephony.base import (
     AnsweredBy,
     CallEvent,

@@ -49,8 +49,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dialer.exceptions import ValidationFailed
-
 __all__ = [
     "BUILTIN_SCENARIOS",
     "CallFate",
@@ -69,11 +67,12 @@ __all__ = [
 ]
 
 
-class ScenarioError(ValidationFailed):
+class ScenarioError(ValueError):
     """A scenario that cannot be used; names the file (or source), the key and the reason."""
 
     def __init__(self, source: str, key: str, reason: str) -> None:
-        super().__init__(f"{source}: {key}: {reason}", errors=[{"field": key, "reason": reason}])
+        super().__init__(f"{source}: {key}: {reason}")
+        self.errors = [{"field": key, "reason": reason}]
         self.source = source
         self.key = key
         self.reason = reason

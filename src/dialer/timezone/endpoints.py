@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialer.api.crud import Resource, crud_router, load
 from dialer.api.deps import Session, require
 from dialer.auth.permissions import P
+from dialer.core.tasks import after_commit
 from dialer.exceptions import ValidationFailed
 from dialer.models import ImportJob, PhoneCode, TimeZone
 from dialer.models.enums import ImportStatus
@@ -160,7 +161,6 @@ async def lookup(request: Request, session: Session, number: str = Query(..., mi
                            carrier=carrier, source="phonenumbers")
 
 
-_tasks: set[asyncio.Task[None]] = set()
 #: How often a registry import's job says how far it got.
 PROGRESS_INTERVAL_S = 0.5
 
@@ -235,10 +235,10 @@ async def import_numbering(request: Request, session: Session, file: UploadFile 
                     options={"skip_invalid": skip_invalid})
     session.add(job)
     await session.flush()
+    job_id, filename = job.id, job.filename
+    after_commit(session, f"numbering import {job_id}",
+                 lambda: _run_numbering(request.app, job_id, path, filename, skip_invalid))
     await session.commit()
-    task = asyncio.create_task(_run_numbering(request.app, job.id, path, job.filename, skip_invalid))
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
     return _job(job)
 
 

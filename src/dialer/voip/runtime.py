@@ -1,7 +1,7 @@
 """What the engine needs to run the SIP driver: settings from the environment, trunks and device accounts from the
 database, and the choice between the SIP driver and the simulator.
 
-No web framework here: :mod:`dialer.engine.main` (the engine alone) imports it.
+No web framework here: :mod:`dialer.tools.engine` (the engine alone) imports it.
 
 Which telephony ``dialer run`` / ``dialer engine`` use (``DIALER_TELEPHONY``):
 
@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.config import Settings
-from dialer.engine.clock import Clock
+from dialer.core.clock import Clock
 from dialer.models import SipDevice, SipTrunk
 from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig
 

@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from dialer.app import api_routes
+from dialer.api.routes import api_routes
 from dialer.auth.service import Principal
 from dialer.web import i18n, nav
 

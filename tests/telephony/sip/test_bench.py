@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dialer.telephony.sip.bench import bench_sip
+from dialer.tools.bench.sip import bench_sip
 from tests.telephony.sip.sipp import sipp_available
 
 pytestmark = pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed")

@@ -2,7 +2,7 @@
 database; and the engine's safety with SIP errors (503s auto-stop a campaign; a trunk that is down places nothing
 and loses no contact).
 
-The engine runs as ``dialer engine`` runs it (:func:`dialer.engine.main.run_engine` with ``DIALER_TELEPHONY=sip``:
+The engine runs as ``dialer engine`` runs it (:func:`dialer.tools.engine.run_engine` with ``DIALER_TELEPHONY=sip``:
 trunks and devices from the database through :func:`dialer.voip.runtime.configured_telephony`), in real time; the
 operator is a person at the SIPp phone, driven through the command API (``engine_commands``).
 """
@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.config import Settings
 from dialer.engine.commands import CommandKind, enqueue, wait_result
-from dialer.engine.main import run_engine
 from dialer.engine.runner import EngineConfig
 from dialer.models import (
     Attempt,
@@ -36,6 +35,7 @@ from dialer.models import (
     SipTrunkState,
 )
 from dialer.models.enums import AttemptState, CampaignStatus, DialMode, OperatorState, OutcomeCategory
+from dialer.tools.engine import run_engine
 from tests.engine.engine_world import EngineWorld, engine_world
 from tests.telephony.sip.harness import reply_params
 from tests.telephony.sip.sipp import Sipp, free_port, sipp_available

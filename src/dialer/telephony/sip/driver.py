@@ -21,7 +21,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from dialer.engine.clock import Clock, SystemClock
+import dialer.telephony.sip.sdp as sdp
+from dialer.core.clock import Clock, SystemClock
 from dialer.telephony.base import (
     AnsweredBy,
     CallEvent,
@@ -38,7 +39,6 @@ from dialer.telephony.base import (
     TrunkUnavailable,
     UnknownCall,
 )
-from dialer.telephony.sip import sdp
 from dialer.telephony.sip.auth import Credentials
 from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig
 from dialer.telephony.sip.dialog import Leg

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from dialer.engine.clock import Clock
+from dialer.core.clock import Clock
 from dialer.telephony.base import EndpointEvent, EndpointEventKind
 from dialer.telephony.sip.auth import AuthError, NonceIssuer, challenge_header, parse_digest, verify
 from dialer.telephony.sip.config import DeviceAccount, SipSettings

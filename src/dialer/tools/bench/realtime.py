@@ -1,6 +1,6 @@
 """``dialer bench realtime``: how fast an engine event reaches the browsers' live streams.
 
-The demo's engine runs for real — API and engine in one process (:func:`dialer.engine.serve.serve`), simulated
+The demo's engine runs for real — API and engine in one process (:func:`dialer.tools.serve.serve`), simulated
 telephony in real time with the demo's traffic, ``operators`` simulated operators working a sample campaign — while
 live clients hold ``GET /live/events`` open over real HTTP from a process of their own (as browsers would):
 ``supervisors`` clients with ``monitoring.read`` (every event) and one operator-panel client per simulated operator
@@ -36,17 +36,17 @@ from sqlalchemy import delete, insert, select, update
 
 from dialer.auth.service import digest, hash_password, new_api_token
 from dialer.config import Settings, get_settings
+from dialer.core.clock import SystemClock
 from dialer.db import make_engine, make_sessionmaker, resolve_url
-from dialer.engine.clock import SystemClock
-from dialer.engine.demo import DEMO_SCENARIO
 from dialer.engine.runner import EngineConfig
-from dialer.engine.sample import Sample, create_sample, drop_sample
-from dialer.engine.serve import serve
 from dialer.models import ApiToken, Operator, Role, User, user_roles
 from dialer.models.enums import DialMode
 from dialer.stats import percentile
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import Uniform
+from dialer.tools.demo import DEMO_SCENARIO
+from dialer.tools.sample import Sample, create_sample, drop_sample
+from dialer.tools.serve import serve
 
 __all__ = ["bench_realtime"]
 
@@ -161,7 +161,7 @@ async def bench_realtime(operators: int = 100, *, seconds: float = 30.0, supervi
     """Run the demo engine with ``operators`` simulated operators and live clients for ``seconds``."""
     settings = settings or get_settings()
     if database_url is None:
-        from dialer.app import prepare_database
+        from dialer.migrate import prepare_database
 
         database_url = await asyncio.to_thread(resolve_url, settings)
         await prepare_database(database_url, settings)

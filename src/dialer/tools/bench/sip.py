@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dialer.engine.clock import SystemClock
+from dialer.core.clock import SystemClock
 from dialer.stats import percentile
 from dialer.telephony.base import CallEvent, CallEventKind, CallId, Originate, TelephonyError
 from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig

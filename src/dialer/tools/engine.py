@@ -2,7 +2,7 @@
 
 :func:`run_engine` opens the database (embedded unless configured; migrated), builds the telephony driver and runs
 an :class:`~dialer.engine.runner.Engine` until SIGTERM or SIGINT, then drains gracefully. ``dialer run`` runs the
-same engine beside the API (:mod:`dialer.engine.serve`).
+same engine beside the API (:mod:`dialer.tools.serve`).
 
 Telephony: the SIP driver when trunks are configured (``DIALER_TELEPHONY``, see :mod:`dialer.voip.runtime`), with
 trunk changes made through the API applied while it runs; otherwise simulated telephony (:func:`simulated`), with
@@ -18,13 +18,13 @@ from collections.abc import Collection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.config import Settings, get_settings
+from dialer.core.clock import Clock, SystemClock
 from dialer.db import make_engine, make_sessionmaker, resolve_url
-from dialer.engine.clock import Clock, SystemClock
 from dialer.engine.runner import Engine, EngineConfig, install_signal_handlers
-from dialer.engine.simops import SimOperators
 from dialer.telephony.base import Telephony
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import Distribution, Scenario, builtin_scenario
+from dialer.tools.simops import SimOperators
 from dialer.voip.runtime import configured_telephony, watch_trunks
 
 __all__ = ["build_engine", "run_engine", "simulated"]
@@ -62,7 +62,7 @@ async def run_engine(settings: Settings | None = None, *, database_url: str | No
                      sim_operators: bool | Collection[int] = False, stop: asyncio.Event | None = None,
                      prepare: bool = True) -> None:
     """Run the engine alone until a signal (or ``stop``); what ``dialer engine`` calls."""
-    from dialer.app import prepare_database  # the start-up maintenance; imports no route
+    from dialer.migrate import prepare_database  # the start-up maintenance; imports no route
 
     settings = settings or get_settings()
     url = database_url if database_url else await asyncio.to_thread(resolve_url, settings)

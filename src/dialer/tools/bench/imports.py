@@ -220,8 +220,8 @@ async def bench_import(rows: int, *, database_url: str | None = None, engine: As
     owned: AsyncEngine | None = None
     if engine is None:
         if database_url is None:
-            from dialer.app import prepare_database
             from dialer.db import resolve_url
+            from dialer.migrate import prepare_database
 
             database_url = await asyncio.to_thread(resolve_url, settings)
             await prepare_database(database_url, settings)

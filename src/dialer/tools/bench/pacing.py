@@ -1,6 +1,6 @@
 """The pacing benchmark (``dialer bench pacing``): pacers side by side on the same simulated traffic, in virtual time.
 
-:func:`simulate` is a discrete-event simulation of one campaign on a :class:`~dialer.engine.clock.VirtualClock`:
+:func:`simulate` is a discrete-event simulation of one campaign on a :class:`~dialer.core.clock.VirtualClock`:
 
 * operators are all logged in for the whole campaign; a free operator takes the longest-waiting live call at once;
 * each placed call gets its fate from :class:`~dialer.telephony.traffic.TrafficSampler` — the k-th call placed has
@@ -37,7 +37,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from dialer.engine.clock import VirtualClock
+from dialer.core.clock import VirtualClock
 from dialer.engine.pacing import (
     DialResult,
     FixedRatioPacer,

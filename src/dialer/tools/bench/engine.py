@@ -1,6 +1,6 @@
 """``dialer bench engine``: the real engine against the real database, on simulated telephony, as fast as it can.
 
-A sample campaign (:mod:`dialer.engine.sample`) with ``contacts`` contacts and ``operators`` simulated operators
+A sample campaign (:mod:`dialer.tools.sample`) with ``contacts`` contacts and ``operators`` simulated operators
 is created in the product database (its own names; deleted afterwards unless ``keep``), the engine runs it in
 virtual time — the same code as in production, every stage, operator period and result written to PostgreSQL,
 strategy rules applied — and time jumps ahead whenever the engine has caught up, so the speed measured is the
@@ -26,17 +26,17 @@ from typing import Any
 from sqlalchemy import func, select, text
 
 from dialer.config import Settings, get_settings
+from dialer.core.clock import VirtualClock
 from dialer.db import make_engine, make_sessionmaker, resolve_url
-from dialer.engine.clock import VirtualClock
 from dialer.engine.runner import Engine, EngineConfig
-from dialer.engine.sample import create_sample, drop_sample
-from dialer.engine.simops import SimOperators
 from dialer.engine.virtual import advance
 from dialer.models import Attempt
 from dialer.models.enums import AttemptState, DialMode
 from dialer.stats import percentile
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import Uniform, builtin_scenario
+from dialer.tools.sample import create_sample, drop_sample
+from dialer.tools.simops import SimOperators
 
 __all__ = ["bench_engine"]
 
@@ -48,7 +48,7 @@ async def bench_engine(operators: int = 500, contacts: int = 1_000_000, *, secon
     """Run the benchmark for about ``seconds`` of wall time (or until ``max_attempts``); returns the figures."""
     settings = settings or get_settings()
     if database_url is None:
-        from dialer.app import prepare_database
+        from dialer.migrate import prepare_database
 
         database_url = await asyncio.to_thread(resolve_url, settings)
         await prepare_database(database_url, settings)

@@ -1,7 +1,7 @@
 """``dialer run``: the web API and the engine in one process (the default installation).
 
 Only this entry module and the demo import the web application; the engine core (:mod:`dialer.engine.runner`)
-never does, so the engine also runs alone (:mod:`dialer.engine.main`). Both share one event loop here but not their
+never does, so the engine also runs alone (:mod:`dialer.tools.engine`). Both share one event loop here but not their
 database pools: a burst of web requests cannot starve the engine's writes.
 
 Signals: SIGTERM/SIGINT stop the web server and drain the engine (calls in progress finish, then the run is
@@ -18,14 +18,15 @@ from typing import Any
 
 import uvicorn
 
-from dialer.app import create_app, prepare_database
+from dialer.app import create_app
 from dialer.config import Settings, get_settings
+from dialer.core.clock import Clock, SystemClock
 from dialer.db import make_engine, make_sessionmaker, resolve_url
-from dialer.engine.clock import Clock, SystemClock
-from dialer.engine.main import build_engine
 from dialer.engine.runner import Engine, EngineConfig, install_signal_handlers
+from dialer.migrate import prepare_database
 from dialer.telephony.base import Telephony
 from dialer.telephony.traffic import Distribution, Scenario
+from dialer.tools.engine import build_engine
 from dialer.voip.runtime import configured_telephony, watch_trunks
 from dialer.web.live import end_all_streams
 

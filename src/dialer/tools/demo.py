@@ -1,7 +1,7 @@
 """``dialer demo``: the whole product on one machine with nothing configured.
 
 An embedded PostgreSQL (in the data directory), a sample collection campaign of 10,000 contacts across Russia's
-time zones (:mod:`dialer.engine.sample`), 10 simulated operators plus one operator login for a person, the engine
+time zones (:mod:`dialer.tools.sample`), 10 simulated operators plus one operator login for a person, the engine
 on simulated telephony in real time (25 % of calls answered by a person, as the issue's ``s20_p25``), and the API
 served by the same process. The second start reuses everything (and prints the same credentials).
 
@@ -24,23 +24,23 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from dialer.app import prepare_database
 from dialer.auth.service import hash_password
 from dialer.campaign import service as campaign_service
 from dialer.campaign.status import Action
 from dialer.config import Settings, get_settings
 from dialer.contact.indexes import ensure_field_indexes
+from dialer.core.clock import SystemClock
 from dialer.db import make_engine, make_sessionmaker, resolve_url
 from dialer.engine.assign import Assignment
-from dialer.engine.clock import SystemClock
 from dialer.engine.journal import ENGINE_ACTOR
 from dialer.engine.runner import EngineConfig
-from dialer.engine.sample import FIELDS, Sample, create_sample, find_sample
-from dialer.engine.serve import serve
+from dialer.migrate import prepare_database
 from dialer.models import Campaign, Operator, Role, User, user_roles
 from dialer.models.enums import CampaignKind, CampaignStatus, DialMode
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import LogNormal, Outcomes, Scenario, Uniform
+from dialer.tools.sample import FIELDS, Sample, create_sample, find_sample
+from dialer.tools.serve import serve
 
 __all__ = ["DEMO_CAMPAIGN", "DEMO_SCENARIO", "DemoSetup", "ensure_demo", "run_demo"]
 
