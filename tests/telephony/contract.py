@@ -1,4 +1,4 @@
-"""The contract every telephony driver must pass (style.md #7): simulator and SIP driver alike.
+"""The contract every telephony driver must pass: simulator and SIP driver alike.
 
 A driver's test module provides a :class:`Harness` and runs ``contract_tests(harness_fixture)``'s
 tests by importing :class:`DriverContract` and subclassing it with a ``harness`` fixture.

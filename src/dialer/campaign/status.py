@@ -1,4 +1,4 @@
-"""The campaign status machine, written as a table (style.md #9).
+"""The campaign status machine, written as a table (see dialer.core.fsm).
 
 =============  =============  =============  ===============================================
 from           action         to             who / why

@@ -1,4 +1,4 @@
-"""State machines written as transition tables (style.md #9), shared by every machine of the product.
+"""State machines written as transition tables, shared by every machine of the product.
 
 A :class:`Machine` wraps one ``{(state, event): next_state}`` table: :meth:`Machine.next` is the only way a state
 changes, an illegal pair raises, and :meth:`Machine.allowed` names the ways out of a state (for error messages and

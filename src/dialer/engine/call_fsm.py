@@ -1,4 +1,4 @@
-"""The call (attempt) state machine, written as a table (style.md #9); the states are ``attempts.state``.
+"""The call (attempt) state machine, written as a table (see dialer.core.fsm); the states are ``attempts.state``.
 
 ==========  ===========  ==========  =================================================================
 from        event        to          when

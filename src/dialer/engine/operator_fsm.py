@@ -1,4 +1,4 @@
-"""The operator state machine, written as a table (style.md #9).
+"""The operator state machine, written as a table (see dialer.core.fsm).
 
 ==========  ================  ==========  ============================================================
 from        event             to          when
