@@ -32,12 +32,12 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from dialer.models.enums import FieldType
+
 __all__ = [
-    "FieldType",
     "FieldValue",
     "FieldValueError",
     "canonical_text",
@@ -46,19 +46,6 @@ __all__ = [
     "loads_json",
     "validate_mask",
 ]
-
-
-class FieldType(StrEnum):
-    """Types of custom contact fields (the values are stored in the database)."""
-
-    STRING = "string"
-    INTEGER = "integer"
-    DECIMAL = "decimal"
-    DATE = "date"
-    DATETIME = "datetime"
-    BOOLEAN = "boolean"
-    PHONE = "phone"
-    ENUM = "enum"
 
 
 FieldValue = str | int | Decimal | bool | None
@@ -254,14 +241,14 @@ def _to_enum(text: str, options: Sequence[str] | None) -> str:
 
 
 _CONVERTERS: dict[FieldType, Callable[[str, Sequence[str] | None], FieldValue]] = {
-    FieldType.STRING: _to_string,
-    FieldType.PHONE: _to_string,
-    FieldType.INTEGER: _to_integer,
-    FieldType.DECIMAL: _to_decimal,
-    FieldType.DATE: _to_date,
-    FieldType.DATETIME: _to_datetime,
-    FieldType.BOOLEAN: _to_boolean,
-    FieldType.ENUM: _to_enum,
+    FieldType.string: _to_string,
+    FieldType.phone: _to_string,
+    FieldType.integer: _to_integer,
+    FieldType.decimal: _to_decimal,
+    FieldType.date: _to_date,
+    FieldType.datetime: _to_datetime,
+    FieldType.boolean: _to_boolean,
+    FieldType.enum: _to_enum,
 }
 
 

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 
 class FieldType(StrEnum):
+    """Types of custom contact fields (the values are stored in the database; see ``dialer.fieldvalues``)."""
+
     string = "string"
     integer = "integer"
     decimal = "decimal"
