@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from dialer.core.clock import Clock, SystemClock, VirtualClock
+from dialer.core.clock import Clock, SystemClock, VirtualClock, wait_for
 
 
 async def test_system_clock_is_a_clock() -> None:
@@ -123,3 +124,59 @@ async def test_the_same_code_runs_on_the_system_clock() -> None:
     log: list[tuple[str, float]] = []
     await _worker(SystemClock(), 0.001, log, "real", 3)
     assert len(log) == 3
+
+
+async def test_the_system_clock_schedules_callbacks_on_the_running_loop() -> None:
+    clock = SystemClock()
+    fired: list[str] = []
+    done = asyncio.Event()
+    clock.call_later(0.01, lambda label: (fired.append(label), done.set()), "due")
+    dropped = clock.call_later(0.01, fired.append, "cancelled")
+    dropped.cancel()
+    clock.call_later(-1, fired.append, "at once")  # a delay in the past runs on the next iteration
+    await asyncio.wait_for(done.wait(), 5)
+    await asyncio.sleep(0.02)
+    assert fired == ["at once", "due"]
+
+
+@pytest.mark.parametrize("make", [VirtualClock, SystemClock])
+async def test_wait_for_on_a_clock(make: type[VirtualClock] | type[SystemClock]) -> None:
+    clock = make()
+
+    async def slow(seconds: float) -> str:
+        await clock.sleep(seconds)
+        return "done"
+
+    async def drive(coro: Any) -> Any:  # virtual time moves only when told to
+        task = asyncio.ensure_future(coro)
+        if isinstance(clock, VirtualClock):
+            await clock.run_for(1)
+        return await task
+
+    assert await drive(wait_for(clock, slow(0.01), 0.5)) == "done"
+    with pytest.raises(TimeoutError):
+        await drive(wait_for(clock, slow(0.5), 0.01))
+    assert await wait_for(clock, slow(0), None) == "done"
+    # shielded: the awaitable goes on after the timeout
+    inner = asyncio.ensure_future(slow(0.02))
+    with pytest.raises(TimeoutError):
+        await drive(wait_for(clock, asyncio.shield(inner), 0.01))
+    await drive(asyncio.sleep(0.05))
+    assert inner.done() and inner.result() == "done"
+
+
+async def test_wait_for_passes_its_own_cancellation_on() -> None:
+    clock = VirtualClock()
+    started = asyncio.Event()
+
+    async def forever() -> None:
+        started.set()
+        await clock.sleep(1000)
+
+    waiter = asyncio.ensure_future(wait_for(clock, forever(), 10))
+    await started.wait()
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await clock.run_for(20)
+    assert clock.next_deadline() is None  # neither the sleeper nor the timeout is left behind

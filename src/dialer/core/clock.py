@@ -15,7 +15,9 @@ Two implementations:
     same in both worlds; only the injected clock differs (Home Assistant's ``freezer.tick`` idea).
 
 Timers due at the same instant fire in the order they were scheduled. Code that runs under a virtual clock must
-take all its delays from the clock: ``asyncio.sleep``/``asyncio.wait_for`` and loop timers keep real time.
+take all its delays from the clock: ``asyncio.sleep``/``asyncio.wait_for`` and loop timers keep real time. A clock
+schedules plain callbacks too (:meth:`Clock.call_later`, the SIP stack's protocol timers) and :func:`wait_for` bounds
+an awaitable by the clock's time.
 """
 
 from __future__ import annotations
@@ -24,11 +26,19 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["Clock", "SystemClock", "Timer", "VirtualClock"]
+__all__ = ["Cancellable", "Clock", "SystemClock", "Timer", "VirtualClock", "wait_for"]
+
+T = TypeVar("T")
+
+
+class Cancellable(Protocol):
+    """What :meth:`Clock.call_later` returns: ``cancel()`` drops the callback if it has not run yet."""
+
+    def cancel(self) -> None: ...
 
 
 @runtime_checkable
@@ -47,6 +57,10 @@ class Clock(Protocol):
         """Suspend the calling task for ``seconds`` of this clock's time."""
         ...
 
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Cancellable:
+        """Run ``callback(*args)`` after ``delay`` seconds of this clock's time (at once for a delay <= 0)."""
+        ...
+
 
 class SystemClock:
     """Real time: ``time.monotonic``, ``datetime.now(UTC)`` and ``asyncio.sleep``."""
@@ -59,6 +73,10 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
+        """The running event loop's ``call_later`` (to be called from inside the loop)."""
+        return asyncio.get_running_loop().call_later(max(0.0, delay), callback, *args)
 
 
 class Timer:
@@ -78,6 +96,33 @@ class Timer:
     def __repr__(self) -> str:
         state = " cancelled" if self.cancelled else ""
         return f"<Timer at {self.when:.3f}{state} {getattr(self.callback, '__qualname__', self.callback)!r}>"
+
+
+async def wait_for(clock: Clock, awaitable: Awaitable[T], seconds: float | None) -> T:
+    """``asyncio.wait_for`` on ``clock``'s time: the result of ``awaitable``, or :class:`TimeoutError` (the awaitable
+    cancelled) when ``seconds`` of the clock pass first (None: no limit). Wrap the awaitable in ``asyncio.shield``
+    to keep it running past the timeout."""
+    task = asyncio.ensure_future(awaitable)
+    if seconds is None or task.done():
+        return await task
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        if not task.done():
+            expired = True
+            task.cancel()
+
+    timer = clock.call_later(seconds, expire)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if expired and (current is None or not current.cancelling()):
+            raise TimeoutError from None
+        raise
+    finally:
+        timer.cancel()
 
 
 def _wake(future: asyncio.Future[None]) -> None:
