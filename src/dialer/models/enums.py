@@ -5,9 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+# Types of custom contact fields, stored in the database; dialer.fieldvalues converts values to them. (A comment,
+# not a docstring: a docstring would become the enum's description in the OpenAPI schema.)
 class FieldType(StrEnum):
-    """Types of custom contact fields (the values are stored in the database; see ``dialer.fieldvalues``)."""
-
     string = "string"
     integer = "integer"
     decimal = "decimal"
