@@ -4,12 +4,15 @@ Each entity declares a :class:`Resource`: its model, schemas, the two permission
 can be searched and sorted, and optional hooks for what is special about it (members of a group,
 refusing to delete a system object). Lists page, sort and search the same way everywhere
 (000 §15): ``?page=1&per_page=50&sort=-name,id&q=text`` plus exact filters declared per entity.
+The checks hooks share (references exist, required columns stay set) are here too; a named group
+with members is declared once with :class:`dialer.api.groups.MemberGroup`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -143,6 +146,53 @@ async def load(session: AsyncSession, model: type[Base], obj_id: int, what: str 
     if obj is None:
         raise NotFound(f"{what or model.__tablename__} {obj_id} does not exist")
     return obj
+
+
+async def missing_ids(session: AsyncSession, model: type[Base], ids: Iterable[int]) -> list[int]:
+    """The ids among ``ids`` that have no row in ``model``'s table."""
+    wanted = set(ids)
+    if not wanted:
+        return []
+    column: Any = model.id  # type: ignore[attr-defined]
+    found = set((await session.scalars(select(column).where(column.in_(wanted)))).all())
+    return sorted(wanted - found)
+
+
+def model_label(model: type[Base]) -> str:
+    """``CompletionCodeGroup`` → "completion code group" (for messages)."""
+    words = "".join(f" {ch.lower()}" if ch.isupper() else ch for ch in model.__name__).strip()
+    return re.sub(r"\bid\b", "ID", words)
+
+
+async def ensure_exists(session: AsyncSession, model: type[Base], obj_id: int | None, field: str) -> None:
+    """422 naming ``field`` when ``obj_id`` (if given) has no row in ``model``'s table."""
+    if obj_id is not None and await missing_ids(session, model, [obj_id]):
+        raise ValidationFailed.field(field, f"{model_label(model)} {obj_id} does not exist")
+
+
+async def ensure_all_exist(session: AsyncSession, model: type[Base], ids: Sequence[int], field: str) -> None:
+    """422 naming ``field`` and every id of ``ids`` that has no row in ``model``'s table."""
+    if missing := await missing_ids(session, model, ids):
+        raise ValidationFailed.field(field, f"{model_label(model)} {', '.join(map(str, missing))} "
+                                            f"{'does' if len(missing) == 1 else 'do'} not exist")
+
+
+def reject_nulls(model: type[Base], data: Mapping[str, Any]) -> None:
+    """A PATCH may clear optional columns, never required ones."""
+    columns = model.__table__.columns
+    for key, value in data.items():
+        if value is None and key in columns and not columns[key].nullable:
+            raise ValidationFailed.field(key, "must not be null")
+
+
+def not_null_hook(model: type[Base]) -> Hook:
+    """A ``before_update`` hook that only refuses nulls for required columns."""
+
+    async def hook(session: AsyncSession, obj: Base, data: dict[str, Any]) -> dict[str, Any]:
+        reject_nulls(model, data)
+        return data
+
+    return hook
 
 
 async def to_read(resource: Resource, session: AsyncSession, obj: Any) -> Any:

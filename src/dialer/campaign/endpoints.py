@@ -23,10 +23,12 @@ from dialer.api.crud import (
     crud_router,
     list_params,
     load,
+    not_null_hook,
     paginate,
     to_read,
 )
 from dialer.api.deps import Session, require
+from dialer.api.groups import MemberGroup
 from dialer.auth.permissions import P
 from dialer.campaign import repository as repo
 from dialer.campaign import service
@@ -36,17 +38,11 @@ from dialer.campaign.schemas import (
     CallbackRead,
     CallbackUpdate,
     CallerIdCreate,
-    CallerIdGroupCreate,
-    CallerIdGroupRead,
-    CallerIdGroupUpdate,
     CallerIdRead,
     CallerIdUpdate,
     CampaignCreate,
     CampaignRead,
     CampaignUpdate,
-    CodeGroupCreate,
-    CodeGroupRead,
-    CodeGroupUpdate,
     CompletionCodeCreate,
     CompletionCodeRead,
     CompletionCodeUpdate,
@@ -77,6 +73,8 @@ from dialer.models import (
     Holiday,
     Selection,
     Strategy,
+    caller_id_group_members,
+    completion_code_group_members,
 )
 
 
@@ -112,12 +110,12 @@ codes = Resource(
     before_update=service.code_before_update, before_delete=service.code_before_delete,
 )
 
-code_groups = Resource(
-    model=CompletionCodeGroup, path="completion-code-groups", tag="completion codes", read_schema=CodeGroupRead,
-    create_schema=CodeGroupCreate, update_schema=CodeGroupUpdate, read_perm=P.codes_read, write_perm=P.codes_write,
-    search=("name", "description"), sort=("id", "name", "created_at"), extra_fields=("code_ids",),
-    before_update=service.not_null_hook(CompletionCodeGroup), after_save=service.code_group_after_save,
-    read_extra=service.code_group_read_extra, before_delete=service.code_group_before_delete,
+code_groups = MemberGroup(
+    model=CompletionCodeGroup, member_model=CompletionCode, members=completion_code_group_members,
+    member_column="code_id", members_field="code_ids", schema_prefix="CodeGroup",
+    path="completion-code-groups", tag="completion codes", read_perm=P.codes_read, write_perm=P.codes_write,
+    before_delete=service.refuse_delete_if_used_by_campaigns("completion-code group",
+                                                             Campaign.completion_code_group_id),
 )
 
 # --- strategies -----------------------------------------------------------------------------------
@@ -149,7 +147,7 @@ holidays = Resource(
     model=Holiday, path="holidays", tag="holidays", read_schema=HolidayRead, create_schema=HolidayCreate,
     update_schema=HolidayUpdate, read_perm=P.holidays_read, write_perm=P.holidays_write,
     search=("name",), sort=("id", "day", "name"), filters=("is_working_day",), list_filter=_year_filter,
-    before_update=service.not_null_hook(Holiday),
+    before_update=not_null_hook(Holiday),
 )
 
 # Mounted before the holidays' "/{item_id}" routes so that "day-type" is not read as an id.
@@ -188,13 +186,11 @@ async def update_caller_id(item_id: int, payload: CallerIdUpdate, request: Reque
     return await service.update_caller_id(session, obj, payload.model_dump(exclude_unset=True), _region(request))
 
 
-caller_id_groups = Resource(
-    model=CallerIdGroup, path="caller-id-groups", tag="caller IDs", read_schema=CallerIdGroupRead,
-    create_schema=CallerIdGroupCreate, update_schema=CallerIdGroupUpdate, read_perm=P.callerids_read,
-    write_perm=P.callerids_write, search=("name", "description"), sort=("id", "name", "created_at"),
-    extra_fields=("caller_id_ids",), before_update=service.not_null_hook(CallerIdGroup),
-    after_save=service.caller_group_after_save, read_extra=service.caller_group_read_extra,
-    before_delete=service.caller_group_before_delete,
+caller_id_groups = MemberGroup(
+    model=CallerIdGroup, member_model=CallerId, members=caller_id_group_members,
+    member_column="caller_id_id", members_field="caller_id_ids", schema_prefix="CallerIdGroup",
+    path="caller-id-groups", tag="caller IDs", read_perm=P.callerids_read, write_perm=P.callerids_write,
+    before_delete=service.refuse_delete_if_used_by_campaigns("caller-ID group", Campaign.caller_id_group_id),
 )
 
 # --- campaigns ------------------------------------------------------------------------------------
@@ -337,12 +333,12 @@ async def postpone_callback(item_id: int, payload: Postpone, session: Session, _
 
 routers = [
     crud_router(codes),
-    crud_router(code_groups),
+    crud_router(code_groups.resource()),
     crud_router(strategies),
     calendar_router,
     crud_router(holidays),
     caller_id_router,
-    crud_router(caller_id_groups),
+    crud_router(caller_id_groups.resource()),
     selection_router,
     campaign_router,
     callback_router,

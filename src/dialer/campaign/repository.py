@@ -30,16 +30,6 @@ from dialer.models import (
 from dialer.models.enums import CampaignStatus, ContactStatus
 
 
-async def missing_ids(session: AsyncSession, model: type[Base], ids: Iterable[int]) -> list[int]:
-    """The ids among ``ids`` that have no row in ``model``'s table."""
-    wanted = set(ids)
-    if not wanted:
-        return []
-    column: Any = model.id  # type: ignore[attr-defined]
-    found = set((await session.scalars(select(column).where(column.in_(wanted)))).all())
-    return sorted(wanted - found)
-
-
 async def names_where(session: AsyncSession, name: InstrumentedAttribute[str], *where: ColumnElement[bool],
                       limit: int = 5) -> list[str]:
     """Names of the rows matching ``where`` (to say what still uses an object)."""

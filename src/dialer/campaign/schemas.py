@@ -93,26 +93,6 @@ class CompletionCodeRead(ReadSchema):
     updated_at: datetime
 
 
-class CodeGroupCreate(Schema):
-    name: Name
-    description: str = ""
-    code_ids: list[int] = []
-
-
-class CodeGroupUpdate(Schema):
-    name: Name | None = None
-    description: str | None = None
-    code_ids: list[int] | None = None
-
-
-class CodeGroupRead(ReadSchema):
-    id: int
-    name: str
-    description: str
-    code_ids: list[int]
-    created_at: datetime
-
-
 # --- strategies -----------------------------------------------------------------------------------
 
 
@@ -283,26 +263,6 @@ class CallerIdRead(ReadSchema):
     number: str
     description: str
     is_active: bool
-    created_at: datetime
-
-
-class CallerIdGroupCreate(Schema):
-    name: Name
-    description: str = ""
-    caller_id_ids: list[int] = []
-
-
-class CallerIdGroupUpdate(Schema):
-    name: Name | None = None
-    description: str | None = None
-    caller_id_ids: list[int] | None = None
-
-
-class CallerIdGroupRead(ReadSchema):
-    id: int
-    name: str
-    description: str
-    caller_id_ids: list[int]
     created_at: datetime
 
 

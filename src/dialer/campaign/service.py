@@ -6,8 +6,7 @@ the recorder; status changes and association tables are logged here with :func:`
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import and_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialer.api.crud import member_ids, set_members
+from dialer.api.crud import ensure_all_exist, ensure_exists, member_ids, reject_nulls, set_members
 from dialer.audit.recorder import log
 from dialer.campaign import repository as repo
 from dialer.campaign.calendar import calendar_of
@@ -60,40 +59,13 @@ from dialer.models import (
     Strategy,
     StrategyOutcomeRetry,
     StrategyResultRule,
-    caller_id_group_members,
     campaign_lists,
     campaign_pools,
-    completion_code_group_members,
 )
 from dialer.models.enums import AuditAction, CallbackKind, CallbackStatus, CampaignKind, CampaignStatus, DayType
 from dialer.models.enums import FieldType as FT
 
 # --- shared checks --------------------------------------------------------------------------------
-
-
-def _label(model: type[Base]) -> str:
-    """``CompletionCodeGroup`` → "completion code group" (for messages)."""
-    words = "".join(f" {ch.lower()}" if ch.isupper() else ch for ch in model.__name__).strip()
-    return re.sub(r"\bid\b", "ID", words)
-
-
-async def ensure_exists(session: AsyncSession, model: type[Base], obj_id: int | None, field: str) -> None:
-    if obj_id is not None and await repo.missing_ids(session, model, [obj_id]):
-        raise ValidationFailed.field(field, f"{_label(model)} {obj_id} does not exist")
-
-
-async def ensure_all_exist(session: AsyncSession, model: type[Base], ids: Sequence[int], field: str) -> None:
-    if missing := await repo.missing_ids(session, model, ids):
-        raise ValidationFailed.field(field, f"{_label(model)} {', '.join(map(str, missing))} "
-                                            f"{'does' if len(missing) == 1 else 'do'} not exist")
-
-
-def reject_nulls(model: type[Base], data: Mapping[str, Any]) -> None:
-    """A PATCH may clear optional columns, never required ones."""
-    columns = model.__table__.columns
-    for key, value in data.items():
-        if value is None and key in columns and not columns[key].nullable:
-            raise ValidationFailed.field(key, "must not be null")
 
 
 def _conflict(field: str, reason: str, detail: str | None = None) -> Conflict:
@@ -103,6 +75,15 @@ def _conflict(field: str, reason: str, detail: str | None = None) -> Conflict:
 async def refuse_if_used_by_campaigns(session: AsyncSession, what: str, column: Any, obj_id: int) -> None:
     if names := await repo.names_where(session, Campaign.name, column == obj_id):
         raise Conflict(f"{what} is used by campaigns {', '.join(repr(n) for n in names)}; change them first")
+
+
+def refuse_delete_if_used_by_campaigns(what: str, column: Any) -> Any:
+    """A ``before_delete`` hook refusing to delete a row campaigns refer to by ``column`` ("<what> '<name>'")."""
+
+    async def hook(session: AsyncSession, obj: Any) -> None:
+        await refuse_if_used_by_campaigns(session, f"{what} '{obj.name}'", column, obj.id)
+
+    return hook
 
 
 def zone(name: str) -> ZoneInfo:
@@ -134,33 +115,6 @@ async def code_before_delete(session: AsyncSession, obj: CompletionCode) -> None
     if names := await repo.names_where(session, Strategy.name, Strategy.default_completion_code_id == obj.id):
         raise Conflict(f"completion code '{obj.name}' is the default code of strategies "
                        f"{', '.join(repr(n) for n in names)}; change them first")
-
-
-async def code_group_after_save(session: AsyncSession, obj: CompletionCodeGroup, extra: dict[str, Any]) -> None:
-    ids = extra.get("code_ids")
-    if ids is not None:
-        await ensure_all_exist(session, CompletionCode, ids, "code_ids")
-        await set_members(session, completion_code_group_members, "group_id", obj.id, "code_id", ids,
-                          otype="completion_code_groups")
-
-
-async def code_group_read_extra(session: AsyncSession, obj: CompletionCodeGroup) -> dict[str, Any]:
-    return {"code_ids": await member_ids(session, completion_code_group_members, "group_id", obj.id, "code_id")}
-
-
-async def code_group_before_delete(session: AsyncSession, obj: CompletionCodeGroup) -> None:
-    await refuse_if_used_by_campaigns(session, f"completion-code group '{obj.name}'",
-                                      Campaign.completion_code_group_id, obj.id)
-
-
-def not_null_hook(model: type[Base]) -> Any:
-    """A ``before_update`` hook that only refuses nulls for required columns."""
-
-    async def hook(session: AsyncSession, obj: Base, data: dict[str, Any]) -> dict[str, Any]:
-        reject_nulls(model, data)
-        return data
-
-    return hook
 
 
 # --- strategies -----------------------------------------------------------------------------------
@@ -291,22 +245,6 @@ async def update_caller_id(session: AsyncSession, obj: CallerId, data: dict[str,
         setattr(obj, key, value)
     await session.flush()
     return obj
-
-
-async def caller_group_after_save(session: AsyncSession, obj: CallerIdGroup, extra: dict[str, Any]) -> None:
-    ids = extra.get("caller_id_ids")
-    if ids is not None:
-        await ensure_all_exist(session, CallerId, ids, "caller_id_ids")
-        await set_members(session, caller_id_group_members, "group_id", obj.id, "caller_id_id", ids,
-                          otype="caller_id_groups")
-
-
-async def caller_group_read_extra(session: AsyncSession, obj: CallerIdGroup) -> dict[str, Any]:
-    return {"caller_id_ids": await member_ids(session, caller_id_group_members, "group_id", obj.id, "caller_id_id")}
-
-
-async def caller_group_before_delete(session: AsyncSession, obj: CallerIdGroup) -> None:
-    await refuse_if_used_by_campaigns(session, f"caller-ID group '{obj.name}'", Campaign.caller_id_group_id, obj.id)
 
 
 # --- campaigns ------------------------------------------------------------------------------------
