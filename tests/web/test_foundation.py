@@ -282,3 +282,53 @@ async def test_open_streams_do_not_hold_up_the_shutdown(live_server: LiveServer,
     assert asyncio.get_running_loop().time() - started < 5
     with contextlib.suppress(httpx.HTTPError):
         await asyncio.wait_for(reader, 5)  # the stream ended with the server
+
+
+async def test_stream_format_and_heartbeats(live_server: LiveServer, http: httpx.AsyncClient,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from dialer.web import live
+
+    monkeypatch.setattr(live, "HEARTBEAT_S", 0.2)
+    await live_server.user("sup", roles=("supervisor",))
+    cookies = await _login(http, live_server, "sup")
+    lines: list[str] = []
+    async with asyncio.timeout(5), http.stream("GET", live_server.url + "/live/events", headers=cookies) as r:
+        assert r.headers["cache-control"] == "no-cache" and r.headers["x-accel-buffering"] == "no"
+        async for line in r.aiter_lines():
+            lines.append(line)
+            if line == ": ping":
+                break
+    assert "retry: 2000" in lines
+    hello = next(json.loads(line[6:]) for line in lines if line.startswith("data: "))
+    assert hello["type"] == "Hello"
+
+
+async def test_a_server_stopped_before_leaves_the_next_ones_streams_open(start_server: StartServer,
+                                                                         http: httpx.AsyncClient) -> None:
+    first = await start_server()
+    await first.user("sup", roles=("supervisor",))
+    cookies = await _login(http, first, "sup")
+    queue: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+    reader = asyncio.create_task(_events(http, first.url + "/live/events", cookies, queue))
+    assert (await _next(queue))["type"] == "Hello"
+    async with asyncio.timeout(10):
+        await first.stop()
+    with contextlib.suppress(httpx.HTTPError):
+        await asyncio.wait_for(reader, 5)
+    # the shutdown's signal to the streams is over: a server started afterwards streams as usual
+    second = await start_server()
+    cookies = await _login(http, second, "sup")
+    queue = asyncio.Queue()
+    reader = asyncio.create_task(_events(http, second.url + "/live/events", cookies, queue))
+    try:
+        assert (await _next(queue))["type"] == "Hello"
+        await asyncio.sleep(1.5)  # longer than sse-starlette's look at the exit flag (every 0.5 s)
+        async with second.app.state.sessionmaker() as session, session.begin():
+            await notify(session, [CampaignStatusChanged(at=NOW, campaign_id=1, status="paused", previous="running",
+                                                         reason="manual")])
+        assert (await _next(queue))["type"] == "CampaignStatusChanged"
+        assert not reader.done()
+    finally:
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reader

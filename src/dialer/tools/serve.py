@@ -28,7 +28,7 @@ from dialer.telephony.base import Telephony
 from dialer.telephony.traffic import Distribution, Scenario
 from dialer.tools.engine import build_engine
 from dialer.voip.runtime import configured_telephony, watch_trunks
-from dialer.web.live import end_all_streams
+from dialer.web.live import server_exiting
 
 __all__ = ["serve"]
 
@@ -43,9 +43,9 @@ class _Server(uvicorn.Server):
         yield
 
     async def shutdown(self, sockets: Any = None) -> None:
-        # uvicorn waits for every running response, and a live event stream never ends by itself: end them first
-        end_all_streams()
-        await super().shutdown(sockets)
+        # uvicorn waits for every running response, and a live event stream never ends by itself: end them
+        with server_exiting():
+            await super().shutdown(sockets)
 
 
 async def serve(settings: Settings | None = None, *, host: str | None = None, port: int | None = None,

@@ -21,7 +21,8 @@ Message shape (the SSE ``data:`` of unnamed messages; one JSON object each)
       events may have been missed; ``{"type": "Resync"}``: this client fell behind and events were dropped. Both
       mean: re-read the state.
     Heartbeats are SSE comments (``: ping``) every :data:`HEARTBEAT_S` seconds. There are no event ids: a client
-    re-fetches the state after a reconnection instead of replaying (``Last-Event-ID`` is not used).
+    re-fetches the state after a reconnection instead of replaying (``Last-Event-ID`` is not used). The stream is
+    written by ``sse-starlette`` (:class:`EventSourceResponse`), which also ends it when the server shuts down.
 
 Topics (``?topics=operators,calls``; none = all): ``operators`` (OperatorStateChanged, Preview*, CommandFailed),
 ``calls`` (Call*, AttemptFinished), ``campaigns`` (Campaign*), ``engine`` (EngineStarted/Stopped), ``telephony``
@@ -36,15 +37,15 @@ import contextlib
 import json
 import logging
 import uuid
-import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import AppStatus
 
 from dialer.api.deps import Session
 from dialer.auth.permissions import P
@@ -56,7 +57,7 @@ from dialer.exceptions import ValidationFailed
 from dialer.web.access import RequireAny
 from dialer.workplace import service as workplace
 
-__all__ = ["HEARTBEAT_S", "TOPICS", "LiveHub", "OperatorView", "router"]
+__all__ = ["HEARTBEAT_S", "TOPICS", "LiveHub", "OperatorView", "router", "server_exiting"]
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +180,6 @@ def _dump(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-_HUBS: weakref.WeakSet[LiveHub] = weakref.WeakSet()
-
-
 class LiveHub:
     """The web process's single LISTEN connection, fanned out to every connected browser."""
 
@@ -195,7 +193,6 @@ class LiveHub:
         self.received = 0
         self._task: asyncio.Task[None] | None = None
         self._probe = f'{{"type":"WebHubProbe","id":"{uuid.uuid4().hex}"}}'
-        _HUBS.add(self)
 
     def subscribe(self, types: frozenset[str] | None = None, operator: OperatorView | None = None) -> Client:
         client = Client(types, operator)
@@ -216,14 +213,12 @@ class LiveHub:
         for client in list(self.clients):
             client.offer(event, text)
 
-    def end_streams(self) -> None:
-        """End every stream now (the server is shutting down); new subscribers get a closed stream."""
+    async def close(self) -> None:
+        """End every stream and the LISTEN connection (the application's shutdown); new subscribers get a closed
+        stream."""
         self.closed = True
         for client in list(self.clients):
             self.unsubscribe(client)
-
-    async def close(self) -> None:
-        self.end_streams()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -276,11 +271,18 @@ def hub_of(app: FastAPI) -> LiveHub:
     return hub
 
 
-def end_all_streams() -> None:
-    """Called as the web server begins to shut down (``engine.serve``): open streams would otherwise hold it up
-    forever. Under another ASGI server, give it a graceful-shutdown timeout (``--timeout-graceful-shutdown``)."""
-    for hub in list(_HUBS):
-        hub.end_streams()
+@contextlib.contextmanager
+def server_exiting() -> Iterator[None]:
+    """Around the web server's shutdown (``tools/serve.py``): uvicorn waits for every running response, and a live
+    event stream never ends by itself. sse-starlette ends its streams once it sees the server exiting; it finds
+    that out by itself only under uvicorn's own signal handlers, which ``dialer run`` replaces, so it is told
+    here. Its flag is process-wide: it is lowered again once the shutdown is over, so that a later server in the
+    same process (tests, benchmarks) keeps its streams."""
+    AppStatus.should_exit = True
+    try:
+        yield
+    finally:
+        AppStatus.should_exit = False
 
 
 # --- the endpoint ---------------------------------------------------------------------------------------------
@@ -294,12 +296,12 @@ _SSE_DOC = {
 }
 
 
-@router.get("/events", response_class=StreamingResponse, responses=_SSE_DOC,  # type: ignore[arg-type]
+@router.get("/events", response_class=EventSourceResponse, responses=_SSE_DOC,  # type: ignore[arg-type]
             summary="Live engine events for the browser panels (Server-Sent Events)",
             description=__doc__.split("\n\n", 1)[1] if __doc__ else "")
 async def events(request: Request, session: Session,
                  topics: str = Query("", description="Comma-separated topics or event types; empty = all"),
-                 principal: Principal = _live_access) -> StreamingResponse:
+                 principal: Principal = _live_access) -> EventSourceResponse:
     try:
         types = topic_types(topics.split(","))
     except ValueError as err:
@@ -310,28 +312,34 @@ async def events(request: Request, session: Session,
         operator = OperatorView((await workplace.operator_of(session, principal.user_id)).id)
     # give the pooled connection back now: the stream may stay open for hours
     await session.commit()
-    hub = hub_of(request.app)
     hello = {"type": "Hello", "scope": "operator" if operator else "all",
              "operator_id": operator.operator_id if operator else None, "topics": sorted(types) if types else []}
+    return EventSourceResponse(_stream(hub_of(request.app), types, operator, hello), sep=_SEP,
+                               ping=HEARTBEAT_S, ping_message_factory=_ping,
+                               headers={"Cache-Control": "no-cache"})
+
+
+_SEP = "\n"
+
+
+def _ping() -> ServerSentEvent:
+    return ServerSentEvent(comment="ping", sep=_SEP)
+
+
+async def _stream(hub: LiveHub, types: frozenset[str] | None, operator: OperatorView | None,
+                  hello: dict[str, Any]) -> AsyncIterator[bytes]:
+    # subscribed when the response starts streaming (a HEAD request never does); ends when the client goes away
+    # (cancelled), when the hub closes, or when the server shuts down (sse-starlette cancels it)
     client = hub.subscribe(types, operator)
-    return StreamingResponse(_stream(hub, client, hello), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-async def _stream(hub: LiveHub, client: Client, hello: dict[str, Any]) -> AsyncIterator[str]:
     try:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
                 await hub.ready.wait()
-        yield f"retry: 2000\ndata: {_dump(hello)}\n\n"
+        yield ServerSentEvent(_dump(hello), retry=2000, sep=_SEP).encode()
         while not client.closed:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(HEARTBEAT_S):
-                    await client.wait()
+            await client.wait()
             messages = client.take()
-            if messages:
-                yield "".join(f"data: {m}\n\n" for m in messages)
-            elif not client.closed:
-                yield ": ping\n\n"
+            if messages:  # what piled up goes out in one write
+                yield b"".join(ServerSentEvent(m, sep=_SEP).encode() for m in messages)
     finally:
         hub.unsubscribe(client)
