@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_venv
 # the browser tests drive Debian's chromium (tests/web); SIPp plays carriers and phones (tests/telephony/sip)
-apt_install chromium fonts-dejavu-core sip-tester
+apt_install chromium fonts-dejavu-core sip-tester nodejs
 quiet_pip install -e '.[test]'
 echo "== ruff"; .venv/bin/ruff check src tests
 echo "== mypy"; .venv/bin/mypy
