@@ -3,21 +3,16 @@
 // startFloor(root): reads GET /api/monitoring/live, then follows /live/events: rows are patched from the events
 // (operator states, calls in progress, today's outcomes, campaign statuses, SIP phones, trunks, missed offers);
 // the snapshot is read again on reconnection, every SAFETY_MS, and shortly after events whose effect on the
-// derived figures (talk time, completion codes, dialable contacts) only the server can compute.
+// derived figures (talk time, completion codes, dialable contacts) only the server can compute. How the snapshot,
+// the events and the page's actions change the floor's state is supervisor_floor.js (no DOM); this module does
+// the requests and the timers and renders what changed.
 // showAttempt(container, id): renders one attempt's card (GET /api/attempts/{id}) into container.
 import { api, live, t, el, toast, fmtDuration, fmtDateTime } from "./app.js";
+import { Floor, OUTCOMES, RECENT, callGroups } from "./supervisor_floor.js";
 
 const SAFETY_MS = 10000;
 const FOLLOW_UP_MS = 1200;
 const SETTLE_MS = 3500;
-const OUTCOMES = ["answered", "no_answer", "busy", "rejected", "abandoned", "error"];
-const STAGES = { queued: "ringing", dialing: "ringing", ringing: "ringing", answered: "waiting", connected: "talking",
-  wrap_up: "wrap_up", ended: null };  // ended: hung up without an operator, waiting for AttemptFinished
-const FAILING_AFTER = 3;
-const FRESH_MS = 10000;
-const RECENT = 15;
-// the order of a call's stages: a late event never takes a call back
-const RANK = { queued: 0, dialing: 1, ringing: 2, answered: 3, connected: 4, wrap_up: 5, ended: 5, done: 6 };
 
 // ---- small helpers ----------------------------------------------------------------------------------------------
 function fmtTime(iso) {
@@ -157,16 +152,7 @@ function fmtSeconds(s) {
 export function startFloor(root) {
   const can = JSON.parse(root.dataset.can || "{}");
   const reasons = JSON.parse(root.dataset.reasons || "[]");
-  const S = {
-    ops: new Map(), camps: new Map(), pools: [], trunks: new Map(), engine: null, skew: 0,
-    calls: new Map(), // attempt id → {campaign_id, operator_id, number, stage, human, seen}: the calls in progress
-    finished: new Map(), // attempt id → {category, at}: attempts whose AttemptFinished came (the latest thousands)
-    lastFinish: new Map(), // campaign id → when one of its attempts last finished (ms)
-    recent: [], // the latest calls list
-    numbers: new Map(), // attempt id → number (from CallPlaced), for operators' rows
-    alerts: new Map(), dismissed: new Set(),
-    opEvents: new Map(), // operator id → his latest OperatorStateChanged, until the snapshot shows it
-  };
+  const S = new Floor({ t }); // the state; rendered below
   const opTable = document.getElementById("sup-operators");
   const campTable = document.getElementById("sup-campaigns");
   const alertList = document.getElementById("sup-alerts");
@@ -213,10 +199,10 @@ export function startFloor(root) {
     c.name.replaceChildren(el("button", { type: "button", class: "link sup-opname", title: t("supervisor.latest_of", { name: op.name }),
       onclick: () => openList(t("supervisor.latest_of", { name: op.name }), { operator_id: op.id }) }, op.name));
     c.state.replaceChildren(el("span", { class: `pill st-${op.state}` }, stateLabel(op.state)), " ",
-      el("span", { class: "sup-time", dataset: { since: op.since || "" } }, op.since ? fmtDuration(elapsed(op.since)) : ""));
+      el("span", { class: "sup-time", dataset: { since: op.since || "" } }, op.since ? fmtDuration(S.elapsed(op.since)) : ""));
     c.reason.replaceChildren(op.state === "paused" ? reasonLabel(op.reason) : "");
     c.sip.replaceChildren(sipBadge(op.sip));
-    c.campaign.replaceChildren(op.campaign_id ? (op.campaign_name || campaignName(op.campaign_id)) : "");
+    c.campaign.replaceChildren(op.campaign_id ? (op.campaign_name || S.campaignName(op.campaign_id)) : "");
     const number = op.number || (op.attempt_id ? S.numbers.get(op.attempt_id) : null);
     c.client.replaceChildren(op.attempt_id
       ? el("button", { type: "button", class: "link sup-open", title: t("supervisor.card.open"),
@@ -229,7 +215,7 @@ export function startFloor(root) {
       title: `${k.name || t("outcome." + k.category)}: ${k.count}` }, `${k.name || t("outcome." + k.category)} ${k.count}`)),
     codes.length > 3 ? el("span", { class: "muted", title: codes.slice(3).map((k) => `${k.name || t("outcome." + k.category)}: ${k.count}`).join("\n") }, `+${codes.length - 3}`) : "");
     c.codes.title = codes.map((k) => `${k.name || t("outcome." + k.category)}: ${k.count}`).join("\n");
-    const names = (op.pool_ids || []).map((id) => poolName(id));
+    const names = (op.pool_ids || []).map((id) => S.poolName(id));
     const poolText = names.length ? names.join(", ") : "—";
     c.pools.replaceChildren(can.pools_edit
       ? el("button", { type: "button", class: "link sup-pools-edit", title: t("supervisor.pools.edit"),
@@ -275,12 +261,7 @@ export function startFloor(root) {
         return;
       }
       toast(t("supervisor.done", { name }), "ok");
-      // the engine's answer; its event follows (and carries the exact time)
-      const known = S.ops.get(id);
-      if (known && result && result.state && known.state !== result.state) {
-        Object.assign(known, { state: result.state, reason: result.reason || "", since: new Date(Date.now() + S.skew).toISOString() });
-        patchOperator(known);
-      }
+      show(S.operatorForced(id, result));
     } catch { /* shown by api() */ }
   }
 
@@ -312,8 +293,7 @@ export function startFloor(root) {
   }
 
   function renderCounts() {
-    const counts = {};
-    for (const op of S.ops.values()) counts[op.state] = (counts[op.state] || 0) + 1;
+    const counts = S.stateCounts();
     const box = document.getElementById("sup-counts");
     box.replaceChildren(...["ready", "reserved", "ringing", "in_call", "wrap_up", "paused", "offline"]
       .filter((s) => counts[s] || ["ready", "in_call", "wrap_up", "paused"].includes(s))
@@ -332,9 +312,7 @@ export function startFloor(root) {
       el("span", { class: "muted sup-mode" }, label("supervisor.mode.", c.dial_mode)));
     k.status.replaceChildren(el("span", { class: `pill cs-${c.status}`, title: c.status_reason || "" }, campaignStatusLabel(c.status)));
     k.left.textContent = String(c.dialable_left ?? 0);
-    const calls = c.calls || {};
-    const group = { ringing: 0, waiting: 0, talking: 0, wrap_up: 0 };
-    for (const [stage, n] of Object.entries(calls)) if (STAGES[stage]) group[STAGES[stage]] += n;
+    const group = callGroups(c.calls);
     k.ringing.textContent = String(group.ringing);
     k.waiting.textContent = String(group.waiting);
     k.waiting.classList.toggle("sup-hot", group.waiting > 0);
@@ -387,14 +365,7 @@ export function startFloor(root) {
     }
     try {
       const updated = await api("POST", `/api/campaigns/${id}/${action}`, body);
-      const known = S.camps.get(id);
-      if (known && updated) {
-        known.status = updated.status;
-        known.status_reason = updated.status_reason || "";
-        known.auto_stopped = updated.status === "auto_paused";
-        patchCampaign(known);
-        syncCampaignAlerts(known);
-      }
+      show(S.campaignChanged(id, updated));
     } catch { /* shown by api() */ }
   }
 
@@ -411,16 +382,6 @@ export function startFloor(root) {
     if (campBody.querySelector(`tr[data-id="${c.id}"]`)) campRow(c); else renderCampaigns();
   }
 
-  function campaignName(id) {
-    const c = S.camps.get(id);
-    return c ? c.name : `#${id}`;
-  }
-
-  function poolName(id) {
-    const p = S.pools.find((x) => x.id === id);
-    return p ? p.name : `#${id}`;
-  }
-
   // ---- pool membership (a checkbox popover per operator) ----
   function openPools(opId, anchor) {
     const op = S.ops.get(opId);
@@ -433,8 +394,7 @@ export function startFloor(root) {
       save.disabled = true;
       try {
         const updated = await api("PATCH", `/api/operators/${opId}`, { pool_ids: ids });
-        const known = S.ops.get(opId);
-        if (known) { known.pool_ids = updated.pool_ids; patchOperator(known); }
+        show(S.poolsSaved(opId, updated.pool_ids));
         toast(t("supervisor.pools.saved", { name: op.name }), "ok");
         closePopover();
       } catch { save.disabled = false; }
@@ -460,21 +420,8 @@ export function startFloor(root) {
   });
 
   // ---- alerts ----
-  function raise(key, kind, text, at) {
-    const existing = S.alerts.get(key);
-    if (existing && existing.text === text) return;
-    S.alerts.set(key, { key, kind, text, at: at || new Date(Date.now() + S.skew).toISOString() });
-    renderAlerts();
-  }
-
-  function resolve(key) {
-    S.dismissed.delete(key);
-    if (S.alerts.delete(key)) renderAlerts();
-  }
-
   function renderAlerts() {
-    const items = [...S.alerts.values()].filter((a) => !S.dismissed.has(a.key))
-      .sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+    const items = S.visibleAlerts();
     document.getElementById("sup-alerts-count").textContent = items.length ? String(items.length) : "";
     if (!items.length) {
       alertList.replaceChildren(el("li", { class: "muted sup-none" }, t("supervisor.no_alerts")));
@@ -484,29 +431,7 @@ export function startFloor(root) {
       el("span", { class: "sup-alert-time" }, fmtTime(a.at)),
       el("span", { class: "sup-alert-text" }, a.text),
       el("button", { type: "button", class: "link sup-dismiss", title: t("supervisor.dismiss"), "aria-label": t("supervisor.dismiss"),
-        onclick: () => { S.dismissed.add(a.key); renderAlerts(); } }, "✕"))));
-  }
-
-  function syncCampaignAlerts(c) {
-    if (c.status === "auto_paused") raise(`camp:${c.id}`, "danger", t("supervisor.alert.auto_paused", { name: c.name, reason: c.status_reason || "—" }));
-    else resolve(`camp:${c.id}`);
-    if (c.status === "running" && (c.consecutive_errors || 0) >= FAILING_AFTER) {
-      raise(`campfail:${c.id}`, "warn", t("supervisor.alert.failing", { name: c.name, n: c.consecutive_errors }));
-    } else resolve(`campfail:${c.id}`);
-  }
-
-  function syncDeviceAlert(op) {
-    const key = `dev:${op.id}`;
-    if (op.sip && op.state !== "offline" && !(op.sip.online && op.sip.reachable)) {
-      const state = !op.sip.online ? "unregistered" : "unreachable";
-      raise(key, "danger", t("supervisor.alert.device", { login: op.sip.login, name: op.name, state: t("supervisor.sip." + state) }), op.sip.changed_at);
-    } else if (!op.sip || (op.sip.online && op.sip.reachable)) resolve(key);
-  }
-
-  function syncTrunkAlert(tr) {
-    const key = `trunk:${tr.id}`;
-    if (tr.is_active !== false && tr.up === false) raise(key, "danger", t("supervisor.alert.trunk", { name: tr.name, detail: tr.detail || "—" }), tr.changed_at);
-    else resolve(key);
+        onclick: () => show(S.dismiss(a.key)) }, "✕"))));
   }
 
   // ---- the snapshot ----
@@ -515,69 +440,7 @@ export function startFloor(root) {
     loading = (async () => {
       try {
         const snap = await api("GET", "/api/monitoring/live", null, { quiet: true });
-        S.skew = new Date(snap.at).getTime() - Date.now();
-        S.engine = snap.engine;
-        S.pools = snap.pools || [];
-        S.ops = new Map(snap.operators.map((o) => [o.id, o]));
-        const previous = S.camps;
-        S.camps = new Map(snap.campaigns.map((c) => [c.id, c]));
-        S.trunks = new Map((snap.trunks || []).map((x) => [x.id, x]));
-        // the engine records a state a moment after it announces it: a state an event told us is kept until the
-        // snapshot has it (or something newer)
-        for (const [id, ev] of S.opEvents) {
-          const op = S.ops.get(id);
-          if (op && op.state !== ev.state && (!op.since || new Date(ev.at) > new Date(op.since))) {
-            if (op.attempt_id !== ev.attempt_id) { op.number = null; op.contact_id = null; }
-            Object.assign(op, { state: ev.state, reason: ev.reason || "", since: ev.at, campaign_id: ev.campaign_id,
-              attempt_id: ev.attempt_id, campaign_name: ev.campaign_id ? campaignName(ev.campaign_id) : null });
-          } else {
-            S.opEvents.delete(id);
-          }
-        }
-        const followed = S.calls;
-        S.calls = new Map();
-        const now = Date.now();
-        for (const lc of snap.live_calls || []) {
-          if (S.finished.has(lc.attempt_id)) continue; // recorded a moment after it was announced
-          const known = followed.get(lc.attempt_id);
-          const stage = known && RANK[known.stage] > RANK[lc.state] ? known.stage : lc.state;
-          S.calls.set(lc.attempt_id, { ...lc, stage, human: lc.answered_by === "human" || !!(known && known.human), seen: known ? known.seen : now });
-          if (lc.number) S.numbers.set(lc.attempt_id, lc.number);
-        }
-        for (const [id, call] of followed) {
-          // announced but not recorded yet: kept for a while (a call we never hear the end of is dropped then)
-          if (!S.calls.has(id) && !S.finished.has(id) && now - (call.seen || 0) < FRESH_MS) S.calls.set(id, call);
-        }
-        for (const c of S.camps.values()) {
-          const counts = {};
-          for (const call of S.calls.values()) if (call.campaign_id === c.id) counts[call.stage] = (counts[call.stage] || 0) + 1;
-          c.calls = counts;
-          // today's counters only grow: just after an attempt finished, the snapshot may not have it yet
-          const before = previous.get(c.id);
-          if (before && now - (S.lastFinish.get(c.id) || 0) < FRESH_MS) {
-            for (const [cat, n] of Object.entries(before.outcomes_today || {})) {
-              c.outcomes_today[cat] = Math.max(n, c.outcomes_today[cat] || 0);
-            }
-            c.abandoned_today = Math.max(before.abandoned_today || 0, c.abandoned_today || 0);
-            c.live_answers_today = Math.max(before.live_answers_today || 0, c.live_answers_today || 0);
-            c.abandon_pct = c.live_answers_today ? Math.round((10000 * c.abandoned_today) / c.live_answers_today) / 100 : 0;
-          }
-        }
-        renderEngine();
-        renderCampaigns();
-        renderOperators();
-        for (const c of S.camps.values()) syncCampaignAlerts(c);
-        for (const op of S.ops.values()) syncDeviceAlert(op);
-        for (const tr of S.trunks.values()) syncTrunkAlert(tr);
-        for (const op of S.ops.values()) {
-          if (op.state === "paused" && /missed/i.test(op.reason || "")) {
-            raise(`missed:${op.id}`, "warn", t("supervisor.alert.missed_paused", { name: op.name }), op.since);
-          }
-        }
-        const dialling = [...S.camps.values()].some((c) => c.status === "running");
-        if (!snap.engine.running && dialling) raise("engine", "danger", t("supervisor.alert.engine"));
-        else resolve("engine");
-        renderAlerts();
+        show(S.snapshot(snap));
         if (!popover.hidden && popover.dataset.operator && !S.ops.has(Number(popover.dataset.operator))) closePopover();
       } catch (err) {
         if (err && err.status === 401) location.assign("/login?next=/supervisor");
@@ -608,22 +471,8 @@ export function startFloor(root) {
   async function loadRecent() {
     try {
       const items = await api("GET", "/api/monitoring/attempts", null, { quiet: true, query: { limit: RECENT } });
-      for (const a of items) {
-        const done = S.finished.get(a.id);
-        if (done && a.state !== "done") { a.state = "done"; a.outcome = done.category; }
-        const call = S.calls.get(a.id);
-        if (call && a.state !== "done" && RANK[call.stage] > RANK[a.state]) a.state = call.stage === "ended" ? a.state : call.stage;
-      }
-      S.recent = items;
-      renderRecent();
+      show(S.recentLoaded(items));
     } catch { /* the next event tries again */ }
-  }
-
-  function patchRecent(id, changes) {
-    const item = S.recent.find((r) => r.id === id);
-    if (!item || item.state === "done") return;
-    Object.assign(item, changes);
-    renderRecent();
   }
 
   function renderRecent() {
@@ -710,196 +559,27 @@ export function startFloor(root) {
       : el("p", { class: "muted" }, t(query.number ? "supervisor.search.nothing" : "supervisor.no_calls")));
   }
 
-  // ---- live events ----
-  function elapsed(since) {
-    return Math.max(0, (Date.now() + S.skew - new Date(since).getTime()) / 1000);
-  }
-
+  // ---- live events: the state changes in supervisor_floor.js, the page shows what changed ----
   function tick() {
     for (const span of opBody.querySelectorAll(".sup-time")) {
-      if (span.dataset.since) span.textContent = fmtDuration(elapsed(span.dataset.since));
+      if (span.dataset.since) span.textContent = fmtDuration(S.elapsed(span.dataset.since));
     }
   }
 
-  // calls in progress are followed by attempt id: every call event carries its campaign, so a call placed before
-  // the snapshot is followed as well as a new one; the counts per campaign and stage are derived from S.calls
-  function setStage(ev, stage, extra = {}) {
-    if (S.finished.has(ev.attempt_id)) return null;
-    let call = S.calls.get(ev.attempt_id);
-    if (!call) {
-      call = { attempt_id: ev.attempt_id, campaign_id: ev.campaign_id, operator_id: null, number: S.numbers.get(ev.attempt_id) || "",
-        stage, human: false, queued_at: ev.at };
-      S.calls.set(ev.attempt_id, call);
-    } else if (RANK[stage] < RANK[call.stage]) {
-      return call; // an older event, late
-    }
-    Object.assign(call, extra, { stage, seen: Date.now() });
-    countCalls(ev.campaign_id);
-    if (stage !== "ended") patchRecent(ev.attempt_id, { state: stage });
-    return call;
+  function show(ch) {
+    if (ch.engine) renderEngine();
+    if (ch.allCampaigns) renderCampaigns();
+    else for (const id of ch.campaigns) patchCampaign(S.camps.get(id));
+    if (ch.allOperators) renderOperators();
+    else for (const id of ch.operators) patchOperator(S.ops.get(id));
+    if (ch.alerts) renderAlerts();
+    if (ch.recent) renderRecent();
+    if (ch.reload) load();
+    if (ch.reloadSoon) soon();
+    if (ch.recentSoon) recentSoon();
   }
 
-  function countCalls(campaignId) {
-    const c = S.camps.get(campaignId);
-    if (!c) return;
-    const counts = {};
-    for (const call of S.calls.values()) {
-      if (call.campaign_id === campaignId) counts[call.stage] = (counts[call.stage] || 0) + 1;
-    }
-    c.calls = counts;
-    patchCampaign(c);
-  }
-
-  function finish(ev) {
-    S.calls.delete(ev.attempt_id);
-    S.finished.set(ev.attempt_id, { category: ev.category, at: Date.now() });
-    if (S.finished.size > 5000) S.finished.delete(S.finished.keys().next().value);
-    S.lastFinish.set(ev.campaign_id, Date.now());
-    countCalls(ev.campaign_id);
-    patchRecent(ev.attempt_id, { state: "done", outcome: ev.category });
-  }
-
-  function onEvent(ev) {
-    switch (ev.type) {
-      case "OperatorStateChanged": {
-        S.opEvents.set(ev.operator_id, ev);
-        const op = S.ops.get(ev.operator_id);
-        if (!op) { soon(); return; }
-        op.state = ev.state; op.reason = ev.reason || ""; op.since = ev.at;
-        if (op.attempt_id !== ev.attempt_id) { op.number = null; op.contact_id = null; }
-        op.campaign_id = ev.campaign_id; op.attempt_id = ev.attempt_id;
-        op.campaign_name = ev.campaign_id ? campaignName(ev.campaign_id) : null;
-        patchOperator(op);
-        syncDeviceAlert(op);
-        if (ev.state === "in_call" || ev.state === "wrap_up") resolve(`missed:${op.id}`);
-        if (ev.attempt_id && !S.numbers.has(ev.attempt_id)) soon();
-        if (ev.previous === "in_call" || ev.previous === "wrap_up") soon(); // talk time and codes
-        return;
-      }
-      case "CallPlaced": {
-        S.numbers.set(ev.attempt_id, ev.number);
-        if (S.numbers.size > 5000) S.numbers.delete(S.numbers.keys().next().value);
-        const op = ev.operator_id ? S.ops.get(ev.operator_id) : null;
-        if (!S.recent.some((r) => r.id === ev.attempt_id) && !S.finished.has(ev.attempt_id)) {
-          S.recent.unshift({ id: ev.attempt_id, number: ev.number, state: "dialing", outcome: null, queued_at: ev.at,
-            operator_name: op ? op.name : null, campaign_id: ev.campaign_id });
-          S.recent.length = Math.min(S.recent.length, RECENT);
-          renderRecent();
-        }
-        setStage(ev, "dialing", { number: ev.number, operator_id: ev.operator_id });
-        if (op && op.attempt_id === ev.attempt_id) patchOperator(op);
-        return;
-      }
-      case "CallRinging": setStage(ev, "ringing"); return;
-      case "CallAnswered": {
-        const human = ev.answered_by === "human";
-        if (human) {
-          const c = S.camps.get(ev.campaign_id);
-          if (c) { c.live_answers_today = (c.live_answers_today || 0) + 1; recomputeAbandon(c); }
-        }
-        setStage(ev, "answered", { human });
-        return;
-      }
-      case "CallOnHold": setStage(ev, "answered"); return;
-      case "CallConnected": setStage(ev, "connected", { operator_id: ev.operator_id }); return;
-      case "CallEnded": {
-        // failing: calls ending in errors one after another (the engine's own count comes with the snapshot)
-        const c = S.camps.get(ev.campaign_id);
-        if (c) {
-          c.consecutive_errors = ev.result === "error" || ev.result === "failed" ? (c.consecutive_errors || 0) + 1 : 0;
-          patchCampaign(c);
-          syncCampaignAlerts(c);
-        }
-        const call = S.calls.get(ev.attempt_id);
-        setStage(ev, call && call.stage === "connected" ? "wrap_up" : "ended");
-        return;
-      }
-      case "AttemptFinished": {
-        finish(ev);
-        const c = S.camps.get(ev.campaign_id);
-        if (c) {
-          c.outcomes_today = c.outcomes_today || {};
-          c.outcomes_today[ev.category] = (c.outcomes_today[ev.category] || 0) + 1;
-          c.attempts_today = (c.attempts_today || 0) + 1;
-          if (ev.abandoned) c.abandoned_today = (c.abandoned_today || 0) + 1;
-          recomputeAbandon(c);
-          patchCampaign(c);
-        } else {
-          soon();
-        }
-        if (ev.operator_id) soon(); // his talk time and completion codes
-        recentSoon();
-        return;
-      }
-      case "CampaignStatusChanged": {
-        const c = S.camps.get(ev.campaign_id);
-        if (!c) { soon(); return; }
-        c.status = ev.status; c.status_reason = ev.reason || ""; c.auto_stopped = ev.status === "auto_paused";
-        patchCampaign(c);
-        syncCampaignAlerts(c);
-        return;
-      }
-      case "CampaignAutoPaused": {
-        const c = S.camps.get(ev.campaign_id);
-        if (c) {
-          c.status = "auto_paused"; c.status_reason = ev.reason || ""; c.auto_stopped = true;
-          patchCampaign(c);
-        } else soon();
-        S.dismissed.delete(`camp:${ev.campaign_id}`);
-        raise(`camp:${ev.campaign_id}`, "danger", t("supervisor.alert.auto_paused", { name: campaignName(ev.campaign_id), reason: ev.reason || "—" }), ev.at);
-        return;
-      }
-      case "CampaignFinished": {
-        const c = S.camps.get(ev.campaign_id);
-        if (c) { c.status = "finished"; patchCampaign(c); syncCampaignAlerts(c); }
-        return;
-      }
-      case "OperatorMissedCall": {
-        const op = S.ops.get(ev.operator_id);
-        const name = op ? op.name : `#${ev.operator_id}`;
-        S.dismissed.delete(`missed:${ev.operator_id}`);
-        raise(`missed:${ev.operator_id}`, "warn", t(ev.paused ? "supervisor.alert.missed_paused_n" : "supervisor.alert.missed",
-          { name, n: ev.missed_in_row, campaign: campaignName(ev.campaign_id) }), ev.at);
-        return;
-      }
-      case "DeviceStateChanged": {
-        const op = ev.operator_id ? S.ops.get(ev.operator_id) : [...S.ops.values()].find((o) => o.sip && o.sip.login === ev.login);
-        if (!op) return;
-        const sip = op.sip || { login: ev.login, online: false, reachable: false, detail: "", changed_at: null };
-        if (ev.state === "registered" || ev.state === "reachable") { sip.online = true; sip.reachable = true; }
-        else if (ev.state === "unregistered") { sip.online = false; sip.reachable = false; }
-        else if (ev.state === "unreachable") { sip.reachable = false; }
-        else return;
-        sip.detail = ev.detail || ""; sip.changed_at = ev.at;
-        op.sip = sip;
-        patchOperator(op);
-        const key = `dev:${op.id}`;
-        if (ev.state === "unreachable" || ev.state === "unregistered") {
-          S.dismissed.delete(key);
-          raise(key, "danger", t("supervisor.alert.device", { login: ev.login, name: op.name, state: t("supervisor.sip." + ev.state) }), ev.at);
-        } else resolve(key);
-        return;
-      }
-      case "TrunkStateChanged": {
-        const tr = S.trunks.get(ev.trunk_id) || { id: ev.trunk_id, name: ev.name, is_active: true };
-        tr.up = ev.up; tr.detail = ev.detail || ""; tr.changed_at = ev.at; tr.name = ev.name || tr.name;
-        S.trunks.set(tr.id, tr);
-        if (!ev.up) S.dismissed.delete(`trunk:${tr.id}`);
-        syncTrunkAlert(tr);
-        return;
-      }
-      case "EngineStarted": case "EngineStopped":
-        load();
-        return;
-      default:
-    }
-  }
-
-  function recomputeAbandon(c) {
-    c.abandon_pct = c.live_answers_today ? Math.round((10000 * (c.abandoned_today || 0)) / c.live_answers_today) / 100 : 0;
-    c.over_cap = c.abandon_pct > c.abandon_cap_pct;
-    patchCampaign(c);
-  }
+  function onEvent(ev) { show(S.apply(ev)); }
 
   live([], onEvent, {
     onReconnect: () => { load(); loadRecent(); },
