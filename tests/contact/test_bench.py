@@ -8,8 +8,8 @@ import asyncpg
 import pytest
 
 from dialer.config import Settings
-from dialer.contact import bench
 from dialer.db import asyncpg_dsn
+from dialer.tools.bench import imports as bench
 from dialer.tools.bench.imports import bench_import
 
 

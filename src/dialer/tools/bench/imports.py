@@ -15,9 +15,6 @@ import csv
 import io
 import logging
 import random
-import resource
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,13 +22,14 @@ from typing import Any
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.config import Settings, get_settings
+from dialer.config import Settings
 from dialer.contact import repository as repo
 from dialer.contact.importer import BATCH_ROWS, WRITERS, ImportOptions, run_import
 from dialer.contact.indexes import drop_field_indexes, ensure_field_indexes
-from dialer.db import make_engine, make_sessionmaker
+from dialer.db import make_sessionmaker
 from dialer.models import ContactList, Field, ImportJob, ListField
 from dialer.models.enums import FieldType, PhoneType
+from dialer.tools.bench.common import bench_database, peak_rss_mb, run_tag, work_dir
 
 log = logging.getLogger(__name__)
 
@@ -216,73 +214,61 @@ async def bench_import(rows: int, *, database_url: str | None = None, engine: As
                        settings: Settings | None = None, workdir: Path | None = None, keep: bool = False,
                        seed: int = 1) -> dict[str, Any]:
     """Run the benchmark; returns rows, seconds, rows_per_s, copy_rows_per_s, ratio, peak_rss_mb and the counts."""
-    settings = settings or get_settings()
-    owned: AsyncEngine | None = None
-    if engine is None:
-        if database_url is None:
-            from dialer.db import resolve_url
-            from dialer.migrate import prepare_database
+    async with bench_database(pool_size=2, settings=settings, database_url=database_url, engine=engine) as db, \
+            work_dir("dialer-bench-", workdir, keep=keep) as folder:
+        maker = db.maker
+        stamp = run_tag("_")
+        path = folder / f"bench-{rows}.csv"
+        list_ids: list[int] = []
+        field_ids: dict[str, int] = {}
+        job_id: int | None = None
+        errors_file: str | None = None
+        try:
+            await asyncio.to_thread(generate_csv, path, rows, seed=seed)
+            types = {"ФИО": FieldType.string, "Город": FieldType.string, "Сумма": FieldType.decimal,
+                     "Дата договора": FieldType.date, "Телефон": FieldType.phone}
+            async with maker() as session, session.begin():
+                fields = [Field(name=f"{h} (bench {stamp})", type=t, description="", options=[],
+                                phone_type=PhoneType.mobile if t == FieldType.phone else None)
+                          for h, t in types.items()]
+                session.add_all(fields)
+                lst = ContactList(name=f"bench {stamp}", description="dialer bench import")
+                session.add(lst)
+                await session.flush()
+                session.add_all([ListField(list_id=lst.id, field_id=f.id, position=i) for i, f in enumerate(fields)])
+                field_ids = {h: f.id for h, f in zip(types, fields, strict=True)}
+                list_id = lst.id
+            list_ids.append(list_id)
+            for h, fid in field_ids.items():
+                await ensure_field_indexes(db.engine, fid, types[h])
 
-            database_url = await asyncio.to_thread(resolve_url, settings)
-            await prepare_database(database_url, settings)
-        engine = owned = make_engine(database_url, pool_size=2)
-    maker = make_sessionmaker(engine)
-    stamp = f"{int(time.time())}_{random.randrange(10_000)}"
-    own_folder = workdir is None
-    folder = workdir or Path(tempfile.mkdtemp(prefix="dialer-bench-"))
-    path = folder / f"bench-{rows}.csv"
-    list_ids: list[int] = []
-    field_ids: dict[str, int] = {}
-    job_id: int | None = None
-    errors_file: str | None = None
-    try:
-        await asyncio.to_thread(generate_csv, path, rows, seed=seed)
-        types = {"ФИО": FieldType.string, "Город": FieldType.string, "Сумма": FieldType.decimal,
-                 "Дата договора": FieldType.date, "Телефон": FieldType.phone}
-        async with maker() as session, session.begin():
-            fields = [Field(name=f"{h} (bench {stamp})", type=t, description="", options=[],
-                            phone_type=PhoneType.mobile if t == FieldType.phone else None) for h, t in types.items()]
-            session.add_all(fields)
-            lst = ContactList(name=f"bench {stamp}", description="dialer bench import")
-            session.add(lst)
-            await session.flush()
-            session.add_all([ListField(list_id=lst.id, field_id=f.id, position=i) for i, f in enumerate(fields)])
-            field_ids = {h: f.id for h, f in zip(types, fields, strict=True)}
-            list_id = lst.id
-        list_ids.append(list_id)
-        for h, fid in field_ids.items():
-            await ensure_field_indexes(engine, fid, types[h])
-
-        started = time.perf_counter()
-        result = await run_import(maker, path, settings=settings, list_id=list_id,
-                                  options=ImportOptions(mapping={h: str(fid) for h, fid in field_ids.items()}))
-        seconds = time.perf_counter() - started
-        job_id, errors_file = result.job_id, result.errors_file
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux; before the baselines
-        copy_seconds = await _raw_copy(engine, path, f"bench_copy_{stamp}")
-        async with maker() as session, session.begin():
-            copy_list = ContactList(name=f"bench {stamp} table copy", description="dialer bench import: table COPY")
-            session.add(copy_list)
-        list_ids.append(copy_list.id)
-        table_seconds = await _table_copy(engine, list_id, copy_list.id, result.job_id, field_ids["Телефон"])
-        rows_per_s = rows / seconds
-        copy_rows_per_s = rows / copy_seconds
-        return {"rows": rows, "seconds": round(seconds, 3), "rows_per_s": round(rows_per_s),
-                "copy_seconds": round(copy_seconds, 3), "copy_rows_per_s": round(copy_rows_per_s),
-                "ratio": round(rows_per_s / copy_rows_per_s, 4), "peak_rss_mb": round(peak, 1),
-                "table_copy_seconds": round(table_seconds, 3),
-                "ratio_to_table_copy": round(table_seconds / seconds, 4),
-                "imported": result.imported, "rejected": result.rejected, "duplicates": result.duplicates,
-                "status": result.status.value}
-    finally:
-        # Also after a failure: a list, fields and their indexes left behind would slow every later import.
-        if not keep:
-            try:
-                await _clean_up(engine, list_ids, job_id, list(field_ids.values()), errors_file)
-            except Exception:  # the run's own error, if any, is the one to see
-                log.exception("the import benchmark could not delete lists %s and fields %s", list_ids, field_ids)
-            await asyncio.to_thread(path.unlink, missing_ok=True)
-            if own_folder:
-                await asyncio.to_thread(shutil.rmtree, folder, True)
-        if owned is not None:
-            await owned.dispose()
+            started = time.perf_counter()
+            result = await run_import(maker, path, settings=db.settings, list_id=list_id,
+                                      options=ImportOptions(mapping={h: str(fid) for h, fid in field_ids.items()}))
+            seconds = time.perf_counter() - started
+            job_id, errors_file = result.job_id, result.errors_file
+            peak = peak_rss_mb()  # before the baselines
+            copy_seconds = await _raw_copy(db.engine, path, f"bench_copy_{stamp}")
+            async with maker() as session, session.begin():
+                copy_list = ContactList(name=f"bench {stamp} table copy", description="dialer bench import: table COPY")
+                session.add(copy_list)
+            list_ids.append(copy_list.id)
+            table_seconds = await _table_copy(db.engine, list_id, copy_list.id, result.job_id, field_ids["Телефон"])
+            rows_per_s = rows / seconds
+            copy_rows_per_s = rows / copy_seconds
+            return {"rows": rows, "seconds": round(seconds, 3), "rows_per_s": round(rows_per_s),
+                    "copy_seconds": round(copy_seconds, 3), "copy_rows_per_s": round(copy_rows_per_s),
+                    "ratio": round(rows_per_s / copy_rows_per_s, 4), "peak_rss_mb": peak,
+                    "table_copy_seconds": round(table_seconds, 3),
+                    "ratio_to_table_copy": round(table_seconds / seconds, 4),
+                    "imported": result.imported, "rejected": result.rejected, "duplicates": result.duplicates,
+                    "status": result.status.value}
+        finally:
+            # Also after a failure: a list, fields and their indexes left behind would slow every later import.
+            if not keep:
+                try:
+                    await _clean_up(db.engine, list_ids, job_id, list(field_ids.values()), errors_file)
+                except Exception:  # the run's own error, if any, is the one to see
+                    log.exception("the import benchmark could not delete lists %s and fields %s", list_ids,
+                                  field_ids)
+                await asyncio.to_thread(path.unlink, missing_ok=True)

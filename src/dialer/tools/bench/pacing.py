@@ -27,7 +27,6 @@ included, per free or in-call operator) — and keeps the best; the row says whi
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import sys
 import time
@@ -57,6 +56,7 @@ from dialer.telephony.traffic import (
     TrafficSampler,
     load_scenario,
 )
+from dialer.tools.bench.common import print_result
 
 __all__ = [
     "ALGORITHMS",
@@ -414,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = run_bench(scenarios, tuple(args.algorithm) or ALGORITHMS, workers=args.workers)
     elapsed = time.perf_counter() - started
     if args.json:
-        print(json.dumps(rows, indent=1, ensure_ascii=False))
+        print_result(rows, indent=1)
     else:
         print(_table(rows))
         print(f"\n{len(rows)} runs in {elapsed:.1f} s")

@@ -26,7 +26,6 @@ import json
 import math
 import multiprocessing
 import random
-import socket
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -35,15 +34,15 @@ import httpx
 from sqlalchemy import delete, insert, select, update
 
 from dialer.auth.service import digest, hash_password, new_api_token
-from dialer.config import Settings, get_settings
+from dialer.config import Settings
 from dialer.core.clock import SystemClock
-from dialer.db import make_engine, make_sessionmaker, resolve_url
 from dialer.engine.runner import EngineConfig
 from dialer.models import ApiToken, Operator, Role, User, user_roles
 from dialer.models.enums import DialMode
 from dialer.stats import percentile
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import Uniform
+from dialer.tools.bench.common import bench_database, free_port, run_tag
 from dialer.tools.demo import DEMO_SCENARIO
 from dialer.tools.sample import Sample, create_sample, drop_sample
 from dialer.tools.serve import serve
@@ -52,12 +51,6 @@ __all__ = ["bench_realtime"]
 
 #: Events that are the stream's own bookkeeping, not engine events.
 _OWN = frozenset({"Hello", "Resync", "ListenerReconnected"})
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclasses.dataclass
@@ -159,55 +152,48 @@ async def bench_realtime(operators: int = 100, *, seconds: float = 30.0, supervi
                          contacts: int | None = None, database_url: str | None = None,
                          settings: Settings | None = None, seed: int = 1) -> dict[str, Any]:
     """Run the demo engine with ``operators`` simulated operators and live clients for ``seconds``."""
-    settings = settings or get_settings()
-    if database_url is None:
-        from dialer.migrate import prepare_database
-
-        database_url = await asyncio.to_thread(resolve_url, settings)
-        await prepare_database(database_url, settings)
-    db = make_engine(database_url, pool_size=4)
-    maker = make_sessionmaker(db)
-    tag = f"{int(time.time())}-{random.randrange(10_000)}"
-    sample: Sample | None = None
-    user_ids: list[int] = []
-    try:
-        sample = await create_sample(maker, name=f"Бенчмарк realtime ({tag})", contacts=contacts or operators * 200,
-                                     operators=operators, suffix=f" (bench {tag})", mode=DialMode.predictive,
-                                     wrap_up_s=60, seed=seed)
-        user_ids, sup_tokens, op_tokens = await _users(maker, sample, supervisors, tag)
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
-        clock = SystemClock()
-        sim = SimTelephony(clock, dataclasses.replace(DEMO_SCENARIO, operators=operators), seed=seed)
-        stop_server = asyncio.Event()
-        server = asyncio.create_task(serve(
-            settings, host="127.0.0.1", port=port, database_url=database_url, telephony=sim, clock=clock,
-            config=EngineConfig(seed=seed), sim_operators=sample.operator_ids, sim_wrap_up_s=Uniform(8.0, 20.0),
-            prepare=False, stop=stop_server, log_level="warning"))
-        async with httpx.AsyncClient(base_url=base) as probe:
-            for _ in range(200):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await probe.get("/api/health")).status_code == 200:
-                        break
-                if server.done():
-                    await server  # raises what stopped it
-                await asyncio.sleep(0.05)
-        ctx = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
-            measured = await asyncio.wrap_future(pool.submit(_clients_process, base, sup_tokens, op_tokens,
-                                                             seconds))
-        stop_server.set()
-        await server
-        ordered = sorted(measured["delays_ms"])
-        return {"events": measured["events"], "deliveries": len(ordered),
-                "p50_ms": round(percentile(ordered, 0.50), 2), "p99_ms": round(percentile(ordered, 0.99), 2),
-                "max_ms": round(ordered[-1], 2) if ordered else 0.0, "clients": measured["clients"],
-                "operators": operators, "seconds": round(measured["seconds"], 1), "resyncs": measured["resyncs"],
-                "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    finally:
-        if sample is not None:
-            await drop_sample(maker, sample)
-        if user_ids:
-            async with maker() as session, session.begin():
-                await session.execute(delete(User).where(User.id.in_(user_ids)))
-        await db.dispose()
+    async with bench_database(pool_size=4, settings=settings, database_url=database_url) as db:
+        maker = db.maker
+        tag = run_tag()
+        sample: Sample | None = None
+        user_ids: list[int] = []
+        try:
+            sample = await create_sample(maker, name=f"Бенчмарк realtime ({tag})",
+                                         contacts=contacts or operators * 200, operators=operators,
+                                         suffix=f" (bench {tag})", mode=DialMode.predictive, wrap_up_s=60, seed=seed)
+            user_ids, sup_tokens, op_tokens = await _users(maker, sample, supervisors, tag)
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            clock = SystemClock()
+            sim = SimTelephony(clock, dataclasses.replace(DEMO_SCENARIO, operators=operators), seed=seed)
+            stop_server = asyncio.Event()
+            server = asyncio.create_task(serve(
+                db.settings, host="127.0.0.1", port=port, database_url=db.url, telephony=sim, clock=clock,
+                config=EngineConfig(seed=seed), sim_operators=sample.operator_ids, sim_wrap_up_s=Uniform(8.0, 20.0),
+                prepare=False, stop=stop_server, log_level="warning"))
+            async with httpx.AsyncClient(base_url=base) as probe:
+                for _ in range(200):
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await probe.get("/api/health")).status_code == 200:
+                            break
+                    if server.done():
+                        await server  # raises what stopped it
+                    await asyncio.sleep(0.05)
+            ctx = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                measured = await asyncio.wrap_future(pool.submit(_clients_process, base, sup_tokens, op_tokens,
+                                                                 seconds))
+            stop_server.set()
+            await server
+            ordered = sorted(measured["delays_ms"])
+            return {"events": measured["events"], "deliveries": len(ordered),
+                    "p50_ms": round(percentile(ordered, 0.50), 2), "p99_ms": round(percentile(ordered, 0.99), 2),
+                    "max_ms": round(ordered[-1], 2) if ordered else 0.0, "clients": measured["clients"],
+                    "operators": operators, "seconds": round(measured["seconds"], 1), "resyncs": measured["resyncs"],
+                    "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        finally:
+            if sample is not None:
+                await drop_sample(maker, sample)
+            if user_ids:
+                async with maker() as session, session.begin():
+                    await session.execute(delete(User).where(User.id.in_(user_ids)))

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from dialer.stats import percentile
 from dialer.telephony.base import CallEvent, CallEventKind, CallId, Originate, TelephonyError
 from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig
 from dialer.telephony.sip.driver import SipTelephony
+from dialer.tools.bench.common import free_port, work_dir
 
 CARRIER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="bench carrier">
@@ -72,24 +71,9 @@ Content-Length: 0
 """
 
 
-def _prepare() -> tuple[Path, Path]:
-    workdir = Path(tempfile.mkdtemp(prefix="dialer-bench-sip-"))
-    scenario = workdir / "carrier.xml"
-    scenario.write_text(CARRIER)
-    return workdir, scenario
-
-
-def _clean_up(workdir: Path) -> str:
-    """SIPp's error log (empty when all went well); the work directory is removed."""
-    errors = "".join(p.read_text(errors="replace") for p in workdir.glob("*errors.log"))
-    shutil.rmtree(workdir, ignore_errors=True)
-    return errors
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _sipp_errors(workdir: Path) -> str:
+    """SIPp's error log (empty when all went well)."""
+    return "".join(p.read_text(errors="replace") for p in workdir.glob("*errors.log"))
 
 
 async def _no_accounts(login: str) -> DeviceAccount | None:
@@ -100,12 +84,18 @@ async def bench_sip(calls: int, rate: float, hold_s: float = 1.0) -> dict[str, A
     sipp = shutil.which("sipp")
     if sipp is None:
         raise SystemExit("SIPp is not installed: apt-get install sip-tester")
-    workdir, scenario = await asyncio.to_thread(_prepare)
-    port = _free_port()
+    async with work_dir("dialer-bench-sip-") as workdir:
+        return await _run(sipp, workdir, calls, rate, hold_s)
+
+
+async def _run(sipp: str, workdir: Path, calls: int, rate: float, hold_s: float) -> dict[str, Any]:
+    scenario = workdir / "carrier.xml"
+    await asyncio.to_thread(scenario.write_text, CARRIER)
+    port = free_port(udp=True)
     proc = await asyncio.create_subprocess_exec(
         sipp, "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-buff_size", "4194304", "-nostdin",
-        "-aa", "-m", str(calls), "-mp", str(_free_port()), "-trace_err", cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        "-aa", "-m", str(calls), "-mp", str(free_port(udp=True)), "-trace_err", cwd=workdir,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     await asyncio.sleep(0.5)  # SIPp binds its socket
     clock = SystemClock()
     settings = SipSettings(bind_host="127.0.0.1", bind_port=0, device_ping_s=0, tcp=False)
@@ -177,7 +167,7 @@ async def bench_sip(calls: int, rate: float, hold_s: float = 1.0) -> dict[str, A
     if proc.returncode is None:
         proc.terminate()
         await proc.wait()
-    sipp_errors = await asyncio.to_thread(_clean_up, workdir)
+    sipp_errors = await asyncio.to_thread(_sipp_errors, workdir)
     return {"calls": calls, "completed": completed, "failed": calls - completed, "rate": rate, "hold_s": hold_s,
             "setup_p50_ms": round(percentile(setups, 0.50), 2), "setup_p99_ms": round(percentile(setups, 0.99), 2),
             "setup_max_ms": round(max(setups, default=0.0), 2), "max_concurrent": max_up,
