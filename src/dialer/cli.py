@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from dialer.config import get_settings
+from dialer.tools.bench.cli import bench_app
 
 app = typer.Typer(help="Dialer: an outbound call-centre platform.", no_args_is_help=True, add_completion=False)
 user_app = typer.Typer(help="Users of the product.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(bench_app, name="bench")
 console = Console(stderr=True)
@@ -202,74 +202,13 @@ def _progress() -> Progress:
                     console=console)
 
 
-@bench_app.command("pacing", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def bench_pacing(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list")] = False,
-    scenario: Annotated[list[Path] | None, typer.Option("--scenario", help="Scenario JSON file (repeatable)")] = None,
-) -> None:
-    """Pacing algorithms side by side in virtual time (progressive, best fixed ratio, VICIdial ADAPT, ours).
-
-    Further options of the benchmark (--builtin NAME, --no-builtin, --algorithm NAME, --workers N) pass through.
-    """
-    from dialer.tools.bench.pacing import main as pacing_main
-
-    argv = (["--json"] if as_json else []) + [a for f in scenario or [] for a in ("--scenario", str(f))]
-    raise typer.Exit(pacing_main([*argv, *ctx.args]))
-
-
-@bench_app.command("engine")
-def bench_engine_command(
-    operators: Annotated[int, typer.Option(help="Simulated operators")] = 500,
-    contacts: Annotated[int, typer.Option(help="Contacts in the campaign")] = 1_000_000,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
-) -> None:
-    """The real engine against the real database on simulated telephony, as fast as it can."""
-    from dialer.tools.bench.engine import bench_engine
-
-    result = asyncio.run(bench_engine(operators, contacts))
-    print(json.dumps(result, ensure_ascii=False) if as_json else result)
-
-
-@bench_app.command("realtime")
-def bench_realtime_command(
-    operators: Annotated[int, typer.Option(help="Simulated operators (one live operator-panel client each)")] = 100,
-    seconds: Annotated[float, typer.Option(help="How long to measure, wall-clock seconds")] = 30.0,
-    supervisors: Annotated[int, typer.Option(help="Live supervisor clients (every event)")] = 10,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
-) -> None:
-    """Delay from an engine event to its arrival at live browser streams (SSE), with the demo's engine running."""
-    from dialer.tools.bench.realtime import bench_realtime
-
-    result = asyncio.run(bench_realtime(operators, seconds=seconds, supervisors=supervisors))
-    print(json.dumps(result, ensure_ascii=False) if as_json else result)
-
-
-@bench_app.command("sip")
-def bench_sip_command(
-    calls: Annotated[int, typer.Option(help="Calls to place")] = 2000,
-    rate: Annotated[float, typer.Option(help="Calls placed per second")] = 200.0,
-    hold_s: Annotated[float, typer.Option("--hold-s", help="Seconds each answered call is held")] = 1.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
-) -> None:
-    """The SIP driver against a SIPp carrier on loopback (needs the sip-tester package)."""
-    from dialer.tools.bench.sip import bench_sip
-
-    result = asyncio.run(bench_sip(calls, rate, hold_s))
-    print(json.dumps(result, ensure_ascii=False) if as_json else result)
-
-
 def _register_domain_commands() -> None:
-    """Commands that live beside their domain (``dialer import``, ``dialer bench import``, ``dialer campaign``)."""
-    try:
-        from dialer.contact import cli as contact_cli
-    except ImportError:  # pragma: no cover - the contact domain is part of the product
-        return
-    register = getattr(contact_cli, "register", None)
-    if register is not None:
-        register(app, bench_app)
+    """Commands that live beside their domain (``dialer import``, ``dialer campaign``); the benchmarks' are in
+    :mod:`dialer.tools.bench.cli`."""
     from dialer.campaign import cli as campaign_cli
+    from dialer.contact import cli as contact_cli
 
+    contact_cli.register(app)
     campaign_cli.register(app)
 
 

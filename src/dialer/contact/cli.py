@@ -1,7 +1,8 @@
-"""``dialer import FILE --list NAME`` and ``dialer bench import``: the command-line side of the importer.
+"""``dialer import FILE --list NAME``: the command-line side of the importer.
 
-``register(app, bench_app)`` is called by :mod:`dialer.cli` to add the commands. The work is in
-plain async functions (:func:`import_file`) that tests call directly.
+``register(app)`` is called by :mod:`dialer.cli` to add the command (``dialer bench import`` is
+registered with the other benchmarks in :mod:`dialer.tools.bench.cli`). The work is in plain
+async functions (:func:`import_file`) that tests call directly.
 """
 
 from __future__ import annotations
@@ -116,20 +117,5 @@ def import_command(
         raise typer.Exit(1)
 
 
-def bench_command(
-    rows: Annotated[int, typer.Option(help="Contacts in the generated file")] = 100_000,
-    database_url: Annotated[str | None, typer.Option(help="Database (default: the configured one)")] = None,
-    keep: Annotated[bool, typer.Option(help="Keep the list, the fields and the file afterwards")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (also the default output)")] = False,
-) -> None:
-    """Import a generated CSV through the real import path and compare with a raw COPY of the same file."""
-    from dialer.tools.bench.imports import bench_import
-
-    # The output is one JSON object either way; --json is accepted so the documented command works.
-    del as_json
-    print(json.dumps(asyncio.run(bench_import(rows, database_url=database_url, keep=keep)), ensure_ascii=False))
-
-
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     app.command("import")(import_command)
-    bench_app.command("import")(bench_command)

@@ -1,0 +1,87 @@
+"""``dialer bench ...``: every benchmark command, registered here (:mod:`dialer.cli` adds ``bench_app``).
+
+Each command imports its benchmark when it runs, so ``--help`` stays quick and needs no database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dialer.tools.bench.common import print_result
+
+bench_app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
+
+
+@bench_app.command("pacing", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_pacing_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list")] = False,
+    scenario: Annotated[list[Path] | None, typer.Option("--scenario", help="Scenario JSON file (repeatable)")] = None,
+) -> None:
+    """Pacing algorithms side by side in virtual time (progressive, best fixed ratio, VICIdial ADAPT, ours).
+
+    Further options of the benchmark (--builtin NAME, --no-builtin, --algorithm NAME, --workers N) pass through.
+    """
+    from dialer.tools.bench.pacing import main as pacing_main
+
+    argv = (["--json"] if as_json else []) + [a for f in scenario or [] for a in ("--scenario", str(f))]
+    raise typer.Exit(pacing_main([*argv, *ctx.args]))
+
+
+@bench_app.command("engine")
+def bench_engine_command(
+    operators: Annotated[int, typer.Option(help="Simulated operators")] = 500,
+    contacts: Annotated[int, typer.Option(help="Contacts in the campaign")] = 1_000_000,
+    as_json: AsJson = False,
+) -> None:
+    """The real engine against the real database on simulated telephony, as fast as it can."""
+    from dialer.tools.bench.engine import bench_engine
+
+    print_result(asyncio.run(bench_engine(operators, contacts)), as_json=as_json)
+
+
+@bench_app.command("realtime")
+def bench_realtime_command(
+    operators: Annotated[int, typer.Option(help="Simulated operators (one live operator-panel client each)")] = 100,
+    seconds: Annotated[float, typer.Option(help="How long to measure, wall-clock seconds")] = 30.0,
+    supervisors: Annotated[int, typer.Option(help="Live supervisor clients (every event)")] = 10,
+    as_json: AsJson = False,
+) -> None:
+    """Delay from an engine event to its arrival at live browser streams (SSE), with the demo's engine running."""
+    from dialer.tools.bench.realtime import bench_realtime
+
+    print_result(asyncio.run(bench_realtime(operators, seconds=seconds, supervisors=supervisors)), as_json=as_json)
+
+
+@bench_app.command("sip")
+def bench_sip_command(
+    calls: Annotated[int, typer.Option(help="Calls to place")] = 2000,
+    rate: Annotated[float, typer.Option(help="Calls placed per second")] = 200.0,
+    hold_s: Annotated[float, typer.Option("--hold-s", help="Seconds each answered call is held")] = 1.0,
+    as_json: AsJson = False,
+) -> None:
+    """The SIP driver against a SIPp carrier on loopback (needs the sip-tester package)."""
+    from dialer.tools.bench.sip import bench_sip
+
+    print_result(asyncio.run(bench_sip(calls, rate, hold_s)), as_json=as_json)
+
+
+@bench_app.command("import")
+def bench_import_command(
+    rows: Annotated[int, typer.Option(help="Contacts in the generated file")] = 100_000,
+    database_url: Annotated[str | None, typer.Option(help="Database (default: the configured one)")] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the list, the fields and the file afterwards")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (also the default output)")] = False,
+) -> None:
+    """Import a generated CSV through the real import path and compare with a raw COPY of the same file."""
+    from dialer.tools.bench.imports import bench_import
+
+    # The output is one JSON object either way; --json is accepted so the documented command works.
+    del as_json
+    print_result(asyncio.run(bench_import(rows, database_url=database_url, keep=keep)))
