@@ -4,17 +4,71 @@ in-dialog requests (ACK of a 2xx, BYE, re-INVITE) that follow the route set.
 A leg is the dialer's user agent towards one peer: the customer's leg goes through a trunk, an
 operator's leg to a registered phone. Requests of a leg carry the credentials of its trunk, so that a
 401/407 to a BYE or re-INVITE is answered like one to the first INVITE.
+
+The dialog's state is a table (:data:`MACHINE`). The dialer is always the caller of its legs (it sends the
+INVITE), so a leg is ``early`` from its INVITE on — RFC 3261's early dialog begins with the first 1xx that carries
+a To tag, and nothing the dialer does differs before it.
+
+==========  ==========  ==========  ====================================================================
+from        event       to          when
+==========  ==========  ==========  ====================================================================
+early       answered    confirmed   a 2xx to the INVITE: remote tag, remote target, route set (§12.1.2)
+early       rejected    terminated  a 300-699 to the INVITE, or none at all (timer B)
+early       abandoned   terminated  the dialer gives the leg up before it is answered (CANCEL sent or due)
+early       bye         terminated  a BYE from the callee, which must not send one on an early dialog
+                                    (§15), taken as the end anyway
+confirmed   answered    confirmed   a 2xx to a re-INVITE: the remote target is refreshed (§12.2.1.2)
+confirmed   bye         terminated  BYE sent or received (§15)
+terminated  answered    terminated  a 2xx to an INVITE the dialer gave up (it crossed our CANCEL): the far
+                                    end's dialog, which the driver ACKs and BYEs at once; ours stays over
+terminated  rejected    terminated  the final answer (487 …) to an INVITE the dialer gave up
+terminated  bye         terminated  our BYE of such a 2xx
+==========  ==========  ==========  ====================================================================
+
+A 300-699 to a re-INVITE leaves the dialog as it was (§14.1): no event.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
+from dialer.core.fsm import Machine
 from dialer.telephony.sip.auth import AuthError, Credentials, pick_challenge
 from dialer.telephony.sip.message import Address, Message, ParseError, Uri, new_tag
 from dialer.telephony.sip.sdp import Origin
-from dialer.telephony.sip.transaction import ClientTransaction, via_header
+from dialer.telephony.sip.transaction import InviteClientTransaction, via_header
 from dialer.telephony.sip.transport import Peer
+
+__all__ = ["MACHINE", "DialogEvent", "DialogState", "Leg"]
+
+
+class DialogState(StrEnum):
+    early = "early"
+    confirmed = "confirmed"
+    terminated = "terminated"
+
+
+class DialogEvent(StrEnum):
+    answered = "answered"
+    rejected = "rejected"
+    abandoned = "abandoned"
+    bye = "bye"
+
+
+DS, DE = DialogState, DialogEvent
+
+MACHINE: Machine[DialogState, DialogEvent] = Machine("dialog", {
+    (DS.early, DE.answered): DS.confirmed,
+    (DS.early, DE.rejected): DS.terminated,
+    (DS.early, DE.abandoned): DS.terminated,
+    (DS.early, DE.bye): DS.terminated,
+    (DS.confirmed, DE.answered): DS.confirmed,
+    (DS.confirmed, DE.bye): DS.terminated,
+    (DS.terminated, DE.answered): DS.terminated,
+    (DS.terminated, DE.rejected): DS.terminated,
+    (DS.terminated, DE.bye): DS.terminated,
+})
 
 
 @dataclass(eq=False, slots=True)
@@ -34,9 +88,8 @@ class Leg:
     credentials: Credentials | None = None
     cseq: int = 0
     route: list[str] = field(default_factory=list)
-    confirmed: bool = False
-    ended: bool = False
-    invite_tx: ClientTransaction | None = None
+    state: DialogState = DialogState.early
+    invite_tx: InviteClientTransaction | None = None
     invite: Message | None = None
     ack: Message | None = None
     provisional: bool = False
@@ -66,6 +119,20 @@ class Leg:
     @property
     def remote_tag(self) -> str | None:
         return self.remote.tag
+
+    @property
+    def confirmed(self) -> bool:
+        return self.state is DialogState.confirmed
+
+    @property
+    def ended(self) -> bool:
+        """The dialog is over for the dialer (BYE sent or received, the leg given up or refused)."""
+        return self.state is DialogState.terminated
+
+    def fire(self, event: DialogEvent) -> DialogState:
+        """Move the dialog on by ``event``; an illegal pair raises :class:`dialer.core.fsm.IllegalTransition`."""
+        self.state = MACHINE.next(self.state, event)
+        return self.state
 
     # --- building requests ------------------------------------------------------------------------------
     def _route_headers(self) -> tuple[str, list[tuple[str, str]]]:
@@ -114,14 +181,17 @@ class Leg:
 
     # --- taking in responses ----------------------------------------------------------------------------
     def confirm(self, response: Message) -> None:
-        """A 2xx to our INVITE: the remote tag, the Contact as remote target, the route set."""
-        self.remote = Address.parse(response["To"])
+        """A 2xx to our INVITE: the remote tag, the Contact as remote target, the route set (taken from the first
+        2xx only)."""
+        remote = Address.parse(response["To"])
         contact = response.contact()
+        first = not self.confirmed
+        self.fire(DialogEvent.answered)
+        self.remote = remote
         if contact is not None:
             self.target = contact.uri
-        if not self.confirmed:
+        if first:
             self.route = list(reversed(response.all("Record-Route")))
-        self.confirmed = True
         if response.body:
             self.remote_sdp = response.body
 

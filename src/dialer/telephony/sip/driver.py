@@ -5,8 +5,26 @@ operators' phones, connects an answered customer to a phone by third-party call 
 media flowing directly between carrier and phone, plays hold audio itself while the customer waits, and
 propagates hang-ups between the two legs. See ``docs/sip.md`` for the ladder diagrams.
 
-The protocol timers (retransmissions, ring timeouts, pings) run on the event loop's real time; the
-injected clock only stamps events.
+Every timer (retransmissions, ring timeouts, pings, registration refreshes) runs on the injected clock, which also
+stamps the events: with a :class:`~dialer.core.clock.VirtualClock` the whole driver runs in virtual time (the
+sockets stay real).
+
+A call's state is a table (:data:`CALL`):
+
+==========  ==========  ==========  ======================================================================
+from        event       to          when
+==========  ==========  ==========  ======================================================================
+ringing     answer      answered    the customer's 2xx (the customer waits for an operator, on hold audio)
+ringing     end         ended       a 300-699, no response (timer B), the ring timeout, ``hangup``, ``close``
+answered    offer       connecting  ``connect``: the operator's phone is invited
+answered    end         ended       a BYE from the customer, ``hangup``, ``max_call_s``, a missing ACK
+connecting  bridge      connected   both legs talk to each other (RFC 3725)
+connecting  back        answered    the offer failed or was withdrawn: the customer waits again
+connecting  end         ended
+connected   end         ended       a BYE from either side, ``hangup``, ``max_call_s``, a missing ACK, ``close``
+==========  ==========  ==========  ======================================================================
+
+``ended`` is final: the call's last event (its outcome, or ``hung_up``) has been emitted and the call forgotten.
 """
 
 from __future__ import annotations
@@ -20,9 +38,11 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import dialer.telephony.sip.sdp as sdp
-from dialer.core.clock import Clock, SystemClock
+from dialer.core.clock import Cancellable, Clock, SystemClock, wait_for
+from dialer.core.fsm import Machine
 from dialer.telephony.base import (
     AnsweredBy,
     CallEvent,
@@ -41,12 +61,17 @@ from dialer.telephony.base import (
 )
 from dialer.telephony.sip.auth import Credentials
 from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig
-from dialer.telephony.sip.dialog import Leg
+from dialer.telephony.sip.dialog import DialogEvent, Leg
 from dialer.telephony.sip.holdaudio import ensure_default_hold_audio
 from dialer.telephony.sip.message import Address, Message, Uri, new_tag
 from dialer.telephony.sip.registrar import Registrar, Registration, _Binding
 from dialer.telephony.sip.rtp import AudioError, RtpPorts, RtpSender, load_audio
-from dialer.telephony.sip.transaction import ServerTransaction, TransactionLayer, via_header
+from dialer.telephony.sip.transaction import (
+    InviteServerTransaction,
+    ServerTransaction,
+    TransactionLayer,
+    via_header,
+)
 from dialer.telephony.sip.transport import Peer, Transport
 from dialer.telephony.sip.trunkreg import TrunkRegistration
 
@@ -55,6 +80,36 @@ log = logging.getLogger(__name__)
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY"
 
 Accounts = Callable[[str], Awaitable[DeviceAccount | None]]
+
+
+class CallState(StrEnum):
+    ringing = "ringing"
+    answered = "answered"
+    connecting = "connecting"
+    connected = "connected"
+    ended = "ended"
+
+
+class CallInput(StrEnum):
+    answer = "answer"
+    offer = "offer"
+    bridge = "bridge"
+    back = "back"
+    end = "end"
+
+
+CS, CI = CallState, CallInput
+
+CALL: Machine[CallState, CallInput] = Machine("SIP call", {
+    (CS.ringing, CI.answer): CS.answered,
+    (CS.ringing, CI.end): CS.ended,
+    (CS.answered, CI.offer): CS.connecting,
+    (CS.answered, CI.end): CS.ended,
+    (CS.connecting, CI.bridge): CS.connected,
+    (CS.connecting, CI.back): CS.answered,
+    (CS.connecting, CI.end): CS.ended,
+    (CS.connected, CI.end): CS.ended,
+})
 
 
 def outcome(code: int, reason: str, response: Message | None = None) -> tuple[CallEventKind, str]:
@@ -115,7 +170,7 @@ class _Call:
     trunk: _Trunk
     customer: Leg
     rtp_port: int
-    state: str = "ringing"  # ringing | answered | connecting | connected | ended
+    state: CallState = CallState.ringing
     ringing_reported: bool = False
     operator: Leg | None = None
     endpoint: str | None = None
@@ -127,8 +182,13 @@ class _Call:
     #: ``withdraw`` asked the connect flow to stop before it invites the phone (delayed offer).
     withdrawing: bool = False
     player: RtpSender | None = None
-    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    timers: list[Cancellable] = field(default_factory=list)
     connect_task: asyncio.Task[None] | None = None
+
+    def move(self, event: CallInput) -> CallState:
+        """The call's next state by :data:`CALL`; an illegal pair raises :class:`dialer.core.fsm.IllegalTransition`."""
+        self.state = CALL.next(self.state, event)
+        return self.state
 
 
 class SipTelephony:
@@ -141,9 +201,10 @@ class SipTelephony:
         self.accounts = accounts
         self._trunks: dict[int, _Trunk] = {t.id: _Trunk(t) for t in trunks}
         self.transport = Transport(self.layer_received)
-        self.layer = TransactionLayer(self.transport, t1=settings.t1_s, t2=settings.t2_s)
+        self.layer = TransactionLayer(self.transport, t1=settings.t1_s, t2=settings.t2_s, clock=self.clock)
         self.layer.on_request = self._on_request
         self.layer.on_stray_response = self._on_stray_response
+        self.layer.on_missing_ack = self._on_missing_ack
         self.registrar = Registrar(settings, self.layer, accounts, self.clock, self._emit, self.local_address)
         self.rtp = RtpPorts(settings.bind_host, settings.rtp_port_min, settings.rtp_port_max)
         self._calls: dict[CallId, _Call] = {}
@@ -178,7 +239,7 @@ class SipTelephony:
         if self._closed:
             return
         for call in list(self._calls.values()):
-            if call.state == "ringing":
+            if call.state is CallState.ringing:
                 self._finish(call, CallEvent(call.id, CallEventKind.no_answer, self.clock.now(), cause="cancelled"))
                 self._cancel(call.customer)
             else:
@@ -191,7 +252,7 @@ class SipTelephony:
         for _ in range(max(1, int(4 * self.settings.t1_s / 0.01))):
             if not self.layer.pending():
                 break
-            await asyncio.sleep(0.01)
+            await self.clock.sleep(0.01)
         self.layer.close()
         self.rtp.close()
         await self.transport.close()
@@ -246,7 +307,7 @@ class SipTelephony:
 
     async def _start_trunk(self, trunk: _Trunk) -> None:
         cfg = trunk.config
-        trunk.tokens, trunk.stamp = max(1.0, cfg.calls_per_second), self.layer.loop.time()
+        trunk.tokens, trunk.stamp = max(1.0, cfg.calls_per_second), self.clock.now()
         try:
             infos = await self.layer.loop.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_DGRAM)
             ip = str(infos[0][4][0])
@@ -298,7 +359,7 @@ class SipTelephony:
         while True:
             trunk.pings_ok, trunk.ping_detail = await self.ping_trunk(trunk)
             self._health(trunk)
-            await asyncio.sleep(trunk.config.options_interval_s)
+            await self.clock.sleep(trunk.config.options_interval_s)
 
     async def ping_trunk(self, trunk: _Trunk) -> tuple[bool, str]:
         """One OPTIONS to the trunk: (answered, what happened). Any answer shows the trunk is alive."""
@@ -328,7 +389,7 @@ class SipTelephony:
             candidates = list(self._trunks.values())
         if not candidates:
             raise TrunkUnavailable("no trunk configured")
-        now = self.layer.loop.time()
+        now = self.clock.now()
         reasons = []
         for trunk in candidates:
             cfg = trunk.config
@@ -385,7 +446,7 @@ class SipTelephony:
                              headers=[("User-Agent", self.settings.user_agent), ("Allow", ALLOW)])
         self._send_invite(leg, invite, trunk.peer, lambda r: self._customer_provisional(call, r),
                           lambda r: self._customer_final(call, r))
-        call.timers.append(self.layer.loop.call_later(request.answer_timeout_s, self._ring_timeout, call))
+        call.timers.append(self.clock.call_later(request.answer_timeout_s, self._ring_timeout, call))
         return call_id
 
     def _send_invite(self, leg: Leg, invite: Message, peer: Peer, on_provisional: Callable[[Message], None],
@@ -432,10 +493,10 @@ class SipTelephony:
                 leg.reinviting = False
                 on_final(None)
 
-        leg.invite_tx = self.layer.send_request(invite, peer, on_response, on_timeout)
+        leg.invite_tx = self.layer.send_invite(invite, peer, on_response, on_timeout)
 
     def _customer_provisional(self, call: _Call, resp: Message) -> None:
-        if call.state == "ringing" and resp.status in (180, 183) and not call.ringing_reported:
+        if call.state is CallState.ringing and resp.status in (180, 183) and not call.ringing_reported:
             call.ringing_reported = True
             self._emit(CallEvent(call.id, CallEventKind.ringing, self.clock.now(), code=resp.status,
                                  cause=f"{resp.status} {resp.reason}"))
@@ -443,41 +504,43 @@ class SipTelephony:
     def _customer_final(self, call: _Call, resp: Message | None) -> None:
         leg = call.customer
         if resp is None:
-            if call.state == "ringing":
+            leg.fire(DialogEvent.rejected)
+            if call.state is CallState.ringing:
                 self._finish(call, CallEvent(call.id, CallEventKind.failed, self.clock.now(),
                                              cause="no response from the trunk"))
             self._forget_leg(leg)
             return
         code = resp.status or 0
         if code >= 300:
-            if call.state == "ringing":
+            leg.fire(DialogEvent.rejected)
+            if call.state is CallState.ringing:
                 kind, cause = outcome(code, resp.reason, resp)
                 self._finish(call, CallEvent(call.id, kind, self.clock.now(), cause=cause, code=code))
             self._forget_leg(leg)
             return
         leg.confirm(resp)
         self._ack(leg, b"")
-        if call.state != "ringing":  # ended meanwhile (closing): do not leave it up
+        if call.state is not CallState.ringing:  # ended meanwhile (closing): do not leave it up
             self._bye(leg)
             return
-        call.state = "answered"
+        call.move(CallInput.answer)
         for timer in call.timers:
             timer.cancel()
-        call.timers = [self.layer.loop.call_later(self.settings.max_call_s, self._too_long, call)]
+        call.timers = [self.clock.call_later(self.settings.max_call_s, self._too_long, call)]
         verdict = resp.get(call.trunk.config.machine_header, "") or ""
         answered_by = AnsweredBy.machine if "machine" in verdict.lower() else AnsweredBy.human
         self._emit(CallEvent(call.id, CallEventKind.answered, self.clock.now(), answered_by=answered_by,
                              code=code, cause=f"{code} {resp.reason}"))
 
     def _ring_timeout(self, call: _Call) -> None:
-        if call.state != "ringing":
+        if call.state is not CallState.ringing:
             return
         self._finish(call, CallEvent(call.id, CallEventKind.no_answer, self.clock.now(),
                                      cause=f"ring timeout ({call.request.answer_timeout_s:g} s)"))
         self._cancel(call.customer)
 
     def _too_long(self, call: _Call) -> None:
-        if call.state != "ended":
+        if call.state is not CallState.ended:
             self._teardown(call, Side.dialer, f"max call duration ({self.settings.max_call_s:g} s)")
 
     def _cancel(self, leg: Leg) -> None:
@@ -488,7 +551,7 @@ class SipTelephony:
 
     def _send_cancel(self, leg: Leg) -> None:
         tx = leg.invite_tx
-        if tx is None or tx.state not in ("calling", "proceeding"):
+        if tx is None or not tx.pending:
             return
         leg.cancel_sent = True
         self.layer.send_request(tx.cancel_request(), tx.peer, lambda r: None, lambda: None)
@@ -496,9 +559,9 @@ class SipTelephony:
     # --- ending calls -------------------------------------------------------------------------------------
     async def hangup(self, call_id: CallId, cause: str = "normal") -> None:
         call = self._calls.get(call_id)
-        if call is None or call.state == "ended":
+        if call is None or call.state is CallState.ended:
             raise UnknownCall(f"call {call_id} does not exist or has ended")
-        if call.state == "ringing":
+        if call.state is CallState.ringing:
             self._finish(call, CallEvent(call.id, CallEventKind.no_answer, self.clock.now(), cause="cancelled"))
             self._cancel(call.customer)
             return
@@ -506,7 +569,7 @@ class SipTelephony:
 
     def _teardown(self, call: _Call, side: Side, cause: str) -> None:
         """End an answered call: BYE (or CANCEL) what is still up on both legs, report ``hung_up``."""
-        if call.state == "ended":
+        if call.state is CallState.ended:
             return
         if call.connect_task is not None and call.connect_task is not asyncio.current_task():
             call.connect_task.cancel()
@@ -523,7 +586,7 @@ class SipTelephony:
             return
         if not leg.confirmed:
             self._cancel(leg)
-            leg.ended = True
+            leg.fire(DialogEvent.abandoned)
             self._forget_leg(leg)
             return
         if leg.pending_ack and leg.invite is not None:
@@ -534,7 +597,7 @@ class SipTelephony:
         self._bye(leg)
 
     def _bye(self, leg: Leg) -> None:
-        leg.ended = True
+        leg.fire(DialogEvent.bye)
         self._forget_leg(leg)
         bye = leg.request("BYE", headers=[("User-Agent", self.settings.user_agent)])
 
@@ -553,9 +616,9 @@ class SipTelephony:
 
     def _finish(self, call: _Call, event: CallEvent) -> None:
         """The last event of a call; it is forgotten (its legs may still be finishing their signalling)."""
-        if call.state == "ended":
+        if call.state is CallState.ended:
             return
-        call.state = "ended"
+        call.move(CallInput.end)
         self._calls.pop(call.id, None)
         call.trunk.calls -= 1
         for timer in call.timers:
@@ -572,15 +635,15 @@ class SipTelephony:
     # --- hold audio ---------------------------------------------------------------------------------------
     async def play(self, call_id: CallId, audio: str | None) -> None:
         call = self._calls.get(call_id)
-        if call is None or call.state == "ended":
+        if call is None or call.state is CallState.ended:
             raise UnknownCall(f"call {call_id} does not exist or has ended")
         call.audio = audio
         if audio is not None:
             call.last_audio = audio
-        elif call.state == "answered":
+        elif call.state is CallState.answered:
             call.last_audio = None  # stopped while waiting: not started again by a failed offer
         self._stop_player(call)
-        if audio is None or call.state != "answered":
+        if audio is None or call.state is not CallState.answered:
             return  # audio is only sent to a customer waiting for an operator
         path = self._audio_path(audio)
         media = sdp.audio_media(call.customer.remote_sdp)
@@ -599,9 +662,9 @@ class SipTelephony:
             raise TelephonyError(f"cannot play {audio}: {err}") from err
         self._bad_audio.discard(path)
         sock = await self.rtp.socket(call.rtp_port)
-        if call.state != "answered" or call.audio != audio or call.player is not None:
+        if call.state is not CallState.answered or call.audio != audio or call.player is not None:
             return  # connected, ended or told otherwise while the file loaded
-        call.player = RtpSender(sock, (media.host, media.port), codec, encoded)
+        call.player = RtpSender(sock, (media.host, media.port), codec, encoded, clock=self.clock)
         call.player.start()
 
     def _audio_path(self, audio: str) -> str:
@@ -628,7 +691,7 @@ class SipTelephony:
     # --- connecting to an operator ------------------------------------------------------------------------
     async def connect(self, call_id: CallId, endpoint: str) -> None:
         call = self._calls.get(call_id)
-        if call is None or call.state != "answered":
+        if call is None or call.state is not CallState.answered:
             raise UnknownCall(f"call {call_id} is not waiting for an operator")
         binding = self.registrar.binding(endpoint)
         if binding is None:
@@ -638,7 +701,7 @@ class SipTelephony:
         busy = self._by_endpoint.get(endpoint)
         if busy is not None:
             raise EndpointUnavailable(f"endpoint {endpoint} is busy with call {busy.id}")
-        call.state = "connecting"
+        call.move(CallInput.offer)
         call.endpoint = endpoint
         self._by_endpoint[endpoint] = call
         flow = self._connect_flow1 if call.trunk.config.connect_flow != "delayed_offer" else self._connect_delayed
@@ -673,7 +736,11 @@ class SipTelephony:
     async def _invite_wait(self, leg: Leg, body: bytes, headers: list[tuple[str, str]],
                            on_provisional: Callable[[Message], None] | None = None,
                            answer_within: float | None = None) -> Message | None:
-        """INVITE (or re-INVITE) on ``leg`` and wait for its final response; None on no answer in time."""
+        """INVITE (or re-INVITE) on ``leg`` and wait for its final response; None on no answer in time.
+
+        ``answer_within`` bounds an INVITE to a phone, which is then CANCELled. A re-INVITE has no bound of its own,
+        and its transaction waits as long as it takes once a provisional response came (timer B belongs to Calling
+        only): it is given up after 64·T1 here, without a CANCEL, and a late answer is ignored."""
         fut: asyncio.Future[Message | None] = self.layer.loop.create_future()
 
         def final(resp: Message | None) -> None:
@@ -681,14 +748,20 @@ class SipTelephony:
                 fut.set_result(resp)
 
         invite = leg.request("INVITE", body=body, headers=headers)
-        peer = leg.peer if not leg.confirmed else self._hop(leg)
+        reinvite = leg.confirmed
+        peer = self._hop(leg) if reinvite else leg.peer
         self._send_invite(leg, invite, peer, on_provisional or (lambda r: None), final)
-        if answer_within is None:
+        if answer_within is None and not reinvite:
             return await fut
+        limit = answer_within if answer_within is not None else 64 * self.settings.t1_s
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), answer_within)
+            return await wait_for(self.clock, asyncio.shield(fut), limit)
         except TimeoutError:
-            self._cancel(leg)
+            if answer_within is not None:
+                self._cancel(leg)
+            elif leg.invite is not None and leg.final_cseq != leg.invite.cseq[0]:
+                leg.final_cseq = leg.invite.cseq[0]  # its answer, if one still comes, is no news
+                leg.reinviting = False
             return None
 
     async def _connect(self, call: _Call, binding: _Binding,
@@ -700,7 +773,7 @@ class SipTelephony:
         except Exception as err:  # a bug must not leave the call half-connected
             log.exception("connecting call %s failed", call.id)
             failure = f"internal error: {err}"
-        if failure is None or call.state == "ended":
+        if failure is None or call.state is CallState.ended:
             return
         # the operator could not be reached: the customer keeps waiting, on hold again
         call.connect_task = None
@@ -725,13 +798,13 @@ class SipTelephony:
             if self._by_endpoint.get(endpoint) is call:
                 del self._by_endpoint[endpoint]
             self._emit(EndpointEvent(endpoint, EndpointEventKind.hung_up, self.clock.now(), detail=detail))
-        if call.state == "connecting":
-            call.state = "answered"
+        if call.state is CallState.connecting:
+            call.move(CallInput.back)
 
     async def _hold_again(self, call: _Call) -> None:
         """A customer back to waiting hears the hold audio he heard before the offer."""
         audio = call.audio or call.last_audio
-        if call.state == "answered" and audio is not None and call.player is None:
+        if call.state is CallState.answered and audio is not None and call.player is None:
             with contextlib.suppress(TelephonyError):
                 await self.play(call.id, audio)
 
@@ -744,9 +817,9 @@ class SipTelephony:
         Raises UnknownCall when the call is over, not answered yet, connected, or when the operator's phone has
         already answered (``connected`` follows)."""
         call = self._calls.get(call_id)
-        if call is None or call.state not in ("answered", "connecting"):
+        if call is None or call.state not in (CallState.answered, CallState.connecting):
             raise UnknownCall(f"call {call_id} is not being offered to an operator")
-        if call.state == "answered":
+        if call.state is CallState.answered:
             return
         if call.endpoint_answered:
             raise UnknownCall(f"call {call_id}: the operator picked up; it is being connected")
@@ -757,27 +830,27 @@ class SipTelephony:
             # a carrier slower than that still gets its ACK, and the customer is waiting again when it is sent.
             call.withdrawing = True
             try:
-                await asyncio.wait_for(asyncio.shield(task), max(1.0, 4 * self.settings.t1_s))
+                await wait_for(self.clock, asyncio.shield(task), max(1.0, 4 * self.settings.t1_s))
             except TimeoutError:
                 pass
             except asyncio.CancelledError:
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     raise  # we are cancelled, not the flow (which a hang-up ends)
-            if call.state == "connecting":
+            if call.state is CallState.connecting:
                 return
         else:
             call.connect_task = None
             if task is not None and task is not asyncio.current_task():
                 await _stop(task)
-            if call.state == "connecting":
+            if call.state is CallState.connecting:
                 self._abandon_connect(call, "withdrawn")
-        if call.state != "answered":
+        if call.state is not CallState.answered:
             raise UnknownCall(f"call {call_id} ended while its offer was withdrawn")
         await self._hold_again(call)
 
     def _operator_ringing(self, call: _Call, resp: Message) -> None:
-        if resp.status in (180, 183) and call.endpoint is not None and call.state == "connecting":
+        if resp.status in (180, 183) and call.endpoint is not None and call.state is CallState.connecting:
             self._emit(EndpointEvent(call.endpoint, EndpointEventKind.ringing, self.clock.now()))
 
     def _operator_answered(self, call: _Call) -> None:
@@ -787,7 +860,7 @@ class SipTelephony:
 
     def _connected_unless_gone(self, call: _Call, op: Leg) -> None:
         """Both legs now talk to each other; an operator who hung up meanwhile ends the call at once."""
-        call.state = "connected"
+        call.move(CallInput.bridge)
         call.connect_task = None
         self._emit(CallEvent(call.id, CallEventKind.connected, self.clock.now(), endpoint=call.endpoint))
         if op.ended:
@@ -922,14 +995,14 @@ class SipTelephony:
             tx.respond(msg.response(200))
 
     def _remote_bye(self, call: _Call, leg: Leg, msg: Message) -> None:
-        leg.ended = True
+        leg.fire(DialogEvent.bye)
         self._forget_leg(leg)
         reason = msg.get("Reason") or ""
         if leg is call.customer:
-            if call.state == "ringing":
+            if call.state is CallState.ringing:
                 return
             self._teardown(call, Side.customer, reason or "normal clearing")
-        elif call.state == "connected":
+        elif call.state is CallState.connected:
             self._teardown(call, Side.operator, reason or "operator hung up")
         # while connecting, the flow sees ``leg.ended`` when its next answer arrives
 
@@ -943,6 +1016,29 @@ class SipTelephony:
         leg = entry[1]
         if leg.ack is not None and leg.ack.cseq[0] == msg.cseq[0]:
             self.layer.send_stateless(leg.ack, self._hop(leg))
+
+    def _on_missing_ack(self, tx: InviteServerTransaction) -> None:
+        """Timer H of an INVITE we answered (a re-INVITE from the carrier or from a phone): our final response was
+        retransmitted for 64·T1 and never ACKed. After a 2xx the dialog is dead (RFC 3261 §13.3.1.4): the call is
+        ended with a BYE on both legs and reported ``hung_up`` by the dialer. A refused INVITE (491, 403) set nothing
+        up: nothing to end."""
+        status = tx.last.status if tx.last is not None else None
+        if status is None or not 200 <= status < 300:
+            return
+        entry = self._legs.get(tx.request.call_id)
+        if entry is None:
+            return
+        call, leg = entry
+        if leg.ended or call.state is CallState.ended:
+            return
+        whose = "customer" if leg is call.customer else "operator's phone"
+        cause = f"no ACK from the {whose} to our {status} for its re-INVITE within {64 * self.settings.t1_s:g} s"
+        log.warning("call %s: %s; ending the call", call.id, cause)
+        if call.state is CallState.ringing:
+            self._finish(call, CallEvent(call.id, CallEventKind.failed, self.clock.now(), cause=cause))
+            self._cancel(call.customer)
+            return
+        self._teardown(call, Side.dialer, cause)
 
 
 async def _stop(task: asyncio.Task[None] | None) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from dialer.core.clock import Clock
+from dialer.core.clock import Cancellable, Clock
 from dialer.telephony.base import EndpointEvent, EndpointEventKind
 from dialer.telephony.sip.auth import AuthError, NonceIssuer, challenge_header, parse_digest, verify
 from dialer.telephony.sip.config import DeviceAccount, SipSettings
@@ -50,7 +50,7 @@ class _Binding:
     registration: Registration
     account: DeviceAccount
     peer: Peer
-    expires_handle: asyncio.TimerHandle | None = None
+    expires_handle: Cancellable | None = None
     ping_pending: bool = False
     #: RFC 3327 Path of the REGISTER (an edge proxy such as Kamailio): requests to the phone go through it.
     path: list[str] = field(default_factory=list)
@@ -203,7 +203,7 @@ class Registrar:
         host, port = contact.uri.address()
         contact_peer = Peer(contact.uri.params.get("transport", peer.transport).lower(), host, port)
         binding = _Binding(registration, account, _reach(contact, peer, path), path=path, contact_peer=contact_peer)
-        binding.expires_handle = self.layer.loop.call_later(expires, self._expire, login, binding)
+        binding.expires_handle = self.clock.call_later(expires, self._expire, login, binding)
         self.bindings[login] = binding
         tx.respond(msg.response(200, to_tag=to_tag,
                                 headers=[("Contact", f"<{contact.uri}>;expires={expires}"),
@@ -228,7 +228,7 @@ class Registrar:
     # --- OPTIONS pings ----------------------------------------------------------------------------------
     async def _ping_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.device_ping_s)
+            await self.clock.sleep(self.settings.device_ping_s)
             for login, binding in list(self.bindings.items()):
                 if not binding.ping_pending:
                     self.ping(login, binding)
@@ -243,8 +243,7 @@ class Registrar:
                    *(("Route", p) for p in binding.path)]
         request = Message.request("OPTIONS", reg.contact, headers)
         binding.ping_pending = True
-        loop = self.layer.loop
-        deadline: list[asyncio.TimerHandle] = []
+        deadline: list[Cancellable] = []
 
         def answered(response: Message) -> None:
             if (response.status or 0) < 200:
@@ -271,7 +270,7 @@ class Registrar:
             binding.ping_pending = False
             silent()
 
-        deadline.append(loop.call_later(self.settings.device_timeout_s, silent))
+        deadline.append(self.clock.call_later(self.settings.device_timeout_s, silent))
         self.layer.send_request(request, self.route_to(binding), answered, gave_up)
 
     def touch(self, login: str) -> None:

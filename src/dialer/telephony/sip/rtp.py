@@ -18,6 +18,8 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dialer.core.clock import Cancellable, Clock, SystemClock
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 8000
@@ -239,7 +241,7 @@ class RtpSender:
     """Loops ``audio`` (already G.711-encoded) to ``dest`` as RTP, one packet each 20 ms."""
 
     def __init__(self, sock: asyncio.DatagramTransport, dest: tuple[str, int], payload_type: int,
-                 audio: bytes) -> None:
+                 audio: bytes, *, clock: Clock | None = None) -> None:
         self.sock = sock
         self.dest = dest
         self.payload_type = payload_type
@@ -249,24 +251,25 @@ class RtpSender:
         self.timestamp = random.getrandbits(32)
         self.sent = 0
         self._offset = 0
-        self._handle: asyncio.TimerHandle | None = None
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._handle: Cancellable | None = None
         self._start = 0.0
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = False
 
     def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._start = self._loop.time()
+        self._running = True
+        self._start = self.clock.now()
         self._tick()
 
     def stop(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        self._loop = None
+        self._running = False
 
     @property
     def running(self) -> bool:
-        return self._loop is not None
+        return self._running
 
     def _payload(self) -> bytes:
         audio, off = self.audio, self._offset
@@ -277,8 +280,7 @@ class RtpSender:
         return chunk
 
     def _tick(self) -> None:
-        loop = self._loop
-        if loop is None or self.sock.is_closing():
+        if not self._running or self.sock.is_closing():
             return
         marker = 0x80 if self.sent == 0 else 0
         header = struct.pack("!BBHII", 0x80, marker | self.payload_type, self.seq, self.timestamp, self.ssrc)
@@ -287,8 +289,8 @@ class RtpSender:
         self.seq = (self.seq + 1) & 0xFFFF
         self.timestamp = (self.timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
         due = self._start + self.sent * FRAME_S
-        now = loop.time()
+        now = self.clock.now()
         if due < now - 1.0:  # the loop stalled for long: restart the schedule instead of bursting
             self._start = now - self.sent * FRAME_S
             due = now
-        self._handle = loop.call_at(due, self._tick)
+        self._handle = self.clock.call_later(due - now, self._tick)

@@ -11,13 +11,13 @@ the driver takes calls through the trunk only while it is registered. :meth:`unr
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
 import uuid
 from collections.abc import Callable
 
+from dialer.core.clock import wait_for
 from dialer.telephony.sip.auth import AuthError, Credentials, pick_challenge
 from dialer.telephony.sip.config import TrunkConfig
 from dialer.telephony.sip.message import Message, ParseError, new_tag
@@ -134,7 +134,7 @@ class TrunkRegistration:
                 (log.info if ok else log.warning)("trunk %s: %s", cfg.name, detail)
             self.registered, self.detail = ok, detail
             self.on_change(ok, detail)
-            await asyncio.sleep(refresh_after(lifetime) if ok else cfg.registration_retry_s)
+            await self.layer.clock.sleep(refresh_after(lifetime) if ok else cfg.registration_retry_s)
 
     async def unregister(self) -> None:
         """Remove the binding (best effort, briefly)."""
@@ -142,4 +142,4 @@ class TrunkRegistration:
             return
         self.registered = False
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.register(0), 2.0)
+            await wait_for(self.layer.clock, self.register(0), 2.0)

@@ -1,0 +1,210 @@
+"""The SIP driver under a :class:`VirtualClock`: real UDP on loopback to a small carrier written here, every timer of
+the driver on virtual time, so that minutes of SIP timers take milliseconds.
+
+* a call that rings and is answered after 40 s is answered (timer B used to end it as a trunk error at 32 s);
+* a trunk that never answers still fails at timer B (64·T1) after timer A's retransmissions;
+* a re-INVITE from the carrier whose 200 is never ACKed (timer H) ends the call with a BYE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import cast
+
+import pytest
+
+from dialer.core.clock import VirtualClock
+from dialer.telephony.base import CallEventKind, Originate, Side
+from dialer.telephony.sip import SipTelephony
+from dialer.telephony.sip.message import Address, Message, new_branch
+from tests.telephony.contract import Recorder
+from tests.telephony.sip.harness import accounts, settings, trunk
+from tests.telephony.sip.sipp import free_port
+
+SDP = (b"v=0\r\no=carrier 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+       b"m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
+
+
+class Carrier(asyncio.DatagramProtocol):
+    """A carrier the test drives: it records what it receives and answers only what it is told to, except that
+    it ACKs nothing by itself and answers a BYE with 200."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.received: list[Message] = []
+        self.addr: tuple[str, int] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        msg = Message.parse(data)
+        self.received.append(msg)
+        self.addr = addr
+        if msg.method == "BYE":
+            self.send(msg.response(200))
+
+    @property
+    def port(self) -> int:
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("sockname")[1])
+
+    def send(self, msg: Message) -> None:
+        assert self.transport is not None and self.addr is not None
+        self.transport.sendto(msg.encode(), self.addr)
+
+    def got(self, what: str) -> list[Message]:
+        return [m for m in self.received if (m.method or str(m.status)) == what]
+
+    def invite(self) -> Message:
+        return self.got("INVITE")[0]
+
+    def answer(self, status: int, *, body: bytes = b"") -> None:
+        headers = [("Contact", f"<sip:carrier@127.0.0.1:{self.port}>")]
+        if body:
+            headers.append(("Content-Type", "application/sdp"))
+        self.send(self.invite().response(status, to_tag="carrier1", headers=headers, body=body))
+
+    def reinvite(self) -> Message:
+        """An in-dialog INVITE from the carrier after the call was answered (a session refresh)."""
+        invite = self.invite()
+        ours = Address.parse(invite["From"])
+        contact = invite.contact()
+        assert contact is not None
+        msg = Message.request("INVITE", str(contact.uri), [
+            ("Via", f"SIP/2.0/UDP 127.0.0.1:{self.port};branch={new_branch()}"), ("Max-Forwards", "70"),
+            ("From", f"{invite['To']};tag=carrier1"), ("To", str(ours)), ("Call-ID", invite.call_id),
+            ("CSeq", "1 INVITE"), ("Contact", f"<sip:carrier@127.0.0.1:{self.port}>"),
+            ("Content-Type", "application/sdp")], SDP)
+        self.send(msg)
+        return msg
+
+    def ack(self, response: Message) -> None:
+        invite = self.invite()
+        self.send(Message.request("ACK", "sip:dialer@127.0.0.1", [
+            ("Via", f"SIP/2.0/UDP 127.0.0.1:{self.port};branch={new_branch()}"), ("Max-Forwards", "70"),
+            ("From", response["From"]), ("To", response["To"]), ("Call-ID", invite.call_id), ("CSeq", "1 ACK")]))
+
+
+async def until(check: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait in real time for packets to cross the loopback (virtual time stands still meanwhile)."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+
+
+@contextlib.asynccontextmanager
+async def running() -> AsyncIterator[tuple[SipTelephony, Recorder, Carrier, VirtualClock]]:
+    clock = VirtualClock()
+    loop = asyncio.get_running_loop()
+    sock, carrier = await loop.create_datagram_endpoint(Carrier, local_addr=("127.0.0.1", free_port()))
+    driver = SipTelephony(settings(tcp=False), [trunk(carrier.port)], accounts, clock=clock)
+    await driver.start()
+    rec = Recorder(driver)
+    try:
+        yield driver, rec, carrier, clock
+    finally:
+        closing = asyncio.ensure_future(driver.close())
+        while not closing.done():  # its wait for the last BYEs runs on the virtual clock
+            await clock.run_for(0.1)
+            await asyncio.sleep(0.001)
+        await closing
+        await rec.stop()
+        sock.close()
+
+
+async def test_a_ringing_call_answered_after_40_s_is_answered() -> None:
+    """RFC 3261 §17.1.1.2: timer B only runs in Calling. With an answer timeout of 60 s, a call that rings at once
+    and is answered at 40 s is answered — it used to fail at 32 s as 'no response from the trunk'."""
+    async with running() as (driver, rec, carrier, clock):
+        call = await driver.originate(Originate(number="+79120000001", answer_timeout_s=60))
+        await until(lambda: bool(carrier.got("INVITE")))
+        carrier.answer(180)
+        await until(lambda: CallEventKind.ringing in rec.kinds(call))
+        await clock.run_for(40)
+        assert rec.kinds(call) == [CallEventKind.trying, CallEventKind.ringing]
+        assert len(carrier.got("INVITE")) == 1  # no retransmission once it rang
+        carrier.answer(200, body=SDP)
+        await until(lambda: CallEventKind.answered in rec.kinds(call))
+        answered = rec.calls(call)[-1]
+        assert answered.at == pytest.approx(40.0) and answered.code == 200
+        await until(lambda: bool(carrier.got("ACK")))
+        await driver.hangup(call)
+        await until(lambda: bool(carrier.got("BYE")))
+        await until(lambda: CallEventKind.hung_up in rec.kinds(call))
+
+
+async def test_the_ring_timeout_still_ends_a_call_that_rings_too_long() -> None:
+    async with running() as (driver, rec, carrier, clock):
+        call = await driver.originate(Originate(number="+79120000001", answer_timeout_s=45))
+        await until(lambda: bool(carrier.got("INVITE")))
+        carrier.answer(180)
+        await until(lambda: CallEventKind.ringing in rec.kinds(call))
+        await clock.run_for(44.9)
+        assert CallEventKind.no_answer not in rec.kinds(call)
+        await clock.run_for(0.2)
+        await until(lambda: bool(carrier.got("CANCEL")))
+        last = rec.calls(call)[-1]
+        assert last.kind == CallEventKind.no_answer and last.cause == "ring timeout (45 s)"
+        carrier.send(carrier.got("CANCEL")[0].response(200))
+        carrier.answer(487)
+        await until(lambda: bool(carrier.got("ACK")))
+
+
+async def test_a_silent_trunk_fails_at_timer_b_after_timer_a() -> None:
+    async with running() as (driver, rec, carrier, clock):
+        call = await driver.originate(Originate(number="+79120000001", answer_timeout_s=60))
+        await clock.run_for(31.9)
+        assert rec.kinds(call) == [CallEventKind.trying]
+        await clock.run_for(0.2)
+        await until(lambda: len(rec.kinds(call)) == 2)
+        last = rec.calls(call)[-1]
+        assert last.kind == CallEventKind.failed and last.cause == "no response from the trunk"
+        assert last.at == pytest.approx(32.0)
+        await until(lambda: len(carrier.got("INVITE")) == 7)  # at 0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5
+        assert driver.live_calls() == 0
+
+
+@pytest.mark.parametrize("acked", [False, True])
+async def test_a_reinvite_whose_200_is_never_acked_ends_the_call(acked: bool) -> None:
+    """RFC 3261 §13.3.1.4: our 200 to the carrier's re-INVITE is retransmitted (timer G) and, with no ACK within
+    64·T1 (timer H), the dialog is dead: the driver BYEs it and reports the call hung up by the dialer."""
+    async with running() as (driver, rec, carrier, clock):
+        call = await driver.originate(Originate(number="+79120000001", answer_timeout_s=60))
+        await until(lambda: bool(carrier.got("INVITE")))
+        carrier.answer(200, body=SDP)
+        await until(lambda: CallEventKind.answered in rec.kinds(call))
+        await until(lambda: bool(carrier.got("ACK")))
+        carrier.reinvite()
+        await until(lambda: bool(carrier.got("200")))
+        ok = carrier.got("200")[0]
+        assert ok.cseq == (1, "INVITE") and ok.body  # answered with our description
+        if acked:
+            carrier.ack(ok)
+            await asyncio.sleep(0.05)
+        await clock.run_for(31.9)
+        await asyncio.sleep(0.05)
+        if acked:
+            assert len(carrier.got("200")) == 1
+        else:  # timer G: 0.5, 1.5, 3.5, 7.5, 11.5, ... 31.5
+            await until(lambda: len(carrier.got("200")) == 11)
+        assert rec.kinds(call)[-1] == CallEventKind.answered and not carrier.got("BYE")
+        await clock.run_for(0.2)
+        if acked:
+            await clock.run_for(60)
+            await asyncio.sleep(0.05)
+            assert rec.kinds(call)[-1] == CallEventKind.answered and not carrier.got("BYE")
+            await driver.hangup(call)
+            await until(lambda: bool(carrier.got("BYE")))
+            return
+        await until(lambda: bool(carrier.got("BYE")))
+        await until(lambda: CallEventKind.hung_up in rec.kinds(call))
+        hung_up = rec.calls(call)[-1]
+        assert hung_up.side == Side.dialer and hung_up.at == pytest.approx(32.0)
+        assert hung_up.cause is not None and "no ACK" in hung_up.cause
+        assert driver.live_calls() == 0 and not driver._legs
