@@ -3,7 +3,8 @@ the driver on virtual time, so that minutes of SIP timers take milliseconds.
 
 * a call that rings and is answered after 40 s is answered (timer B used to end it as a trunk error at 32 s);
 * a trunk that never answers still fails at timer B (64·T1) after timer A's retransmissions;
-* a re-INVITE from the carrier whose 200 is never ACKed (timer H) ends the call with a BYE.
+* a re-INVITE from the carrier whose 200 is never ACKed (timer H) ends the call with a BYE;
+* trunk OPTIONS pings run on the clock: a trunk that stops answering goes down, and up again.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import cast
 import pytest
 
 from dialer.core.clock import VirtualClock
-from dialer.telephony.base import CallEventKind, Originate, Side
+from dialer.telephony.base import CallEventKind, Originate, Side, TrunkEvent
 from dialer.telephony.sip import SipTelephony
 from dialer.telephony.sip.message import Address, Message, new_branch
+from dialer.telephony.sip.transaction import InviteServerState, InviteServerTransaction
 from tests.telephony.contract import Recorder
 from tests.telephony.sip.harness import accounts, settings, trunk
 from tests.telephony.sip.sipp import free_port
@@ -36,6 +38,7 @@ class Carrier(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.received: list[Message] = []
         self.addr: tuple[str, int] | None = None
+        self.answer_options = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -44,7 +47,7 @@ class Carrier(asyncio.DatagramProtocol):
         msg = Message.parse(data)
         self.received.append(msg)
         self.addr = addr
-        if msg.method == "BYE":
+        if msg.method == "BYE" or (msg.method == "OPTIONS" and self.answer_options):
             self.send(msg.response(200))
 
     @property
@@ -99,11 +102,11 @@ async def until(check: Callable[[], bool], within: float = 5.0) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running() -> AsyncIterator[tuple[SipTelephony, Recorder, Carrier, VirtualClock]]:
+async def running(**trunk_settings: object) -> AsyncIterator[tuple[SipTelephony, Recorder, Carrier, VirtualClock]]:
     clock = VirtualClock()
     loop = asyncio.get_running_loop()
     sock, carrier = await loop.create_datagram_endpoint(Carrier, local_addr=("127.0.0.1", free_port()))
-    driver = SipTelephony(settings(tcp=False), [trunk(carrier.port)], accounts, clock=clock)
+    driver = SipTelephony(settings(tcp=False), [trunk(carrier.port, **trunk_settings)], accounts, clock=clock)
     await driver.start()
     rec = Recorder(driver)
     try:
@@ -180,13 +183,15 @@ async def test_a_reinvite_whose_200_is_never_acked_ends_the_call(acked: bool) ->
         carrier.answer(200, body=SDP)
         await until(lambda: CallEventKind.answered in rec.kinds(call))
         await until(lambda: bool(carrier.got("ACK")))
-        carrier.reinvite()
+        reinvite = carrier.reinvite()
         await until(lambda: bool(carrier.got("200")))
         ok = carrier.got("200")[0]
         assert ok.cseq == (1, "INVITE") and ok.body  # answered with our description
+        server = driver.layer.find_invite_server(reinvite.via.branch)
+        assert isinstance(server, InviteServerTransaction) and server.state is InviteServerState.completed
         if acked:
             carrier.ack(ok)
-            await asyncio.sleep(0.05)
+            await until(lambda: server.state is InviteServerState.confirmed)
         await clock.run_for(31.9)
         await asyncio.sleep(0.05)
         if acked:
@@ -208,3 +213,24 @@ async def test_a_reinvite_whose_200_is_never_acked_ends_the_call(acked: bool) ->
         assert hung_up.side == Side.dialer and hung_up.at == pytest.approx(32.0)
         assert hung_up.cause is not None and "no ACK" in hung_up.cause
         assert driver.live_calls() == 0 and not driver._legs
+
+
+async def test_trunk_pings_run_on_the_clock() -> None:
+    async with running(options_interval_s=30, options_timeout_s=5) as (driver, rec, carrier, clock):
+        def trunk_events() -> list[TrunkEvent]:
+            return [e for e in rec.events if isinstance(e, TrunkEvent)]
+
+        await until(lambda: len(carrier.got("OPTIONS")) == 1)
+        await clock.run_for(4.9)
+        assert trunk_events() == [] and driver.trunk_states() == {1: True}
+        await clock.run_for(0.2)
+        await until(lambda: len(trunk_events()) == 1)
+        down = trunk_events()[0]
+        assert not down.up and down.at == pytest.approx(5.0) and "no answer to OPTIONS within 5 s" in down.detail
+        carrier.answer_options = True
+        await clock.run_for(29.8)  # the next ping goes 30 s after the last one's result
+        assert driver.trunk_states() == {1: False}
+        await clock.run_for(0.2)
+        await until(lambda: len(trunk_events()) == 2)
+        up = trunk_events()[1]
+        assert up.up and 35.0 <= up.at <= 35.2 and driver.trunk_states() == {1: True}
