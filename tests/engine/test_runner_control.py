@@ -208,4 +208,4 @@ async def test_a_draft_that_cannot_run_stays_a_draft(sessionmaker: async_session
         h.engine.wake()
         await h.advance(30)
         assert await world.status() is CampaignStatus.draft
-        assert h.engine._start_refused == {world.campaign_id: NOW - timedelta(minutes=1)}
+        assert h.engine.control.start_refused == {world.campaign_id: NOW - timedelta(minutes=1)}

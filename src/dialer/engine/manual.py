@@ -1,7 +1,8 @@
 """Manual dial (001 "Ручной набор"): an operator calls a number or a contact himself, outside the queue.
 
 The command ``manual_dial`` (``{"number": "+7…"}`` and/or ``{"contact_id": 5}``, with ``"campaign_id"``) reaches
-the runner like any other and is handled here, inside the engine's actor:
+the engine like any other; :func:`prepare` checks it and inserts its attempt inside the engine's actor, and the
+placement collaborator (:meth:`dialer.engine.placement.CallPlacement.manual_dial`) places the call:
 
 * the operator must be ready or on a break and have no call; the campaign must be loaded by the engine (running or
   paused) and the operator in its pools;
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, exists, literal, select
@@ -32,8 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dialer.contact.phonelookup import phone_lookup
 from dialer.engine.assign import in_pools, move
+from dialer.engine.context import EngineContext
 from dialer.engine.operator_fsm import OperatorEvent as OE
-from dialer.engine.repository import _dnc_lists_of
+from dialer.engine.repository import dnc_lists_of
 from dialer.engine.selection import Candidate, not_in_dnc_lists, window_closes_at
 from dialer.engine.state import CampaignRuntime, LiveCall, OperatorSlot
 from dialer.exceptions import DialerError
@@ -41,10 +43,7 @@ from dialer.models import Attempt, Contact, ContactPhone
 from dialer.models.enums import AttemptState, CampaignStatus, OperatorState
 from dialer.phone.normalize import to_e164
 
-if TYPE_CHECKING:
-    from dialer.engine.runner import Engine
-
-__all__ = ["Target", "dial", "normalize_number", "resolve"]
+__all__ = ["Target", "normalize_number", "prepare", "resolve"]
 
 #: The priority recorded on the candidate of a manual call (it never competes in a hopper).
 MANUAL_PRIORITY = 0
@@ -105,7 +104,7 @@ async def resolve(session: AsyncSession, c: CampaignRuntime, *, number: str | No
             Target(e164, None, None, None)
     else:
         raise DialerError("give a number or a contact id to dial")
-    allowed = await session.scalar(select(not_in_dnc_lists(_dnc_lists_of(c.id), literal(target.number)).label("ok")))
+    allowed = await session.scalar(select(not_in_dnc_lists(dnc_lists_of(c.id), literal(target.number)).label("ok")))
     if not allowed:
         raise DialerError(f"{target.number} is on a do-not-call list (the campaign's or the global blacklist)")
     await _check_window(session, c, target, now_utc)
@@ -137,7 +136,7 @@ async def _check_window(session: AsyncSession, c: CampaignRuntime, target: Targe
 async def _insert(db: AsyncSession | AsyncConnection, row: Mapping[str, Any]) -> int | None:
     """Insert the live attempt; None when a live attempt holds its contact or number (or DNC blocks it now)."""
     chosen = select(*[_literal(k, v) for k, v in row.items()]).where(
-        not_in_dnc_lists(_dnc_lists_of(row["campaign_id"]), literal(row["number"])))
+        not_in_dnc_lists(dnc_lists_of(row["campaign_id"]), literal(row["number"])))
     stmt = pg_insert(Attempt).from_select(list(row), chosen).on_conflict_do_nothing().returning(Attempt.id)
     found = (await db.execute(stmt)).scalar_one_or_none()
     return int(found) if found is not None else None
@@ -158,8 +157,9 @@ async def _why_busy(session: AsyncSession, target: Target) -> str:
     return f"{target.number} is on a do-not-call list"
 
 
-async def dial(engine: Engine, op: OperatorSlot, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply a ``manual_dial`` command for ``op`` (inside the actor); returns the command's result."""
+async def prepare(engine: EngineContext, op: OperatorSlot, payload: Mapping[str, Any]) -> LiveCall:
+    """Check a ``manual_dial`` command for ``op`` (inside the actor) and insert its attempt, the operator reserved
+    for it; returns the live call to place, or raises :class:`DialerError` with the reason."""
     if op.call is not None or op.state not in (OperatorState.ready, OperatorState.paused):
         raise DialerError(f"a manual call needs the operator ready or on a break without a call; he is "
                           f"{op.state.value.replace('_', '-')}")
@@ -186,7 +186,7 @@ async def dial(engine: Engine, op: OperatorSlot, payload: Mapping[str, Any]) -> 
            "selection_id": None, "callback_id": None, "operator_id": op.id, "engine_run_id": engine.run_id,
            "number": target.number, "caller_id": caller, "state": AttemptState.dialing, "queued_at": utc,
            "dialed_at": utc, "hangup_cause": "", "comment": ""}
-    attempt_id = await engine._commit_now(lambda db: _insert(db, row))
+    attempt_id = await engine.commit_now(lambda db: _insert(db, row))
     if attempt_id is None:
         async with engine.maker() as session:
             raise DialerError(await _why_busy(session, target))
@@ -203,9 +203,8 @@ async def dial(engine: Engine, op: OperatorSlot, payload: Mapping[str, Any]) -> 
     if op.state is OperatorState.paused:
         # back to the break after the call (the periods show the call between the two)
         op.pending = (OperatorState.paused, op.reason or "break")
-        engine._transition(op, OE.go_ready)
+        engine.roster.transition(op, OE.go_ready)
     op.call = call
     move(op, c, engine.campaigns)
-    engine._transition(op, OE.reserve)
-    await engine._originate(call)
-    return {"ok": True, "attempt_id": attempt_id, "number": target.number, "contact_id": target.contact_id}
+    engine.roster.transition(op, OE.reserve)
+    return call

@@ -307,7 +307,7 @@ async def insert_attempts(session: AsyncSession | AsyncConnection, rows: Sequenc
                                ARRAY(_plain_type(table.c[k].type)))).label(k) for k in keys]
     source = select(*arrays).subquery("v")
     chosen = select(*[source.c[k] for k in keys]).where(
-        not_in_dnc_lists(_dnc_lists_of(source.c.campaign_id), source.c.number))
+        not_in_dnc_lists(dnc_lists_of(source.c.campaign_id), source.c.number))
     stmt = (pg_insert(Attempt).from_select(keys, chosen).on_conflict_do_nothing()
             .returning(Attempt.id, Attempt.contact_id))
     return {int(c): int(i) for i, c in (await session.execute(stmt)).all() if c is not None}
@@ -317,12 +317,12 @@ async def start_dialing(session: AsyncSession | AsyncConnection, attempt_id: int
     """A queued attempt (a preview) becomes ``dialing`` unless its number is blocked by DNC now (one statement,
     like :func:`insert_attempts`); False when it was refused or is no longer queued."""
     stmt = (update(Attempt).where(Attempt.id == attempt_id, Attempt.state == AttemptState.queued,
-                                  not_in_dnc_lists(_dnc_lists_of(Attempt.campaign_id), Attempt.number))
+                                  not_in_dnc_lists(dnc_lists_of(Attempt.campaign_id), Attempt.number))
             .values(state=AttemptState.dialing, dialed_at=dialed_at).returning(Attempt.id))
     return (await session.execute(stmt)).first() is not None
 
 
-def _dnc_lists_of(campaign_id: Any) -> Any:
+def dnc_lists_of(campaign_id: Any) -> Any:
     """The DNC lists that block a campaign's numbers: its own list and the global blacklist (a query)."""
     return union_all(select(DncList.id).where(DncList.is_global),
                      select(Campaign.dnc_list_id).where(Campaign.id == campaign_id,
