@@ -157,7 +157,7 @@ async def _why_busy(session: AsyncSession, target: Target) -> str:
     return f"{target.number} is on a do-not-call list"
 
 
-async def prepare(engine: EngineContext, op: OperatorSlot, payload: Mapping[str, Any]) -> LiveCall:
+async def prepare(ctx: EngineContext, op: OperatorSlot, payload: Mapping[str, Any]) -> LiveCall:
     """Check a ``manual_dial`` command for ``op`` (inside the actor) and insert its attempt, the operator reserved
     for it; returns the live call to place, or raises :class:`DialerError` with the reason."""
     if op.call is not None or op.state not in (OperatorState.ready, OperatorState.paused):
@@ -167,7 +167,7 @@ async def prepare(engine: EngineContext, op: OperatorSlot, payload: Mapping[str,
         campaign_id = int(payload["campaign_id"])
     except (KeyError, TypeError, ValueError):
         raise DialerError("a manual call needs the campaign it belongs to (campaign_id)") from None
-    c = engine.campaigns.get(campaign_id)
+    c = ctx.campaigns.get(campaign_id)
     if c is None or c.status not in (CampaignStatus.running, CampaignStatus.paused):
         raise DialerError(f"campaign {campaign_id} is not running")
     if not op.info.is_active or not in_pools(op, c):
@@ -175,22 +175,22 @@ async def prepare(engine: EngineContext, op: OperatorSlot, payload: Mapping[str,
     raw_contact = payload.get("contact_id")
     contact_id = int(raw_contact) if raw_contact not in (None, "") else None
     number = str(payload.get("number") or "").strip() or None
-    async with engine.maker() as session:
-        target = await resolve(session, c, number=number, contact_id=contact_id, now_utc=engine.clock.utcnow())
+    async with ctx.maker() as session:
+        target = await resolve(session, c, number=number, contact_id=contact_id, now_utc=ctx.clock.utcnow())
     if any(x.number == target.number or (target.contact_id is not None and x.contact_id == target.contact_id)
-           for x in engine.attempts.values()):
+           for x in ctx.attempts.values()):
         raise DialerError(f"{target.number} is being called right now")
-    utc = engine.clock.utcnow()
+    utc = ctx.clock.utcnow()
     caller = c.next_caller_id()
     row = {"campaign_id": c.id, "contact_id": target.contact_id, "phone_id": target.phone_id,
-           "selection_id": None, "callback_id": None, "operator_id": op.id, "engine_run_id": engine.run_id,
+           "selection_id": None, "callback_id": None, "operator_id": op.id, "engine_run_id": ctx.run_id,
            "number": target.number, "caller_id": caller, "state": AttemptState.dialing, "queued_at": utc,
            "dialed_at": utc, "hangup_cause": "", "comment": ""}
-    attempt_id = await engine.commit_now(lambda db: _insert(db, row))
+    attempt_id = await ctx.commit_now(lambda db: _insert(db, row))
     if attempt_id is None:
-        async with engine.maker() as session:
+        async with ctx.maker() as session:
             raise DialerError(await _why_busy(session, target))
-    # A number that is no contact's has no contact, phone or list: the engine's call records carry None there
+    # A number that is no contact's has no contact, phone or list: the ctx's call records carry None there
     # (apply_result handles an attempt without a contact).
     candidate = Candidate(contact_id=cast(int, target.contact_id), phone_id=cast(int, target.phone_id),
                           number=target.number, list_id=cast(int, target.list_id), selection_id=None,
@@ -199,12 +199,12 @@ async def prepare(engine: EngineContext, op: OperatorSlot, payload: Mapping[str,
     call = LiveCall(attempt_id=attempt_id, campaign=c, candidate=candidate, caller_id=caller,
                     state=AttemptState.dialing, queued_utc=utc, operator=op, reserved=True)
     c.calls[attempt_id] = call
-    engine.attempts[attempt_id] = call
+    ctx.attempts[attempt_id] = call
     if op.state is OperatorState.paused:
         # back to the break after the call (the periods show the call between the two)
         op.pending = (OperatorState.paused, op.reason or "break")
-        engine.roster.transition(op, OE.go_ready)
+        ctx.roster.transition(op, OE.go_ready)
     op.call = call
-    move(op, c, engine.campaigns)
-    engine.roster.transition(op, OE.reserve)
+    move(op, c, ctx.campaigns)
+    ctx.roster.transition(op, OE.reserve)
     return call

@@ -57,7 +57,7 @@ class CallPlacement:
             await self._decide(c)
 
     def observe(self, c: CampaignRuntime) -> Observation:
-        """What the campaign's pacer sees now (as ``pacing_bench`` builds it)."""
+        """What the campaign's pacer sees now (as the pacing benchmark builds it)."""
         now = self.ctx.clock.now()
         logged = ready = in_call = wrap = 0
         talk: list[float] = []

@@ -13,6 +13,10 @@
 //   tableColumns(resource, refs)  -> Promise<DataTable columns> (ref lookups loaded)
 //   openForm(resource, refs, item, {onSaved, onDeleted})   the create/edit dialog
 //   saveItem(resource, form, item) -> Promise<saved object> (errors shown at the fields, then rethrown)
+//   deleteItem(resource, item), removeItem(endpoint, id, name) -> Promise<boolean>   confirmed DELETE, toast
+//   listTable(container, options) -> DataTable   a list: table, "+ create", tools, row click, ✕ column (below)
+//   resourceSection(panel, resource, refs)       a resource's list with its create/edit dialog (listTable)
+//   detailForm(container, resource, refs, item, {onSaved, onDeleted, buttons, deletable})  an object's own page
 //   confirmDialog(message, okLabel) -> Promise<boolean>
 //   tabs(container, [{key, label, render(panel)}])      lazily rendered tabs, the active one kept in location.hash
 //   progressBar() -> {node, set(done, total)}
@@ -529,12 +533,17 @@ export async function saveItem(resource, form, item) {
   }
 }
 
-export async function deleteItem(resource, item) {
-  const name = item[resource.label] ?? `#${item.id}`;
+// asks, deletes, says so: true when deleted (a refused request rejects, shown as a toast by api())
+export async function removeItem(endpoint, id, name) {
   if (!(await confirmDialog(t("admin.confirm.delete", { name })))) return false;
-  await api("DELETE", `${resource.endpoint}/${item.id}`);
-  forgetRefs();
+  await api("DELETE", `${endpoint}/${id}`);
   toast(t("admin.deleted"), "ok");
+  return true;
+}
+
+export async function deleteItem(resource, item) {
+  if (!(await removeItem(resource.endpoint, item.id, item[resource.label] ?? `#${item.id}`))) return false;
+  forgetRefs();
   return true;
 }
 
@@ -590,36 +599,76 @@ function runAction(resource, item, action, done) {
   ], { className: "action-dialog" });
 }
 
-// ---- the generic page -----------------------------------------------------------------------------------------------
+// ---- lists ------------------------------------------------------------------------------------------------------------
+// listTable(container, options) -> DataTable: how every administration list is set up. A holder (class
+// options.holderClass) is appended to container with a DataTable in it; the DataTable's own options pass through
+// (endpoint, columns, sort, filters, search, perPage, urlState, empty, rowClass). Besides:
+//   create: {label, action = "create", onClick}   a "+ label" button in the table's bar (give it only to writers)
+//   tools: [nodes]                                 more controls beside it (bulk actions, exports ...)
+//   open(row, table)                               what a click on a row does (a dialog, an editor, another page)
+//   remove: {name(row), action = "remove", endpoint = options.endpoint}
+//                                                  a last column of ✕ buttons: confirmation, DELETE, toast, reload
+// The create button and the tools sit in the bar between the search box and the counts (table.tools).
+export function listTable(container, { create = null, tools = [], open = null, remove = null, holderClass = null, ...options }) {
+  const holder = el("div", { class: holderClass });
+  container.append(holder);
+  let table = null;
+  const columns = [...options.columns];
+  if (remove) {
+    columns.push({ key: "_del", label: " ", width: "3em", render: (v, row) => el("button", { type: "button", class: "small",
+      "data-action": remove.action || "remove", title: t("admin.delete"), onclick: async (e) => {
+        e.stopPropagation();
+        if (await removeItem(remove.endpoint || options.endpoint, row.id, remove.name(row))) table.reload();
+      } }, "✕") });
+  }
+  table = new DataTable(holder, { ...options, columns, ...(open ? { onRowClick: (row) => open(row, table) } : {}) });
+  table.tools = el("div", { class: "toolbar in-bar" },
+    create ? el("button", { type: "button", class: "primary", "data-action": create.action || "create", onclick: create.onClick },
+      "+ " + create.label) : null,
+    tools);
+  const bar = holder.querySelector(".dt-bar");
+  bar.insertBefore(table.tools, bar.querySelector(".dt-info"));
+  return table;
+}
+
+// a resource of the registry: its list, the create/edit dialog (or the object's own page: resource.detail)
 export async function resourceSection(panel, resource, refs, { urlState = true, extra = null } = {}) {
-  const toolbar = el("div", { class: "toolbar" });
-  const holder = el("div", { class: "table-holder" });
-  panel.append(toolbar, holder);
+  const tools = extra ? el("div", { class: "subtools" }) : null;
+  if (tools) panel.append(tools);
+  const detail = (id) => location.assign(resource.detail.replace("{id}", id));
   let table = null;
   const columns = await tableColumns(resource, refs, () => table);
-  table = new DataTable(holder, {
-    endpoint: resource.endpoint, columns, sort: resource.sort, urlState, filters: resource.filters || {},
-    onRowClick: (row) => {
-      if (resource.detail) { location.assign(resource.detail.replace("{id}", row.id)); return; }
-      openForm(resource, refs, row, { onSaved: () => table.reload(), onDeleted: () => table.reload() });
+  table = listTable(panel, {
+    holderClass: "table-holder", endpoint: resource.endpoint, columns, sort: resource.sort, urlState, filters: resource.filters || {},
+    open: (row, tb) => {
+      if (resource.detail) detail(row.id);
+      else openForm(resource, refs, row, { onSaved: () => tb.reload(), onDeleted: () => tb.reload() });
     },
+    create: resource.can_write && !resource.no_create ? { label: t("admin.create"), onClick: () => {
+      openForm(resource, refs, null, { onSaved: (saved) => { if (resource.detail) detail(saved.id); else table.reload(); } });
+    } } : null,
   });
-  if (resource.can_write && !resource.no_create) {
-    toolbar.append(el("button", { type: "button", class: "primary", "data-action": "create", onclick: () => {
-      openForm(resource, refs, null, { onSaved: (saved) => {
-        if (resource.detail) location.assign(resource.detail.replace("{id}", saved.id));
-        else table.reload();
-      } });
-    } }, "+ " + t("admin.create")));
-  }
-  if (extra) {
-    const tools = el("div", { class: "subtools" });
-    panel.insertBefore(tools, holder);
-    extra(tools, table);
-  }
-  const bar = holder.querySelector(".dt-bar");
-  if (bar) { toolbar.classList.add("in-bar"); bar.insertBefore(toolbar, bar.querySelector(".dt-info")); }
+  if (extra) extra(tools, table);
   return table;
+}
+
+// an object's own page (a contact list, a campaign, a DNC list): its form, and for writers Delete and Save;
+// item() is the object as it is now, onSaved(saved) follows a save, onDeleted() a deletion
+export function detailForm(container, resource, refs, item, { onSaved = () => {}, onDeleted = () => {}, buttons = [], deletable = true } = {}) {
+  const form = buildForm(resource, refs, item(), { readOnly: !resource.can_write });
+  const box = el("div", { class: "panel" }, form.node);
+  if (resource.can_write) {
+    box.append(el("div", { class: "form-actions" },
+      deletable ? el("button", { type: "button", class: "danger left", "data-action": "delete", onclick: async () => {
+        if (await deleteItem(resource, item())) onDeleted();
+      } }, t("admin.delete")) : null,
+      buttons,
+      el("button", { type: "button", class: "primary", "data-action": "save", onclick: async () => {
+        try { await onSaved(await saveItem(resource, form, item())); } catch { /* shown at the fields */ }
+      } }, t("admin.save"))));
+  }
+  container.append(box);
+  return form;
 }
 
 function numberingImport(toolbar, table) {

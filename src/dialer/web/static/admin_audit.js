@@ -2,7 +2,7 @@
 // table (newest first) with the changes of an entry on click, and CSV / XLSX export of the filtered log.
 // Config: {can_export}.
 const A = await import(document.querySelector('link[rel=modulepreload][href*="/static/admin.js"]').href);
-const { el, t, DataTable } = A.app;
+const { el, t } = A.app;
 
 const ACTIONS = ["created", "updated", "deleted", "custom"];
 
@@ -53,10 +53,9 @@ export function auditPage(root, config) {
     el("button", { type: "submit", class: "primary", "data-action": "filter" }, t("admin.audit.apply")),
     el("button", { type: "button", "data-action": "reset", onclick: () => { for (const i of Object.values(inputs)) i.value = ""; apply(); } }, t("admin.audit.reset")));
   inputs.action.addEventListener("change", apply);
-  const holder = el("div");
-  root.append(form, holder);
-  const table = new DataTable(holder, {
-    endpoint: "/api/audit", sort: "-at", search: true, filters: filters(),
+  root.append(form);
+  const table = A.listTable(root, {
+    endpoint: "/api/audit", sort: "-at", search: true, filters: filters(), tools: [exports],
     columns: [
       { key: "at", label: "admin.audit.at", sort: "at", render: "datetime", width: "11em" },
       { key: "user_login", label: "admin.f.login", sort: "user_login" },
@@ -67,7 +66,7 @@ export function auditPage(root, config) {
       { key: "changes", label: "admin.audit.changes", render: (v) => (v && Object.keys(v).length ? Object.keys(v).join(", ") : "") },
       { key: "client", label: "admin.audit.client" },
     ],
-    onRowClick: (row) => A.modal(`${t(`admin.audit.action.${row.action}`)} · ${row.object_type} ${row.object_id ?? ""}`,
+    open: (row) => A.modal(`${t(`admin.audit.action.${row.action}`)} · ${row.object_type} ${row.object_id ?? ""}`,
       el("div", {}, el("dl", { class: "kv" },
         el("dt", {}, t("admin.audit.at")), el("dd", {}, A.app.fmtDateTime(row.at)),
         el("dt", {}, t("admin.f.login")), el("dd", {}, `${row.user_login} (${row.user_roles})`),
@@ -75,7 +74,5 @@ export function auditPage(root, config) {
         el("dt", {}, t("admin.audit.client")), el("dd", {}, row.client)),
       el("pre", { class: "changes" }, JSON.stringify(row.changes, null, 2))), [], { wide: false, className: "audit-dialog" }),
   });
-  const bar = holder.querySelector(".dt-bar");
-  bar.insertBefore(exports, bar.querySelector(".dt-info"));
   links(filters());
 }

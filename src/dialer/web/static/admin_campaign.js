@@ -4,7 +4,7 @@
 // limits, and a live count of matching contacts (debounced POST .../selections/preview).
 // Config: {id, resource, refs, selection: {ops, system}, perms}.
 const A = await import(document.querySelector('link[rel=modulepreload][href*="/static/admin.js"]').href);
-const { api, el, t, toast, DataTable } = A.app;
+const { api, el, t, toast } = A.app;
 
 const ACTIONS = ["start", "pause", "resume", "stop", "acknowledge"];
 
@@ -74,18 +74,7 @@ export async function campaignPage(root, config) {
 }
 
 function propsTab(panel, resource, ctx) {
-  const form = A.buildForm(resource, ctx.refs, ctx.campaign(), { readOnly: !resource.can_write });
-  const box = el("div", { class: "panel" }, form.node);
-  if (resource.can_write) {
-    box.append(el("div", { class: "form-actions" },
-      el("button", { type: "button", class: "danger left", "data-action": "delete", onclick: async () => {
-        if (await A.deleteItem(resource, ctx.campaign())) location.assign("/admin/campaigns");
-      } }, t("admin.delete")),
-      el("button", { type: "button", class: "primary", "data-action": "save", onclick: async () => {
-        try { await A.saveItem(resource, form, ctx.campaign()); await ctx.reload(); } catch { /* shown at the fields */ }
-      } }, t("admin.save"))));
-  }
-  panel.append(box);
+  A.detailForm(panel, resource, ctx.refs, ctx.campaign, { onSaved: () => ctx.reload(), onDeleted: () => location.assign("/admin/campaigns") });
 }
 
 // ---- selections -----------------------------------------------------------------------------------------------------
@@ -219,20 +208,15 @@ async function selectionsTab(panel, ctx) {
   const right = el("div", { class: "sel-editor" });
   panel.append(el("div", { class: "two-col" }, left, right));
   let current = null;
-  const holder = el("div");
-  left.append(holder);
-  const table = new DataTable(holder, { endpoint, urlState: false, search: false, sort: "-priority", perPage: 25,
+  const table = A.listTable(left, { endpoint, urlState: false, search: false, sort: "-priority", perPage: 25,
     columns: [
       { key: "name", label: "admin.f.name", sort: "name" },
       { key: "priority", label: "admin.f.priority", sort: "priority", className: "num" },
       { key: "is_active", label: "admin.f.is_active", render: "yesno" },
     ],
     rowClass: (row) => (current && current.id === row.id ? "current" : ""),
-    onRowClick: (row) => edit(row) });
-  if (canWrite) {
-    const bar = holder.querySelector(".dt-bar");
-    bar.prepend(el("button", { type: "button", class: "primary", "data-action": "new-selection", onclick: () => edit(null) }, "+ " + t("admin.sel.new")));
-  }
+    open: (row) => edit(row),
+    create: canWrite ? { label: t("admin.sel.new"), action: "new-selection", onClick: () => edit(null) } : null });
   right.append(el("p", { class: "muted" }, t("admin.sel.pick")));
 
   function edit(selection) {
@@ -280,9 +264,7 @@ async function selectionsTab(panel, ctx) {
     if (!readOnly) {
       if (selection) {
         buttons.append(el("button", { type: "button", class: "danger left", "data-action": "delete-selection", onclick: async () => {
-          if (!(await A.confirmDialog(t("admin.confirm.delete", { name: selection.name })))) return;
-          await api("DELETE", `${endpoint}/${selection.id}`);
-          toast(t("admin.deleted"), "ok");
+          if (!(await A.removeItem(endpoint, selection.id, selection.name))) return;
           current = null; right.replaceChildren(el("p", { class: "muted" }, t("admin.sel.pick"))); table.reload();
         } }, t("admin.delete")));
       }

@@ -1,7 +1,7 @@
 // One do-not-call list (/admin/dnc/{id}): properties, its entries (add a number or prefix, bulk add, a file of
 // numbers, remove, download as CSV/XLSX) and a number check against the blacklist and this list. Config: {id, resource, refs, can_write}.
 const A = await import(document.querySelector('link[rel=modulepreload][href*="/static/admin.js"]').href);
-const { api, el, t, toast, DataTable } = A.app;
+const { api, el, t, toast } = A.app;
 
 export async function dncPage(root, config) {
   const { id, resource, can_write: canWrite } = config;
@@ -21,25 +21,14 @@ export async function dncPage(root, config) {
   const left = el("div");
   const right = el("div");
   root.append(el("div", { class: "two-col dnc" }, right, left));
-  const holder = el("div");
-  left.append(holder);
-  const columns = [
-    { key: "number", label: "admin.f.number", sort: "number" },
-    { key: "is_prefix", label: "admin.dnc.is_prefix", render: "yesno" },
-    { key: "comment", label: "admin.f.comment" },
-    { key: "created_at", label: "admin.f.created_at", sort: "created_at", render: "datetime" },
-  ];
-  if (canWrite) {
-    columns.push({ key: "_del", label: " ", width: "3em", render: (v, row) => el("button", { type: "button", class: "small", "data-action": "remove-entry",
-      title: t("admin.delete"), onclick: async (e) => {
-        e.stopPropagation();
-        if (!(await A.confirmDialog(t("admin.confirm.delete", { name: row.number })))) return;
-        await api("DELETE", `${entriesUrl}/${row.id}`);
-        toast(t("admin.deleted"), "ok");
-        table.reload();
-      } }, "✕") });
-  }
-  const table = new DataTable(holder, { endpoint: entriesUrl, columns, sort: "-created_at" });
+  const table = A.listTable(left, { endpoint: entriesUrl, sort: "-created_at",
+    columns: [
+      { key: "number", label: "admin.f.number", sort: "number" },
+      { key: "is_prefix", label: "admin.dnc.is_prefix", render: "yesno" },
+      { key: "comment", label: "admin.f.comment" },
+      { key: "created_at", label: "admin.f.created_at", sort: "created_at", render: "datetime" },
+    ],
+    remove: canWrite ? { action: "remove-entry", name: (row) => row.number } : null });
 
   // check a number
   const checkInput = el("input", { type: "text", name: "check", placeholder: "+79161234567" });
@@ -58,14 +47,8 @@ export async function dncPage(root, config) {
       el("a", { href: `${entriesUrl}/export?format=xlsx`, download: "", "data-action": "download-xlsx" }, "XLSX"))));
 
   if (canWrite) {
-    const form = A.buildForm(resource, {}, list);
-    right.append(el("div", { class: "panel" }, form.node, el("div", { class: "form-actions" },
-      list.is_global ? null : el("button", { type: "button", class: "danger left", "data-action": "delete", onclick: async () => {
-        if (await A.deleteItem(resource, list)) location.assign("/admin/dnc");
-      } }, t("admin.delete")),
-      el("button", { type: "button", class: "primary", "data-action": "save", onclick: async () => {
-        try { list = await A.saveItem(resource, form, list); setHead(); } catch { /* shown */ }
-      } }, t("admin.save")))));
+    A.detailForm(right, resource, {}, () => list, { deletable: !list.is_global,
+      onSaved: (saved) => { list = saved; setHead(); }, onDeleted: () => location.assign("/admin/dnc") });
     // one entry
     const entry = { key: "entry", endpoint: entriesUrl, title: "admin.dnc.entry", label: "number", can_write: true, fields: [
       { name: "number", kind: "text", label: "admin.f.number", required: true, span: 2, nullable: false },

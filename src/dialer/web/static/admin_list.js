@@ -2,7 +2,7 @@
 // delete, export) and the import wizard (upload → mapping preview with the first rows → job with progress →
 // counts and the error report). Config: {id, resource, refs, perms}.
 const A = await import(document.querySelector('link[rel=modulepreload][href*="/static/admin.js"]').href);
-const { api, el, t, toast, DataTable, fmtDateTime } = A.app;
+const { api, el, t, toast, fmtDateTime } = A.app;
 
 const INPUT_KIND = { integer: "number", decimal: "number", date: "date", datetime: "datetime", boolean: "checkbox",
   enum: "select", string: "text", phone: "text" };
@@ -32,19 +32,8 @@ export async function listPage(root, config) {
 }
 
 function propsTab(panel, resource, ctx) {
-  const form = A.buildForm(resource, ctx.refs, ctx.list(), { readOnly: !resource.can_write });
-  const box = el("div", { class: "panel" }, form.node);
-  if (resource.can_write) {
-    box.append(el("div", { class: "form-actions" },
-      el("button", { type: "button", class: "danger left", "data-action": "delete", onclick: async () => {
-        if (await A.deleteItem(resource, ctx.list())) location.assign("/admin/lists");
-      } }, t("admin.delete")),
-      el("button", { type: "button", "data-action": "copy-fields", onclick: () => copyFields(ctx, panel, resource) }, t("admin.list.copy_fields")),
-      el("button", { type: "button", class: "primary", "data-action": "save", onclick: async () => {
-        try { await A.saveItem(resource, form, ctx.list()); await ctx.reloadList(); } catch { /* shown at the fields */ }
-      } }, t("admin.save"))));
-  }
-  panel.append(box);
+  A.detailForm(panel, resource, ctx.refs, ctx.list, { onSaved: () => ctx.reloadList(), onDeleted: () => location.assign("/admin/lists"),
+    buttons: [el("button", { type: "button", "data-action": "copy-fields", onclick: () => copyFields(ctx, panel, resource) }, t("admin.list.copy_fields"))] });
 }
 
 function copyFields(ctx, panel, resource) {
@@ -169,12 +158,6 @@ async function contactsTab(panel, ctx) {
   columns.push({ key: "attempts_total", label: "admin.f.attempts_total", sort: "attempts_total", className: "num" });
   columns.push({ key: "last_outcome", label: "admin.f.last_outcome", render: (v) => (v ? el("span", { class: `pill oc-${v}` }, t(`outcome.${v}`)) : "") });
   columns.push({ key: "next_call_at", label: "admin.f.next_call_at", sort: "next_call_at", render: "datetime" });
-  const holder = el("div");
-  const toolbar = el("div", { class: "toolbar in-bar" });
-  panel.append(holder);
-  const table = new DataTable(holder, { endpoint: resource.endpoint, columns, sort: "id", urlState: false,
-    onRowClick: (row) => openContact(ctx, resource, row, refresh) });
-  ctx.contactsTable = table;
   async function refresh() { selected.clear(); sync(); await table.reload(); await ctx.reloadList(); }
   const bulk = el("button", { type: "button", class: "danger", "data-action": "bulk-delete", disabled: true, onclick: async () => {
     if (!(await A.confirmDialog(t("admin.list.confirm_bulk", { n: selected.size })))) return;
@@ -183,7 +166,7 @@ async function contactsTab(panel, ctx) {
     await refresh();
   } }, t("admin.list.delete_selected"));
   function sync() { bulk.disabled = selected.size === 0; bulk.textContent = t("admin.list.delete_selected") + (selected.size ? ` (${selected.size})` : ""); }
-  if (canWrite) toolbar.append(el("button", { type: "button", class: "primary", "data-action": "create", onclick: () => openContact(ctx, resource, null, refresh) }, "+ " + t("admin.list.add_contact")));
+  const tools = [];
   if (ctx.perms["contacts.delete"]) {
     // 002 §5.5: take out of the list the contacts whose numbers are in the blacklist
     const purge = el("button", { type: "button", "data-action": "purge-dnc", onclick: async () => {
@@ -194,7 +177,7 @@ async function contactsTab(panel, ctx) {
       toast(t("admin.list.deleted_n", { n: result.deleted }), "ok");
       await refresh();
     } }, t("admin.list.purge_dnc"));
-    toolbar.append(bulk, purge);
+    tools.push(bulk, purge);
   }
   if (ctx.perms["contacts.export"]) {
     // everything, the not yet called ones and the not answered ones (002 §5.5), as CSV or XLSX
@@ -202,11 +185,14 @@ async function contactsTab(panel, ctx) {
     for (const [key, query] of [["all", ""], ["not_called", "not_called=true"], ["not_answered", notAnswered]]) {
       const links = ["csv", "xlsx"].map((fmt) => el("a", { href: `${resource.endpoint}/export?format=${fmt}${query ? "&" + query : ""}`,
         class: "export", download: "", "data-export": `${key}-${fmt}` }, fmt.toUpperCase()));
-      toolbar.append(el("span", { class: "export-group" }, key === "all" ? "" : t(`admin.list.export_${key}`) + ": ", ...links));
+      tools.push(el("span", { class: "export-group" }, key === "all" ? "" : t(`admin.list.export_${key}`) + ": ", ...links));
     }
   }
-  const bar = holder.querySelector(".dt-bar");
-  bar.insertBefore(toolbar, bar.querySelector(".dt-info"));
+  const table = A.listTable(panel, { endpoint: resource.endpoint, columns, sort: "id", urlState: false,
+    open: (row) => openContact(ctx, resource, row, refresh),
+    create: canWrite ? { label: t("admin.list.add_contact"), onClick: () => openContact(ctx, resource, null, refresh) } : null,
+    tools });
+  ctx.contactsTable = table;
 }
 
 // ---- import wizard ---------------------------------------------------------------------------------------------------
@@ -301,9 +287,7 @@ function importTab(panel, ctx) {
   }
 
   history.append(el("h2", {}, t("admin.import.history")));
-  const holder = el("div");
-  history.append(holder);
-  const historyTable = new DataTable(holder, { endpoint: `/api/lists/${list.id}/imports`, search: false, urlState: false, perPage: 25,
+  const historyTable = A.listTable(history, { endpoint: `/api/lists/${list.id}/imports`, search: false, urlState: false, perPage: 25,
     columns: [
       { key: "created_at", label: "admin.f.created_at", render: "datetime" },
       { key: "filename", label: "admin.import.file" },
