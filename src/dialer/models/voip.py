@@ -1,4 +1,4 @@
-"""SIP trunks (carriers), operators' SIP devices and the devices' registrations (issue 4).
+"""SIP trunks (carriers), operators' SIP devices and the devices' registrations (docs/sip.md).
 
 Trunk and device passwords are kept in clear because SIP digest authentication needs them (the registrar computes
 its own digests, towards the trunk we answer challenges); the API never returns them and the audit log records only
