@@ -3,7 +3,8 @@ the driver on virtual time, so that minutes of SIP timers take milliseconds.
 
 * a call that rings and is answered after 40 s is answered (timer B used to end it as a trunk error at 32 s);
 * a trunk that never answers still fails at timer B (64·T1) after timer A's retransmissions;
-* a re-INVITE from the carrier whose 200 is never ACKed (timer H) ends the call with a BYE;
+* a re-INVITE from the carrier, or from the operator's phone, whose 200 is never ACKed (timer H) ends the call with
+  a BYE on both legs;
 * trunk OPTIONS pings run on the clock: a trunk that stops answering goes down, and up again.
 """
 
@@ -20,10 +21,11 @@ import pytest
 from dialer.core.clock import VirtualClock
 from dialer.telephony.base import CallEventKind, Originate, Side, TrunkEvent
 from dialer.telephony.sip import SipTelephony
+from dialer.telephony.sip.auth import Credentials, pick_challenge
 from dialer.telephony.sip.message import Address, Message, new_branch
 from dialer.telephony.sip.transaction import InviteServerState, InviteServerTransaction
 from tests.telephony.contract import Recorder
-from tests.telephony.sip.harness import accounts, settings, trunk
+from tests.telephony.sip.harness import LOGIN, PASSWORD, accounts, settings, trunk
 from tests.telephony.sip.sipp import free_port
 
 SDP = (b"v=0\r\no=carrier 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -65,11 +67,31 @@ class Carrier(asyncio.DatagramProtocol):
     def invite(self) -> Message:
         return self.got("INVITE")[0]
 
-    def answer(self, status: int, *, body: bytes = b"") -> None:
+    def answer(self, status: int, *, body: bytes = b"", to: Message | None = None) -> None:
+        """Answer the first INVITE received (or ``to``)."""
         headers = [("Contact", f"<sip:carrier@127.0.0.1:{self.port}>")]
         if body:
             headers.append(("Content-Type", "application/sdp"))
-        self.send(self.invite().response(status, to_tag="carrier1", headers=headers, body=body))
+        self.send((to or self.invite()).response(status, to_tag="carrier1", headers=headers, body=body))
+
+    async def register(self, driver: SipTelephony, login: str, password: str) -> None:
+        """REGISTER with the driver as an operator's phone, answering its digest challenge."""
+        host, port = driver.local_address()
+        self.addr = (host, port)
+        uri = f"sip:{host}:{port}"
+
+        def register(cseq: int, *extra: tuple[str, str]) -> None:
+            self.send(Message.request("REGISTER", uri, [
+                ("Via", f"SIP/2.0/UDP 127.0.0.1:{self.port};branch={new_branch()}"), ("Max-Forwards", "70"),
+                ("From", f"<sip:{login}@dialer>;tag=ph1"), ("To", f"<sip:{login}@dialer>"), ("Call-ID", "reg-1"),
+                ("CSeq", f"{cseq} REGISTER"), ("Contact", f"<sip:{login}@127.0.0.1:{self.port}>"),
+                ("Expires", "300"), *extra]))
+
+        register(1)
+        await until(lambda: bool(self.got("401")))
+        challenge = pick_challenge(self.got("401")[0].all("WWW-Authenticate"))
+        register(2, ("Authorization", Credentials(login, password).authorization(challenge, "REGISTER", uri)))
+        await until(lambda: bool(self.got("200")))
 
     def reinvite(self) -> Message:
         """An in-dialog INVITE from the carrier after the call was answered (a session refresh)."""
@@ -234,3 +256,37 @@ async def test_trunk_pings_run_on_the_clock() -> None:
         await until(lambda: len(trunk_events()) == 2)
         up = trunk_events()[1]
         assert up.up and 35.0 <= up.at <= 35.2 and driver.trunk_states() == {1: True}
+
+
+async def test_a_phone_reinvite_whose_200_is_never_acked_ends_the_call() -> None:
+    """The same from the operator's phone, on a connected call (RFC 3725 flow I): both legs get a BYE."""
+    async with running() as (driver, rec, carrier, clock):
+        loop = asyncio.get_running_loop()
+        sock, phone = await loop.create_datagram_endpoint(Carrier, local_addr=("127.0.0.1", free_port()))
+        try:
+            phone.answer_options = True
+            await phone.register(driver, LOGIN, PASSWORD)
+            call = await driver.originate(Originate(number="+79120000001", answer_timeout_s=60))
+            await until(lambda: bool(carrier.got("INVITE")))
+            carrier.answer(200, body=SDP)
+            await until(lambda: CallEventKind.answered in rec.kinds(call))
+            await driver.connect(call, LOGIN)
+            await until(lambda: bool(phone.got("INVITE")))
+            phone.answer(200, body=SDP)  # the phone's offer goes to the customer in a re-INVITE
+            await until(lambda: len(carrier.got("INVITE")) == 2)
+            carrier.answer(200, body=SDP, to=carrier.got("INVITE")[1])
+            await until(lambda: CallEventKind.connected in rec.kinds(call))
+            assert phone.got("ACK") and len(carrier.got("ACK")) == 2
+            phone.reinvite()
+            await until(lambda: bool(phone.got("200")) and phone.got("200")[-1].cseq == (1, "INVITE"))
+            await clock.run_for(31.9)
+            assert rec.kinds(call)[-1] == CallEventKind.connected
+            await clock.run_for(0.2)
+            await until(lambda: bool(phone.got("BYE")) and bool(carrier.got("BYE")))
+            await until(lambda: CallEventKind.hung_up in rec.kinds(call))
+            hung_up = rec.calls(call)[-1]
+            assert hung_up.side == Side.dialer and hung_up.endpoint == LOGIN and hung_up.at == pytest.approx(32.0)
+            assert hung_up.cause is not None and "no ACK from the operator's phone" in hung_up.cause
+            assert driver.live_calls() == 0 and not driver._legs and not driver._by_endpoint
+        finally:
+            sock.close()
