@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 
 import dialer
 from dialer.api.crud import Resource as ApiResource
+from dialer.api.groups import MemberGroup
 from dialer.api.routes import api_routes
 from dialer.web import admin, i18n, nav
 from dialer.web.access import PageAccess
@@ -32,6 +33,8 @@ def api_resources() -> dict[str, ApiResource]:
         except ModuleNotFoundError:
             continue
         for value in vars(module).values():
+            if isinstance(value, MemberGroup):  # a group of members (api/groups.py) makes its resource
+                value = value.resource()
             if isinstance(value, ApiResource):
                 found["/api/" + value.path] = value
     return found
