@@ -1,4 +1,4 @@
-"""The pacing benchmark: rows, the hindsight search, the command's entry point and the targets of issue 3."""
+"""The pacing benchmark: rows, the hindsight search, the command's entry point and the targets of docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_main_reports_an_invalid_scenario_file(tmp_path: Path, capsys: pytest.Ca
 
 @pytest.mark.slow
 def test_targets_of_issue_3_on_the_builtin_scenarios() -> None:
-    """The whole benchmark (about a minute on two cores) against the targets of issue 3, section 5."""
+    """The whole benchmark (about a minute on two cores) against the targets of docs/benchmarks.md."""
     rows = run_bench(workers=2)
     talk = {(r["scenario"], r["algorithm"]): r["talk_min_per_operator_hour"] for r in rows}
     for row in rows:

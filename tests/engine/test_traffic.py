@@ -1,4 +1,4 @@
-"""The traffic model: the scenario format of issue 3, its validation, distributions and seeded fates."""
+"""The traffic model: the scenario format, its validation, distributions and seeded fates."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ Across processes
     (``dialer_events``). :func:`notify` sends a batch in one statement inside a caller's transaction, so they are
     delivered exactly when that transaction commits; :class:`Publisher` forwards a bus to PostgreSQL on its own
     connection for processes without a journal; :func:`listen` is the receiving end for the web process (panels,
-    issue 5): an async iterator that reconnects by itself and then yields :class:`ListenerReconnected`.
+    live events): an async iterator that reconnects by itself and then yields :class:`ListenerReconnected`.
 
 Operator and supervisor commands travel the other way on :data:`COMMAND_CHANNEL` (see ``engine.commands``).
 """

@@ -1,6 +1,6 @@
 """Traffic model of the simulated telephony: what happens to each call the dialer places.
 
-A :class:`Scenario` describes a campaign's traffic (the JSON form of issue 3, section 5)::
+A :class:`Scenario` describes a campaign's traffic (also read from a JSON file, ``dialer bench pacing --scenario``)::
 
     {"name": "s20_drift", "operators": 20, "hours": 8, "seed": 1,
      "outcomes": {"human": 0.25, "machine": 0.10, "busy": 0.10, "failed": 0.05, "rejected": 0.0},
@@ -511,7 +511,7 @@ class TrafficSampler:
         return CallFate(Outcome.no_answer, s.no_answer_timeout_s, 0.0, talk, wrap)
 
 
-# --- built-in scenarios (issue 3, section 5) --------------------------------------------------------------------
+# --- built-in scenarios --------------------------------------------------------------------
 
 
 def _builtin(name: str, operators: int, human: float, human_by_hour: tuple[float, ...] | None = None) -> Scenario:

@@ -113,7 +113,7 @@ CALL: Machine[CallState, CallInput] = Machine("SIP call", {
 
 
 def outcome(code: int, reason: str, response: Message | None = None) -> tuple[CallEventKind, str]:
-    """The result of an unanswered call from the final SIP status (issue 4's outcome mapping)."""
+    """The result of an unanswered call from the final SIP status (docs/sip.md, outcomes)."""
     text = f"{code} {reason}".strip()
     if code in (486, 600):
         return CallEventKind.busy, text
