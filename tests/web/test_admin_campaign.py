@@ -1,4 +1,4 @@
-"""An administrator builds a campaign through the UI (issue 5): field, contact list, import wizard, strategy with a
+"""An administrator builds a campaign through the UI: field, contact list, import wizard, strategy with a
 result rule, code group, campaign with a selection (the match count follows the conditions), start."""
 
 from __future__ import annotations

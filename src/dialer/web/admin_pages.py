@@ -1,4 +1,4 @@
-"""The administration pages (issue 5): one generic page per registry entry (``web/admin``), and the special editors
+"""The administration pages: one generic page per registry entry (``web/admin``), and the special editors
 (roles × permissions, the audit log, one contact list with its contacts and import wizard, one campaign with its
 status actions and selection builder, one DNC list with its entries).
 

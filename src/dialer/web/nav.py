@@ -41,7 +41,7 @@ NAV: list[NavItem] = [
     NavItem("operator", "/operator", "nav.operator", P.panel_use),
     NavItem("supervisor", "/supervisor", "nav.supervisor", P.monitoring_read),
     NavItem("admin", "/admin", "nav.admin", None),
-    # Administration pages (issue 5): the admin pages fill these in.
+    # Administration pages: the admin pages fill these in.
     NavItem("admin.campaigns", "/admin/campaigns", "nav.admin.campaigns", P.campaigns_read, "admin"),
     NavItem("admin.lists", "/admin/lists", "nav.admin.lists", P.lists_read, "admin"),
     NavItem("admin.fields", "/admin/fields", "nav.admin.fields", P.fields_read, "admin"),
