@@ -126,3 +126,58 @@ async def test_a_burst_of_results_is_written_in_short_units_in_order(
     assert units == [ids[:2], ids[2:5], ids[5:]] and journal.flushes == 3 and journal.finished_attempts == 7
     async with sessionmaker() as session:
         assert all(a.state is AttemptState.done for a in (await session.scalars(select(Attempt))).all())
+
+
+async def test_rows_deleted_meanwhile_never_sink_a_unit(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """The deletion finding: a campaign deleted with its attempts while the engine still had their records queued
+    made every unit fail on foreign keys until the journal gave whole batches up (results of other calls included).
+    A period naming a vanished campaign or attempt keeps its time without them; the rest of the unit is written."""
+    world = await engine_world(sessionmaker, operators=2)
+    plan = await world.plan()
+    contact = await world.contact()
+    number = (await world.phones(contact))[0].e164
+    attempt_id = await world.live_attempt(contact, number, AttemptState.ringing)
+    op_a, op_b = world.operator_ids
+    journal = Journal(sessionmaker, retry_s=0.01)
+    async with running(journal):
+        journal.period(repo.OperatorPeriod(op_a, OperatorState.in_call, "", 987_654, 987_655, NOW))
+        journal.period(repo.OperatorPeriod(987_656, OperatorState.ready, "", None, None, NOW))  # operator deleted
+        journal.period(repo.OperatorPeriod(op_b, OperatorState.ready, "", world.campaign_id, None, NOW))
+        journal.finish(attempt_id, {"outcome": OutcomeCategory.busy, "completion_code_id": world.codes["busy"],
+                                    "hung_up_at": NOW + timedelta(seconds=5)},
+                       _result(attempt_id, contact, number, world.campaign_id, world.codes["busy"]), plan, NOW)
+    assert journal.failures == 0
+    async with sessionmaker() as session:
+        periods = {p.operator_id: p for p in (await session.scalars(select(OperatorStateLog))).all()}
+        attempt = await session.get(Attempt, attempt_id)
+    assert attempt is not None and attempt.state is AttemptState.done
+    assert (periods[op_a].state, periods[op_a].campaign_id, periods[op_a].attempt_id) == (OperatorState.in_call,
+                                                                                          None, None)
+    assert periods[op_b].campaign_id == world.campaign_id
+
+
+async def test_a_refused_part_costs_only_itself(sessionmaker: async_sessionmaker[AsyncSession],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever else the database refuses in a unit (here: the processed commands), the results are committed on
+    the careful retry instead of the batch being given up."""
+    world = await engine_world(sessionmaker, operators=1)
+    plan = await world.plan()
+    contact = await world.contact()
+    number = (await world.phones(contact))[0].e164
+    attempt_id = await world.live_attempt(contact, number, AttemptState.ringing)
+
+    async def refuse(session: AsyncSession, commands: Any) -> None:
+        raise RuntimeError("refused")
+
+    monkeypatch.setattr(repo, "mark_commands", refuse)
+    journal = Journal(sessionmaker, retry_s=0.01)
+    async with running(journal):
+        journal.command_done(1, {"ok": True})
+        journal.finish(attempt_id, {"outcome": OutcomeCategory.busy, "completion_code_id": world.codes["busy"],
+                                    "hung_up_at": NOW + timedelta(seconds=5)},
+                       _result(attempt_id, contact, number, world.campaign_id, world.codes["busy"]), plan, NOW)
+    async with sessionmaker() as session:
+        attempt = await session.get(Attempt, attempt_id)
+        stored = await session.get(Contact, contact)
+    assert attempt is not None and attempt.state is AttemptState.done
+    assert stored is not None and stored.attempts_total == 1

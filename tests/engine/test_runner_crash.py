@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialer.models import Attempt, EngineRun, OperatorStateLog
-from dialer.models.enums import AttemptState, DialMode, OutcomeCategory
+from dialer.models import Attempt, Contact, EngineRun, OperatorStateLog
+from dialer.models.enums import AttemptState, ContactStatus, DialMode, OutcomeCategory
 from tests.engine.engine_world import engine_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,13 +107,15 @@ async def test_sigkill_mid_campaign_and_restart(sessionmaker: async_sessionmaker
 
         await _wait_for(continues, 30, "the campaign to go on after the restart")
 
-        async def redialled() -> bool:
-            async with sessionmaker() as session:
-                n = await session.scalar(select(func.count()).select_from(Attempt).where(
-                    Attempt.contact_id.in_(list(in_flight.values())), Attempt.id.not_in(list(in_flight))))
-            return bool(n)
-
-        await _wait_for(redialled, 30, "the contacts of the lost calls to be dialled again")
+        # A lost call is an attempt like any other: counted, and the strategy decides what follows — here
+        # (max_attempts_per_contact=1) the contact is finished, where it used to be dialled again at once.
+        async with sessionmaker() as session:
+            redialled = await session.scalar(select(func.count()).select_from(Attempt).where(
+                Attempt.contact_id.in_(list(in_flight.values())), Attempt.id.not_in(list(in_flight))))
+            lost = (await session.execute(select(Contact.attempts_total, Contact.status).where(
+                Contact.id.in_(list(in_flight.values()))))).all()
+        assert redialled == 0
+        assert {(n, status) for n, status in lost} == {(1, ContactStatus.done)}
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0, log.read_text()
     except AssertionError:
@@ -127,7 +129,7 @@ async def test_sigkill_mid_campaign_and_restart(sessionmaker: async_sessionmaker
         closed = (await session.execute(select(Attempt.outcome, Attempt.hangup_cause, Attempt.completion_code_id)
                                         .where(Attempt.id.in_(list(in_flight))))).all()
         assert {(o, c, code) for o, c, code in closed} == {(OutcomeCategory.error, "engine restarted",
-                                                            world.codes["error"])}
+                                                            world.codes["engine_restarted"])}
         now_recorded = {a.id: (a.outcome, a.completion_code_id, a.hung_up_at) for a in (await session.scalars(
             select(Attempt).where(Attempt.id.in_(list(recorded))))).all()}
         assert now_recorded == recorded  # nothing recorded before the kill was touched

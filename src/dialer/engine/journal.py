@@ -8,7 +8,8 @@ work per attempt shrinks.
 
 Inside a unit the order is fixed: stage changes of live attempts (one ``UPDATE ... FROM unnest``), operator
 periods, finished attempts (one UPDATE, then :func:`dialer.engine.outcome.apply_result` per attempt — if the unit
-fails it is retried with a savepoint around each of them, so one failure cannot lose the others), deleted
+fails it is retried with a savepoint around each part and each attempt, so one failure cannot lose the others: a
+row someone deleted meanwhile costs only the record that names it), deleted
 previews, jobs (status changes, heartbeats), processed commands, and last the events, NOTIFYed in the same
 transaction so other processes hear of a change exactly when it is committed.
 
@@ -225,9 +226,23 @@ class Journal:
     async def _unit(self, batch: _Batch, *, careful: bool) -> set[int]:
         async with self.maker() as session, session.begin():
             session.info["actor"] = ENGINE_ACTOR
-            await repo.update_attempts(session, batch.attempts)
-            await repo.record_periods(session, batch.periods)
-            finished = await repo.finish_attempts(session, {i: f.columns for i, f in batch.finishes.items()})
+
+            async def part(name: str, write: Callable[[], Awaitable[Any]], default: Any = None) -> Any:
+                """One part of the unit; when careful, in a savepoint of its own: a part the database refuses
+                (a row deleted meanwhile by someone else) is logged and skipped, never the whole batch."""
+                if not careful:
+                    return await write()
+                try:
+                    async with session.begin_nested():
+                        return await write()
+                except Exception:
+                    log.exception("journal: %s refused; the rest of the unit is written", name)
+                    return default
+
+            await part("stage changes", lambda: repo.update_attempts(session, batch.attempts))
+            await part("operator periods", lambda: repo.record_periods(session, batch.periods))
+            finished = await part("finished attempts", lambda: repo.finish_attempts(
+                session, {i: f.columns for i, f in batch.finishes.items()}), set())
             if not careful:
                 # optimistically the whole batch in a few statements; after a failure, one by one in savepoints
                 await apply_results(session, [(f.plan, f.result, f.now_utc) for i, f in batch.finishes.items()
@@ -241,16 +256,16 @@ class Journal:
                     except Exception:
                         # the attempt stays done with its category and code; only the contact's follow-up is lost
                         log.exception("apply_result failed for attempt %d", attempt_id)
-            await repo.delete_queued(session, batch.deletes)
+            await part("deleted previews", lambda: repo.delete_queued(session, batch.deletes))
             for name, job in batch.jobs:
                 try:
                     async with session.begin_nested():
                         await job(session)
                 except Exception:
                     log.exception("engine job %s failed", name)
-            await repo.mark_commands(session, batch.commands)
+            await part("processed commands", lambda: repo.mark_commands(session, batch.commands))
             await notify(session, batch.events)
-            return finished
+            return set(finished)
 
 
 @contextlib.asynccontextmanager

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
+import psutil
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import String, Table, and_, bindparam, case, delete, func, select, text, union_all, update
 from sqlalchemy import cast as sql_cast
@@ -217,15 +218,36 @@ class Recovery:
     closed_attempts: list[int]
     dropped_previews: int
     closed_operator_periods: int
+    #: The closed attempts as the strategy needs them (see :mod:`dialer.engine.recovery`).
+    closed: list[RecoveredAttempt] = dataclasses.field(default_factory=list)
 
 
-def _alive(pid: int) -> bool:
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecoveredAttempt:
+    attempt_id: int
+    campaign_id: int
+    contact_id: int | None
+    phone_id: int | None
+    number: str
+    answered_by: str | None
+
+
+def _alive(pid: int, since: datetime | None = None) -> bool:
+    """Whether process ``pid`` of this host lives — and, given ``since`` (when its run started), is the process that
+    started that run rather than a later one that was given the same pid."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    if since is not None:
+        try:
+            started = psutil.Process(pid).create_time()
+        except (psutil.Error, OSError):
+            return True
+        if started > since.timestamp() + 5.0:  # younger than the run: the pid was reused
+            return False
     return True
 
 
@@ -233,51 +255,68 @@ async def start_run(session: AsyncSession, *, host: str, pid: int, now_utc: date
                     error_code_id: int | None) -> tuple[int, Recovery]:
     """Register this engine and recover what dead runs left behind, in one transaction.
 
-    The recovery rule: a run that has not stopped is dead when its heartbeat is older than ``dead_after_s``, or
-    when it ran on this host and its process is gone (or is this very process: an earlier run of it). Another
-    live run refuses the start (:class:`EngineAlreadyRunning`). Attempts that are not done and belong to a dead
-    run (or to no run) are closed as errors — category ``error``, the system code ``error``, hang-up cause
-    "engine restarted" — which frees their contact and number for dialling again; previews that were never
-    placed (``queued``) are deleted; every open operator period is closed (operators start offline). Recorded
-    results (attempts already done) are not touched.
+    The recovery rule: a run that has not stopped is dead when it ran on this host and its process is gone (or is
+    this very process: an earlier run of it), or when it ran on another host and its heartbeat is older than
+    ``dead_after_s``. A run whose process lives on this host is never declared dead, however late its heartbeat (a
+    stalled engine is still an engine: two would dial at once); another live run refuses the start
+    (:class:`EngineAlreadyRunning`). A run declared dead that is in fact alive elsewhere finds its run row stopped at
+    its next heartbeat and stops dialling (the fence, :meth:`dialer.engine.runner.Engine.run`).
+
+    Attempts that are not done and belong to a dead run (or to no run) are closed — category ``error``, the code
+    ``error_code_id`` (the system code ``engine_restarted``), hang-up cause "engine restarted", hung up at the last
+    moment the call was known alive (its dead run's last heartbeat or its own last stage, whichever is later) — which
+    frees their contact and number; :mod:`dialer.engine.recovery` then applies the strategy to them. Previews that
+    were never placed (``queued``) are deleted; every open operator period is closed (operators start offline).
+    Recorded results (attempts already done) are not touched.
     """
     # one engine at a time: the lock serialises two engines starting together
     await session.execute(text("SELECT pg_advisory_xact_lock(72201)"))
     db_now: datetime = (await session.execute(select(func.now()))).scalar_one()
-    runs = (await session.execute(select(EngineRun.id, EngineRun.host, EngineRun.pid, EngineRun.heartbeat_at)
+    runs = (await session.execute(select(EngineRun.id, EngineRun.host, EngineRun.pid, EngineRun.heartbeat_at,
+                                         EngineRun.started_at)
                                   .where(EngineRun.stopped_at.is_(None)))).all()
     dead: list[int] = []
-    for other_id, run_host, run_pid, heartbeat in runs:
-        stale = (db_now - heartbeat).total_seconds() > dead_after_s
-        gone = run_host == host and (run_pid == pid or not _alive(run_pid))
-        if stale or gone:
+    for other_id, run_host, run_pid, heartbeat, started in runs:
+        age = (db_now - heartbeat).total_seconds()
+        # this host: the process decides; another host: the heartbeat (the fence covers a wrong guess)
+        is_dead = (run_pid == pid or not _alive(run_pid, started)) if run_host == host else age > dead_after_s
+        if is_dead:
             dead.append(int(other_id))
         else:
             raise EngineAlreadyRunning(f"engine run {other_id} (pid {run_pid} on {run_host}) is alive: its heartbeat "
-                                       f"is {(db_now - heartbeat).total_seconds():.0f} s old")
+                                       f"is {age:.0f} s old")
     if dead:
         await session.execute(update(EngineRun).where(EngineRun.id.in_(dead)).values(stopped_at=func.now()))
     orphan = Attempt.engine_run_id.in_(dead) | Attempt.engine_run_id.is_(None) if dead \
         else Attempt.engine_run_id.is_(None)
     dropped = _rows(await session.execute(delete(Attempt).where(Attempt.state == AttemptState.queued, orphan)))
-    closed = (await session.scalars(
+    last_beat = select(EngineRun.heartbeat_at).where(EngineRun.id == Attempt.engine_run_id).scalar_subquery()
+    # GREATEST ignores NULLs: the later of the run's last heartbeat and the call's last recorded stage
+    last_alive = func.coalesce(Attempt.hung_up_at, func.greatest(last_beat, Attempt.dialed_at, Attempt.ringing_at,
+                                                                  Attempt.answered_at, Attempt.connected_at), now_utc)
+    closed = (await session.execute(
         update(Attempt).where(Attempt.state != AttemptState.done, orphan)
         .values(state=AttemptState.done, outcome=OutcomeCategory.error, completion_code_id=error_code_id,
-                hangup_cause="engine restarted", hung_up_at=func.coalesce(Attempt.hung_up_at, now_utc),
+                hangup_cause="engine restarted", hung_up_at=last_alive,
                 wrap_up_ended_at=case((Attempt.connected_at.is_not(None),
-                                       func.coalesce(Attempt.wrap_up_ended_at, now_utc)),
+                                       func.coalesce(Attempt.wrap_up_ended_at, last_alive)),
                                       else_=Attempt.wrap_up_ended_at))
-        .returning(Attempt.id))).all()
+        .returning(Attempt.id, Attempt.campaign_id, Attempt.contact_id, Attempt.phone_id, Attempt.number,
+                   Attempt.answered_by))).all()
     periods = _rows(await session.execute(update(OperatorStateLog).where(OperatorStateLog.ended_at.is_(None))
                                           .values(ended_at=now_utc)))
     run_id: int = (await session.execute(pg_insert(EngineRun).values(host=host, pid=pid)
                                          .returning(EngineRun.id))).scalar_one()
-    return run_id, Recovery(dead, [int(i) for i in closed], dropped, periods)
+    recovered = [RecoveredAttempt(int(r.id), int(r.campaign_id), r.contact_id, r.phone_id, r.number, r.answered_by)
+                 for r in closed]
+    return run_id, Recovery(dead, [r.attempt_id for r in recovered], dropped, periods, recovered)
 
 
-async def heartbeat(session: AsyncSession, run_id: int, stats: Mapping[str, Any]) -> None:
-    await session.execute(update(EngineRun).where(EngineRun.id == run_id)
-                          .values(heartbeat_at=func.now(), stats=dict(stats)))
+async def heartbeat(session: AsyncSession | AsyncConnection, run_id: int, stats: Mapping[str, Any]) -> bool:
+    """Renew the run's lease; False when the run was declared dead and stopped by another engine (fenced)."""
+    found = await session.execute(update(EngineRun).where(EngineRun.id == run_id, EngineRun.stopped_at.is_(None))
+                                  .values(heartbeat_at=func.now(), stats=dict(stats)).returning(EngineRun.id))
+    return found.first() is not None
 
 
 async def stop_run(session: AsyncSession, run_id: int, now_utc: datetime) -> None:
@@ -475,17 +514,32 @@ async def record_periods(session: AsyncSession, periods: Sequence[OperatorPeriod
     await session.execute(
         update(table).where(and_(table.c.operator_id == bindparam("_op"), table.c.ended_at.is_(None)))
         .values(ended_at=bindparam("_at")), closes)
+    # what was deleted meanwhile (a campaign, its attempts, an operator) must not sink the unit: a period keeps its
+    # time and state without the vanished reference, and a deleted operator's periods go with him
+    operators = await _existing(session, Operator.id, by_op)
+    campaigns = await _existing(session, Campaign.id, {p.campaign_id for p in periods if p.campaign_id is not None})
+    attempts = await _existing(session, Attempt.id, {p.attempt_id for p in periods if p.attempt_id is not None})
     rows = []
-    for ps in by_op.values():
+    for op_id, ps in by_op.items():
+        if op_id not in operators:
+            continue
         for i, p in enumerate(ps):
             ended = ps[i + 1].started_at if i + 1 < len(ps) else None
             if p.state is OperatorState.offline and ended is None:
                 continue  # offline is the absence of a period: nothing stays open for it
             rows.append({"operator_id": p.operator_id, "state": p.state.value, "reason": p.reason,
-                         "campaign_id": p.campaign_id, "attempt_id": p.attempt_id, "started_at": p.started_at,
-                         "ended_at": ended})
+                         "campaign_id": p.campaign_id if p.campaign_id in campaigns else None,
+                         "attempt_id": p.attempt_id if p.attempt_id in attempts else None,
+                         "started_at": p.started_at, "ended_at": ended})
     if rows:
         await session.execute(table.insert(), rows)
+
+
+async def _existing(session: AsyncSession, column: Any, ids: Iterable[int]) -> set[int]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return set()
+    return {int(i) for i in (await session.scalars(select(column).where(column.in_(wanted)))).all()}
 
 
 # --- commands -------------------------------------------------------------------------------------------------

@@ -39,14 +39,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.core.clock import Clock, SystemClock
-from dialer.engine import call_fsm
+from dialer.engine import call_fsm, recovery
 from dialer.engine import repository as repo
 from dialer.engine.bus import COMMAND_CHANNEL, Bus, listen_raw
 from dialer.engine.call_fsm import CallEvent as CE
@@ -71,7 +70,7 @@ from dialer.engine.context import (
 )
 from dialer.engine.control import CampaignControl, make_pacer_for
 from dialer.engine.events import EngineStarted, EngineStopped
-from dialer.engine.journal import Journal
+from dialer.engine.journal import ENGINE_ACTOR, Journal
 from dialer.engine.operator_fsm import OperatorEvent as OE
 from dialer.engine.pacing import Observation, PredictivePacer
 from dialer.engine.placement import CallPlacement
@@ -117,7 +116,8 @@ class Engine:
         self.stopped = asyncio.Event()
         self._exit = False
         self._tick_pending = False
-        self._next_heartbeat = 0.0
+        #: True once another engine took over this run's lease; the engine then stopped dialling and stopped.
+        self.fenced = False
         self._stop_event: asyncio.Event | None = None
         self._dispatch: dict[type, Callable[[Any], Awaitable[None]]] = {
             TelephonyCallEvent: self.calls.on_call_event,
@@ -246,7 +246,8 @@ class Engine:
                 journal_task = tg.create_task(ctx.journal.run(), name="engine journal")
                 actor = tg.create_task(self._actor(), name="engine actor")
                 helpers = [tg.create_task(self._pump(), name="engine telephony pump"),
-                           tg.create_task(self._ticker(), name="engine ticker")]
+                           tg.create_task(self._ticker(), name="engine ticker"),
+                           tg.create_task(self._heartbeat(), name="engine heartbeat")]
                 if self.database_url:
                     helpers.append(tg.create_task(self._command_listener(), name="engine command listener"))
                 self.started.set()
@@ -301,9 +302,12 @@ class Engine:
         utc = ctx.clock.utcnow()
         async with ctx.maker() as session, session.begin():
             ctx.codes = await repo.system_codes(session)
+            session.info["actor"] = ENGINE_ACTOR
+            restarted = ctx.codes.get("engine_restarted") or ctx.codes.get("error")
             ctx.run_id, self.recovery = await repo.start_run(
                 session, host=ctx.config.host, pid=ctx.config.pid, now_utc=utc,
-                dead_after_s=ctx.config.dead_after_s, error_code_id=ctx.codes.get("error"))
+                dead_after_s=ctx.config.dead_after_s, error_code_id=restarted)
+            await recovery.apply_strategy(session, self.recovery.closed, restarted, utc)
             await repo.expire_commands(session, ctx.config.command_ttl_s)
             # phones registered with an earlier engine's registrar must register again with ours
             await repo.mark_registrations_offline(session, "engine restarted")
@@ -360,17 +364,6 @@ class Engine:
     async def _on_tick(self, _msg: Tick) -> None:
         self._tick_pending = False
         await self.control.tick()
-        wall = time.monotonic()
-        if wall >= self._next_heartbeat:
-            self._next_heartbeat = wall + self.ctx.config.heartbeat_s
-            stats = self.stats()
-            run_id = self.ctx.run_id
-            assert run_id is not None
-
-            async def beat(session: AsyncSession) -> None:
-                await repo.heartbeat(session, run_id, stats)
-
-            self.ctx.journal.job("heartbeat", beat)
 
     async def _on_timer(self, msg: TimerFired) -> None:
         await self._timers[msg.kind](msg.target)
@@ -406,6 +399,31 @@ class Engine:
             if not self._tick_pending:  # a slow engine gets one tick, not a backlog of them
                 self._tick_pending = True
                 self.ctx.post(TICK)
+
+    async def _heartbeat(self) -> None:
+        """Renew the run's lease every ``heartbeat_s`` of wall time, on a connection of its own — never behind the
+        journal, which may be busy or stuck on a large unit. A run that finds its lease taken (another engine
+        declared it dead) stops dialling at once and stops: two engines must never dial the same database."""
+        ctx = self.ctx
+        run_id = ctx.run_id
+        assert run_id is not None
+        while True:
+            try:
+                async with ctx.maker() as session, session.begin():
+                    held = await repo.heartbeat(session, run_id, self.stats())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("engine heartbeat failed; trying again")
+            else:
+                if not held:
+                    log.error("engine run %s lost its lease (declared dead by another engine): it stops dialling",
+                              run_id)
+                    self.fenced = True
+                    ctx.stopping = True
+                    self.request_stop()
+                    return
+            await asyncio.sleep(ctx.config.heartbeat_s)
 
     async def _command_listener(self) -> None:
         assert self.database_url is not None
