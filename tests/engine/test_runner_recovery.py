@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
 import sys
 from datetime import timedelta
 
@@ -88,7 +87,7 @@ async def test_a_live_process_of_this_host_is_never_declared_dead(
         sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     """However late its heartbeat: a stalled engine is still an engine (two would dial at once)."""
     await engine_world(sessionmaker, operators=1)
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    other = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(60)")
     try:
         async with sessionmaker() as session, session.begin():
             session.add(EngineRun(pid=other.pid, host=socket.gethostname(),
@@ -105,7 +104,7 @@ async def test_a_live_process_of_this_host_is_never_declared_dead(
             assert h.engine.recovery is not None and len(h.engine.recovery.dead_runs) == 1
     finally:
         other.kill()
-        other.wait()
+        await other.wait()
 
 
 async def test_a_run_that_lost_its_lease_stops_dialling(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
