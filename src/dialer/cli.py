@@ -26,13 +26,16 @@ console = Console(stderr=True)
 def run(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    no_engine: Annotated[bool, typer.Option("--no-engine", help=(
+        "Serve the web API and pages only; run the engine as a process of its own (`dialer engine`), here or on "
+        "another machine with the same DIALER_DATABASE_URL"))] = False,
 ) -> None:
     """Start the product: database (embedded unless DIALER_DATABASE_URL is set), migrations, web API and engine."""
     from dialer.tools.serve import serve
 
     settings = get_settings()
     asyncio.run(_first_start(settings))
-    asyncio.run(serve(settings, host=host, port=port))
+    asyncio.run(serve(settings, host=host, port=port, with_engine=not no_engine))
 
 
 async def _first_start(settings: Any) -> None:
