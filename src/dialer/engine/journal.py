@@ -87,9 +87,13 @@ class Journal:
     """Ordered write-behind of the engine's records; run :meth:`run` as a task, :meth:`close` to finish."""
 
     def __init__(self, maker: async_sessionmaker[AsyncSession], *, retry_s: float = 0.5,
-                 unit_finishes: int = UNIT_FINISHES) -> None:
+                 unit_finishes: int = UNIT_FINISHES, close_grace_s: float = 5.0) -> None:
         self.maker = maker
         self.retry_s = retry_s
+        #: After :meth:`close`, how long an unreachable database is waited for before what is left is given up (a
+        #: stop must not hang on a dead server; the next start's recovery closes the attempts concerned).
+        self.close_grace_s = close_grace_s
+        self._closed_at = 0.0
         self.unit_finishes = unit_finishes
         self._batch = _Batch()
         #: Full units waiting to be written, oldest first (``_batch`` is the open one after them).
@@ -168,7 +172,9 @@ class Journal:
 
     def close(self) -> None:
         """Write what is pending and end :meth:`run`."""
-        self._closing = True
+        if not self._closing:
+            self._closing = True
+            self._closed_at = time.monotonic()
         self._wake.set()
 
     async def run(self) -> None:
@@ -209,7 +215,16 @@ class Journal:
                 if attempt >= 5 and not unreachable:
                     log.error("journal gave up a batch of %d records", batch.size())
                     return
-                await asyncio.sleep(min(10.0, self.retry_s * 2 ** min(attempt, 5)))
+                delay = min(10.0, self.retry_s * 2 ** min(attempt, 5))
+                if self._closing:
+                    left = self._closed_at + self.close_grace_s - time.monotonic()
+                    if left <= 0:
+                        log.error("stopping with the database unreachable: %d records not written (the next start "
+                                  "recovers the calls concerned)", batch.size() + self.pending())
+                        self._batch, self._sealed = _Batch(), deque()
+                        return
+                    delay = min(delay, left)
+                await asyncio.sleep(delay)
                 continue
             self.flushes += 1
             self.flush_seconds += time.perf_counter() - started

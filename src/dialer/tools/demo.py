@@ -175,6 +175,7 @@ async def run_demo(settings: Settings | None = None, *, host: str | None = None,
     clock = SystemClock()
     sim = SimTelephony(clock, DEMO_SCENARIO, seed=seed)
     await serve(settings, host=host, port=port, database_url=url, telephony=sim, clock=clock,
+                watch_embedded=not database_url and not settings.database_url,
                 # fewest calls first: the person at the keyboard gets his share of calls from the start
                 config=config or EngineConfig(seed=seed, assignment=Assignment.fewest_calls),
                 sim_operators=setup.simulated_operator_ids,

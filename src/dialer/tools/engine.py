@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.config import Settings, get_settings
 from dialer.core.clock import Clock, SystemClock
-from dialer.db import make_engine, make_sessionmaker, resolve_url
+from dialer.db import keep_embedded_running, make_engine, make_sessionmaker, resolve_url
 from dialer.engine.runner import Engine, EngineConfig, install_signal_handlers
 from dialer.telephony.base import Telephony
 from dialer.telephony.sim import SimTelephony
@@ -80,9 +80,13 @@ async def run_engine(settings: Settings | None = None, *, database_url: str | No
         async with asyncio.TaskGroup() as tg:
             if sip is not None:
                 watcher = tg.create_task(watch_trunks(sip, maker, stop=stop), name="trunk watcher")
+            keeper = tg.create_task(keep_embedded_running(settings.data_dir), name="embedded database keeper") \
+                if not database_url and not settings.database_url else None
             await engine.run(stop)
             stop.set()
             if sip is not None:
                 watcher.cancel()
+            if keeper is not None:
+                keeper.cancel()
     finally:
         await db.dispose()

@@ -21,7 +21,7 @@ import uvicorn
 from dialer.app import create_app
 from dialer.config import Settings, get_settings
 from dialer.core.clock import Clock, SystemClock
-from dialer.db import make_engine, make_sessionmaker, resolve_url
+from dialer.db import keep_embedded_running, make_engine, make_sessionmaker, resolve_url
 from dialer.engine.runner import Engine, EngineConfig, install_signal_handlers
 from dialer.migrate import prepare_database
 from dialer.telephony.base import Telephony
@@ -53,9 +53,15 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
                 clock: Clock | None = None, config: EngineConfig | None = None, scenario: Scenario | None = None,
                 sim_operators: bool | Collection[int] = False, human_operators: Collection[int] = (),
                 sim_wrap_up_s: Distribution | None = None, prepare: bool = True, stop: asyncio.Event | None = None,
-                on_engine: Callable[[Engine], Any] | None = None, log_level: str = "info") -> None:
-    """Serve the API (uvicorn) and run the engine until a signal or ``stop``; what ``dialer run`` calls."""
+                on_engine: Callable[[Engine], Any] | None = None, log_level: str = "info",
+                watch_embedded: bool | None = None) -> None:
+    """Serve the API (uvicorn) and run the engine until a signal or ``stop``; what ``dialer run`` calls.
+
+    ``watch_embedded`` (default: when the URL is the embedded server's, resolved here) starts the embedded PostgreSQL
+    server again whenever it dies."""
     settings = settings or get_settings()
+    if watch_embedded is None:
+        watch_embedded = not database_url and not settings.database_url
     url = database_url if database_url else await asyncio.to_thread(resolve_url, settings)
     if prepare:
         await prepare_database(url, settings)
@@ -83,6 +89,8 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
             web = tg.create_task(server.serve(), name="web server")
             core = tg.create_task(engine.run(stop), name="engine") if engine is not None else None
             watcher = tg.create_task(watch_trunks(sip, maker, stop=stop), name="trunk watcher") if sip else None
+            keeper = tg.create_task(keep_embedded_running(settings.data_dir), name="embedded database keeper") \
+                if watch_embedded else None
             waiter = asyncio.ensure_future(stop.wait())
             watched: set[asyncio.Future[Any]] = {waiter, web}
             if core is not None:
@@ -91,7 +99,8 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
             stop.set()  # whichever ended first, the other follows
             server.should_exit = True
             waiter.cancel()
-            if watcher is not None:
-                watcher.cancel()
+            for task in (watcher, keeper):
+                if task is not None:
+                    task.cancel()
     finally:
         await db.dispose()
