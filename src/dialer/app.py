@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import dialer
-from dialer.api import problems
+from dialer.api import guard, problems
 from dialer.config import Settings, get_settings
 from dialer.db import make_engine, make_sessionmaker, resolve_url
 from dialer.migrate import prepare_database
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app = FastAPI(title="Dialer", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     problems.install(app)
+    guard.install(app)  # outermost: body caps, the 401 without credentials and the rate limit come first
     for router in discover_routers():
         app.include_router(router)
     from dialer import web

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -80,6 +80,35 @@ def validation_item(error: dict[str, Any]) -> dict[str, str]:
     return {"field": _loc(loc), "reason": reason}
 
 
+_OUT_OF_RANGE = re.compile(r"invalid input for query argument \$\d+: (?P<value>.*?) \((?P<why>[^()]*)\)\s*$")
+
+
+def is_data_error(err: DBAPIError) -> bool:
+    """SQLSTATE class 22 (data exception), raised by PostgreSQL or by asyncpg encoding a parameter."""
+    if isinstance(err, DataError):
+        return True
+    cause = getattr(err.orig, "__cause__", None) or err.orig
+    return str(getattr(cause, "sqlstate", "") or "").startswith("22")
+
+
+def data_problem(err: DBAPIError, request: Request) -> tuple[str, list[dict[str, Any]]]:
+    """A value the database cannot take (an integer beyond 64 bits, the NUL character, a string too long, a date
+    out of range): the input is wrong, so 422 — naming the field when the request shows which one it was."""
+    text = str(err.orig).strip().splitlines()[0] if err.orig is not None else "invalid value"
+    text = re.sub(r"^<class '[\w.]+'>: ", "", text)
+    fields: list[str] = []
+    if m := _OUT_OF_RANGE.search(text):
+        value, text = m["value"], m["why"]
+        fields = [name for name, got in [*request.path_params.items(), *request.query_params.multi_items()]
+                  if got.strip() == value]
+    elif "0x00" in text:
+        text = "the NUL character (\\u0000) cannot be stored"
+        fields = [name for name, got in [*request.path_params.items(), *request.query_params.multi_items()]
+                  if "\x00" in got]
+    errors = [{"field": name, "reason": text} for name in dict.fromkeys(fields)] or [{"field": "body", "reason": text}]
+    return "; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors
+
+
 class PlainTooLargeAsProblem:
     """The request-body limit answers 413 in plain text before any handler runs; make it a problem document."""
 
@@ -138,7 +167,24 @@ def install(app: FastAPI) -> None:
                        slug="conflict" if status == 409 else "validation", errors=errors,
                        instance=request.url.path)
 
+    @app.exception_handler(DBAPIError)
+    async def data_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not is_data_error(exc):
+            raise exc
+        detail, errors = data_problem(exc, request)
+        return problem(422, "Validation failed", detail, slug="validation", errors=errors, instance=request.url.path)
+
+    @app.exception_handler(OverflowError)
+    async def overflow_error(request: Request, exc: OverflowError) -> JSONResponse:
+        log.info("value out of range at %s: %s", request.url.path, exc)
+        return problem(422, "Validation failed", "a number or date is out of range", slug="validation",
+                       errors=[{"field": "body", "reason": "a number or date is out of range"}],
+                       instance=request.url.path)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 413:
+            return problem(413, "Content Too Large", str(exc.detail), slug="http-413", instance=request.url.path,
+                           errors=[{"field": "body", "reason": "too large"}])
         return problem(exc.status_code, str(exc.detail), str(exc.detail), slug=f"http-{exc.status_code}",
                        instance=request.url.path, headers=getattr(exc, "headers", None))
