@@ -14,6 +14,7 @@ from tests.campaign.conftest import Setup, add_contact, add_list, field_errors
 async def test_callbacks(app: FastAPI, admin: httpx.AsyncClient, setup: Setup) -> None:
     cid = (await admin.post("/api/campaigns", json=setup.campaign(time_zone="Asia/Novosibirsk"))).json()["id"]
     contact = await add_contact(app, setup.list_id, {}, phone="+79161234567")
+    landline = await add_contact(app, setup.list_id, {}, phone="+73832100000")
     stranger = await add_contact(app, await add_list(app, "Чужой"), {})
     operator = (await admin.post("/api/operators", json={"name": "Анна"})).json()["id"]
 
@@ -23,6 +24,7 @@ async def test_callbacks(app: FastAPI, admin: httpx.AsyncClient, setup: Setup) -
     assert r.status_code == 201, r.text
     common = r.json()
     assert common["number"] == "+73832100000" and common["kind"] == "common" and common["status"] == "pending"
+    assert common["contact_id"] == landline  # the contact of the campaign's lists with that number
     assert common["window_start"] == "2030-03-12T03:00:00Z"  # Novosibirsk is UTC+7
 
     r = await admin.post("/api/callbacks", json={
@@ -84,6 +86,7 @@ async def test_callbacks(app: FastAPI, admin: httpx.AsyncClient, setup: Setup) -
 async def test_a_pending_callback_needs_a_window_that_has_not_ended(app: FastAPI, admin: httpx.AsyncClient,
                                                                     setup: Setup) -> None:
     cid = (await admin.post("/api/campaigns", json=setup.campaign())).json()["id"]
+    await add_contact(app, setup.list_id, {}, phone="+79161234567")
     now = datetime.now(UTC)
 
     def window(start: timedelta, end: timedelta) -> dict[str, str]:
@@ -115,3 +118,42 @@ async def test_a_pending_callback_needs_a_window_that_has_not_ended(app: FastAPI
     assert r.status_code == 200, r.text
     r = await admin.patch(f"/api/callbacks/{callback['id']}", json={"status": "cancelled"})
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
+
+
+async def test_a_callback_must_be_on_a_number_of_a_contact_it_can_dial(app: FastAPI, admin: httpx.AsyncClient,
+                                                                       setup: Setup) -> None:
+    """The engine dials a callback only for a contact of the campaign's lists, on one of the contact's numbers:
+    a pending callback on any other number would be kept and never called, so it is refused."""
+    cid = (await admin.post("/api/campaigns", json=setup.campaign())).json()["id"]
+    contact = await add_contact(app, setup.list_id, {}, phone="+79161234567")
+    window = {"window_start": "2030-03-12T10:00", "window_end": "2030-03-12T11:00"}
+
+    r = await admin.post("/api/callbacks", json={"campaign_id": cid, "number": "+79169999999", **window})
+    assert r.status_code == 422, r.text
+    assert "belongs to no contact" in field_errors(r)["number"], r.text
+    r = await admin.post("/api/callbacks", json={"campaign_id": cid, "contact_id": contact,
+                                                 "number": "+79169999999", **window})
+    assert r.status_code == 422 and "is not a number of contact" in field_errors(r)["number"], r.text
+    # the number of a contact of the campaign's lists finds its contact
+    r = await admin.post("/api/callbacks", json={"campaign_id": cid, "number": "8 916 123-45-67", **window})
+    assert r.status_code == 201, r.text
+    callback = r.json()
+    assert (callback["contact_id"], callback["number"]) == (contact, "+79161234567")
+    # two contacts share the number: say which
+    twin = await add_contact(app, setup.list_id, {}, phone="+79161234567")
+    r = await admin.post("/api/callbacks", json={"campaign_id": cid, "number": "+79161234567", **window})
+    assert r.status_code == 422 and "contact_id" in field_errors(r), r.text
+    r = await admin.post("/api/callbacks", json={"campaign_id": cid, "contact_id": twin,
+                                                 "number": "+79161234567", **window})
+    assert r.status_code == 201, r.text
+
+    r = await admin.patch(f"/api/callbacks/{callback['id']}", json={"number": "+79169999999"})
+    assert r.status_code == 422 and "number" in field_errors(r), r.text
+    r = await admin.patch(f"/api/callbacks/{callback['id']}", json={"contact_id": None})
+    assert r.status_code == 422 and "contact_id" in field_errors(r), r.text
+    # a closed callback is a record only: it may name any number, but cannot be reopened so
+    r = await admin.post("/api/callbacks", json={"campaign_id": cid, "number": "+79169999999", "status": "done",
+                                                 **window})
+    assert r.status_code == 201, r.text
+    r = await admin.patch(f"/api/callbacks/{r.json()['id']}", json={"status": "pending"})
+    assert r.status_code == 422 and "number" in field_errors(r), r.text

@@ -304,11 +304,19 @@ async def delete_selection(campaign_id: int, selection_id: int, session: Session
 
 # --- callbacks ------------------------------------------------------------------------------------
 
+
+def _visible_callbacks(stmt: Select[Any], request: Request) -> Select[Any]:
+    """An operator lists only his own and his campaigns' shared callbacks (service.CallbackScope)."""
+    return stmt.where(service.visible_callbacks(getattr(request.state, "principal", None)))
+
+
 callbacks = Resource(
     model=Callback, path="callbacks", tag="callbacks", read_schema=CallbackRead, create_schema=CallbackCreate,
     update_schema=CallbackUpdate, read_perm=P.callbacks_read, write_perm=P.callbacks_write,
     search=("number", "comment"), sort=("id", "window_start", "window_end", "status", "created_at"),
     filters=("campaign_id", "operator_id", "status", "kind", "contact_id"), skip=("create", "update"),
+    list_filter=_visible_callbacks, read_extra=service.callback_read_guard,
+    before_delete=service.callback_before_delete,
 )
 callback_router = crud_router(callbacks)
 _cb_write = Depends(require(P.callbacks_write))

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -20,14 +20,17 @@ from dialer.models import (
     ContactPhone,
     Field,
     Holiday,
+    Operator,
     Selection,
     Strategy,
     StrategyOutcomeRetry,
     StrategyResultRule,
     campaign_lists,
+    campaign_pools,
     completion_code_group_members,
+    pool_operators,
 )
-from dialer.models.enums import CampaignStatus, ContactStatus
+from dialer.models.enums import CallbackKind, CampaignStatus, ContactStatus
 
 
 async def names_where(session: AsyncSession, name: InstrumentedAttribute[str], *where: ColumnElement[bool],
@@ -153,5 +156,55 @@ async def first_phone(session: AsyncSession, contact_id: int) -> str | None:
         .order_by(ContactPhone.position, ContactPhone.id).limit(1))
 
 
+async def contact_has_number(session: AsyncSession, contact_id: int, number: str) -> bool:
+    return bool(await session.scalar(select(exists().where(
+        ContactPhone.contact_id == contact_id, ContactPhone.e164 == number))))
+
+
+async def contacts_with_number(session: AsyncSession, campaign_id: int, number: str, limit: int = 2) -> list[int]:
+    """Contacts of the campaign's lists that have ``number`` among their phones (up to ``limit``)."""
+    return list((await session.scalars(
+        select(ContactPhone.contact_id).distinct()
+        .join(campaign_lists, campaign_lists.c.list_id == ContactPhone.list_id)
+        .where(campaign_lists.c.campaign_id == campaign_id, ContactPhone.e164 == number)
+        .order_by(ContactPhone.contact_id).limit(limit))).all())
+
+
 async def callback(session: AsyncSession, callback_id: int) -> Callback | None:
     return await session.get(Callback, callback_id)
+
+
+def operator_of_user(user_id: int) -> ScalarSelect[int]:
+    """SQL: the id of the active operator the user works as (NULL if none)."""
+    return select(Operator.id).where(Operator.user_id == user_id, Operator.is_active.is_(True)).scalar_subquery()
+
+
+async def active_operator_of_user(session: AsyncSession, user_id: int) -> int | None:
+    return await session.scalar(select(operator_of_user(user_id)))
+
+
+OperatorRef = int | ScalarSelect[int]
+
+
+def works_for(operator_id: OperatorRef, campaign_id: ColumnElement[int] | InstrumentedAttribute[int] | int
+              ) -> ColumnElement[bool]:
+    """SQL: the operator works for the campaign — it has no pools, or one of them is his (as the engine assigns
+    calls: ``engine/assign.py: in_pools``)."""
+    has_pools = exists().where(campaign_pools.c.campaign_id == campaign_id)
+    his = exists().where(campaign_pools.c.campaign_id == campaign_id,
+                         pool_operators.c.pool_id == campaign_pools.c.pool_id,
+                         pool_operators.c.operator_id == operator_id)
+    return or_(~has_pools, his)
+
+
+def callbacks_of_operator(operator_id: OperatorRef) -> ColumnElement[bool]:
+    """SQL: the callbacks an operator may see — his personal ones, and the shared ones of his campaigns."""
+    return or_(and_(Callback.kind == CallbackKind.personal, Callback.operator_id == operator_id),
+               and_(Callback.kind != CallbackKind.personal, works_for(operator_id, Callback.campaign_id)))
+
+
+async def operator_works_for(session: AsyncSession, operator_id: int, campaign_id: int) -> bool:
+    """The campaign exists and the operator works for it."""
+    return bool(await session.scalar(select(and_(exists().where(Campaign.id == campaign_id),
+                                                 works_for(operator_id, campaign_id)))))
+

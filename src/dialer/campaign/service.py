@@ -6,6 +6,7 @@ the recorder; status changes and association tables are logged here with :func:`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -13,11 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import and_
+from sqlalchemy import ColumnElement, and_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.api.crud import ensure_all_exist, ensure_exists, member_ids, reject_nulls, set_members
+from dialer.api.deps import principal_of
 from dialer.audit.recorder import log
+from dialer.auth.permissions import P
+from dialer.auth.service import Principal
 from dialer.campaign import repository as repo
 from dialer.campaign.calendar import calendar_of
 from dialer.campaign.calendar import day_type as calendar_day_type
@@ -39,7 +43,7 @@ from dialer.campaign.validation import (
     normalize_dial,
     to_e164,
 )
-from dialer.exceptions import Conflict, IllegalTransition, NotFound, ValidationFailed
+from dialer.exceptions import Conflict, IllegalTransition, NotFound, PermissionDenied, ValidationFailed
 from dialer.models import (
     Base,
     Callback,
@@ -495,10 +499,131 @@ async def preview_saved(session: AsyncSession, campaign_id: int, selection_id: i
 
 _CALLBACK_KEYS = ("campaign_id", "contact_id", "number", "kind", "operator_id", "window_start", "window_end",
                   "status", "comment")
+#: Who holds it sees and changes every callback: supervisors and administrators, who watch every operator's calls
+#: live anyway. Everyone else is held to the operator he works as (``operators.user_id``), see :class:`CallbackScope`.
+ALL_CALLBACKS = P.monitoring_read
+
+
+def _sees_all(principal: Principal | None) -> bool:
+    return principal is None or ALL_CALLBACKS in principal.permissions
+
+
+@dataclasses.dataclass(eq=False)
+class CallbackScope:
+    """Whose callbacks a request may see and change.
+
+    ``everything`` for holders of :data:`ALL_CALLBACKS` (and system work without a principal). Anyone else sees
+    only what the (active) operator he works as may: his own personal callbacks and the shared callbacks of the
+    campaigns he works for — his pools meet the campaign's, or it has none, as the engine assigns calls. A user
+    who is no operator sees none. A callback outside the scope is answered as one that does not exist (404).
+    :func:`visible_callbacks` is the same rule in SQL, for lists.
+    """
+
+    everything: bool
+    operator_id: int | None = None
+    _campaigns: dict[int, bool] = dataclasses.field(default_factory=dict)
+
+    async def works_for(self, session: AsyncSession, campaign_id: int) -> bool:
+        if self.operator_id is None:
+            return False
+        if campaign_id not in self._campaigns:
+            self._campaigns[campaign_id] = await repo.operator_works_for(session, self.operator_id, campaign_id)
+        return self._campaigns[campaign_id]
+
+    async def sees(self, session: AsyncSession, obj: Callback) -> bool:
+        if self.everything:
+            return True
+        if obj.kind is CallbackKind.personal:
+            return self.operator_id is not None and obj.operator_id == self.operator_id
+        return await self.works_for(session, obj.campaign_id)
+
+
+async def callback_scope(session: AsyncSession, principal: Principal | None) -> CallbackScope:
+    """The request's scope (kept for the request: its session lives as long)."""
+    cached = session.info.get("callback_scope")
+    if isinstance(cached, CallbackScope):
+        return cached
+    if _sees_all(principal):
+        scope = CallbackScope(everything=True)
+    else:
+        assert principal is not None
+        scope = CallbackScope(everything=False,
+                              operator_id=await repo.active_operator_of_user(session, principal.user_id))
+    session.info["callback_scope"] = scope
+    return scope
+
+
+def visible_callbacks(principal: Principal | None) -> ColumnElement[bool]:
+    """SQL: the callbacks ``principal`` may see (the rule of :class:`CallbackScope`)."""
+    if _sees_all(principal):
+        return true()
+    assert principal is not None
+    operator_id = repo.operator_of_user(principal.user_id)
+    return and_(operator_id.is_not(None), repo.callbacks_of_operator(operator_id))
+
+
+async def callback_read_guard(session: AsyncSession, obj: Callback) -> dict[str, Any]:
+    """``read_extra`` of the generic endpoints (get, each item of a list): a callback the request's principal may
+    not see does not exist for him (lists are filtered by :func:`visible_callbacks` already)."""
+    await load_callback(session, obj.id)
+    return {}
+
+
+async def callback_before_delete(session: AsyncSession, obj: Callback) -> None:
+    await load_callback(session, obj.id)
+
+
+async def _check_scope(session: AsyncSession, scope: CallbackScope, values: dict[str, Any], changed: set[str]) -> None:
+    """A scoped user's new or changed callback stays his (403 naming the field otherwise).
+
+    He books callbacks only in campaigns he works for, personal ones only for himself (the operator is himself when
+    not given), never gives a callback to another operator, nor makes another operator's booking personal.
+    """
+    if scope.everything:
+        return
+    own = scope.operator_id
+    if own is None:
+        raise PermissionDenied("callbacks are scheduled by operators for themselves, and by supervisors; "
+                               "your user is not an operator")
+    if values.get("operator_id") is None and values["kind"] is CallbackKind.personal:
+        values["operator_id"] = own
+    operator_id = values.get("operator_id")
+    if "operator_id" in changed and operator_id not in (None, own):
+        raise PermissionDenied("you can book a callback only for yourself",
+                               errors=[{"field": "operator_id", "reason": "must be your own operator or empty"}])
+    if values["kind"] is CallbackKind.personal and operator_id != own:
+        raise PermissionDenied("the callback is booked for another operator; you can take only shared callbacks",
+                               errors=[{"field": "operator_id", "reason": "is another operator's"}])
+    if "campaign_id" in changed and not await scope.works_for(session, values["campaign_id"]):
+        raise PermissionDenied(f"you do not work for campaign {values['campaign_id']}",
+                               errors=[{"field": "campaign_id", "reason": "is not a campaign of your pools"}])
+
+
+async def _check_dialable(session: AsyncSession, values: dict[str, Any], campaign: Campaign, *,
+                          find_contact: bool) -> None:
+    """A pending callback is dialled for a contact of the campaign's lists on one of the contact's numbers
+    (``engine/selection.py``): one on any other number would be kept and never called, so it is refused.
+
+    Without a contact, the contact is the one of the campaign's lists that has the number (``find_contact``).
+    """
+    number, contact_id = values["number"], values.get("contact_id")
+    if contact_id is None:
+        found = await repo.contacts_with_number(session, campaign.id, number) if find_contact else []
+        if find_contact and not found:
+            raise ValidationFailed.field("number", f"{number} belongs to no contact of the lists of campaign "
+                                                   f"'{campaign.name}': a callback is dialled only for a contact, "
+                                                   "on one of its numbers")
+        if len(found) != 1:
+            raise ValidationFailed.field("contact_id", f"several contacts have the number {number}; say which one"
+                                         if found else "a pending callback needs the contact it calls back")
+        values["contact_id"] = found[0]
+    elif not await repo.contact_has_number(session, contact_id, number):
+        raise ValidationFailed.field("number", f"{number} is not a number of contact {contact_id}: a callback is "
+                                               "dialled only on one of its contact's numbers")
 
 
 async def _check_callback(session: AsyncSession, values: dict[str, Any], changed: set[str], region: str, *,
-                          now: datetime | None = None) -> None:
+                          creating: bool, now: datetime | None = None) -> None:
     """Validate a callback's merged values in place; ``changed`` are the keys the request gave."""
     campaign = await session.get(Campaign, values["campaign_id"])
     if campaign is None:
@@ -514,6 +639,8 @@ async def _check_callback(session: AsyncSession, values: dict[str, Any], changed
         values["number"] = number
     elif "number" in changed:
         values["number"] = _e164(values["number"], region)
+    if values["status"] == CallbackStatus.pending and {"campaign_id", "contact_id", "number", "status"} & changed:
+        await _check_dialable(session, values, campaign, find_contact=creating or "contact_id" not in changed)
     if values["kind"] is CallbackKind.personal and values.get("operator_id") is None:
         raise ValidationFailed.field("operator_id", "a personal callback needs the operator it is for")
     await ensure_exists(session, Operator, values.get("operator_id"), "operator_id")
@@ -532,7 +659,8 @@ async def _check_callback(session: AsyncSession, values: dict[str, Any], changed
 
 
 async def create_callback(session: AsyncSession, data: dict[str, Any], region: str) -> Callback:
-    await _check_callback(session, data, set(data), region)
+    await _check_scope(session, await callback_scope(session, principal_of(session)), data, set(data))
+    await _check_callback(session, data, set(data), region, creating=True)
     obj = Callback(**data)
     session.add(obj)
     await session.flush()
@@ -544,7 +672,8 @@ async def update_callback(session: AsyncSession, callback_id: int, data: dict[st
     obj = await load_callback(session, callback_id)
     reject_nulls(Callback, data)
     values = {k: getattr(obj, k) for k in _CALLBACK_KEYS} | data
-    await _check_callback(session, values, set(data), region)
+    await _check_scope(session, await callback_scope(session, principal_of(session)), values, set(data))
+    await _check_callback(session, values, set(data), region, creating=False)
     for key in _CALLBACK_KEYS:
         if getattr(obj, key) != values[key]:
             setattr(obj, key, values[key])
@@ -554,8 +683,9 @@ async def update_callback(session: AsyncSession, callback_id: int, data: dict[st
 
 
 async def load_callback(session: AsyncSession, callback_id: int) -> Callback:
+    """The callback if the request's principal may see it; one he may not is answered as one that does not exist."""
     obj = await repo.callback(session, callback_id)
-    if obj is None:
+    if obj is None or not await (await callback_scope(session, principal_of(session))).sees(session, obj):
         raise NotFound(f"callback {callback_id} does not exist")
     return obj
 
