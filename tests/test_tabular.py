@@ -3,15 +3,17 @@
 import codecs
 import datetime as dt
 import random
+import threading
 import time
 import tracemalloc
 import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from dialer.tabular import NotATableError, Table, TableError, open_table
+from dialer.tabular import NotATableError, Table, TableError, TableLimitError, UploadLimits, open_table
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -520,3 +522,351 @@ def test_word_document_renamed_to_csv_is_named(tmp_path: Path) -> None:
         archive.writestr("word/document.xml", "<w:document/>")
     with pytest.raises(NotATableError, match=r"'клиенты\.csv' is a Word document \(\.docx\), not a table"):
         open_table(path)
+
+
+# --- hostile uploads: zip bombs, giant cells, endless rows (DIALER_UPLOAD_* limits) ------------
+
+SHEET_NS = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+SHEET_HEAD = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="' + SHEET_NS
+              + b'"><sheetData>')
+SHEET_TAIL = b"</sheetData></worksheet>"
+MB = 1024 * 1024
+
+
+def inline_row(number: int, *values: str) -> bytes:
+    cells = b"".join(b'<c r="%s%d" t="inlineStr"><is><t>%s</t></is></c>' % (chr(65 + i).encode(), number,
+                                                                               v.encode())
+                     for i, v in enumerate(values))
+    return b'<row r="%d">%s</row>' % (number, cells)
+
+
+def repeated(piece: bytes, total: int) -> Iterator[bytes]:
+    """``total`` bytes of ``piece`` repeated, a few MB at a time (the test never holds the bomb)."""
+    block = piece * max(1, (4 * MB) // len(piece))
+    left = total
+    while left > 0:
+        chunk = block[:left]
+        left -= len(chunk)
+        yield chunk
+
+
+def hostile_xlsx(path: Path, sheet: Iterable[bytes], *, shared: Iterable[bytes] | None = None) -> Path:
+    """A real (openpyxl-made) workbook whose sheet XML, and maybe shared strings, are streamed in from
+    ``sheet``/``shared``: huge when unpacked, small on disk."""
+    base = path.with_name("base-" + path.name)
+    workbook = openpyxl.Workbook()
+    active = workbook.active
+    assert active is not None
+    active.append(["Телефон", "Имя"])
+    workbook.save(base)
+    replaced = {"xl/worksheets/sheet1.xml": sheet}
+    if shared is not None:
+        replaced["xl/sharedStrings.xml"] = shared
+    with zipfile.ZipFile(base) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "[Content_Types].xml" and shared is not None:
+                # openpyxl writes inline strings; declare a shared strings part.
+                data = data.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+            if info.filename not in replaced:
+                out.writestr(info, data)
+        for member, chunks in replaced.items():
+            with out.open(member, "w") as part:
+                for chunk in chunks:
+                    part.write(chunk)
+    base.unlink()
+    return path
+
+
+def set_declared_size(path: Path, member: str, size: int) -> None:
+    """Make the ZIP directory (and the local header) lie about ``member``'s unpacked size."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"PK\x01\x02")
+    while at != -1:
+        name_len = int.from_bytes(data[at + 28: at + 30], "little")
+        if data[at + 46: at + 46 + name_len] == member.encode():
+            data[at + 24: at + 28] = size.to_bytes(4, "little")
+            local = int.from_bytes(data[at + 42: at + 46], "little")
+            data[local + 22: local + 26] = size.to_bytes(4, "little")
+            path.write_bytes(bytes(data))
+            return
+        at = data.find(b"PK\x01\x02", at + 46)
+    raise AssertionError(f"{member} not in {path}")
+
+
+class RssPeak:
+    """Peak growth of the process's resident memory while the block runs (sampled every 2 ms)."""
+
+    def __enter__(self) -> "RssPeak":
+        import psutil
+
+        self._process = psutil.Process()
+        self._base = self._process.memory_info().rss
+        self._peak = self._base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self._peak = max(self._peak, self._process.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._process.memory_info().rss)
+
+    @property
+    def growth_mb(self) -> float:
+        return (self._peak - self._base) / MB
+
+
+def read_everything(path: Path, limits: UploadLimits | None = None) -> int:
+    with open_table(path, limits=limits) as table:
+        return sum(1 for _ in table.rows())
+
+
+def test_xlsx_giant_inline_cell_bomb_is_refused_with_bounded_memory(tmp_path: Path) -> None:
+    # A few hundred KB on disk, a 600 MB cell unpacked (openpyxl built it whole: 3 GB of RSS).
+    sheet = [SHEET_HEAD, inline_row(1, "Телефон", "Имя"),
+             b'<row r="2"><c r="A2" t="inlineStr"><is><t>79001112233</t></is></c>'
+             b'<c r="B2" t="inlineStr"><is><t>', *repeated(b"A", 600 * MB), b"</t></is></c></row>", SHEET_TAIL]
+    path = hostile_xlsx(tmp_path / "bomb.xlsx", sheet)
+    assert path.stat().st_size < 3 * MB
+    with RssPeak() as memory, pytest.raises(NotATableError) as refused:
+        open_table(path)
+    message = str(refused.value)
+    assert "The sheet 'Sheet' of 'bomb.xlsx', after row 1" in message
+    assert "DIALER_UPLOAD_MAX_CELL_CHARS" in message
+    assert memory.growth_mb < 200
+
+
+def test_xlsx_giant_cell_after_the_first_rows_stops_reading_rows(tmp_path: Path) -> None:
+    rows = [inline_row(n, f"7900{n:07d}", "Имя") for n in range(2, 600)]
+    sheet = [SHEET_HEAD, inline_row(1, "Телефон", "Имя"), *rows,
+             b'<row r="600"><c r="A600" t="inlineStr"><is><t>', *repeated(b"7", 300 * MB), b"</t></is></c></row>",
+             SHEET_TAIL]
+    path = hostile_xlsx(tmp_path / "late.xlsx", sheet)
+    with RssPeak() as memory, open_table(path) as table:
+        read: list[int] = []
+        with pytest.raises(TableLimitError, match=r"^The sheet 'Sheet' of 'late.xlsx', after row 599: .*"
+                                                  r"DIALER_UPLOAD_MAX_CELL_CHARS"):
+            for number, _ in table.rows():
+                read.append(number)
+    assert read[-1] <= 599
+    assert memory.growth_mb < 200
+
+
+def test_xlsx_cell_over_the_cell_limit_names_row_and_column(tmp_path: Path) -> None:
+    long = "Ж" * 40_000  # within the XML a row may take, over the 32,767 characters of a cell
+    path = hostile_xlsx(tmp_path / "long.xlsx", [SHEET_HEAD, inline_row(1, "Телефон", "Имя"),
+                                                 inline_row(2, "79001112233", "Анна"),
+                                                 inline_row(3, "79001112234", long), SHEET_TAIL])
+    with pytest.raises(NotATableError, match=r"^The sheet 'Sheet' of 'long.xlsx': the cell in row 3, column 2 \(B\) "
+                                             r"holds 40,000 characters; a cell may hold at most 32,767 \(the limit, "
+                                             r"DIALER_UPLOAD_MAX_CELL_CHARS\)"):
+        open_table(path)
+    # A smaller limit applies as given; a cell of exactly the limit is fine.
+    assert read_everything(path, UploadLimits(max_cell_chars=40_000)) == 2
+
+
+def test_xlsx_giant_shared_string_bomb_is_refused_on_open(tmp_path: Path) -> None:
+    shared = [b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="' + SHEET_NS + b'" count="2" uniqueCount="2">'
+              b"<si><t>phone</t></si><si><t>", *repeated(b"B", 600 * MB), b"</t></si></sst>"]
+    sheet = [SHEET_HEAD, b'<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>', SHEET_TAIL]
+    path = hostile_xlsx(tmp_path / "strings.xlsx", sheet, shared=shared)
+    with RssPeak() as memory, pytest.raises(NotATableError, match=r"^'strings.xlsx': a text of the workbook's shared "
+                                                                  r"strings .*DIALER_UPLOAD_MAX_CELL_CHARS"):
+        open_table(path)
+    assert memory.growth_mb < 200
+
+
+def test_xlsx_row_count_bomb_stops_at_the_row_limit(tmp_path: Path) -> None:
+    # 6.1 M rows of the same number in ~2 MB: refused at the limit instead of read to the end.
+    row = inline_row(0, "79001112233", "Имя").replace(b' r="0"', b"").replace(b' r="A0"', b"").replace(b' r="B0"', b"")
+    sheet = [SHEET_HEAD, inline_row(1, "Телефон", "Имя"), *repeated(row, 6_100_000 * len(row)), SHEET_TAIL]
+    path = hostile_xlsx(tmp_path / "rows.xlsx", sheet)
+    assert path.stat().st_size < 5 * MB
+    limits = UploadLimits(max_rows=20_000)
+    with RssPeak() as memory, open_table(path, limits=limits) as table:
+        read = 0
+        with pytest.raises(TableLimitError, match=r"^The sheet 'Sheet' of 'rows.xlsx' has more than 20,000 rows "
+                                                  r"\(the limit, DIALER_UPLOAD_MAX_ROWS; .*stopped at row 20,001"):
+            for _ in table.rows():
+                read += 1
+    assert read == 19_999
+    assert memory.growth_mb < 200
+
+
+def test_xlsx_far_row_number_is_refused_at_the_default_row_limit(tmp_path: Path) -> None:
+    # One row numbered 1,000,000,000: openpyxl makes up every empty row before it.
+    sheet = [SHEET_HEAD, inline_row(1, "Телефон", "Имя"), inline_row(2, "79001112233", "Анна"),
+             inline_row(1_000_000_000, "79001112234", "Борис"), SHEET_TAIL]
+    path = hostile_xlsx(tmp_path / "far.xlsx", sheet)
+    with pytest.raises(NotATableError, match=r"^The sheet 'Sheet' of 'far.xlsx' has more than 1,500,000 rows "
+                                             r".*stopped at row 1,500,001"):
+        read_everything(path, UploadLimits())
+
+
+def test_xlsx_cell_beyond_the_column_limit(tmp_path: Path) -> None:
+    far = b'<row r="2"><c r="A2" t="inlineStr"><is><t>79001112233</t></is></c><c r="XFD2" s="0"/></row>'
+    path = hostile_xlsx(tmp_path / "wide.xlsx", [SHEET_HEAD, inline_row(1, "Телефон", "Имя"), far, SHEET_TAIL])
+    with pytest.raises(NotATableError, match=r"row 2 has a cell in column 16,384 \(XFD\); at most 500 columns .*"
+                                             r"DIALER_UPLOAD_MAX_COLUMNS"):
+        open_table(path)
+
+
+def test_xlsx_huge_sheet_xml_without_rows_is_refused(tmp_path: Path) -> None:
+    # 600 MB of markup before the rows (whitespace, unknown elements): no row ever starts.
+    sheet = [b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="' + SHEET_NS + b'"><sheetPr>',
+             *repeated(b"<junk a='1'/>", 600 * MB), b"</sheetPr><sheetData>", inline_row(1, "a", "b"), SHEET_TAIL]
+    path = hostile_xlsx(tmp_path / "junk.xlsx", sheet)
+    with RssPeak() as memory, pytest.raises(NotATableError, match=r"without a new row"):
+        open_table(path)
+    assert memory.growth_mb < 200
+
+
+@pytest.mark.parametrize("declared", [1000, 0xFFFF_FFF0])
+def test_xlsx_whose_zip_directory_lies_about_sizes(tmp_path: Path, declared: int) -> None:
+    sheet = [SHEET_HEAD, inline_row(1, "Телефон", "Имя"),
+             b'<row r="2"><c r="A2" t="inlineStr"><is><t>', *repeated(b"9", 200 * MB), b"</t></is></c></row>",
+             SHEET_TAIL]
+    path = hostile_xlsx(tmp_path / "liar.xlsx", sheet)
+    set_declared_size(path, "xl/worksheets/sheet1.xml", declared)
+    with RssPeak() as memory, pytest.raises(NotATableError) as refused:
+        read_everything(path)
+    if declared > UploadLimits().max_unpacked_bytes:
+        assert "'liar.xlsx' declares 4,096 MB unpacked in its ZIP directory" in str(refused.value)
+        assert "DIALER_UPLOAD_MAX_UNPACKED_MB" in str(refused.value)
+    else:  # what is unpacked stops at the declared size, and the archive's checksum fails
+        assert "damaged" in str(refused.value)
+    assert memory.growth_mb < 200
+
+
+def test_xlsx_declared_unpacked_size_is_checked_before_reading(tmp_path: Path) -> None:
+    rows = [inline_row(n, f"7900{n:07d}", "Имя Фамилия") for n in range(2, 40_000)]
+    path = hostile_xlsx(tmp_path / "big.xlsx", [SHEET_HEAD, inline_row(1, "Телефон", "Имя"), *rows, SHEET_TAIL])
+    with zipfile.ZipFile(path) as archive:
+        total = sum(info.file_size for info in archive.infolist())
+    assert read_everything(path, UploadLimits(max_unpacked_bytes=total)) == 39_998
+    with pytest.raises(NotATableError, match=r"^'big.xlsx' declares 6 MB unpacked in its ZIP directory; an upload "
+                                             r"may take at most 6 MB unpacked \(the limit"):
+        open_table(path, limits=UploadLimits(max_unpacked_bytes=total - 1))
+
+
+def test_xlsx_part_read_whole_is_counted_while_unpacked(tmp_path: Path) -> None:
+    # 300 MB of styles (openpyxl reads that part whole into a tree) within the 2 GB the archive may
+    # declare: the read stops at 32 MB.
+    path = hostile_xlsx(tmp_path / "styles.xlsx", [SHEET_HEAD, inline_row(1, "a", "b"), SHEET_TAIL])
+    bomb = tmp_path / "styles-bomb.xlsx"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+        for info in source.infolist():
+            if info.filename != "xl/styles.xml":
+                out.writestr(info, source.read(info))
+        with out.open("xl/styles.xml", "w") as part:
+            part.write(b'<?xml version="1.0"?><styleSheet xmlns="' + SHEET_NS + b'">')
+            for chunk in repeated(b" ", 300 * MB):
+                part.write(chunk)
+            part.write(b"</styleSheet>")
+    with RssPeak() as memory, pytest.raises(NotATableError, match=r"^'styles-bomb.xlsx': the part 'xl/styles.xml' "
+                                                                  r"unpacks to more than 32 MB"):
+        open_table(bomb)
+    assert memory.growth_mb < 200
+
+
+def test_zip_with_too_many_entries_is_refused_before_reading_its_directory(tmp_path: Path) -> None:
+    path = tmp_path / "many.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        for n in range(10_001):
+            archive.writestr(f"x/{n}", b"")
+    with pytest.raises(NotATableError, match=r"ZIP archive of 10,001 entries"):
+        open_table(path)
+
+
+def test_xlsx_with_prefixed_tags_and_big_sections_after_the_rows_reads_normally(tmp_path: Path) -> None:
+    # Some producers write "x:" prefixes; hyperlinks and merged cells after the rows are skipped unread.
+    ns = b'xmlns:x="' + SHEET_NS + b'"'
+    rows = b"".join(inline_row(n, f"7900{n:07d}", "Имя").replace(b"<", b"<x:").replace(b"<x:/", b"</x:")
+                    for n in range(1, 2001))
+    merges = b"".join(b'<x:mergeCell ref="C%d:D%d"/>' % (n, n) for n in range(1, 200_000))
+    sheet = [b'<?xml version="1.0"?><x:worksheet ' + ns + b"><x:sheetData>", rows, b"</x:sheetData>",
+             b'<x:mergeCells count="199999">', merges, b"</x:mergeCells></x:worksheet>"]
+    path = hostile_xlsx(tmp_path / "prefixed.xlsx", sheet)
+    with open_table(path) as table:
+        assert table.headers == ["79000000001", "Имя"]
+        assert list(table.rows())[-1] == (2000, ["79000002000", "Имя"])
+
+
+def test_xlsx_row_just_under_the_xml_bound_is_read(tmp_path: Path) -> None:
+    # 15 cells of 30,000 characters: ~450 KB of XML in one row is a (large) legitimate row.
+    big = inline_row(2, *["Щ" * 15_000] * 15)
+    assert 400_000 < len(big) < UploadLimits().max_xml_gap
+    path = hostile_xlsx(tmp_path / "wide-row.xlsx", [SHEET_HEAD, inline_row(1, *[f"h{i}" for i in range(15)]), big,
+                                                     SHEET_TAIL])
+    with open_table(path) as table:
+        assert [len(c) for _, cells in table.rows() for c in cells] == [15_000] * 15
+
+
+def test_csv_over_the_size_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    path = write(tmp_path, "big.csv", b"phone;name\n" + b"79001112233;Anna\n" * 1000)
+    with pytest.raises(NotATableError, match=r"^'big.csv' takes 17,011 bytes; an upload may take at most 10,000 "
+                                             r"bytes unpacked \(the limit, DIALER_UPLOAD_MAX_UNPACKED_MB\)"):
+        open_table(path, limits=UploadLimits(max_unpacked_bytes=10_000))
+
+
+def test_csv_giant_line_is_refused_with_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / "line.csv"
+    with path.open("wb") as f:
+        f.write(b"phone;name\n79001112233;Anna\n" * 300 + b"79001112234;")
+        for chunk in repeated("Ж".encode(), 300 * MB):
+            f.write(chunk)
+        f.write(b"\n")
+    with RssPeak() as memory, open_table(path) as table:  # noqa: SIM117
+        with pytest.raises(TableLimitError, match=r"^Row 601 of 'line.csv' goes on for more than 1,048,576 characters"):
+            for _ in table.rows():
+                pass
+    assert memory.growth_mb < 200
+
+
+def test_csv_endless_quoted_record_is_refused(tmp_path: Path) -> None:
+    # Every line ends inside quotes, so the record never ends: cells pile up line after line.
+    path = write(tmp_path, "quotes.csv", b"phone;name\n79001112233;Anna\n" + b'"x\n";' * 400_000 + b"\n")
+    with pytest.raises(NotATableError, match=r"^Row 3 of 'quotes.csv' goes on for more than 1,048,576 characters "
+                                             r"\(to line 209,718\): probably a quote"):
+        open_table(path)
+
+
+def test_csv_cell_rows_and_columns_limits(tmp_path: Path) -> None:
+    long = write(tmp_path, "cell.csv", ("phone;name\n79001112233;Anna\n79001112234;" + "Ж" * 40_000 + "\n").encode())
+    with pytest.raises(NotATableError, match=r"^'cell.csv': the cell in row 3, column 2 \(B\) holds 40,000 characters"):
+        open_table(long)
+
+    rows = write(tmp_path, "rows.csv", b"phone;name\n" + b"79001112233;Anna\n" * 5000)
+    with open_table(rows, limits=UploadLimits(max_rows=1000)) as table, \
+            pytest.raises(TableLimitError, match=r"^'rows.csv' has more than 1,000 rows .*stopped at row 1,001"):
+        list(table.rows())
+
+    # Empty cells beyond the limit (a CSV export of a formatted range) are fine; a value there is not.
+    padded = "phone;name" + ";" * 700 + "\n" + ("79001112233;Anna" + ";" * 700 + "\n") * 3
+    assert read_everything(write(tmp_path, "padded.csv", padded.encode())) == 3
+    wide = "phone;name\n" + "79001112233;Anna" + ";" * 600 + "x\n"
+    with pytest.raises(NotATableError, match=r"row 2 has a cell in column 602 \(WD\); at most 500 columns"):
+        open_table(write(tmp_path, "wide.csv", wide.encode()))
+
+
+def test_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from dialer.config import Settings, get_settings
+
+    monkeypatch.setenv("DIALER_UPLOAD_MAX_ROWS", "300")
+    monkeypatch.setenv("DIALER_UPLOAD_MAX_UNPACKED_MB", "1")
+    settings = Settings()
+    assert UploadLimits.of(settings) == UploadLimits(max_rows=300, max_unpacked_bytes=MB)
+    get_settings.cache_clear()
+    try:
+        path = write(tmp_path, "rows.csv", b"phone;name\n" + b"79001112233;Anna\n" * 500)
+        with open_table(path) as table, pytest.raises(TableLimitError, match="more than 300 rows"):
+            list(table.rows())
+    finally:
+        get_settings.cache_clear()

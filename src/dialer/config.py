@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     rtp_port_max: int = 20999
     #: Where the WAV files campaigns name as hold audio live (default ``<data_dir>/audio``).
     hold_audio_dir_override: Path | None = Field(default=None, alias="DIALER_HOLD_AUDIO_DIR")
+    #: Limits on an uploaded table (contact imports, DNC files), checked while it is read, so a hostile
+    #: file (an XLSX "zip bomb", a giant cell, millions of empty rows) is refused quickly with bounded
+    #: memory. Rows of a sheet or records of a CSV file, blank ones included (imports of 1 M rows are normal).
+    upload_max_rows: int = Field(default=1_500_000, gt=0)
+    #: Columns of a row; an XLSX cell beyond them, or a non-empty CSV cell beyond them, refuses the file.
+    upload_max_columns: int = Field(default=500, gt=0)
+    #: Characters of one cell (Excel's own limit is 32,767).
+    upload_max_cell_chars: int = Field(default=32_767, gt=0)
+    #: Uncompressed size of an upload in MiB: a CSV file's size; an XLSX workbook's parts, as its ZIP
+    #: directory declares them and as counted while they are unpacked (1.5 M rows of 5 columns take ~0.5 GiB).
+    upload_max_unpacked_mb: int = Field(default=2048, gt=0)
 
     @property
     def import_dir(self) -> Path:

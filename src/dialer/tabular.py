@@ -13,10 +13,17 @@ images to ``.csv``. This module hides all of that behind one small interface::
 Everything that can be decided about the file is decided in :func:`open_table`, so a file that
 is not a table raises :class:`NotATableError` before a single row is produced. Reading is
 streaming: memory does not grow with the number of rows of a CSV file.
+
+Uploads may be hostile (an XLSX "zip bomb" of a few hundred KB that unpacks to gigabytes, a cell of
+600 MB, millions of rows). :class:`UploadLimits` (the ``DIALER_UPLOAD_*`` settings) bound rows,
+columns, cell length and the unpacked size; they are checked while the file is read -- an XLSX
+part's bytes are counted as they are unpacked, whatever its ZIP directory declares -- and a file
+over a limit raises :class:`TableLimitError` naming the limit and where it was hit.
 """
 
 import codecs
 import csv
+import functools
 import io
 import re
 import warnings
@@ -24,18 +31,24 @@ import weakref
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal, Self
+from typing import IO, TYPE_CHECKING, Any, Literal, Self
+
+if TYPE_CHECKING:
+    from dialer.config import Settings
 
 __all__ = [
     "NotATableError",
     "Table",
     "TableError",
     "TableFormat",
+    "TableLimitError",
+    "UploadLimits",
     "open_table",
 ]
 
@@ -101,6 +114,107 @@ class NotATableError(TableError):
 
     Raised by :func:`open_table` before any row is produced.
     """
+
+
+class TableLimitError(TableError):
+    """The file is over one of the :class:`UploadLimits`; the message names the limit and where it was hit.
+
+    Raised by :func:`open_table` (as a :class:`NotATableError` when found within the first rows) or
+    while rows are read.
+    """
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """What an uploaded table may hold; the defaults are those of the ``DIALER_UPLOAD_*`` settings."""
+
+    #: Rows of a sheet / records of a CSV file, blank ones included.
+    max_rows: int = 1_500_000
+    #: Columns of a row (XLSX: any cell beyond refuses the file; CSV: a non-empty cell beyond).
+    max_columns: int = 500
+    #: Characters of one cell.
+    max_cell_chars: int = 32_767
+    #: Bytes of a CSV file; bytes of an XLSX workbook's parts unpacked (declared, and counted while read).
+    max_unpacked_bytes: int = 2048 * 1024 * 1024
+
+    @classmethod
+    def of(cls, settings: "Settings") -> "UploadLimits":
+        return cls(max_rows=settings.upload_max_rows, max_columns=settings.upload_max_columns,
+                   max_cell_chars=settings.upload_max_cell_chars,
+                   max_unpacked_bytes=settings.upload_max_unpacked_mb * 1024 * 1024)
+
+    @property
+    def max_row_chars(self) -> int:
+        """Characters of one CSV record (all its lines): what keeps one giant line out of memory."""
+        return max(1024 * 1024, 4 * self.max_cell_chars + 256 * self.max_columns)
+
+    @property
+    def max_xml_gap(self) -> int:
+        """Bytes of an XLSX sheet (or of its shared strings) read without a new ``<row>`` (``<si>``) starting.
+
+        A row's XML is parsed into memory whole, so this bounds the memory one row takes; a cell of
+        ``max_cell_chars`` characters fits even written as ten-byte character references.
+        """
+        return max(512 * 1024, 12 * self.max_cell_chars)
+
+
+def _default_limits() -> UploadLimits:
+    from dialer.config import get_settings
+
+    return UploadLimits.of(get_settings())
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f} MB" if size >= 1024 * 1024 else f"{size:,} bytes"
+
+
+def _too_many_rows(where: str, limits: UploadLimits, row: int) -> TableLimitError:
+    return TableLimitError(
+        f"{where} has more than {limits.max_rows:,} rows (the limit, DIALER_UPLOAD_MAX_ROWS; blank rows count); "
+        f"reading stopped at row {row:,}. Split the file or raise the limit."
+    )
+
+
+def _cell_too_long(where: str, limits: UploadLimits, row: int, column: int | None,
+                   length: int | None) -> TableLimitError:
+    cell = f"the cell in row {row:,}, column {_column_label(column)}" if column else f"a cell in row {row:,}"
+    size = f"{length:,} characters" if length is not None else "more characters"
+    return TableLimitError(
+        f"{where}: {cell} holds {size}; a cell may hold at most "
+        f"{limits.max_cell_chars:,} (the limit, DIALER_UPLOAD_MAX_CELL_CHARS)."
+    )
+
+
+def _too_many_columns(where: str, limits: UploadLimits, row: int, column: int) -> TableLimitError:
+    return TableLimitError(
+        f"{where}: row {row:,} has a cell in column {_column_label(column)}; at most {limits.max_columns:,} columns "
+        "are read (the limit, DIALER_UPLOAD_MAX_COLUMNS). Delete the columns beyond the table or raise the limit."
+    )
+
+
+def _too_big(where: str, limits: UploadLimits, what: str) -> TableLimitError:
+    return TableLimitError(
+        f"{where} {what}; an upload may take at most {_mb(limits.max_unpacked_bytes)} unpacked "
+        "(the limit, DIALER_UPLOAD_MAX_UNPACKED_MB)."
+    )
+
+
+def _column_label(column: int) -> str:
+    """1 → "1 (A)", 28 → "28 (AB)": the number and the letters a spreadsheet user sees."""
+    letters = ""
+    n = column
+    while n > 0:
+        n, rest = divmod(n - 1, 26)
+        letters = chr(65 + rest) + letters
+    return f"{column:,} ({letters})"
+
+
+def _check_cells(cells: list[str], where: str, limits: UploadLimits, row: int) -> None:
+    """Cell length and width of a row; cheap for ordinary rows (one C-level sum)."""
+    if sum(map(len, cells)) > limits.max_cell_chars:
+        for index, cell in enumerate(cells):
+            if len(cell) > limits.max_cell_chars:
+                raise _cell_too_long(where, limits, row, index + 1, len(cell))
 
 
 _Records = Iterator[tuple[int, list[str]]]
@@ -283,25 +397,28 @@ class Table:
         )
 
 
-def open_table(path: Path | str, *, filename: str | None = None, sheet: str | None = None) -> Table:
+def open_table(path: Path | str, *, filename: str | None = None, sheet: str | None = None,
+               limits: UploadLimits | None = None) -> Table:
     """Open a CSV or XLSX file as a :class:`Table`, deciding the format by content.
 
     ``filename`` is the name the user uploaded (``path`` is usually a temporary file); it is
     only used in messages. ``sheet`` selects an XLSX worksheet by title (default: the first).
+    ``limits`` bound what the file may hold (default: the ``DIALER_UPLOAD_*`` settings).
 
     Raises :class:`NotATableError` with a message for the uploader when the file is not a
-    table (empty, binary, an image, a broken workbook, a single line without separators...).
-    ``OSError`` from opening ``path`` itself is not translated.
+    table (empty, binary, an image, a broken workbook, a single line without separators, over
+    a limit...). ``OSError`` from opening ``path`` itself is not translated.
     """
     path = Path(path)
     name = filename or path.name
+    limits = limits or _default_limits()
     with path.open("rb") as f:
         head = f.read(_SAMPLE_BYTES)
         at_eof = len(head) < _SAMPLE_BYTES
         if at_eof and not head.strip():
             raise NotATableError(f"'{name}' is empty.")
         if head.startswith(_ZIP_SIGNATURES):
-            return _open_xlsx(path, name, head, sheet)
+            return _open_xlsx(path, name, head, sheet, limits)
         if head.startswith(_OLE2_SIGNATURE):
             # Password-protected .xlsx files are stored in the same container format.
             raise NotATableError(
@@ -311,8 +428,11 @@ def open_table(path: Path | str, *, filename: str | None = None, sheet: str | No
         for signature, kind in _BINARY_SIGNATURES:
             if head.startswith(signature):
                 raise NotATableError(f"'{name}' is {kind}, not a table (CSV or XLSX).")
+        size = path.stat().st_size
+        if size > limits.max_unpacked_bytes:
+            raise NotATableError(str(_too_big(f"'{name}'", limits, f"takes {_mb(size)}")))
         encoding = _detect_encoding(f, head, at_eof, name)
-    return _open_csv(path, name, head, at_eof, encoding)
+    return _open_csv(path, name, head, at_eof, encoding, limits)
 
 
 # --- CSV ---------------------------------------------------------------------------------------
@@ -386,7 +506,7 @@ def _binary_error(name: str) -> NotATableError:
     )
 
 
-def _open_csv(path: Path, name: str, head: bytes, at_eof: bool, encoding: str) -> Table:
+def _open_csv(path: Path, name: str, head: bytes, at_eof: bool, encoding: str, limits: UploadLimits) -> Table:
     decoder = codecs.getincrementaldecoder(encoding)("replace")
     text = decoder.decode(head, final=at_eof)
     if text.startswith("\ufeff"):
@@ -406,7 +526,7 @@ def _open_csv(path: Path, name: str, head: bytes, at_eof: bool, encoding: str) -
         skip_first = False
 
     def records(notes: list[str]) -> _Records:
-        return _csv_records(path, encoding, delimiter, skip_first, notes)
+        return _csv_records(path, name, encoding, delimiter, skip_first, notes, limits)
 
     return Table(
         name=name,
@@ -485,24 +605,59 @@ def _has_glued_delimiter(cell: str, delimiters: list[str]) -> bool:
 
 
 def _csv_records(
-    path: Path, encoding: str, delimiter: str | None, skip_first: bool, notes: list[str]
+    path: Path, name: str, encoding: str, delimiter: str | None, skip_first: bool, notes: list[str],
+    limits: UploadLimits,
 ) -> Generator[tuple[int, list[str]], None, None]:
     strip = _STRIP
     replaced_seen = False
+    where = f"'{name}'"
+    max_rows, max_columns, max_cell = limits.max_rows, limits.max_columns, limits.max_cell_chars
+    max_record = limits.max_row_chars
+    # Characters handed to the csv reader since it produced its last record: a record (all its
+    # lines) longer than max_record stops the file before it is built in memory.
+    pending = 0
+    line_no = previous_line = 0
+
+    def lines(text: IO[str]) -> Iterator[str]:
+        nonlocal pending, line_no
+        readline = text.readline
+        while line := readline(max_record + 1):
+            line_no += 1
+            pending += len(line)
+            if pending > max_record:
+                raise TableLimitError(
+                    f"Row {previous_line + 1:,} of {where} goes on for more than {max_record:,} characters (to "
+                    f'line {line_no:,}): probably a quote (") is never closed; a cell may hold at most {max_cell:,} '
+                    f"characters (DIALER_UPLOAD_MAX_CELL_CHARS), a row at most {max_columns:,} cells "
+                    "(DIALER_UPLOAD_MAX_COLUMNS)."
+                )
+            yield line
+
     with (
         path.open("rb") as raw,
         io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as text,
     ):
-        reader = csv.reader(text, delimiter=delimiter or _NO_DELIMITER, skipinitialspace=True)
-        previous_line = 0
+        reader = csv.reader(lines(text), delimiter=delimiter or _NO_DELIMITER, skipinitialspace=True)
+        records = 0
         try:
             if skip_first:
                 next(reader, None)
+                pending = 0
                 previous_line = reader.line_num
             for record in reader:
+                pending = 0
+                records += 1
                 number = previous_line + 1
                 previous_line = reader.line_num
+                if records > max_rows:
+                    raise _too_many_rows(where, limits, number)
                 cells = [c.strip(strip) for c in record]
+                if len(cells) > max_columns:
+                    while len(cells) > max_columns and not cells[-1]:
+                        cells.pop()
+                    if len(cells) > max_columns:
+                        raise _too_many_columns(where, limits, number, len(cells))
+                _check_cells(cells, where, limits, number)
                 if not any(cells):
                     continue
                 if previous_line > number:
@@ -519,6 +674,13 @@ def _csv_records(
                         notes.append(note)
                 yield number, cells
         except csv.Error as e:
+            if "field larger than field limit" in str(e):
+                # The csv module's own bound (131,072 characters by default) is above the cell limit.
+                raise TableLimitError(
+                    f"Row {previous_line + 1}: a cell of {where} goes on for more than {csv.field_size_limit():,} "
+                    f'characters: probably a quote (") is never closed; a cell may hold at most {max_cell:,} '
+                    "characters (DIALER_UPLOAD_MAX_CELL_CHARS)."
+                ) from None
             raise TableError(
                 f'Row {previous_line + 1}: the file is damaged ({e}); probably a quote (") is never closed.'
             ) from None
@@ -527,26 +689,357 @@ def _csv_records(
 # --- XLSX --------------------------------------------------------------------------------------
 
 
-def _open_xlsx(path: Path, name: str, head: bytes, sheet: str | None) -> Table:
-    # Imported lazily: openpyxl is heavy and CSV uploads are the common case.
-    import openpyxl
+# Entries of an XLSX archive: workbooks have tens; a directory of millions costs memory before a
+# byte of a sheet is read.
+_XLSX_MAX_MEMBERS = 10_000
+# Parts other than sheets and shared strings (workbook, styles, relationships...) are read whole
+# and parsed into a tree.
+_XLSX_MAX_WHOLE_PART = 32 * 1024 * 1024
+_XLSX_READ = 64 * 1024
+_XML_NAME_PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"
+_ROW_START = re.compile(rb"<" + _XML_NAME_PREFIX + rb"row[\s>/]")
+_SI_START = re.compile(rb"<" + _XML_NAME_PREFIX + rb"si[\s>/]")
+_SHEET_DATA_END = re.compile(rb"</" + _XML_NAME_PREFIX + rb"sheetData\s*>|<" + _XML_NAME_PREFIX + rb"sheetData\s*/>")
+_WORKSHEET_ROOT = re.compile(rb"<(" + _XML_NAME_PREFIX + rb"worksheet)[\s>/]")
+# Bytes kept from the previous chunk so that a tag split between two chunks is still found.
+_OVERLAP = 64
 
+
+class _XmlGapError(TableLimitError):
+    """A sheet's XML went on too long without a new row (see :attr:`UploadLimits.max_xml_gap`)."""
+
+
+class _Part(io.RawIOBase):
+    """One part of an XLSX archive as it is unpacked, its bytes counted and its structure watched.
+
+    * Every part: more bytes than the ZIP directory declared (a forged archive) or than the limit
+      stops the read (the limit of parts read whole is :data:`_XLSX_MAX_WHOLE_PART`).
+    * A sheet (``kind == "sheet"``) or the shared strings (``"strings"``): each aligned block of
+      :attr:`UploadLimits.max_xml_gap` bytes must see a ``<row`` (``<si``) start, so no run of
+      more than twice that -- one giant cell, a row of a million cells, junk before the rows --
+      is handed to the XML parser, which keeps an element whole until it ends.
+    * A sheet ends right after ``</sheetData>``: what follows (hyperlinks, merged cells,
+      validations...) holds no values and openpyxl would parse each section whole.
+    """
+
+    def __init__(self, raw: IO[bytes], member: str, declared: int, archive: "_Archive") -> None:
+        super().__init__()
+        self._raw = raw
+        self._member = member
+        self._declared = declared
+        limits = archive.limits
+        self._limits = limits
+        kind, title = archive.kinds.get(member, ("other", ""))
+        self._kind = kind
+        upload = archive.upload_name
+        self._where = f"The sheet '{title}' of '{upload}'" if kind == "sheet" else f"'{upload}'"
+        self._limit = limits.max_unpacked_bytes if kind != "other" else min(limits.max_unpacked_bytes,
+                                                                           _XLSX_MAX_WHOLE_PART)
+        self._needle = _ROW_START if kind == "sheet" else _SI_START if kind == "strings" else None
+        self._gap = limits.max_xml_gap
+        self._count = 0
+        self._block_end = self._gap
+        self._seen = False
+        self._tail = b""
+        self._root_end: bytes | None = None  # "</worksheet>" once the root element is known
+        self._finished = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            chunks = []
+            while chunk := self.read(_XLSX_READ):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        if self._finished:
+            return b""
+        data = self._raw.read(max(size, 1))
+        if not data:
+            return b""
+        self._count += len(data)
+        if self._count > self._declared:
+            raise TableLimitError(
+                f"{self._where}: the part '{self._member}' unpacks to more than the {self._declared:,} bytes its "
+                "ZIP directory declares; the file is damaged or forged."
+            )
+        if self._count > self._limit:
+            raise self._too_big()
+        if self._needle is not None:
+            data = self._watch(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+    def _too_big(self) -> TableLimitError:
+        if self._kind == "other":
+            return TableLimitError(
+                f"{self._where}: the part '{self._member}' unpacks to more than {_mb(self._limit)}; "
+                "the file is damaged or not an ordinary workbook. Save the table as a new .xlsx or CSV file."
+            )
+        what = "its shared strings unpack" if self._kind == "strings" else "unpacks"
+        return _too_big(self._where, self._limits, f"{what} to more than {_mb(self._limit)}")
+
+    def _watch(self, data: bytes) -> bytes:
+        start = self._count - len(data)  # offset of data[0] in the part
+        buf = self._tail + data
+        skip = len(self._tail)  # data starts at buf[skip]
+        if self._kind == "sheet":
+            if self._root_end is None and start == 0:
+                root = _WORKSHEET_ROOT.search(data, 0, 4096)
+                self._root_end = b"</" + root.group(1) + b">" if root else b""
+            at = buf.find(b"sheetData", max(skip - _OVERLAP, 0))
+            while at != -1:
+                end = _SHEET_DATA_END.search(buf, max(at - _OVERLAP, 0), at + _OVERLAP)
+                if end is not None and end.end() > skip and self._root_end:
+                    # Nothing after the rows is wanted: end the document right there.
+                    self._finished = True
+                    return buf[skip: end.end()] + self._root_end
+                at = buf.find(b"sheetData", at + 1)
+        pos = 0
+        needle = self._needle
+        assert needle is not None
+        while pos < len(data):
+            take = min(len(data) - pos, self._block_end - (start + pos))
+            if not self._seen and needle.search(buf, max(skip + pos - _OVERLAP, 0), skip + pos + take):
+                self._seen = True
+            pos += take
+            if start + pos == self._block_end:
+                if not self._seen:
+                    raise _XmlGapError(self._gap_message())
+                self._block_end += self._gap
+                self._seen = False
+        self._tail = buf[-_OVERLAP:]
+        return data
+
+    def _gap_message(self) -> str:
+        if self._kind == "strings":
+            return (f"{self._where}: a text of the workbook's shared strings takes more than {self._gap:,} bytes of "
+                    f"XML; a cell may hold at most {self._limits.max_cell_chars:,} characters (the limit, "
+                    "DIALER_UPLOAD_MAX_CELL_CHARS).")
+        return (f"more than {self._gap:,} bytes of the sheet's XML without a new row: a row may take at most that "
+                f"much (a cell holds at most {self._limits.max_cell_chars:,} characters, "
+                f"DIALER_UPLOAD_MAX_CELL_CHARS; a row at most {self._limits.max_columns:,} cells, "
+                "DIALER_UPLOAD_MAX_COLUMNS).")
+
+
+class _Archive(zipfile.ZipFile):
+    """The upload's ZIP archive; every part openpyxl opens is read through a :class:`_Part`."""
+
+    def __init__(self, file: IO[bytes], *, upload_name: str, limits: UploadLimits) -> None:
+        super().__init__(file)
+        self.upload_name = upload_name
+        self.limits = limits
+        #: Part name → (kind, sheet title) for the parts watched as sheets or shared strings.
+        self.kinds: dict[str, tuple[str, str]] = {}
+
+    def open(self, name: Any, mode: Literal["r", "w"] = "r", pwd: bytes | None = None, *,
+             force_zip64: bool = False) -> IO[bytes]:
+        raw = super().open(name, mode, pwd, force_zip64=force_zip64)
+        if mode != "r":
+            return raw
+        info = name if isinstance(name, zipfile.ZipInfo) else self.getinfo(name)
+        part: Any = _Part(raw, info.filename, info.file_size, self)
+        return part
+
+
+def _count_members(f: IO[bytes], name: str) -> None:
+    """Refuse an archive whose directory lists more entries than a workbook has, before it is read."""
+    end_record = getattr(zipfile, "_EndRecData", None)
+    if end_record is None:
+        return
+    found = end_record(f)
+    f.seek(0)
+    if found is None:
+        return  # not a readable archive: ZipFile says so
+    entries = int(found[getattr(zipfile, "_ECD_ENTRIES_TOTAL", 4)])
+    if entries > _XLSX_MAX_MEMBERS:
+        raise NotATableError(
+            f"'{name}' is a ZIP archive of {entries:,} entries; an Excel workbook has at most a few hundred "
+            f"(more than {_XLSX_MAX_MEMBERS:,} are refused)."
+        )
+
+
+@functools.cache
+def _workbook_reader() -> type:
+    """An openpyxl reader that reads only what values need, each part through the archive's guards."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.stylesheet import apply_stylesheet
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+    from openpyxl.xml.constants import SHARED_STRINGS
+
+    class Sheet(ReadOnlyWorksheet):
+        def _get_size(self) -> None:
+            # openpyxl reads the sheet up to its <dimension> -- all of it when there is none;
+            # dimensions are reset before reading anyway (producers write wrong ones).
+            pass
+
+    class Reader(ExcelReader):
+        def __init__(self, archive: _Archive) -> None:
+            self.archive = archive
+            self.valid_files = archive.namelist()
+            self.read_only = True
+            self.keep_vba = False
+            self.data_only = True
+            self.keep_links = False
+            self.rich_text = False
+            self.shared_strings: list[str] = []
+
+        def read(self) -> None:
+            # Document properties, the theme, charts and defined names are not wanted for values.
+            self.read_manifest()
+            self.read_strings()
+            self.read_workbook()
+            apply_stylesheet(self.archive, self.wb)
+            self.read_worksheets()
+
+        def read_strings(self) -> None:
+            ct = self.package.find(SHARED_STRINGS)
+            if ct is None:
+                return
+            archive: Any = self.archive
+            part = ct.PartName[1:]
+            archive.kinds[part] = ("strings", "")
+            with archive.open(part) as src:
+                self.shared_strings = _shared_strings(src, archive)
+
+        def read_worksheets(self) -> None:
+            archive: Any = self.archive
+            workbook: Any = self.wb
+            for sheet, rel in self.parser.find_sheets():
+                if rel.target not in self.valid_files or "chartsheet" in rel.Type:
+                    continue
+                archive.kinds[rel.target] = ("sheet", sheet.name)
+                ws: Any = Sheet(workbook, sheet.name, rel.target, self.shared_strings)
+                ws.sheet_state = sheet.state
+                workbook._sheets.append(ws)
+
+    return Reader
+
+
+def _shared_strings(src: IO[bytes], archive: _Archive) -> list[str]:
+    """The workbook's shared strings (what openpyxl's ``read_string_table`` gives), within the limits.
+
+    Each string is dropped from the XML tree once read: openpyxl keeps an emptied element per
+    string. A string over the cell limit refuses the file (the cell using it is not known here).
+    """
+    from xml.etree.ElementTree import XMLPullParser
+
+    from openpyxl.cell.text import Text
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+
+    limits = archive.limits
+    name = archive.upload_name
+    si_tag, t_tag = f"{{{SHEET_MAIN_NS}}}si", f"{{{SHEET_MAIN_NS}}}t"
+    max_cell = limits.max_cell_chars
+    max_count, max_total = 4 * limits.max_rows, 64 * limits.max_rows
+    strings: list[str] = []
+    total = 0
+    root: Any = None
+    parser: Any = XMLPullParser(events=("start", "end"))
+    while data := src.read(_XLSX_READ):
+        parser.feed(data)
+        event: str
+        element: Any
+        for event, element in parser.read_events():
+            if event == "start":
+                if root is None:
+                    root = element
+                continue
+            if element.tag != si_tag:
+                continue
+            if len(element) == 1 and element[0].tag == t_tag:
+                text = element[0].text or ""
+            else:
+                found = Text.from_tree(element)
+                text = found.content if found is not None else ""
+            text = text.replace("x005F_", "")
+            if len(text) > max_cell:
+                raise TableLimitError(
+                    f"'{name}': text number {len(strings) + 1:,} of the workbook's shared strings holds "
+                    f"{len(text):,} characters; a cell may hold at most {max_cell:,} (the limit, "
+                    "DIALER_UPLOAD_MAX_CELL_CHARS)."
+                )
+            total += len(text)
+            strings.append(text)
+            if len(strings) > max_count or total > max_total:
+                raise TableLimitError(
+                    f"'{name}': the workbook's shared strings hold more than {max_count:,} texts or "
+                    f"{max_total:,} characters (4 texts and 64 characters a row of DIALER_UPLOAD_MAX_ROWS, "
+                    f"{limits.max_rows:,})."
+                )
+        if root is not None:
+            root.clear()
+    parser.close()
+    return strings
+
+
+def _limit_error(err: BaseException) -> TableError | None:
+    """The TableError behind an exception openpyxl wrapped (it re-raises ValueErrors as its own)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TableError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _open_xlsx(path: Path, name: str, head: bytes, sheet: str | None, limits: UploadLimits) -> Table:
+    # Imported lazily: openpyxl is heavy and CSV uploads are the common case.
     if head[30:38] == b"mimetype" and b"opendocument.spreadsheet" in head[:100]:
         raise NotATableError(
             f"'{name}' is an OpenDocument spreadsheet (.ods). Save it as .xlsx or CSV and upload again."
         )
     f = path.open("rb")
     try:
-        # openpyxl refuses paths whose extension is not .xlsx; a file object bypasses that,
-        # so the content decides.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            workbook = openpyxl.load_workbook(f, read_only=True, data_only=True)
+        _count_members(f, name)
+        archive = _Archive(f, upload_name=name, limits=limits)
     except zipfile.BadZipFile:
         f.close()
         raise NotATableError(f"'{name}' looks like a ZIP archive but is damaged or incomplete.") from None
-    except Exception as e:  # anything a broken or foreign archive makes openpyxl raise
+    except BaseException:
         f.close()
+        raise
+
+    def close_archive() -> None:
+        try:
+            archive.close()
+        finally:
+            f.close()
+
+    try:
+        declared = sum(info.file_size for info in archive.infolist())
+        if declared > limits.max_unpacked_bytes:
+            raise _too_big(f"'{name}'", limits, f"declares {_mb(declared)} unpacked in its ZIP directory")
+        # openpyxl refuses paths whose extension is not .xlsx; an archive bypasses that, so the
+        # content decides.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader = _workbook_reader()(archive)
+            reader.read()
+            workbook = reader.wb
+    except BaseException as e:
+        close_archive()
+        limit = _limit_error(e) if isinstance(e, Exception) else None
+        if limit is not None:
+            raise NotATableError(str(limit)) from None
+        if not isinstance(e, Exception):
+            raise
+        if isinstance(e, zipfile.BadZipFile):
+            raise NotATableError(f"'{name}' looks like a ZIP archive but is damaged or incomplete.") from None
+        # anything a broken or foreign archive makes openpyxl raise
         kind = _office_kind(path)
         if kind is not None:
             raise NotATableError(
@@ -560,7 +1053,7 @@ def _open_xlsx(path: Path, name: str, head: bytes, sheet: str | None) -> Table:
         try:
             workbook.close()
         finally:
-            f.close()
+            close_archive()
 
     try:
         notes: list[str] = []
@@ -588,8 +1081,10 @@ def _open_xlsx(path: Path, name: str, head: bytes, sheet: str | None) -> Table:
         close()
         raise
 
+    where = f"The sheet '{ws.title}' of '{name}'"
+
     def records(_notes: list[str]) -> _Records:
-        return _xlsx_records(ws, name)
+        return _xlsx_records(ws, name, where, limits)
 
     return Table(
         name=name,
@@ -598,7 +1093,7 @@ def _open_xlsx(path: Path, name: str, head: bytes, sheet: str | None) -> Table:
         delimiter=None,
         sheet=ws.title,
         records=records,
-        describe=f"The sheet '{ws.title}' of '{name}'",
+        describe=where,
         on_close=close,
         warnings=notes,
     )
@@ -615,20 +1110,25 @@ def _office_kind(path: Path) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
-            mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
+            mimetype = b""
+            if "mimetype" in names:
+                with archive.open("mimetype") as part:
+                    mimetype = part.read(100)
     except (zipfile.BadZipFile, OSError, KeyError):
         return None
-    for part, kind in _OFFICE_PARTS:
-        if part in names:
+    for part_name, kind in _OFFICE_PARTS:
+        if part_name in names:
             return kind
     if b"opendocument.text" in mimetype:
         return "an OpenDocument text document (.odt)"
     return None
 
 
-def _xlsx_records(ws: Any, name: str) -> Generator[tuple[int, list[str]], None, None]:
+def _xlsx_records(ws: Any, name: str, where: str, limits: UploadLimits
+                  ) -> Generator[tuple[int, list[str]], None, None]:
     rows = ws.iter_rows(min_row=1, min_col=1)
     parsed = number = 0
+    max_rows, max_columns = limits.max_rows, limits.max_columns
     try:
         while True:
             # openpyxl warns about features it drops (data validation, conditional formats);
@@ -641,17 +1141,31 @@ def _xlsx_records(ws: Any, name: str) -> Generator[tuple[int, list[str]], None, 
                 for row in rows:
                     parsed += 1
                     chunk.append(row)
-                    if len(chunk) == _XLSX_CHUNK:
+                    if len(chunk) == _XLSX_CHUNK or parsed > max_rows:
                         break
             if not chunk:
                 return
             for row in chunk:
                 number += 1
+                if number > max_rows:
+                    raise _too_many_rows(where, limits, number)
                 if row:
+                    if len(row) > max_columns:
+                        # Any cell beyond the limit, even an empty one: openpyxl pads every row
+                        # up to its last cell, so a far cell in each row costs time, not just memory.
+                        raise _too_many_columns(where, limits, number, len(row))
                     cells = [_cell_text(cell) for cell in row]
+                    _check_cells(cells, where, limits, number)
                     if any(cells):
                         yield number, cells
+    except _XmlGapError as e:
+        raise TableLimitError(f"{where}, after row {parsed:,}: {e}") from None
+    except TableError:
+        raise
     except Exception as e:  # malformed sheet XML and similar damage inside the archive
+        limit = _limit_error(e)
+        if limit is not None:
+            raise limit from None
         raise TableError(f"Row {parsed + 1}: '{name}' is damaged ({type(e).__name__}: {e}).") from None
     finally:
         _close_iterator(rows)
