@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import dialer
-from dialer.api import guard, problems
+from dialer.api import guard, openapi, problems
 from dialer.config import Settings, get_settings
 from dialer.db import make_engine, make_sessionmaker, resolve_url
 from dialer.migrate import prepare_database
@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     from dialer import web
 
     web.install(app)  # the browser UI's static files, page refusals (login redirect, 403 page), live events
+    openapi.install(app)  # problem answers, security schemes, sort columns, password rules
 
     from dialer.api.deps import public
 

@@ -30,6 +30,8 @@ T = TypeVar("T")
 MAX_PER_PAGE = 1000
 #: Largest request body the configuration endpoints read (413 beyond): JSON objects, not file uploads.
 MAX_JSON_BODY = 2 * 1024 * 1024
+#: List path → its sortable columns, filled by :func:`crud_router` (the OpenAPI schema declares them).
+SORTABLE: dict[str, tuple[str, ...]] = {}
 
 
 class Page(BaseModel, Generic[T]):
@@ -210,6 +212,7 @@ def crud_router(resource: Resource) -> APIRouter:
     read_dep = Depends(require(r.read_perm))
     write_dep = Depends(require(r.write_perm))
     sort_cols = {name: r.column(name) for name in r.sort}
+    SORTABLE[f"/api/{r.path}"] = tuple(sorted(sort_cols))
     search_cols = [r.column(name) for name in r.search]
     label = r.label or singular(r.model.__tablename__).replace("_", " ")
 
