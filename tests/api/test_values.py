@@ -25,7 +25,8 @@ async def test_integers_beyond_64_bits(admin: httpx.AsyncClient) -> None:
                        (f"/api/holidays/{BIG}", "item_id"), (f"/api/users/{-BIG - 1}", "item_id"),
                        (f"/api/lists/{BIG}/contacts", "list_id"), (f"/api/attempts/{BIG}", "attempt_id"),
                        # filters the routes read from the query themselves: refused by the database, still 422
-                       (f"/api/operators?user_id={BIG}", "user_id"), (f"/api/campaigns?strategy_id={BIG}", "strategy_id")]:
+                       (f"/api/operators?user_id={BIG}", "user_id"),
+                       (f"/api/campaigns?strategy_id={BIG}", "strategy_id")]:
         _refused(await admin.get(url), field)
     _refused(await admin.patch(f"/api/holidays/{BIG}", json={"name": "x"}), "item_id")
     _refused(await admin.delete(f"/api/strategies/{BIG}"), "item_id")
