@@ -53,14 +53,14 @@ async def login(body: LoginRequest, request: Request, response: Response, sessio
     settings = request.app.state.settings
     client = client_of(request)
     window = timedelta(seconds=settings.login_window_seconds)
-    if not await service.claim_login_attempt(session, body.login):
-        raise TooManyAttempts("another login attempt for this login is in progress; try again in a moment")
-    by_login, by_client = await service.recent_failures(
-        session, login=body.login.lower(), client=client, window=window)
-    if by_login >= settings.login_max_failures or by_client >= settings.login_max_failures * 4:
-        raise TooManyAttempts(
-            f"too many failed logins; try again in {max(1, settings.login_window_seconds // 60)} minutes",
-            retry_after_s=settings.login_window_seconds)
+    if not await service.claim_login_attempt(session, body.login, client):
+        raise TooManyAttempts("another attempt to log in as this user from your address is in progress; "
+                              "try again in a moment")
+    # per login and address, per address, and a distributed attack on the login: see auth/service.py
+    if reason := await service.throttled(session, login=body.login, client=client, window=window,
+                                         max_failures=settings.login_max_failures):
+        raise TooManyAttempts(f"{reason}; try again in {max(1, settings.login_window_seconds // 60)} minutes",
+                              retry_after_s=settings.login_window_seconds)
     user = await service.check_credentials(session, body.login, body.password)
     if user is None:
         await service.note_failure(session, login=body.login.lower(), client=client, window=window)
@@ -73,7 +73,7 @@ async def login(body: LoginRequest, request: Request, response: Response, sessio
         # The failure must be remembered although the request fails.
         await session.commit()
         raise NotAuthenticated("wrong login or password")
-    await service.clear_failures(session, login=body.login.lower())
+    await service.clear_failures(session, login=body.login.lower(), client=client)
     if previous := request.cookies.get(COOKIE):
         await service.close_session(session, previous)  # a new login never keeps the old session alive
     roles = await service.role_codes(session, user.id)

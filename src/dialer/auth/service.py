@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialer.auth.permissions import P
 from dialer.models import (
     ApiToken,
+    AuditEntry,
     LoginFailure,
     Role,
     User,
@@ -157,15 +158,72 @@ async def resolve_principal(session: AsyncSession, *, cookie: str | None, author
     return None
 
 
-async def recent_failures(session: AsyncSession, *, login: str, client: str, window: timedelta) -> tuple[int, int]:
+# --- login throttling -----------------------------------------------------------------------------
+# Failures are rows of login_failures (login as typed, lower-cased; client address), so every process sees them.
+# Three limits, over the last DIALER_LOGIN_WINDOW_SECONDS:
+#
+# * per login *and* address: ``max_failures`` failures of login L from address X refuse L from X. Counting by
+#   login alone let anyone lock any account (five wrong passwords for "admin" from anywhere blocked its owner);
+#   now an attacker locks out only himself.
+# * per address: ``PER_ADDRESS_FACTOR`` × ``max_failures`` failures from X, whatever the logins, refuse X — one
+#   address spraying many logins is stopped.
+# * per login, distributed: ``PER_LOGIN_FACTOR`` × ``max_failures`` failures of L from all addresses mean L is
+#   under attack from many addresses at once. Then L is refused to addresses it has never logged in from
+#   (a "login" entry of the audit log with that address in the last ``KNOWN_ADDRESS_DAYS`` days), while its owner
+#   still logs in from where he usually does. A ceiling refusing everyone would hand the lock-out back to the
+#   attacker; a slow-down would not lower a parallel attacker's rate (each of his addresses waits in parallel)
+#   and would hold a request (and a database connection) per guess. Someone logging in from a new address during
+#   such an attack waits for it to end (or logs in from a known address).
+
+#: Failures from one address, of any logins, per ``max_failures``.
+PER_ADDRESS_FACTOR = 4
+#: Failures of one login, from all addresses, per ``max_failures``, beyond which only known addresses may try it.
+PER_LOGIN_FACTOR = 20
+#: How far back a successful login makes an address known.
+KNOWN_ADDRESS_DAYS = 90
+
+
+@dataclasses.dataclass(frozen=True)
+class Failures:
+    """Recent failed logins: of this login from this address, from this address, of this login."""
+
+    pair: int
+    address: int
+    login: int
+
+
+async def recent_failures(session: AsyncSession, *, login: str, client: str, window: timedelta) -> Failures:
     since = now() - window
-    by_login = await session.scalar(
-        select(func.count()).select_from(LoginFailure).where(LoginFailure.login == login, LoginFailure.at > since)
-    )
-    by_client = await session.scalar(
-        select(func.count()).select_from(LoginFailure).where(LoginFailure.client == client, LoginFailure.at > since)
-    )
-    return int(by_login or 0), int(by_client or 0)
+    row = (await session.execute(
+        select(func.count().filter(LoginFailure.login == login, LoginFailure.client == client),
+               func.count().filter(LoginFailure.client == client),
+               func.count().filter(LoginFailure.login == login))
+        .where(LoginFailure.at > since, or_(LoginFailure.login == login, LoginFailure.client == client)))).one()
+    return Failures(int(row[0]), int(row[1]), int(row[2]))
+
+
+async def known_address(session: AsyncSession, user: User | None, client: str) -> bool:
+    """Has ``user`` logged in from ``client`` in the last :data:`KNOWN_ADDRESS_DAYS` days (the audit log says)?"""
+    if user is None:
+        return False
+    return bool(await session.scalar(select(exists().where(
+        AuditEntry.object_type == "users", AuditEntry.object_id == str(user.id), AuditEntry.event == "login",
+        AuditEntry.client == client, AuditEntry.at > now() - timedelta(days=KNOWN_ADDRESS_DAYS)))))
+
+
+async def throttled(session: AsyncSession, *, login: str, client: str, window: timedelta,
+                    max_failures: int) -> str | None:
+    """Why a login attempt of ``login`` from ``client`` is refused now (see the rules above), or None."""
+    failures = await recent_failures(session, login=login.lower(), client=client, window=window)
+    if failures.pair >= max_failures:
+        return "too many failed logins of this login from your address"
+    if failures.address >= max_failures * PER_ADDRESS_FACTOR:
+        return "too many failed logins from your address"
+    if failures.login >= max_failures * PER_LOGIN_FACTOR and not await known_address(
+            session, await find_login(session, login), client):
+        return ("this login is under attack from many addresses: it can be used only from an address it "
+                "has logged in from before")
+    return None
 
 
 async def note_failure(session: AsyncSession, *, login: str, client: str, window: timedelta) -> None:
@@ -174,8 +232,9 @@ async def note_failure(session: AsyncSession, *, login: str, client: str, window
     session.add(LoginFailure(login=login, client=client))
 
 
-async def clear_failures(session: AsyncSession, *, login: str) -> None:
-    await session.execute(delete(LoginFailure).where(LoginFailure.login == login))
+async def clear_failures(session: AsyncSession, *, login: str, client: str) -> None:
+    """A successful login forgets its own address's failures only: not an attacker's elsewhere."""
+    await session.execute(delete(LoginFailure).where(LoginFailure.login == login, LoginFailure.client == client))
 
 
 async def find_login(session: AsyncSession, login: str) -> User | None:
@@ -185,13 +244,17 @@ async def find_login(session: AsyncSession, login: str) -> User | None:
         .order_by((User.login == login).desc(), User.id).limit(1))
 
 
-async def claim_login_attempt(session: AsyncSession, login: str) -> bool:
-    """Take the transaction's right to check a password of this login; False if another attempt holds it.
+async def claim_login_attempt(session: AsyncSession, login: str, client: str) -> bool:
+    """Take the transaction's right to check a password of this login from this address; False if another
+    attempt holds it.
 
     Without it, concurrent guesses would all read the failure count before any of them wrote a
-    failure, and a burst of requests would get many more tries than the limit.
+    failure, and a burst of requests would get many more tries than the limit. The right is per login and
+    address, like the limit it protects: a flood of guesses from elsewhere cannot keep the owner's own attempt
+    from being checked.
     """
-    key = int.from_bytes(hashlib.sha256(b"dialer.login:" + login.lower().encode()).digest()[:8], "big", signed=True)
+    seed = b"dialer.login:" + login.lower().encode() + b"\x00" + client.encode()
+    key = int.from_bytes(hashlib.sha256(seed).digest()[:8], "big", signed=True)
     return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(key))))
 
 
