@@ -608,14 +608,15 @@ async def _check_dialable(session: AsyncSession, values: dict[str, Any], campaig
     """
     number, contact_id = values["number"], values.get("contact_id")
     if contact_id is None:
-        found = await repo.contacts_with_number(session, campaign.id, number) if find_contact else []
-        if find_contact and not found:
+        if not find_contact:  # the request itself took the contact away
+            raise ValidationFailed.field("contact_id", "a pending callback needs the contact it calls back")
+        found = await repo.contacts_with_number(session, campaign.id, number)
+        if not found:
             raise ValidationFailed.field("number", f"{number} belongs to no contact of the lists of campaign "
                                                    f"'{campaign.name}': a callback is dialled only for a contact, "
                                                    "on one of its numbers")
-        if len(found) != 1:
-            raise ValidationFailed.field("contact_id", f"several contacts have the number {number}; say which one"
-                                         if found else "a pending callback needs the contact it calls back")
+        if len(found) > 1:
+            raise ValidationFailed.field("contact_id", f"several contacts have the number {number}; say which one")
         values["contact_id"] = found[0]
     elif not await repo.contact_has_number(session, contact_id, number):
         raise ValidationFailed.field("number", f"{number} is not a number of contact {contact_id}: a callback is "
