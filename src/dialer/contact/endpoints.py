@@ -205,7 +205,8 @@ async def preview_import(list_id: int, request: Request, session: Session, file:
                          sheet: str | None = Form(None), _: Any = Depends(require(P.contacts_import))) -> Any:
     path = await save_upload(file, _settings(request).import_dir / "uploads")
     try:
-        return await importer.preview(session, list_id, path, file.filename or path.name, sheet=sheet)
+        return await importer.preview(session, list_id, path, file.filename or path.name, sheet=sheet,
+                                      settings=_settings(request))
     finally:
         await asyncio.to_thread(path.unlink, missing_ok=True)
 

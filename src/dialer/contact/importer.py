@@ -55,7 +55,7 @@ from dialer.fieldvalues import FieldValueError, coerce
 from dialer.models import ContactList, Field, ImportJob, ListField
 from dialer.models.enums import AuditAction, FieldType, ImportStatus, PhoneType
 from dialer.phone import InvalidPhone, to_e164
-from dialer.tabular import NotATableError, Table, TableError, open_table
+from dialer.tabular import NotATableError, Table, TableError, UploadLimits, open_table
 
 log_ = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ YIELD_ROWS = 256
 #: Rows sampled to decide whether a column of a new list holds phone numbers.
 PHONE_SAMPLE = 200
 ERROR_HEADERS = ("row", "column", "value", "reason")
+#: The key of an API import job's ``options`` naming its spooled upload (a file in ``import_dir/uploads``).
+SPOOL_OPTION = "upload"
 
 
 @dataclass
@@ -179,10 +181,10 @@ def check_country(country: str, field: str = "country") -> str:
     return code
 
 
-def open_checked(path: Path, filename: str, sheet: str | None = None) -> Table:
-    """Open an uploaded file as a table; "not a table" becomes a 422 naming the file."""
+def open_checked(path: Path, filename: str, sheet: str | None = None, limits: UploadLimits | None = None) -> Table:
+    """Open an uploaded file as a table; "not a table" (or over a limit) becomes a 422 naming the file."""
     try:
-        return open_table(path, filename=filename, sheet=sheet)
+        return open_table(path, filename=filename, sheet=sheet, limits=limits)
     except (NotATableError, TableError) as err:
         raise ValidationFailed.field("file", str(err))
 
@@ -638,7 +640,7 @@ async def run_import(maker: async_sessionmaker[AsyncSession], path: Path, *, set
     started = time.monotonic()
     try:
         country = check_country(options.country or settings.default_country)
-        table = await asyncio.to_thread(open_checked, path, filename, options.sheet)
+        table = await asyncio.to_thread(open_checked, path, filename, options.sheet, UploadLimits.of(settings))
     except DialerError as err:
         if job_id is not None:
             await _fail_early(maker, actor, job_id, err.detail)
@@ -753,6 +755,11 @@ async def run_import(maker: async_sessionmaker[AsyncSession], path: Path, *, set
         except asyncio.CancelledError:
             status, message = ImportStatus.failed, "the import was interrupted (the server stopped)"
             raise
+        except TableError as err:
+            # Damage or a limit (DIALER_UPLOAD_*) met in the middle of the file: the uploader's problem,
+            # said as is; the batches before it stay committed, as with any failure.
+            log_.warning("import job %s stopped: %s", job_id, err)
+            status, message = ImportStatus.failed, str(err)
         except Exception as err:
             log_.exception("import job %s failed", job_id)
             status = ImportStatus.failed
@@ -825,19 +832,40 @@ async def fail_interrupted_imports(maker: async_sessionmaker[AsyncSession]) -> i
             session, "interrupted: the server stopped before the import finished; rows imported so far were kept")
 
 
+async def remove_stale_uploads(maker: async_sessionmaker[AsyncSession], settings: Settings, *,
+                               started: float | None = None) -> list[Path]:
+    """At start-up, after :func:`fail_interrupted_imports`: delete spooled uploads a killed process left
+    behind -- those written before this process started that no queued or running import job names
+    (another process sharing the data directory may be working on those)."""
+    from dialer import uploads
+
+    async with maker() as session:
+        keep = await repo.spools_in_use(session, SPOOL_OPTION)
+    return await asyncio.to_thread(uploads.remove_stale_uploads, settings.import_dir / "uploads", keep=keep,
+                                   started=started)
+
+
 # --- API helpers ------------------------------------------------------------------------------------
 
 
 async def preview(session: AsyncSession, list_id: int, path: Path, filename: str, *, rows: int = 10,
-                  sheet: str | None = None) -> dict[str, Any]:
+                  sheet: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """What the import wizard shows: format, encoding, delimiter, headers, the automatic mapping, first rows."""
     if await session.get(ContactList, list_id) is None:
         raise NotFound(f"contact list {list_id} does not exist")
     specs = await _specs(session, list_id)
-    table = await asyncio.to_thread(open_checked, path, filename, sheet)
+    limits = UploadLimits.of(settings) if settings is not None else None
+    table = await asyncio.to_thread(open_checked, path, filename, sheet, limits)
     try:
         width = len(table.headers)
-        sample = await asyncio.to_thread(lambda: [cells[:width] for _, cells in islice(table.rows(), rows)])
+
+        def first_rows() -> list[list[str]]:
+            try:
+                return [cells[:width] for _, cells in islice(table.rows(), rows)]
+            except TableError as err:
+                raise ValidationFailed.field("file", str(err)) from None
+
+        sample = await asyncio.to_thread(first_rows)
         mapping = resolve_mapping(table.headers, specs, None)
         return {"format": table.format, "encoding": table.encoding, "delimiter": table.delimiter, "sheet": table.sheet,
                 "headers": table.headers,
@@ -856,14 +884,17 @@ async def start_import(session: AsyncSession, maker: async_sessionmaker[AsyncSes
     if await session.get(ContactList, list_id) is None:
         raise NotFound(f"contact list {list_id} does not exist")
     check_country(options.country or settings.default_country)
-    table = await asyncio.to_thread(open_checked, path, filename, options.sheet)
+    table = await asyncio.to_thread(open_checked, path, filename, options.sheet, UploadLimits.of(settings))
     try:
         make_plan(table, await _specs(session, list_id), options.mapping)
     finally:
         table.close()
     if options.dnc_list_id is not None and not await repo.dnc_list_exists(session, options.dnc_list_id):
         raise ValidationFailed.field("dnc_list_id", f"DNC list {options.dnc_list_id} does not exist")
-    job = ImportJob(list_id=list_id, filename=filename, status=ImportStatus.queued, options=options.as_json(),
+    # The job names its spooled upload, so the start-up clean-up of another process leaves it alone
+    # while the job is queued or running (dialer.uploads.remove_stale_uploads).
+    job = ImportJob(list_id=list_id, filename=filename, status=ImportStatus.queued,
+                    options={**options.as_json(), SPOOL_OPTION: path.name},
                     tags=list(options.tags), created_by=actor.user_id)
     session.add(job)
     await session.flush()

@@ -351,6 +351,14 @@ async def finish_job(session: AsyncSession, job_id: int, **values: Any) -> tuple
     return tuple(row)
 
 
+async def spools_in_use(session: AsyncSession, option: str) -> set[str]:
+    """The spooled uploads (``options[option]``) of import jobs still queued or running."""
+    rows = await session.scalars(
+        select(ImportJob.options[option].astext).where(ImportJob.status.in_(["queued", "running"]),
+                                                       ImportJob.options.has_key(option)))
+    return {name for name in rows if name}
+
+
 async def fail_unfinished_jobs(session: AsyncSession, message: str) -> int:
     result = await session.execute(
         update(ImportJob).where(ImportJob.status.in_(["queued", "running"]))

@@ -9,6 +9,7 @@ at once (``number IN (...)``), so both kinds are answered by one index scan.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialer.exceptions import ValidationFailed
 from dialer.models import DncEntry, DncList
 from dialer.phone.normalize import InvalidPhone, to_e164
-from dialer.tabular import Table
+from dialer.tabular import Table, TableError
 
 _PREFIX = re.compile(r"^\+?\d{1,15}$")
 
@@ -90,6 +91,14 @@ class FileNumbers:
             self.problems.append({"row": row, "value": value[:200], "reason": reason})
 
 
+def _rows(table: Table) -> Iterator[tuple[int, list[str]]]:
+    """The table's rows; damage or an upload limit (DIALER_UPLOAD_*) met in the middle of the file is a 422."""
+    try:
+        yield from table.rows()
+    except TableError as err:
+        raise ValidationFailed.field("file", str(err)) from None
+
+
 def _parses(text: str, *, is_prefix: bool, region: str) -> bool:
     try:
         normalize_entry(text, is_prefix=is_prefix, default_region=region)
@@ -116,7 +125,7 @@ def number_column(table: Table, column: str | None, *, is_prefix: bool, region: 
     for index, header in enumerate(headers):
         if looks_like_phone_header(header):
             return index
-    sample = [cells for _, cells in islice(table.rows(), SAMPLE_ROWS)]
+    sample = [cells for _, cells in islice(_rows(table), SAMPLE_ROWS)]
     for index in range(len(headers)):
         values = [cells[index] for cells in sample if index < len(cells) and cells[index]]
         if values and sum(_parses(v, is_prefix=is_prefix, region=region) for v in values) >= 0.8 * len(values):
@@ -133,7 +142,7 @@ def read_numbers(table: Table, index: int, *, is_prefix: bool, region: str) -> F
         # No header row: what was taken for a header is the first number.
         result.rows += 1
         result.numbers[normalize_entry(header, is_prefix=is_prefix, default_region=region)] = None
-    for row, cells in table.rows():
+    for row, cells in _rows(table):
         text = cells[index].strip() if index < len(cells) else ""
         result.rows += 1
         if not text:
