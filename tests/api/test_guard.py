@@ -85,6 +85,23 @@ async def test_uploads_may_be_larger_than_json(admin: httpx.AsyncClient) -> None
     _is_problem(r, 413)
 
 
+async def test_the_upload_cap_follows_the_upload_size_setting(app: FastAPI, admin: httpx.AsyncClient) -> None:
+    app.state.settings = app.state.settings.model_copy(update={"upload_max_unpacked_mb": 1})
+    sent = 0
+
+    async def form() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nphone\n'
+        while sent < 50 * MB:
+            sent += MB
+            yield b"79161234567\n" * (MB // 12)
+
+    r = await admin.post("/api/lists/1/imports/preview", content=form(),
+                         headers={"content-type": "multipart/form-data; boundary=x"})
+    _is_problem(r, 413)
+    assert sent <= 4 * MB
+
+
 async def test_normal_requests_are_unaffected(anon: httpx.AsyncClient, admin: httpx.AsyncClient,
                                               app: FastAPI) -> None:
     # pages still redirect anonymous visitors to the login page rather than answering 401

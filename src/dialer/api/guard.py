@@ -7,10 +7,10 @@ One pure ASGI middleware (:class:`RequestGuard`, installed by :func:`install`), 
 2. A request without any credentials (no session cookie, no ``Authorization: Bearer``) to a route that requires
    them gets ``401`` at once — its body is never read. Public routes (``@public``: login, health) and the browser
    pages (which redirect to the login page themselves) are left alone.
-3. Bodies are capped for every route: :data:`MAX_BODY` (JSON and forms), :data:`MAX_UPLOAD_BODY` on routes that
-   take a file (``UploadFile``). A ``Content-Length`` above the cap is refused before reading; a chunked body is
-   counted while it streams and refused once it passes the cap. Routers' own ``max_body_size`` still applies
-   inside (the smaller limit wins).
+3. Bodies are capped for every route: :data:`MAX_BODY` (JSON and forms); on routes that take a file
+   (``UploadFile``) the settings' ``upload_max_unpacked_mb`` (else :data:`MAX_UPLOAD_BODY`). A ``Content-Length``
+   above the cap is refused before reading; a chunked body is counted while it streams and refused once it passes
+   the cap. Routers' own ``max_body_size`` still applies inside (the smaller limit wins).
 4. The rate limit per principal (:mod:`dialer.api.ratelimit`): the session or API token, else the client address.
 5. Values PostgreSQL cannot store or bind are refused as ``422`` naming the field: the NUL character in path, query
    and JSON strings, and integers outside 64 bits in integer path/query parameters and anywhere in a JSON body.
@@ -45,7 +45,8 @@ from dialer.api.routes import api_routes
 
 #: Largest request body of any route without a file upload (JSON documents, forms).
 MAX_BODY = 2 * 1024 * 1024
-#: Largest request body of a route that takes a file (contact imports, DNC and numbering files).
+#: Largest request body of a route that takes a file (contact imports, DNC and numbering files) when the settings
+#: name no upload size (``upload_max_unpacked_mb``, which is used otherwise).
 MAX_UPLOAD_BODY = 512 * 1024 * 1024
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 SESSION_COOKIE = "dialer_session"
@@ -204,6 +205,12 @@ class RequestGuard:
         self.owner = owner
         self._table: list[RouteInfo] | None = None
 
+    def upload_limit(self) -> int:
+        """The settings' limit of an upload's size (``upload_max_unpacked_mb``) plus room for the form around it."""
+        settings = getattr(self.owner.state, "settings", None)
+        mb = getattr(settings, "upload_max_unpacked_mb", None)
+        return int(mb) * 1024 * 1024 + 1024 * 1024 if isinstance(mb, int) else MAX_UPLOAD_BODY
+
     def table(self) -> list[RouteInfo]:
         if self._table is None:
             self._table = route_table(self.owner)
@@ -239,7 +246,7 @@ class RequestGuard:
                          "not-authenticated", headers={"WWW-Authenticate": "Bearer"})
             return
 
-        limit = MAX_UPLOAD_BODY if route is not None and route.upload else MAX_BODY
+        limit = self.upload_limit() if route is not None and route.upload else MAX_BODY
         length = headers.get("content-length")
         if length is not None and length.strip().isdigit() and int(length) > limit:
             await refuse(413, "Content Too Large", BodyTooLarge(limit).detail, "http-413",
