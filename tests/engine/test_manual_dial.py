@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from dialer.models.enums import AttemptState, CampaignKind, DialMode, OperatorSt
 from dialer.telephony.traffic import Constant, Scenario
 from dialer.timezone.codes import prefix_range
 from tests.engine.engine_world import EngineWorld, Harness, engine_world, scenario
-from tests.engine.selection_data import number
+from tests.engine.selection_data import NOW, number
 
 
 def _traffic() -> Scenario:
@@ -71,6 +72,11 @@ async def test_manual_dial_number_and_contact(sessionmaker: async_sessionmaker[A
                                                                      "+79165550011")
         await h.advance(20)  # the customer hangs up: wrap-up, then his code
         await h.settle()
+        assert op.state is OperatorState.wrap_up
+        # a callback on a number that is no contact's would be kept and never dialled: refused, naming why
+        refused = await h.engine.submit(CommandKind.complete, op_id, completion_code_id=world.codes["Отказ"],
+                                        callback_at=(NOW + timedelta(hours=2)).isoformat())
+        assert not refused["ok"] and "belongs to no contact" in refused["error"]
         assert op.state is OperatorState.wrap_up
         assert (await h.engine.submit(CommandKind.complete, op_id, completion_code_id=world.codes["Отказ"],
                                       comment="manual"))["ok"]

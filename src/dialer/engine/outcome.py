@@ -397,7 +397,8 @@ async def _settle_callbacks(session: AsyncSession, plan: CampaignPlan, result: A
         await session.execute(update(Callback).where(Callback.id == served, Callback.status == CallbackStatus.pending)
                               .values(status=CallbackStatus.done, updated_at=now_utc)
                               .execution_options(synchronize_session=False))
-    postponed = decision.reason == Reason.postponed and result.callback_at is not None
+    # a callback is dialled for a contact only (the command refuses a postpone of a bare number)
+    postponed = decision.reason == Reason.postponed and result.callback_at is not None and result.contact_id is not None
     if result.contact_id is not None and (decision.final or postponed):
         await session.execute(
             update(Callback).where(Callback.campaign_id == plan.campaign_id,

@@ -267,6 +267,10 @@ class OperatorRoster:
             callback_personal=bool(p.get("callback_personal")), never_call=bool(p.get("never_call")))
         if completion.callback_at is not None and completion.callback_at.tzinfo is None:
             completion = dataclasses.replace(completion, callback_at=completion.callback_at.replace(tzinfo=UTC))
+        if completion.callback_at is not None and call.contact_id is None:
+            # the engine dials callbacks of contacts only: one on a bare number would be kept and never dialled
+            raise DialerError(f"{call.number} belongs to no contact of the campaign's lists: a callback on it could "
+                              "never be dialled (add the number to a list first)")
         if op.state is S.in_call:
             op.pending_completion = completion  # applied when the conversation ends
             return {"ok": True, "applied": "at hang-up"}
