@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,6 +27,11 @@ from dialer.db import make_engine, make_sessionmaker, resolve_url
 from dialer.migrate import prepare_database
 
 log = logging.getLogger(__name__)
+
+#: How long the health check waits for the database.
+HEALTH_TIMEOUT_S = 3.0
+#: A run whose heartbeat is older than this is reported as not beating (the engine's own dead-after is 15 s).
+ENGINE_STALE_S = 15.0
 
 DESCRIPTION = """Outbound call-centre platform. Every endpoint needs a session cookie (browser; unsafe methods
 also need the `X-CSRF-Token` header) or an API token (`Authorization: Bearer dlr_...`) and declares
@@ -76,7 +82,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.database_url = url
         maintenance = asyncio.create_task(_maintain(engine, settings))
-        await contact_lifecycle.on_startup(engine, app.state.sessionmaker)
+        await contact_lifecycle.on_startup(engine, app.state.sessionmaker, settings)
         try:
             yield
         finally:
@@ -99,12 +105,26 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
 
     from dialer.api.deps import public
 
-    @app.get("/api/health", tags=["system"], summary="Liveness and database check")
+    @app.get("/api/health", tags=["system"], summary="Liveness and database check",
+             description="200 when the database answers; 503 with what is wrong (and Retry-After) when it does not. "
+                         "`engine` says whether a dialing engine keeps a heartbeat on this database.")
     @public
-    async def health() -> dict[str, Any]:
-        async with app.state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return {"status": "ok"}
+    async def health() -> Any:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S), app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                beat = await conn.scalar(text(
+                    "SELECT extract(epoch FROM now() - max(heartbeat_at)) FROM engine_runs WHERE stopped_at IS NULL"))
+        except Exception as err:
+            if not isinstance(err, TimeoutError) and not problems.database_unavailable(err):
+                raise
+            reason = f"no answer within {HEALTH_TIMEOUT_S:.0f} s" if isinstance(err, TimeoutError) else (
+                str(err) or type(err).__name__)
+            return JSONResponse({"status": "unavailable", "database": f"unreachable: {reason}"}, status_code=503,
+                                headers={"Retry-After": str(problems.RETRY_AFTER_OUTAGE_S)})
+        engine = "none" if beat is None else ("running" if float(beat) <= ENGINE_STALE_S else
+                                              f"no heartbeat for {float(beat):.0f} s")
+        return {"status": "ok", "database": "ok", "engine": engine}
 
     return app
 

@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -142,8 +143,46 @@ class PlainTooLargeAsProblem:
         await self.app(scope, receive, send_problem)
 
 
+#: What a client is told to wait before trying again while the database is unreachable.
+RETRY_AFTER_OUTAGE_S = 5
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (down, restarting, refusing connections) rather than
+    that a request was wrong: connection errors raised from the driver or the pool, invalidated connections."""
+    if isinstance(exc, SATimeoutError):
+        return True  # no pooled connection came within the pool's timeout
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc, OperationalError | InterfaceError) or (
+            type(exc.orig).__module__.startswith("asyncpg") and "Connection" in type(exc.orig).__name__)
+    if isinstance(exc, OSError | TimeoutError):
+        tb = exc.__traceback__
+        while tb is not None:  # raised by the driver or the pool while connecting, not by a file or a socket of ours
+            module = tb.tb_frame.f_globals.get("__name__", "")
+            if module.startswith(("asyncpg", "sqlalchemy")):
+                return True
+            tb = tb.tb_next
+    return False
+
+
+def unavailable_problem(request: Request, exc: BaseException) -> JSONResponse:
+    log.warning("database unavailable at %s: %s", request.url.path, exc)
+    return problem(503, "Service Unavailable", "the database cannot be reached just now; try again shortly",
+                   slug="unavailable", errors=[{"field": "database", "reason": "unreachable"}],
+                   instance=request.url.path, headers={"Retry-After": str(RETRY_AFTER_OUTAGE_S)})
+
+
 def install(app: FastAPI) -> None:
     app.add_middleware(PlainTooLargeAsProblem)
+
+    async def outage(request: Request, exc: Exception) -> JSONResponse:
+        if not database_unavailable(exc):
+            raise exc
+        return unavailable_problem(request, exc)
+
+    # a database that is down answers 503 with Retry-After, not a plain-text 500
+    for kind in (OSError, TimeoutError, SATimeoutError):
+        app.add_exception_handler(kind, outage)
 
     @app.exception_handler(DialerError)
     async def dialer_error(request: Request, exc: DialerError) -> JSONResponse:
@@ -169,6 +208,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def data_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if database_unavailable(exc):
+            return unavailable_problem(request, exc)
         if not is_data_error(exc):
             raise exc
         detail, errors = data_problem(exc, request)
