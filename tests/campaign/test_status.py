@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -12,7 +13,8 @@ from sqlalchemy import select, update
 from dialer.campaign import service
 from dialer.campaign.status import TRANSITIONS, USER_ACTIONS, Action, allowed_actions, next_status
 from dialer.exceptions import IllegalTransition
-from dialer.models import AuditEntry, Campaign
+from dialer.models import Attempt, AuditEntry, Campaign
+from dialer.models.enums import AttemptState, OutcomeCategory
 from dialer.models.enums import CampaignStatus as S
 from tests.campaign.conftest import Setup, field_errors
 
@@ -175,3 +177,25 @@ async def test_infinite_campaigns_never_finish(app: FastAPI, admin: httpx.AsyncC
     async with app.state.sessionmaker() as session, session.begin():
         with pytest.raises(IllegalTransition, match="infinite"):
             await service.finish(session, infinite)
+
+
+async def test_a_campaign_with_history_is_kept(app: FastAPI, admin: httpx.AsyncClient, setup: Setup) -> None:
+    """The deletion finding: stop, then DELETE removed a campaign's 772 attempts — 12 of them live — under the
+    engine. A campaign with calls in progress, or with any calls in its history (reports need them), is kept."""
+    cid = (await admin.post("/api/campaigns", json=setup.campaign())).json()["id"]
+    assert (await admin.post(f"/api/campaigns/{cid}/start")).status_code == 200
+    assert (await admin.post(f"/api/campaigns/{cid}/stop")).status_code == 200
+    async with app.state.sessionmaker() as session, session.begin():
+        session.add(Attempt(campaign_id=cid, number="+79160000001", state=AttemptState.ringing,
+                            queued_at=datetime.now(UTC)))
+    r = await admin.delete(f"/api/campaigns/{cid}")
+    assert r.status_code == 409 and r.json()["errors"] == [{"field": "status",
+                                                           "reason": "1 of its calls are still in progress"}]
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(update(Attempt).where(Attempt.campaign_id == cid).values(
+            state=AttemptState.done, outcome=OutcomeCategory.busy))
+    r = await admin.delete(f"/api/campaigns/{cid}")
+    assert r.status_code == 409 and "1 calls in its history" in r.json()["detail"]
+    assert (await admin.get(f"/api/campaigns/{cid}")).status_code == 200
+    async with app.state.sessionmaker() as session:
+        assert len((await session.scalars(select(Attempt).where(Attempt.campaign_id == cid))).all()) == 1

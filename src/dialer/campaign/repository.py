@@ -12,6 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from dialer.campaign.selection import FieldInfo
 from dialer.models import (
+    Attempt,
     Base,
     Callback,
     Campaign,
@@ -30,7 +31,7 @@ from dialer.models import (
     completion_code_group_members,
     pool_operators,
 )
-from dialer.models.enums import CallbackKind, CampaignStatus, ContactStatus
+from dialer.models.enums import AttemptState, CallbackKind, CampaignStatus, ContactStatus
 
 
 async def names_where(session: AsyncSession, name: InstrumentedAttribute[str], *where: ColumnElement[bool],
@@ -208,3 +209,10 @@ async def operator_works_for(session: AsyncSession, operator_id: int, campaign_i
     return bool(await session.scalar(select(and_(exists().where(Campaign.id == campaign_id),
                                                  works_for(operator_id, campaign_id)))))
 
+
+async def attempt_counts(session: AsyncSession, campaign_id: int) -> tuple[int, int]:
+    """(calls in progress, all calls) of a campaign."""
+    row = (await session.execute(select(
+        func.count().filter(Attempt.state != AttemptState.done), func.count()).where(
+        Attempt.campaign_id == campaign_id))).one()
+    return int(row[0]), int(row[1])

@@ -330,9 +330,20 @@ async def campaign_read_extra(session: AsyncSession, obj: Campaign) -> dict[str,
 
 
 async def campaign_before_delete(session: AsyncSession, obj: Campaign) -> None:
+    """A campaign that has dialled keeps its history: its attempts are what reports, recovery and the engine's
+    calls in progress stand on (deleting them under a stopped campaign whose calls were still live broke the
+    engine's journal). Only a campaign that never placed a call can be deleted; one with history stays, stopped."""
     if obj.status in ACTIVE:
         raise _conflict("status", f"the campaign is {obj.status.value}; stop it before deleting",
                         f"campaign '{obj.name}' is {obj.status.value.replace('_', '-')}; stop it before deleting")
+    live, total = await repo.attempt_counts(session, obj.id)
+    if live:
+        raise _conflict("status", f"{live} of its calls are still in progress",
+                        f"campaign '{obj.name}' still has {live} calls in progress; it cannot be deleted")
+    if total:
+        raise _conflict("id", f"the campaign has {total} calls in its history, kept for reports",
+                        f"campaign '{obj.name}' has {total} calls in its history, which reports need: it is kept "
+                        "(stopped, it dials nothing); only a campaign that never dialled can be deleted")
 
 
 async def ensure_runnable(session: AsyncSession, campaign: Campaign) -> None:
