@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from dialer.api.deps import Session, require
 from dialer.auth.permissions import P
 from dialer.auth.service import Principal
+from dialer.core.singleflight import SingleFlight
 from dialer.engine.commands import CommandKind
 from dialer.workplace import service
 from dialer.workplace.schemas import (
@@ -132,8 +133,20 @@ async def release(operator_id: int, request: Request, response: Response, sessio
 
 @monitoring.get("/monitoring/live", response_model=LiveSnapshot,
                 summary="Operators and campaigns now: states, calls, today's outcomes, abandon rate")
-async def live(session: Session, _: Any = _monitor) -> Any:
-    return await service.snapshot(session)
+async def live(request: Request, session: Session, _: Any = _monitor) -> Any:
+    # every supervisor sees the same floor: requests that overlap share one computation (one set of queries), on a
+    # session of its own so that no requester's disconnect cuts the others' answer; the request's own connection
+    # (taken by the permission check) goes back to the pool first, so waiting pollers hold none
+    await session.commit()
+    flight: SingleFlight[Any] | None = getattr(request.app.state, "live_snapshot", None)
+    if flight is None:
+        flight = request.app.state.live_snapshot = SingleFlight()
+
+    async def compute() -> Any:
+        async with request.app.state.sessionmaker() as session:
+            return await service.snapshot(session)
+
+    return await flight.run(compute)
 
 
 @monitoring.get("/monitoring/attempts", response_model=list[AttemptBrief],
