@@ -193,7 +193,7 @@ async def _code(session: AsyncSession, plan: CampaignPlan, code_id: int) -> Code
 
 
 async def _history(session: AsyncSession, plan: CampaignPlan, result: AttemptResult,
-                   key: str) -> tuple[History, int | None]:
+                   key: str, *, counted: bool = False) -> tuple[History, int | None]:
     """Locks the contact (until the caller's commit), counts its earlier attempts; also the callback served."""
     machine = Attempt.answered_by == "machine"
     if key == MACHINE:
@@ -211,7 +211,8 @@ async def _history(session: AsyncSession, plan: CampaignPlan, result: AttemptRes
         .where(Contact.id == result.contact_id).with_for_update(of=Contact))).one_or_none()
     if row is None:  # the contact was deleted meanwhile
         return History(1, 1, 1), await session.scalar(select(_served_callback(result)))
-    return History(row.attempts_total + 1, row.outcome + 1, row.number + 1), row.served
+    # ``counted``: the contact's total includes this attempt already (a result recorded in place of another)
+    return History(row.attempts_total + (0 if counted else 1), row.outcome + 1, row.number + 1), row.served
 
 
 def _served_callback(result: AttemptResult) -> Any:
@@ -246,8 +247,11 @@ def _verdict(plan: CampaignPlan, result: AttemptResult, now_utc: datetime, code:
 
 
 async def apply_result(session: AsyncSession, plan: CampaignPlan, result: AttemptResult,
-                       now_utc: datetime) -> ContactDecision:
+                       now_utc: datetime, *, count: bool = True) -> ContactDecision:
     """Count the attempt on its contact and apply the strategy's decision, in the caller's transaction.
+
+    ``count=False`` applies a result that replaces one already counted (the result an operator records later for a
+    conversation a crash cut off): the decision is taken anew, the counters stay.
 
     Writes the contact's counters, status and timer (and the next phone, once
     ``contacts.next_phone_id`` exists); adds the number to DNC, creates or closes callbacks as
@@ -259,13 +263,13 @@ async def apply_result(session: AsyncSession, plan: CampaignPlan, result: Attemp
     if result.contact_id is None:
         history, served = History(1, 1, 1), await session.scalar(select(_served_callback(result)))
     else:
-        history, served = await _history(session, plan, result, key)
+        history, served = await _history(session, plan, result, key, counted=not count)
         if rule is not None and rule.switch_to_phone_type is not None:
             phones = await _other_phones(session, result)
     decision = _verdict(plan, result, now_utc, code, rule, retry, history, phones)
     if result.contact_id is not None:
         target = next((p.id for p in phones if p.phone_type == decision.switch_to_phone_type), None)
-        await _update_contact(session, plan, result, decision, now_utc, target)
+        await _update_contact(session, plan, result, decision, now_utc, target, count=count)
     if decision.add_to_dnc:
         await _add_to_dnc(session, plan, result)
     await _settle_callbacks(session, plan, result, decision, now_utc, served)
@@ -358,17 +362,21 @@ def _same_setting(plan: CampaignPlan, key: str, attempt: Any) -> bool:
 
 
 async def _update_contact(session: AsyncSession, plan: CampaignPlan, result: AttemptResult,
-                          decision: ContactDecision, now_utc: datetime, next_phone_id: int | None) -> None:
+                          decision: ContactDecision, now_utc: datetime, next_phone_id: int | None, *,
+                          count: bool = True) -> None:
     today = plan.local_date(now_utc)
     values: dict[Any, Any] = {
-        Contact.attempts_total: Contact.attempts_total + 1,
-        Contact.attempts_today: case((Contact.attempts_day == today, Contact.attempts_today + 1), else_=1),
-        Contact.attempts_day: today,
         Contact.last_outcome: result.category,
-        Contact.last_attempt_at: now_utc,
         Contact.status: ContactStatus.done if decision.final else ContactStatus.in_progress,
         Contact.next_call_at: decision.next_call_at,
     }
+    if count:
+        values.update({
+            Contact.attempts_total: Contact.attempts_total + 1,
+            Contact.attempts_today: case((Contact.attempts_day == today, Contact.attempts_today + 1), else_=1),
+            Contact.attempts_day: today,
+            Contact.last_attempt_at: now_utc,
+        })
     # Engine bookkeeping, not a configuration change: a plain UPDATE (the attempt row is the record).
     await session.execute(update(Contact).where(Contact.id == result.contact_id).values(values)
                           .execution_options(synchronize_session=False))

@@ -154,9 +154,31 @@ async def live(request: Request, session: Session, _: Any = _monitor) -> Any:
 async def find_attempts(session: Session, number: str | None = Query(None, max_length=40,
                                                                      description="As dialled or typed"),
                         operator_id: int | None = None, campaign_id: int | None = None,
+                        result_pending: bool = Query(False, description=(
+                            "Only conversations an engine crash cut off whose result nobody has recorded yet "
+                            "(POST /api/attempts/{id}/result records it)")),
                         limit: int = Query(50, ge=1, le=200), _: Any = _monitor) -> Any:
     return await service.find_attempts(session, number=number, operator_id=operator_id, campaign_id=campaign_id,
-                                       limit=limit)
+                                       result_pending=result_pending, limit=limit)
+
+
+@monitoring.post("/attempts/{attempt_id}/result", response_model=AttemptBrief,
+                 summary="Record the result of a conversation an engine crash cut off (a supervisor)")
+async def record_result(attempt_id: int, body: CompleteBody, session: Session, _: Any = _control) -> Any:
+    return await service.record_result(session, attempt_id, body, operator_id=None)
+
+
+@workplace.get("/results-pending", response_model=list[AttemptBrief],
+               summary="My conversations an engine crash cut off, waiting for their result")
+async def my_results_pending(session: Session, principal: Principal = _panel) -> Any:
+    return await service.find_attempts(session, operator_id=await _mine(session, principal), result_pending=True)
+
+
+@workplace.post("/results-pending/{attempt_id}", response_model=AttemptBrief,
+                summary="Record the result of my conversation an engine crash cut off")
+async def my_record_result(attempt_id: int, body: CompleteBody, session: Session,
+                           principal: Principal = _panel) -> Any:
+    return await service.record_result(session, attempt_id, body, operator_id=await _mine(session, principal))
 
 
 @monitoring.get("/attempts/{attempt_id}", response_model=AttemptDetail,

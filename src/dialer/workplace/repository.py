@@ -261,9 +261,10 @@ async def live_calls(session: AsyncSession) -> list[Any]:
 
 
 async def find_attempts(session: AsyncSession, *, numbers: Sequence[str] = (), operator_id: int | None = None,
-                        campaign_id: int | None = None, limit: int = 50) -> list[Any]:
+                        campaign_id: int | None = None, result_pending: bool = False, limit: int = 50) -> list[Any]:
     """The latest attempts, newest first: of a number (``ix_attempts_number``: finished and live, with or without
-    a contact), of an operator, or of a campaign."""
+    a contact), of an operator, or of a campaign; ``result_pending``: conversations a crash cut off whose result
+    nobody has recorded yet (closed by recovery with the system code ``engine_restarted``)."""
     stmt = (select(Attempt, Campaign.name.label("campaign_name"), CompletionCode.name.label("code_name"),
                    Operator.name.label("operator_name"))
             .outerjoin(Campaign, Campaign.id == Attempt.campaign_id)
@@ -275,4 +276,19 @@ async def find_attempts(session: AsyncSession, *, numbers: Sequence[str] = (), o
         stmt = stmt.where(Attempt.operator_id == operator_id)
     if campaign_id is not None:
         stmt = stmt.where(Attempt.campaign_id == campaign_id)
+    if result_pending:
+        stmt = stmt.where(CompletionCode.system_key == RESULT_PENDING_CODE, Attempt.connected_at.is_not(None))
     return list((await session.execute(stmt.order_by(Attempt.id.desc()).limit(limit))).all())
+
+
+#: The system code recovery closes cut-off calls with; on a conversation it means "result still to record".
+RESULT_PENDING_CODE = "engine_restarted"
+
+
+async def attempt_for_result(session: AsyncSession, attempt_id: int) -> tuple[Attempt, str | None] | None:
+    """The attempt (locked) and its code's system key."""
+    row = (await session.execute(
+        select(Attempt, CompletionCode.system_key).outerjoin(CompletionCode,
+                                                             CompletionCode.id == Attempt.completion_code_id)
+        .where(Attempt.id == attempt_id).with_for_update(of=Attempt))).one_or_none()
+    return None if row is None else (row[0], row[1])

@@ -13,6 +13,8 @@ from dialer.engine import manual
 from dialer.engine import repository as engine_repo
 from dialer.engine.commands import CommandKind, enqueue, wait_result
 from dialer.engine.operator_fsm import PAUSE_REASONS
+from dialer.engine.outcome import AttemptResult, apply_result
+from dialer.engine.selection import load_plan
 from dialer.exceptions import Conflict, DialerError, NotFound, ValidationFailed
 from dialer.models import Operator
 from dialer.models.enums import AttemptState, OperatorState
@@ -293,7 +295,8 @@ async def _dialable_left(session: AsyncSession, campaign_ids: list[int]) -> dict
 
 
 async def find_attempts(session: AsyncSession, *, number: str | None = None, operator_id: int | None = None,
-                        campaign_id: int | None = None, limit: int = 50) -> list[AttemptBrief]:
+                        campaign_id: int | None = None, result_pending: bool = False,
+                        limit: int = 50) -> list[AttemptBrief]:
     """The attempt search of the supervisor's floor: by number (as dialled or typed: 8916..., +7 916 ...)."""
     numbers: list[str] = []
     if number:
@@ -306,7 +309,7 @@ async def find_attempts(session: AsyncSession, *, number: str | None = None, ope
         if len(digits) == 10:
             numbers.append("+7" + digits)
     rows = await repo.find_attempts(session, numbers=sorted(set(numbers)), operator_id=operator_id,
-                                    campaign_id=campaign_id, limit=limit)
+                                    campaign_id=campaign_id, result_pending=result_pending, limit=limit)
     return [AttemptBrief(
         id=a.id, campaign_id=a.campaign_id, campaign_name=campaign_name, contact_id=a.contact_id, number=a.number,
         state=a.state.value, outcome=a.outcome.value if a.outcome else None, completion_code=code_name,
@@ -314,6 +317,50 @@ async def find_attempts(session: AsyncSession, *, number: str | None = None, ope
         talk_s=round((a.hung_up_at - a.connected_at).total_seconds(), 1)
         if a.connected_at is not None and a.hung_up_at is not None else None)
         for a, campaign_name, code_name, operator_name in rows]
+
+
+async def record_result(session: AsyncSession, attempt_id: int, body: CompleteBody, *,
+                        operator_id: int | None) -> AttemptBrief:
+    """The result of a conversation a crash cut off, recorded afterwards by its operator (``operator_id``: only his
+    own) or a supervisor (``None``). Recovery closed it with the placeholder code ``engine_restarted`` and already
+    counted it on the contact; the recorded code replaces the placeholder and the strategy decides again for the
+    contact from it (callback, never call, final or retry), without counting the attempt twice."""
+    found = await repo.attempt_for_result(session, attempt_id)
+    if found is None or (operator_id is not None and found[0].operator_id != operator_id):
+        raise NotFound(f"attempt {attempt_id} not found")
+    attempt, key = found
+    if key != repo.RESULT_PENDING_CODE or attempt.connected_at is None:
+        raise Conflict(f"attempt {attempt_id} has its result already: only a conversation cut off by an engine "
+                       "restart waits for one", errors=[{"field": "attempt_id", "reason": "has a result"}])
+    try:
+        plan = await load_plan(session, attempt.campaign_id)
+    except LookupError:
+        raise Conflict(f"the campaign of attempt {attempt_id} no longer exists") from None
+    code = plan.codes.get(body.completion_code_id)
+    if code is None or not await repo.code_in_campaign(session, body.completion_code_id, attempt.campaign_id):
+        raise ValidationFailed.field("completion_code_id", f"code {body.completion_code_id} is not in the "
+                                     "campaign's completion-code group")
+    callback_at = body.callback_at
+    if callback_at is not None:
+        if attempt.contact_id is None:
+            raise ValidationFailed.field("callback_at", f"{attempt.number} belongs to no contact: a callback on it "
+                                         "could never be dialled")
+        if callback_at.tzinfo is None:
+            callback_at = callback_at.replace(tzinfo=UTC)
+    attempt.completion_code_id, attempt.outcome = code.id, code.category
+    if body.comment:
+        attempt.comment = body.comment
+    await session.flush()
+    result = AttemptResult(
+        attempt_id=attempt.id, campaign_id=attempt.campaign_id, contact_id=attempt.contact_id,
+        phone_id=attempt.phone_id, number=attempt.number, category=code.category, completion_code_id=code.id,
+        answered_by_machine=attempt.answered_by == "machine", callback_at=callback_at,
+        callback_operator_id=attempt.operator_id if body.callback_personal and callback_at else None,
+        never_call=body.never_call)
+    await apply_result(session, plan, result, datetime.now(UTC), count=False)
+    briefs = await find_attempts(session, operator_id=attempt.operator_id, campaign_id=attempt.campaign_id,
+                                 limit=200)
+    return next(b for b in briefs if b.id == attempt.id)
 
 
 async def attempt_detail(session: AsyncSession, attempt_id: int) -> AttemptDetail:
