@@ -51,6 +51,9 @@ MAX_UPLOAD_BODY = 512 * 1024 * 1024
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 SESSION_COOKIE = "dialer_session"
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+#: How many times the principal's burst an address may present credentials the limiter has not seen yet.
+NEW_CREDENTIALS_PER_ADDRESS = 20
+
 #: Paths the rate limit leaves alone: static files carry no database work.
 UNLIMITED_PREFIXES = ("/static/",)
 
@@ -260,9 +263,11 @@ class RequestGuard:
             key = credentials or address
             wait = 0.0
             if credentials is not None and not limiter.known(credentials):
-                # credentials seen for the first time are also counted against the address: a client making up
-                # new cookies or tokens does not get a fresh bucket each time
-                wait = limiter.take(address)
+                # credentials seen for the first time are also counted against their address, in a bucket of their
+                # own: a client making up new cookies or tokens does not get a fresh bucket each time, while a whole
+                # office behind one address (a hundred operators opening their panels at the start of a shift) does
+                # not run into it
+                wait = limiter.take("new:" + address, cost=1.0 / NEW_CREDENTIALS_PER_ADDRESS)
             wait = wait or limiter.take(key)
             if wait:
                 seconds = limiter.retry_after(wait)
