@@ -81,6 +81,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from enum import StrEnum
 
@@ -252,7 +253,7 @@ NON_INVITE_SERVER: Machine[NonInviteServerState, NonInviteServerEvent] = Machine
 
 
 # --- client transactions --------------------------------------------------------------------------------------------
-class ClientTransaction:
+class ClientTransaction(ABC):
     """A request we sent: retransmitted over UDP, its responses passed to ``on_response``, ``on_timeout`` when none
     came in time. :func:`TransactionLayer.send_request` makes the right kind."""
 
@@ -275,15 +276,17 @@ class ClientTransaction:
         self._timeout: Cancellable | None = None
 
     @property
+    @abstractmethod
     def pending(self) -> bool:
         """No final response yet (a CANCEL may still be sent for an INVITE)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def start(self) -> None:
-        raise NotImplementedError
+        """Send the request and start the state's timers."""
 
+    @abstractmethod
     def receive(self, response: Message) -> None:
-        raise NotImplementedError
+        """A response matched to this transaction."""
 
     def _cancel_timers(self) -> None:
         for handle in (self._retransmit, self._timeout):
@@ -443,7 +446,7 @@ class NonInviteClientTransaction(ClientTransaction):
 
 
 # --- server transactions --------------------------------------------------------------------------------------------
-class ServerTransaction:
+class ServerTransaction(ABC):
     """A request we received: the owner answers it with :meth:`respond`; retransmissions of the request get the
     last response again. The layer makes the right kind."""
 
@@ -460,12 +463,13 @@ class ServerTransaction:
         self._retransmit: Cancellable | None = None
         self._timeout: Cancellable | None = None
 
+    @abstractmethod
     def respond(self, response: Message) -> None:
-        raise NotImplementedError
+        """Send our response (the owner's answer)."""
 
+    @abstractmethod
     def retransmission(self) -> None:
         """The client sent the request again."""
-        raise NotImplementedError
 
     def _cancel_timers(self) -> None:
         for handle in (self._retransmit, self._timeout):
