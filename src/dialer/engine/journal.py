@@ -255,7 +255,8 @@ class Journal:
                     return default
 
             await part("stage changes", lambda: repo.update_attempts(session, batch.attempts))
-            await part("operator periods", lambda: repo.record_periods(session, batch.periods))
+            await part("operator periods", lambda: repo.record_periods(session, batch.periods,
+                                                                       check_references=careful))
             finished = await part("finished attempts", lambda: repo.finish_attempts(
                 session, {i: f.columns for i, f in batch.finishes.items()}), set())
             if not careful:

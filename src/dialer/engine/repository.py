@@ -499,7 +499,8 @@ class OperatorPeriod:
     started_at: datetime
 
 
-async def record_periods(session: AsyncSession, periods: Sequence[OperatorPeriod]) -> None:
+async def record_periods(session: AsyncSession, periods: Sequence[OperatorPeriod], *,
+                         check_references: bool = False) -> None:
     """Close each operator's open period and insert the new ones (one row per period; the last stays open).
 
     Several changes of one operator in a batch become closed rows, so the unique "one open period" index holds.
@@ -514,23 +515,30 @@ async def record_periods(session: AsyncSession, periods: Sequence[OperatorPeriod
     await session.execute(
         update(table).where(and_(table.c.operator_id == bindparam("_op"), table.c.ended_at.is_(None)))
         .values(ended_at=bindparam("_at")), closes)
-    # what was deleted meanwhile (a campaign, its attempts, an operator) must not sink the unit: a period keeps its
-    # time and state without the vanished reference, and a deleted operator's periods go with him
-    operators = await _existing(session, Operator.id, by_op)
-    campaigns = await _existing(session, Campaign.id, {p.campaign_id for p in periods if p.campaign_id is not None})
-    attempts = await _existing(session, Attempt.id, {p.attempt_id for p in periods if p.attempt_id is not None})
+    # ``check_references`` (the journal's careful retry): what was deleted meanwhile (a campaign, its attempts, an
+    # operator) must not sink the unit: a period keeps its time and state without the vanished reference, and a
+    # deleted operator's periods go with him. The first try does not pay for the three lookups.
+    if check_references:
+        operators: set[int] | None = await _existing(session, Operator.id, by_op)
+        campaigns = await _existing(session, Campaign.id, {p.campaign_id for p in periods if p.campaign_id})
+        attempts = await _existing(session, Attempt.id, {p.attempt_id for p in periods if p.attempt_id})
+    else:
+        operators = None
     rows = []
     for op_id, ps in by_op.items():
-        if op_id not in operators:
+        if operators is not None and op_id not in operators:
             continue
         for i, p in enumerate(ps):
             ended = ps[i + 1].started_at if i + 1 < len(ps) else None
             if p.state is OperatorState.offline and ended is None:
                 continue  # offline is the absence of a period: nothing stays open for it
+            campaign_id, attempt_id = p.campaign_id, p.attempt_id
+            if operators is not None:
+                campaign_id = campaign_id if campaign_id in campaigns else None
+                attempt_id = attempt_id if attempt_id in attempts else None
             rows.append({"operator_id": p.operator_id, "state": p.state.value, "reason": p.reason,
-                         "campaign_id": p.campaign_id if p.campaign_id in campaigns else None,
-                         "attempt_id": p.attempt_id if p.attempt_id in attempts else None,
-                         "started_at": p.started_at, "ended_at": ended})
+                         "campaign_id": campaign_id, "attempt_id": attempt_id, "started_at": p.started_at,
+                         "ended_at": ended})
     if rows:
         await session.execute(table.insert(), rows)
 
