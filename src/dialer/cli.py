@@ -29,13 +29,17 @@ def run(
     no_engine: Annotated[bool, typer.Option("--no-engine", help=(
         "Serve the web API and pages only; run the engine as a process of its own (`dialer engine`), here or on "
         "another machine with the same DIALER_DATABASE_URL"))] = False,
+    engine_in_process: Annotated[bool, typer.Option("--engine-in-process", help=(
+        "Run the engine in this process instead of a child process of its own"))] = False,
 ) -> None:
-    """Start the product: database (embedded unless DIALER_DATABASE_URL is set), migrations, web API and engine."""
+    """Start the product: database (embedded unless DIALER_DATABASE_URL is set), migrations, web API, and the engine
+    in a child process this one supervises (restarted if it dies, drained on stop)."""
     from dialer.tools.serve import serve
 
     settings = get_settings()
     asyncio.run(_first_start(settings))
-    asyncio.run(serve(settings, host=host, port=port, with_engine=not no_engine))
+    asyncio.run(serve(settings, host=host, port=port, with_engine=engine_in_process and not no_engine,
+                      engine_process=not engine_in_process and not no_engine))
 
 
 async def _first_start(settings: Any) -> None:

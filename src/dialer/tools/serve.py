@@ -1,8 +1,10 @@
-"""``dialer run``: the web API and the engine in one process (the default installation).
+"""``dialer run``: the web API, and the engine beside it (the default installation).
 
 Only this entry module and the demo import the web application; the engine core (:mod:`dialer.engine.runner`)
-never does, so the engine also runs alone (:mod:`dialer.tools.engine`). Both share one event loop here but not their
-database pools: a burst of web requests cannot starve the engine's writes.
+never does, so the engine also runs alone (:mod:`dialer.tools.engine`). ``dialer run`` starts it as a child process
+it supervises (:func:`supervise_engine`): the web's load — two hundred supervisors polling, a long import — never
+shares an event loop with the process that paces calls. In one process (``dialer run --engine-in-process``, the
+demo, the tests) both share the event loop but not their database pools.
 
 Signals: SIGTERM/SIGINT stop the web server and drain the engine (calls in progress finish, then the run is
 closed); a second signal does not force anything — the engine's drain is bounded by ``EngineConfig.drain_s``.
@@ -13,6 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import sys
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
@@ -54,11 +59,13 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
                 sim_operators: bool | Collection[int] = False, human_operators: Collection[int] = (),
                 sim_wrap_up_s: Distribution | None = None, prepare: bool = True, stop: asyncio.Event | None = None,
                 on_engine: Callable[[Engine], Any] | None = None, log_level: str = "info",
-                watch_embedded: bool | None = None) -> None:
+                watch_embedded: bool | None = None, engine_process: bool = False) -> None:
     """Serve the API (uvicorn) and run the engine until a signal or ``stop``; what ``dialer run`` calls.
 
     ``watch_embedded`` (default: when the URL is the embedded server's, resolved here) starts the embedded PostgreSQL
-    server again whenever it dies."""
+    server again whenever it dies. ``engine_process`` (with ``with_engine=False``) runs the engine as a child process
+    (``dialer engine``) supervised by this one: what ``dialer run`` does, so that the web's load and long imports
+    never share an event loop with the process that paces calls."""
     settings = settings or get_settings()
     if watch_embedded is None:
         watch_embedded = not database_url and not settings.database_url
@@ -91,6 +98,8 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
             watcher = tg.create_task(watch_trunks(sip, maker, stop=stop), name="trunk watcher") if sip else None
             keeper = tg.create_task(keep_embedded_running(settings.data_dir), name="embedded database keeper") \
                 if watch_embedded else None
+            child = tg.create_task(supervise_engine(stop, database_url=url), name="engine process") \
+                if engine_process and engine is None else None
             waiter = asyncio.ensure_future(stop.wait())
             watched: set[asyncio.Future[Any]] = {waiter, web}
             if core is not None:
@@ -102,5 +111,47 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
             for task in (watcher, keeper):
                 if task is not None:
                     task.cancel()
+            if child is not None:
+                await child  # it stops the engine process (drained) once ``stop`` is set
     finally:
         await db.dispose()
+
+
+#: How long a stopping engine process may drain before it is killed (its drain is bounded by ``drain_s``, 30 s).
+ENGINE_STOP_S = 60.0
+
+
+async def supervise_engine(stop: asyncio.Event, *, database_url: str | None = None, restart_min_s: float = 2.0,
+                           restart_max_s: float = 30.0) -> None:
+    """Run ``dialer engine`` as a child process until ``stop`` is set, then stop it with SIGTERM (it drains) and wait.
+
+    An engine process that ends by itself (a crash, a lost lease, another engine already running) is started again
+    after a pause that doubles up to ``restart_max_s``; the next start recovers what it left in flight."""
+    env = dict(os.environ)
+    if database_url:
+        env["DIALER_DATABASE_URL"] = database_url
+    pause = restart_min_s
+    while not stop.is_set():
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "dialer.cli", "engine", env=env)
+        log.info("engine process %s started", proc.pid)
+        ended = asyncio.ensure_future(proc.wait())
+        stopping = asyncio.ensure_future(stop.wait())
+        started_at = asyncio.get_running_loop().time()
+        await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stopping.done():
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(asyncio.shield(ended), ENGINE_STOP_S)
+                except TimeoutError:
+                    log.error("engine process %s did not stop within %.0f s: killed", proc.pid, ENGINE_STOP_S)
+                    proc.kill()
+            await ended
+            return
+        stopping.cancel()
+        if asyncio.get_running_loop().time() - started_at > 5 * restart_max_s:
+            pause = restart_min_s  # it had run for a while: this is a new failure, not a loop of them
+        log.error("engine process %s ended (exit %s); starting it again in %.0f s", proc.pid, proc.returncode, pause)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
+        pause = min(restart_max_s, pause * 2)
