@@ -23,6 +23,7 @@ from dialer.engine.virtual import advance, settle
 from dialer.models import (
     Attempt,
     Campaign,
+    EngineRun,
     Operator,
     OperatorPool,
     OperatorSkill,
@@ -175,3 +176,14 @@ class Harness:
 
 def live_states() -> tuple[AttemptState, ...]:
     return tuple(s for s in AttemptState if s is not AttemptState.done)
+
+
+async def dead_run(maker: async_sessionmaker[AsyncSession]) -> int:
+    """A run on another host whose heartbeat stopped a minute ago (what a crashed engine leaves); its id."""
+    async with maker() as session, session.begin():
+        dead = EngineRun(pid=1, host="elsewhere")
+        session.add(dead)
+        await session.flush()
+        await session.execute(update(EngineRun).where(EngineRun.id == dead.id)
+                              .values(heartbeat_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 1)))
+        return int(dead.id)

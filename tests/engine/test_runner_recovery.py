@@ -17,21 +17,14 @@ from dialer.engine.repository import EngineAlreadyRunning
 from dialer.engine.runner import EngineConfig
 from dialer.models import Attempt, Contact, EngineRun, OperatorStateLog
 from dialer.models.enums import AttemptState, DialMode, OperatorState, OutcomeCategory
-from tests.engine.engine_world import NOW, Harness, engine_world, scenario
+from tests.engine.engine_world import NOW, Harness, dead_run, engine_world, scenario
 
 
 async def test_attempts_of_dead_runs_are_closed_as_errors(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     world = await engine_world(sessionmaker, operators=1, mode=DialMode.progressive)
     contacts = [await world.contact() for _ in range(4)]
     phones = [(await world.phones(c))[0].e164 for c in contacts]
-    async with sessionmaker() as session, session.begin():
-        # a run on another host whose heartbeat stopped a minute ago
-        dead = EngineRun(pid=1, host="elsewhere")
-        session.add(dead)
-        await session.flush()
-        await session.execute(update(EngineRun).where(EngineRun.id == dead.id)
-                              .values(heartbeat_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 1)))
-        dead_id = dead.id
+    dead_id = await dead_run(sessionmaker)
     done = await world.live_attempt(contacts[0], phones[0], AttemptState.done, engine_run_id=dead_id,
                                     outcome=OutcomeCategory.busy, completion_code_id=world.codes["busy"])
     talking = await world.live_attempt(contacts[1], phones[1], AttemptState.connected, engine_run_id=dead_id,

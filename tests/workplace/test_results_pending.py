@@ -8,10 +8,10 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialer.models import Attempt, Contact, EngineRun, Operator
+from dialer.models import Attempt, Contact, Operator
 from dialer.models.enums import AttemptState, ContactStatus, DialMode, OutcomeCategory
 from tests.conftest import client_for, make_user, token_for
-from tests.engine.engine_world import NOW, Harness, engine_world, scenario
+from tests.engine.engine_world import NOW, Harness, dead_run, engine_world, scenario
 
 
 async def test_a_cut_off_conversation_gets_its_result_later(app: FastAPI, admin: httpx.AsyncClient,
@@ -20,13 +20,7 @@ async def test_a_cut_off_conversation_gets_its_result_later(app: FastAPI, admin:
     talker, other = world.operator_ids
     contact = await world.contact()
     number = (await world.phones(contact))[0].e164
-    async with sessionmaker() as session, session.begin():
-        dead = EngineRun(pid=1, host="elsewhere")
-        session.add(dead)
-        await session.flush()
-        await session.execute(update(EngineRun).where(EngineRun.id == dead.id)
-                              .values(heartbeat_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 1)))
-        dead_id = dead.id
+    dead_id = await dead_run(sessionmaker)
     attempt_id = await world.live_attempt(contact, number, AttemptState.connected, engine_run_id=dead_id,
                                           connected_at=NOW, operator_id=talker)
     async with Harness(sessionmaker, scenario(), sim_operators=False).running():
