@@ -21,8 +21,12 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (blocking: call it in a thread from async code)."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Bring the database at ``url`` to ``revision`` (blocking: call it in a thread from async code).
+
+    ``heads`` rather than ``head``: independent features may each add a migration on the same parent (the history
+    then has several heads until a merge revision joins them), and every one of them must be applied.
+    """
     command.upgrade(alembic_config(url), revision)
 
 
