@@ -32,6 +32,14 @@ from dialer.models.contact import (
     PhoneCode,
     TimeZone,
 )
+from dialer.models.crm import (  # noqa: F401
+    CrmConnector,
+    CrmRecord,
+    IntegrationAllow,
+    IntegrationRequest,
+    OutboxItem,
+    WebhookSubscription,
+)
 from dialer.models.engine import Attempt, EngineCommand, EngineRun, OperatorStateLog
 from dialer.models.enums import *  # noqa: F403
 from dialer.models.operator import Operator, OperatorPool, OperatorSkill, Skill, pool_operators
