@@ -1,0 +1,65 @@
+"""What the reports keep beside the engine's tables: the "successful" mark of completion codes and the rollups.
+
+The rollups are per UTC hour and are written only by :mod:`dialer.reports.rollup` (never by the engine's journal):
+an hour is *sealed* once no attempt queued in it can still change, and a report reads sealed hours from here and
+the rest from the raw tables, so its answer is the same as a GROUP BY over the raw tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dialer.models.base import Base
+
+
+class SuccessfulCode(Base):
+    """A completion code whose calls count as converted (conversion = answered calls with such a code / answered)."""
+
+    __tablename__ = "report_successful_codes"
+    code_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("completion_codes.id", ondelete="CASCADE"), primary_key=True)
+
+
+class AttemptHour(Base):
+    """Finished attempts of one UTC hour (by ``queued_at``) per campaign, list, operator, code and outcome.
+
+    0 stands for "none" in the id columns (an attempt without an operator, a deleted contact's list).
+    """
+
+    __tablename__ = "report_attempt_hours"
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    list_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    operator_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    attempts: Mapped[int] = mapped_column(BigInteger)
+    #: Calls connected to an operator, and their talk (connect → hang-up) and wrap-up (hang-up → code) time.
+    handled: Mapped[int] = mapped_column(BigInteger)
+    talk_ms: Mapped[int] = mapped_column(BigInteger)
+    wrap_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class StateHour(Base):
+    """Operators' time in each state (and pause reason) within one UTC hour, with the first and last moment seen."""
+
+    __tablename__ = "report_state_hours"
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    state: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text, primary_key=True)
+    ms: Mapped[int] = mapped_column(BigInteger)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RollupMark(Base):
+    """How far each rollup is sealed: hours before ``sealed_until`` are in the rollup table, later ones are not."""
+
+    __tablename__ = "report_rollup_marks"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sealed_until: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("'1970-01-01 00:00:00+00'"))
