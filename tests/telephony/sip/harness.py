@@ -57,14 +57,17 @@ def phone_params(**overrides: object) -> dict[str, object]:
 
 async def register_phone(driver: SipTelephony, workdir: Path, phone_port: int, login: str = LOGIN,
                          password: str = PASSWORD, *, expires: int = 300, expect: int = 200,
-                         path: str = "", tcp: bool = False) -> Sipp:
-    """A SIPp UAC REGISTERs ``login`` with its Contact at ``phone_port``; returns it after it exited."""
+                         path: str = "", tcp: bool = False, ruri_params: str = "") -> Sipp:
+    """A SIPp UAC REGISTERs ``login`` with its Contact at ``phone_port``; returns it after it exited.
+    ``ruri_params`` (e.g. ``;transport=udp``) end the Request-URI, which SIPp also puts into the digest's uri."""
     host, port = driver.local_address()
     reg = Sipp("phone_register", {"phone_port": phone_port, "expires": expires, "realm": driver.settings.realm,
-                                  "expect": expect,
+                                  "expect": expect, "ruri_params": ruri_params,
                                   "path_header": f"Path: {path}\n" if path else ""},
                workdir, remote=f"{host}:{port}",
-               extra=["-s", login, "-au", login, "-ap", password, *(["-t", "t1"] if tcp else [])])
+               extra=["-s", login, "-au", login, "-ap", password, *(["-t", "t1"] if tcp else []),
+                      # SIPp's digest uri is the bare host:port unless told
+                      *(["-auth_uri", f"{host}:{port}{ruri_params}"] if ruri_params else [])])
     await reg.start()
     code = await reg.wait(10)
     assert code == 0, reg.errors()

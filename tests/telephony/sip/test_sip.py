@@ -370,6 +370,15 @@ async def test_register_with_digest_and_unregister(tmp_path: Path) -> None:
         assert driver.registrations() == []
 
 
+async def test_register_with_transport_parameter_in_the_digest_uri(tmp_path: Path) -> None:
+    """A phone configured with ``;transport=udp`` (as docs/sip.md shows for baresip) sends
+    ``uri="sip:host:port;transport=udp"`` in its digest: the quoted ``;`` belongs to the uri (it used to get 403)."""
+    async with running([]) as (driver, _):
+        await register_phone(driver, tmp_path, 5999, ruri_params=";transport=udp")
+        assert [r.login for r in driver.registrations()] == [LOGIN]
+        await register_phone(driver, tmp_path, 5999, ruri_params=";transport=udp", password="wrong", expect=403)
+
+
 @pytest.mark.slow
 async def test_phone_that_stops_answering_options_is_reported(tmp_path: Path) -> None:
     phone = await Sipp("phone_answer", phone_params(), tmp_path).start()

@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from dialer.telephony.sip.message import parse_params, split_values
+from dialer.telephony.sip.message import parse_params, quote
 
 ALGORITHMS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 
@@ -27,14 +27,14 @@ def _hash(algorithm: str, text: str) -> str:
 
 
 def parse_digest(value: str) -> dict[str, str]:
-    """``Digest realm="x", nonce="y", qop="auth,auth-int"`` → a dict with lower-case keys."""
+    """``Digest realm="x", nonce="y", qop="auth,auth-int"`` → a dict with lower-case keys, values unquoted.
+
+    The auth-params are split at commas outside quoted strings only, and nothing else splits them: a quoted
+    ``uri="sip:h:5095;transport=udp"`` or ``qop="auth,auth-int"`` is one value (RFC 3261 §25.1, RFC 7616 §3.4)."""
     scheme, _, rest = value.strip().partition(" ")
     if scheme.lower() != "digest":
         raise AuthError(f"unsupported authentication scheme {scheme!r}")
-    params: dict[str, str] = {}
-    for item in split_values(rest):
-        params.update(parse_params(item))
-    return params
+    return parse_params(rest, sep=",")
 
 
 def digest_response(algorithm: str, username: str, realm: str, password: str, method: str, uri: str, nonce: str,
@@ -90,12 +90,12 @@ class Credentials:
         nc_text = f"{nc:08x}" if qop else ""
         response = digest_response(algorithm, self.username, realm, self.password, method, uri, nonce,
                                    qop=qop, nc=nc_text, cnonce=cnonce)
-        parts = [f'username="{self.username}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"',
-                 f'response="{response}"', f"algorithm={algorithm}"]
+        parts = [f"username={quote(self.username)}", f"realm={quote(realm)}", f"nonce={quote(nonce)}",
+                 f"uri={quote(uri)}", f'response="{response}"', f"algorithm={algorithm}"]
         if qop:
             parts += [f"qop={qop}", f"nc={nc_text}", f'cnonce="{cnonce}"']
         if "opaque" in challenge:
-            parts.append(f'opaque="{challenge["opaque"]}"')
+            parts.append(f"opaque={quote(challenge['opaque'])}")
         return "Digest " + ", ".join(parts)
 
 
@@ -125,7 +125,7 @@ class NonceIssuer:
 
 
 def challenge_header(realm: str, nonce: str, algorithm: str = "MD5", *, stale: bool = False) -> str:
-    text = f'Digest realm="{realm}", nonce="{nonce}", algorithm={algorithm}, qop="auth"'
+    text = f'Digest realm={quote(realm)}, nonce="{nonce}", algorithm={algorithm}, qop="auth"'
     return text + (", stale=true" if stale else "")
 
 

@@ -97,16 +97,85 @@ def split_values(value: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def parse_params(text: str) -> dict[str, str]:
-    """``;a=1;b;c="x y"`` (leading ';' optional) → ``{"a": "1", "b": "", "c": "x y"}`` (names lower-cased)."""
+def split_outside_quotes(text: str, sep: str) -> list[str]:
+    """Split ``text`` at ``sep`` characters that are not inside a quoted string (RFC 3261 §25.1: a
+    ``quoted-string`` may hold any separator, and ``quoted-pair`` escapes a quote or backslash)."""
+    if '"' not in text:
+        return text.split(sep)
+    parts: list[str] = []
+    quoted, start, i = False, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == sep:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def unquote(value: str) -> str:
+    """A parameter value as meant: a quoted string loses its quotes and its quoted-pairs are resolved
+    (``"a \\"b\\""`` → ``a "b"``); a token stays as it is."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        inner = value[1:-1]
+        if "\\" not in inner:
+            return inner
+        out: list[str] = []
+        i = 0
+        while i < len(inner):
+            if inner[i] == "\\" and i + 1 < len(inner):
+                i += 1
+            out.append(inner[i])
+            i += 1
+        return "".join(out)
+    return value
+
+
+def quote(value: str) -> str:
+    """``value`` as a quoted string (quotes and backslashes escaped)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parse_params(text: str, sep: str = ";") -> dict[str, str]:
+    """``;a=1;b;c="x y"`` (leading ';' optional) → ``{"a": "1", "b": "", "c": "x y"}`` (names lower-cased).
+
+    Separators inside quoted values belong to the value (``uri="sip:h;transport=udp"`` is one parameter); quoted
+    values are returned unquoted. ``sep=","`` reads the auth-params of a digest header."""
     params: dict[str, str] = {}
-    for raw in text.split(";"):
+    for raw in split_outside_quotes(text, sep):
         raw = raw.strip()
         if not raw:
             continue
         name, _, val = raw.partition("=")
-        params[name.strip().lower()] = val.strip().strip('"')
+        params[name.strip().lower()] = unquote(val)
     return params
+
+
+def _find_outside_quotes(text: str, ch: str, start: int = 0) -> int:
+    """The index of the first ``ch`` at or after ``start`` that is not inside a quoted string, or -1."""
+    quoted, i = False, start
+    while i < len(text):
+        c = text[i]
+        if quoted:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+        elif c == ch:
+            return i
+        i += 1
+    return -1
 
 
 @dataclass(slots=True)
@@ -165,6 +234,22 @@ class Uri:
         return self.host, self.port or (5061 if self.scheme == "sips" else 5060)
 
 
+_TOKEN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
+
+
+def _params_text(params: dict[str, str]) -> str:
+    """Header parameters written back: a value that is not a token (or host) is quoted."""
+    out = ""
+    for name, val in params.items():
+        if not val:
+            out += f";{name}"
+        elif all(c in _TOKEN or c in ":[]" for c in val):
+            out += f";{name}={val}"
+        else:
+            out += f";{name}={quote(val)}"
+    return out
+
+
 @dataclass(slots=True)
 class Address:
     """A name-addr or addr-spec with header parameters: ``"Bob" <sip:bob@h>;tag=1``."""
@@ -176,12 +261,12 @@ class Address:
     @classmethod
     def parse(cls, text: str) -> Address:
         text = text.strip()
-        lt = text.find("<")
+        lt = _find_outside_quotes(text, "<")
         if lt >= 0:
             gt = text.find(">", lt)
             if gt < 0:
                 raise ParseError(f"unbalanced <> in {text!r}")
-            display = text[:lt].strip().strip('"')
+            display = unquote(text[:lt])
             return cls(Uri.parse(text[lt + 1:gt]), display, parse_params(text[gt + 1:]))
         # addr-spec form: parameters after the URI belong to the header, not the URI
         uri_text, _, params = text.partition(";")
@@ -192,10 +277,8 @@ class Address:
         return self.params.get("tag")
 
     def __str__(self) -> str:
-        out = f'"{self.display}" <{self.uri}>' if self.display else f"<{self.uri}>"
-        for name, val in self.params.items():
-            out += f";{name}={val}" if val else f";{name}"
-        return out
+        out = f"{quote(self.display)} <{self.uri}>" if self.display else f"<{self.uri}>"
+        return out + _params_text(self.params)
 
 
 @dataclass(slots=True)
@@ -211,7 +294,7 @@ class Via:
         parts = proto.split("/")
         if len(parts) != 3:
             raise ParseError(f"bad Via {text!r}")
-        sent_by, *params = rest.strip().split(";")
+        sent_by, _, params = rest.strip().partition(";")
         sent_by = sent_by.strip()
         port: int | None = None
         if sent_by.startswith("["):
@@ -222,7 +305,7 @@ class Via:
             host, sep, port_text = sent_by.partition(":")
             if sep:
                 port = int(port_text)
-        return cls(parts[2].strip().upper(), host, port, parse_params(";".join(params)))
+        return cls(parts[2].strip().upper(), host, port, parse_params(params))
 
     @property
     def branch(self) -> str:

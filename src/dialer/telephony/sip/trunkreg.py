@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import uuid
 from collections.abc import Callable
 
 from dialer.core.clock import wait_for
 from dialer.telephony.sip.auth import AuthError, Credentials, pick_challenge
 from dialer.telephony.sip.config import TrunkConfig
-from dialer.telephony.sip.message import Message, ParseError, new_tag
+from dialer.telephony.sip.message import Address, Message, ParseError, new_tag
 from dialer.telephony.sip.transaction import TransactionLayer, via_header
 from dialer.telephony.sip.transport import Peer
 
@@ -28,7 +27,6 @@ log = logging.getLogger(__name__)
 
 #: How long one REGISTER (with its challenge round) may take before it counts as unanswered.
 ANSWER_TIMEOUT_S = 10.0
-_EXPIRES = re.compile(r";\s*expires\s*=\s*(\d+)", re.IGNORECASE)
 
 
 def refresh_after(granted: int) -> float:
@@ -80,11 +78,14 @@ class TrunkRegistration:
     def granted(self, response: Message, asked: int) -> int:
         """The lifetime the registrar gave our binding."""
         host, port = self.local()
-        ours = f"@{host}:{port}"
-        for contact in response.all("Contact"):
-            for part in contact.split(","):
-                if ours in part and (found := _EXPIRES.search(part)):
-                    return int(found.group(1))
+        for contact in response.all("Contact"):  # split at commas outside quotes and <>
+            try:
+                address = Address.parse(contact)
+            except ParseError:
+                continue
+            expires = address.params.get("expires", "")
+            if address.uri.address() == (host, port) and expires.isdigit():
+                return int(expires)
         header = response.get("Expires")
         return int(header) if header and header.strip().isdigit() else asked
 
