@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.audit.recorder import Actor
+from dialer.crm.outbox import capture_events
 from dialer.engine import repository as repo
 from dialer.engine.bus import notify
 from dialer.engine.events import Event
@@ -280,6 +281,8 @@ class Journal:
                 except Exception:
                     log.exception("engine job %s failed", name)
             await part("processed commands", lambda: repo.mark_commands(session, batch.commands))
+            # webhooks of these events are committed with them (results' deliveries: outcome.apply_result)
+            await part("outgoing webhooks", lambda: capture_events(session, batch.events))
             await notify(session, batch.events)
             return set(finished)
 

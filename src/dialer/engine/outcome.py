@@ -52,6 +52,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.audit.recorder import log
+from dialer.crm.outbox import capture_results
 from dialer.engine.selection import (
     NEXT_PHONE_COLUMN,
     CampaignPlan,
@@ -273,6 +274,8 @@ async def apply_result(session: AsyncSession, plan: CampaignPlan, result: Attemp
     if decision.add_to_dnc:
         await _add_to_dnc(session, plan, result)
     await _settle_callbacks(session, plan, result, decision, now_utc, served)
+    # the CRM writes and webhooks of this result are committed with it (docs/crm.md)
+    await capture_results(session, [(result, decision, now_utc)])
     return decision
 
 
@@ -336,6 +339,8 @@ async def apply_results(session: AsyncSession,
         if decision.add_to_dnc:
             await _add_to_dnc(session, plan, result)
         await _settle_callbacks(session, plan, result, decision, now_utc, served.get(result.attempt_id))
+    await capture_results(session, [(result, decision, now_utc) for (_, result, now_utc), decision
+                                    in zip(items, decisions, strict=True)])
     return decisions
 
 
