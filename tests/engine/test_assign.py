@@ -107,3 +107,100 @@ def test_a_freed_operator_goes_where_a_minimum_is_missing() -> None:
     # the minimum keeps him when he is free again
     allocate_one(busy, campaigns)
     assert busy.campaign_id == 2
+
+
+def _selection(i: int, *, skill: int | None = None, level: int | None = None, pool: int | None = None) -> Any:
+    from dialer.engine.selection import SelectionPlan
+    return SelectionPlan(i, f"s{i}", 0, (), (), skill, level, pool, None, None, None)
+
+
+def with_skill(c: CampaignRuntime, skill: int) -> CampaignRuntime:
+    """The campaign's only selection asks for ``skill``."""
+    c.plan = make_plan(campaign_id=c.id, selections=(_selection(c.id, skill=skill),), has_selections=True)
+    return c
+
+
+def fill(c: CampaignRuntime, *candidates: Candidate) -> None:
+    c.hopper.extend(0.0, list(candidates))
+    c.refill_empty_at = None
+
+
+def nothing_to_dial(c: CampaignRuntime) -> None:
+    c.hopper.clear()
+    c.refill_empty_at = 0.0
+
+
+def test_an_operator_goes_where_her_skill_is_needed_and_moves_when_it_opens() -> None:
+    """#13: she pressed Ready while the campaign needing her skill was closed; the one that was open needs a skill
+    she lacks. She must not be counted there, and must be moved as soon as hers has something to dial."""
+    mine = with_skill(campaign(1), 7)
+    other = with_skill(campaign(2), 8)
+    mine.open = False
+    fill(other, cand(contact_id=1, skill_id=8))
+    her = op(1, skills={7: 1})
+    colleague = op(2, skills={8: 1})
+    campaigns = {1: mine, 2: other}
+    allocate([her, colleague], list(campaigns.values()))
+    assert her.campaign_id is None and other.members == {2}  # never counted by a pacer whose calls she can't take
+    mine.open = True
+    fill(mine, cand(contact_id=2, skill_id=7))
+    allocate([her, colleague], list(campaigns.values()))
+    assert mine.members == {1} and other.members == {2}
+    # the cheap path (an operator freed after a call) decides the same way
+    her.campaign_id = 2
+    other.members.add(1)
+    mine.members.clear()
+    allocate_one(her, campaigns)
+    assert her.campaign_id == 1 and mine.members == {1} and other.members == {2}
+
+
+def test_operators_follow_the_work_not_an_empty_campaign_of_higher_priority() -> None:
+    high, low = campaign(1, priority=80), campaign(2, priority=20)
+    nothing_to_dial(high)
+    fill(low, cand(contact_id=1))
+    ops = [op(1), op(2)]
+    allocate(ops, [high, low])
+    assert low.members == {1, 2} and not high.members
+    fill(high, cand(contact_id=2))  # its window opened in some zone: contacts again
+    allocate(ops, [high, low])
+    assert high.members == {1, 2} and not low.members
+
+
+def test_equal_priorities_share_operators_without_swinging() -> None:
+    a, b = campaign(1), campaign(2)
+    fill(a, cand(contact_id=1))
+    nothing_to_dial(b)
+    ops = [op(i) for i in range(1, 8)]
+    allocate(ops, [a, b])
+    assert len(a.members) == 7 and not b.members
+    fill(b, cand(contact_id=2))  # b opens: it gets its share of the idle operators
+    allocate(ops, [a, b])
+    assert sorted([len(a.members), len(b.members)]) == [3, 4]
+    before = {o.id: o.campaign_id for o in ops}
+    for _ in range(5):  # stable: nobody moves back and forth
+        allocate(ops, [a, b])
+        assert {o.id: o.campaign_id for o in ops} == before
+    # operators in calls are not moved, and count for their campaign
+    for o in ops:
+        if o.campaign_id == 1:
+            o.state = OperatorState.in_call
+    allocate(ops, [a, b])
+    assert {o.id: o.campaign_id for o in ops} == before
+
+
+def test_a_personal_callback_draws_only_its_operator() -> None:
+    a, b = campaign(1, priority=80), campaign(2, priority=20)
+    fill(a, cand(contact_id=1, operator_id=2))
+    fill(b, cand(contact_id=2))
+    ops = [op(1), op(2)]
+    allocate(ops, [a, b])
+    assert a.members == {2} and b.members == {1}
+
+
+def test_weights_follow_max_operators() -> None:
+    big, small = campaign(1, max_operators=6), campaign(2, max_operators=2)
+    fill(big, cand(contact_id=1))
+    fill(small, cand(contact_id=2))
+    ops = [op(i) for i in range(1, 9)]
+    allocate(ops, [big, small])
+    assert len(big.members) == 6 and len(small.members) == 2

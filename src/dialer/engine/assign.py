@@ -9,13 +9,18 @@ Choice among eligible free operators (:class:`Assignment`): ``longest_idle`` (de
 longest time), ``fewest_calls`` (the fewest calls handled since the engine started), ``random`` (seeded),
 ``round_robin`` (operator ids in turn).
 
-Allocation (:func:`allocate`, 000 §2.17, §10.1): first every dialling campaign gets its minimum (``min_operators``
-of the strategy), highest priority first, from the free or pausing operators of its pools (those already with it
-first); then an operator in the pools of several dialling campaigns works for the one with the highest priority;
-among equal priorities he stays where he is, else joins the one with the fewest operators for its size
-(``max_operators`` of the strategy caps a campaign). Only operators who are free or on a break move; one in a call
-stays with his campaign until he is free again. A campaign below its minimum keeps the operators it has and takes
-the next one who becomes free (:func:`allocate_one`).
+Allocation (:func:`allocate`, 000 §2.17, §10.1; 001 "операторы распределяются между кампаниями по приоритету"):
+an operator works for a dialling campaign he can serve *now* — one of its pools, and a skill (and pool) that the
+calls it has to place ask for (:class:`Demand`: read from its hopper, or from its selections while the hopper has
+not been filled yet; a campaign whose last refill found nothing to dial has no demand). First every such campaign
+gets its minimum (``min_operators`` of the strategy), highest priority first, from the free or pausing operators
+who can serve it (those already with it first); then each operator goes to the highest priority among the
+campaigns he can serve; among equal priorities he stays where he is unless another has fewer operators for its
+size even with him (``max_operators`` of the strategy weighs and caps a campaign) — so a campaign that opens, or
+whose hopper fills, takes operators from its equals without operators swinging back and forth. Only operators who
+are free or on a break move; one in a call stays with his campaign until he is free again. When no dialling
+campaign has work he can do, he stays with the campaign he was in (if he may still work for it), else with one of
+his pools he could serve. The runner re-allocates every tick, so idle operators follow the picture as it changes.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from dialer.engine.selection import Candidate
 from dialer.engine.state import CampaignRuntime, OperatorSlot
 from dialer.models.enums import OperatorState
 
-__all__ = ["Assignment", "Chooser", "allocate", "allocate_one", "eligible", "in_pools", "move"]
+__all__ = ["Assignment", "Chooser", "Demand", "allocate", "allocate_one", "eligible", "in_pools", "move"]
 
 
 class Assignment(StrEnum):
@@ -83,17 +88,115 @@ class Chooser:
 
 _MOVABLE = (OperatorState.ready, OperatorState.paused)
 
+#: What one kind of call asks of its operator: (personal operator, pool, skill, minimum level).
+Need = tuple[int | None, int | None, int | None, int | None]
 
-def _choose(op: OperatorSlot, dialling: Sequence[CampaignRuntime]) -> CampaignRuntime | None:
-    options = [c for c in dialling if in_pools(op, c)] if op.info.is_active else []
-    for priority in sorted({c.priority for c in options}, reverse=True):
-        level = [c for c in options if c.priority == priority
-                 and (c.cfg.max_operators is None or len(c.members - {op.id}) < c.cfg.max_operators)]
+
+class Demand:
+    """Which operators the calls a campaign has to place now can go to (see the module's docstring)."""
+
+    __slots__ = ("has_work", "needs")
+
+    def __init__(self, needs: frozenset[Need], has_work: bool) -> None:
+        self.needs = needs
+        self.has_work = has_work
+
+    @classmethod
+    def of(cls, c: CampaignRuntime) -> Demand:
+        if len(c.hopper):
+            return cls(frozenset((x.operator_id, x.pool_id, x.skill_id, x.min_skill_level) for x in c.hopper), True)
+        plan_needs = cls.planned(c)
+        waiting = any(call.operator is None and call.answered_by == "human" for call in c.answered.values())
+        # an empty hopper that was never filled (or is being filled) is not known to be empty
+        return cls(plan_needs, waiting or c.refill_empty_at is None)
+
+    @staticmethod
+    def planned(c: CampaignRuntime) -> frozenset[Need]:
+        """The needs of the campaign's selections (the strategy's skill without selections)."""
+        plan = c.plan
+        if not plan.selections:
+            return frozenset({(None, None, plan.skill_id, None)})
+        return frozenset((None, sel.pool_id, sel.skill_id if sel.skill_id is not None else plan.skill_id,
+                          sel.min_skill_level) for sel in plan.selections)
+
+    def served_by(self, op: OperatorSlot) -> bool:
+        return any(_meets(op, need) for need in self.needs)
+
+
+def _meets(op: OperatorSlot, need: Need) -> bool:
+    operator_id, pool_id, skill_id, level = need
+    if operator_id is not None and operator_id != op.id:
+        return False
+    if pool_id is not None and pool_id not in op.info.pools:
+        return False
+    return skill_id is None or op.skill_level(skill_id) >= (level or 1)
+
+
+def _could_serve(op: OperatorSlot, c: CampaignRuntime) -> bool:
+    """``op`` has what the campaign's selections ask for (whatever it has to dial right now)."""
+    return any(_meets(op, need) for need in Demand.planned(c))
+
+
+def _weight(c: CampaignRuntime) -> int:
+    return c.cfg.max_operators or 1
+
+
+def _room(c: CampaignRuntime, op: OperatorSlot) -> bool:
+    return c.cfg.max_operators is None or len(c.members - {op.id}) < c.cfg.max_operators
+
+
+class _Picture:
+    """The dialling campaigns and their demand, computed once per allocation."""
+
+    def __init__(self, campaigns: Iterable[CampaignRuntime]) -> None:
+        self.dialling = [c for c in campaigns if c.dialing]
+        self.demand = {c.id: Demand.of(c) for c in self.dialling}
+
+    def useful(self, op: OperatorSlot) -> list[CampaignRuntime]:
+        """The dialling campaigns that have work ``op`` can do now."""
+        if not op.info.is_active:
+            return []
+        return [c for c in self.dialling if in_pools(op, c) and self.demand[c.id].has_work
+                and self.demand[c.id].served_by(op)]
+
+    def level(self, op: OperatorSlot) -> list[CampaignRuntime]:
+        """The useful campaigns of the highest priority that have room for ``op``."""
+        options = self.useful(op)
+        for priority in sorted({c.priority for c in options}, reverse=True):
+            level = [c for c in options if c.priority == priority and _room(c, op)]
+            if level:
+                return level
+        return []
+
+    def choose(self, op: OperatorSlot) -> CampaignRuntime | None:
+        """Where ``op`` should work, given the campaigns' members as they are now."""
+        level = self.level(op)
         if not level:
-            continue
+            return None
         current = next((c for c in level if c.id == op.campaign_id), None)
-        return current or min(level, key=lambda c: (len(c.members) / (c.cfg.max_operators or 1), c.id))
-    return None
+        best = min(level, key=lambda c: ((len(c.members - {op.id}) + 1) / _weight(c), -c.priority, c.id))
+        if current is None:
+            return best
+        mine = (len(current.members - {op.id}) + 1) / _weight(current)
+        theirs = (len(best.members - {op.id}) + 1) / _weight(best)
+        return best if theirs < mine else current
+
+    def fallback(self, op: OperatorSlot, by_id: Mapping[int, CampaignRuntime]) -> CampaignRuntime | None:
+        """No work for ``op`` anywhere now: the campaign he was in, if he may still work for it, else the most
+        important dialling campaign he could serve when it has work."""
+        if not op.info.is_active:
+            return None
+        current = by_id.get(op.campaign_id) if op.campaign_id is not None else None
+        # a paused campaign keeps its team; a dialling one only those who could take its calls (the pacer counts
+        # its operators: one who cannot take them must not make it dial for him)
+        if current is not None and in_pools(op, current) and (not current.dialing or _could_serve(op, current)):
+            return current
+        fit = [c for c in self.dialling if in_pools(op, c) and _room(c, op) and _could_serve(op, c)]
+        return min(fit, key=lambda c: (-c.priority, c.id)) if fit else None
+
+    def short(self, op: OperatorSlot) -> list[CampaignRuntime]:
+        """Useful campaigns that are below their minimum without ``op``."""
+        return [c for c in self.useful(op) if _short(c, op)]
 
 
 def move(op: OperatorSlot, campaign: CampaignRuntime | None, campaigns: Mapping[int, CampaignRuntime]) -> None:
@@ -119,24 +222,18 @@ def allocate_one(op: OperatorSlot, campaigns: Mapping[int, CampaignRuntime]) -> 
         return
     if op.state not in _MOVABLE:
         return
-    dialling = [c for c in campaigns.values() if c.dialing]
-    if op.info.is_active:
-        short = [c for c in dialling if in_pools(op, c) and _short(c, op)]
-        if short:  # a campaign below its minimum keeps him, else the most important one below it gets him
-            current = next((c for c in short if c.id == op.campaign_id), None)
-            move(op, current or min(short, key=lambda c: (-c.priority, c.id)), campaigns)
-            return
-    chosen = _choose(op, dialling)
-    if chosen is None:
-        current = campaigns.get(op.campaign_id) if op.campaign_id is not None else None
-        move(op, current if current is not None and in_pools(op, current) else None, campaigns)
-    else:
-        move(op, chosen, campaigns)
+    picture = _Picture(campaigns.values())
+    short = picture.short(op)
+    if short:  # a campaign below its minimum keeps him, else the most important one below it gets him
+        current = next((c for c in short if c.id == op.campaign_id), None)
+        move(op, current or min(short, key=lambda c: (-c.priority, c.id)), campaigns)
+        return
+    move(op, picture.choose(op) or picture.fallback(op, campaigns), campaigns)
 
 
 def allocate(operators: Iterable[OperatorSlot], campaigns: Sequence[CampaignRuntime]) -> None:
     """Give each free or pausing operator the campaign he works for; rebuild the campaigns' ``members``."""
-    dialling = [c for c in campaigns if c.dialing]
+    picture = _Picture(campaigns)
     by_id = {c.id: c for c in campaigns}
     for c in campaigns:
         c.members.clear()
@@ -150,27 +247,33 @@ def allocate(operators: Iterable[OperatorSlot], campaigns: Sequence[CampaignRunt
             by_id[op.campaign_id].members.add(op.id)  # busy: stays with the campaign of his call
     # the minimums first, the most important campaign first; operators already with a campaign stay with it
     placed: set[int] = set()
-    for c in sorted(dialling, key=lambda x: (-x.priority, x.id)):
+    useful = {op.id: {c.id for c in picture.useful(op)} for op in movable}
+    for c in sorted(picture.dialling, key=lambda x: (-x.priority, x.id)):
         need = (c.cfg.min_operators or 0) - len(c.members)
         if need <= 0:
             continue
-        fit = sorted((op for op in movable if op.id not in placed and op.info.is_active and in_pools(op, c)),
+        fit = sorted((op for op in movable if op.id not in placed and c.id in useful[op.id]),
                      key=lambda o: (o.campaign_id != c.id, o.id))
         for op in fit[:need]:
             op.campaign_id = c.id
             c.members.add(op.id)
             placed.add(op.id)
-    for op in movable:
-        if op.id in placed:
+    rest = [op for op in movable if op.id not in placed]
+    # those whose campaign is still among their best stay first (the counts the others are weighed against),
+    # then the others join the least staffed of their best, then the stayers may even out among equals
+    later: list[OperatorSlot] = []
+    for op in rest:
+        if any(c.id == op.campaign_id for c in picture.level(op)):
+            by_id[op.campaign_id].members.add(op.id)  # type: ignore[index]
+        else:
+            later.append(op)
+    for op in later:
+        chosen = picture.choose(op) or picture.fallback(op, by_id)
+        move(op, chosen, by_id)
+    moved = {op.id for op in later}
+    for op in rest:
+        if op.id in moved or op.state is not OperatorState.ready:
             continue
-        chosen = _choose(op, dialling)
-        if chosen is None:
-            # no dialling campaign wants him: stay counted where he was (a paused campaign keeps its team)
-            current = by_id.get(op.campaign_id) if op.campaign_id is not None else None
-            if current is not None and in_pools(op, current):
-                current.members.add(op.id)
-            else:
-                op.campaign_id = None
-            continue
-        op.campaign_id = chosen.id
-        chosen.members.add(op.id)
+        chosen = picture.choose(op)
+        if chosen is not None:
+            move(op, chosen, by_id)
