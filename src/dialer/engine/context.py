@@ -62,6 +62,7 @@ __all__ = [
     "EngineConfig",
     "EngineContext",
     "FinishChecked",
+    "IdleExplained",
     "OperatorHook",
     "Placement",
     "Refilled",
@@ -188,6 +189,14 @@ class Refilled:
 class FinishChecked:
     campaign_id: int
     exhausted: bool
+
+
+@dataclasses.dataclass(slots=True)
+class IdleExplained:
+    """Why a campaign's hopper is empty, as the database says (engine/idle.py)."""
+
+    campaign_id: int
+    reasons: list[dict[str, Any]]
 
 
 @dataclasses.dataclass(slots=True)

@@ -26,8 +26,9 @@ from dialer.campaign import service as campaign_service
 from dialer.campaign.status import Action
 from dialer.engine import repository as repo
 from dialer.engine.assign import allocate
-from dialer.engine.context import EngineContext, FinishChecked, Refilled
+from dialer.engine.context import EngineContext, FinishChecked, IdleExplained, Refilled
 from dialer.engine.events import CampaignFinished, CampaignScheduleChanged, CampaignStatusChanged
+from dialer.engine.idle import EXPLAIN_EVERY_S, explain_empty, needs_explaining
 from dialer.engine.journal import ENGINE_ACTOR
 from dialer.engine.pacing import FixedLinesPacer, Pacer, PredictivePacer, PreviewPacer, ProgressivePacer
 from dialer.engine.selection import CampaignPlan, campaign_open, fill_hopper, load_plan, work_left
@@ -133,8 +134,40 @@ class CampaignControl:
                 if until <= now:
                     del c.skipped[contact_id]
             self._maybe_check_finish(c)
+            self._maybe_explain(c)
         allocate(self.ctx.operators.values(), list(self.ctx.campaigns.values()))
         self.ctx.dirty.update(self.ctx.campaigns)
+
+    def _maybe_explain(self, c: CampaignRuntime) -> None:
+        """Ask the database why the hopper is empty, at most every :data:`EXPLAIN_EVERY_S` (for the supervisor)."""
+        if not needs_explaining(c):
+            c.idle_explained = []
+            c.idle_explained_at = -1e18
+            return
+        now = self.ctx.clock.now()
+        if c.idle_explaining or now - c.idle_explained_at < EXPLAIN_EVERY_S:
+            return
+        c.idle_explaining = True
+        c.idle_explained_at = now
+        plan, utc, cid = c.plan, self.ctx.clock.utcnow(), c.id
+
+        async def explain() -> None:
+            try:
+                async with self.ctx.maker() as session:
+                    reasons = await explain_empty(session, plan, utc)
+            except Exception:
+                log.exception("explaining why campaign %s has nothing to dial failed", cid)
+                reasons = []
+            self.ctx.post(IdleExplained(cid, reasons))
+
+        self.ctx.side.spawn(explain(), name=f"idle explanation {cid}")
+
+    def on_idle_explained(self, msg: IdleExplained) -> None:
+        c = self.ctx.campaigns.get(msg.campaign_id)
+        if c is None:
+            return
+        c.idle_explaining = False
+        c.idle_explained = msg.reasons if needs_explaining(c) else []
 
     async def load(self) -> None:
         """The running campaigns, at start."""

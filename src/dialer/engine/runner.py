@@ -58,6 +58,7 @@ from dialer.engine.context import (
     EngineConfig,
     EngineContext,
     FinishChecked,
+    IdleExplained,
     OperatorHook,
     Refilled,
     Stop,
@@ -70,6 +71,7 @@ from dialer.engine.context import (
 )
 from dialer.engine.control import CampaignControl, make_pacer_for
 from dialer.engine.events import EngineStarted, EngineStopped
+from dialer.engine.idle import reasons_now
 from dialer.engine.journal import ENGINE_ACTOR, Journal
 from dialer.engine.operator_fsm import OperatorEvent as OE
 from dialer.engine.pacing import Observation, PredictivePacer
@@ -130,6 +132,7 @@ class Engine:
             WakeControl: lambda _msg: self.control.poll(force=True),
             Refilled: _sync(self.control.on_refilled),
             FinishChecked: _sync(self.control.on_finish_checked),
+            IdleExplained: _sync(self.control.on_idle_explained),
             CallIn: self._on_call_in,
             Stop: self._on_stop,
         }
@@ -496,6 +499,7 @@ class Engine:
         """What the heartbeat stores for the monitoring API (and what tools print)."""
         ctx = self.ctx
         campaigns = {}
+        utc = ctx.clock.utcnow()
         for c in ctx.campaigns.values():
             obs = self.placement.observe(c)
             lines = sum(1 for x in c.calls.values() if x.state in (A.dialing, A.ringing))
@@ -510,8 +514,14 @@ class Engine:
                 "occupancy_now": round((obs.operators_in_call + obs.operators_wrap_up) / working, 3) if working else 0,
                 "consecutive_errors": len(c.errors), "placed": c.placed,
                 "threshold": round(c.pacer.threshold(obs.now), 5) if isinstance(c.pacer, PredictivePacer) else None,
+                # why it places no calls (only while none is dialling or ringing)
+                "idle_reasons": [] if lines else reasons_now(c, ctx.operators, utc, c.idle_explained),
             }
-        return {"run_id": ctx.run_id, "campaigns": campaigns, "placed": ctx.placed, "finished": ctx.finished,
+        # a pause asked for during a call, applied when it ends (the floor shows it as pending)
+        pending = {str(op.id): op.pending[1] or op.pending[0].value for op in ctx.operators.values()
+                   if op.pending is not None and op.pending[0] is not S.offline}
+        return {"run_id": ctx.run_id, "campaigns": campaigns, "operators_pending": pending,
+                "placed": ctx.placed, "finished": ctx.finished,
                 "operators_online": sum(1 for o in ctx.operators.values() if o.state is not S.offline),
                 "journal_pending": ctx.journal.pending(), "events_published": ctx.bus.published}
 

@@ -221,6 +221,10 @@ class CampaignRuntime:
     #: perf_counter() when an operator of the campaign became free and no decision has served him yet.
     free_since_perf: float | None = None
     placed: int = 0
+    #: Why the hopper is empty, as the database last said (engine/idle.py), and when it was asked.
+    idle_explained: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    idle_explained_at: float = -1e18
+    idle_explaining: bool = False
 
     @property
     def id(self) -> int:

@@ -23,6 +23,7 @@ from dialer.models import (
     SipRegistration,
     SipTrunk,
     SipTrunkState,
+    Skill,
     Strategy,
     campaign_lists,
     campaign_pools,
@@ -221,6 +222,10 @@ async def operator_devices(session: AsyncSession) -> dict[int, Any]:
         .outerjoin(SipRegistration, SipRegistration.login == SipDevice.login)
         .where(SipDevice.operator_id.is_not(None), SipDevice.is_active))
     return {int(r.operator_id): r for r in rows.all()}
+
+
+async def skill_names(session: AsyncSession) -> dict[int, str]:
+    return {int(i): n for i, n in (await session.execute(select(Skill.id, Skill.name))).all()}
 
 
 async def trunks(session: AsyncSession) -> list[Any]:

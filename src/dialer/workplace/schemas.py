@@ -197,6 +197,18 @@ class OperatorLive(BaseModel):
     pool_ids: list[int] = []
     #: His SIP device (none: he works without one, e.g. simulated or a trunk extension).
     sip: SipLive | None = None
+    #: A pause asked for while he is in a call (its reason), applied when the call ends.
+    pause_pending: str | None = None
+
+
+class IdleReason(BaseModel):
+    """Why a running campaign places no calls: a code the panels translate and its parameters (datetimes as ISO
+    strings): outside_schedule {next_open_at}, no_contact_in_window {next_window_at}, no_operators,
+    no_operator_with_skill {skills}, waiting_for_retry {next_retry_at}, list_exhausted, trunk_down,
+    limit_reached {limit}, auto_stopped {reason}, over_abandon_cap {abandon_pct, cap_pct}."""
+
+    code: str
+    params: dict[str, Any] = {}
 
 
 class CampaignLive(BaseModel):
@@ -226,6 +238,8 @@ class CampaignLive(BaseModel):
     #: Contacts of its lists not done and due now (cached for a few seconds).
     dialable_left: int = 0
     pool_ids: list[int] = []
+    #: Why it places no calls now (empty while it dials, or when it is not running).
+    idle_reasons: list[IdleReason] = []
 
 
 class EngineLive(BaseModel):

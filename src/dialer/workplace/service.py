@@ -34,6 +34,7 @@ from dialer.workplace.schemas import (
     CompleteBody,
     EngineLive,
     HistoryEntry,
+    IdleReason,
     LiveCall,
     LiveSnapshot,
     ManualDialBody,
@@ -213,6 +214,7 @@ async def snapshot(session: AsyncSession) -> LiveSnapshot:
     now = await repo.db_now(session)
     run = await repo.live_run(session, ENGINE_DEAD_AFTER_S)
     stats: dict[str, Any] = (run.stats or {}).get("campaigns", {}) if run is not None else {}
+    pending: dict[str, str] = (run.stats or {}).get("operators_pending", {}) if run is not None else {}
     day = now - timedelta(days=1)
     operators = []
     counts: dict[str, int] = {s.value: 0 for s in OperatorState}
@@ -234,17 +236,31 @@ async def snapshot(session: AsyncSession) -> LiveSnapshot:
             codes_today=[CodeCount(**c) for c in mine.get("codes", [])], pool_ids=members.get(row.id, []),
             sip=None if dev is None else SipLive(login=dev.login, online=bool(dev.online),
                                                  reachable=bool(dev.reachable), changed_at=dev.changed_at,
-                                                 detail=dev.detail or "")))
+                                                 detail=dev.detail or ""),
+            pause_pending=pending.get(str(row.id))))
     rows = await repo.monitored_campaigns(session, day)
     calls = await repo.calls_in_progress(session, [c.id for c, _ in rows])
     left = await _dialable_left(session, [c.id for c, _ in rows])
     campaign_pools = await repo.campaign_pool_ids(session, [c.id for c, _ in rows])
+    trunk_rows = await repo.trunks(session)
+    active = [t for t in trunk_rows if t.is_active]
+    trunks_down = bool(active) and all(t.up is False for t in active)
+    skill_names: dict[int, str] | None = None
     campaigns = []
     for c, wait_s in rows:
         t = await repo.today(session, c.id, _day_start(now, c.time_zone), float(wait_s))
         pct = round(100.0 * t["abandoned"] / t["live"], 2) if t["live"] else 0.0
         cap = float(c.abandon_cap_pct)
         engine = stats.get(str(c.id), {})
+        idle = _idle_reasons(c.status.value, c.status_reason, engine if run is not None else None,
+                             calls.get(c.id, {}), trunks_down, pct, cap)
+        if any(r.code == "no_operator_with_skill" for r in idle):
+            if skill_names is None:
+                skill_names = await repo.skill_names(session)
+            for r in idle:
+                if r.code == "no_operator_with_skill":
+                    ids = r.params.pop("skill_ids", [])
+                    r.params["skills"] = [skill_names.get(int(i), str(i)) for i in ids]
         campaigns.append(CampaignLive(
             id=c.id, name=c.name, status=c.status.value, status_reason=c.status_reason, dial_mode=c.dial_mode.value,
             priority=c.priority, calls=calls.get(c.id, {}), attempts_today=t["attempts"],
@@ -252,7 +268,7 @@ async def snapshot(session: AsyncSession) -> LiveSnapshot:
             abandon_pct=pct, abandon_cap_pct=cap, over_cap=pct > cap, dial_ratio=engine.get("dial_ratio"),
             engine=engine, auto_stopped=c.status.value == "auto_paused",
             consecutive_errors=int(engine.get("consecutive_errors", 0)), dialable_left=left.get(c.id, 0),
-            pool_ids=campaign_pools.get(c.id, [])))
+            pool_ids=campaign_pools.get(c.id, []), idle_reasons=idle))
     return LiveSnapshot(
         at=now, engine=EngineLive(running=run is not None, run_id=run.id if run else None,
                                   host=run.host if run else None, pid=run.pid if run else None,
@@ -264,7 +280,26 @@ async def snapshot(session: AsyncSession) -> LiveSnapshot:
                     for r in await repo.live_calls(session)],
         pools=[PoolLive(id=p.id, name=p.name) for p in await repo.pools(session)],
         trunks=[TrunkLive(id=t.id, name=t.name, is_active=t.is_active, up=t.up, detail=t.detail or "",
-                          changed_at=t.changed_at) for t in await repo.trunks(session)])
+                          changed_at=t.changed_at) for t in trunk_rows])
+
+
+def _idle_reasons(status: str, status_reason: str, engine: dict[str, Any] | None, calls: dict[str, int],
+                  trunks_down: bool, abandon_pct: float, cap_pct: float) -> list[IdleReason]:
+    """Why a campaign places no calls: the engine's reasons (engine/idle.py) and what only the web sees — trunks
+    down, the abandon cap, an auto-stop. ``engine`` None: no engine is running (the floor says so itself)."""
+    if status == "auto_paused":
+        return [IdleReason(code="auto_stopped", params={"reason": status_reason})]
+    if status != "running" or engine is None:
+        return []
+    if calls.get("dialing", 0) or calls.get("ringing", 0):
+        return []
+    out = [IdleReason(code=str(r.get("code")), params=dict(r.get("params") or {}))
+           for r in engine.get("idle_reasons", [])]
+    if trunks_down:
+        out.append(IdleReason(code="trunk_down"))
+    if abandon_pct > cap_pct:
+        out.append(IdleReason(code="over_abandon_cap", params={"abandon_pct": abandon_pct, "cap_pct": cap_pct}))
+    return out
 
 
 #: How long the count of dialable contacts is reused (it scans the campaigns' due contacts).
