@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_venv
-# the browser tests drive Debian's chromium (tests/web); SIPp plays carriers and phones (tests/telephony/sip)
-apt_install chromium fonts-dejavu-core sip-tester nodejs
+# the browser tests drive Debian's chromium (tests/web); SIPp plays carriers and phones (tests/telephony/sip); baresip too
+apt_install chromium fonts-dejavu-core sip-tester baresip-core nodejs
 quiet_pip install -e '.[test]'
 echo "== ruff"; .venv/bin/ruff check src tests
 echo "== mypy"; .venv/bin/mypy

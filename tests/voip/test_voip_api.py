@@ -108,3 +108,40 @@ async def test_trunk_registration_needs_an_account_and_reaches_the_driver(admin:
     async with app.state.sessionmaker() as session:
         [config] = await load_trunks(session)
     assert (config.registration, config.registration_expires_s, config.password) == (False, 120, None)
+
+
+async def test_device_digest_algorithms_reach_the_registrar_in_rfc_8760_order(admin: httpx.AsyncClient,
+                                                                             app: FastAPI) -> None:
+    from dialer.voip.runtime import account_lookup
+
+    r = await admin.post("/api/sip-devices", json={"login": "bs1", "password": "long-enough-1"})
+    assert r.status_code == 201 and r.json()["digest_algorithms"] is None  # the driver's default
+    dev = r.json()
+    r = await admin.patch(f"/api/sip-devices/{dev['id']}", json={"digest_algorithms": ["MD5", "SHA-256"]})
+    assert r.status_code == 200 and r.json()["digest_algorithms"] == ["SHA-256", "MD5"]  # RFC 8760's order
+    for bad in (["MD5", "MD5"], [], ["SHA-512-256"]):
+        r = await admin.patch(f"/api/sip-devices/{dev['id']}", json={"digest_algorithms": bad})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"].startswith("digest_algorithms"), r.text
+    r = await admin.patch(f"/api/sip-devices/{dev['id']}", json={"digest_algorithms": ["MD5"]})
+    assert r.json()["digest_algorithms"] == ["MD5"]
+    account = await account_lookup(app.state.sessionmaker)("bs1")
+    assert account is not None and account.digest_algorithms == ("MD5",)
+    assert any("digest_algorithms" in str(e) for e in await _audit(admin, "sip_devices", dev["id"]))
+    r = await admin.patch(f"/api/sip-devices/{dev['id']}", json={"digest_algorithms": None})
+    assert r.json()["digest_algorithms"] is None
+    account = await account_lookup(app.state.sessionmaker)("bs1")
+    assert account is not None and account.digest_algorithms is None
+
+
+async def test_trunk_tls_and_dns_lookup_fields(admin: httpx.AsyncClient, app: FastAPI) -> None:
+    from dialer.voip.runtime import load_trunks
+
+    r = await admin.post("/api/trunks", json={"name": "tls", "host": "sip.carrier.example", "port": 5061,
+                                              "transport": "tls", "tls_verify": False, "dns_lookup": "naptr"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["transport"], r.json()["tls_verify"], r.json()["dns_lookup"]) == ("tls", False, "naptr")
+    r = await admin.post("/api/trunks", json={"name": "t2", "host": "h", "dns_lookup": "mx"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "dns_lookup"
+    async with app.state.sessionmaker() as session:
+        [config] = await load_trunks(session)
+    assert (config.transport, config.tls_verify, config.dns_lookup) == ("tls", False, "naptr")

@@ -47,12 +47,18 @@ class SipTrunk(IdMixin, TimestampMixin, Base):
     registration: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     #: Registration lifetime asked for, seconds (the carrier may grant a different one).
     registration_expires_s: Mapped[int] = mapped_column(Integer, default=300, server_default="300")
+    #: Over TLS: check the carrier's certificate chain and name.
+    tls_verify: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    #: How the host is resolved: "a" (address records, the configured port), "srv" (RFC 3263 SRV records of the
+    #: transport) or "naptr" (NAPTR, then SRV, then address records).
+    dns_lookup: Mapped[str] = mapped_column(String(8), default="a", server_default="a")
     #: Trunks are tried in this order (lower first).
     position: Mapped[int] = mapped_column(Integer, default=0)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     __table_args__ = (
-        CheckConstraint("transport IN ('udp', 'tcp')", name="transport"),
+        CheckConstraint("transport IN ('udp', 'tcp', 'tls')", name="transport"),
+        CheckConstraint("dns_lookup IN ('a', 'srv', 'naptr')", name="dns_lookup"),
         CheckConstraint("connect_flow IN ('flow1', 'delayed_offer')", name="connect_flow"),
         CheckConstraint("port BETWEEN 1 AND 65535", name="port"),
         CheckConstraint("max_concurrent >= 0 AND calls_per_second >= 0", name="limits"),
@@ -73,9 +79,14 @@ class SipDevice(IdMixin, TimestampMixin, Base):
     )
     #: Ask the phone to answer by itself (Call-Info answer-after=0 / Alert-Info); the operator's own switch too.
     auto_answer: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Digest algorithms offered to this phone in RFC 8760's order ("SHA-256,MD5", "SHA-256", "MD5"); null: the
+    #: driver's default. Some phones give up on a challenge with an algorithm they lack (baresip 1.0: SHA-256).
+    digest_algorithms: Mapped[str | None] = mapped_column(String(20), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 
-    __table_args__ = (CheckConstraint("login ~ '^[A-Za-z0-9_.!~*()-]+$'", name="login_chars"),)
+    __table_args__ = (CheckConstraint("login ~ '^[A-Za-z0-9_.!~*()-]+$'", name="login_chars"),
+                      CheckConstraint("digest_algorithms IN ('SHA-256,MD5', 'SHA-256', 'MD5')",
+                                      name="digest_algorithms"))
 
 
 class SipRegistration(Base):

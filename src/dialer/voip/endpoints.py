@@ -83,7 +83,15 @@ async def _check_phone_clash(session: AsyncSession, login: str | None, operator_
                        errors=[{"field": "login", "reason": f"the extension of operator {other.id}"}])
 
 
+def _store_algorithms(data: dict[str, Any]) -> dict[str, Any]:
+    """The API's list of digest algorithms (already in RFC 8760's order) as the column's text."""
+    if data.get("digest_algorithms") is not None:
+        data["digest_algorithms"] = ",".join(data["digest_algorithms"])
+    return data
+
+
 async def _device_before_create(session: AsyncSession, data: dict[str, Any]) -> dict[str, Any]:
+    _store_algorithms(data)
     await _check_login(session, data, None)
     await _check_operator(session, data, None)
     await _check_phone_clash(session, data.get("login"), data.get("operator_id"))
@@ -93,6 +101,7 @@ async def _device_before_create(session: AsyncSession, data: dict[str, Any]) -> 
 async def _device_before_update(session: AsyncSession, obj: SipDevice, data: dict[str, Any]) -> dict[str, Any]:
     if "password" in data and data["password"] is None:
         raise ValidationFailed.field("password", "a SIP device needs a password; send a new one or leave it out")
+    _store_algorithms(data)
     await _check_login(session, data, obj.id)
     await _check_operator(session, data, obj.id)
     await _check_phone_clash(session, data.get("login", obj.login), data.get("operator_id", obj.operator_id))
@@ -101,7 +110,8 @@ async def _device_before_update(session: AsyncSession, obj: SipDevice, data: dic
 
 async def _device_read_extra(session: AsyncSession, obj: SipDevice) -> dict[str, Any]:
     reg = await session.get(SipRegistration, obj.login)
-    return {"registration": None if reg is None else {
+    return {"digest_algorithms": obj.digest_algorithms.split(",") if obj.digest_algorithms else None,
+            "registration": None if reg is None else {
         "online": reg.online, "reachable": reg.reachable, "contact": reg.contact, "source": reg.source,
         "user_agent": reg.user_agent, "expires_at": reg.expires_at, "changed_at": reg.changed_at,
         "detail": reg.detail}}

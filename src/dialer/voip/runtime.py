@@ -53,7 +53,8 @@ def trunk_config(row: SipTrunk) -> TrunkConfig:
                        dial_prefix=row.dial_prefix, strip_plus=row.strip_plus, max_concurrent=row.max_concurrent,
                        calls_per_second=row.calls_per_second, connect_flow=row.connect_flow,
                        options_interval_s=row.options_interval_s, registration=row.registration,
-                       registration_expires_s=row.registration_expires_s)
+                       registration_expires_s=row.registration_expires_s, tls_verify=row.tls_verify,
+                       dns_lookup=row.dns_lookup)
 
 
 async def load_trunks(session: AsyncSession) -> list[TrunkConfig]:
@@ -74,7 +75,9 @@ def account_lookup(maker: async_sessionmaker[AsyncSession]) -> Callable[[str], A
         if row is None:
             return None
         return DeviceAccount(login=row.login, password=row.password, operator_id=row.operator_id,
-                             auto_answer=row.auto_answer)
+                             auto_answer=row.auto_answer,
+                             digest_algorithms=tuple(row.digest_algorithms.split(",")) if row.digest_algorithms
+                             else None)
 
     return lookup
 

@@ -14,8 +14,23 @@ _HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]]+$")
 _LOGIN = r"^[A-Za-z0-9_.!~*()-]+$"
 _NUMBER = r"^\+?[0-9]{1,20}$"
 
-Transport = Literal["udp", "tcp"]
+Transport = Literal["udp", "tcp", "tls"]
 ConnectFlow = Literal["flow1", "delayed_offer"]
+DnsLookup = Literal["a", "srv", "naptr"]
+DigestAlgorithm = Literal["SHA-256", "MD5"]
+#: RFC 8760: challenges go out in order of preference, the strongest first.
+_DIGEST_ORDER: tuple[DigestAlgorithm, ...] = ("SHA-256", "MD5")
+_ALGORITHMS_HELP = ("Digest algorithms the registrar offers this phone (sent in RFC 8760's order, SHA-256 first); "
+                    "null: the driver's default (both). Offer MD5 alone to phones that give up on SHA-256 "
+                    "(baresip 1.0)")
+
+
+def _digest_order(value: list[DigestAlgorithm] | None) -> list[DigestAlgorithm] | None:
+    if value is None:
+        return None
+    if len(set(value)) != len(value):
+        raise ValueError("names an algorithm twice")
+    return [a for a in _DIGEST_ORDER if a in value]
 
 
 def _check_host(value: str | None) -> str | None:
@@ -44,6 +59,9 @@ class TrunkCreate(Schema):
     registration: bool = Field(False, description="Register with the carrier (needs username and password); the "
                                               "trunk takes calls only while registered")
     registration_expires_s: int = Field(300, ge=30, le=86400, description="Registration lifetime asked for, seconds")
+    tls_verify: bool = Field(True, description="Over TLS: check the carrier's certificate and name")
+    dns_lookup: DnsLookup = Field("a", description="a: address records and the port; srv: RFC 3263 SRV records of "
+                                              "the transport; naptr: NAPTR, then SRV, then address records")
     position: int = Field(0, description="Trunks are tried in this order")
     is_active: bool = True
 
@@ -69,6 +87,8 @@ class TrunkUpdate(Schema):
     options_interval_s: float | None = Field(None, ge=0, le=3600)
     registration: bool | None = None
     registration_expires_s: int | None = Field(None, ge=30, le=86400)
+    tls_verify: bool | None = None
+    dns_lookup: DnsLookup | None = None
     position: int | None = None
     is_active: bool | None = None
 
@@ -101,6 +121,8 @@ class TrunkRead(ReadSchema):
     options_interval_s: float
     registration: bool
     registration_expires_s: int
+    tls_verify: bool
+    dns_lookup: str
     position: int
     is_active: bool
     #: What the engine last saw; null before it has used the trunk.
@@ -115,7 +137,11 @@ class DeviceCreate(Schema):
     description: str = ""
     operator_id: int | None = Field(None, description="The operator whose calls ring on this phone")
     auto_answer: bool = Field(True, description="Ask the phone to answer by itself (Call-Info / Alert-Info)")
+    digest_algorithms: list[DigestAlgorithm] | None = Field(None, min_length=1, max_length=2,
+                                                            description=_ALGORITHMS_HELP)
     is_active: bool = True
+
+    _algorithms = field_validator("digest_algorithms")(_digest_order)
 
 
 class DeviceUpdate(Schema):
@@ -124,7 +150,11 @@ class DeviceUpdate(Schema):
     description: str | None = None
     operator_id: int | None = None
     auto_answer: bool | None = None
+    digest_algorithms: list[DigestAlgorithm] | None = Field(None, min_length=1, max_length=2,
+                                                            description=_ALGORITHMS_HELP + "; null sets the default")
     is_active: bool | None = None
+
+    _algorithms = field_validator("digest_algorithms")(_digest_order)
 
 
 class Registration(BaseModel):
@@ -144,6 +174,8 @@ class DeviceRead(ReadSchema):
     description: str
     operator_id: int | None
     auto_answer: bool
+    #: null: the driver's default.
+    digest_algorithms: list[str] | None
     is_active: bool
     #: The phone's registration as the engine last saw it; null if it never registered.
     registration: Registration | None

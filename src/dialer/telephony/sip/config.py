@@ -8,6 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: Digest algorithms the driver knows, in RFC 8760's order of preference (the strongest first).
+DIGEST_ALGORITHMS: tuple[str, ...] = ("SHA-256", "MD5")
+
+
+def digest_order(algorithms: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``algorithms`` without repeats in RFC 8760's order (SHA-256 before MD5); unknown names raise ValueError."""
+    wanted = {a.upper() for a in algorithms}
+    unknown = wanted - set(DIGEST_ALGORITHMS)
+    if unknown:
+        raise ValueError(f"unknown digest algorithm(s): {', '.join(sorted(unknown))} (known: SHA-256, MD5)")
+    if not wanted:
+        raise ValueError("at least one digest algorithm is needed")
+    return tuple(a for a in DIGEST_ALGORITHMS if a in wanted)
+
 
 @dataclass(frozen=True, slots=True)
 class TrunkConfig:
@@ -15,7 +29,7 @@ class TrunkConfig:
     name: str
     host: str
     port: int = 5060
-    transport: str = "udp"            # "udp" | "tcp"
+    transport: str = "udp"            # "udp" | "tcp" | "tls"
     username: str | None = None
     password: str | None = field(default=None, repr=False)  # never logged, never in repr
     realm: str | None = None          # None: accept the realm the trunk challenges with
@@ -37,6 +51,11 @@ class TrunkConfig:
     #: Header of the 200 OK in which a carrier reports its answering-machine verdict ("machine" in the value
     #: means a machine); the driver does no audio analysis of its own.
     machine_header: str = "X-Answered-By"
+    #: Over TLS: check the carrier's certificate chain (``SipSettings.tls_ca_file`` or the system's) and name.
+    tls_verify: bool = True
+    #: "a": address records and ``port``; "srv": RFC 3263 SRV records of the transport (``_sip._udp``,
+    #: ``_sip._tcp``, ``_sips._tcp``); "naptr": NAPTR records first, then SRV, then address records.
+    dns_lookup: str = "a"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +64,8 @@ class DeviceAccount:
     password: str = field(repr=False)
     operator_id: int | None = None
     auto_answer: bool = True
+    #: Digest algorithms the registrar offers this phone, in RFC 8760's order; None: ``SipSettings.digest_algorithms``.
+    digest_algorithms: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +94,6 @@ class SipSettings:
     #: How long the phone of an operator may ring before a connect attempt is abandoned.
     operator_answer_timeout_s: float = 20.0
     user_agent: str = "dialer"
+    #: Digest algorithms offered to phones without a setting of their own, in RFC 8760's order (one WWW-Authenticate
+    #: per algorithm, the most preferred first).
+    digest_algorithms: tuple[str, ...] = DIGEST_ALGORITHMS

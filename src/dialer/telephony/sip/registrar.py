@@ -128,11 +128,20 @@ class Registrar:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _challenge(self, msg: Message, tx: ServerTransaction, stale: bool = False) -> None:
+    def _algorithms(self, account: DeviceAccount | None) -> tuple[str, ...]:
+        """What this phone is offered: its own setting or the driver's default (RFC 8760's order either way).
+        An unknown login gets the default, so that a challenge does not tell whether a login exists."""
+        if account is not None and account.digest_algorithms:
+            return account.digest_algorithms
+        return self.settings.digest_algorithms
+
+    def _challenge(self, msg: Message, tx: ServerTransaction, algorithms: tuple[str, ...],
+                   stale: bool = False) -> None:
         nonce = self.nonces.issue()
-        # MD5 first: many phones answer the first challenge only; RFC 8760 clients pick SHA-256 from the second
-        headers = [("WWW-Authenticate", challenge_header(self.settings.realm, nonce, "MD5", stale=stale)),
-                   ("WWW-Authenticate", challenge_header(self.settings.realm, nonce, "SHA-256", stale=stale))]
+        # one challenge per algorithm, the most preferred first (RFC 8760 §2.4); a phone that gives up on an
+        # algorithm it lacks (baresip 1.0 on SHA-256) gets a device setting that offers MD5 alone
+        headers = [("WWW-Authenticate", challenge_header(self.settings.realm, nonce, algorithm, stale=stale))
+                   for algorithm in algorithms]
         tx.respond(msg.response(401, to_tag=new_tag(), headers=headers))
 
     async def _register(self, msg: Message, peer: Peer, tx: ServerTransaction) -> None:
@@ -141,23 +150,27 @@ class Registrar:
         except ParseError:
             tx.respond(msg.response(400))
             return
+        account = await self.accounts(login) if login else None
+        algorithms = self._algorithms(account)
         auth_value = msg.get("Authorization")
         if auth_value is None:
-            self._challenge(msg, tx)
+            self._challenge(msg, tx, algorithms)
             return
         try:
             auth = parse_digest(auth_value)
         except AuthError:
-            self._challenge(msg, tx)
+            self._challenge(msg, tx, algorithms)
             return
         authentic, stale = self.nonces.check(auth.get("nonce", ""))
-        if not authentic or auth.get("realm") != self.settings.realm:
-            self._challenge(msg, tx)
+        if (not authentic or auth.get("realm") != self.settings.realm
+                or auth.get("algorithm", "MD5").upper() not in algorithms):
+            self._challenge(msg, tx, algorithms)
             return
         if stale:
-            self._challenge(msg, tx, stale=True)
+            self._challenge(msg, tx, algorithms, stale=True)
             return
-        account = await self.accounts(login) if auth.get("username") == login else None
+        if auth.get("username") != login:
+            account = None
         if account is None or not verify(auth, "REGISTER", account.password):
             log.info("REGISTER of %r from %s refused: bad credentials", login, peer)
             tx.respond(msg.response(403, to_tag=new_tag()))

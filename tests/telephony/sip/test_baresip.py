@@ -1,0 +1,90 @@
+"""The SIP driver with baresip 1.0 (Debian 12) as the operator's phone: registration with the digest algorithms the
+device is offered, and a customer connected to the phone that answers by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from dialer.telephony.base import CallEventKind, Originate, Side
+from dialer.telephony.sip import DeviceAccount, SipTelephony
+from tests.telephony.contract import Recorder
+from tests.telephony.sip.baresip import Baresip, baresip_available
+from tests.telephony.sip.harness import answer_params, settings, trunk
+from tests.telephony.sip.sipp import Sipp, free_port, sipp_available
+
+pytestmark = pytest.mark.skipif(not (baresip_available() and sipp_available()),
+                                reason="baresip (baresip-core) and SIPp (sip-tester) are needed")
+
+LOGIN, PASSWORD = "op-bs", "bare-secret"
+
+
+async def until(check: Callable[[], bool], within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def with_phone(tmp_path: Path, algorithms: tuple[str, ...] | None, trunks: list[object] | None = None,
+                     **overrides: object) -> AsyncIterator[tuple[SipTelephony, Recorder, Baresip]]:
+    account = DeviceAccount(LOGIN, PASSWORD, operator_id=1, digest_algorithms=algorithms)
+
+    async def accounts(login: str) -> DeviceAccount | None:
+        return account if login == LOGIN else None
+
+    driver = SipTelephony(settings(**overrides), trunks or [], accounts)  # type: ignore[arg-type]
+    await driver.start()
+    rec = Recorder(driver)
+    phone = await Baresip(tmp_path, registrar=driver.local_address(), login=LOGIN, password=PASSWORD,
+                          port=free_port()).start()
+    try:
+        yield driver, rec, phone
+    finally:
+        await phone.stop()
+        await driver.close()
+        await rec.stop()
+
+
+async def test_baresip_gives_up_when_sha256_is_offered(tmp_path: Path) -> None:
+    """The defect: baresip 1.0 answers a 401 that offers SHA-256 (beside MD5) with nothing at all."""
+    async with with_phone(tmp_path, ("SHA-256", "MD5")) as (driver, _, phone):
+        await until(lambda: "Register: Function not implemented" in phone.output())
+        assert driver.registrations() == []
+        assert phone.sent(r"REGISTER sip:") == 1  # it never tried to answer the challenge
+
+
+async def test_baresip_registers_when_its_device_offers_md5(tmp_path: Path) -> None:
+    async with with_phone(tmp_path, ("MD5",)) as (driver, rec, phone):
+        await until(lambda: [r.login for r in driver.registrations()] == [LOGIN])
+        [reg] = driver.registrations()
+        assert reg.user_agent.startswith("baresip") and reg.reachable
+        assert "algorithm=SHA-256" not in phone.output()
+        assert rec.endpoint_kinds(LOGIN) == ["registered"]
+
+
+async def test_baresip_answers_a_customer_connected_to_it(tmp_path: Path) -> None:
+    carrier = await Sipp("carrier_answer", answer_params(answer_ms=50, talk_ms=3000), tmp_path).start()
+    try:
+        async with with_phone(tmp_path, ("MD5",), [trunk(carrier.port)]) as (driver, rec, phone):
+            await until(lambda: bool(driver.registrations()))
+            call = await driver.originate(Originate(number="+79120000001", caller_id="+74950000000",
+                                                    answer_timeout_s=10.0))
+            await until(lambda: CallEventKind.answered in rec.kinds(call))
+            await driver.connect(call, LOGIN)
+            await until(lambda: CallEventKind.connected in rec.kinds(call))
+            assert rec.endpoint_kinds(LOGIN)[-1] == "answered"
+            # the carrier hangs up after its talk time; the phone gets our BYE
+            await until(lambda: rec.kinds(call)[-1] == CallEventKind.hung_up)
+            assert rec.calls(call)[-1].side == Side.customer
+            await until(lambda: "BYE sip:" in phone.output() and "SIP/2.0 200 OK" in phone.output())
+            assert await carrier.wait(10) == 0, carrier.errors()
+    finally:
+        await carrier.stop()
