@@ -57,3 +57,8 @@ def _area_routers() -> list[APIRouter]:
 
 
 routers = [pages, live.router, *_area_routers()]
+
+# the panels' own reads (/api/panels), in the API schema
+from dialer.api import panels as _panels  # noqa: E402
+
+routers += _panels.routers

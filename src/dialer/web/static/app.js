@@ -17,11 +17,17 @@
 //                            have been missed (stream re-opened, server listener reconnected, buffer overflow):
 //                            re-fetch the state you show. onState("online"|"offline") for an indicator.
 // fmtDuration(seconds)       "0:07", "12:30", "1:02:03".   fmtDateTime(iso) -> local "dd.mm.yyyy hh:mm:ss".
+// fmtNumber, fmtDate, fmtDateTimeIn, fmtFieldValue, naturalCompare: values as the UI's language writes them
+//                            ("12 345,67", "25.12.2026"), from format.js (its header is their reference).
 // el(tag, attrs, ...children) DOM builder: el("button", {class: "primary", onclick: fn}, t("x")); attrs "class",
 //                            "dataset" (object), "style" (object), on* (listeners), others as attributes;
 //                            children are nodes, strings, numbers or arrays; null/false are skipped.
 // toast(message, kind="info"|"ok"|"error", ms=4000)
 // new DataTable(container, options) -- a sortable, searchable, paginated table over a list endpoint; see below.
+
+import { fmtNumber, fmtDate, fmtDateTimeIn, fmtFieldValue, naturalCompare } from "./format.js";
+
+export { fmtNumber, fmtDate, fmtDateTimeIn, fmtFieldValue, naturalCompare };
 
 export function t(msgid, params) {
   const catalogue = window.I18N || {};
@@ -191,7 +197,7 @@ export function toast(message, kind = "info", ms = 4000) {
 //     columns: [                                   // in display order
 //       {key: "login", label: "users.login",       // label: a message id (translated) or plain text
 //        sort: "login",                           // server column to sort by; leave out = not sortable
-//        render: (value, row) => el("b", {}, value), // or "datetime" | "duration" | "yesno"; default: text
+//        render: (value, row) => el("b", {}, value), // or "datetime" | "duration" | "yesno" | "number" | "date"
 //        className: "num", width: "6em"},
 //     ],
 //     sort: "-created_at",      // initial sort (server syntax)        perPage: 50   (25/50/100/200 offered)
@@ -304,6 +310,8 @@ export class DataTable {
     if (col.render === "datetime") return fmtDateTime(value);
     if (col.render === "duration") return fmtDuration(value);
     if (col.render === "yesno") return value ? t("common.yes") : t("common.no");
+    if (col.render === "number") return fmtNumber(value, window.LANG);
+    if (col.render === "date") return fmtDate(value, window.LANG);
     return value === null || value === undefined ? "" : String(value);
   }
 

@@ -4,7 +4,10 @@
 // CommandFailed, AttemptFinished) trigger a re-read of it (debounced), and so does a reconnection of the stream.
 // Actions are the workplace commands (POST /api/workplace/...). Timers tick locally from the server's times
 // (corrected by the server clock offset). Text from the card is always set as text, never as HTML.
-import { api, live, t, el, toast, fmtDuration, fmtDateTime } from "./app.js";
+// Beside the call: "my calls waiting for a result" (conversations an engine crash cut off: GET/POST
+// /api/workplace/results-pending, the codes from /api/panels/campaigns/{id}/codes), "my callbacks" (today and
+// overdue, /api/panels/my-callbacks) and "my day" (/api/panels/my-day), read again after each of my calls.
+import { api, live, t, el, toast, fmtDuration, fmtDateTime, fmtDateTimeIn, fmtFieldValue } from "./app.js";
 
 const $ = (id) => document.getElementById(id);
 const AUTO_READY_KEY = "dialer.operator.autoReady";
@@ -123,8 +126,10 @@ function renderCall() {
   const script = $("script");
   const parts = hasCall ? call.script_parts : [];
   $("script-box").hidden = !parts.length;
+  const types = new Map(hasCall ? call.fields.map((f) => [f.name, f]) : []);
   script.replaceChildren(...parts.map((p) => p.field !== null && p.field !== undefined
-    ? el("mark", { title: p.field }, p.value === "" ? "—" : p.value) : document.createTextNode(p.text || "")));
+    ? el("mark", { title: p.field }, p.value === "" ? "—" : scriptValue(types.get(p.field), p.value))
+    : document.createTextNode(p.text || "")));
 
   // wrap-up: during the conversation (applied at hang-up) and after it
   const wrap = hasCall && (s.state === "in_call" || s.state === "wrap_up");
@@ -150,7 +155,14 @@ function callTitle(call) {
 
 function fieldText(f) {
   if (typeof f.value === "boolean") return f.value ? t("common.yes") : t("common.no");
-  return f.text;
+  if (f.value === null || f.value === undefined) return f.text;
+  const shown = fmtFieldValue(f.type, f.value, window.LANG);
+  return shown === null ? f.text : shown;
+}
+
+// a placeholder's value in the script: as on the card when the field is on it (amounts, dates as Russians write them)
+function scriptValue(field, text) {
+  return field && field.text === text ? fieldText(field) : text;
 }
 
 // The codes an operator sets after a conversation: the campaign's own, then the system codes that can describe
@@ -462,12 +474,14 @@ function onEvent(event) {
     case "CallPlaced": case "CallRinging": case "CallAnswered": case "CallConnected": case "CallEnded":
     case "CallOnHold": case "AttemptFinished":
       if (mine || myCall) soon();
+      if (event.type === "AttemptFinished" && (mine || myCall)) sideSoon();
       break;
     case "CampaignStatusChanged": case "CampaignFinished": case "CampaignAutoPaused":
       soon(300);
       break;
     case "EngineStarted": case "EngineStopped":
       soon(300);
+      sideSoon(3000);  // a restarted engine hands conversations it cut off back for their result
       break;
     default:
       break;
@@ -478,6 +492,103 @@ function onLiveState(st) {
   const node = $("live-state");
   node.textContent = st === "online" ? t("live.online") : t("live.offline");
   node.classList.toggle("offline", st !== "online");
+}
+
+// ---- my calls waiting for a result, my callbacks, my day ------------------------------------------------------------
+const campaignCodes = new Map();  // campaign id → Promise<codes>
+let sideTimer = null;
+let sideSeq = 0;
+
+function codesOf(campaignId) {
+  if (!campaignCodes.has(campaignId)) {
+    const p = api("GET", `/api/panels/campaigns/${campaignId}/codes`, null, { quiet: true })
+      .catch(() => { campaignCodes.delete(campaignId); return []; });
+    campaignCodes.set(campaignId, p);
+  }
+  return campaignCodes.get(campaignId);
+}
+
+async function refreshSide() {
+  clearTimeout(sideTimer);
+  sideTimer = null;
+  const seq = ++sideSeq;
+  const [pending, callbacks, day] = await Promise.all([
+    api("GET", "/api/workplace/results-pending", null, { quiet: true }).catch(() => null),
+    api("GET", "/api/panels/my-callbacks", null, { quiet: true }).catch(() => null),
+    api("GET", "/api/panels/my-day", null, { quiet: true }).catch(() => null),
+  ]);
+  if (seq !== sideSeq) return;
+  if (pending) await renderPending(pending);
+  if (callbacks) renderCallbacks(callbacks);
+  if (day) renderDay(day);
+}
+
+function sideSoon(ms = 1500) {
+  if (sideTimer === null) sideTimer = setTimeout(refreshSide, ms);
+}
+
+async function renderPending(items) {
+  const box = $("pending-box");
+  box.hidden = !items.length;
+  $("pending-count").textContent = items.length ? String(items.length) : "";
+  const list = $("pending");
+  const rows = await Promise.all(items.map(async (a) => {
+    const codes = shownCodes({ codes: (await codesOf(a.campaign_id)).filter((c) => c.system_key !== "engine_restarted") });
+    const comment = el("input", { type: "text", maxlength: 4000, class: "op-pending-comment",
+      placeholder: t("operator.comment"), "aria-label": t("operator.comment") });
+    const error = el("span", { class: "form-error", role: "alert" });
+    const buttons = codes.map((c) => el("button", { type: "button", class: "code oc-" + c.category, dataset: { id: c.id },
+      onclick: async (e) => {
+        const all = e.currentTarget.parentElement.querySelectorAll("button");
+        all.forEach((b) => { b.disabled = true; });
+        error.textContent = "";
+        try {
+          await api("POST", `/api/workplace/results-pending/${a.id}`, { completion_code_id: c.id, comment: comment.value }, { quiet: true });
+          toast(t("operator.pending.saved", { number: a.number }), "ok", 2500);
+          refreshSide();
+        } catch (err) {
+          error.textContent = err.errors && err.errors.length ? err.errors.map((x) => x.reason).join("; ") : err.message;
+          all.forEach((b) => { b.disabled = false; });
+        }
+      } }, c.name));
+    return el("li", { class: "op-pending-item", dataset: { attempt: a.id } },
+      el("div", { class: "op-pending-head" },
+        el("b", { class: "op-number" }, a.number), " ",
+        el("span", { class: "muted" }, [a.campaign_name || "", fmtDateTimeIn(a.queued_at, window.LANG)].filter(Boolean).join(" · "))),
+      el("div", { class: "op-codes", role: "group", "aria-label": t("operator.codes") }, buttons),
+      comment, error);
+  }));
+  list.replaceChildren(...rows);
+}
+
+function renderCallbacks(items) {
+  const body = $("callbacks").tBodies[0];
+  $("callbacks-count").textContent = items.length ? String(items.length) : "";
+  if (!items.length) {
+    body.replaceChildren(el("tr", {}, el("td", { colspan: 4, class: "dt-empty" }, t("operator.callbacks.none"))));
+    return;
+  }
+  body.replaceChildren(...items.map((cb) => el("tr", { class: cb.overdue ? "overdue" : null, dataset: { id: cb.id } },
+    el("td", { class: "op-cb-when" }, fmtDateTimeIn(cb.window_start, window.LANG),
+      cb.overdue ? el("span", { class: "pill op-overdue" }, t("operator.callbacks.overdue")) : null),
+    el("td", {}, el("span", { class: "op-number" }, cb.number), el("div", { class: "muted" }, cb.campaign_name)),
+    el("td", {}, t("operator.callbacks.kind." + cb.kind)),
+    el("td", { class: "comment" }, cb.comment || el("span", { class: "muted" }, "—")))));
+}
+
+function renderDay(day) {
+  const figures = [
+    ["operator.day.calls", String(day.calls)],
+    ["operator.day.conversations", String(day.conversations)],
+    ["operator.day.talk", fmtDuration(day.talk_s)],
+    ["operator.day.avg_talk", fmtDuration(day.avg_talk_s)],
+    ["operator.day.callbacks", String(day.callbacks_booked)],
+  ];
+  $("day").replaceChildren(...figures.map(([id, value]) => el("div", { class: "op-figure", dataset: { figure: id.split(".").pop() } },
+    el("b", {}, value), el("span", {}, t(id)))));
+  const codes = day.codes.slice(0, 6);
+  $("day-codes").replaceChildren(...codes.map((c) => el("span", { class: `pill oc-${c.category}` },
+    (c.name || t("outcome." + c.category)) + " " + c.count)));
 }
 
 // ---- start --------------------------------------------------------------------------------------------------------
@@ -503,11 +614,14 @@ function start() {
   document.addEventListener("click", (e) => {
     if (!e.target.closest(".op-pause") && !e.target.closest(".op-help")) closeMenus();
   });
-  live(["operators", "calls", "campaigns", "engine"], onEvent, { onReconnect: refresh, onState: onLiveState });
+  live(["operators", "calls", "campaigns", "engine"], onEvent,
+    { onReconnect: () => { refresh(); refreshSide(); }, onState: onLiveState });
   setInterval(tick, 250);
   // a safety net for a missed event (the stream itself recovers by onReconnect)
   setInterval(() => { if (document.visibilityState === "visible") soon(0); }, 30000);
+  setInterval(() => { if (document.visibilityState === "visible") sideSoon(0); }, 60000);
   refresh();
+  refreshSide();
 }
 
 start();
