@@ -8,6 +8,7 @@ edge: a timeout, a refused or reset connection, a 5xx or a 429 become :class:`Cr
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import re
 import time
@@ -20,11 +21,14 @@ import httpx
 
 from dialer.crm.base import CrmRejected, CrmUnavailable
 
-__all__ = ["DEFAULT_TIMEOUT_S", "Http", "Trace", "parse_retry_after"]
+__all__ = ["CURRENT_ITEM", "DEFAULT_TIMEOUT_S", "Http", "Trace", "parse_retry_after"]
 
 DEFAULT_TIMEOUT_S = 10.0
 #: How much of each body a trace keeps.
 EXCERPT = 2000
+
+#: The outbox item being delivered in this task (its requests' traces name it).
+CURRENT_ITEM: contextvars.ContextVar[int | None] = contextvars.ContextVar("dialer_crm_item", default=None)
 
 _SECRET_QUERY = re.compile(r"((?:token|key|auth|secret)=)[^&]+", re.IGNORECASE)
 
@@ -80,29 +84,28 @@ class Http:
         self.on_trace = on_trace
         self.client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
         self._owns = client is None
-        #: Set by the worker for the traces of one delivery.
-        self.outbox_id: int | None = None
 
     async def aclose(self) -> None:
         if self._owns:
             await self.client.aclose()
 
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def request(self, method: str, url: str, *, target: str | None = None, **kwargs: Any) -> httpx.Response:
         """Send one request; a 2xx answer is returned, anything else raised as a CrmError."""
         started = time.perf_counter()
+        name = target or self.target
         request = self.client.build_request(method, url, **kwargs)
         body = request.content if request.content else b""
-        trace = Trace(self.target, method, _mask(str(request.url)), None, 0.0, _excerpt(body), "",
-                      outbox_id=self.outbox_id)
+        trace = Trace(name, method, _mask(str(request.url)), None, 0.0, _excerpt(body), "",
+                      outbox_id=CURRENT_ITEM.get())
         try:
             response = await self.client.send(request)
             await response.aread()
         except httpx.TimeoutException as err:
             trace.error = f"timeout: {type(err).__name__}"
-            raise CrmUnavailable(f"{self.target}: no answer in time ({type(err).__name__})") from err
+            raise CrmUnavailable(f"{name}: no answer in time ({type(err).__name__})") from err
         except httpx.TransportError as err:
             trace.error = f"{type(err).__name__}: {err}"
-            raise CrmUnavailable(f"{self.target}: {type(err).__name__}: {err}") from err
+            raise CrmUnavailable(f"{name}: {type(err).__name__}: {err}") from err
         finally:
             trace.duration_ms = round((time.perf_counter() - started) * 1000, 2)
             if trace.error and self.on_trace is not None:
@@ -112,8 +115,8 @@ class Http:
         if self.on_trace is not None:
             self.on_trace(trace)
         if response.status_code == 429 or response.status_code >= 500:
-            raise CrmUnavailable(f"{self.target}: HTTP {response.status_code}",
+            raise CrmUnavailable(f"{name}: HTTP {response.status_code}",
                                  retry_after=parse_retry_after(response.headers.get("retry-after")))
         if response.status_code >= 400:
-            raise CrmRejected(f"{self.target}: HTTP {response.status_code}: {_excerpt(response.content)[:300]}")
+            raise CrmRejected(f"{name}: HTTP {response.status_code}: {_excerpt(response.content)[:300]}")
         return response

@@ -91,7 +91,7 @@ def _iso(value: datetime | None) -> str | None:
 def event_body(event: Event) -> dict[str, Any]:
     """The event's fields as the webhook's ``data`` (the same names as the live stream)."""
     data: dict[str, Any] = {}
-    for name in event.__dataclass_fields__:  # type: ignore[attr-defined]
+    for name in event.__dataclass_fields__:
         if name in ("truncated",):
             continue
         value = getattr(event, name)
