@@ -279,7 +279,7 @@ class LeadVertexEmulator:
             if order_id not in self.orders:
                 return Reply(200, {"error": f"Order {order_id} not found"})
             form = request.form()
-            changes = {k: form[k] for k in ("status", "comment", "callmodeRecallAt") if k in form}
+            changes: dict[str, Any] = {k: form[k] for k in ("status", "comment", "callmodeRecallAt") if k in form}
             if "status" in changes:
                 changes["status"] = int(changes["status"])
             self.change(order_id, **changes)
