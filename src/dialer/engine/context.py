@@ -294,6 +294,10 @@ class EngineContext:
         self.stopping = False
         # measurements
         self.decision_ms: list[float] = []
+        #: No trunk took the last call (:class:`TrunkUnavailable`): nothing is placed before this clock reading,
+        #: then one call probes; the wait doubles while it keeps failing (engine/placement.py).
+        self.no_trunk_until = -1e18
+        self.no_trunk_backoff_s = 0.0
         self.placed = 0
         self.finished = 0
         self.skipped_candidates = 0

@@ -144,14 +144,14 @@ async def explain_empty(session: AsyncSession, plan: CampaignPlan, now_utc: date
 
 
 def reasons_now(c: CampaignRuntime, operators: Mapping[int, OperatorSlot], now_utc: datetime,
-                explained: list[Reason]) -> list[Reason]:
+                explained: list[Reason], *, no_trunk: bool = False) -> list[Reason]:
     """What keeps ``c`` from dialling, as far as the engine's memory tells (plus the database's last answer,
     ``explained``, while its hopper stays empty)."""
     if c.status is not CampaignStatus.running:
         return []
     if not c.open:
         return [_reason("outside_schedule", next_open_at=next_open(c.plan, now_utc))]
-    out: list[Reason] = []
+    out: list[Reason] = [_reason("trunk_down")] if no_trunk else []
     limit = c.cfg.max_concurrent_calls
     if limit is not None and len(c.calls) >= limit:
         out.append(_reason("limit_reached", limit=limit))

@@ -37,6 +37,9 @@ __all__ = ["CallPlacement"]
 
 log = logging.getLogger(__name__)
 
+#: The longest wait between two tries of the trunks while none takes calls.
+NO_TRUNK_MAX_WAIT_S = 30.0
+
 S = OperatorState
 A = AttemptState
 
@@ -91,10 +94,14 @@ class CallPlacement:
         if self.ctx.stopping or not c.dialing:
             return
         self.ctx.control.maybe_refill(c)
+        if self.ctx.clock.now() < self.ctx.no_trunk_until:
+            return  # no trunk takes calls: reserve nobody, insert nothing (#12)
         obs = self.observe(c)
         n = c.pacer.decide(obs)
         if n <= 0:
             return
+        if self.ctx.no_trunk_backoff_s:
+            n = 1  # the trunks were down: one call tries them before the pacer's batch
         cfg = c.cfg
         if cfg.max_concurrent_calls is not None:
             n = min(n, cfg.max_concurrent_calls - len(c.calls))
@@ -218,6 +225,7 @@ class CallPlacement:
             self.ctx.results.finish(call, OutcomeCategory.error, self.ctx.codes.get("error"), event=CE.fail)
             return
         call.call_id = call_id
+        self.ctx.no_trunk_backoff_s = 0.0
         self.ctx.by_call_id[call_id] = call
         if not call.reserved:
             c.dialling[call.attempt_id] = call.placed_at
@@ -240,7 +248,13 @@ class CallPlacement:
         self.ctx.attempts.pop(call.attempt_id, None)
         self.ctx.journal.delete_queued(call.attempt_id)
         c.hopper.clear()
-        c.refill_empty_at = self.ctx.clock.now()
+        now = self.ctx.clock.now()
+        c.refill_empty_at = now
+        # while no trunk takes calls nothing is placed, and operators are not reserved and released in a loop:
+        # the wait doubles from the refill back-off up to NO_TRUNK_MAX_WAIT_S, and then a single call probes
+        ctx = self.ctx
+        ctx.no_trunk_backoff_s = min(NO_TRUNK_MAX_WAIT_S, max(ctx.config.refill_backoff_s, 2 * ctx.no_trunk_backoff_s))
+        ctx.no_trunk_until = now + ctx.no_trunk_backoff_s
         op = call.operator
         if op is not None and op.call is call:
             op.call = None

@@ -515,7 +515,8 @@ class Engine:
                 "consecutive_errors": len(c.errors), "placed": c.placed,
                 "threshold": round(c.pacer.threshold(obs.now), 5) if isinstance(c.pacer, PredictivePacer) else None,
                 # why it places no calls (only while none is dialling or ringing)
-                "idle_reasons": [] if lines else reasons_now(c, ctx.operators, utc, c.idle_explained),
+                "idle_reasons": [] if lines else reasons_now(c, ctx.operators, utc, c.idle_explained,
+                                                             no_trunk=ctx.no_trunk_backoff_s > 0),
             }
         # a pause asked for during a call, applied when it ends (the floor shows it as pending)
         pending = {str(op.id): op.pending[1] or op.pending[0].value for op in ctx.operators.values()

@@ -295,7 +295,7 @@ def _idle_reasons(status: str, status_reason: str, engine: dict[str, Any] | None
         return []
     out = [IdleReason(code=str(r.get("code")), params=dict(r.get("params") or {}))
            for r in engine.get("idle_reasons", [])]
-    if trunks_down:
+    if trunks_down and not any(r.code == "trunk_down" for r in out):
         out.append(IdleReason(code="trunk_down"))
     if abandon_pct > cap_pct:
         out.append(IdleReason(code="over_abandon_cap", params={"abandon_pct": abandon_pct, "cap_pct": cap_pct}))
