@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path.cwd() / "var")
     host: str = "127.0.0.1"
     port: int = 8000
+    #: Reverse proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed (comma-separated addresses or
+    #: networks, ``*`` for any): the client address that login throttling, rate limits and the audit log use is then
+    #: the one the proxy saw. Anyone else's forwarded headers are ignored, so a client cannot choose its address.
+    trusted_proxies: str = "127.0.0.1"
     #: Session cookie lifetime.
     session_hours: int = 12
     #: Cookies get the ``Secure`` flag (turn on behind HTTPS).

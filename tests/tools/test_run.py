@@ -94,3 +94,28 @@ async def test_the_api_runs_without_an_engine(db_url: str, sessionmaker: async_s
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+@pytest.mark.parametrize(("trusted", "seen"), [("127.0.0.1", "203.0.113.7"), ("192.0.2.1", "127.0.0.1")])
+async def test_forwarded_addresses_only_from_trusted_proxies(
+        db_url: str, sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path, trusted: str, seen: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Login throttling, rate limits and the audit log see the client's address: behind a trusted reverse proxy the
+    one it forwards; from anyone else the connection's own (a client cannot choose its address)."""
+    from dialer.models import LoginFailure
+
+    monkeypatch.setenv("DIALER_TRUSTED_PROXIES", trusted)
+    proc, port, log = await _start(db_url, tmp_path, "--no-engine")
+    login = f"nobody-{trusted}"
+    try:
+        await _healthy(proc, port, log)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            r = await client.post("/api/auth/login", json={"login": login, "password": "wrong-password-1"},
+                                  headers={"X-Forwarded-For": "203.0.113.7"})
+            assert r.status_code == 401, r.text
+        async with sessionmaker() as session:
+            clients = (await session.scalars(select(LoginFailure.client).where(LoginFailure.login == login))).all()
+        assert list(clients) == [seen]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)

@@ -74,7 +74,8 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
         await prepare_database(url, settings)
     app = create_app(settings, database_url=url, prepare=False)
     server = _Server(uvicorn.Config(app, host=host or settings.host, port=port or settings.port,
-                                    log_level=log_level, lifespan="on"))
+                                    log_level=log_level, lifespan="on", proxy_headers=True,
+                                    forwarded_allow_ips=settings.trusted_proxies))
     stop = stop or asyncio.Event()
     install_signal_handlers(stop)
     db = make_engine(url)
