@@ -1,0 +1,175 @@
+"""Reports over REST: every report takes the same filter (``period`` or ``date_from``/``date_to``, the centre's time
+zone, campaigns, lists, operators, pools, code groups) and needs ``reports.read``."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialer.api.deps import Session, require
+from dialer.auth.permissions import P
+from dialer.core.clock import Clock, SystemClock
+from dialer.exceptions import ValidationFailed
+from dialer.models import SuccessfulCode
+from dialer.reports import rollup, service
+from dialer.reports import schemas as s
+from dialer.reports.facts import Sealed
+from dialer.reports.period import Preset, ReportFilter, ReportSettings, resolve_period, zone
+
+router = APIRouter(prefix="/api/reports", tags=["reports"])
+
+
+def clock_of(request: Request) -> Clock:
+    """The app's clock for "today" (tests put a virtual one on ``app.state.reports_clock``)."""
+    found = getattr(request.app.state, "reports_clock", None)
+    return found if isinstance(found, Clock) else SystemClock()
+
+
+def parse_ids(value: str | None, field: str) -> tuple[int, ...] | None:
+    """``"3,5"`` → (3, 5); empty → no restriction."""
+    if value is None or not value.strip():
+        return None
+    out = []
+    for i, part in enumerate(value.split(",")):
+        part = part.strip()
+        if not part.isdigit() or int(part) >= 2**63:
+            raise ValidationFailed.field(field, f"item {i + 1} ({part!r}) is not an id: give ids separated by commas")
+        out.append(int(part))
+    return tuple(sorted(set(out)))
+
+
+async def _members(session: AsyncSession, table: str, key: str, member: str,
+                   ids: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    if ids is None:
+        return None
+    rows = await session.scalars(
+        text(f"SELECT DISTINCT {member} FROM {table} WHERE {key} = ANY(CAST(:ids AS bigint[]))"), {"ids": list(ids)})
+    return tuple(sorted(int(r) for r in rows.all()))
+
+
+async def report_filter(
+    request: Request, session: Session,
+    period: Preset = Query(Preset.today, description="today, yesterday, this_week, last_week, this_month, "
+                                                      "last_month or custom (then date_from and date_to)"),
+    date_from: date | None = Query(None, description="First local day of a custom period"),
+    date_to: date | None = Query(None, description="Last local day of a custom period (inclusive)"),
+    tz: str | None = Query(None, description="IANA time zone; default: the centre's (DIALER_REPORTS_TIME_ZONE)"),
+    campaign_ids: str | None = Query(None, description="Campaign ids separated by commas"),
+    list_ids: str | None = Query(None, description="Contact list ids separated by commas"),
+    operator_ids: str | None = Query(None, description="Operator ids separated by commas"),
+    pool_ids: str | None = Query(None, description="Operator pool ids: their operators"),
+    code_group_ids: str | None = Query(None, description="Completion-code group ids: their codes"),
+) -> ReportFilter:
+    now = clock_of(request).utcnow()
+    resolved = resolve_period(period, date_from, date_to, zone(tz or ReportSettings().time_zone), now)
+    operators = parse_ids(operator_ids, "operator_ids")
+    pools = await _members(session, "pool_operators", "pool_id", "operator_id", parse_ids(pool_ids, "pool_ids"))
+    if pools is not None:
+        operators = tuple(sorted(set(pools) & set(operators))) if operators is not None else pools
+    codes = await _members(session, "completion_code_group_members", "group_id", "code_id",
+                           parse_ids(code_group_ids, "code_group_ids"))
+    return ReportFilter(period=resolved, now=now, campaign_ids=parse_ids(campaign_ids, "campaign_ids"),
+                        list_ids=parse_ids(list_ids, "list_ids"), operator_ids=operators, code_ids=codes)
+
+
+async def sealed_marks(request: Request) -> Sealed:
+    """The rollups' marks, after sealing the hours that can be sealed (in a session of its own)."""
+    return await rollup.ensure_fresh(request.app.state.sessionmaker, clock_of(request).utcnow())
+
+
+READ = Depends(require(P.reports_read))
+Filter = Depends(report_filter)
+Marks = Depends(sealed_marks)
+
+
+@router.get("/outcomes", response_model=s.Outcomes, summary="Outcomes: KPI tiles, the six categories by day, hour, "
+                                                             "campaign and list")
+async def get_outcomes(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks, _: Any = READ) -> Any:
+    return await service.outcomes(session, f, sealed)
+
+
+@router.get("/outcomes/slices", response_model=s.OutcomeSlices,
+            summary="The six categories by caller ID, time zone, region, carrier or selection")
+async def get_outcome_slices(session: Session, dimension: str = Query(..., description=", ".join(service.DIMENSIONS)),
+                             f: ReportFilter = Filter, _: Any = READ) -> Any:
+    return await service.outcome_slices(session, f, dimension)
+
+
+@router.get("/operators", response_model=s.Operators, summary="Operators: calls, talk/wrap-up/waiting, AHT, codes, "
+                                                               "conversion, calls per logged-in hour, ranking")
+async def get_operators(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks, _: Any = READ) -> Any:
+    return await service.operators(session, f, sealed)
+
+
+@router.get("/states", response_model=s.States, summary="Operator time in state per operator per day, occupancy")
+async def get_states(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks, _: Any = READ) -> Any:
+    return await service.states(session, f, sealed)
+
+
+@router.get("/codes", response_model=s.Codes, summary="Completion codes by code, group, campaign and operator")
+async def get_codes(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks, _: Any = READ) -> Any:
+    return await service.codes(session, f, sealed)
+
+
+@router.get("/abandon", response_model=s.Abandon, summary="Abandon ledger: per campaign per day, rolling 30 days "
+                                                           "against the campaign's cap")
+async def get_abandon(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks, _: Any = READ) -> Any:
+    return await service.abandon(session, f, sealed)
+
+
+@router.get("/progress", response_model=s.Progress, summary="Lists and campaigns progress now, what is left per zone")
+async def get_progress(session: Session, f: ReportFilter = Filter, _: Any = READ) -> Any:
+    return await service.progress(session, f)
+
+
+@router.get("/calls", response_model=s.Calls, summary="Calls (CDR): finished attempts with every stage time")
+async def get_calls(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks,
+                    outcome: str | None = Query(None, description="One of the six categories"),
+                    page: int = Query(1, ge=1, le=100_000), per_page: int = Query(50, ge=1, le=500),
+                    sort: str = Query("-id", description=", ".join(service.CALL_SORT) + "; prefix - for descending"),
+                    _: Any = READ) -> Any:
+    return await service.calls(session, f, sealed, outcome=outcome, page=page, per_page=per_page, sort=sort)
+
+
+@router.get("/shift", response_model=s.ShiftSummary, summary="Shift summary: outcomes, operators and the abandon "
+                                                              "ledger of the period (one day: yesterday by default)")
+async def get_shift(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks, _: Any = READ) -> Any:
+    return await service.shift(session, f, sealed)
+
+
+@router.get("/settings", response_model=s.ReportSettingsRead, summary="The centre's time zone reports use")
+async def get_settings(_: Any = READ) -> Any:
+    return {"time_zone": ReportSettings().time_zone}
+
+
+@router.get("/successful-codes", response_model=s.SuccessfulCodes,
+            summary="Completion codes whose answered calls count as converted")
+async def get_successful(session: Session, _: Any = READ) -> Any:
+    return {"code_ids": sorted((await session.scalars(select(SuccessfulCode.code_id))).all())}
+
+
+@router.put("/successful-codes", response_model=s.SuccessfulCodes,
+            summary="Set which completion codes count as successful (conversion)")
+async def put_successful(body: s.SuccessfulCodes, session: Session, _: Any = Depends(require(P.codes_write))) -> Any:
+    wanted = set(body.code_ids)
+    known = set((await session.scalars(text("SELECT id FROM completion_codes WHERE id = ANY(CAST(:ids AS bigint[]))"),
+                                       {"ids": sorted(wanted)})).all())
+    for i, code_id in enumerate(body.code_ids):
+        if code_id not in known:
+            raise ValidationFailed.field(f"code_ids[{i}]", f"no completion code {code_id}")
+    current = set((await session.scalars(select(SuccessfulCode.code_id))).all())
+    # Through the ORM, so the audit log records each mark set or removed.
+    for code_id in sorted(current - wanted):
+        row = await session.get(SuccessfulCode, code_id)
+        if row is not None:
+            await session.delete(row)
+    session.add_all(SuccessfulCode(code_id=c) for c in sorted(wanted - current))
+    await session.flush()
+    return {"code_ids": sorted(wanted)}
+
+
+__all__ = ["router"]

@@ -1,0 +1,95 @@
+"""Keeps the hourly rollups sealed up to the last complete hour, from the reports' side.
+
+Nothing here runs in the engine's journal: the rollups are rebuilt hour by hour from the raw tables, at most once
+per hour (the first report asked for after an hour has passed does it; ``dialer bench reports`` and
+``dialer reports rollup`` call it directly). An hour is sealed when it lies more than :data:`LAG` in the past and no
+attempt queued in it or later is still live; each refresh also redoes the last :data:`RELOOK` before the old seal,
+so a result recorded late (a conversation a crash cut off, coded by a supervisor the next morning) is counted.
+Until an hour is sealed, reports read it from the raw tables, so they are exact either way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dialer.reports.facts import Sealed, Sql, floor_hour, raw_attempt_facts, raw_state_facts
+
+LAG = timedelta(minutes=10)
+RELOOK = timedelta(hours=24)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: pg_advisory_xact_lock key: one refresh at a time across processes.
+LOCK_KEY = 0x5EB0_0001
+
+
+async def sealed(session: AsyncSession) -> Sealed:
+    result = await session.execute(text("SELECT name, sealed_until FROM report_rollup_marks"))
+    rows: dict[str, datetime] = {str(name): until for name, until in result.all()}
+    return Sealed(attempts=rows.get("attempts", EPOCH), states=rows.get("states", EPOCH))
+
+
+async def _boundaries(session: AsyncSession, now: datetime) -> tuple[datetime, datetime]:
+    target = floor_hour(now - LAG)
+    live = await session.scalar(text("SELECT min(queued_at) FROM attempts WHERE state <> 'done'"))
+    attempts = min(target, floor_hour(live)) if live is not None else target
+    return attempts, target
+
+
+def is_due(current: Sealed, now: datetime) -> bool:
+    target = floor_hour(now - LAG)
+    return current.attempts < target or current.states < target
+
+
+async def refresh(session: AsyncSession, now: datetime) -> Sealed:
+    """Seal every hour that can be sealed now; returns the new marks (the old ones if another process is at it)."""
+    if not await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({LOCK_KEY})")):
+        return await sealed(session)
+    current = await sealed(session)
+    attempts_to, states_to = await _boundaries(session, now)
+    if current.attempts < attempts_to:
+        since = await _since(session, current.attempts, "SELECT min(queued_at) FROM attempts")
+        if since is not None and since < attempts_to:
+            await session.execute(text("DELETE FROM report_attempt_hours WHERE hour >= :lo AND hour < :hi"),
+                                  {"lo": since, "hi": attempts_to})
+            sql = Sql()
+            body = raw_attempt_facts(sql, None, since, attempts_to)
+            await session.execute(text(
+                "INSERT INTO report_attempt_hours (hour, campaign_id, list_id, operator_id, code_id, outcome,"
+                f" attempts, handled, talk_ms, wrap_ms) {body}"), sql.params)
+        await _mark(session, "attempts", attempts_to)
+    if current.states < states_to:
+        since = await _since(session, current.states, "SELECT min(started_at) FROM operator_state_log")
+        if since is not None and since < states_to:
+            await session.execute(text("DELETE FROM report_state_hours WHERE hour >= :lo AND hour < :hi"),
+                                  {"lo": since, "hi": states_to})
+            sql = Sql()
+            body = raw_state_facts(sql, None, since, states_to, now)
+            await session.execute(text(
+                f"INSERT INTO report_state_hours (hour, operator_id, state, reason, ms, first_at, last_at) {body}"),
+                sql.params)
+        await _mark(session, "states", states_to)
+    return await sealed(session)
+
+
+async def _since(session: AsyncSession, old: datetime, first_query: str) -> datetime | None:
+    if old > EPOCH:
+        return old - RELOOK
+    first = await session.scalar(text(first_query))
+    return floor_hour(first) if first is not None else None
+
+
+async def _mark(session: AsyncSession, name: str, until: datetime) -> None:
+    await session.execute(text(
+        "INSERT INTO report_rollup_marks (name, sealed_until) VALUES (:name, :until)"
+        " ON CONFLICT (name) DO UPDATE SET sealed_until = EXCLUDED.sealed_until"), {"name": name, "until": until})
+
+
+async def ensure_fresh(maker: async_sessionmaker[AsyncSession], now: datetime) -> Sealed:
+    """The current marks, after sealing what can be sealed if an hour has passed since the last refresh."""
+    async with maker() as session, session.begin():
+        current = await sealed(session)
+        if not is_due(current, now):
+            return current
+        return await refresh(session, now)

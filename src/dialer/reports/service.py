@@ -1,0 +1,498 @@
+"""The reports: each is one or two GROUP BY statements over the facts (:mod:`dialer.reports.facts`).
+
+``sealed`` decides where the facts come from: the rollups' marks (fast) or None (the raw tables alone, the
+benchmark's baseline); the answers are the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialer.exceptions import ValidationFailed
+from dialer.reports import schemas as s
+from dialer.reports.facts import Sealed, Sql, attempt_facts, state_facts
+from dialer.reports.period import Period, ReportFilter
+
+ROLLING_DAYS = 30
+
+
+def pct(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def applied(f: ReportFilter) -> s.Applied:
+    def ids(v: tuple[int, ...] | None) -> list[int] | None:
+        return list(v) if v is not None else None
+
+    return s.Applied(date_from=f.period.first, date_to=f.period.last, tz=f.period.tz.key,
+                     campaign_ids=ids(f.campaign_ids), list_ids=ids(f.list_ids), operator_ids=ids(f.operator_ids),
+                     code_ids=ids(f.code_ids))
+
+
+async def _rows(session: AsyncSession, sql: Sql, statement: str) -> list[Any]:
+    return list((await session.execute(text(statement), sql.params)).all())
+
+
+async def _names(session: AsyncSession, table: str, ids: set[int], column: str = "name") -> dict[int, str]:
+    ids.discard(0)
+    if not ids:
+        return {}
+    rows = await session.execute(text(f"SELECT id, {column} FROM {table} WHERE id = ANY(CAST(:ids AS bigint[]))"),
+                                 {"ids": sorted(ids)})
+    return {int(i): str(n) for i, n in rows.all()}
+
+
+async def _caps(session: AsyncSession, ids: set[int]) -> dict[int, float]:
+    return {i: float(c) for i, c in (await session.execute(text(
+        "SELECT id, abandon_cap_pct FROM campaigns WHERE id = ANY(CAST(:ids AS bigint[]))"),
+        {"ids": sorted(ids)})).all()}
+
+
+def _fill(counts: s.Counts, outcome: str, n: int) -> None:
+    if outcome in s.CATEGORIES:
+        setattr(counts, outcome, getattr(counts, outcome) + n)
+    counts.total += n
+
+
+# --- Outcomes -------------------------------------------------------------------------------------------------
+
+async def outcomes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.Outcomes:
+    sql = Sql()
+    tz = sql.bind(f.period.tz.key)
+    facts = attempt_facts(sql, f, sealed)
+    rows = await _rows(session, sql, (
+        f"WITH facts AS ({facts}), x AS (SELECT facts.*, (facts.hour AT TIME ZONE {tz}) AS local,"
+        " (facts.outcome = 'answered' AND sc.code_id IS NOT NULL) AS ok FROM facts"
+        " LEFT JOIN report_successful_codes sc ON sc.code_id = facts.code_id)"
+        " SELECT GROUPING(local::date, extract(hour FROM local)::int, campaign_id, list_id) AS g,"
+        " local::date AS day, extract(hour FROM local)::int AS hod, campaign_id, list_id, outcome,"
+        " sum(attempts)::bigint, sum(handled)::bigint, sum(talk_ms)::bigint, sum(wrap_ms)::bigint,"
+        " coalesce(sum(attempts) FILTER (WHERE ok), 0)::bigint"
+        " FROM x GROUP BY GROUPING SETS ((outcome), (local::date, outcome), (extract(hour FROM local)::int, outcome),"
+        " (campaign_id, outcome), (list_id, outcome))"))
+    categories = s.Counts()
+    days: dict[date, s.DayRow] = {}
+    hours = {h: s.HourRow(hour=h) for h in range(24)}
+    campaigns: dict[int, s.Counts] = defaultdict(s.Counts)
+    lists: dict[int, s.Counts] = defaultdict(s.Counts)
+    success_by: dict[tuple[str, int], int] = defaultdict(int)
+    handled = talk = wrap = successful = 0
+    for g, day, hod, campaign_id, list_id, outcome, n, h, t, w, ok in rows:
+        if g == 0b1111:  # (outcome)
+            _fill(categories, outcome, n)
+            handled, talk, wrap, successful = handled + h, talk + t, wrap + w, successful + ok
+        elif g == 0b0111:
+            _fill(days.setdefault(day, s.DayRow(day=day)), outcome, n)
+        elif g == 0b1011:
+            _fill(hours[hod], outcome, n)
+        elif g == 0b1101:
+            _fill(campaigns[campaign_id], outcome, n)
+            success_by["c", campaign_id] += ok
+        elif g == 0b1110:
+            _fill(lists[list_id], outcome, n)
+            success_by["l", list_id] += ok
+    caps = await _caps(session, set(campaigns) | set(f.campaign_ids or ()))
+    campaign_names = await _names(session, "campaigns", set(campaigns))
+    list_names = await _names(session, "contact_lists", set(lists))
+    reached = await _reached(session, f)
+    live = categories.answered + categories.abandoned
+
+    def slice_row(key: str, i: int, c: s.Counts, name: str, cap: float | None) -> s.SliceRow:
+        ok = success_by[key, i]
+        return s.SliceRow(**c.model_dump(), id=i or None, name=name, answer_rate=pct(c.answered, c.total),
+                          abandon_rate=pct(c.abandoned, c.answered + c.abandoned), abandon_cap=cap,
+                          successful=ok, conversion=pct(ok, c.answered))
+
+    kpi = s.Kpi(attempts=categories.total, answered=categories.answered, reached_contacts=reached,
+                answer_rate=pct(categories.answered, categories.total), abandoned=categories.abandoned,
+                live_answers=live, abandon_rate=pct(categories.abandoned, live),
+                abandon_cap=min(caps.values()) if caps else None, handled=handled, talk_ms=talk, wrap_ms=wrap,
+                aht_ms=(talk + wrap) // handled if handled else 0, successful=successful,
+                conversion=pct(successful, categories.answered))
+    return s.Outcomes(
+        applied=applied(f), kpi=kpi, categories=categories,
+        by_day=[days.get(d) or s.DayRow(day=d) for d in f.period.days], by_hour=list(hours.values()),
+        by_campaign=sorted((slice_row("c", i, c, campaign_names.get(i, f"#{i}"), caps.get(i))
+                            for i, c in campaigns.items()), key=lambda r: (-r.total, r.name)),
+        by_list=sorted((slice_row("l", i, c, list_names.get(i, "—"), None) for i, c in lists.items()),
+                       key=lambda r: (-r.total, r.name)))
+
+
+def _attempt_where(sql: Sql, f: ReportFilter) -> tuple[str, str]:
+    """JOIN and WHERE text selecting the filter's finished attempts (alias ``a``; ``c`` the contact)."""
+    where = (f"a.state = 'done' AND a.queued_at >= {sql.bind(f.start)} AND a.queued_at < {sql.bind(f.end)}")
+    join = ""
+    if f.campaign_ids is not None:
+        where += f" AND a.campaign_id = ANY(CAST({sql.bind(list(f.campaign_ids))} AS bigint[]))"
+    if f.list_ids is not None:
+        join = " JOIN contacts c ON c.id = a.contact_id"
+        where += f" AND c.list_id = ANY(CAST({sql.bind(list(f.list_ids))} AS bigint[]))"
+    if f.operator_ids is not None:
+        where += f" AND a.operator_id = ANY(CAST({sql.bind(list(f.operator_ids))} AS bigint[]))"
+    if f.code_ids is not None:
+        where += f" AND a.completion_code_id = ANY(CAST({sql.bind(list(f.code_ids))} AS bigint[]))"
+    return join, where
+
+
+async def _reached(session: AsyncSession, f: ReportFilter) -> int:
+    """Distinct contacts answered: not additive, so always counted from the attempts."""
+    sql = Sql()
+    join, where = _attempt_where(sql, f)
+    return int(await session.scalar(text(
+        f"SELECT count(DISTINCT a.contact_id) FROM attempts a{join} WHERE {where} AND a.outcome = 'answered'"),
+        sql.params) or 0)
+
+
+DIMENSIONS: dict[str, tuple[str, str]] = {
+    # name → (expression, join): slices that depend on the number or the selection, read from the attempts.
+    "caller_id": ("coalesce(a.caller_id, '')", ""),
+    "zone": ("coalesce(p.timezones[1], '')", " LEFT JOIN contact_phones p ON p.id = a.phone_id"),
+    "region": ("coalesce(p.region, '')", " LEFT JOIN contact_phones p ON p.id = a.phone_id"),
+    "carrier": ("coalesce(p.carrier, '')", " LEFT JOIN contact_phones p ON p.id = a.phone_id"),
+    "selection": ("coalesce(sel.name, '')", " LEFT JOIN selections sel ON sel.id = a.selection_id"),
+}
+
+
+async def outcome_slices(session: AsyncSession, f: ReportFilter, dimension: str) -> s.OutcomeSlices:
+    if dimension not in DIMENSIONS:
+        raise ValidationFailed.field("dimension", f"one of {', '.join(DIMENSIONS)}")
+    expr, extra = DIMENSIONS[dimension]
+    sql = Sql()
+    join, where = _attempt_where(sql, f)
+    rows = await _rows(session, sql, (
+        f"SELECT {expr} AS key, coalesce(a.outcome, 'error'), count(*) FROM attempts a{join}{extra}"
+        f" WHERE {where} GROUP BY 1, 2"))
+    by: dict[str, s.Counts] = defaultdict(s.Counts)
+    for key, outcome, n in rows:
+        _fill(by[key], outcome, n)
+    out = [s.DimensionRow(key=k, answer_rate=pct(c.answered, c.total), **c.model_dump()) for k, c in by.items()]
+    return s.OutcomeSlices(applied=applied(f), dimension=dimension,
+                           rows=sorted(out, key=lambda r: (-r.total, r.key)))
+
+
+# --- Operators ------------------------------------------------------------------------------------------------
+
+async def _state_totals(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> list[Any]:
+    sql = Sql()
+    tz = sql.bind(f.period.tz.key)
+    facts = state_facts(sql, f, sealed)
+    return await _rows(session, sql, (
+        f"WITH facts AS ({facts}) SELECT operator_id, (hour AT TIME ZONE {tz})::date AS day, state, reason,"
+        " sum(ms)::bigint, min(first_at), max(last_at) FROM facts GROUP BY 1, 2, 3, 4"))
+
+
+async def operators(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.Operators:
+    sql = Sql()
+    facts = attempt_facts(sql, f, sealed)
+    rows = await _rows(session, sql, (
+        f"WITH facts AS ({facts}) SELECT GROUPING(facts.code_id) AS g, operator_id, facts.code_id,"
+        " sum(attempts)::bigint, sum(handled)::bigint, sum(talk_ms)::bigint, sum(wrap_ms)::bigint,"
+        " coalesce(sum(attempts) FILTER (WHERE outcome = 'answered'), 0)::bigint,"
+        " coalesce(sum(attempts) FILTER (WHERE outcome = 'answered' AND sc.code_id IS NOT NULL), 0)::bigint"
+        " FROM facts LEFT JOIN report_successful_codes sc ON sc.code_id = facts.code_id"
+        " WHERE operator_id <> 0 GROUP BY GROUPING SETS ((operator_id), (operator_id, facts.code_id))"))
+    calls: dict[int, tuple[int, ...]] = {}
+    codes: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for g, op, code, n, handled, talk, wrap, answered, ok in rows:
+        if g:
+            calls[op] = (n, handled, talk, wrap, answered, ok)
+        else:
+            codes[op].append((code, n))
+    time_in: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for op, _day, state, _reason, total, _first, _last in await _state_totals(session, f, sealed):
+        time_in[op][state] += total
+    ids = set(calls) | set(time_in)
+    names = await _names(session, "operators", set(ids))
+    code_names = await _names(session, "completion_codes", {c for cs in codes.values() for c, _ in cs})
+    out = []
+    for op in ids:
+        _n, handled, talk, wrap, answered, ok = calls.get(op, (0, 0, 0, 0, 0, 0))
+        states = time_in.get(op, {})
+        logged = sum(states.values())
+        out.append(s.OperatorRow(
+            operator_id=op, name=names.get(op, f"#{op}"), handled=handled, answered=answered, talk_ms=talk,
+            wrap_ms=wrap, aht_ms=(talk + wrap) // handled if handled else 0, waiting_ms=states.get("ready", 0),
+            logged_in_ms=logged, paused_ms=states.get("paused", 0), successful=ok, conversion=pct(ok, answered),
+            calls_per_hour=round(handled * 3_600_000 / logged, 2) if logged else 0.0,
+            codes=sorted((s.CodeCount(code_id=c or None, name=code_names.get(c, "—"), count=n)
+                          for c, n in codes.get(op, [])), key=lambda x: (-x.count, x.name)),
+            rank=0))
+    out.sort(key=lambda r: (-r.successful, -r.handled, r.name, r.operator_id))
+    for i, row in enumerate(out, 1):
+        row.rank = i
+    return s.Operators(applied=applied(f), rows=out)
+
+
+# --- Operator time in state -----------------------------------------------------------------------------------
+
+async def states(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.States:
+    acc: dict[tuple[int, date], dict[str, Any]] = {}
+    for op, day, state, reason, total, first, last in await _state_totals(session, f, sealed):
+        row = acc.setdefault((op, day), {"states": defaultdict(int), "reasons": defaultdict(int),
+                                         "first": first, "last": last})
+        row["states"][state] += total
+        if state == "paused":
+            row["reasons"][reason or "—"] += total
+        row["first"], row["last"] = min(row["first"], first), max(row["last"], last)
+    names = await _names(session, "operators", {op for op, _ in acc})
+    out = []
+    for (op, day), row in acc.items():
+        st = row["states"]
+        logged, paused = sum(st.values()), st.get("paused", 0)
+        busy = st.get("in_call", 0) + st.get("wrap_up", 0)
+        out.append(s.StateRow(
+            operator_id=op, name=names.get(op, f"#{op}"), day=day, first_login=row["first"],
+            last_logout=row["last"], logged_in_ms=logged, ready_ms=st.get("ready", 0),
+            reserved_ms=st.get("reserved", 0) + st.get("ringing", 0), in_call_ms=st.get("in_call", 0),
+            wrap_up_ms=st.get("wrap_up", 0), paused_ms=paused, paused_by_reason=dict(sorted(row["reasons"].items())),
+            occupancy=pct(busy, logged - paused)))
+    out.sort(key=lambda r: (r.name, r.operator_id, r.day))
+    return s.States(applied=applied(f), rows=out)
+
+
+# --- Completion codes -----------------------------------------------------------------------------------------
+
+async def codes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.Codes:
+    sql = Sql()
+    facts = attempt_facts(sql, f, sealed)
+    rows = await _rows(session, sql, (
+        f"WITH facts AS ({facts}) SELECT GROUPING(campaign_id, operator_id) AS g, campaign_id, operator_id,"
+        " code_id, sum(attempts)::bigint FROM facts"
+        " GROUP BY GROUPING SETS ((code_id), (campaign_id, code_id), (operator_id, code_id))"))
+    per_code: dict[int, int] = defaultdict(int)
+    per_campaign: list[tuple[int, int, int]] = []
+    per_operator: list[tuple[int, int, int]] = []
+    for g, campaign_id, operator_id, code_id, n in rows:
+        if g == 0b11:
+            per_code[code_id] += n
+        elif g == 0b01:
+            per_campaign.append((campaign_id, code_id, n))
+        elif operator_id:
+            per_operator.append((operator_id, code_id, n))
+    total = sum(per_code.values())
+    info = {int(i): (str(n), str(c)) for i, n, c in (await session.execute(text(
+        "SELECT id, name, category FROM completion_codes WHERE id = ANY(CAST(:ids AS bigint[]))"),
+        {"ids": sorted(per_code)})).all()}
+    marked = set((await session.scalars(text("SELECT code_id FROM report_successful_codes"))).all())
+    groups = await _rows(session, Sql(), "SELECT g.id, g.name, m.code_id FROM completion_code_groups g"
+                                         " JOIN completion_code_group_members m ON m.group_id = g.id")
+    by_group: dict[tuple[int, str], int] = defaultdict(int)
+    for gid, gname, code_id in groups:
+        if code_id in per_code:
+            by_group[gid, gname] += per_code[code_id]
+    campaign_names = await _names(session, "campaigns", {c for c, _, _ in per_campaign})
+    operator_names = await _names(session, "operators", {o for o, _, _ in per_operator})
+
+    def name(code_id: int) -> str:
+        return info.get(code_id, ("—", ""))[0]
+
+    return s.Codes(
+        applied=applied(f), total=total,
+        rows=sorted((s.CodeRow(code_id=c or None, name=name(c), category=info.get(c, ("", "error"))[1],
+                               successful=c in marked, count=n, share=pct(n, total)) for c, n in per_code.items()),
+                    key=lambda r: (-r.count, r.name)),
+        groups=sorted((s.GroupRow(group_id=gid, name=gname, count=n, share=pct(n, total))
+                       for (gid, gname), n in by_group.items()), key=lambda r: (-r.count, r.name)),
+        by_campaign=sorted((s.PairRow(id=i, name=campaign_names.get(i, f"#{i}"), code_id=c or None, code=name(c),
+                                      count=n) for i, c, n in per_campaign), key=lambda r: (r.name, -r.count, r.code)),
+        by_operator=sorted((s.PairRow(id=i, name=operator_names.get(i, f"#{i}"), code_id=c or None, code=name(c),
+                                      count=n) for i, c, n in per_operator), key=lambda r: (r.name, -r.count, r.code)))
+
+
+# --- Abandon ledger -------------------------------------------------------------------------------------------
+
+async def abandon(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.Abandon:
+    """Per campaign per day; the rolling rate covers the 30 days ending that day (read from before the period)."""
+    wide = dataclasses.replace(f, period=Period(f.period.first - timedelta(days=ROLLING_DAYS - 1), f.period.last,
+                                                f.period.tz))
+    sql = Sql()
+    tz = sql.bind(f.period.tz.key)
+    facts = attempt_facts(sql, wide, sealed)
+    rows = await _rows(session, sql, (
+        f"WITH facts AS ({facts}) SELECT campaign_id, (hour AT TIME ZONE {tz})::date AS day,"
+        " coalesce(sum(attempts) FILTER (WHERE outcome IN ('answered', 'abandoned')), 0)::bigint,"
+        " coalesce(sum(attempts) FILTER (WHERE outcome = 'abandoned'), 0)::bigint"
+        " FROM facts GROUP BY 1, 2"))
+    daily: dict[int, dict[date, tuple[int, int]]] = defaultdict(dict)
+    for campaign_id, day, live, lost in rows:
+        daily[campaign_id][day] = (live, lost)
+    caps = await _caps(session, set(daily))
+    names = await _names(session, "campaigns", set(daily))
+    out = []
+    for campaign_id, days in daily.items():
+        for day in f.period.days:
+            if day not in days:
+                continue
+            live, lost = days[day]
+            window = [days.get(day - timedelta(days=i), (0, 0)) for i in range(ROLLING_DAYS)]
+            r_live, r_lost = sum(w[0] for w in window), sum(w[1] for w in window)
+            cap = caps.get(campaign_id, 3.0)
+            rolling = pct(r_lost, r_live)
+            out.append(s.LedgerRow(campaign_id=campaign_id, campaign=names.get(campaign_id, f"#{campaign_id}"),
+                                   day=day, live_answers=live, abandoned=lost, rate=pct(lost, live),
+                                   rolling_live_answers=r_live, rolling_abandoned=r_lost, rolling_rate=rolling,
+                                   cap=cap, over_cap=rolling > cap))
+    out.sort(key=lambda r: (r.campaign, r.campaign_id, r.day))
+    return s.Abandon(applied=applied(f), rows=out)
+
+
+# --- Lists and campaigns progress -----------------------------------------------------------------------------
+
+async def progress(session: AsyncSession, f: ReportFilter) -> s.Progress:
+    """The lists' state now (not a period): chosen lists, else the chosen campaigns' lists, else every list."""
+    sql = Sql()
+    if f.list_ids is not None:
+        lists = f"SELECT id FROM contact_lists WHERE id = ANY(CAST({sql.bind(list(f.list_ids))} AS bigint[]))"
+    elif f.campaign_ids is not None:
+        lists = ("SELECT list_id FROM campaign_lists WHERE campaign_id = "
+                 f"ANY(CAST({sql.bind(list(f.campaign_ids))} AS bigint[]))")
+    else:
+        lists = "SELECT id FROM contact_lists"
+    totals = await _rows(session, sql, (
+        f"SELECT c.list_id, c.status, coalesce(c.last_outcome, ''), count(*) FROM contacts c"
+        f" WHERE c.list_id IN ({lists}) GROUP BY 1, 2, 3"))
+    extra = await _rows(session, sql, (
+        "SELECT p.list_id, coalesce(p.timezones[1], ''), count(DISTINCT p.contact_id),"
+        " count(DISTINCT p.contact_id) FILTER (WHERE p.tz_uncertain) FROM contact_phones p"
+        f" JOIN contacts c ON c.id = p.contact_id WHERE p.list_id IN ({lists}) AND c.status <> 'done'"
+        " GROUP BY 1, 2"))
+    uncertain = await _rows(session, sql, (
+        "SELECT p.list_id, count(DISTINCT p.contact_id) FROM contact_phones p"
+        f" WHERE p.list_id IN ({lists}) AND p.tz_uncertain GROUP BY 1"))
+    dnc = await _rows(session, sql, (
+        "SELECT c.list_id, count(*) FROM contacts c"
+        f" WHERE c.list_id IN ({lists}) AND NOT EXISTS (SELECT 1 FROM contact_phones p WHERE p.contact_id = c.id"
+        " AND NOT EXISTS (SELECT 1 FROM dnc_entries d WHERE (d.number = p.e164 AND NOT d.is_prefix)"
+        " OR (d.is_prefix AND starts_with(p.e164, d.number))))"
+        " AND EXISTS (SELECT 1 FROM contact_phones p WHERE p.contact_id = c.id) GROUP BY 1"))
+    window = await _window(session, f)
+    acc: dict[int, s.ListProgress] = {}
+    names = await _names(session, "contact_lists", {r[0] for r in totals} | {r[0] for r in extra})
+
+    def row(list_id: int) -> s.ListProgress:
+        return acc.setdefault(list_id, s.ListProgress(
+            list_id=list_id, name=names.get(list_id, f"#{list_id}"), total=0, new=0, in_progress=0, done=0,
+            by_last_outcome={}, zone_uncertain=0, in_dnc=0, left_by_zone=[]))
+
+    for list_id, status, last, n in totals:
+        r = row(list_id)
+        r.total += n
+        setattr(r, status, getattr(r, status) + n)
+        if last:
+            r.by_last_outcome[last] = r.by_last_outcome.get(last, 0) + n
+    for list_id, zone_name, n, _unsure in extra:
+        row(list_id).left_by_zone.append(s.ZoneLeft(zone=zone_name, contacts=n,
+                                                    window_opens=_opens(window, zone_name, f.now)))
+    for list_id, n in uncertain:
+        row(list_id).zone_uncertain = n
+    for list_id, n in dnc:
+        row(list_id).in_dnc = n
+    for r in acc.values():
+        r.left_by_zone.sort(key=lambda z: (-z.contacts, z.zone))
+    return s.Progress(applied=applied(f), lists=sorted(acc.values(), key=lambda r: (r.name, r.list_id)))
+
+
+async def _window(session: AsyncSession, f: ReportFilter) -> tuple[time, time] | None:
+    if f.campaign_ids is None or len(f.campaign_ids) != 1:
+        return None
+    found = (await session.execute(text(
+        "SELECT st.call_window_start, st.call_window_end FROM campaigns c JOIN strategies st ON st.id = c.strategy_id"
+        " WHERE c.id = :id"), {"id": f.campaign_ids[0]})).first()
+    return (found[0], found[1]) if found else None
+
+
+def _opens(window: tuple[time, time] | None, zone_name: str, now: datetime) -> datetime | None:
+    """When the strategy's calling window next opens in ``zone_name`` (None: open now, or unknown)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if window is None or not zone_name:
+        return None
+    try:
+        tz = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    start, end = window
+    local = now.astimezone(tz)
+    t = local.time()
+    inside = (start <= t < end) if start < end else (t >= start or t < end) if start != end else True
+    if inside:
+        return None
+    day = local.date() if t < start else local.date() + timedelta(days=1)
+    return datetime.combine(day, start, tz)
+
+
+# --- Calls ----------------------------------------------------------------------------------------------------
+
+CALL_SORT = {"id": "a.id", "queued_at": "a.queued_at", "talk_ms": "talk_ms", "outcome": "a.outcome",
+             "operator": "o.name", "campaign": "cp.name", "number": "a.number"}
+
+
+async def calls(session: AsyncSession, f: ReportFilter, sealed: Sealed | None, *, outcome: str | None,
+                page: int, per_page: int, sort: str) -> s.Calls:
+    if outcome is not None and outcome not in s.CATEGORIES:
+        raise ValidationFailed.field("outcome", f"one of {', '.join(s.CATEGORIES)}")
+    key = sort.lstrip("-")
+    if key not in CALL_SORT:
+        raise ValidationFailed.field("sort", f"one of {', '.join(CALL_SORT)} (prefix - for descending)")
+    order = f"{CALL_SORT[key]} {'DESC' if sort.startswith('-') else 'ASC'}, a.id DESC"
+    sql = Sql()
+    join, where = _attempt_where(sql, f)
+    if outcome:
+        where += f" AND a.outcome = {sql.bind(outcome)}"
+    rows = await _rows(session, sql, (
+        "SELECT a.id, a.campaign_id, cp.name, l.name, a.operator_id, o.name, a.number, a.caller_id, a.outcome,"
+        " cc.name, a.queued_at, a.dialed_at, a.ringing_at, a.answered_at, a.connected_at, a.hung_up_at,"
+        f" a.wrap_up_ended_at, {_ms_or_null('a.hung_up_at - a.connected_at')} AS talk_ms, a.hangup_cause"
+        f" FROM attempts a{join} JOIN campaigns cp ON cp.id = a.campaign_id"
+        " LEFT JOIN contacts c2 ON c2.id = a.contact_id LEFT JOIN contact_lists l ON l.id = c2.list_id"
+        " LEFT JOIN operators o ON o.id = a.operator_id"
+        " LEFT JOIN completion_codes cc ON cc.id = a.completion_code_id"
+        f" WHERE {where} ORDER BY {order} LIMIT {int(per_page)} OFFSET {int((page - 1) * per_page)}"))
+    items = [s.CallRow(id=r[0], campaign_id=r[1], campaign=r[2], list=r[3], operator_id=r[4], operator=r[5],
+                       number=r[6], caller_id=r[7], outcome=r[8], code=r[9], queued_at=r[10], dialed_at=r[11],
+                       ringing_at=r[12], answered_at=r[13], connected_at=r[14], hung_up_at=r[15],
+                       wrap_up_ended_at=r[16], talk_ms=r[17], hangup_cause=r[18]) for r in rows]
+    # The total comes from the facts (the rollups for sealed hours): counting a year of attempts row by row is
+    # what a paged list must not do.
+    count = Sql()
+    facts = attempt_facts(count, f, sealed)
+    cond = f" WHERE outcome = {count.bind(outcome)}" if outcome else ""
+    total = int(await session.scalar(text(f"SELECT coalesce(sum(attempts), 0) FROM ({facts}) x{cond}"),
+                                     count.params) or 0)
+    return s.Calls(applied=applied(f), items=items, total=total, page=page, per_page=per_page)
+
+
+def _ms_or_null(expr: str) -> str:
+    return f"(round(extract(epoch FROM ({expr})) * 1000))::bigint"
+
+
+async def call_batches(session: AsyncSession, f: ReportFilter, outcome: str | None, batch: int) -> Any:
+    """Every call of the filter, oldest first, in batches from a server-side cursor (for streamed exports)."""
+    sql = Sql()
+    join, where = _attempt_where(sql, f)
+    if outcome:
+        where += f" AND a.outcome = {sql.bind(outcome)}"
+    result = await session.stream(text(
+        "SELECT a.id, a.queued_at, cp.name, l.name, o.name, a.number, a.caller_id, a.outcome, cc.name,"
+        " a.dialed_at, a.ringing_at, a.answered_at, a.connected_at, a.hung_up_at, a.wrap_up_ended_at,"
+        f" {_ms_or_null('a.hung_up_at - a.connected_at')}, a.hangup_cause"
+        f" FROM attempts a{join} JOIN campaigns cp ON cp.id = a.campaign_id"
+        " LEFT JOIN contacts c2 ON c2.id = a.contact_id LEFT JOIN contact_lists l ON l.id = c2.list_id"
+        " LEFT JOIN operators o ON o.id = a.operator_id"
+        " LEFT JOIN completion_codes cc ON cc.id = a.completion_code_id"
+        f" WHERE {where} ORDER BY a.queued_at, a.id").execution_options(yield_per=batch), sql.params)
+    async for part in result.partitions(batch):
+        yield part
+
+
+# --- Shift summary --------------------------------------------------------------------------------------------
+
+async def shift(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.ShiftSummary:
+    return s.ShiftSummary(applied=applied(f), outcomes=await outcomes(session, f, sealed),
+                          operators=await operators(session, f, sealed), abandon=await abandon(session, f, sealed))
