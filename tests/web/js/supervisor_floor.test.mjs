@@ -83,9 +83,9 @@ test("an engine that is not running while a campaign dials is an alert until it 
   assert.equal(f.visibleAlerts()[0].at, iso(T0)); // the server's time when nothing else gives one
   f.snapshot(snap());
   assert.deepEqual(f.visibleAlerts(), []);
-  // nothing dials: no alert either
+  // nothing dials: still a warning (the floor shows the engine red), a milder one
   f.snapshot(snap({ engine: { running: false }, campaigns: [campaign(1, { status: "paused" })] }));
-  assert.deepEqual(f.visibleAlerts(), []);
+  assert.deepEqual(f.visibleAlerts().map((a) => [a.key, a.kind, a.text]), [["engine", "warn", "supervisor.alert.engine_idle"]]);
 });
 
 test("an operator's state change patches his row and asks the server for what only it knows", () => {
@@ -298,12 +298,12 @@ test("a trunk down is an alert unless the trunk is switched off", () => {
   assert.ok(f.alerts.has("trunk:9"));
 });
 
-test("the newest alerts come first", () => {
+test("the dangerous alerts come first, the newest first among them", () => {
   const f = floor();
   f.apply({ type: "OperatorMissedCall", at: iso(T0 + 1000), operator_id: 7, campaign_id: 1, missed_in_row: 1, paused: false });
   f.apply({ type: "OperatorMissedCall", at: iso(T0 + 5000), operator_id: 8, campaign_id: 1, missed_in_row: 1, paused: false });
   f.apply({ type: "TrunkStateChanged", at: iso(T0 + 3000), trunk_id: 3, name: "Carrier", up: false, detail: "" });
-  assert.deepEqual(f.visibleAlerts().map((a) => a.key), ["missed:8", "trunk:3", "missed:7"]);
+  assert.deepEqual(f.visibleAlerts().map((a) => a.key), ["trunk:3", "missed:8", "missed:7"]);
 });
 
 test("a snapshot keeps calls the engine has announced but not recorded yet, for a while", () => {
@@ -406,4 +406,106 @@ test("the attempts remembered are bounded", () => {
   for (let i = 1; i <= 5001; i++) f.apply(ev.finished(i, { campaign_id: 2 }));
   assert.equal(f.finished.size, 5000);
   assert.ok(!f.finished.has(1) && f.finished.has(5001));
+});
+
+// ---- #13 §2: every red condition on the floor is a warning; #11: results pending ----
+const { overCap } = await loadStatic("supervisor_floor.js");
+
+function floorSnap(over = {}) {
+  return {
+    at: iso(T0), engine: { running: true }, operators: [], pools: [], trunks: [], live_calls: [],
+    campaigns: [{ id: 1, name: "Взыскание", status: "running", status_reason: "", calls: {}, outcomes_today: {},
+      abandoned_today: 0, live_answers_today: 0, abandon_pct: 0, abandon_cap_pct: 3, over_cap: false, idle_reasons: [] }],
+    ...over,
+  };
+}
+
+test("a campaign over its abandon cap is a warning with its rate and sample", () => {
+  const floor = new Floor({ t, now: clock().now });
+  const s = floorSnap();
+  Object.assign(s.campaigns[0], { abandoned_today: 5, live_answers_today: 118, abandon_pct: 4.23, over_cap: true });
+  floor.snapshot(s);
+  const alerts = floor.visibleAlerts();
+  assert.equal(alerts.length, 1);
+  assert.equal(alerts[0].key, "cap:1");
+  assert.equal(alerts[0].kind, "danger");
+  assert.match(alerts[0].text, /"pct":"4,23%"/);
+  assert.match(alerts[0].text, /"abandoned":5,"live":118/);
+  // back under the cap: the warning goes
+  floor.snapshot(floorSnap());
+  assert.deepEqual(floor.visibleAlerts(), []);
+});
+
+test("the live events that push a campaign over its cap raise the warning before the next snapshot", () => {
+  const floor = new Floor({ t, now: clock().now });
+  const s = floorSnap();
+  Object.assign(s.campaigns[0], { abandoned_today: 0, live_answers_today: 9 });
+  floor.snapshot(s);
+  floor.apply({ type: "AttemptFinished", attempt_id: 7, campaign_id: 1, category: "abandoned", abandoned: true, at: iso(T0) });
+  assert.equal(overCap(floor.camps.get(1)), true);
+  assert.deepEqual(floor.visibleAlerts().map((a) => a.key), ["cap:1"]);
+});
+
+test("a running campaign that places no calls is a warning naming why; its own red states are not doubled", () => {
+  const floor = new Floor({ t, now: clock().now });
+  const s = floorSnap();
+  s.campaigns[0].idle_reasons = [{ code: "no_operator_with_skill", params: { skills: ["Продажи"] } },
+    { code: "over_abandon_cap", params: { abandon_pct: 4.2, cap_pct: 3 } }];
+  floor.snapshot(s);
+  const idle = floor.visibleAlerts().find((a) => a.key === "idle:1");
+  assert.ok(idle);
+  assert.match(idle.text, /supervisor.idle_short.no_operator_with_skill/);
+  assert.doesNotMatch(idle.text, /over_abandon_cap/);
+  s.campaigns[0].status = "paused";
+  floor.snapshot(s);
+  assert.equal(floor.visibleAlerts().find((a) => a.key === "idle:1"), undefined);
+});
+
+test("the engine down is a warning even with no campaign running", () => {
+  const floor = new Floor({ t, now: clock().now });
+  const s = floorSnap({ engine: { running: false } });
+  s.campaigns[0].status = "paused";
+  floor.snapshot(s);
+  assert.deepEqual(floor.visibleAlerts().map((a) => [a.key, a.kind]), [["engine", "warn"]]);
+  s.campaigns[0].status = "running";
+  floor.snapshot(s);
+  assert.deepEqual(floor.visibleAlerts().map((a) => [a.key, a.kind]), [["engine", "danger"]]);
+});
+
+test("dismissed warnings are hidden, not gone: the panel can count them and show them again", () => {
+  const floor = new Floor({ t, now: clock().now });
+  floor.snapshot(floorSnap({ engine: { running: false } }));
+  floor.dismiss("engine");
+  assert.deepEqual(floor.visibleAlerts(), []);
+  assert.deepEqual(floor.hiddenAlerts().map((a) => a.key), ["engine"]);
+  const ch = floor.showHidden();
+  assert.equal(ch.alerts, true);
+  assert.deepEqual(floor.visibleAlerts().map((a) => a.key), ["engine"]);
+});
+
+test("results pending after an engine restart are a warning until each is recorded", () => {
+  const floor = new Floor({ t, now: clock().now });
+  floor.snapshot(floorSnap());
+  const items = [{ id: 11, number: "+79160000001", queued_at: iso(T0 - 60000) },
+    { id: 12, number: "+79160000002", queued_at: iso(T0 - 30000) }];
+  const ch = floor.pendingLoaded(items);
+  assert.equal(ch.pending, true);
+  const alert = floor.visibleAlerts().find((a) => a.key === "pending");
+  assert.match(alert.text, /"n":2/);
+  assert.equal(alert.at, iso(T0 - 30000));
+  floor.pendingRecorded(11);
+  assert.match(floor.visibleAlerts().find((a) => a.key === "pending").text, /"n":1/);
+  floor.pendingRecorded(12);
+  assert.deepEqual(floor.visibleAlerts(), []);
+});
+
+test("a pause forced during a call shows pending until the operator reaches it", () => {
+  const floor = new Floor({ t, now: clock().now });
+  floor.snapshot(floorSnap({ operators: [{ id: 5, name: "Анна", state: "in_call", reason: "", since: iso(T0), attempt_id: 3 }] }));
+  const ch = floor.operatorForced(5, { ok: true, state: "in_call", pending: "paused", reason: "" }, "lunch");
+  assert.ok(ch.operators.has(5));
+  assert.equal(floor.ops.get(5).pause_pending, "lunch");
+  floor.apply({ type: "OperatorStateChanged", operator_id: 5, state: "paused", reason: "lunch", previous: "in_call",
+    at: iso(T0 + 1000), attempt_id: null, campaign_id: null });
+  assert.equal(floor.ops.get(5).pause_pending, null);
 });

@@ -7,8 +7,13 @@
 // the events and the page's actions change the floor's state is supervisor_floor.js (no DOM); this module does
 // the requests and the timers and renders what changed.
 // showAttempt(container, id): renders one attempt's card (GET /api/attempts/{id}) into container.
-import { api, live, t, el, toast, fmtDuration, fmtDateTime } from "./app.js";
-import { Floor, OUTCOMES, RECENT, callGroups } from "./supervisor_floor.js";
+// The floor also lists the conversations an engine crash cut off, waiting for their result
+// (GET /api/monitoring/attempts?result_pending=true); a supervisor who may control operators records the result
+// with the campaign's code buttons (POST /api/attempts/{id}/result). A running campaign that places no calls says
+// why (its idle_reasons, times in the campaign's time zone); an operator forced to pause during a call shows the
+// pause pending.
+import { api, live, t, el, toast, fmtDuration, fmtDateTime, fmtDateTimeIn, fmtNumber, naturalCompare } from "./app.js";
+import { Floor, OUTCOMES, RECENT, callGroups, overCap } from "./supervisor_floor.js";
 
 const SAFETY_MS = 10000;
 const FOLLOW_UP_MS = 1200;
@@ -41,6 +46,35 @@ function label(prefix, value) {
 function campaignStatusLabel(status) { return label("supervisor.cstatus.", status); }
 
 function reasonLabel(reason) { return label("supervisor.reason.", reason); }
+
+// SIP answers a call card shows with their meaning ("нет ответа · SIP 408")
+const SIP_MEANINGS = new Set([403, 404, 408, 410, 480, 484, 486, 487, 488, 500, 502, 503, 504, 600, 603, 604]);
+
+function hangupText(a) {
+  const side = a.hangup_side ? label("supervisor.side.", a.hangup_side) : "";
+  let cause = a.hangup_cause ? label("supervisor.cause.", a.hangup_cause) : "";
+  if (a.sip_code && SIP_MEANINGS.has(a.sip_code)) {
+    // the carrier's reason phrase ("486 Busy Here", "no answer") says what the code says: the code's meaning instead
+    cause = t("supervisor.sip_code." + a.sip_code);
+  }
+  return [side, cause, a.sip_code ? `SIP ${a.sip_code}` : ""].filter(Boolean).join(" · ");
+}
+
+// an idle reason in words, its times in the campaign's time zone
+export function idleText(reason, zone) {
+  const p = reason.params || {};
+  const when = (iso) => (iso ? fmtDateTimeIn(iso, window.LANG, zone) : "—");
+  const params = {
+    next_open_at: when(p.next_open_at), next_window_at: when(p.next_window_at), next_retry_at: when(p.next_retry_at),
+    skills: Array.isArray(p.skills) ? p.skills.join(", ") : (p.skills || "—"),
+    limit: p.limit ?? "—", reason: p.reason || "—",
+    abandon_pct: fmtNumber(p.abandon_pct, window.LANG, { decimals: 2 }) + "%",
+    cap_pct: fmtNumber(p.cap_pct, window.LANG) + "%",
+  };
+  const id = "supervisor.idle." + reason.code;
+  const text = t(id, params);
+  return text === id ? reason.code : text;
+}
 
 // ---- the confirmation dialog --------------------------------------------------------------------------------------
 function ask(message, { input = null, okLabel = null } = {}) {
@@ -89,8 +123,7 @@ function renderAttempt(container, a) {
     ["supervisor.card.code", a.completion_code],
     ["supervisor.card.caller_id", a.caller_id],
     ["supervisor.card.answered_by", a.answered_by ? label("supervisor.answered_by.", a.answered_by) : null],
-    ["supervisor.card.hangup", [a.hangup_side ? label("supervisor.side.", a.hangup_side) : "", a.hangup_cause,
-      a.sip_code ? `SIP ${a.sip_code}` : ""].filter(Boolean).join(" · ") || null],
+    ["supervisor.card.hangup", hangupText(a) || null],
     ["supervisor.card.waited", a.waited_s !== null ? fmtSeconds(a.waited_s) : null],
     ["supervisor.card.abandoned", a.waited_s !== null ? (a.abandoned ? t("common.yes") : t("common.no")) : null],
     ["supervisor.card.ring", a.ring_s !== null ? fmtSeconds(a.ring_s) : null],
@@ -152,7 +185,8 @@ function fmtSeconds(s) {
 export function startFloor(root) {
   const can = JSON.parse(root.dataset.can || "{}");
   const reasons = JSON.parse(root.dataset.reasons || "[]");
-  const S = new Floor({ t }); // the state; rendered below
+  const S = new Floor({ t, lang: window.LANG }); // the state; rendered below
+  const zones = new Map(); // campaign id → its time zone (the idle reasons' times are the campaign's local time)
   const opTable = document.getElementById("sup-operators");
   const campTable = document.getElementById("sup-campaigns");
   const alertList = document.getElementById("sup-alerts");
@@ -200,7 +234,9 @@ export function startFloor(root) {
       onclick: () => openList(t("supervisor.latest_of", { name: op.name }), { operator_id: op.id }) }, op.name));
     c.state.replaceChildren(el("span", { class: `pill st-${op.state}` }, stateLabel(op.state)), " ",
       el("span", { class: "sup-time", dataset: { since: op.since || "" } }, op.since ? fmtDuration(S.elapsed(op.since)) : ""));
-    c.reason.replaceChildren(op.state === "paused" ? reasonLabel(op.reason) : "");
+    c.reason.replaceChildren(op.state === "paused" ? reasonLabel(op.reason) : "",
+      op.pause_pending && op.state !== "paused" ? el("span", { class: "pill sup-pause-pending", title: reasonLabel(op.pause_pending) },
+        t("supervisor.pause_pending", { reason: reasonLabel(op.pause_pending) })) : "");
     c.sip.replaceChildren(sipBadge(op.sip));
     c.campaign.replaceChildren(op.campaign_id ? (op.campaign_name || S.campaignName(op.campaign_id)) : "");
     const number = op.number || (op.attempt_id ? S.numbers.get(op.attempt_id) : null);
@@ -261,7 +297,7 @@ export function startFloor(root) {
         return;
       }
       toast(t("supervisor.done", { name }), "ok");
-      show(S.operatorForced(id, result));
+      show(S.operatorForced(id, result, value.startsWith("pause:") ? value.slice(6) : null));
     } catch { /* shown by api() */ }
   }
 
@@ -277,7 +313,7 @@ export function startFloor(root) {
   function renderOperators() {
     // the ones at work first, the offline ones after them; by name within each
     const ops = [...S.ops.values()].sort((a, b) => (a.state === "offline") - (b.state === "offline")
-      || a.name.localeCompare(b.name) || a.id - b.id);
+      || naturalCompare(a.name, b.name, window.LANG) || a.id - b.id);
     if (!ops.length) {
       opBody.replaceChildren(el("tr", {}, el("td", { class: "dt-empty", colspan: opCols.length }, t("supervisor.no_operators"))));
       return;
@@ -310,7 +346,11 @@ export function startFloor(root) {
     k.name.replaceChildren(el("button", { type: "button", class: "link sup-campname", title: t("supervisor.latest_of", { name: c.name }),
       onclick: () => openList(t("supervisor.latest_of", { name: c.name }), { campaign_id: c.id }) }, c.name), " ",
       el("span", { class: "muted sup-mode" }, label("supervisor.mode.", c.dial_mode)));
-    k.status.replaceChildren(el("span", { class: `pill cs-${c.status}`, title: c.status_reason || "" }, campaignStatusLabel(c.status)));
+    const zone = c.time_zone || zones.get(c.id);
+    const idle = c.idle_reasons || [];
+    k.status.replaceChildren(el("span", { class: `pill cs-${c.status}`, title: c.status_reason || "" }, campaignStatusLabel(c.status)),
+      idle.length ? el("ul", { class: "sup-idle", title: zone ? t("supervisor.idle.zone", { zone }) : null },
+        idle.map((r) => el("li", { dataset: { code: r.code } }, idleText(r, zone)))) : "");
     k.left.textContent = String(c.dialable_left ?? 0);
     const group = callGroups(c.calls);
     k.ringing.textContent = String(group.ringing);
@@ -323,12 +363,13 @@ export function startFloor(root) {
       dataset: { cat }, title: t("outcome." + cat) }, String(out[cat] || 0))));
     const cap = Number(c.abandon_cap_pct || 0);
     const pct = Number(c.abandon_pct || 0);
-    const over = pct > cap;
+    const over = overCap(c);
     k.abandon.replaceChildren(el("div", { class: `sup-abandon${over ? " over" : ""}`,
       title: t("supervisor.abandon_detail", { abandoned: c.abandoned_today || 0, live: c.live_answers_today || 0 }) },
     el("div", { class: "sup-bar" }, el("span", { style: { width: Math.min(100, cap ? (100 * pct) / (cap * 2) : 0) + "%" } }),
       el("i", { style: { left: "50%" } })),
-    el("span", { class: "sup-abandon-text" }, `${fmtPct(pct)} / ${fmtPct(cap)}`)));
+    el("span", { class: "sup-abandon-text" }, `${fmtPct(pct)} / ${fmtPct(cap)}`,
+      el("span", { class: "sup-sample" }, t("supervisor.abandon_sample", { abandoned: c.abandoned_today || 0, live: c.live_answers_today || 0 })))));
     k.ratio.textContent = c.dial_ratio === null || c.dial_ratio === undefined ? "—" : String(Math.round(c.dial_ratio * 100) / 100);
     k.autostop.replaceChildren(c.status === "auto_paused"
       ? el("span", { class: "sup-stop", title: c.status_reason || "" }, c.status_reason || t("supervisor.cstatus.auto_paused"))
@@ -422,16 +463,88 @@ export function startFloor(root) {
   // ---- alerts ----
   function renderAlerts() {
     const items = S.visibleAlerts();
-    document.getElementById("sup-alerts-count").textContent = items.length ? String(items.length) : "";
+    const hidden = S.hiddenAlerts();
+    document.getElementById("sup-alerts-count").textContent = items.length + hidden.length ? String(items.length + hidden.length) : "";
+    // "all is well" only when no condition holds: hidden warnings are still there, counted with a way back
+    const rest = hidden.length ? el("li", { class: "sup-hidden" },
+      el("span", { class: "sup-alert-text" }, t("supervisor.alerts_hidden", { n: hidden.length })),
+      el("button", { type: "button", class: "link", onclick: () => show(S.showHidden()) }, t("supervisor.alerts_show"))) : null;
     if (!items.length) {
-      alertList.replaceChildren(el("li", { class: "muted sup-none" }, t("supervisor.no_alerts")));
+      alertList.replaceChildren(rest || el("li", { class: "muted sup-none" }, t("supervisor.no_alerts")));
       return;
     }
     alertList.replaceChildren(...items.map((a) => el("li", { class: `sup-alert ${a.kind}`, dataset: { key: a.key } },
       el("span", { class: "sup-alert-time" }, fmtTime(a.at)),
       el("span", { class: "sup-alert-text" }, a.text),
       el("button", { type: "button", class: "link sup-dismiss", title: t("supervisor.dismiss"), "aria-label": t("supervisor.dismiss"),
-        onclick: () => show(S.dismiss(a.key)) }, "✕"))));
+        onclick: () => show(S.dismiss(a.key)) }, "✕"))), rest || []);
+  }
+
+  // ---- conversations an engine crash cut off, waiting for their result ----
+  const pendingBox = document.getElementById("sup-pending-box");
+  const pendingList = document.getElementById("sup-pending");
+  const codesOf = new Map(); // campaign id → Promise<codes>
+  let pendingTimer = null;
+
+  function campaignCodes(id) {
+    if (!codesOf.has(id)) {
+      codesOf.set(id, api("GET", `/api/panels/campaigns/${id}/codes`, null, { quiet: true })
+        .catch(() => { codesOf.delete(id); return []; }));
+    }
+    return codesOf.get(id);
+  }
+
+  async function loadPending() {
+    clearTimeout(pendingTimer);
+    pendingTimer = null;
+    try {
+      const items = await api("GET", "/api/monitoring/attempts", null, { quiet: true, query: { result_pending: true, limit: 200 } });
+      show(S.pendingLoaded(items));
+    } catch { /* read again with the snapshot */ }
+  }
+
+  function pendingSoon(ms = 4000) {
+    if (pendingTimer === null) pendingTimer = setTimeout(loadPending, ms);
+  }
+
+  async function renderPending() {
+    const items = S.pending;
+    pendingBox.hidden = !items.length;
+    document.getElementById("sup-pending-count").textContent = items.length ? String(items.length) : "";
+    const rows = await Promise.all(items.map(async (a) => {
+      const codes = can.operators_control
+        ? (await campaignCodes(a.campaign_id)).filter((c) => !c.system_key || ["answered", "answering_machine", "invalid_number"].includes(c.system_key))
+        : [];
+      const error = el("span", { class: "form-error", role: "alert" });
+      const buttons = codes.map((c) => el("button", { type: "button", class: `sup-btn sup-code-btn oc-${c.category}`, dataset: { id: c.id },
+        onclick: async (e) => {
+          const all = e.currentTarget.parentElement.querySelectorAll("button");
+          all.forEach((b) => { b.disabled = true; });
+          try {
+            await api("POST", `/api/attempts/${a.id}/result`, { completion_code_id: c.id, comment: "" }, { quiet: true });
+            toast(t("supervisor.pending.saved", { number: a.number }), "ok");
+            show(S.pendingRecorded(a.id));
+          } catch (err) {
+            error.textContent = err.errors && err.errors.length ? err.errors.map((x) => x.reason).join("; ") : err.message;
+            all.forEach((b) => { b.disabled = false; });
+          }
+        } }, c.name));
+      return el("li", { class: "sup-pending-item", dataset: { attempt: a.id } },
+        el("div", {},
+          el("button", { type: "button", class: "link", onclick: () => openAttempt(a.id) }, a.number), " ",
+          el("span", { class: "muted" }, [a.operator_name, a.campaign_name, fmtDateTime(a.queued_at)].filter(Boolean).join(" · "))),
+        buttons.length ? el("div", { class: "sup-pending-codes" }, buttons) : null, error);
+    }));
+    if (S.pending === items) pendingList.replaceChildren(...rows);
+  }
+
+  async function loadZones() {
+    // the campaigns' time zones, for the times in their idle reasons (when the snapshot does not carry them)
+    try {
+      const data = await api("GET", "/api/campaigns", null, { quiet: true, query: { per_page: 1000 } });
+      for (const c of data.items) zones.set(c.id, c.time_zone);
+      renderCampaigns();
+    } catch { /* times shown in the browser's zone */ }
   }
 
   // ---- the snapshot ----
@@ -574,15 +687,20 @@ export function startFloor(root) {
     else for (const id of ch.operators) patchOperator(S.ops.get(id));
     if (ch.alerts) renderAlerts();
     if (ch.recent) renderRecent();
+    if (ch.pending) renderPending();
     if (ch.reload) load();
     if (ch.reloadSoon) soon();
     if (ch.recentSoon) recentSoon();
   }
 
-  function onEvent(ev) { show(S.apply(ev)); }
+  function onEvent(ev) {
+    show(S.apply(ev));
+    // a restarted engine hands the conversations it cut off back for their result
+    if (ev.type === "EngineStarted") pendingSoon();
+  }
 
   live([], onEvent, {
-    onReconnect: () => { load(); loadRecent(); },
+    onReconnect: () => { load(); loadRecent(); loadPending(); },
     onState: (state) => {
       liveState.className = `live-state ${state}`;
       liveState.textContent = t(state === "online" ? "live.online" : "live.offline");
@@ -590,7 +708,10 @@ export function startFloor(root) {
   });
   load();
   loadRecent();
+  loadPending();
+  loadZones();
   setInterval(tick, 1000);
   setInterval(() => { if (!document.hidden) load(); }, SAFETY_MS);
+  setInterval(() => { if (!document.hidden) loadPending(); }, 6 * SAFETY_MS);
   return { reload: load, state: S };
 }

@@ -2,11 +2,15 @@
 // tests/web/js/). supervisor.js asks the API, feeds the answers and the live events in here, and renders what the
 // returned Changes name.
 //
-//   const floor = new Floor({ t, now: () => Date.now() });   // t(msgid, params): alert texts; now(): ms
+//   const floor = new Floor({ t, now: () => Date.now(), lang });  // t(msgid, params): alert texts; now(): ms;
+//                               lang: how numbers in alert texts are written ("ru": "4,23")
 //   floor.snapshot(snap)        GET /api/monitoring/live read (again)
+//   floor.pendingLoaded(items)  GET /api/monitoring/attempts?result_pending=true read: conversations an engine crash
+//                               cut off, waiting for their result (a warning while any waits)
 //   floor.apply(event)          one live event (dialer/engine/events.py's shapes)
 //   floor.recentLoaded(items)   GET /api/monitoring/attempts?limit=RECENT read
-//   floor.operatorForced(id, answer), floor.campaignChanged(id, answer), floor.poolsSaved(id, poolIds),
+//   floor.operatorForced(id, answer, askedReason), floor.campaignChanged(id, answer), floor.poolsSaved(id, poolIds),
+//   floor.showHidden(), floor.pendingRecorded(attemptId),
 //   floor.dismiss(alertKey)     the page's own actions
 // Each returns a Changes: the operators and campaigns whose rows changed (or all of them), whether the alerts, the
 // recent calls or the engine's state changed, and what to read from the API (reload now, reloadSoon: figures only
@@ -16,7 +20,13 @@
 // engine, skew (server clock − ours, ms), calls (attempt id → the call in progress: {attempt_id, campaign_id,
 // operator_id, number, stage, human, seen}), finished (attempt id → {category, at}), lastFinish (campaign id →
 // ms), recent (the latest calls), numbers (attempt id → number), alerts (key → {key, kind, text, at}), dismissed
-// (alert keys), opEvents (operator id → his latest OperatorStateChanged, until the snapshot shows it).
+// (alert keys), opEvents (operator id → his latest OperatorStateChanged, until the snapshot shows it), pending (the
+// conversations waiting for their result).
+//
+// The warnings are every condition the floor shows in red or amber: a campaign auto-stopped, failing, over its
+// abandon cap, or running without placing calls (its idle reasons); a trunk down; an operator's phone unreachable;
+// the engine down; results pending. A dismissed warning is hidden, not gone: hiddenAlerts() counts them, so the
+// panel never says all is well while one of them holds.
 
 export const OUTCOMES = ["answered", "no_answer", "busy", "rejected", "abandoned", "error"];
 // the campaign table's columns of calls in progress, by stage
@@ -27,6 +37,8 @@ export const RANK = { queued: 0, dialing: 1, ringing: 2, answered: 3, connected:
 export const FAILING_AFTER = 3;  // calls ending in errors in a row before a running campaign is "failing"
 export const FRESH_MS = 10000;   // how long a fact an event told us outlives a snapshot that does not have it yet
 export const RECENT = 15;        // the latest calls shown
+// idle reasons that are the campaign's own red state (auto-stop, the cap) and have warnings of their own
+const OWN_ALERT = new Set(["auto_stopped", "over_abandon_cap"]);
 const KEEP = 5000;               // attempts remembered (finished ones, numbers)
 
 export class Changes {
@@ -38,6 +50,7 @@ export class Changes {
     this.engine = false;
     this.alerts = false;
     this.recent = false;
+    this.pending = false;         // the conversations waiting for their result
     this.reload = false;          // read the snapshot now
     this.reloadSoon = false;      // read it shortly: figures the server computes (talk time, codes, dialable contacts)
     this.recentSoon = false;      // read the latest calls shortly (names and codes the engine records)
@@ -51,12 +64,19 @@ export function callGroups(calls) {
   return group;
 }
 
+// over its abandon cap: the server's word (over_cap), or the figures the events have moved since
+export function overCap(c) {
+  return !!c.over_cap || Number(c.abandon_pct || 0) > Number(c.abandon_cap_pct ?? Infinity);
+}
+
 function plainT(msgid, params) { return params ? `${msgid} ${JSON.stringify(params)}` : msgid; }
 
 export class Floor {
-  constructor({ t = plainT, now = () => Date.now() } = {}) {
+  constructor({ t = plainT, now = () => Date.now(), lang = "ru" } = {}) {
     this.t = t;
     this.now = now;
+    this.lang = lang;
+    this.pending = [];
     this.ops = new Map();
     this.camps = new Map();
     this.pools = [];
@@ -91,10 +111,28 @@ export class Floor {
     return Math.max(0, (this.now() + this.skew - new Date(since).getTime()) / 1000);
   }
 
-  // the alerts shown: not dismissed, newest first
+  // the alerts shown: not dismissed, the dangerous ones first, then newest first
   visibleAlerts() {
+    const rank = (a) => (a.kind === "danger" ? 0 : 1);
     return [...this.alerts.values()].filter((a) => !this.dismissed.has(a.key))
-      .sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+      .sort((a, b) => rank(a) - rank(b) || (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+  }
+
+  // the alerts dismissed while their condition still holds
+  hiddenAlerts() {
+    return [...this.alerts.values()].filter((a) => this.dismissed.has(a.key));
+  }
+
+  showHidden() {
+    const ch = new Changes();
+    this.dismissed.clear();
+    ch.alerts = true;
+    return ch;
+  }
+
+  pct(x) {
+    const n = Math.round(Number(x || 0) * 100) / 100;
+    return new Intl.NumberFormat(this.lang === "en" ? "en-GB" : "ru-RU", { maximumFractionDigits: 2 }).format(n) + "%";
   }
 
   // operators per state
@@ -167,10 +205,32 @@ export class Floor {
         this.raise(`missed:${op.id}`, "warn", this.t("supervisor.alert.missed_paused", { name: op.name }), op.since, ch);
       }
     }
-    const dialling = [...this.camps.values()].some((c) => c.status === "running");
-    if (!snap.engine.running && dialling) this.raise("engine", "danger", this.t("supervisor.alert.engine"), null, ch);
-    else this.resolve("engine", ch);
+    // the engine down is red on the floor whether or not a campaign runs: nothing could be dialled
+    this.syncEngineAlert(ch);
     return ch;
+  }
+
+  syncEngineAlert(ch) {
+    if (this.engine && !this.engine.running) {
+      const dialling = [...this.camps.values()].some((c) => c.status === "running");
+      this.raise("engine", dialling ? "danger" : "warn", this.t(dialling ? "supervisor.alert.engine" : "supervisor.alert.engine_idle"), null, ch);
+    } else this.resolve("engine", ch);
+  }
+
+  // ---- conversations waiting for their result ----
+  pendingLoaded(items) {
+    const ch = new Changes();
+    this.pending = items;
+    ch.pending = true;
+    if (items.length) {
+      this.raise("pending", "warn", this.t("supervisor.alert.pending", { n: items.length }),
+        items.reduce((m, a) => (a.queued_at > m ? a.queued_at : m), items[0].queued_at), ch);
+    } else this.resolve("pending", ch);
+    return ch;
+  }
+
+  pendingRecorded(id) {
+    return this.pendingLoaded(this.pending.filter((a) => a.id !== id));
   }
 
   // ---- the latest calls: read from the API, then followed by the call events ----
@@ -196,6 +256,7 @@ export class Floor {
         const op = this.ops.get(ev.operator_id);
         if (!op) { ch.reloadSoon = true; break; }
         op.state = ev.state; op.reason = ev.reason || ""; op.since = ev.at;
+        if (ev.state === "paused" || ev.state === "offline") op.pause_pending = null;
         if (op.attempt_id !== ev.attempt_id) { op.number = null; op.contact_id = null; }
         op.campaign_id = ev.campaign_id; op.attempt_id = ev.attempt_id;
         op.campaign_name = ev.campaign_id ? this.campaignName(ev.campaign_id) : null;
@@ -376,15 +437,21 @@ export class Floor {
     c.abandon_pct = c.live_answers_today ? Math.round((10000 * (c.abandoned_today || 0)) / c.live_answers_today) / 100 : 0;
     c.over_cap = c.abandon_pct > c.abandon_cap_pct;
     ch.campaigns.add(c.id);
+    this.syncCampaignAlerts(c, ch);
   }
 
   // ---- the page's own actions, with the API's answers ----
-  operatorForced(id, result) {
+  operatorForced(id, result, askedReason = null) {
     // the engine's answer; its event follows (and carries the exact time)
     const ch = new Changes();
     const known = this.ops.get(id);
     if (known && result && result.state && known.state !== result.state) {
       Object.assign(known, { state: result.state, reason: result.reason || "", since: this.serverNow() });
+      ch.operators.add(id);
+    }
+    // a pause asked for during a call applies when the call ends: shown pending until then
+    if (known && result && result.pending === "paused") {
+      known.pause_pending = askedReason || result.reason || "supervisor";
       ch.operators.add(id);
     }
     return ch;
@@ -437,6 +504,15 @@ export class Floor {
     if (c.status === "running" && (c.consecutive_errors || 0) >= FAILING_AFTER) {
       this.raise(`campfail:${c.id}`, "warn", t("supervisor.alert.failing", { name: c.name, n: c.consecutive_errors }), null, ch);
     } else this.resolve(`campfail:${c.id}`, ch);
+    if (overCap(c)) {
+      this.raise(`cap:${c.id}`, "danger", t("supervisor.alert.over_cap", { name: c.name, pct: this.pct(c.abandon_pct),
+        cap: this.pct(c.abandon_cap_pct), abandoned: c.abandoned_today || 0, live: c.live_answers_today || 0 }), null, ch);
+    } else this.resolve(`cap:${c.id}`, ch);
+    const idle = c.status === "running" ? (c.idle_reasons || []).filter((r) => !OWN_ALERT.has(r.code)) : [];
+    if (idle.length) {
+      this.raise(`idle:${c.id}`, "warn", t("supervisor.alert.idle", { name: c.name,
+        reasons: idle.map((r) => t("supervisor.idle_short." + r.code)).join(", ") }), null, ch);
+    } else this.resolve(`idle:${c.id}`, ch);
   }
 
   syncDeviceAlert(op, ch) {
