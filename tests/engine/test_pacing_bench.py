@@ -8,9 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from dialer.engine.pacing import FixedRatioPacer, RatioBase
+from dialer.engine.pacing import FixedRatioPacer, PredictivePacer, RatioBase
 from dialer.telephony.traffic import BUILTIN_SCENARIOS, Scenario
-from dialer.tools.bench.pacing import ALGORITHMS, best_fixed_ratio, main, run_bench, simulate
+from dialer.tools.bench.pacing import (
+    ALGORITHMS,
+    best_fixed_ratio,
+    main,
+    run_bench,
+    simulate,
+    small_team_scenario,
+    small_team_study,
+)
 
 KEYS = {"scenario", "algorithm", "operators", "talk_min_per_operator_hour", "occupancy", "abandon_pct", "attempts"}
 
@@ -83,3 +91,51 @@ def test_targets_of_issue_3_on_the_builtin_scenarios() -> None:
         assert talk[scenario, "predictive"] >= 0.97 * talk[scenario, "best_fixed_ratio"]
     assert talk["s20_drift", "predictive"] >= 1.08 * talk["s20_drift", "best_fixed_ratio"]
     assert talk["s20_p25", "predictive"] >= 1.2 * talk["s20_p25", "vicidial_adapt"]
+
+
+# --- the small-team study (#13) -----------------------------------------------------------------------------------
+
+STUDY_KEYS = {"algorithm", "runs", "runs_over_cap", "share_over_cap", "mean_abandon_pct", "max_abandon_pct",
+              "talk_min_per_operator_hour", "occupancy"}
+
+
+def test_small_team_runs_cover_five_to_ten_operators_for_an_hour() -> None:
+    scenarios = [small_team_scenario(i) for i in range(12)]
+    assert sorted({s.operators for s in scenarios}) == [5, 6, 7, 8, 9, 10]
+    assert all(s.hours == 1.0 for s in scenarios) and len({s.seed for s in scenarios}) == 12
+
+
+def test_small_team_study_reports_the_share_over_the_cap_per_algorithm() -> None:
+    algorithms = ("progressive", "predictive", "predictive_mean_budget")
+    study = small_team_study(4, algorithms, workers=1)
+    assert study["runs"] == 4 and study["cap_pct"] == 3.0 and study["operators"] == [5, 10]
+    rows = study["algorithms"]
+    assert [r["algorithm"] for r in rows] == list(algorithms)
+    for row in rows:
+        assert set(row) >= STUDY_KEYS and row["runs"] == 4
+        assert 0 <= row["runs_over_cap"] <= 4 and row["share_over_cap"] == row["runs_over_cap"] / 4
+        assert (row["runs_over_cap"] > 0) == (row["max_abandon_pct"] > 3.0)
+        assert 0 <= row["mean_abandon_pct"] <= row["max_abandon_pct"]
+        assert 0 < row["talk_min_per_operator_hour"] <= 60 * row["occupancy"]
+    assert rows[0]["runs_over_cap"] == 0 and rows[0]["max_abandon_pct"] == 0  # progressive abandons nothing
+    assert small_team_study(4, algorithms, workers=2) == study  # deterministic, however spread
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        small_team_study(2, ("best_fixed_ratio",), workers=1)
+
+
+def test_mean_budget_is_the_pacer_without_the_confidence_bound() -> None:
+    scenario = small_team_scenario(3)
+    row = run_bench([scenario], ("predictive_mean_budget",), workers=1)[0]
+    assert row["algorithm"] == "predictive_mean_budget"
+    assert row == simulate(scenario, PredictivePacer(confidence_z=0.0), algorithm="predictive_mean_budget").row()
+
+
+def test_main_prints_one_json_object_for_the_small_team(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--json", "--small-team", "--runs", "2", "--algorithm", "progressive", "--algorithm", "predictive",
+                 "--workers", "1"])
+    assert code == 0
+    study = json.loads(capsys.readouterr().out)
+    assert isinstance(study, dict) and study["scenario"] == "small_team" and study["runs"] == 2
+    assert [r["algorithm"] for r in study["algorithms"]] == ["progressive", "predictive"]
+    assert main(["--small-team", "--runs", "0"]) == 2
+    assert main(["--small-team", "--algorithm", "best_fixed_ratio"]) == 2

@@ -17,6 +17,17 @@ Results per scenario and algorithm: ``talk_min_per_operator_hour`` (minutes of c
 ``occupancy`` (talk + wrap-up time over logged-in time), ``abandon_pct`` (abandoned / live answered × 100) and
 ``attempts`` (calls placed).
 
+``predictive_mean_budget`` is :class:`~dialer.engine.pacing.PredictivePacer` with ``confidence_z=0``: its abandon
+budget is ``target`` × cap from the first answer, as before the confidence bound (#13) — run it beside
+``predictive`` to see what the bound buys (runs ending under the cap) and what it costs (talk time).
+
+**Small team** (``--small-team``, :func:`small_team_study`): a team of 5–10 operators in its first hour, over many
+seeds (``--runs``, 200 by default; run *i* has ``5 + i mod 6`` operators and seed ``seed + i``, the traffic of
+``s20_p25``). A small sample is where a pacer that meets its target on average still ends over the cap by bad luck,
+so the study reports, per algorithm, the share of runs ending over the cap, the mean (and worst) abandon rate and
+talk minutes per operator-hour (all runs' talk over all runs' operator-hours). With ``--json`` it prints one JSON
+object (the study); the scenario runs without ``--small-team`` print their list of rows as before.
+
 ``best_fixed_ratio`` is the strongest static baseline: :class:`~dialer.engine.pacing.FixedRatioPacer` with the ratio
 found in hindsight, on the very traffic of the run, as the one with the most talk time among those that keep
 abandons at or under 3%. The search covers three definitions of a dial ratio — calls in flight per free operator,
@@ -27,6 +38,7 @@ included, per free or in-call operator) — and keeps the best; the row says whi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing
 import sys
 import time
@@ -61,11 +73,15 @@ from dialer.tools.bench.common import print_result
 __all__ = [
     "ALGORITHMS",
     "CAP_PCT",
+    "KNOWN_ALGORITHMS",
+    "SMALL_TEAM_ALGORITHMS",
     "CampaignResult",
     "best_fixed_ratio",
     "main",
     "run_bench",
     "simulate",
+    "small_team_scenario",
+    "small_team_study",
 ]
 
 #: The regulatory cap the benchmark holds every algorithm to, in percent of live answers.
@@ -73,11 +89,22 @@ CAP_PCT = 3.0
 
 ALGORITHMS: tuple[str, ...] = ("progressive", "best_fixed_ratio", "vicidial_adapt", "predictive")
 
+def _mean_budget_pacer() -> Pacer:
+    return PredictivePacer(confidence_z=0.0)
+
+
 _PACER_FACTORIES: dict[str, Callable[[], Pacer]] = {
     "progressive": ProgressivePacer,
     "vicidial_adapt": VicidialAdaptPacer,
     "predictive": PredictivePacer,
+    "predictive_mean_budget": _mean_budget_pacer,
 }
+
+#: Every algorithm the benchmark knows; :data:`ALGORITHMS` are those run by default on the scenarios.
+KNOWN_ALGORITHMS: tuple[str, ...] = (*ALGORITHMS, "predictive_mean_budget")
+
+#: The algorithms of the small-team study by default (a hindsight best ratio is under the cap by construction).
+SMALL_TEAM_ALGORITHMS: tuple[str, ...] = ("progressive", "vicidial_adapt", "predictive", "predictive_mean_budget")
 
 _RESULT = {o: DialResult(o.value) for o in Outcome}
 
@@ -341,7 +368,7 @@ def run_bench(scenarios: Sequence[Scenario] | None = None, algorithms: Sequence[
     chosen = list(BUILTIN_SCENARIOS.values()) if scenarios is None else list(scenarios)
     for algorithm in algorithms:
         if algorithm != "best_fixed_ratio" and algorithm not in _PACER_FACTORIES:
-            raise ValueError(f"unknown algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
+            raise ValueError(f"unknown algorithm {algorithm!r}; known: {', '.join(KNOWN_ALGORITHMS)}")
     pairs = [(s, a) for s in chosen for a in algorithms]
     if workers is None:
         workers = 2
@@ -372,6 +399,96 @@ def run_bench(scenarios: Sequence[Scenario] | None = None, algorithms: Sequence[
         return rows
 
 
+# --- small team, first hour (#13) ---------------------------------------------------------------------------------
+
+SMALL_TEAM_SIZES: tuple[int, ...] = (5, 6, 7, 8, 9, 10)
+
+
+def small_team_scenario(run: int, *, seed: int = 1, hours: float = 1.0,
+                        sizes: Sequence[int] = SMALL_TEAM_SIZES) -> Scenario:
+    """Run ``run`` of the small-team study: ``sizes[run mod len]`` operators, ``hours``, seed ``seed + run``, the
+    traffic of ``s20_p25`` (25 % live answers, talk 150 s on average)."""
+    return dataclasses.replace(BUILTIN_SCENARIOS["s20_p25"], name=f"small_team_{run}",
+                               operators=sizes[run % len(sizes)], hours=hours, seed=seed + run)
+
+
+def _small_team_runs(runs: Sequence[int], algorithms: Sequence[str], seed: int, hours: float) \
+        -> list[tuple[str, CampaignResult]]:
+    out = []
+    for run in runs:
+        scenario = small_team_scenario(run, seed=seed, hours=hours)
+        for algorithm in algorithms:
+            out.append((algorithm, simulate(scenario, _PACER_FACTORIES[algorithm](), algorithm=algorithm)))
+    return out
+
+
+def _summary(algorithm: str, results: Sequence[CampaignResult], cap_pct: float) -> dict[str, Any]:
+    over = sum(1 for r in results if r.abandon_pct > cap_pct)
+    pcts = sorted(r.abandon_pct for r in results)
+    operator_hours = sum(r.operators * r.hours for r in results)
+    live = sum(r.live_answers for r in results)
+    return {
+        "algorithm": algorithm,
+        "runs": len(results),
+        "runs_over_cap": over,
+        "share_over_cap": round(over / len(results), 4),
+        "mean_abandon_pct": round(sum(pcts) / len(pcts), 3),
+        "median_abandon_pct": round(pcts[len(pcts) // 2], 3),
+        "max_abandon_pct": round(pcts[-1], 3),
+        "pooled_abandon_pct": round(100.0 * sum(r.abandoned for r in results) / live, 3) if live else 0.0,
+        "talk_min_per_operator_hour": round(sum(r.talk_s for r in results) / 60.0 / operator_hours, 3),
+        "occupancy": round(sum(r.handle_s for r in results) / 3600.0 / operator_hours, 4),
+        "mean_live_answers": round(live / len(results), 1),
+        "mean_attempts": round(sum(r.attempts for r in results) / len(results), 1),
+    }
+
+
+def small_team_study(runs: int = 200, algorithms: Sequence[str] = SMALL_TEAM_ALGORITHMS, *, seed: int = 1,
+                     hours: float = 1.0, cap_pct: float = CAP_PCT, workers: int = 2) -> dict[str, Any]:
+    """A team of 5–10 operators in its first hour, ``runs`` times (see the module's docstring); one JSON object.
+
+    Every algorithm meets the same ``runs`` campaigns (the same traffic draws), so the shares compare directly.
+    """
+    if runs < 1:
+        raise ValueError("runs must be at least 1")
+    for algorithm in algorithms:
+        if algorithm not in _PACER_FACTORIES:
+            raise ValueError(f"unknown algorithm {algorithm!r} for the small-team study; "
+                             f"known: {', '.join(_PACER_FACTORIES)}")
+    indices = list(range(runs))
+    if workers <= 1 or runs == 1:
+        pairs = _small_team_runs(indices, algorithms, seed, hours)
+    else:
+        chunks = [indices[i::workers * 4] for i in range(min(runs, workers * 4))]
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_small_team_runs, chunk, algorithms, seed, hours) for chunk in chunks]
+            pairs = [pair for future in futures for pair in future.result()]
+    by_algorithm: dict[str, list[CampaignResult]] = {a: [] for a in algorithms}
+    for algorithm, result in pairs:
+        by_algorithm[algorithm].append(result)
+    return {
+        "scenario": "small_team",
+        "traffic": "s20_p25",
+        "operators": [min(SMALL_TEAM_SIZES), max(SMALL_TEAM_SIZES)],
+        "hours": hours,
+        "runs": runs,
+        "seed": seed,
+        "cap_pct": cap_pct,
+        "algorithms": [_summary(a, by_algorithm[a], cap_pct) for a in algorithms],
+    }
+
+
+def _study_table(study: dict[str, Any]) -> str:
+    head = f"{'algorithm':<23} {'over cap':>9} {'share':>6} {'mean ab %':>9} {'max ab %':>8} {'talk min/op·h':>13}"
+    lines = [f"small team ({study['operators'][0]}–{study['operators'][1]} operators, {study['hours']:g} h), "
+             f"{study['runs']} runs, cap {study['cap_pct']:g}%", head, "-" * len(head)]
+    for r in study["algorithms"]:
+        lines.append(f"{r['algorithm']:<23} {r['runs_over_cap']:>9} {r['share_over_cap']:>6.3f} "
+                     f"{r['mean_abandon_pct']:>9.2f} {r['max_abandon_pct']:>8.2f} "
+                     f"{r['talk_min_per_operator_hour']:>13.2f}")
+    return "\n".join(lines)
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     head = f"{'scenario':<14} {'algorithm':<17} {'ops':>4} {'talk min/op·h':>13} {'occupancy':>9} " \
            f"{'abandon %':>9} {'attempts':>9}"
@@ -397,10 +514,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--builtin", action="append", default=[], choices=list(BUILTIN_SCENARIOS), metavar="NAME",
                         help=f"run only these built-in scenarios (repeatable): {', '.join(BUILTIN_SCENARIOS)}")
     parser.add_argument("--no-builtin", action="store_true", help="run no built-in scenario")
-    parser.add_argument("--algorithm", action="append", default=[], choices=ALGORITHMS, metavar="NAME",
-                        help=f"run only these algorithms (repeatable): {', '.join(ALGORITHMS)}")
+    parser.add_argument("--algorithm", action="append", default=[], choices=KNOWN_ALGORITHMS, metavar="NAME",
+                        help=f"run only these algorithms (repeatable): {', '.join(KNOWN_ALGORITHMS)}")
     parser.add_argument("--workers", type=int, default=2, help="processes to use (default 2)")
+    parser.add_argument("--small-team", action="store_true",
+                        help="run the small-team study (5–10 operators, first hour, many seeds) instead of scenarios")
+    parser.add_argument("--runs", type=int, default=200, help="runs of the small-team study (default 200)")
+    parser.add_argument("--seed", type=int, default=1, help="first seed of the small-team study (default 1)")
     args = parser.parse_args(argv)
+
+    if args.small_team:
+        if args.runs < 1:
+            print("error: --runs must be at least 1", file=sys.stderr)
+            return 2
+        chosen = tuple(args.algorithm) or SMALL_TEAM_ALGORITHMS
+        if "best_fixed_ratio" in chosen:
+            print("error: best_fixed_ratio is not part of the small-team study", file=sys.stderr)
+            return 2
+        started = time.perf_counter()
+        study = small_team_study(args.runs, chosen, seed=args.seed, workers=args.workers)
+        if args.json:
+            print_result(study, indent=1)
+        else:
+            print(_study_table(study))
+            print(f"\n{args.runs * len(chosen)} runs in {time.perf_counter() - started:.1f} s")
+        return 0
 
     scenarios: list[Scenario] = []
     if not args.no_builtin:
