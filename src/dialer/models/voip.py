@@ -80,7 +80,7 @@ class SipDevice(IdMixin, TimestampMixin, Base):
     #: Ask the phone to answer by itself (Call-Info answer-after=0 / Alert-Info); the operator's own switch too.
     auto_answer: Mapped[bool] = mapped_column(Boolean, default=True)
     #: Digest algorithms offered to this phone in RFC 8760's order ("SHA-256,MD5", "SHA-256", "MD5"); null: the
-    #: driver's default. Some phones give up on a challenge with an algorithm they lack (baresip 1.0: SHA-256).
+    #: driver's default (MD5). Some phones give up on a challenge with an algorithm they lack (baresip 1.0: SHA-256).
     digest_algorithms: Mapped[str | None] = mapped_column(String(20), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 

@@ -108,6 +108,12 @@ class EndpointEvent:
     kind: EndpointEventKind
     at: float
     detail: str = ""
+    #: The call an offer to this endpoint belongs to (``ringing``, ``answered``, ``hung_up`` of an operator's leg).
+    call_id: CallId | None = None
+    #: ``hung_up``: the offer of ``call_id`` failed by itself — the phone refused it (486, 603, 4xx, 5xx), did not
+    #: answer within its ring time, or cannot be reached — and the customer is waiting again: the engine offers him
+    #: to someone else at once. (A ``withdraw`` or the end of the call is not a failed offer.)
+    offer_failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

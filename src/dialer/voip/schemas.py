@@ -21,8 +21,8 @@ DigestAlgorithm = Literal["SHA-256", "MD5"]
 #: RFC 8760: challenges go out in order of preference, the strongest first.
 _DIGEST_ORDER: tuple[DigestAlgorithm, ...] = ("SHA-256", "MD5")
 _ALGORITHMS_HELP = ("Digest algorithms the registrar offers this phone (sent in RFC 8760's order, SHA-256 first); "
-                    "null: the driver's default (both). Offer MD5 alone to phones that give up on SHA-256 "
-                    "(baresip 1.0)")
+                    "null: the driver's default, MD5 alone (phones that read only the first challenge, or give up "
+                    "on SHA-256 like baresip 1.0, all register with it)")
 
 
 def _digest_order(value: list[DigestAlgorithm] | None) -> list[DigestAlgorithm] | None:

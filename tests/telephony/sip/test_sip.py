@@ -35,6 +35,7 @@ from dialer.telephony.base import (
 )
 from dialer.telephony.sip import SipTelephony, TrunkConfig
 from dialer.telephony.sip.auth import parse_digest
+from dialer.telephony.sip.holdaudio import ringback
 from dialer.telephony.sip.message import Message, new_tag
 from dialer.telephony.sip.rtp import PT_PCMA, encode, resample
 from tests.telephony.contract import Recorder
@@ -48,7 +49,7 @@ from tests.telephony.sip.harness import (
     settings,
     trunk,
 )
-from tests.telephony.sip.sipp import Sipp, free_port, sipp_available
+from tests.telephony.sip.sipp import Sipp, free_port, sipp_available, stop_all
 
 pytestmark = pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed")
 
@@ -452,6 +453,49 @@ async def test_connect_fails_cleanly_when_the_phone_refuses(tmp_path: Path) -> N
         await driver.hangup(call)
         assert await carrier.wait(5) == 0, carrier.errors()
         assert forgot_everything(driver)
+
+
+async def test_a_failed_offer_is_reported_as_such_and_the_customer_hears_ringback_meanwhile(tmp_path: Path) -> None:
+    """While the operator's phone rings the customer hears the ringback tone (never silence); a phone that refuses
+    or does not answer in its ring time ends the offer with ``hung_up`` marked ``offer_failed`` for that call, and
+    the hold audio he heard before comes back."""
+    loop = asyncio.get_running_loop()
+    rtp_port = free_port()
+    transport, counter = await loop.create_datagram_endpoint(RtpCounter, local_addr=("127.0.0.1", rtp_port))
+    carrier = await Sipp("carrier_answer", answer_params(answer_ms=50, rtp_port=rtp_port), tmp_path).start()
+    deaf = await Sipp("carrier_ring", {"on_cancel": 487}, tmp_path).start()  # rings until CANCELled
+    refuser = await Sipp("carrier_reply", reply_params(486, "Busy Here", answer_ms=600), tmp_path).start()
+    try:
+        async with running([trunk(carrier.port)], hold_audio_dir=str(tmp_path),
+                           operator_answer_timeout_s=1.5) as (driver, rec):
+            call = await driver.originate(CALL)
+            await until(lambda: CallEventKind.answered in rec.kinds(call))
+            await driver.play(call, "hold-music")  # the generated default
+            await asyncio.sleep(0.3)
+            for phone, detail in ((deaf, "the phone did not answer"), (refuser, "486 Busy Here")):
+                await register_phone(driver, tmp_path, phone.port)
+                before = len(counter.packets)
+                await driver.connect(call, LOGIN)
+                await driver.play(call, None)  # what the engine does after connect: the ringback goes on
+                await until(lambda: len(counter.packets) > before + 10)
+                tone = ringback(PT_PCMA)
+                chunks = {tone[i:i + 160] for i in range(0, len(tone), 160)}
+                heard = [p[12:] in chunks for _, p in counter.packets[before:]]
+                assert heard[-5:] == [True] * 5, "no ringback heard"
+                await until(lambda: rec.endpoint_kinds(LOGIN)[-1] == "hung_up", within=5)
+                failed = [e for e in rec.events if isinstance(e, EndpointEvent)][-1]
+                assert (failed.detail, failed.call_id, failed.offer_failed) == (detail, call, True)
+                assert rec.kinds(call)[-1] == CallEventKind.answered  # he waits again
+                before = len(counter.packets)
+                await until(lambda: len(counter.packets) > before + 5)  # on hold audio again, not silence
+            await driver.hangup(call)
+            assert await carrier.wait(5) == 0, carrier.errors()
+            assert await deaf.wait(5) == 0, deaf.errors()  # CANCELled at its ring time: 487, ACK
+            assert await refuser.wait(5) == 0, refuser.errors()
+            assert forgot_everything(driver)
+    finally:
+        transport.close()
+        await stop_all(carrier, deaf, refuser)
 
 
 # --- hold audio -------------------------------------------------------------------------------------------------

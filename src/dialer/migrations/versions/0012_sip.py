@@ -1,8 +1,8 @@
 """SIP: digest algorithms per device, TLS and DNS lookups of trunks
 
 ``sip_devices.digest_algorithms``: the digest algorithms the registrar offers that phone, in RFC 8760's order of
-preference (``SHA-256,MD5``, ``SHA-256`` or ``MD5``); null offers the driver's default. Some phones give up when a
-challenge names an algorithm they lack (baresip 1.0 with SHA-256).
+preference (``SHA-256,MD5``, ``SHA-256`` or ``MD5``); null offers the driver's default (MD5). Some phones give up when
+a challenge names an algorithm they lack (baresip 1.0 with SHA-256).
 
 ``sip_trunks.transport`` may be ``tls`` (SIP over TLS, RFC 3261 §26); ``tls_verify`` checks the carrier's
 certificate and name; ``dns_lookup`` says how the trunk's host is resolved: ``a`` (address records, the port as

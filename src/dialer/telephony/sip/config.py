@@ -94,6 +94,8 @@ class SipSettings:
     #: How long the phone of an operator may ring before a connect attempt is abandoned.
     operator_answer_timeout_s: float = 20.0
     user_agent: str = "dialer"
-    #: Digest algorithms offered to phones without a setting of their own, in RFC 8760's order (one WWW-Authenticate
-    #: per algorithm, the most preferred first).
-    digest_algorithms: tuple[str, ...] = DIGEST_ALGORITHMS
+    #: Digest algorithms offered to phones without a setting of their own (one WWW-Authenticate per algorithm, in
+    #: RFC 8760's order: the most preferred first). MD5 alone by default: many phones (and SIPp) answer only the first
+    #: challenge and fail when it is SHA-256, and some (baresip 1.0) give up when SHA-256 is offered at all; devices
+    #: that implement RFC 8760 get ``("SHA-256", "MD5")`` or ``("SHA-256",)`` as their own setting.
+    digest_algorithms: tuple[str, ...] = ("MD5",)

@@ -62,7 +62,7 @@ from dialer.telephony.base import (
 from dialer.telephony.sip.auth import Credentials
 from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig
 from dialer.telephony.sip.dialog import DialogEvent, Leg
-from dialer.telephony.sip.holdaudio import ensure_default_hold_audio
+from dialer.telephony.sip.holdaudio import ensure_default_hold_audio, ringback
 from dialer.telephony.sip.message import Address, Message, Uri, new_tag
 from dialer.telephony.sip.registrar import Registrar, Registration, _Binding
 from dialer.telephony.sip.rtp import AudioError, RtpPorts, RtpSender, load_audio
@@ -629,7 +629,8 @@ class SipTelephony:
         if call.endpoint is not None:
             if self._by_endpoint.get(call.endpoint) is call:
                 del self._by_endpoint[call.endpoint]
-            self._emit(EndpointEvent(call.endpoint, EndpointEventKind.hung_up, event.at, detail=event.cause))
+            self._emit(EndpointEvent(call.endpoint, EndpointEventKind.hung_up, event.at, detail=event.cause,
+                                     call_id=call.id))
         self._emit(event)
 
     # --- hold audio ---------------------------------------------------------------------------------------
@@ -642,9 +643,11 @@ class SipTelephony:
             call.last_audio = audio
         elif call.state is CallState.answered:
             call.last_audio = None  # stopped while waiting: not started again by a failed offer
+        if call.state is not CallState.answered:
+            return  # audio is only sent to a customer waiting; while an operator's phone rings he hears ringback
         self._stop_player(call)
-        if audio is None or call.state is not CallState.answered:
-            return  # audio is only sent to a customer waiting for an operator
+        if audio is None:
+            return
         path = self._audio_path(audio)
         media = sdp.audio_media(call.customer.remote_sdp)
         if media is None:
@@ -682,6 +685,20 @@ class SipTelephony:
         if not os.path.splitext(path)[1] and not os.path.exists(path):
             path += ".wav"
         return path
+
+    async def _ringback(self, call: _Call) -> None:
+        """While the operator's phone rings the customer hears a ringback tone (425 Hz, 1 s in 5), not silence and
+        not the hold audio, which stops; the tone stops when the phone answers or the offer ends."""
+        self._stop_player(call)
+        media = sdp.audio_media(call.customer.remote_sdp)
+        codec = sdp.pick_codec(media) if media is not None else None
+        if media is None or codec is None:
+            return
+        sock = await self.rtp.socket(call.rtp_port)
+        if call.state is not CallState.connecting or call.player is not None or call.endpoint_answered:
+            return
+        call.player = RtpSender(sock, (media.host, media.port), codec, ringback(codec), clock=self.clock)
+        call.player.start()
 
     def _stop_player(self, call: _Call) -> None:
         if call.player is not None:
@@ -777,13 +794,15 @@ class SipTelephony:
             return
         # the operator could not be reached: the customer keeps waiting, on hold again
         call.connect_task = None
-        self._abandon_connect(call, failure)
+        self._abandon_connect(call, failure, failed=failure != "withdrawn")
         await self._hold_again(call)
 
-    def _abandon_connect(self, call: _Call, detail: str) -> None:
+    def _abandon_connect(self, call: _Call, detail: str, *, failed: bool) -> None:
         """Give up connecting ``call`` to its operator: his leg is ended (CANCEL while it rings, ACK and BYE when
         a 200 crosses it), a carrier offer still waiting for our answer gets our own description back, and the
-        customer waits for an operator again."""
+        customer waits for an operator again. ``failed``: the offer failed by itself (not withdrawn), which the
+        ``hung_up`` event tells the engine so that it offers the customer to someone else at once."""
+        self._stop_player(call)  # the ringback; the hold audio he heard before comes back (_hold_again)
         op = call.operator
         if op is not None:
             self._end_leg(op)
@@ -797,7 +816,8 @@ class SipTelephony:
         if endpoint is not None:
             if self._by_endpoint.get(endpoint) is call:
                 del self._by_endpoint[endpoint]
-            self._emit(EndpointEvent(endpoint, EndpointEventKind.hung_up, self.clock.now(), detail=detail))
+            self._emit(EndpointEvent(endpoint, EndpointEventKind.hung_up, self.clock.now(), detail=detail,
+                                     call_id=call.id, offer_failed=failed))
         if call.state is CallState.connecting:
             call.move(CallInput.back)
 
@@ -844,19 +864,19 @@ class SipTelephony:
             if task is not None and task is not asyncio.current_task():
                 await _stop(task)
             if call.state is CallState.connecting:
-                self._abandon_connect(call, "withdrawn")
+                self._abandon_connect(call, "withdrawn", failed=False)
         if call.state is not CallState.answered:
             raise UnknownCall(f"call {call_id} ended while its offer was withdrawn")
         await self._hold_again(call)
 
     def _operator_ringing(self, call: _Call, resp: Message) -> None:
         if resp.status in (180, 183) and call.endpoint is not None and call.state is CallState.connecting:
-            self._emit(EndpointEvent(call.endpoint, EndpointEventKind.ringing, self.clock.now()))
+            self._emit(EndpointEvent(call.endpoint, EndpointEventKind.ringing, self.clock.now(), call_id=call.id))
 
     def _operator_answered(self, call: _Call) -> None:
         if call.endpoint is not None:
             call.endpoint_answered = True
-            self._emit(EndpointEvent(call.endpoint, EndpointEventKind.answered, self.clock.now()))
+            self._emit(EndpointEvent(call.endpoint, EndpointEventKind.answered, self.clock.now(), call_id=call.id))
 
     def _connected_unless_gone(self, call: _Call, op: Leg) -> None:
         """Both legs now talk to each other; an operator who hung up meanwhile ends the call at once."""
@@ -869,7 +889,7 @@ class SipTelephony:
     async def _connect_flow1(self, call: _Call, binding: _Binding) -> str | None:
         """RFC 3725 flow I: INVITE the phone without SDP; its offer re-INVITEs the customer; the customer's
         answer goes to the phone in the ACK."""
-        self._stop_player(call)
+        await self._ringback(call)
         cust = call.customer
         op = self._operator_leg(call, binding)
         resp = await self._invite_wait(op, b"", self._operator_headers(binding),
@@ -879,6 +899,7 @@ class SipTelephony:
             return "the phone did not answer"
         if (resp.status or 0) >= 300:
             return f"{resp.status} {resp.reason}"
+        self._stop_player(call)
         op.confirm(resp)
         self._operator_answered(call)
         if op.ended:
@@ -905,7 +926,7 @@ class SipTelephony:
     async def _connect_delayed(self, call: _Call, binding: _Binding) -> str | None:
         """Delayed offer: re-INVITE the customer without SDP; his offer goes to the phone in our INVITE; the
         phone's answer goes back to the customer in the ACK."""
-        self._stop_player(call)
+        await self._ringback(call)
         cust = call.customer
         resp_c = await self._invite_wait(cust, b"", [("User-Agent", self.settings.user_agent)])
         if resp_c is None or (resp_c.status or 0) >= 300:
@@ -934,6 +955,7 @@ class SipTelephony:
                 self._ack(op, b"")
                 return "the phone answered without SDP"
             return f"{resp.status} {resp.reason}"
+        self._stop_player(call)
         op.confirm(resp)
         self._operator_answered(call)
         self._ack(op, b"")

@@ -9,6 +9,7 @@ reaches silence before the next note — the file loops without a click.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -16,6 +17,8 @@ import struct
 import tempfile
 import wave
 from pathlib import Path
+
+from dialer.telephony.sip.rtp import encode
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,27 @@ def chime_samples(rate: int = RATE) -> list[int]:
             phase = 2 * math.pi * freq * t
             mix[start + i] += envelope * (math.sin(phase) + 0.18 * math.sin(2 * phase))
     return [round(max(-1.0, min(1.0, v * PEAK)) * 32767) for v in mix]
+
+
+#: The ringback tone a customer hears while an operator's phone rings: 425 Hz (the CEPT tone Russia uses), 1 s on,
+#: 4 s off (ITU-T E.180).
+RINGBACK_HZ, RINGBACK_ON_S, RINGBACK_LOOP_S = 425.0, 1.0, 5.0
+
+
+def ringback_samples(rate: int = RATE) -> list[int]:
+    """One ringback cadence as 16-bit samples: the tone with 5 ms ramps (no clicks), then silence."""
+    on, total, ramp = int(RINGBACK_ON_S * rate), int(RINGBACK_LOOP_S * rate), int(0.005 * rate)
+    out = [0] * total
+    for i in range(on):
+        gain = min(1.0, i / ramp, (on - i) / ramp)
+        out[i] = round(gain * PEAK * 32767 * math.sin(2 * math.pi * RINGBACK_HZ * i / rate))
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def ringback(payload_type: int) -> bytes:
+    """The ringback cadence encoded for ``payload_type`` (PCMA or PCMU), computed once."""
+    return encode(ringback_samples(), payload_type)
 
 
 def write_chime(path: Path, rate: int = RATE) -> None:
