@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialer.api.crud import SORTABLE
 from dialer.api.deps import Session, require
 from dialer.auth.permissions import P
 from dialer.core.clock import Clock, SystemClock
@@ -21,6 +22,7 @@ from dialer.reports.facts import Sealed
 from dialer.reports.period import Preset, ReportFilter, ReportSettings, resolve_period, zone
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
+SORTABLE["/api/reports/calls"] = tuple(sorted(service.CALL_SORT))
 
 
 def clock_of(request: Request) -> Clock:
@@ -130,7 +132,8 @@ async def get_progress(session: Session, f: ReportFilter = Filter, _: Any = READ
 async def get_calls(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks,
                     outcome: str | None = Query(None, description="One of the six categories"),
                     page: int = Query(1, ge=1, le=100_000), per_page: int = Query(50, ge=1, le=500),
-                    sort: str = Query("-id", description=", ".join(service.CALL_SORT) + "; prefix - for descending"),
+                    sort: str | None = Query(None, description="Comma-separated columns, '-' for descending "
+                                                               "(default -id)"),
                     _: Any = READ) -> Any:
     return await service.calls(session, f, sealed, outcome=outcome, page=page, per_page=per_page, sort=sort)
 

@@ -434,13 +434,16 @@ CALL_SORT = {"id": "a.id", "queued_at": "a.queued_at", "talk_ms": "talk_ms", "ou
 
 
 async def calls(session: AsyncSession, f: ReportFilter, sealed: Sealed | None, *, outcome: str | None,
-                page: int, per_page: int, sort: str) -> s.Calls:
+                page: int, per_page: int, sort: str | None) -> s.Calls:
     if outcome is not None and outcome not in s.CATEGORIES:
         raise ValidationFailed.field("outcome", f"one of {', '.join(s.CATEGORIES)}")
-    key = sort.lstrip("-")
-    if key not in CALL_SORT:
-        raise ValidationFailed.field("sort", f"one of {', '.join(CALL_SORT)} (prefix - for descending)")
-    order = f"{CALL_SORT[key]} {'DESC' if sort.startswith('-') else 'ASC'}, a.id DESC"
+    order = ""
+    for raw in (sort or "-id").split(","):
+        key = raw.strip().lstrip("-+")
+        if key not in CALL_SORT:
+            raise ValidationFailed.field("sort", f"cannot sort by '{key}'; allowed: {', '.join(sorted(CALL_SORT))}")
+        order += f"{CALL_SORT[key]} {'DESC' if raw.strip().startswith('-') else 'ASC'} NULLS LAST, "
+    order += "a.id DESC"
     sql = Sql()
     join, where = _attempt_where(sql, f)
     if outcome:
