@@ -1,7 +1,9 @@
 // One campaign (/admin/campaigns/{id}): status with the actions the user may take, all properties (generic form:
 // dial mode and parameters, lists, pools, caller-ID group, weekly schedule ...) and the selection-rule builder (001):
 // several selections with priority, conditions on contact fields and system attributes, sort order, skill / pool,
-// limits, and a live count of matching contacts (debounced POST .../selections/preview).
+// limits, and a live count of matching contacts (debounced POST .../selections/preview). While it runs without
+// placing calls the head says why (the live floor's idle_reasons, for users who may watch it; times in the
+// campaign's time zone).
 // Config: {id, resource, refs, selection: {ops, system}, perms}.
 const A = await import(document.querySelector('link[rel=modulepreload][href*="/static/admin.js"]').href);
 const { api, el, t, toast } = A.app;
@@ -19,7 +21,22 @@ export async function campaignPage(root, config) {
   }
   const title = root.querySelector("h1");
   const head = el("div", { class: "detail-head" });
-  root.append(head);
+  const idle = el("ul", { class: "idle-reasons", hidden: true, "aria-live": "polite" });
+  root.append(head, idle);
+  let idleTimer = null;
+  async function loadIdle() {
+    // why it places no calls: the live floor's view of this campaign (monitoring.read)
+    clearTimeout(idleTimer);
+    try {
+      const snap = await api("GET", "/api/monitoring/live", null, { quiet: true });
+      const live = snap.campaigns.find((c) => c.id === id);
+      const reasons = (live && live.idle_reasons) || [];
+      idle.hidden = !reasons.length;
+      idle.replaceChildren(...(reasons.length ? [el("li", { class: "idle-head" }, t("admin.campaign.idle"))] : []),
+        ...reasons.map((r) => el("li", { dataset: { code: r.code } }, A.app.idleText(r, campaign.time_zone, t, window.LANG))));
+    } catch { /* shown again at the next read */ }
+    idleTimer = setTimeout(loadIdle, 15000);
+  }
   const ctx = { id, campaign: () => campaign, refs, perms, selection: config.selection };
   async function reload() { campaign = await api("GET", `${resource.endpoint}/${id}`); render(); }
   ctx.reload = reload;
@@ -62,11 +79,12 @@ export async function campaignPage(root, config) {
   }
 
   render();
+  if (config.live) loadIdle();
   if (config.live) {
     // status changes (auto-stop, the schedule, another user's action) arrive as they happen
     A.app.live(["campaigns"], (event) => {
-      if (event.campaign_id === id && (event.type === "CampaignStatusChanged" || event.type === "CampaignFinished")) reload();
-    }, { onReconnect: reload, onState: (state) => { root.dataset.live = state; } });
+      if (event.campaign_id === id && (event.type === "CampaignStatusChanged" || event.type === "CampaignFinished")) { reload(); loadIdle(); }
+    }, { onReconnect: () => { reload(); loadIdle(); }, onState: (state) => { root.dataset.live = state; } });
   }
   const items = [{ key: "props", label: t("admin.tab.props"), render: (panel) => propsTab(panel, resource, ctx) }];
   if (perms["selections.read"]) items.push({ key: "selections", label: t("admin.tab.selections"), render: (panel) => selectionsTab(panel, ctx) });
@@ -175,8 +193,17 @@ function conditionRow(fields, ops, cond, onChange, onRemove, readOnly) {
   }
   renderOps(cond.op);
   renderValue(cond.value);
-  fieldSel.addEventListener("change", () => { renderOps(opSel.value); renderValue(null); onChange(); });
-  opSel.addEventListener("change", () => { renderValue(null); onChange(); });
+  let shownOp = opSel.value;
+  fieldSel.addEventListener("change", () => { renderOps(opSel.value); shownOp = opSel.value; renderValue(null); onChange(); });
+  // another operator keeps the value typed ("равно 5000" → "не меньше 5000"); a list keeps its first item, a
+  // single value becomes a list of one; "today ± N days" has a value of its own kind
+  opSel.addEventListener("change", () => {
+    const before = valueGet();
+    const next = opSel.value;
+    renderValue(carryValue(shownOp, next, before));
+    shownOp = next;
+    onChange();
+  });
   fieldSel.disabled = readOnly; opSel.disabled = readOnly;
   const tr = el("tr", { class: "cond" }, el("td", {}, fieldSel), el("td", {}, opSel), valueCell,
     el("td", { class: "row-tools" }, readOnly ? null : el("button", { type: "button", class: "small", "data-action": "remove-cond", title: t("admin.remove_row"), onclick: () => onRemove(row) }, "✕")));
@@ -185,6 +212,14 @@ function conditionRow(fields, ops, cond, onChange, onRemove, readOnly) {
     get() { const f = field(); return { field: f && !f.system ? f.id : fieldSel.value, op: opSel.value, value: valueGet() }; },
   };
   return row;
+}
+
+export function carryValue(fromOp, toOp, value) {
+  if (value === null || value === undefined || value === "") return null;
+  if ((fromOp === "today_plus") !== (toOp === "today_plus")) return null;
+  if (toOp === "in") return Array.isArray(value) ? value : [value];
+  if (fromOp === "in") return Array.isArray(value) && value.length ? value[0] : null;
+  return value;
 }
 
 function sortRow(fields, item, onChange, onRemove, readOnly) {
@@ -198,6 +233,13 @@ function sortRow(fields, item, onChange, onRemove, readOnly) {
     el("td", { class: "row-tools" }, readOnly ? null : el("button", { type: "button", class: "small", onclick: () => onRemove(row) }, "✕")));
   const row = { tr, get() { const f = fields.find(fieldSel.value); return { field: f && !f.system ? f.id : fieldSel.value, dir: dir.value }; } };
   return row;
+}
+
+// a condition's error with the row it belongs to ("Условие 2: …"), not the field's path in the request
+function condReason(e) {
+  const m = /^(conditions|sort)\.(\d+)/.exec(String(e.field || ""));
+  if (!m) return e.reason;
+  return t(m[1] === "sort" ? "admin.sel.sort_n" : "admin.sel.cond_n", { n: Number(m[2]) + 1 }) + ": " + e.reason;
 }
 
 async function selectionsTab(panel, ctx) {
@@ -257,7 +299,7 @@ async function selectionsTab(panel, ctx) {
       } catch (err) {
         if (mine !== seq) return;
         match.className = "match error";
-        match.replaceChildren(err.errors.length ? err.errors.map((e) => `${e.field}: ${e.reason}`).join("; ") : err.message);
+        match.replaceChildren(err.errors.length ? err.errors.map(condReason).join("; ") : err.message);
       }
     }
     const buttons = el("div", { class: "form-actions" });
@@ -278,7 +320,7 @@ async function selectionsTab(panel, ctx) {
           edit(saved);
         } catch (err) {
           form.showErrors({ ...err, errors: err.errors.filter((e) => !/^(conditions|sort)/.test(e.field)), message: err.errors.length ? "" : err.message });
-          condError.textContent = err.errors.filter((e) => /^(conditions|sort)/.test(e.field)).map((e) => `${e.field}: ${e.reason}`).join("; ");
+          condError.textContent = err.errors.filter((e) => /^(conditions|sort)/.test(e.field)).map(condReason).join("; ");
         }
       } }, t("admin.save")));
     }

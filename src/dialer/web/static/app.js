@@ -25,9 +25,9 @@
 // toast(message, kind="info"|"ok"|"error", ms=4000)
 // new DataTable(container, options) -- a sortable, searchable, paginated table over a list endpoint; see below.
 
-import { fmtNumber, fmtDate, fmtDateTimeIn, fmtFieldValue, naturalCompare } from "./format.js";
+import { fmtNumber, fmtDate, fmtDateTimeIn, fmtFieldValue, naturalCompare, idleText } from "./format.js";
 
-export { fmtNumber, fmtDate, fmtDateTimeIn, fmtFieldValue, naturalCompare };
+export { fmtNumber, fmtDate, fmtDateTimeIn, fmtFieldValue, naturalCompare, idleText };
 
 export function t(msgid, params) {
   const catalogue = window.I18N || {};

@@ -9,6 +9,9 @@
 //   fmtFieldValue(type, value, lang)        a contact field's value by its type (integer, decimal, date, datetime,
 //                                           boolean → null: the caller says yes/no in its own words)
 //   naturalCompare(a, b)                    "оператор 2" before "оператор 10"
+//   idleText(reason, zone, t, lang)         why a running campaign places no calls ({code, params} of the live
+//                                           floor's idle_reasons) in words: "supervisor.idle.<code>" filled in,
+//                                           its times in the campaign's time zone
 
 export function locale(lang) { return lang === "en" ? "en-GB" : "ru-RU"; }
 
@@ -69,4 +72,19 @@ const collators = new Map();
 export function naturalCompare(a, b, lang = "ru") {
   if (!collators.has(lang)) collators.set(lang, new Intl.Collator(locale(lang), { numeric: true, sensitivity: "base" }));
   return collators.get(lang).compare(String(a ?? ""), String(b ?? ""));
+}
+
+export function idleText(reason, zone, t, lang) {
+  const p = reason.params || {};
+  const when = (iso) => (iso ? fmtDateTimeIn(iso, lang, zone) : "—");
+  const params = {
+    next_open_at: when(p.next_open_at), next_window_at: when(p.next_window_at), next_retry_at: when(p.next_retry_at),
+    skills: Array.isArray(p.skills) ? p.skills.join(", ") : (p.skills || "—"),
+    limit: p.limit ?? "—", reason: p.reason || "—",
+    abandon_pct: fmtNumber(p.abandon_pct, lang, { decimals: 2 }) + "%",
+    cap_pct: fmtNumber(p.cap_pct, lang) + "%",
+  };
+  const id = "supervisor.idle." + reason.code;
+  const text = t(id, params);
+  return text === id ? reason.code : text;
 }

@@ -12,7 +12,7 @@
 // with the campaign's code buttons (POST /api/attempts/{id}/result). A running campaign that places no calls says
 // why (its idle_reasons, times in the campaign's time zone); an operator forced to pause during a call shows the
 // pause pending.
-import { api, live, t, el, toast, fmtDuration, fmtDateTime, fmtDateTimeIn, fmtNumber, naturalCompare } from "./app.js";
+import { api, live, t, el, toast, fmtDuration, fmtDateTime, idleText, naturalCompare } from "./app.js";
 import { Floor, OUTCOMES, RECENT, callGroups, overCap } from "./supervisor_floor.js";
 
 const SAFETY_MS = 10000;
@@ -61,20 +61,7 @@ function hangupText(a) {
 }
 
 // an idle reason in words, its times in the campaign's time zone
-export function idleText(reason, zone) {
-  const p = reason.params || {};
-  const when = (iso) => (iso ? fmtDateTimeIn(iso, window.LANG, zone) : "—");
-  const params = {
-    next_open_at: when(p.next_open_at), next_window_at: when(p.next_window_at), next_retry_at: when(p.next_retry_at),
-    skills: Array.isArray(p.skills) ? p.skills.join(", ") : (p.skills || "—"),
-    limit: p.limit ?? "—", reason: p.reason || "—",
-    abandon_pct: fmtNumber(p.abandon_pct, window.LANG, { decimals: 2 }) + "%",
-    cap_pct: fmtNumber(p.cap_pct, window.LANG) + "%",
-  };
-  const id = "supervisor.idle." + reason.code;
-  const text = t(id, params);
-  return text === id ? reason.code : text;
-}
+function idleWords(reason, zone) { return idleText(reason, zone, t, window.LANG); }
 
 // ---- the confirmation dialog --------------------------------------------------------------------------------------
 function ask(message, { input = null, okLabel = null } = {}) {
@@ -350,7 +337,7 @@ export function startFloor(root) {
     const idle = c.idle_reasons || [];
     k.status.replaceChildren(el("span", { class: `pill cs-${c.status}`, title: c.status_reason || "" }, campaignStatusLabel(c.status)),
       idle.length ? el("ul", { class: "sup-idle", title: zone ? t("supervisor.idle.zone", { zone }) : null },
-        idle.map((r) => el("li", { dataset: { code: r.code } }, idleText(r, zone)))) : "");
+        idle.map((r) => el("li", { dataset: { code: r.code } }, idleWords(r, zone)))) : "");
     k.left.textContent = String(c.dialable_left ?? 0);
     const group = callGroups(c.calls);
     k.ringing.textContent = String(group.ringing);
