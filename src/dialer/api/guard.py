@@ -6,7 +6,9 @@ One pure ASGI middleware (:class:`RequestGuard`, installed by :func:`install`), 
    several routes; a ``405`` gets the same complete ``Allow``).
 2. A request without any credentials (no session cookie, no ``Authorization: Bearer``) to a route that requires
    them gets ``401`` at once — its body is never read. Public routes (``@public``: login, health) and the browser
-   pages (which redirect to the login page themselves) are left alone.
+   pages (which redirect to the login page themselves) are left alone. Credentials that may come with a body larger
+   than :data:`UNVERIFIED_BODY` are looked up first (once a minute per credential): made-up ones get ``401`` before
+   the server reads megabytes for them.
 3. Bodies are capped for every route: :data:`MAX_BODY` (JSON and forms); on routes that take a file
    (``UploadFile``) the settings' ``upload_max_unpacked_mb`` (else :data:`MAX_UPLOAD_BODY`). A ``Content-Length``
    above the cap is refused before reading; a chunked body is counted while it streams and refused once it passes
@@ -23,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 import types
 import typing
 from collections.abc import Iterable, Iterator
@@ -42,6 +45,7 @@ from dialer.api.deps import Require
 from dialer.api.problems import problem
 from dialer.api.ratelimit import RateLimiter
 from dialer.api.routes import api_routes
+from dialer.auth.service import credentials_valid
 
 #: Largest request body of any route without a file upload (JSON documents, forms).
 MAX_BODY = 2 * 1024 * 1024
@@ -53,6 +57,11 @@ SESSION_COOKIE = "dialer_session"
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 #: How many times the principal's burst an address may present credentials the limiter has not seen yet.
 NEW_CREDENTIALS_PER_ADDRESS = 20
+
+#: Largest body read for credentials the guard has not verified yet (a larger or chunked one waits for the lookup).
+UNVERIFIED_BODY = 64 * 1024
+#: How long credentials the guard verified are believed without another lookup (the route authenticates anyway).
+VERIFIED_TTL_S = 60.0
 
 #: Paths the rate limit leaves alone: static files carry no database work.
 UNLIMITED_PREFIXES = ("/static/",)
@@ -207,6 +216,31 @@ class RequestGuard:
         self.app = app
         self.owner = owner
         self._table: list[RouteInfo] | None = None
+        #: credential key → monotonic time until which it is believed valid
+        self._verified: dict[str, float] = {}
+
+    async def credentials_refused(self, key: str, headers: Headers) -> bool:
+        """Look the request's credentials up (cached for :data:`VERIFIED_TTL_S`): True when they are not valid.
+        Without a database to ask, the route decides (it answers 503 itself)."""
+        now = time.monotonic()
+        if self._verified.get(key, 0.0) > now:
+            return False
+        maker = getattr(self.owner.state, "sessionmaker", None)
+        if maker is None:
+            return False
+        try:
+            async with maker() as session:
+                valid = await credentials_valid(
+                    session, cookie=cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE),
+                    authorization=headers.get("authorization"))
+        except Exception:
+            return False
+        if not valid:
+            return True
+        if len(self._verified) > 10_000:
+            self._verified = {k: t for k, t in self._verified.items() if t > now}
+        self._verified[key] = now + VERIFIED_TTL_S
+        return False
 
     def upload_limit(self) -> int:
         """The settings' limit of an upload's size (``upload_max_unpacked_mb``) plus room for the form around it."""
@@ -274,6 +308,13 @@ class RequestGuard:
                 await refuse(429, "Too many requests", f"too many requests; try again in {seconds} s",
                              "too-many-requests", headers={"Retry-After": str(seconds)})
                 return
+
+        small = length is not None and length.strip().isdigit() and int(length) <= UNVERIFIED_BODY
+        if (route is not None and route.needs_credentials and credentials is not None and method in BODY_METHODS
+                and not small and await self.credentials_refused(credentials, headers)):
+            await refuse(401, "Not authenticated", "log in or send an API token (Authorization: Bearer ...)",
+                         "not-authenticated", headers={"WWW-Authenticate": "Bearer"})
+            return
 
         errors = parameter_errors(route, found.groupdict() if found else {},
                                   parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True,
