@@ -88,3 +88,57 @@ async def test_baresip_answers_a_customer_connected_to_it(tmp_path: Path) -> Non
             assert await carrier.wait(10) == 0, carrier.errors()
     finally:
         await carrier.stop()
+
+
+async def test_a_phone_that_dies_mid_call_ends_the_call_and_is_reported_unreachable(tmp_path: Path) -> None:
+    """The defect: a phone killed mid-call left the customer on dead air for 90 s with no BYE to the carrier. Now the
+    in-dialog OPTIONS of the conversation goes unanswered: the carrier gets a BYE within ping + timeout, the call
+    ends on the operator's side with the cause, and the phone is reported unreachable."""
+    carrier = await Sipp("carrier_answer", answer_params(answer_ms=50, talk_ms=60000), tmp_path).start()
+    try:
+        async with with_phone(tmp_path, ("MD5",), [trunk(carrier.port)], device_ping_s=1.0,
+                              device_timeout_s=1.0) as (driver, rec, phone):
+            await until(lambda: bool(driver.registrations()))
+            call = await driver.originate(Originate(number="+79120000001", answer_timeout_s=10.0))
+            await until(lambda: CallEventKind.answered in rec.kinds(call))
+            await driver.connect(call, LOGIN)
+            await until(lambda: CallEventKind.connected in rec.kinds(call))
+            await asyncio.sleep(2.5)  # in-dialog OPTIONS answered meanwhile: the call goes on
+            assert rec.kinds(call)[-1] == CallEventKind.connected
+            assert phone.sent(r"SIP/2\.0 200 OK") >= 2
+            await phone.kill()
+            killed = time.monotonic()
+            await until(lambda: rec.kinds(call)[-1] == CallEventKind.hung_up, within=10)
+            assert time.monotonic() - killed < 4.5  # ping interval + timeout, not minutes
+            ended = rec.calls(call)[-1]
+            assert ended.side == Side.operator and "stopped answering" in ended.cause
+            assert "unreachable" in rec.endpoint_kinds(LOGIN)
+            [reg] = driver.registrations()
+            assert not reg.reachable
+            assert await carrier.wait(10) == 0, carrier.errors()  # it got our BYE
+            assert carrier.total("BYE", "Recv") == 1
+    finally:
+        await carrier.stop()
+
+
+async def test_an_offer_to_a_dead_phone_fails_fast_and_reports_it_unreachable(tmp_path: Path) -> None:
+    carrier = await Sipp("carrier_answer", answer_params(answer_ms=50, talk_ms=60000), tmp_path).start()
+    try:
+        async with with_phone(tmp_path, ("MD5",), [trunk(carrier.port)], device_timeout_s=1.0,
+                              operator_answer_timeout_s=20.0) as (driver, rec, phone):
+            await until(lambda: bool(driver.registrations()))
+            await phone.kill()
+            call = await driver.originate(Originate(number="+79120000001", answer_timeout_s=10.0))
+            await until(lambda: CallEventKind.answered in rec.kinds(call))
+            offered = time.monotonic()
+            await driver.connect(call, LOGIN)
+            await until(lambda: "hung_up" in rec.endpoint_kinds(LOGIN), within=10)
+            assert time.monotonic() - offered < 4  # not the 20 s ring time
+            failed = [e for e in rec.events if getattr(e, "endpoint", None) == LOGIN][-1]
+            assert failed.offer_failed and failed.call_id == call and "does not respond" in failed.detail
+            assert rec.endpoint_kinds(LOGIN)[-2:] == ["unreachable", "hung_up"]
+            assert rec.kinds(call)[-1] == CallEventKind.answered  # the customer waits for another operator
+            await driver.hangup(call)
+            assert await carrier.wait(10) == 0, carrier.errors()
+    finally:
+        await carrier.stop()

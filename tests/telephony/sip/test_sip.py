@@ -477,7 +477,7 @@ async def test_a_failed_offer_is_reported_as_such_and_the_customer_hears_ringbac
                 before = len(counter.packets)
                 await driver.connect(call, LOGIN)
                 await driver.play(call, None)  # what the engine does after connect: the ringback goes on
-                await until(lambda: len(counter.packets) > before + 10)
+                await until(lambda n=before: len(counter.packets) > n + 10)
                 tone = ringback(PT_PCMA)
                 chunks = {tone[i:i + 160] for i in range(0, len(tone), 160)}
                 heard = [p[12:] in chunks for _, p in counter.packets[before:]]
@@ -487,7 +487,7 @@ async def test_a_failed_offer_is_reported_as_such_and_the_customer_hears_ringbac
                 assert (failed.detail, failed.call_id, failed.offer_failed) == (detail, call, True)
                 assert rec.kinds(call)[-1] == CallEventKind.answered  # he waits again
                 before = len(counter.packets)
-                await until(lambda: len(counter.packets) > before + 5)  # on hold audio again, not silence
+                await until(lambda n=before: len(counter.packets) > n + 5)  # hold audio again
             await driver.hangup(call)
             assert await carrier.wait(5) == 0, carrier.errors()
             assert await deaf.wait(5) == 0, deaf.errors()  # CANCELled at its ring time: 487, ACK

@@ -184,6 +184,8 @@ class _Call:
     player: RtpSender | None = None
     timers: list[Cancellable] = field(default_factory=list)
     connect_task: asyncio.Task[None] | None = None
+    #: The next in-dialog OPTIONS to the operator's phone, or the deadline of the one in flight (connected calls).
+    keepalive: Cancellable | None = None
 
     def move(self, event: CallInput) -> CallState:
         """The call's next state by :data:`CALL`; an illegal pair raises :class:`dialer.core.fsm.IllegalTransition`."""
@@ -623,6 +625,8 @@ class SipTelephony:
         call.trunk.calls -= 1
         for timer in call.timers:
             timer.cancel()
+        if call.keepalive is not None:
+            call.keepalive.cancel()
         self._stop_player(call)
         if call.customer.ended or call.customer.final_cseq:
             self._forget_leg(call.customer)
@@ -750,14 +754,27 @@ class SipTelephony:
                         ("Answer-Mode", "Auto")]
         return headers
 
+    def _no_answer(self, call: _Call, op: Leg) -> str:
+        """Why an INVITE to the operator's phone got no final answer: it rang out, or it never responded at all —
+        then the phone is down and reported unreachable (the engine pauses its operator until it answers again)."""
+        if op.provisional:
+            return "the phone did not answer"
+        detail = f"the phone does not respond (nothing within {self.settings.device_timeout_s:g} s)"
+        if call.endpoint is not None:
+            self.registrar.mark_unreachable(call.endpoint, detail)
+        return detail
+
     async def _invite_wait(self, leg: Leg, body: bytes, headers: list[tuple[str, str]],
                            on_provisional: Callable[[Message], None] | None = None,
-                           answer_within: float | None = None) -> Message | None:
+                           answer_within: float | None = None,
+                           respond_within: float | None = None) -> Message | None:
         """INVITE (or re-INVITE) on ``leg`` and wait for its final response; None on no answer in time.
 
-        ``answer_within`` bounds an INVITE to a phone, which is then CANCELled. A re-INVITE has no bound of its own,
-        and its transaction waits as long as it takes once a provisional response came (timer B belongs to Calling
-        only): it is given up after 64·T1 here, without a CANCEL, and a late answer is ignored."""
+        ``answer_within`` bounds an INVITE to a phone, which is then CANCELled; ``respond_within`` gives up earlier on
+        a phone that has not responded at all (not even 100 Trying): it is down (a live one answers at once). A
+        re-INVITE has no bound of its own, and its transaction waits as long as it takes once a provisional response
+        came (timer B belongs to Calling only): it is given up after 64·T1 here, without a CANCEL, and a late answer
+        is ignored."""
         fut: asyncio.Future[Message | None] = self.layer.loop.create_future()
 
         def final(resp: Message | None) -> None:
@@ -771,6 +788,13 @@ class SipTelephony:
         if answer_within is None and not reinvite:
             return await fut
         limit = answer_within if answer_within is not None else 64 * self.settings.t1_s
+        silent: Cancellable | None = None
+        if respond_within is not None:
+            def no_response() -> None:
+                if not leg.provisional and not fut.done():
+                    fut.set_result(None)
+                    self._cancel(leg)  # a late provisional gets the CANCEL, a late 2xx an ACK and BYE
+            silent = self.clock.call_later(respond_within, no_response)
         try:
             return await wait_for(self.clock, asyncio.shield(fut), limit)
         except TimeoutError:
@@ -780,6 +804,9 @@ class SipTelephony:
                 leg.final_cseq = leg.invite.cseq[0]  # its answer, if one still comes, is no news
                 leg.reinviting = False
             return None
+        finally:
+            if silent is not None:
+                silent.cancel()
 
     async def _connect(self, call: _Call, binding: _Binding,
                        flow: Callable[[_Call, _Binding], Awaitable[str | None]]) -> None:
@@ -885,6 +912,56 @@ class SipTelephony:
         self._emit(CallEvent(call.id, CallEventKind.connected, self.clock.now(), endpoint=call.endpoint))
         if op.ended:
             self._teardown(call, Side.operator, "operator hung up")
+        elif self.settings.device_ping_s > 0:
+            call.keepalive = self.clock.call_later(self.settings.device_ping_s, self._keepalive, call, op)
+
+    def _keepalive(self, call: _Call, op: Leg) -> None:
+        """An in-dialog OPTIONS to the operator's phone every ``device_ping_s`` of a conversation. A phone that died
+        (no answer within ``device_timeout_s``) or lost the call (481, 408: rebooted, its dialog gone) would leave
+        the customer on dead air: the call is ended at once — BYE to the carrier — and a silent phone is reported
+        unreachable, so that the engine keeps its operator out of "ready" until it answers again."""
+        if call.state is not CallState.connected or call.operator is not op or op.ended:
+            return
+        timeout = self.settings.device_timeout_s
+        request = op.request("OPTIONS", headers=[("User-Agent", self.settings.user_agent),
+                                                 ("Accept", "application/sdp")])
+        done = False
+
+        def answered(resp: Message) -> None:
+            nonlocal done
+            if (resp.status or 0) < 200 or done:
+                return
+            done = True
+            if call.keepalive is not None:
+                call.keepalive.cancel()
+            if call.state is not CallState.connected or op.ended:
+                return
+            if resp.status in (408, 481):
+                self._phone_lost(call, f"the operator's phone lost the call ({resp.status} {resp.reason} to an "
+                                       "in-dialog OPTIONS)", unreachable=False)
+                return
+            if call.endpoint is not None:
+                self.registrar.touch(call.endpoint)
+            call.keepalive = self.clock.call_later(self.settings.device_ping_s, self._keepalive, call, op)
+
+        def silent() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            if call.state is CallState.connected and not op.ended:
+                self._phone_lost(call, f"the operator's phone stopped answering (no answer to an in-dialog OPTIONS "
+                                       f"within {timeout:g} s)", unreachable=True)
+
+        call.keepalive = self.clock.call_later(timeout, silent)
+        self.layer.send_request(request, self._hop(op), answered, silent)
+
+    def _phone_lost(self, call: _Call, cause: str, *, unreachable: bool) -> None:
+        """The operator's phone is gone mid-call: end the call on both legs (the customer gets a BYE, not dead air)."""
+        log.warning("call %s: %s; ending the call", call.id, cause)
+        if unreachable and call.endpoint is not None:
+            self.registrar.mark_unreachable(call.endpoint, cause)
+        self._teardown(call, Side.operator, cause)
 
     async def _connect_flow1(self, call: _Call, binding: _Binding) -> str | None:
         """RFC 3725 flow I: INVITE the phone without SDP; its offer re-INVITEs the customer; the customer's
@@ -894,9 +971,9 @@ class SipTelephony:
         op = self._operator_leg(call, binding)
         resp = await self._invite_wait(op, b"", self._operator_headers(binding),
                                        lambda r: self._operator_ringing(call, r),
-                                       self.settings.operator_answer_timeout_s)
+                                       self.settings.operator_answer_timeout_s, self.settings.device_timeout_s)
         if resp is None:
-            return "the phone did not answer"
+            return self._no_answer(call, op)
         if (resp.status or 0) >= 300:
             return f"{resp.status} {resp.reason}"
         self._stop_player(call)
@@ -942,14 +1019,14 @@ class SipTelephony:
         # the customer's 200 is retransmitted until our ACK: the phone has 64·T1 to answer
         limit = min(self.settings.operator_answer_timeout_s, 60 * self.settings.t1_s)
         resp = await self._invite_wait(op, resp_c.body, self._operator_headers(binding),
-                                       lambda r: self._operator_ringing(call, r), limit)
+                                       lambda r: self._operator_ringing(call, r), limit, self.settings.device_timeout_s)
         if resp is None or (resp.status or 0) >= 300 or not resp.body:
             # put the customer back on our media: answer his offer with our own description
             answer = sdp.offer(cust.origin, self._host, call.rtp_port)
             cust.local_sdp = sdp.with_origin(answer, cust.origin)
             self._ack(cust, cust.local_sdp)
             if resp is None:
-                return "the phone did not answer"
+                return self._no_answer(call, op)
             if (resp.status or 0) < 300:
                 op.confirm(resp)
                 self._ack(op, b"")

@@ -273,11 +273,8 @@ class Registrar:
                                         detail="answers again"))
 
         def silent() -> None:
-            if self.bindings.get(login) is not binding or not binding.registration.reachable:
-                return
-            binding.registration = replace(binding.registration, reachable=False)
-            self.emit(EndpointEvent(login, EndpointEventKind.unreachable, self.clock.now(),
-                                    detail=f"no answer to OPTIONS within {self.settings.device_timeout_s:g} s"))
+            if self.bindings.get(login) is binding:
+                self.mark_unreachable(login, f"no answer to OPTIONS within {self.settings.device_timeout_s:g} s")
 
         def gave_up() -> None:
             binding.ping_pending = False
@@ -285,6 +282,15 @@ class Registrar:
 
         deadline.append(self.clock.call_later(self.settings.device_timeout_s, silent))
         self.layer.send_request(request, self.route_to(binding), answered, gave_up)
+
+    def mark_unreachable(self, login: str, detail: str) -> None:
+        """The phone of ``login`` does not answer (a ping, an INVITE, an in-dialog OPTIONS): report it ``unreachable``
+        once; it is ``registered`` again when it answers a ping or registers anew."""
+        binding = self.bindings.get(login)
+        if binding is None or not binding.registration.reachable:
+            return
+        binding.registration = replace(binding.registration, reachable=False)
+        self.emit(EndpointEvent(login, EndpointEventKind.unreachable, self.clock.now(), detail=detail))
 
     def touch(self, login: str) -> None:
         """Traffic from a phone proves it is alive."""
