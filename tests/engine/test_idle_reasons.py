@@ -90,3 +90,11 @@ def test_the_floor_adds_what_only_the_web_sees() -> None:
     assert [r.code for r in _idle_reasons("auto_paused", "10 errors in a row", None, {}, False, 0, 3)] == \
         ["auto_stopped"]
     assert _idle_reasons("running", "", None, {}, True, 0, 3) == []  # no engine: the floor says that itself
+
+
+def test_the_abandon_rate_comes_with_its_uncertainty() -> None:
+    from dialer.workplace.service import wilson_upper_pct
+    assert wilson_upper_pct(0, 0) == 0.0
+    assert 15.0 < wilson_upper_pct(2, 40) < 17.5  # 5% of 40 answers: could be three times as much
+    assert 3.0 < wilson_upper_pct(60, 2000) < 3.9  # 3% of 2,000: much tighter
+    assert wilson_upper_pct(40, 40) == 100.0

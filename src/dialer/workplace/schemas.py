@@ -227,6 +227,9 @@ class CampaignLive(BaseModel):
     #: Live answers not connected within the threshold (the regulatory definition).
     abandoned_today: int
     abandon_pct: float
+    #: The upper end of the rate's 95% confidence interval (Wilson) over today's live answers: with few answers the
+    #: rate alone says little (2 of 40 is 5%, but could well be 1%).
+    abandon_upper_pct: float = 0.0
     abandon_cap_pct: float
     over_cap: bool
     #: Calls dialling per free operator now (from the engine).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time as time_module
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -265,7 +266,8 @@ async def snapshot(session: AsyncSession) -> LiveSnapshot:
             id=c.id, name=c.name, status=c.status.value, status_reason=c.status_reason, dial_mode=c.dial_mode.value,
             priority=c.priority, calls=calls.get(c.id, {}), attempts_today=t["attempts"],
             outcomes_today=t["outcomes"], live_answers_today=t["live"], abandoned_today=t["abandoned"],
-            abandon_pct=pct, abandon_cap_pct=cap, over_cap=pct > cap, dial_ratio=engine.get("dial_ratio"),
+            abandon_pct=pct, abandon_upper_pct=wilson_upper_pct(t["abandoned"], t["live"]),
+            abandon_cap_pct=cap, over_cap=pct > cap, dial_ratio=engine.get("dial_ratio"),
             engine=engine, auto_stopped=c.status.value == "auto_paused",
             consecutive_errors=int(engine.get("consecutive_errors", 0)), dialable_left=left.get(c.id, 0),
             pool_ids=campaign_pools.get(c.id, []), idle_reasons=idle))
@@ -281,6 +283,16 @@ async def snapshot(session: AsyncSession) -> LiveSnapshot:
         pools=[PoolLive(id=p.id, name=p.name) for p in await repo.pools(session)],
         trunks=[TrunkLive(id=t.id, name=t.name, is_active=t.is_active, up=t.up, detail=t.detail or "",
                           changed_at=t.changed_at) for t in trunk_rows])
+
+
+def wilson_upper_pct(events: int, trials: int, z: float = 1.96) -> float:
+    """The upper end of the Wilson score interval of ``events`` / ``trials``, in percent (0 without trials)."""
+    if trials <= 0:
+        return 0.0
+    p = events / trials
+    centre = p + z * z / (2 * trials)
+    margin = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    return round(100.0 * min(1.0, (centre + margin) / (1 + z * z / trials)), 2)
 
 
 def _idle_reasons(status: str, status_reason: str, engine: dict[str, Any] | None, calls: dict[str, int],
