@@ -85,3 +85,21 @@ def bench_import_command(
     # The output is one JSON object either way; --json is accepted so the documented command works.
     del as_json
     print_result(asyncio.run(bench_import(rows, database_url=database_url, keep=keep)))
+
+
+@bench_app.command("allocation")
+def bench_allocation_command(
+    operators: Annotated[int, typer.Option(help="Operators in all, split over three campaigns")] = 8,
+    hours: Annotated[float, typer.Option(help="Virtual hours of the day (from 05:00 UTC)")] = 2.0,
+    contacts: Annotated[int, typer.Option(help="Contacts generated per campaign's list")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of contacts, traffic and operators' timetable")] = 1,
+    database_url: Annotated[str | None, typer.Option(help="Server for the scratch databases (default: the "
+                                                          "configured one)")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Campaigns sharing operators through the real engine (priorities, a skill, windows opening by zone, logins,
+    breaks) against the same day with operators fixed to their campaigns' pools."""
+    from dialer.tools.bench.allocation import bench_allocation
+
+    print_result(asyncio.run(bench_allocation(operators=operators, contacts=contacts, hours=hours, seed=seed,
+                                              database_url=database_url)), as_json=as_json)
