@@ -133,8 +133,8 @@ class DeliveryWorker:
         self._adapters: dict[tuple[int, str], CrmAdapter] = {}
         self._webhooks = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
         self._web = Http("webhook", client=self._webhooks, on_trace=self._trace)
-        #: Target → until when it is held (unreachable: only one probe item at a time).
-        self._held: dict[str, datetime] = {}
+        #: Targets found unreachable: probed with one item at a time until one gets through.
+        self._held: set[str] = set()
         self._traces: list[Trace] = []
         self._wake = asyncio.Event()
         self.delivered = 0
@@ -201,8 +201,7 @@ class DeliveryWorker:
         released: list[int] = []
         for row in sorted(rows, key=lambda r: r["id"]):
             target = targets.get(_target_key(row))
-            held = target is not None and self._held.get(target.key)
-            if target is not None and held and held > now:
+            if target is not None and target.key in self._held:
                 if target.key in probing or len(chosen) >= self.batch:
                     released.append(row["id"])
                     continue
@@ -325,18 +324,19 @@ class DeliveryWorker:
         now = self.clock.utcnow()
         delivered = [o.item_id for _, _, o in done if o.delivered]
         failed: list[dict[str, Any]] = []
+        # a target is held when none of its items got through this round (it is down, not merely flaky)
+        answered = {t.key for _, t, o in done if not o.unavailable}
+        self._held -= answered
+        self._held |= {t.key for _, t, o in done if o.unavailable} - answered
         for row, target, outcome in done:
             if self.on_outcome is not None:
                 self.on_outcome(outcome)
             if outcome.delivered:
-                self._held.pop(target.key, None)
                 continue
             tries = int(row["tries"]) + 1
             delay = self._backoff(tries, outcome.retry_after)
             next_at = now + timedelta(seconds=delay)
             dead = tries >= target.max_tries
-            if outcome.unavailable:
-                self._held[target.key] = next_at
             failed.append({"id": outcome.item_id, "tries": tries, "next": next_at, "error": outcome.error[:2000],
                            "status": "dead" if dead else "pending"})
         traces, self._traces = self._traces, []
