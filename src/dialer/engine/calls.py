@@ -27,7 +27,7 @@ from dialer.engine import call_fsm
 from dialer.engine import repository as repo
 from dialer.engine.assign import eligible, move
 from dialer.engine.call_fsm import CallEvent as CE
-from dialer.engine.context import EngineContext, TimerKind
+from dialer.engine.context import CallIn, EngineContext, TimerKind
 from dialer.engine.events import (
     CallAnswered,
     CallConnected,
@@ -38,6 +38,7 @@ from dialer.engine.events import (
     OperatorMissedCall,
     TrunkStateChanged,
 )
+from dialer.engine.operator_fsm import PHONE_OFFLINE
 from dialer.engine.operator_fsm import OperatorEvent as OE
 from dialer.engine.pacing import DialResult
 from dialer.engine.state import LiveCall, OperatorSlot
@@ -72,6 +73,7 @@ UNANSWERED: dict[CallEventKind, tuple[OutcomeCategory, str, DialResult]] = {
 #: Endpoint events that change what the supervisor sees of a phone (registration state).
 _DEVICE_STATES = frozenset({EndpointEventKind.registered, EndpointEventKind.unregistered,
                             EndpointEventKind.unreachable})
+
 
 
 class CallHandling:
@@ -290,12 +292,26 @@ class CallHandling:
         op = self.ctx.by_endpoint.get(ev.endpoint)
         if ev.kind in _DEVICE_STATES:
             self._device_state(ev, op)
+            if ev.kind is EndpointEventKind.registered:
+                self.ctx.phones_down.discard(ev.endpoint)
+            else:
+                self.ctx.phones_down.add(ev.endpoint)
         if op is None:
             return
         if ev.kind is EndpointEventKind.ringing and op.state is S.reserved:
             self.ctx.roster.transition(op, OE.ring)
         elif ev.kind in (EndpointEventKind.unregistered, EndpointEventKind.unreachable) and op.state is S.ready:
-            self.ctx.roster.transition(op, OE.pause, reason="phone offline")
+            self.ctx.roster.transition(op, OE.pause, reason=PHONE_OFFLINE)
+        elif (ev.kind is EndpointEventKind.registered and op.state is S.paused and op.reason == PHONE_OFFLINE
+              and op.pending is None):
+            # his phone answers again: back to work, as he was before it dropped
+            self.ctx.roster.transition(op, OE.go_ready)
+            self.ctx.roster.after_free(op)
+        elif ev.kind is EndpointEventKind.hung_up and ev.offer_failed:
+            call = op.call
+            if (call is not None and call.call_id == ev.call_id and not call.finished and call.state is A.answered
+                    and call.operator is op and op.state in (S.reserved, S.ringing)):
+                self.ctx.post(CallIn(lambda: self._offer_failed(op, call, ev.detail), None))
 
     def _device_state(self, ev: EndpointEvent, op: OperatorSlot | None) -> None:
         """Tell the world and the database that a phone registered, left or stopped answering."""
@@ -348,7 +364,6 @@ class CallHandling:
 
         Taking an offer back needs the driver's optional ``withdraw(call_id)``; a driver without it keeps ringing the
         operator (the miss is still counted and published, and a due pause waits until that call ends)."""
-        c = call.campaign
         withdraw = getattr(self.ctx.telephony, "withdraw", None)
         withdrawn = False
         if callable(withdraw) and call.call_id is not None:
@@ -357,6 +372,23 @@ class CallHandling:
                 withdrawn = True
             except UnknownCall:
                 return  # the call is over (or he picked up meanwhile): its own event follows
+        await self._offer_lost(op, call, withdrawn=withdrawn)
+
+    async def _offer_failed(self, op: OperatorSlot, call: LiveCall, detail: str) -> None:
+        """The driver reports that the offer of ``call`` to ``op`` failed by itself: his phone refused it (486, 603,
+        4xx, 5xx), rang out, or does not respond. The customer is waiting again: he goes to another free operator at
+        once rather than after the offer timeout, and ``op`` counts a miss (a phone kept on "do not disturb" pauses him
+        at the strategy's limit; one that does not respond is down, and he is paused until it answers again)."""
+        if (call.finished or call.state is not A.answered or call.operator is not op or op.call is not call
+                or op.state not in (S.reserved, S.ringing)):
+            return  # picked up, withdrawn or ended meanwhile
+        log.info("offer of attempt %s to operator %s failed: %s", call.attempt_id, op.id, detail)
+        await self._offer_lost(op, call, withdrawn=True)
+
+    async def _offer_lost(self, op: OperatorSlot, call: LiveCall, *, withdrawn: bool) -> None:
+        """The offer of ``call`` to ``op`` is over without him (taken back, or failed): count his miss, pause him at
+        the strategy's limit, and offer the customer to another operator — or let him wait on hold as usual."""
+        c = call.campaign
         op.missed_in_row += 1
         op.missed_total += 1
         limit = c.cfg.auto_pause_after_missed
@@ -373,6 +405,8 @@ class CallHandling:
         call.missed_by.add(op.id)
         call.operator, call.reserved = None, False
         op.call = None
+        if call.offer_timer is not None:
+            call.offer_timer.cancel()
         call.offer_timer = None
         self.ctx.roster.transition(op, OE.release)
         if pause:

@@ -289,6 +289,9 @@ class EngineContext:
         self.by_call_id: dict[str, LiveCall] = {}
         self.attempts: dict[int, LiveCall] = {}
         self.hooks: list[OperatorHook] = []
+        #: Endpoints (operators' phones) the driver reports unreachable or unregistered: an operator whose phone is
+        #: here is kept out of "ready" (paused "phone offline") until it answers or registers again (engine/calls.py).
+        self.phones_down: set[str] = set()
         #: Campaigns whose pacer must decide again after this batch.
         self.dirty: set[int] = set()
         self.stopping = False

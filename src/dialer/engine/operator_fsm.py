@@ -36,7 +36,8 @@ from dialer.core.fsm import Machine
 from dialer.exceptions import IllegalTransition
 from dialer.models.enums import OperatorState as S
 
-__all__ = ["MACHINE", "PAUSE_REASONS", "TRANSITIONS", "IllegalOperatorTransition", "OperatorEvent", "S", "next_state"]
+__all__ = ["MACHINE", "PAUSE_REASONS", "PHONE_OFFLINE", "TRANSITIONS", "IllegalOperatorTransition", "OperatorEvent",
+           "S", "next_state"]
 
 
 class OperatorEvent(StrEnum):
@@ -75,6 +76,10 @@ TRANSITIONS: dict[tuple[S, OperatorEvent], S] = {
 
 #: Reasons offered for a pause (free text is accepted too); the panel shows them as buttons.
 PAUSE_REASONS: tuple[str, ...] = ("break", "lunch", "training", "meeting", "technical", "other")
+
+#: The engine's pause of an operator whose phone is unreachable or unregistered; it ends by itself when the phone
+#: answers or registers again.
+PHONE_OFFLINE = "phone offline"
 
 
 class IllegalOperatorTransition(IllegalTransition):

@@ -24,6 +24,7 @@ from dialer.engine.assign import allocate_one, eligible, in_pools, move
 from dialer.engine.commands import Command, CommandKind
 from dialer.engine.context import BUSY, CallIn, EngineContext
 from dialer.engine.events import CommandFailed, OperatorStateChanged
+from dialer.engine.operator_fsm import PHONE_OFFLINE
 from dialer.engine.operator_fsm import OperatorEvent as OE
 from dialer.engine.state import Completion, OperatorSlot
 from dialer.exceptions import DialerError
@@ -109,7 +110,8 @@ class OperatorRoster:
                 log.exception("operator hook failed")
 
     def after_free(self, op: OperatorSlot) -> None:
-        """The operator just became free: apply a pending state, else serve the longest-waiting live customer."""
+        """The operator just became free: apply a pending state; with his phone unreachable or unregistered, pause
+        him ("phone offline", until it answers again); else serve the longest-waiting live customer."""
         if op.state is not S.ready:
             return
         if op.pending is not None:
@@ -121,6 +123,9 @@ class OperatorRoster:
             if state is S.offline:
                 self.transition(op, OE.log_out)
                 return
+        if op.endpoint in self.ctx.phones_down:
+            self.transition(op, OE.pause, reason=PHONE_OFFLINE)
+            return
         allocate_one(op, self.ctx.campaigns)
         waiting = [x for x in self.ctx.calls.waiting_calls()
                    if op.id not in x.missed_by and eligible(op, x.campaign, x.candidate)

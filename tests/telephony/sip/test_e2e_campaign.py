@@ -97,6 +97,7 @@ async def register(maker: async_sessionmaker[AsyncSession], tmp_path: Path, sip_
     """A SIPp UAC registers ``login`` (digest) with its Contact at ``phone_port``, once the engine's driver listens;
     returns when the engine has recorded the registration."""
     reg = Sipp("phone_register", {"phone_port": phone_port, "expires": 300, "realm": "dialer", "expect": 200,
+                                  "ruri_params": "",
                                   "path_header": ""}, tmp_path, remote=f"127.0.0.1:{sip_port}",
                extra=["-s", login, "-au", login, "-ap", password])
 
