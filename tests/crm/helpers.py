@@ -22,8 +22,9 @@ def clock() -> VirtualClock:
 async def connector(maker: Maker, *, kind: str = "leadvertex", name: str = "CRM", settings: dict[str, Any],
                     token: str = "", **values: Any) -> int:
     async with maker() as session, session.begin():
-        row = CrmConnector(name=name, kind=kind, settings=settings, token=token, status_map={},
-                           result_map=values.pop("result_map", {}), cursor={}, last_error="", read_enabled=False,
+        row = CrmConnector(name=name, kind=kind, settings=settings, token=token,
+                           status_map=values.pop("status_map", {}), result_map=values.pop("result_map", {}),
+                           cursor={}, last_error="", read_enabled=False,
                            write_enabled=True, poll_interval_s=60, max_tries=values.pop("max_tries", 12),
                            is_active=True, **values)
         session.add(row)
