@@ -112,6 +112,7 @@ class HttpServer:
         self.requests = 0
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
@@ -126,11 +127,11 @@ class HttpServer:
         """Stop listening and drop every open connection (a CRM going down)."""
         if self._server is not None:
             self._server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
             for task in list(self._connections):
-                task.cancel()
-            for task in list(self._connections):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(task), 5.0)
             await self._server.wait_closed()
             self._server = None
 
@@ -144,6 +145,7 @@ class HttpServer:
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
+        self._writers.add(writer)
         conn = h11.Connection(h11.SERVER)
         try:
             while True:
@@ -155,7 +157,8 @@ class HttpServer:
                 if self.faults.latency_s:
                     await asyncio.sleep(self.faults.latency_s)
                 if fault == "timeout":
-                    await asyncio.sleep(self.faults.timeout_s)
+                    with contextlib.suppress(ConnectionError):
+                        await asyncio.wait_for(reader.read(1), self.faults.timeout_s)
                     return
                 if fault == "error":
                     reply = Reply(503, {"error": "injected failure"})
@@ -185,6 +188,7 @@ class HttpServer:
         finally:
             if task is not None:
                 self._connections.discard(task)
+            self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
 
