@@ -10,6 +10,11 @@
     ├── NotAuthenticated         401
     ├── PermissionDenied         403
     └── TooManyAttempts          429  login throttling
+
+Each error carries its text in English (logs, the CLI) and, for the web edge, a message id with its parameters:
+``code``/``params`` of the error itself (its ``detail``) and of each entry of ``errors``. Without an explicit id
+the web edge recognises the English text by the message catalogue's English templates
+(``web/locales/messages.en.json``), so the answer is translated either way (``api/problems.py``).
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ class DialerError(Exception):
     title: str = "Internal error"
     type_slug: str = "internal"
 
-    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, code: str | None = None,
+                 params: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
+        #: Message id of ``detail`` (``problem.<code>`` in the catalogues) and its parameters, when known.
+        self.code = code
+        self.params = params or {}
 
 
 class NotFound(DialerError):
@@ -51,9 +60,12 @@ class ValidationFailed(DialerError):
     type_slug = "validation"
 
     @classmethod
-    def field(cls, field: str, reason: str) -> ValidationFailed:
-        """A validation error about one named field."""
-        return cls(f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
+    def field(cls, field: str, reason: str, *, code: str | None = None, **params: Any) -> ValidationFailed:
+        """A validation error about one named field; ``code`` and ``params`` name the message when given."""
+        item: dict[str, Any] = {"field": field, "reason": reason}
+        if code is not None:
+            item |= {"code": code, "params": params}
+        return cls(f"{field}: {reason}", errors=[item])
 
 
 class NotAuthenticated(DialerError):

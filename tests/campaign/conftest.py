@@ -7,6 +7,7 @@ they depend only on the shared data model.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 
 from dialer.models import Contact, ContactList, ContactPhone, Field
 from dialer.models.enums import FieldType, PhoneType
+from tests.conftest import client_for
 
 
 async def add_field(app: FastAPI, name: str, type: FieldType, *, options: list[str] | None = None,
@@ -81,3 +83,20 @@ def field_errors(response: httpx.Response) -> dict[str, str]:
     """The problem's errors as {field: reason}."""
     assert response.headers["content-type"].startswith("application/problem+json"), response.text
     return {e["field"]: e["reason"] for e in response.json().get("errors", [])}
+
+
+@pytest.fixture
+async def admin(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An administrator's API client that asks for English (``Accept-Language: en``), as integrations do: these
+    tests read the reasons of problem details in English (tests/campaign/test_problem_language.py reads Russian)."""
+    async with await client_for(app, "admin", roles=("admin",)) as client:
+        client.headers["Accept-Language"] = "en"
+        yield client
+
+
+@pytest.fixture
+async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client without credentials that asks for English."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Accept-Language": "en"}) as client:
+        yield client

@@ -104,7 +104,7 @@ async def test_an_operator_cannot_read_someone_elses_callback(floor: Floor) -> N
         r = await floor.anna.get(f"/api/callbacks/{floor.callbacks[name]['id']}")
         # the same answer as for a callback that does not exist: nothing is told about it
         assert r.status_code == 404, r.text
-        assert r.json()["detail"] == f"callback {floor.callbacks[name]['id']} does not exist"
+        assert r.json()["detail"] == f"перезвона {floor.callbacks[name]['id']} не существует"
         assert "+7916" not in r.text and "секрет" not in r.text
     for name in ("a_personal", "shared", "open_shared"):
         assert (await floor.anna.get(f"/api/callbacks/{floor.callbacks[name]['id']}")).status_code == 200

@@ -74,7 +74,7 @@ async def test_validation_names_the_field(admin: httpx.AsyncClient, setup: Setup
         ({"schedule": [{"weekday": 1, "start": "9:00", "end": "10:00"}]}, "schedule.0.start", "is not a time HH:MM"),
         ({"schedule": [{"weekday": 1, "start": "11:00", "end": "25:00"}]}, "schedule.0.end", "is not a time HH:MM"),
         ({"schedule": [{"weekday": 1, "start": "09:00", "end": "12:00"},
-                       {"weekday": 1, "start": "11:30", "end": "13:00"}]}, "schedule.1", "overlaps schedule.0"),
+                       {"weekday": 1, "start": "11:30", "end": "13:00"}]}, "schedule.1", "overlaps Schedule №1"),
     ]
     for overrides, field, reason in cases:
         r = await admin.post("/api/campaigns", json=setup.campaign(**overrides))

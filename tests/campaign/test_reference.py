@@ -116,7 +116,7 @@ async def test_strategy_with_retries_and_rules(app: FastAPI, admin: httpx.AsyncC
                                                              "max_attempts": 1}]}, "Input should be"),
         "outcome_retries.1.outcome": ({"outcome_retries": [{"outcome": "busy", "intervals": "1", "max_attempts": 1},
                                                            {"outcome": "busy", "intervals": "2", "max_attempts": 1}]},
-                                      "already set at outcome_retries.0"),
+                                      "already set at Retries by outcome №1"),
         "result_rules.0.retry_interval_s": ({"result_rules": [{"completion_code_id": code["id"],
                                                                "day_type": "workday"}]}, "give the interval"),
         "result_rules.0.attempts_on_previous_number": (

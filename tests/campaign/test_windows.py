@@ -49,7 +49,7 @@ async def test_schedule_periods_to_midnight_and_overnight(app: FastAPI, admin: h
     r = await admin.patch(f"/api/campaigns/{cid}", json={"schedule": [*schedule, {"weekday": 0, "start": "05:00",
                                                                                    "end": "07:00"}]})
     assert r.status_code == 422
-    assert field_errors(r)["schedule.4"] == "Mon 05:00–07:00 overlaps schedule.2 (Sun 22:00–06:00)"
+    assert field_errors(r)["schedule.4"] == "Mon 05:00–07:00 overlaps Schedule №3 (Sun 22:00–06:00)"
     r = await admin.patch(f"/api/campaigns/{cid}", json={"schedule": [*schedule, {"weekday": 0, "start": "06:00",
                                                                                    "end": "09:00"}]})
     assert r.status_code == 200, r.text

@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from dialer.core.tasks import background as tasks
+from tests.conftest import client_for
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +54,20 @@ async def wait_import(client: httpx.AsyncClient, job_id: int) -> dict[str, Any]:
             return job  # type: ignore[no-any-return]
         await asyncio.sleep(0.02)
     raise AssertionError(f"import {job_id} did not finish: {job}")
+
+
+@pytest.fixture
+async def admin(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An administrator's API client that asks for English (``Accept-Language: en``), as integrations do: these
+    tests read the reasons of problem details in English (tests/campaign/test_problem_language.py reads Russian)."""
+    async with await client_for(app, "admin", roles=("admin",)) as client:
+        client.headers["Accept-Language"] = "en"
+        yield client
+
+
+@pytest.fixture
+async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client without credentials that asks for English."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Accept-Language": "en"}) as client:
+        yield client

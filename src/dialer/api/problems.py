@@ -1,9 +1,25 @@
-"""RFC 9457 problem details for every error the API returns."""
+"""RFC 9457 problem details for every error the API returns, in the request's language.
+
+Every reason carries a message id and its parameters besides its text::
+
+    {"type": "/problems/conflict", "title": "Конфликт", "status": 409, "code": "value_exists",
+     "params": {"field": "Название", "value": "Взыскание"}, "detail": "Название: значение «Взыскание» уже есть",
+     "errors": [{"field": "name", "label": "Название", "code": "value_exists",
+                 "params": {"field": "Название", "value": "Взыскание"}, "reason": "значение «Взыскание» уже есть"}]}
+
+``field`` stays the machine path (``conditions.0.value``), ``label`` is how a person reads it ("Условия №1 ›
+Значение"). The language is :func:`dialer.web.i18n.api_language` (the ``lang`` cookie, else Accept-Language, else
+Russian). Message ids come from the error (``DialerError.code``, ``errors[i]["code"]``), from Pydantic's error type,
+or -- for an error raised with English text only -- from the English template of ``messages.en.json`` the text
+matches (``{name}`` placeholders become the parameters), the way gettext keys messages by their English text.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+from functools import cache
+from string import Formatter
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,19 +32,160 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialer.exceptions import DialerError, TooManyAttempts
+from dialer.web import i18n
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 
 
 def problem(status: int, title: str, detail: str, *, slug: str, errors: list[dict[str, Any]] | None = None,
-            instance: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+            instance: str | None = None, headers: dict[str, str] | None = None, lang: str | None = None,
+            code: str | None = None, params: dict[str, Any] | None = None) -> JSONResponse:
+    """The problem document; with ``lang`` its title, detail and reasons are translated (:func:`localize`)."""
     body: dict[str, Any] = {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
     if errors:
         body["errors"] = errors
+    if lang is not None:
+        body = localize(lang, body, slug=slug, code=code, params=params)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+# --- the request's language -------------------------------------------------------------------------------------
+
+#: Path parts that are not fields: where Pydantic found the value.
+_LOCATIONS = ("body", "query", "path", "header", "cookie")
+
+
+def _label_of(lang: str, name: str) -> str:
+    catalogue = i18n.catalogue(lang)
+    for key in (f"label.{name}", f"admin.f.{name}"):
+        if key in catalogue:
+            return catalogue[key]
+    return name
+
+
+def field_label(lang: str, field: str) -> str:
+    """How a person reads a field path: ``conditions.0.value`` -> "Условия №1 › Значение" (labels of the
+    catalogue's ``label.<name>``, else the admin pages' column heads ``admin.f.<name>``, else the name itself)."""
+    if field in ("", "body"):
+        return _label_of(lang, "body")
+    shown: list[str] = []
+    for part in field.split("."):
+        if part.isdigit():
+            number = f"№{int(part) + 1}"
+            if shown:
+                shown[-1] = f"{shown[-1]} {number}"
+            else:
+                shown.append(number)
+        else:
+            shown.append(_label_of(lang, part))
+    return " › ".join(shown)
+
+
+@cache
+def _templates() -> tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]:
+    """The English templates of the message catalogue as patterns, most literal text first (so "value '{value}'
+    already exists" is tried before a catch-all like "{field}: {reason}")."""
+    found: list[tuple[int, str, re.Pattern[str], tuple[str, ...]]] = []
+    for key, template in i18n.catalogue("en").items():
+        if not key.startswith("problem."):
+            continue
+        regex, names, literal = "", [], 0
+        for text, name, _spec, _conversion in Formatter().parse(template):
+            regex += re.escape(text)  # literal text with "{{" already read as "{"
+            literal += len(text)
+            if name is not None:
+                regex += f"(?P={name})" if name in names else f"(?P<{name}>.+?)"
+                names.append(name)
+        found.append((literal, key.removeprefix("problem."), re.compile(f"^{regex}$", re.S), tuple(names)))
+    found.sort(key=lambda t: (-t[0], t[1]))
+    return tuple((code, pattern, names) for _literal, code, pattern, names in found)
+
+
+def recognise(text: str) -> tuple[str, dict[str, Any]]:
+    """The message id and parameters of an English text; ``("text", {"text": text})`` when no template fits (it is
+    then shown as it is)."""
+    for code, pattern, _names in _templates():
+        if m := pattern.match(text):
+            return code, m.groupdict()
+    return "text", {"text": text}
+
+
+def _shown(lang: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as the text shows them: one that names a field (``field``, ``other_field``) by its label, a
+    selection operator (``op``) by its name in the selection editor."""
+    catalogue = i18n.catalogue(lang)
+    shown: dict[str, Any] = {}
+    for k, v in params.items():
+        if k in ("field", "other_field") and isinstance(v, str):
+            v = field_label(lang, v)
+        elif k == "op" and isinstance(v, str):
+            v = catalogue.get(f"label.op.{v}", v)
+        elif k == "day" and isinstance(v, str):
+            v = catalogue.get(f"label.day.{v}", v)
+        shown[k] = v
+    return shown
+
+
+def message(lang: str, code: str, params: dict[str, Any], fallback: str) -> str:
+    """The text of message ``code`` in ``lang``; ``fallback`` (the English text as raised) when the catalogue of
+    ``lang`` has no such message (a Pydantic error type no catalogue names)."""
+    if code == "text":
+        return str(params.get("text", fallback))
+    template = i18n.catalogue(lang).get(f"problem.{code}")
+    if template is None:
+        return fallback
+    try:
+        return template.format(**_shown(lang, params))
+    except (KeyError, IndexError, ValueError):
+        return fallback
+
+
+def localize_item(lang: str, item: dict[str, Any]) -> dict[str, Any]:
+    """One entry of ``errors`` with its label, message id, parameters and translated reason."""
+    field = str(item.get("field", "body"))
+    reason = str(item.get("reason", ""))
+    code = item.get("code")
+    params: dict[str, Any] = dict(item.get("params") or {})
+    if code is None:
+        code, params = recognise(reason)
+    label = field_label(lang, field)
+    text = message(lang, code, params, reason)
+    shown = _shown(lang, params)
+    return {**item, "field": field, "label": label, "code": code, "params": {"field": label, **shown},
+            "reason": text}
+
+
+def _joined(items: list[dict[str, Any]], *, key: str) -> str:
+    return "; ".join(f"{e[key]}: {e['reason']}" if e["field"] != "body" else str(e["reason"]) for e in items)
+
+
+def localize(lang: str, body: dict[str, Any], *, slug: str, code: str | None = None,
+             params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Translate a problem document (title, detail, each reason) into ``lang``, adding message ids and labels.
+
+    A detail that only repeats its errors ("name: value 'x' already exists") is rebuilt from the translated
+    errors with labels; any other detail is translated on its own."""
+    raw = list(body.get("errors") or [])
+    items = [localize_item(lang, e) for e in raw]
+    detail = str(body.get("detail", ""))
+    originals = [{"field": str(e.get("field", "body")), "reason": str(e.get("reason", ""))} for e in raw]
+    if items and code is None and detail in (_joined(originals, key="field"), *(e["reason"] for e in originals)):
+        code, params = (items[0]["code"], items[0]["params"]) if len(items) == 1 else ("errors", {})
+        text = _joined(items, key="label")
+    else:
+        if code is None:
+            code, params = recognise(detail)
+        params = dict(params or {})
+        text = message(lang, code, params, detail)
+        params = _shown(lang, params)
+    title = i18n.catalogue(lang).get(f"title.{slug}", str(body.get("title", "")))
+    out = {**body, "title": title, "code": code, "params": params, "detail": text}
+    if items:
+        out["errors"] = items
+    return out
 
 
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -42,43 +199,63 @@ _FK_USED = re.compile(r"is still referenced from table \"(?P<table>\w+)\"")
 
 
 def integrity_problem(err: DBAPIError) -> tuple[int, str, list[dict[str, Any]]]:
-    """Translate a constraint violation into a status, a message and the fields it is about."""
+    """Translate a constraint violation into a status, a message and the fields it is about (with message ids:
+    ``value_exists``, ``object_missing``, ``out_of_range``, ``value_required``)."""
     cause = getattr(err.orig, "__cause__", None)
     # asyncpg keeps the "Key (...)=(...)" part in the cause's detail, not in the message.
     text = f"{err.orig}\n{getattr(cause, 'detail', '') or ''}"
     if m := _UNIQUE.search(text):
         cols = [c.strip() for c in m["cols"].split(",")]
         field = cols[-1]
-        return 409, f"{field}: value '{m['vals']}' already exists", [
-            {"field": field, "reason": f"value '{m['vals']}' already exists"}]
+        # a composite key ("list_id, name") names the row's own value last: that is the one the user typed
+        value = m["vals"].rsplit(", ", len(cols) - 1)[-1] if len(cols) > 1 else m["vals"]
+        return 409, f"{field}: value '{value}' already exists", [
+            {"field": field, "reason": f"value '{value}' already exists", "code": "value_exists",
+             "params": {"value": value}}]
     if m := _FK_USED.search(text):
         return 409, f"the object is still used by {m['table']}; remove those first", []
     if m := _FK_MISSING.search(text):
         field = m["cols"].strip()
         return 422, f"{field}: {m['table']} {m['vals']} does not exist", [
-            {"field": field, "reason": f"{m['table']} {m['vals']} does not exist"}]
+            {"field": field, "reason": f"{m['table']} {m['vals']} does not exist", "code": "object_missing",
+             "params": {"what": m["table"], "id": m["vals"]}}]
     if "violates check constraint" in text:
         cname = re.search(r'check constraint "(\w+)"', text)
         return 422, f"a value is out of range ({cname[1] if cname else 'check'})", []
     if "violates not-null constraint" in text:
         col = re.search(r'column "(\w+)"', text)
         field = col[1] if col else "body"
-        return 422, f"{field}: a value is required", [{"field": field, "reason": "a value is required"}]
+        return 422, f"{field}: a value is required", [{"field": field, "reason": "a value is required",
+                                                       "code": "value_required", "params": {}}]
     return 409, "the change conflicts with existing data", []
 
 
-def validation_item(error: dict[str, Any]) -> dict[str, str]:
-    """One entry of ``errors``: the field (dotted path) and the reason, in plain words."""
+def validation_item(error: dict[str, Any]) -> dict[str, Any]:
+    """One entry of ``errors``: the field (dotted path), the reason in plain (English) words, and the message id
+    with its parameters -- Pydantic's error type and context, or for a validator's own ``ValueError`` the id its
+    text is recognised as."""
     loc = error.get("loc", ())
     if error.get("type") == "json_invalid":
         # The location of a JSON syntax error is a character offset, not a field.
         where = next((p for p in reversed(loc) if isinstance(p, int)), None)
         what = (error.get("ctx") or {}).get("error") or "syntax error"
         reason = f"the body is not valid JSON: {what}" + (f" at character {where}" if where is not None else "")
-        return {"field": "body", "reason": reason}
+        return {"field": "body", "reason": reason, "code": "json_invalid",
+                "params": {"error": what, "position": "" if where is None else where}}
+    kind = str(error.get("type", ""))
     reason = str(error.get("msg", "invalid"))
     reason = reason.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    return {"field": _loc(loc), "reason": reason}
+    if kind in ("value_error", "assertion_error") or not kind:
+        code, params = recognise(reason)
+    else:
+        code = kind
+        params = {k: _ctx_text(v) for k, v in (error.get("ctx") or {}).items()}
+    return {"field": _loc(loc), "reason": reason, "code": code, "params": params}
+
+
+def _ctx_text(value: Any) -> Any:
+    """A Pydantic context value as JSON can carry it (numbers stay numbers)."""
+    return value if isinstance(value, int | float | str | bool) or value is None else str(value)
 
 
 _OUT_OF_RANGE = re.compile(r"invalid input for query argument \$\d+: (?P<value>.*?) \((?P<why>[^()]*)\)\s*$")
@@ -137,6 +314,7 @@ class PlainTooLargeAsProblem:
                         "detail": "the request body is larger than this endpoint accepts",
                         "instance": scope.get("path", ""),
                         "errors": [{"field": "body", "reason": "too large"}]}
+                body = localize(i18n.api_language(Request(scope)), body, slug="http-413")
                 response = JSONResponse(body, status_code=413, media_type=MEDIA_TYPE)
                 await response(scope, receive, send)
 
@@ -169,7 +347,8 @@ def unavailable_problem(request: Request, exc: BaseException) -> JSONResponse:
     log.warning("database unavailable at %s: %s", request.url.path, exc)
     return problem(503, "Service Unavailable", "the database cannot be reached just now; try again shortly",
                    slug="unavailable", errors=[{"field": "database", "reason": "unreachable"}],
-                   instance=request.url.path, headers={"Retry-After": str(RETRY_AFTER_OUTAGE_S)})
+                   instance=request.url.path, headers={"Retry-After": str(RETRY_AFTER_OUTAGE_S)},
+                   lang=i18n.api_language(request))
 
 
 def install(app: FastAPI) -> None:
@@ -190,21 +369,22 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, TooManyAttempts):
             headers = {"Retry-After": str(exc.retry_after_s)}
         return problem(exc.status, exc.title, exc.detail, slug=exc.type_slug, errors=exc.errors,
-                       instance=request.url.path, headers=headers)
+                       instance=request.url.path, headers=headers, lang=i18n.api_language(request),
+                       code=exc.code, params=exc.params)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [validation_item(e) for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
         return problem(422, "Validation failed", detail, slug="validation", errors=errors,
-                       instance=request.url.path)
+                       instance=request.url.path, lang=i18n.api_language(request))
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
         status, detail, errors = integrity_problem(exc)
         return problem(status, "Conflict" if status == 409 else "Validation failed", detail,
                        slug="conflict" if status == 409 else "validation", errors=errors,
-                       instance=request.url.path)
+                       instance=request.url.path, lang=i18n.api_language(request))
 
     @app.exception_handler(DBAPIError)
     async def data_error(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -213,19 +393,21 @@ def install(app: FastAPI) -> None:
         if not is_data_error(exc):
             raise exc
         detail, errors = data_problem(exc, request)
-        return problem(422, "Validation failed", detail, slug="validation", errors=errors, instance=request.url.path)
+        return problem(422, "Validation failed", detail, slug="validation", errors=errors, instance=request.url.path,
+                       lang=i18n.api_language(request))
 
     @app.exception_handler(OverflowError)
     async def overflow_error(request: Request, exc: OverflowError) -> JSONResponse:
         log.info("value out of range at %s: %s", request.url.path, exc)
         return problem(422, "Validation failed", "a number or date is out of range", slug="validation",
                        errors=[{"field": "body", "reason": "a number or date is out of range"}],
-                       instance=request.url.path)
+                       instance=request.url.path, lang=i18n.api_language(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 413:
             return problem(413, "Content Too Large", str(exc.detail), slug="http-413", instance=request.url.path,
-                           errors=[{"field": "body", "reason": "too large"}])
+                           errors=[{"field": "body", "reason": "too large"}], lang=i18n.api_language(request))
         return problem(exc.status_code, str(exc.detail), str(exc.detail), slug=f"http-{exc.status_code}",
-                       instance=request.url.path, headers=getattr(exc, "headers", None))
+                       instance=request.url.path, headers=getattr(exc, "headers", None),
+                       lang=i18n.api_language(request))

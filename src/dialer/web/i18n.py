@@ -7,7 +7,8 @@ page's language as ``window.I18N`` and uses ``t()`` from ``/static/app.js``. Bot
 keys (a test checks it). A missing id falls back to English, then to the id itself, so a forgotten string is
 visible rather than an error.
 
-The language is the ``lang`` cookie (set by ``GET /lang/{code}``), else Russian.
+The language of a page is the ``lang`` cookie (set by ``GET /lang/{code}``), else Russian. The API answers in
+:func:`api_language`: the cookie, else (for integrations) ``Accept-Language``, else Russian.
 """
 
 from __future__ import annotations
@@ -67,3 +68,40 @@ def translator(lang: str) -> Translator:
 def language_of(request: Request) -> str:
     lang = request.cookies.get(COOKIE, "")
     return lang if lang in LANGUAGES else DEFAULT
+
+
+#: The browser session's cookie (auth/endpoints.py): a request carrying it comes from the panels.
+_SESSION_COOKIE = "dialer_session"
+
+
+def accepted_language(header: str) -> str | None:
+    """The first of :data:`LANGUAGES` an ``Accept-Language`` header asks for, by quality (``en-US,en;q=0.9``
+    gives ``en``); ``None`` when it names none of them."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate(header.split(",")):
+        tag, _, rest = item.strip().partition(";")
+        quality = 1.0
+        for param in rest.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        base = tag.strip().lower().split("-")[0]
+        if base in LANGUAGES and quality > 0:
+            ranked.append((-quality, position, base))
+    return min(ranked)[2] if ranked else None
+
+
+def api_language(request: Request) -> str:
+    """The language the API answers a request in (problem details, labels): the ``lang`` cookie; else, for a
+    request from the panels (a session cookie), the panels' default -- the page is Russian whatever the browser's
+    own language, and its messages must match it; else ``Accept-Language`` (integrations that want English send
+    ``Accept-Language: en``); else Russian."""
+    lang = request.cookies.get(COOKIE, "")
+    if lang in LANGUAGES:
+        return lang
+    if request.cookies.get(_SESSION_COOKIE):
+        return DEFAULT
+    return accepted_language(request.headers.get("accept-language", "")) or DEFAULT
