@@ -3,10 +3,14 @@ zone, campaigns, lists, operators, pools, code groups) and needs ``reports.read`
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,14 +18,21 @@ from dialer.api.crud import SORTABLE
 from dialer.api.deps import Session, require
 from dialer.auth.permissions import P
 from dialer.core.clock import Clock, SystemClock
-from dialer.exceptions import ValidationFailed
+from dialer.exceptions import NotFound, ValidationFailed
 from dialer.models import SuccessfulCode
 from dialer.reports import rollup, service
 from dialer.reports import schemas as s
+from dialer.reports.charts import Chart, charts_of
+from dialer.reports.exports import MEDIA, report_pdf, rows_csv, rows_xlsx, tables_csv, tables_xlsx
 from dialer.reports.facts import Sealed
 from dialer.reports.period import Preset, ReportFilter, ReportSettings, resolve_period, zone
+from dialer.reports.tables import BUILDERS, Table, call_columns
+from dialer.uploads import attachment, download_name
+from dialer.web import i18n
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
+#: Calls read from the database per round trip while exporting.
+EXPORT_BATCH = 2000
 SORTABLE["/api/reports/calls"] = tuple(sorted(service.CALL_SORT))
 
 
@@ -176,3 +187,134 @@ async def put_successful(body: s.SuccessfulCodes, session: Session, _: Any = Dep
 
 
 __all__ = ["router"]
+
+
+# --- Views (tables and charts for the pages) and exports ------------------------------------------------------
+
+REPORTS = ("outcomes", "slices", "operators", "states", "codes", "abandon", "progress", "shift")
+#: A PDF of the call list holds at most this many calls (the CSV and XLSX hold them all).
+PDF_CALLS = 2000
+
+
+class ReportView(BaseModel):
+    name: str
+    title: str
+    applied: s.Applied
+    report: dict[str, Any]
+    tables: list[Table]
+    charts: list[Chart]
+
+
+async def _report(name: str, session: AsyncSession, f: ReportFilter, sealed: Sealed, dimension: str | None) -> Any:
+    if name not in REPORTS:
+        raise NotFound(f"no report {name!r}; reports: {', '.join(REPORTS)}")
+    if name == "slices":
+        return await service.outcome_slices(session, f, dimension or "caller_id")
+    if name == "progress":
+        return await service.progress(session, f)
+    report = getattr(service, name)
+    return await report(session, f, sealed)
+
+
+def _translator(request: Request) -> tuple[str, Callable[[str], str]]:
+    lang = i18n.api_language(request)
+    return lang, i18n.translator(lang)
+
+
+async def _view(request: Request, name: str, session: AsyncSession, f: ReportFilter, sealed: Sealed,
+                dimension: str | None) -> ReportView:
+    report = await _report(name, session, f, sealed, dimension)
+    _lang, t = _translator(request)
+    return ReportView(name=name, title=t(f"nav.reports.{name}") if name != "slices" else
+                      t(f"reports.slice.{report.dimension}"), applied=report.applied,
+                      report=report.model_dump(mode="json"), tables=BUILDERS[name](report, t),
+                      charts=charts_of(name, report, t))
+
+
+@router.get("/{name}/view", response_model=ReportView,
+            summary="A report as titled tables (typed columns, totals, drill-down filters) and Vega-Lite charts")
+async def get_view(name: str, request: Request, session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks,
+                   dimension: str | None = Query(None, description="For slices: " + ", ".join(service.DIMENSIONS)),
+                   _: Any = READ) -> Any:
+    return await _view(request, name, session, f, sealed, dimension)
+
+
+def _file_name(title: str, f: ReportFilter, fmt: str) -> str:
+    span = f.period.first.isoformat() + ("" if f.period.first == f.period.last else f"_{f.period.last.isoformat()}")
+    return download_name(f"{title} {span}", fmt, fallback="report")
+
+
+EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {MEDIA["csv"]: {}, MEDIA["xlsx"]: {}, MEDIA["pdf"]: {}}}}
+
+
+@router.get("/calls/export", summary="Export the call list (CSV and XLSX stream every call; PDF the first 2000)",
+            responses=EXPORT_RESPONSES)
+async def export_calls(request: Request, f: ReportFilter = Filter,
+                       format: str = Query("csv", pattern="^(csv|xlsx|pdf)$"),
+                       outcome: str | None = Query(None, description="One of the six categories"),
+                       _: Any = READ) -> Response:
+    if outcome is not None and outcome not in s.CATEGORIES:
+        raise ValidationFailed.field("outcome", f"one of {', '.join(s.CATEGORIES)}")
+    lang, t = _translator(request)
+    columns = call_columns(t)
+    title = t("nav.reports.calls")
+    tz = f.period.tz
+    maker = request.app.state.sessionmaker
+    outcome_col = next(i for i, c in enumerate(columns) if c.key == "outcome")
+
+    async def parts(limit: int | None = None) -> AsyncIterator[list[list[Any]]]:
+        sent = 0
+        async with maker() as session, session.begin():
+            async for batch in service.call_batches(session, f, outcome, EXPORT_BATCH):
+                rows = [list(r) for r in batch]
+                for row in rows:
+                    if row[outcome_col]:
+                        row[outcome_col] = t(f"outcome.{row[outcome_col]}")
+                if limit is not None:
+                    rows = rows[:limit - sent]
+                sent += len(rows)
+                yield rows
+                if limit is not None and sent >= limit:
+                    return
+
+    name = _file_name(title, f, format)
+    if format == "pdf":
+        rows = [row async for part in parts(PDF_CALLS) for row in part]
+        table = Table(key="calls", title=title, columns=columns, rows=rows)
+        pdf = await asyncio.to_thread(report_pdf, title, _subtitle(t, f), [table], [], tz, lang,
+                                      _generated(t, f))
+        return Response(pdf, media_type=MEDIA["pdf"], headers=attachment(name, "pdf"))
+    body = rows_csv(columns, parts(), tz, lang) if format == "csv" else \
+        rows_xlsx(title, columns, parts(), tz, t("reports.totals"))
+    return StreamingResponse(body, media_type=MEDIA[format], headers=attachment(name, format))
+
+
+def _subtitle(t: Callable[[str], str], f: ReportFilter) -> str:
+    return t("reports.pdf.filter").format(first=f.period.first.strftime("%d.%m.%Y"),
+                                          last=f.period.last.strftime("%d.%m.%Y"), tz=f.period.tz.key)
+
+
+def _generated(t: Callable[[str], str], f: ReportFilter) -> str:
+    return t("reports.pdf.generated").format(at=f.now.astimezone(f.period.tz).strftime("%d.%m.%Y %H:%M"))
+
+
+@router.get("/{name}/export", summary="Export a report as CSV, XLSX (a sheet per table) or PDF (A4, with charts)",
+            responses=EXPORT_RESPONSES)
+async def export_report(name: str, request: Request, session: Session, f: ReportFilter = Filter,
+                        sealed: Sealed = Marks, format: str = Query("csv", pattern="^(csv|xlsx|pdf)$"),
+                        dimension: str | None = Query(None, description="For slices: "
+                                                      + ", ".join(service.DIMENSIONS)),
+                        _: Any = READ) -> Response:
+    view = await _view(request, name, session, f, sealed, dimension)
+    lang, t = _translator(request)
+    tz = f.period.tz
+    file_name = _file_name(view.title, f, format)
+    if format == "csv":
+        data = tables_csv(view.tables, tz, lang)
+    elif format == "xlsx":
+        data = await asyncio.to_thread(tables_xlsx, view.tables, tz)
+    else:
+        data = await asyncio.to_thread(report_pdf, view.title, _subtitle(t, f), view.tables, view.charts, tz, lang,
+                                       _generated(t, f))
+    return Response(data, media_type=MEDIA[format], headers=attachment(file_name, format))
