@@ -25,7 +25,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dialer.app import create_app
 from dialer.auth.service import digest, hash_password, new_api_token
 from dialer.config import Settings
-from dialer.db import asyncpg_dsn, make_engine, make_sessionmaker, start_embedded_server, with_database
+from dialer.db import (
+    APP_ROLE,
+    asyncpg_dsn,
+    make_engine,
+    make_sessionmaker,
+    start_embedded_server,
+    with_database,
+    with_user,
+)
 from dialer.migrate import prepare_database
 from dialer.models import ApiToken, Role, User, user_roles
 
@@ -119,6 +127,10 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def app(db_url: str, settings: Settings) -> AsyncIterator[FastAPI]:
+    # the API works as the application's role, as it does on the embedded server (migration 0012_roles); the
+    # fixtures' own sessions (``sessionmaker``) are the owner's
+    if not settings.database_app_url:
+        settings = settings.model_copy(update={"database_app_url": with_user(db_url, APP_ROLE)})
     application = create_app(settings, database_url=db_url, prepare=False)
     async with application.router.lifespan_context(application):
         yield application

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import dialer
 from dialer.api import guard, openapi, problems
 from dialer.config import Settings, get_settings
-from dialer.db import make_engine, make_sessionmaker, resolve_url
+from dialer.db import make_engine, make_sessionmaker, resolve_url, runtime_url
 from dialer.migrate import prepare_database
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         url = database_url or resolve_url(settings)
         if prepare:
             await prepare_database(url, settings)
-        engine = make_engine(url)
+        engine = make_engine(runtime_url(settings, url, embedded=not database_url and not settings.database_url))
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.database_url = url

@@ -15,6 +15,10 @@ class Settings(BaseSettings):
 
     #: Any PostgreSQL server, e.g. ``postgresql://user:pass@host:5432/dialer``. Empty: embedded server.
     database_url: str = ""
+    #: What the API and the engine connect with, when it differs from ``database_url`` (which then only migrates):
+    #: a role that cannot erase the audit log, e.g. ``dialer_app`` (docs/architecture.md, "Database roles").
+    #: Empty: the embedded server's ``dialer_app``; with ``database_url`` set, ``database_url`` itself.
+    database_app_url: str = ""
     #: Where the embedded PostgreSQL cluster, import error reports and other files live.
     data_dir: Path = Field(default_factory=lambda: Path.cwd() / "var")
     host: str = "127.0.0.1"

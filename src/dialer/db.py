@@ -91,6 +91,33 @@ def resolve_url(settings: Settings) -> str:
     return with_database(base, "dialer")
 
 
+#: The role the API and the engine connect as (created by migration 0012_roles on a server where the migration
+#: runs as a superuser, as on the embedded one): it may change the application's tables but only read and append
+#: to the audit log.
+APP_ROLE = "dialer_app"
+
+
+def with_user(url: str, user: str) -> str:
+    """``url`` with another user and no password (the embedded server trusts local connections)."""
+    parts = urlparse(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunparse(parts._replace(netloc=netloc))
+
+
+def runtime_url(settings: Settings, url: str, *, embedded: bool) -> str:
+    """What the API and the engine connect with, ``url`` being what migrations use: ``DIALER_DATABASE_APP_URL``
+    when set; on the embedded server (``embedded``: no URL was given) its :data:`APP_ROLE`; else ``url`` itself (the
+    application then runs as the role that owns the audit log: README says how to give it a role of its own)."""
+    if settings.database_app_url:
+        return settings.database_app_url
+    if embedded:
+        return with_user(url, APP_ROLE)
+    return url
+
+
 def with_database(url: str, database: str) -> str:
     """The same server URL pointing at another database."""
     parts = urlparse(url)

@@ -45,6 +45,9 @@ async def prepare_database(url: str, settings: Settings) -> None:
     engine = make_engine(url, pool_size=1)
     try:
         async with engine.begin() as conn:
+            # tables made by the migrations just applied go to the application's role (migration 0012_roles)
+            if await conn.scalar(text("SELECT to_regprocedure('dialer_hand_over()') IS NOT NULL")):
+                await conn.execute(text("SELECT dialer_hand_over()"))
             await conn.execute(text("SELECT audit_ensure_partitions(:n)"), {"n": settings.audit_months_ahead})
             await sync_permissions(conn)
     finally:

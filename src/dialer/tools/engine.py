@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.config import Settings, get_settings
 from dialer.core.clock import Clock, SystemClock
-from dialer.db import keep_embedded_running, make_engine, make_sessionmaker, resolve_url
+from dialer.db import keep_embedded_running, make_engine, make_sessionmaker, resolve_url, runtime_url
 from dialer.engine.runner import Engine, EngineConfig, install_signal_handlers
 from dialer.telephony.base import Telephony
 from dialer.telephony.sim import SimTelephony
@@ -68,6 +68,7 @@ async def run_engine(settings: Settings | None = None, *, database_url: str | No
     url = database_url if database_url else await asyncio.to_thread(resolve_url, settings)
     if prepare:
         await prepare_database(url, settings)
+    url = runtime_url(settings, url, embedded=not database_url and not settings.database_url)
     db = make_engine(url)
     try:
         maker = make_sessionmaker(db)

@@ -26,7 +26,7 @@ import uvicorn
 from dialer.app import create_app
 from dialer.config import Settings, get_settings
 from dialer.core.clock import Clock, SystemClock
-from dialer.db import keep_embedded_running, make_engine, make_sessionmaker, resolve_url
+from dialer.db import keep_embedded_running, make_engine, make_sessionmaker, resolve_url, runtime_url
 from dialer.engine.runner import Engine, EngineConfig, install_signal_handlers
 from dialer.migrate import prepare_database
 from dialer.telephony.base import Telephony
@@ -72,6 +72,8 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
     url = database_url if database_url else await asyncio.to_thread(resolve_url, settings)
     if prepare:
         await prepare_database(url, settings)
+    # migrations ran with ``url``; the API and the engine work as the application's role (db.runtime_url)
+    owner_url, url = url, runtime_url(settings, url, embedded=watch_embedded)
     app = create_app(settings, database_url=url, prepare=False)
     server = _Server(uvicorn.Config(app, host=host or settings.host, port=port or settings.port,
                                     log_level=log_level, lifespan="on", proxy_headers=True,
@@ -99,7 +101,8 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
             watcher = tg.create_task(watch_trunks(sip, maker, stop=stop), name="trunk watcher") if sip else None
             keeper = tg.create_task(keep_embedded_running(settings.data_dir), name="embedded database keeper") \
                 if watch_embedded else None
-            child = tg.create_task(supervise_engine(stop, database_url=url), name="engine process") \
+            child = tg.create_task(supervise_engine(stop, database_url=owner_url, app_url=url),
+                                   name="engine process") \
                 if engine_process and engine is None else None
             waiter = asyncio.ensure_future(stop.wait())
             watched: set[asyncio.Future[Any]] = {waiter, web}
@@ -122,7 +125,8 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
 ENGINE_STOP_S = 60.0
 
 
-async def supervise_engine(stop: asyncio.Event, *, database_url: str | None = None, restart_min_s: float = 2.0,
+async def supervise_engine(stop: asyncio.Event, *, database_url: str | None = None, app_url: str | None = None,
+                           restart_min_s: float = 2.0,
                            restart_max_s: float = 30.0) -> None:
     """Run ``dialer engine`` as a child process until ``stop`` is set, then stop it with SIGTERM (it drains) and wait.
 
@@ -131,6 +135,8 @@ async def supervise_engine(stop: asyncio.Event, *, database_url: str | None = No
     env = dict(os.environ)
     if database_url:
         env["DIALER_DATABASE_URL"] = database_url
+    if app_url and app_url != database_url:
+        env["DIALER_DATABASE_APP_URL"] = app_url
     pause = restart_min_s
     while not stop.is_set():
         proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "dialer.cli", "engine", env=env)
