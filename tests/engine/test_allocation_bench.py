@@ -12,7 +12,7 @@ from dialer.tools.bench.allocation import CAMPAIGNS, WORLDS, bench_allocation, m
 
 CAMPAIGN_KEYS = {"campaign", "priority", "own_operators", "attempts", "live_answers", "abandon_pct", "talk_min",
                  "operator_hours", "talk_min_per_operator_hour", "dialable_min", "dialable_zero_operator_min",
-                 "max_operators_seen"}
+                 "max_operators_seen", "max_operators", "over_max_operators_min"}
 
 
 def test_teams_and_timetable() -> None:
@@ -48,6 +48,9 @@ def _check_world(world: dict[str, Any], hours: float) -> None:
         assert 0 <= r["live_answers"] <= r["attempts"]
         assert 0 <= r["abandon_pct"] <= 100
         assert 0 <= r["dialable_zero_operator_min"] <= r["dialable_min"] <= hours * 60 + 1e-6
+        assert 0 <= r["over_max_operators_min"] <= hours * 60 + 1e-6
+        if r["max_operators"] is None:
+            assert r["over_max_operators_min"] == 0
         if r["dialable_min"] > 0:  # a campaign with work got operators
             assert r["max_operators_seen"] > 0, r
         if r["operator_hours"]:

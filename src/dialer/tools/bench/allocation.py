@@ -29,7 +29,9 @@ a filled hopper or live calls waiting — ``engine/assign.py``'s :class:`~dialer
 Reported per campaign: ``attempts`` (placed before the end), ``live_answers``, ``abandon_pct`` (live answers not
 connected within the strategy's 2 s, over live answers), ``talk_min`` and ``talk_min_per_operator_hour`` (over the
 operator time allocated to it, counted from the samples, operators on a break included), ``operator_hours``,
-``dialable_zero_operator_min`` (time it had dialable contacts and no operator), ``max_operators_seen``; overall
+``dialable_zero_operator_min`` (time it had dialable contacts and no operator), ``max_operators_seen`` (members
+logged in, on a break included), ``max_operators`` (its strategy's) and ``over_max_operators_min`` (time it had
+more members than that not on a break); overall
 ``talk_min_per_operator_hour`` over the logged-in operator time, and ``overlaps`` (samples where an operator was a
 member of two campaigns — always 0 unless the engine is wrong).
 """
@@ -172,6 +174,7 @@ class _Tally:
     dialable_zero_s: float = 0.0
     dialable_s: float = 0.0
     max_members: int = 0
+    over_max_s: float = 0.0
 
 
 async def _build(maker: Any, world: str, *, operators: int, contacts: int, seed: int) -> list[Sample]:
@@ -268,6 +271,10 @@ async def _run_world(maker: Any, world: str, *, operators: int, contacts: int, h
                 working = [m for m in members if engine.operators[m].state is not OperatorState.offline]
                 tally.operator_s += len(working) * step
                 tally.max_members = max(tally.max_members, len(working))
+                cap = c.cfg.max_operators if c is not None else None
+                if cap is not None and sum(1 for m in working if engine.operators[m].state
+                                           is not OperatorState.paused) > cap:
+                    tally.over_max_s += step
                 if c is not None and c.dialing and Demand.of(c).has_work:
                     tally.dialable_s += step
                     if not working:
@@ -278,7 +285,7 @@ async def _run_world(maker: Any, world: str, *, operators: int, contacts: int, h
     end_at = epoch + timedelta(seconds=end)
     rows: list[dict[str, Any]] = []
     async with maker() as session:
-        for spec, sample in zip(CAMPAIGNS, samples, strict=True):
+        for spec, sample, size in zip(CAMPAIGNS, samples, team_sizes(operators), strict=True):
             attempts, live, abandoned, talk_s = (await session.execute(text(
                 "SELECT count(*) FILTER (WHERE dialed_at < :end), "
                 "count(*) FILTER (WHERE answered_by = 'human' AND answered_at < :end), "
@@ -300,6 +307,8 @@ async def _run_world(maker: Any, world: str, *, operators: int, contacts: int, h
                 "dialable_min": round(tally.dialable_s / 60.0, 1),
                 "dialable_zero_operator_min": round(tally.dialable_zero_s / 60.0, 1),
                 "max_operators_seen": tally.max_members,
+                "max_operators": size + spec.extra_max if spec.extra_max is not None else None,
+                "over_max_operators_min": round(tally.over_max_s / 60.0, 1),
             })
     total_talk_min = sum(r["talk_min"] for r in rows)
     logged_in_h = logged_in_s / 3600.0
