@@ -9,6 +9,11 @@ echo "[1/3] Python environment (.venv)"
 ensure_venv
 echo "[2/3] Python packages (the first time takes a minute or two)"
 progress_pip install -e .
+# the reports' chart libraries from npm (src/dialer/web/npm) and the PDF exports' fonts; without them the reports
+# still work (tables only, and a message on the page)
+{ command -v npm >/dev/null || apt_install nodejs npm; } && (cd src/dialer/web/npm && npm ci --no-audit --no-fund \
+  --ignore-scripts --loglevel=error) || echo "      npm ci failed: the reports will show their tables without charts" >&2
+apt_install fonts-dejavu-core || echo "      fonts-dejavu-core missing: PDF exports of the reports will fail" >&2
 if [ -z "${DIALER_DATABASE_URL:-}" ]; then
   echo "[3/3] Starting the demo: embedded PostgreSQL in ./var, sample data, simulated operators"
   echo "      (Ctrl+C stops the demo; the database server keeps running: .venv/bin/dialer db stop)"

@@ -8,6 +8,9 @@ ensure_venv
 # the browser tests drive Debian's chromium (tests/web); SIPp plays carriers and phones (tests/telephony/sip); baresip too
 apt_install chromium fonts-dejavu-core sip-tester baresip-core nodejs
 quiet_pip install -e '.[test]'
+# the reports' chart libraries (vega, vega-lite, vega-embed) from npm into src/dialer/web/npm/node_modules
+command -v npm >/dev/null || apt_install npm
+(cd src/dialer/web/npm && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
 echo "== ruff"; .venv/bin/ruff check src tests
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"; .venv/bin/python -m pytest -p no:cacheprovider "$@"
