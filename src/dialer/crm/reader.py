@@ -37,11 +37,11 @@ from dialer.core.clock import Clock, SystemClock
 from dialer.crm.base import CrmAdapter, CrmError, CrmRecordData
 from dialer.crm.generic import resolve
 from dialer.crm.registry import build
-from dialer.exceptions import DialerError
+from dialer.exceptions import DialerError, ValidationFailed
 from dialer.models import Contact, CrmConnector, CrmRecord
 from dialer.models.enums import ContactStatus
 
-__all__ = ["ACTIONS", "CrmReader", "ReadReport", "read_once"]
+__all__ = ["ACTIONS", "CrmReader", "ReadReport", "pause", "read_once", "upsert_record"]
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +103,13 @@ def _apply_status(contact: Contact, action: str, record: CrmRecordData) -> bool:
     return False
 
 
-async def _one(session: AsyncSession, connector: CrmConnector, record: CrmRecordData, *, country: str,
-               report: ReadReport) -> None:
-    assert connector.list_id is not None
+async def upsert_record(session: AsyncSession, connector: CrmConnector, record: CrmRecordData, *, country: str,
+                        report: ReadReport | None = None) -> Contact | None:
+    """One CRM record into the connector's list (created, or updated by its CRM id), in the caller's transaction;
+    the contact, or None for a record that is final before it was ever brought in."""
+    report = report if report is not None else ReadReport()
+    if connector.list_id is None:
+        raise ValidationFailed.field("list_id", f"connector '{connector.name}' has no contact list to read into")
     known = await session.scalar(select(CrmRecord).where(CrmRecord.connector_id == connector.id,
                                                          CrmRecord.external_id == record.external_id))
     action = str(((connector.status_map or {}).get(record.status) or {}).get("action") or "leave")
@@ -120,7 +124,7 @@ async def _one(session: AsyncSession, connector: CrmConnector, record: CrmRecord
         report.updated += 1
     else:
         if action == "final":
-            return  # a record that is already final is not brought in at all
+            return None  # a record that is already final is not brought in at all
         contact = await contacts.create_contact(session, connector.list_id, ContactCreate(
             values=values, phones=phones), default_country=country)
         report.created += 1
@@ -134,6 +138,7 @@ async def _one(session: AsyncSession, connector: CrmConnector, record: CrmRecord
         known.contact_id, known.crm_status, known.phone = contact.id, record.status, phone
         known.crm_updated, known.seen_at = record.updated, datetime.now(UTC)
     await session.flush()
+    return contact
 
 
 async def read_once(maker: async_sessionmaker[AsyncSession], connector_id: int, *, adapter: CrmAdapter | None = None,
@@ -166,7 +171,7 @@ async def read_once(maker: async_sessionmaker[AsyncSession], connector_id: int, 
             for record in batch.records:
                 try:
                     async with session.begin_nested():
-                        await _one(session, connector, record, country=country, report=report)
+                        await upsert_record(session, connector, record, country=country, report=report)
                 except DialerError as err:  # a record the list cannot take: named, the others go on
                     report.refused.append((record.external_id, str(err)))
             connector.cursor = batch.cursor
