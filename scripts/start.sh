@@ -19,5 +19,6 @@ if [ -z "${DIALER_DATABASE_URL:-}" ]; then
   echo "      (Ctrl+C stops the demo; the database server keeps running: .venv/bin/dialer db stop)"
   exec .venv/bin/dialer demo "$@"
 fi
-echo "[3/3] Starting: dialer run"
+echo "[3/3] Starting: dialer run (the bundled numbering snapshot is loaded first if the phone-code table is empty)"
+.venv/bin/dialer numbering-bundled --if-empty
 exec .venv/bin/dialer run "$@"

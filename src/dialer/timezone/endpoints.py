@@ -25,6 +25,7 @@ from dialer.phone.registry import RegistryRejected
 from dialer.timezone import service
 from dialer.timezone.codes import WIDTH, number_range, prefix_range
 from dialer.timezone.schemas import (
+    BundledLoad,
     NumberingJob,
     PhoneCodeCreate,
     PhoneCodeRead,
@@ -33,8 +34,10 @@ from dialer.timezone.schemas import (
     TimeZoneCreate,
     TimeZoneRead,
     TimeZoneUpdate,
+    ZoneCoverage,
 )
 from dialer.uploads import save_upload
+from dialer.web import i18n
 
 
 def _offset(tz: str) -> str:
@@ -255,6 +258,42 @@ async def numbering_job(job_id: int, session: Session, _: Any = Depends(require(
     if job.kind != "numbering":
         raise ValidationFailed.field("job_id", f"import job {job_id} is not a numbering registry import")
     return _job(job)
+
+
+def _coverage_message(lang: str, cov: dict[str, Any]) -> str:
+    t = i18n.translator(lang)
+    snap = cov["bundled"]
+    parts = [t("zones.coverage.numbers", uncertain=cov["uncertain"], numbers=cov["numbers"])]
+    if cov["phone_codes"]["registry"] == 0:
+        parts.append(t("zones.coverage.empty", package=snap["package"], data_from=snap["data_from"],
+                       data_to=snap["data_to"]))
+    elif cov["phone_codes"]["bundled"]:
+        parts.append(t("zones.coverage.bundled", package=snap["package"], version=snap["version"],
+                       licence=snap["licence"], data_from=snap["data_from"], data_to=snap["data_to"]))
+    parts.append(t("zones.coverage.hint"))
+    return " ".join(parts)
+
+
+@extra.get("/coverage", response_model=ZoneCoverage,
+           summary="How many contacts' numbers are uncertain, and how to place them (phone codes by source)")
+async def coverage(request: Request, session: Session, _: Any = Depends(require(P.timezones_read))) -> Any:
+    cov = await service.coverage(session)
+    return {**cov, "message": _coverage_message(i18n.api_language(request), cov)}
+
+
+@extra.post("/load-bundled", response_model=BundledLoad,
+            summary="Load the bundled Rossvyaz snapshot (ru-phone-parser) as the numbering registry, no download")
+async def load_bundled(request: Request, _: Any = Depends(require(P.timezones_write))) -> Any:
+    from dialer.contact.phonelookup import invalidate
+
+    result = await service.load_bundled(request.app.state.sessionmaker)
+    assert result is not None
+    invalidate()
+    snap = result["source"]
+    message = i18n.translate(i18n.api_language(request), "zones.bundled.loaded", ranges=result["ranges"],
+                             settled=result["settled"], package=snap["package"], version=snap["version"],
+                             data_from=snap["data_from"], data_to=snap["data_to"])
+    return {**result, "message": message}
 
 
 routers = [crud_router(zones), extra, crud_router(phone_codes)]

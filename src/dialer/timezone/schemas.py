@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from dialer.api.crud import ReadSchema, Schema
 
@@ -100,3 +100,37 @@ class NumberingJob(ReadSchema):
     rejected: int
     message: str
     result: dict[str, Any] = {}
+
+
+class BundledSnapshot(BaseModel):
+    package: str
+    version: str
+    licence: str
+    data_from: str = Field(description="The oldest entry of the snapshot (YYYY-MM-DD)")
+    data_to: str = Field(description="The newest entry of the snapshot (YYYY-MM-DD)")
+
+
+class PhoneCodeCounts(BaseModel):
+    manual: int
+    registry: int
+    bundled: int = Field(description="Registry rows that came from the bundled snapshot")
+
+
+class ZoneCoverage(BaseModel):
+    """How well the phone codes place the contacts' numbers, and what to do about the uncertain ones."""
+
+    phone_codes: PhoneCodeCounts
+    numbers: int = Field(description="Numbers of all contacts")
+    uncertain: int = Field(description="Numbers with several candidate zones (dialled only while all are open)")
+    bundled: BundledSnapshot
+    hint: str = Field(description="How to load the regulator's current registry (English)")
+    message: str = Field(description="The situation and what to do, in the request's language")
+
+
+class BundledLoad(BaseModel):
+    ranges: int
+    codes: int
+    replaced: int
+    settled: int = Field(description="Uncertain numbers of contacts the loaded codes placed")
+    source: BundledSnapshot
+    message: str = Field(description="What was done, in the request's language")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.audit.recorder import log
@@ -260,3 +260,89 @@ async def import_numbering(maker: async_sessionmaker[AsyncSession], path: Path, 
 async def count_codes(session: AsyncSession, time_zone_id: int) -> int:
     return int(await session.scalar(
         select(func.count()).select_from(PhoneCode).where(PhoneCode.time_zone_id == time_zone_id)) or 0)
+
+
+#: How to load the regulator's current registry, said wherever uncertain numbers are counted.
+REGISTRY_HINT = ("download the current ABC-3xx, ABC-4xx, ABC-8xx and DEF-9xx tables from the regulator's open data "
+                 "(opendata.digital.gov.ru, \"Выписка из реестра Российской системы и плана нумерации\") and load "
+                 "them under Administration → Time zones and codes, or with `dialer import-numbering FILE`")
+
+
+async def load_bundled(maker: async_sessionmaker[AsyncSession], *,
+                       only_if_empty: bool = False) -> dict[str, Any] | None:
+    """Load the bundled Rossvyaz snapshot (:mod:`dialer.timezone.bundled`) as registry rows, the way a registry
+    file is loaded (its codes' registry rows replaced, the user's rows untouched, audited); then settle the
+    contacts' numbers it places. ``only_if_empty``: only when the phone-code table has no row at all (the first
+    start), else None. Returns the import's result with ``source`` describing the snapshot."""
+    import tempfile
+
+    from dialer.timezone import bundled
+
+    if only_if_empty:
+        async with maker() as session:
+            if await session.scalar(select(PhoneCode.id).limit(1)) is not None:
+                return None
+    snap = bundled.snapshot()
+    data = await asyncio.to_thread(bundled.registry_csv)
+    async with maker() as session:
+        started = await session.scalar(select(func.clock_timestamp()))
+    with tempfile.TemporaryDirectory(prefix="dialer-numbering-") as folder:
+        path = Path(folder) / "bundled-registry.csv"
+        await asyncio.to_thread(path.write_bytes, data)
+        result = await import_numbering(maker, path, skip_invalid=True, source_name=snap.source_name)
+    async with maker() as session, session.begin():
+        # the rows say where they came from, so the admin page can tell the snapshot from a current registry
+        await session.execute(
+            update(PhoneCode).where(PhoneCode.source == "registry", PhoneCode.created_at >= started)
+            .values(description=PhoneCode.description + f" ({bundled.MARK} {snap.version})"))
+    result["settled"] = await settle_uncertain_phones(maker)
+    result["source"] = {"package": snap.package, "version": snap.version, "licence": snap.licence,
+                        "data_from": snap.data_from, "data_to": snap.data_to}
+    return result
+
+
+_SETTLE_SQL = text(
+    "UPDATE contact_phones p SET timezones = ARRAY[m.tz]::text[], tz_uncertain = false, "
+    "region = coalesce(p.region, m.region), carrier = coalesce(p.carrier, m.carrier) "
+    "FROM (SELECT p2.id, c.tz, c.region, c.carrier FROM contact_phones p2 "
+    "      CROSS JOIN LATERAL (SELECT coalesce(nullif(pc.tz, ''), z.tz) AS tz, pc.region, pc.carrier "
+    "        FROM phone_codes pc LEFT JOIN time_zones z ON z.id = pc.time_zone_id "
+    "        WHERE pc.range_from <= rpad(substr(p2.e164, 2), 15, '0')::bigint "
+    "          AND pc.range_to >= rpad(substr(p2.e164, 2), 15, '0')::bigint "
+    "          AND coalesce(nullif(pc.tz, ''), z.tz) IS NOT NULL "
+    "        ORDER BY pc.source = 'manual' DESC, pc.range_to - pc.range_from, pc.id LIMIT 1) c "
+    "      WHERE p2.tz_uncertain AND p2.e164 ~ '^\\+[0-9]{1,15}$') m "
+    "WHERE p.id = m.id"
+)
+
+
+async def settle_uncertain_phones(maker: async_sessionmaker[AsyncSession]) -> int:
+    """Give the uncertain numbers of every contact the zone the phone codes now know (after a registry load): the
+    same answer an import would give them today. Returns how many numbers were settled."""
+    async with maker() as session, session.begin():
+        result: Any = await session.execute(_SETTLE_SQL)
+        settled = result.rowcount
+        if settled:
+            await log(session, AuditAction.custom, "contact_phones", None, event_label="zones settled by phone codes",
+                      changes={"numbers": {"old": None, "new": settled}})
+    return int(settled or 0)
+
+
+async def coverage(session: AsyncSession) -> dict[str, Any]:
+    """How well the phone codes place the contacts' numbers: the rows by source, the numbers still uncertain, and
+    what to do about them (for the admin page and integrations)."""
+    from dialer.timezone import bundled
+
+    by_source = {source: count for source, count in (await session.execute(
+        select(PhoneCode.source, func.count()).group_by(PhoneCode.source))).all()}
+    phones, uncertain = (await session.execute(text(
+        "SELECT count(*), count(*) FILTER (WHERE tz_uncertain) FROM contact_phones"))).one()
+    bundled_rows = int(await session.scalar(select(func.count()).select_from(PhoneCode).where(
+        PhoneCode.source == "registry", PhoneCode.description.like(f"% ({bundled.MARK} %"))) or 0)
+    snap = bundled.snapshot()
+    return {"phone_codes": {"manual": int(by_source.get("manual", 0)), "registry": int(by_source.get("registry", 0)),
+                            "bundled": bundled_rows},
+            "numbers": int(phones), "uncertain": int(uncertain),
+            "bundled": {"package": snap.package, "version": snap.version, "licence": snap.licence,
+                        "data_from": snap.data_from, "data_to": snap.data_to},
+            "hint": REGISTRY_HINT}

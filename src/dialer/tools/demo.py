@@ -39,6 +39,7 @@ from dialer.models import Campaign, Operator, Role, User, user_roles
 from dialer.models.enums import CampaignKind, CampaignStatus, DialMode
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import LogNormal, Outcomes, Scenario, Uniform
+from dialer.timezone.service import load_bundled
 from dialer.tools.sample import FIELDS, Sample, create_sample, find_sample
 from dialer.tools.serve import serve
 
@@ -173,6 +174,8 @@ async def run_demo(settings: Settings | None = None, *, host: str | None = None,
     await prepare_database(url, settings)
     db = make_engine(url, pool_size=2)
     try:
+        # zones from the first start: the bundled Rossvyaz snapshot while the phone-code table is empty
+        await load_bundled(make_sessionmaker(db), only_if_empty=True)
         setup = await ensure_demo(make_sessionmaker(db), db, settings.data_dir, contacts=contacts,
                                   operators=operators, seed=seed)
     finally:
