@@ -26,6 +26,8 @@ import uvicorn
 from dialer.app import create_app
 from dialer.config import Settings, get_settings
 from dialer.core.clock import Clock, SystemClock
+from dialer.crm.reader import CrmReader
+from dialer.crm.worker import DeliveryWorker
 from dialer.db import keep_embedded_running, make_engine, make_sessionmaker, resolve_url, runtime_url
 from dialer.engine.runner import Engine, EngineConfig, install_signal_handlers
 from dialer.migrate import prepare_database
@@ -95,8 +97,14 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
                                   human_operators=human_operators, sim_wrap_up_s=sim_wrap_up_s)
             if on_engine is not None:
                 on_engine(engine)
+        # CRM writes and webhooks go out from here (an outage of a CRM never touches the engine), reads come in
+        crm_maker = make_sessionmaker(db)
+        delivery = DeliveryWorker(crm_maker)
+        app.state.delivery_worker = delivery
         async with asyncio.TaskGroup() as tg:
             web = tg.create_task(server.serve(), name="web server")
+            tg.create_task(delivery.run(stop), name="CRM and webhook delivery")
+            tg.create_task(CrmReader(crm_maker, country=settings.default_country).run(stop), name="CRM reads")
             core = tg.create_task(engine.run(stop), name="engine") if engine is not None else None
             watcher = tg.create_task(watch_trunks(sip, maker, stop=stop), name="trunk watcher") if sip else None
             keeper = tg.create_task(keep_embedded_running(settings.data_dir), name="embedded database keeper") \
