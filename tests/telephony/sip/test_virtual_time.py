@@ -174,11 +174,28 @@ async def test_the_ring_timeout_still_ends_a_call_that_rings_too_long() -> None:
         assert CallEventKind.no_answer not in rec.kinds(call)
         await clock.run_for(0.2)
         await until(lambda: bool(carrier.got("CANCEL")))
-        last = rec.calls(call)[-1]
-        assert last.kind == CallEventKind.no_answer and last.cause == "ring timeout (45 s)"
+        assert rec.kinds(call)[-1] == CallEventKind.ringing  # the result waits for the INVITE's final response
         carrier.send(carrier.got("CANCEL")[0].response(200))
         carrier.answer(487)
         await until(lambda: bool(carrier.got("ACK")))
+        await until(lambda: rec.kinds(call)[-1] == CallEventKind.no_answer)
+        last = rec.calls(call)[-1]
+        assert (last.cause, last.code, last.at) == ("ring timeout (45 s)", 487, pytest.approx(45.0, abs=0.2))
+
+
+async def test_a_cancel_the_trunk_never_answers_ends_the_call_after_64_t1() -> None:
+    async with running() as (driver, rec, carrier, clock):
+        call = await driver.originate(Originate(number="+79120000001", answer_timeout_s=10))
+        await until(lambda: bool(carrier.got("INVITE")))
+        carrier.answer(180)
+        await until(lambda: CallEventKind.ringing in rec.kinds(call))
+        await clock.run_for(10.1)
+        await until(lambda: bool(carrier.got("CANCEL")))
+        await clock.run_for(31.8)
+        assert rec.kinds(call)[-1] == CallEventKind.ringing
+        await clock.run_for(0.3)
+        await until(lambda: rec.kinds(call)[-1] == CallEventKind.no_answer)
+        assert rec.calls(call)[-1].cause == "ring timeout (10 s)"
 
 
 async def test_a_silent_trunk_fails_at_timer_b_after_timer_a() -> None:

@@ -77,7 +77,11 @@ from dialer.telephony.sip.trunkreg import TrunkRegistration
 
 log = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY"
+#: What the driver takes (the Allow header). Methods it knows but does not take are answered 405 with this Allow
+#: (RFC 3261 §8.2.1) — never 200 and dropped: a phone's blind transfer (REFER, RFC 3515) then knows it failed and
+#: keeps the customer, and DTMF by INFO (RFC 6086) is not taken for delivered. Other methods get 501.
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
+NOT_ALLOWED = frozenset({"REFER", "INFO", "NOTIFY", "SUBSCRIBE", "MESSAGE", "PUBLISH", "PRACK"})
 
 Accounts = Callable[[str], Awaitable[DeviceAccount | None]]
 
@@ -186,6 +190,9 @@ class _Call:
     connect_task: asyncio.Task[None] | None = None
     #: The next in-dialog OPTIONS to the operator's phone, or the deadline of the one in flight (connected calls).
     keepalive: Cancellable | None = None
+    #: Why the dialer CANCELled the ringing call (ring timeout, ``hangup``): its result waits for the INVITE's final
+    #: response — 487 is no answer, a 2xx that crossed the CANCEL is a person who answered and was hung up on.
+    cancel_cause: str | None = None
 
     def move(self, event: CallInput) -> CallState:
         """The call's next state by :data:`CALL`; an illegal pair raises :class:`dialer.core.fsm.IllegalTransition`."""
@@ -447,14 +454,16 @@ class SipTelephony:
         invite = leg.request("INVITE", body=leg.local_sdp,
                              headers=[("User-Agent", self.settings.user_agent), ("Allow", ALLOW)])
         self._send_invite(leg, invite, trunk.peer, lambda r: self._customer_provisional(call, r),
-                          lambda r: self._customer_final(call, r))
+                          lambda r: self._customer_final(call, r), lambda r: self._customer_crossed(call, r))
         call.timers.append(self.clock.call_later(request.answer_timeout_s, self._ring_timeout, call))
         return call_id
 
     def _send_invite(self, leg: Leg, invite: Message, peer: Peer, on_provisional: Callable[[Message], None],
-                     on_final: Callable[[Message | None], None]) -> None:
+                     on_final: Callable[[Message | None], None],
+                     on_crossed: Callable[[Message], None] | None = None) -> None:
         """Send an INVITE on ``leg``: answers challenges, CANCELs when asked to, ACKs and BYEs a 2xx that
-        arrives after we gave up, re-ACKs retransmitted 2xx; calls ``on_final`` once per INVITE."""
+        arrives after we gave up (and tells ``on_crossed``), re-ACKs retransmitted 2xx; calls ``on_final`` once per
+        INVITE otherwise."""
         leg.invite = invite
         leg.provisional = False
         leg.reinviting = leg.confirmed
@@ -476,7 +485,7 @@ class SipTelephony:
             if code in (401, 407) and not leg.cancel_pending:
                 retry = leg.authorize(invite, resp)
                 if retry is not None:
-                    self._send_invite(leg, retry, peer, on_provisional, on_final)
+                    self._send_invite(leg, retry, peer, on_provisional, on_final, on_crossed)
                     return
             leg.final_cseq = cseq
             leg.reinviting = False
@@ -486,6 +495,8 @@ class SipTelephony:
                 leg.confirm(resp)
                 self._ack(leg, b"" if invite.body else leg.local_sdp)
                 self._bye(leg)
+                if on_crossed is not None:
+                    on_crossed(resp)
                 return
             on_final(resp)
 
@@ -517,6 +528,8 @@ class SipTelephony:
             leg.fire(DialogEvent.rejected)
             if call.state is CallState.ringing:
                 kind, cause = outcome(code, resp.reason, resp)
+                if call.cancel_cause is not None:  # our CANCEL ended it (487): the reason is ours
+                    kind, cause = CallEventKind.no_answer, call.cancel_cause
                 self._finish(call, CallEvent(call.id, kind, self.clock.now(), cause=cause, code=code))
             self._forget_leg(leg)
             return
@@ -534,12 +547,50 @@ class SipTelephony:
         self._emit(CallEvent(call.id, CallEventKind.answered, self.clock.now(), answered_by=answered_by,
                              code=code, cause=f"{code} {resp.reason}"))
 
-    def _ring_timeout(self, call: _Call) -> None:
+    def _customer_crossed(self, call: _Call, resp: Message) -> None:
+        """A 2xx crossed our CANCEL (already ACKed and BYEd): someone answered and the dialer hung up on him. The
+        call is reported ``answered``, then ``hung_up`` by the dialer, so that it counts as an answered call nobody
+        talked to (abandoned), not as a ring timeout."""
         if call.state is not CallState.ringing:
             return
-        self._finish(call, CallEvent(call.id, CallEventKind.no_answer, self.clock.now(),
-                                     cause=f"ring timeout ({call.request.answer_timeout_s:g} s)"))
-        self._cancel(call.customer)
+        call.move(CallInput.answer)
+        verdict = resp.get(call.trunk.config.machine_header, "") or ""
+        answered_by = AnsweredBy.machine if "machine" in verdict.lower() else AnsweredBy.human
+        code = resp.status or 200
+        self._emit(CallEvent(call.id, CallEventKind.answered, self.clock.now(), answered_by=answered_by, code=code,
+                             cause=f"{code} {resp.reason}"))
+        self._finish(call, CallEvent(call.id, CallEventKind.hung_up, self.clock.now(), side=Side.dialer, code=code,
+                                     cause=f"answered as the dialer cancelled ({call.cancel_cause}): hung up"))
+
+    def _cancel_ringing(self, call: _Call, cause: str, *, silence_failed: bool) -> None:
+        """End a ringing call: CANCEL it and report the result when the INVITE's final response comes (487: no answer
+        with ``cause``; a crossing 2xx: answered and hung up). Nothing can be CANCELled before a provisional response
+        (RFC 3261 §9.1): the call ends at once — as failed when ``silence_failed`` (the ring timeout of a trunk that
+        sent nothing at all is a trunk error, not a customer who did not answer), else as not answered. A final
+        response that never comes is given up after 64·T1."""
+        leg = call.customer
+        if not leg.provisional:
+            if silence_failed:
+                event = CallEvent(call.id, CallEventKind.failed, self.clock.now(),
+                                  cause=f"no response from the trunk within the {cause}")
+            else:
+                event = CallEvent(call.id, CallEventKind.no_answer, self.clock.now(), cause=cause)
+            self._finish(call, event)
+            self._cancel(leg)  # a late provisional still gets its CANCEL, a late 2xx its ACK and BYE
+            return
+        call.cancel_cause = cause
+        self._cancel(leg)
+
+        def gave_up() -> None:
+            if call.state is CallState.ringing:
+                self._finish(call, CallEvent(call.id, CallEventKind.no_answer, self.clock.now(), cause=cause))
+
+        call.timers.append(self.clock.call_later(64 * self.settings.t1_s, gave_up))
+
+    def _ring_timeout(self, call: _Call) -> None:
+        if call.state is not CallState.ringing or call.cancel_cause is not None:
+            return
+        self._cancel_ringing(call, f"ring timeout ({call.request.answer_timeout_s:g} s)", silence_failed=True)
 
     def _too_long(self, call: _Call) -> None:
         if call.state is not CallState.ended:
@@ -564,8 +615,8 @@ class SipTelephony:
         if call is None or call.state is CallState.ended:
             raise UnknownCall(f"call {call_id} does not exist or has ended")
         if call.state is CallState.ringing:
-            self._finish(call, CallEvent(call.id, CallEventKind.no_answer, self.clock.now(), cause="cancelled"))
-            self._cancel(call.customer)
+            if call.cancel_cause is None:
+                self._cancel_ringing(call, "cancelled", silence_failed=False)
             return
         self._teardown(call, Side.dialer, cause)
 
@@ -1062,6 +1113,11 @@ class SipTelephony:
             self.registrar.handle(msg, peer, tx)
             return
         entry = self._legs.get(msg.call_id)
+        if method not in ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "UPDATE"):
+            status = 405 if method in NOT_ALLOWED else 501
+            to_tag = None if ";tag=" in (msg.get("To") or "") else new_tag()
+            tx.respond(msg.response(status, to_tag=to_tag, headers=[("Allow", ALLOW)]))
+            return
         if entry is None:
             if method == "OPTIONS":
                 tx.respond(msg.response(200, to_tag=new_tag(), headers=[("Allow", ALLOW),
@@ -1088,9 +1144,9 @@ class SipTelephony:
             body = sdp.with_origin(leg.local_sdp, leg.origin) if wants_sdp and leg.local_sdp else b""
             headers = [("Contact", leg.contact)] + ([("Content-Type", "application/sdp")] if body else [])
             tx.respond(msg.response(200, headers=headers, body=body))
-        elif method == "CANCEL":
-            tx.respond(msg.response(200))
-        else:
+        elif method == "OPTIONS":
+            tx.respond(msg.response(200, headers=[("Allow", ALLOW), ("Accept", "application/sdp")]))
+        else:  # a CANCEL of a request already answered (§9.2: 200 to the CANCEL, nothing else changes)
             tx.respond(msg.response(200))
 
     def _remote_bye(self, call: _Call, leg: Leg, msg: Message) -> None:

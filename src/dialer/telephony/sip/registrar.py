@@ -222,9 +222,10 @@ class Registrar:
                                 headers=[("Contact", f"<{contact.uri}>;expires={expires}"),
                                          *(("Path", p) for p in path), *([("Supported", "path")] if path else []),
                                          ("Date", now.strftime("%a, %d %b %Y %H:%M:%S GMT"))]))
-        if old is None or not old.registration.reachable:
-            self.emit(EndpointEvent(login, EndpointEventKind.registered, self.clock.now(),
-                                    detail=f"{contact.uri} from {peer}"))
+        # a refresh is reported too: its new expiry is what the supervisor sees (sip_registrations.expires_at)
+        refreshed = old is not None and old.registration.reachable
+        self.emit(EndpointEvent(login, EndpointEventKind.registered, self.clock.now(),
+                                detail=f"{'refreshed: ' if refreshed else ''}{contact.uri} from {peer}"))
 
     def _expire(self, login: str, binding: _Binding) -> None:
         if self.bindings.get(login) is binding:
