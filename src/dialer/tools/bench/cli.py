@@ -103,3 +103,18 @@ def bench_allocation_command(
 
     print_result(asyncio.run(bench_allocation(operators=operators, contacts=contacts, hours=hours, seed=seed,
                                               database_url=database_url)), as_json=as_json)
+
+
+@bench_app.command("crm")
+def bench_crm_command(
+    operators: Annotated[int, typer.Option(help="Simulated operators")] = 100,
+    contacts: Annotated[int, typer.Option(help="Contacts in the campaign (each one a CRM record)")] = 20_000,
+    phase_s: Annotated[float, typer.Option(help="Wall seconds of each engine phase (two without, two with)")] = 8.0,
+    latency_ms: Annotated[float, typer.Option(help="The CRM's answer delay")] = 50.0,
+    as_json: AsJson = False,
+) -> None:
+    """Results delivered end to end to a LeadVertex emulator (latency, faults), and the engine's attempts/s with and
+    without the integration in the same run."""
+    from dialer.tools.bench.crm import bench_crm
+
+    print_result(asyncio.run(bench_crm(operators, contacts, phase_s=phase_s, latency_ms=latency_ms)), as_json=as_json)
