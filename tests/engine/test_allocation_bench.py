@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from dialer.db import database_name
-from dialer.tools.bench.allocation import CAMPAIGNS, WORLDS, bench_allocation, main, team_sizes, timetable
+from dialer.tools.bench.allocation import (
+    CAMPAIGNS,
+    WORLDS,
+    all_splits,
+    bench_allocation,
+    main,
+    team_sizes,
+    timetable,
+)
 
 CAMPAIGN_KEYS = {"campaign", "priority", "own_operators", "attempts", "live_answers", "abandon_pct", "talk_min",
                  "operator_hours", "talk_min_per_operator_hour", "dialable_min", "dialable_zero_operator_min",
@@ -19,6 +27,8 @@ def test_teams_and_timetable() -> None:
     assert team_sizes(8) == [4, 2, 2] and team_sizes(3) == [1, 1, 1] and sum(team_sizes(13)) == 13
     with pytest.raises(ValueError):
         team_sizes(2)
+    assert all_splits(4) == [(1, 1, 2), (1, 2, 1), (2, 1, 1)] and len(all_splits(8)) == 21
+    assert all(sum(x) == 8 and min(x) >= 1 for x in all_splits(8))
     shifts = timetable(8, 2.0, seed=1)
     assert shifts == timetable(8, 2.0, seed=1) and len(shifts) == 8
     assert any(s.login > 0 for s in shifts) and any(s.logout < 7200 for s in shifts)
@@ -67,11 +77,21 @@ async def test_both_worlds_small(server_url: str, template_url: str) -> None:
     hours = 0.5
     result = await bench_allocation(operators=6, contacts=300, hours=hours, seed=3,
                                     start=datetime(2026, 12, 8, 5, 45, tzinfo=UTC), database_url=server_url,
-                                    template=database_name(template_url))
+                                    template=database_name(template_url), best_fixed=True,
+                                    splits=[(2, 2, 2), (3, 2, 1)])
     assert result["benchmark"] == "allocation" and result["operators"] == 6
     assert "natural pool split" in result["baseline"]
     for name in WORLDS:
         _check_world(result[name], hours)
+    assert result["shared"]["split"] == result["fixed"]["split"] == team_sizes(6) == [2, 2, 2]
+    # the best fixed split: the better of those tried, the natural one reused
+    tried = result["splits_tried"]
+    assert [t["split"] for t in tried] == [[2, 2, 2], [3, 2, 1]]
+    assert tried[0]["talk_min_per_operator_hour"] == result["fixed"]["talk_min_per_operator_hour"]
+    best = result["best_fixed"]
+    _check_world(best, hours)
+    assert best["talk_min_per_operator_hour"] == max(t["talk_min_per_operator_hour"] for t in tried)
+    assert [r["own_operators"] for r in best["campaigns"]] == best["split"]
     shared = {r["campaign"]: r for r in result["shared"]["campaigns"]}
     fixed = {r["campaign"]: r for r in result["fixed"]["campaigns"]}
     for key, row in fixed.items():  # the fixed split keeps each campaign to its own team

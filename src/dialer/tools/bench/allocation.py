@@ -11,14 +11,16 @@ by zone through the morning:
 * ``survey`` — priority 50, contacts in Moscow and Kaliningrad only: nothing to dial for the first hour of the
   default start (05:00 UTC = 08:00 in Moscow), then it opens.
 
-The same day is run twice, each in a fresh database of its own on the same PostgreSQL server (created, migrated
-— or copied from ``template`` — and dropped afterwards), with the same contacts, traffic, operators and their
-timetable (:func:`timetable`: some log in late, some leave early, everyone takes a break):
+The same day is run twice (or more, see ``--best-fixed``), each in a fresh database of its own on the same
+PostgreSQL server (copied from a migrated template, dropped afterwards), with the same contacts, traffic, operators
+and their timetable (:func:`timetable`: some log in late, some leave early, everyone takes a break):
 
 * ``shared`` — every operator is in every campaign's pool and has the collection's and the survey's skills (the
   sales skill stays with the sales team): the engine's allocation (``engine/assign.py``) decides who works where;
 * ``fixed`` — the baseline: the natural pool split, each operator in his own campaign's pool only, as created.
-  It is not a searched "best fixed" split: a search would need a run of the real engine per split.
+  With ``--best-fixed`` every split of the operators over the campaigns (at least one each) is run as well and
+  the one with the most talk per operator-hour, in hindsight, is reported as ``best_fixed`` (one run of the real
+  engine per split: 21 for 8 operators).
 
 Both run the real :class:`~dialer.engine.runner.Engine` on :class:`~dialer.telephony.sim.SimTelephony` with a
 :class:`~dialer.core.clock.VirtualClock`, predictive pacing, simulated operators (:class:`SimOperators`), the
@@ -65,7 +67,7 @@ from dialer.tools.bench.common import bench_database, print_result, run_tag
 from dialer.tools.sample import Sample, create_sample
 from dialer.tools.simops import SimOperators
 
-__all__ = ["CAMPAIGNS", "CampaignSpec", "bench_allocation", "main", "timetable"]
+__all__ = ["CAMPAIGNS", "WORLDS", "CampaignSpec", "all_splits", "bench_allocation", "main", "team_sizes", "timetable"]
 
 _ASIA = ("Asia/Yekaterinburg", "Asia/Omsk", "Asia/Novosibirsk", "Asia/Krasnoyarsk", "Asia/Irkutsk",
          "Asia/Vladivostok")
@@ -177,10 +179,11 @@ class _Tally:
     over_max_s: float = 0.0
 
 
-async def _build(maker: Any, world: str, *, operators: int, contacts: int, seed: int) -> list[Sample]:
+async def _build(maker: Any, world: str, *, operators: int, contacts: int, seed: int, split: Sequence[int]) \
+        -> list[Sample]:
     samples: list[Sample] = []
-    sizes = team_sizes(operators)
-    for i, (spec, size) in enumerate(zip(CAMPAIGNS, sizes, strict=True)):
+    natural = team_sizes(operators)
+    for i, (spec, size) in enumerate(zip(CAMPAIGNS, split, strict=True)):
         suffix = f" ({spec.key})"
         sample = await create_sample(maker, name=f"Распределение: {spec.key}", contacts=contacts, operators=size,
                                      suffix=suffix, mode=DialMode.predictive, seed=seed + i, start=False)
@@ -193,7 +196,7 @@ async def _build(maker: Any, world: str, *, operators: int, contacts: int, seed:
                     {"l": sample.list_id, "z": list(spec.zones)})
             await session.execute(update(Strategy).where(Strategy.id == sample.strategy_id).values(
                 call_window_start=dtime(9), call_window_end=dtime(21),
-                max_operators=size + spec.extra_max if spec.extra_max is not None else None))
+                max_operators=natural[i] + spec.extra_max if spec.extra_max is not None else None))
             await session.execute(update(Campaign).where(Campaign.id == sample.campaign_id).values(
                 priority=spec.priority))
     if world == "shared":
@@ -224,8 +227,9 @@ async def _build(maker: Any, world: str, *, operators: int, contacts: int, seed:
 
 
 async def _run_world(maker: Any, world: str, *, operators: int, contacts: int, hours: float, seed: int,
-                     epoch: datetime, step_s: float) -> dict[str, Any]:
-    samples = await _build(maker, world, operators=operators, contacts=contacts, seed=seed)
+                     epoch: datetime, step_s: float, split: Sequence[int] | None = None) -> dict[str, Any]:
+    split = list(split) if split is not None else team_sizes(operators)
+    samples = await _build(maker, world, operators=operators, contacts=contacts, seed=seed, split=split)
     campaign_ids = [s.campaign_id for s in samples]
     operator_ids = [op for s in samples for op in s.operator_ids]
     shifts = dict(zip(operator_ids, timetable(operators, hours, seed), strict=True))
@@ -314,6 +318,7 @@ async def _run_world(maker: Any, world: str, *, operators: int, contacts: int, h
     logged_in_h = logged_in_s / 3600.0
     return {
         "world": world,
+        "split": split,
         "campaigns": rows,
         "talk_min": round(total_talk_min, 1),
         "logged_in_operator_hours": round(logged_in_h, 3),
@@ -323,14 +328,32 @@ async def _run_world(maker: Any, world: str, *, operators: int, contacts: int, h
     }
 
 
+def all_splits(operators: int, parts: int = len(CAMPAIGNS)) -> list[tuple[int, ...]]:
+    """Every way to split ``operators`` over ``parts`` campaigns with at least one each, in lexical order."""
+    if parts == 1:
+        return [(operators,)] if operators >= 1 else []
+    return [(first, *rest) for first in range(1, operators - parts + 2)
+            for rest in all_splits(operators - first, parts - 1)]
+
+
+def _gain(shared: dict[str, Any], fixed: dict[str, Any]) -> float | None:
+    base = fixed["talk_min_per_operator_hour"]
+    return round(100.0 * (shared["talk_min_per_operator_hour"] / base - 1.0), 1) if base else None
+
+
 async def bench_allocation(*, operators: int = 8, contacts: int = 2000, hours: float = 2.0, seed: int = 1,
                            start: datetime | None = None, step_s: float = 10.0, settings: Settings | None = None,
-                           database_url: str | None = None, template: str | None = None) -> dict[str, Any]:
-    """Run both worlds (see the module's docstring); returns the figures as one JSON-ready object.
+                           database_url: str | None = None, template: str | None = None,
+                           best_fixed: bool = False, splits: Sequence[Sequence[int]] | None = None) \
+        -> dict[str, Any]:
+    """Run the worlds (see the module's docstring); returns the figures as one JSON-ready object.
 
     ``database_url`` names the server (its database part is ignored): each world gets a database of its own there,
-    migrated (or copied from ``template``, a migrated database) and dropped afterwards. Without it, the configured
-    server (the embedded one when nothing is configured).
+    copied from ``template`` (a migrated database; without one a migrated scratch template is made first) and
+    dropped afterwards. Without it, the configured server (the embedded one when nothing is configured).
+
+    ``best_fixed`` also runs the fixed world with every split of the operators over the campaigns (``splits``, by
+    default :func:`all_splits`) and reports the one with the most talk per operator-hour as ``best_fixed``.
     """
     from dialer.db import resolve_url
 
@@ -339,30 +362,56 @@ async def bench_allocation(*, operators: int = 8, contacts: int = 2000, hours: f
     if not server:
         raise RuntimeError("no database server configured")
     epoch = start or datetime(2026, 12, 8, 5, 0, tzinfo=UTC)
+    natural = team_sizes(operators)
+    tried = [tuple(x) for x in (splits if splits is not None else all_splits(operators))] if best_fixed else []
+    for split in tried:
+        if len(split) != len(CAMPAIGNS) or sum(split) != operators or min(split) < 1:
+            raise ValueError(f"split {split} does not give {operators} operators to {len(CAMPAIGNS)} campaigns")
     tag = run_tag("_")
     started = time.perf_counter()
-    results: dict[str, dict[str, Any]] = {}
-    for world in WORLDS:
-        name = f"dialer_bench_alloc_{tag}_{world}"
+    scratch_template = None
+    if template is None:
+        scratch_template = f"dialer_bench_alloc_{tag}_template"
+        await _create_database(server, scratch_template, settings, None)
+        template = scratch_template
+
+    async def world(label: str, kind: str, split: Sequence[int]) -> dict[str, Any]:
+        name = f"dialer_bench_alloc_{tag}_{label}"
         try:
             url = await _create_database(server, name, settings, template)
             async with bench_database(pool_size=6, settings=settings, database_url=url) as db:
-                results[world] = await _run_world(db.maker, world, operators=operators, contacts=contacts,
-                                                  hours=hours, seed=seed, epoch=epoch, step_s=step_s)
+                return await _run_world(db.maker, kind, operators=operators, contacts=contacts, hours=hours,
+                                        seed=seed, epoch=epoch, step_s=step_s, split=split)
         finally:
             await _drop_database(server, name)
-    shared, fixed = results["shared"], results["fixed"]
-    return {
+
+    try:
+        shared = await world("shared", "shared", natural)
+        fixed = await world("fixed", "fixed", natural)
+        searched = [fixed if list(split) == natural else await world(f"fixed_{'_'.join(map(str, split))}", "fixed",
+                                                                      split)
+                    for split in tried]
+    finally:
+        if scratch_template is not None:
+            await _drop_database(server, scratch_template)
+    result: dict[str, Any] = {
         "benchmark": "allocation",
         "operators": operators, "contacts_per_list": contacts, "hours": hours, "seed": seed,
         "start_utc": epoch.isoformat(), "traffic": "s20_p25", "dial_mode": "predictive",
         "baseline": "fixed: the natural pool split (each operator only in his own campaign's pool), not searched",
         "shared": shared, "fixed": fixed,
-        "talk_per_operator_hour_gain_pct": round(
-            100.0 * (shared["talk_min_per_operator_hour"] / fixed["talk_min_per_operator_hour"] - 1.0), 1)
-        if fixed["talk_min_per_operator_hour"] else None,
-        "wall_s": round(time.perf_counter() - started, 1),
+        "talk_per_operator_hour_gain_pct": _gain(shared, fixed),
     }
+    if searched:
+        best = max(searched, key=lambda w: (w["talk_min_per_operator_hour"], w["split"] == natural))
+        result["best_fixed_baseline"] = (f"best_fixed: the split with the most talk per operator-hour among "
+                                         f"{len(searched)} tried, in hindsight on this very day")
+        result["splits_tried"] = [{"split": w["split"], "talk_min_per_operator_hour": w["talk_min_per_operator_hour"],
+                                   "abandon_pct": [r["abandon_pct"] for r in w["campaigns"]]} for w in searched]
+        result["best_fixed"] = best
+        result["talk_per_operator_hour_gain_vs_best_fixed_pct"] = _gain(shared, best)
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -376,12 +425,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=2000, help="contacts generated per list (default 2000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default=None, help="server to create the scratch databases on")
+    parser.add_argument("--best-fixed", action="store_true",
+                        help="also try every fixed split of the operators and report the best (one run each)")
     args = parser.parse_args(argv)
     if args.operators < len(CAMPAIGNS) or args.hours <= 0 or args.contacts < 1:
         print(f"error: need --operators >= {len(CAMPAIGNS)}, --hours > 0, --contacts >= 1", file=sys.stderr)
         return 2
     result = asyncio.run(bench_allocation(operators=args.operators, contacts=args.contacts, hours=args.hours,
-                                          seed=args.seed, database_url=args.database_url))
+                                          seed=args.seed, database_url=args.database_url,
+                                          best_fixed=args.best_fixed))
     print_result(result, as_json=True, indent=None if args.json else 1)
     return 0
 

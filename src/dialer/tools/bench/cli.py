@@ -95,6 +95,8 @@ def bench_allocation_command(
     seed: Annotated[int, typer.Option(help="Seed of contacts, traffic and operators' timetable")] = 1,
     database_url: Annotated[str | None, typer.Option(help="Server for the scratch databases (default: the "
                                                           "configured one)")] = None,
+    best_fixed: Annotated[bool, typer.Option("--best-fixed", help="Also try every fixed split of the operators "
+                                                                  "(one engine run each) and report the best")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Campaigns sharing operators through the real engine (priorities, a skill, windows opening by zone, logins,
@@ -102,7 +104,8 @@ def bench_allocation_command(
     from dialer.tools.bench.allocation import bench_allocation
 
     print_result(asyncio.run(bench_allocation(operators=operators, contacts=contacts, hours=hours, seed=seed,
-                                              database_url=database_url)), as_json=as_json)
+                                              database_url=database_url, best_fixed=best_fixed)),
+                 as_json=as_json)
 
 
 @bench_app.command("crm")
