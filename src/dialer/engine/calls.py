@@ -81,6 +81,8 @@ class CallHandling:
 
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
+        #: Trunk id → up, as the driver last reported (TrunkEvent); trunks it never reported count as up.
+        self._trunks_up: dict[int, bool] = {}
 
     def _utc_at(self, at: float) -> datetime:
         return self.ctx.clock.utcnow() - timedelta(seconds=max(0.0, self.ctx.clock.now() - at))
@@ -341,8 +343,18 @@ class CallHandling:
     def on_trunk_event(self, ev: TrunkEvent) -> None:
         self.ctx.bus.publish(TrunkStateChanged(at=self.ctx.clock.utcnow(), trunk_id=ev.trunk_id, name=ev.name, up=ev.up,
                                            detail=ev.detail))
+        self._trunks_up[ev.trunk_id] = ev.up
         if not ev.up:
             log.warning("trunk %s (%s) is down: %s", ev.name, ev.trunk_id, ev.detail)
+            if not any(self._trunks_up.values()):
+                # every trunk the driver told of is down: nothing is placed (no operator reserved, no attempt row
+                # written and deleted) until one answers again
+                self.ctx.no_trunk_until = 1e18
+                self.ctx.no_trunk_backoff_s = max(self.ctx.no_trunk_backoff_s, self.ctx.config.refill_backoff_s)
+        elif self.ctx.no_trunk_backoff_s:
+            # a trunk answers again: dial now, not when the no-trunk back-off (up to minutes) runs out
+            self.ctx.no_trunk_until, self.ctx.no_trunk_backoff_s = -1e18, 0.0
+            self.ctx.dirty.update(self.ctx.campaigns)
 
         async def job(session: AsyncSession) -> None:
             await repo.save_trunk_state(session, ev.trunk_id, up=ev.up, detail=ev.detail)
