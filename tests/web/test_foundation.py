@@ -137,7 +137,10 @@ async def test_page_carries_the_csrf_token_and_the_catalogue(app: FastAPI) -> No
         assert r.status_code == 200
         assert f'<meta name="csrf-token" content="{me["csrf_token"]}">' in r.text
         assert '"nav.admin.users": "Пользователи"' in r.text
-        r = await client.get("/", follow_redirects=False)  # the first section the admin may see
+        r = await client.get("/", follow_redirects=False)  # the administrator lands in the administration (#13)
+        assert (r.status_code, r.headers["location"]) == (303, "/admin")
+    async with _session_client(app, "sup", roles=("supervisor",)) as client:
+        r = await client.get("/", follow_redirects=False)  # a supervisor, who configures nothing, on his floor
         assert (r.status_code, r.headers["location"]) == (303, "/supervisor")
 
 

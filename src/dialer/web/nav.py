@@ -31,6 +31,8 @@ class NavItem:
 class NavSection:
     item: NavItem
     children: tuple[NavItem, ...]
+    #: Where ``/`` sends this user before any other section (the administration, for those who configure).
+    landing: bool = False
 
     @property
     def path(self) -> str:
@@ -73,6 +75,12 @@ def register(item: NavItem) -> NavItem:
     return item
 
 
+#: Who configures the call centre lands in the administration rather than on the floor or the panel: a holder of
+#: any of these (an administrator; a supervisor, who changes none of them, lands on his floor).
+CONFIGURES: frozenset[P] = frozenset({P.users_write, P.roles_write, P.campaigns_write, P.lists_write,
+                                      P.strategies_write, P.fields_write, P.telephony_write})
+
+
 def _may(item: NavItem, permissions: Collection[P]) -> bool:
     return item.permission is None or item.permission in permissions
 
@@ -87,12 +95,17 @@ def visible(permissions: Collection[P], routed: Collection[str], items: Iterable
         has_children = any(c.parent == top.key for c in items)
         if has_children:
             if children and _may(top, permissions):
-                sections.append(NavSection(top, children))
+                landing = top.key == "admin" and bool(CONFIGURES.intersection(permissions))
+                sections.append(NavSection(top, children, landing))
         elif top.path in routed and _may(top, permissions):
             sections.append(NavSection(top, ()))
     return sections
 
 
 def first_path(sections: list[NavSection]) -> str | None:
-    """Where ``/`` sends a user: the first section they may see."""
+    """Where ``/`` sends a user: his landing section (the administration for those who configure), else the first
+    section they may see."""
+    for section in sections:
+        if section.landing:
+            return section.path
     return sections[0].path if sections else None

@@ -1,8 +1,9 @@
 // One contact list (/admin/lists/{id}): its properties and fields, its contacts (search, add, edit, delete, bulk
 // delete, export) and the import wizard (upload → mapping preview with the first rows → job with progress →
-// counts and the error report). Config: {id, resource, refs, perms}.
+// counts and the error report). Config: {id, resource, refs, perms}. A contact's dialog shows its calls
+// (/api/panels/contacts/{id}/attempts); values are written as the UI's language writes them ("12 345,67").
 const A = await import(document.querySelector('link[rel=modulepreload][href*="/static/admin.js"]').href);
-const { api, el, t, toast, fmtDateTime } = A.app;
+const { api, el, t, toast, fmtDateTime, fmtFieldValue, fmtDuration } = A.app;
 
 const INPUT_KIND = { integer: "number", decimal: "number", date: "date", datetime: "datetime", boolean: "checkbox",
   enum: "select", string: "text", phone: "text" };
@@ -123,8 +124,35 @@ function openContact(ctx, resource, contact, onDone) {
     } }, t("admin.save")));
   }
   buttons.push(el("button", { type: "button", "data-action": "cancel", onclick: () => m.close() }, t("admin.cancel")));
-  const m = A.modal(isNew ? t("admin.list.new_contact") : t("admin.list.contact", { id: contact.id }), form.node, buttons,
-    { wide: true, className: "form-dialog contact-dialog" });
+  const history = isNew ? null : el("section", { class: "contact-history" }, el("h3", {}, t("admin.contact.history")),
+    el("p", { class: "muted" }, t("common.loading")));
+  const m = A.modal(isNew ? t("admin.list.new_contact") : t("admin.list.contact", { id: contact.id }),
+    history ? [form.node, history] : form.node, buttons, { wide: true, className: "form-dialog contact-dialog" });
+  if (history) contactHistory(history, contact.id);
+}
+
+// the contact's calls, the latest first: when, number, outcome, code, operator, talk, comment
+async function contactHistory(box, contactId) {
+  let rows;
+  try {
+    rows = await api("GET", `/api/panels/contacts/${contactId}/attempts`, null, { quiet: true });
+  } catch (err) {
+    box.lastChild.replaceWith(el("p", { class: "muted" }, err.status === 403 ? t("admin.contact.history_denied") : err.message));
+    return;
+  }
+  if (!rows.length) { box.lastChild.replaceWith(el("p", { class: "muted" }, t("admin.contact.history_none"))); return; }
+  const head = ["admin.contact.h.at", "admin.contact.h.number", "admin.contact.h.outcome", "admin.contact.h.code",
+    "admin.contact.h.operator", "admin.contact.h.talk", "admin.contact.h.comment"];
+  box.lastChild.replaceWith(el("div", { class: "dt-scroll" }, el("table", { class: "grid contact-calls" },
+    el("thead", {}, el("tr", {}, head.map((k) => el("th", {}, t(k))))),
+    el("tbody", {}, rows.map((a) => el("tr", { dataset: { attempt: a.id } },
+      el("td", {}, fmtDateTime(a.queued_at)),
+      el("td", {}, a.number),
+      el("td", {}, a.outcome ? el("span", { class: `pill oc-${a.outcome}` }, t("outcome." + a.outcome)) : t("admin.contact.h.in_progress")),
+      el("td", {}, a.completion_code || ""),
+      el("td", {}, a.operator_name || ""),
+      el("td", { class: "num" }, a.talk_s === null ? "" : fmtDuration(a.talk_s)),
+      el("td", { class: "comment", title: a.comment || null }, a.comment || "")))))));
 }
 
 async function contactsTab(panel, ctx) {
@@ -151,8 +179,8 @@ async function contactsTab(panel, ctx) {
       if (value === null || value === undefined) return "";
       if (f.type === "boolean") return value ? t("common.yes") : t("common.no");
       if (f.type === "datetime") return fmtDateTime(value);
-      return String(value);
-    } });
+      return fmtFieldValue(f.type, value, window.LANG) ?? String(value);
+    }, className: ["integer", "decimal"].includes(f.type) ? "num" : null });
   }
   columns.push({ key: "status", label: "admin.f.status", sort: "status", render: (v) => t(`admin.enum.contact_status.${v}`) });
   columns.push({ key: "attempts_total", label: "admin.f.attempts_total", sort: "attempts_total", className: "num" });

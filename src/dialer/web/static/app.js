@@ -258,9 +258,10 @@ export class DataTable {
     this.perPage = el("select", { "aria-label": t("table.per_page"),
       onchange: () => { this.state.perPage = Number(this.perPage.value); this.state.page = 1; this.reload(); } },
       [25, 50, 100, 200].map((n) => el("option", { value: n, selected: n === this.state.perPage }, n)));
+    // a table wider than the page scrolls inside its own box: the page (and the sidebar) stay put
     this.container.replaceChildren(
       el("div", { class: "dt-bar" }, this.searchBox, this.info),
-      this.table,
+      el("div", { class: "dt-scroll" }, this.table),
       el("div", { class: "dt-pager" }, this.prev, this.next, this.perPage, el("span", {}, t("table.per_page"))),
     );
   }
@@ -330,7 +331,11 @@ export class DataTable {
     } else {
       this.body.replaceChildren(...this.rows.map((row) => {
         const tr = el("tr", { class: [o.onRowClick ? "clickable" : "", o.rowClass ? o.rowClass(row) : ""].join(" ").trim() || null },
-          o.columns.map((col) => el("td", { class: col.className || null }, this._cell(col, row))));
+          o.columns.map((col) => {
+            const content = this._cell(col, row);
+            // a value cut by its column's width is whole in the tooltip
+            return el("td", { class: col.className || null, title: typeof content === "string" && content.length > 30 ? content : null }, content);
+          }));
         if (o.onRowClick) tr.addEventListener("click", () => o.onRowClick(row));
         return tr;
       }));
