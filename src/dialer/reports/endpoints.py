@@ -283,7 +283,7 @@ async def export_calls(request: Request, f: ReportFilter = Filter,
         rows = [row async for part in parts(PDF_CALLS) for row in part]
         table = Table(key="calls", title=title, columns=columns, rows=rows)
         pdf = await asyncio.to_thread(report_pdf, title, _subtitle(t, f), [table], [], tz, lang,
-                                      _generated(t, f))
+                                      _generated(t, f), t("reports.totals"))
         return Response(pdf, media_type=MEDIA["pdf"], headers=attachment(name, "pdf"))
     body = rows_csv(columns, parts(), tz, lang) if format == "csv" else \
         rows_xlsx(title, columns, parts(), tz, t("reports.totals"))
@@ -311,10 +311,10 @@ async def export_report(name: str, request: Request, session: Session, f: Report
     tz = f.period.tz
     file_name = _file_name(view.title, f, format)
     if format == "csv":
-        data = tables_csv(view.tables, tz, lang)
+        data = tables_csv(view.tables, tz, lang, t("reports.totals"))
     elif format == "xlsx":
-        data = await asyncio.to_thread(tables_xlsx, view.tables, tz)
+        data = await asyncio.to_thread(tables_xlsx, view.tables, tz, t("reports.totals"))
     else:
         data = await asyncio.to_thread(report_pdf, view.title, _subtitle(t, f), view.tables, view.charts, tz, lang,
-                                       _generated(t, f))
+                                       _generated(t, f), t("reports.totals"))
     return Response(data, media_type=MEDIA[format], headers=attachment(file_name, format))

@@ -58,9 +58,17 @@ def plain(value: Any, kind: str, tz: ZoneInfo, lang: str) -> str:
     return str(value)
 
 
+def labelled(totals: Sequence[Any], label: str) -> list[Any]:
+    """The totals row with its label in the first cell (which no column sums)."""
+    out = list(totals)
+    if out and out[0] is None:
+        out[0] = label
+    return out
+
+
 # --- CSV ------------------------------------------------------------------------------------------------------
 
-def tables_csv(tables: Sequence[Table], tz: ZoneInfo, lang: str) -> bytes:
+def tables_csv(tables: Sequence[Table], tz: ZoneInfo, lang: str, total_label: str) -> bytes:
     """Every table of the report one under another, each with its title and header, totals last."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
@@ -70,9 +78,13 @@ def tables_csv(tables: Sequence[Table], tz: ZoneInfo, lang: str) -> bytes:
         if len(tables) > 1:
             writer.writerow([table.title])
         writer.writerow([c.label for c in table.columns])
-        for row in [*table.rows, *([table.totals] if table.totals else [])]:
+        for row in table.rows:
             writer.writerow([_text_cell(plain(v, c.kind, tz, lang)) if c.kind == "text" else plain(v, c.kind, tz, lang)
                              for v, c in zip(row, table.columns, strict=True)])
+        if table.totals:
+            writer.writerow([str(v) if i == 0 and isinstance(v, str) else plain(v, c.kind, tz, lang)
+                             for i, (v, c) in enumerate(zip(labelled(table.totals, total_label), table.columns,
+                                                            strict=True))])
     return BOM + buffer.getvalue().encode("utf-8")
 
 
@@ -159,7 +171,7 @@ def _sheet_title(title: str, workbook: Any) -> str:
     return name
 
 
-def tables_xlsx(tables: Sequence[Table], tz: ZoneInfo) -> bytes:
+def tables_xlsx(tables: Sequence[Table], tz: ZoneInfo, total_label: str) -> bytes:
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
@@ -168,7 +180,10 @@ def tables_xlsx(tables: Sequence[Table], tz: ZoneInfo) -> bytes:
         for row in table.rows:
             sheet.append(row)
         if table.totals:
-            sheet.append(table.totals, bold=True)
+            totals = labelled(table.totals, total_label)
+            if isinstance(totals[0], str) and table.columns[0].kind != "text":
+                sheet.columns[0] = Column(key="label", label="", kind="text")
+            sheet.append(totals, bold=True)
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
@@ -230,9 +245,10 @@ def chart_png(chart: Chart) -> bytes:
 
 
 def report_pdf(title: str, subtitle: str, tables: Sequence[Table], charts: Sequence[Chart], tz: ZoneInfo,
-               lang: str, generated: str) -> bytes:
-    """A4 pages: the title and filter, the charts, then every table (landscape when it is wide)."""
+               lang: str, generated: str, total_label: str) -> bytes:
+    """A4 pages: the title and filter, the charts, then the tables (a wide one on a landscape page)."""
     from fpdf import FPDF
+    from fpdf.enums import PageOrientation
     from fpdf.fonts import FontFace
 
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
@@ -257,8 +273,12 @@ def report_pdf(title: str, subtitle: str, tables: Sequence[Table], charts: Seque
         pdf.image(io.BytesIO(png), w=pdf.epw)
         pdf.ln(3)
     for table in tables:
-        wide = len(table.columns) > 8
-        pdf.add_page(orientation="landscape" if wide else "portrait")
+        orientation = "L" if len(table.columns) > 8 else "P"
+        if pdf.cur_orientation is not PageOrientation.coerce(orientation) or pdf.get_y() > pdf.eph * 0.7:
+            pdf.add_page(orientation=orientation)
+        else:
+            pdf.ln(4)
+        wide = orientation == "L"
         pdf.set_font("DejaVu", "B", 11)
         pdf.cell(0, 7, table.title, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("DejaVu", "", 6.5 if wide else 8)
@@ -270,6 +290,7 @@ def report_pdf(title: str, subtitle: str, tables: Sequence[Table], charts: Seque
             for row in table.rows:
                 grid.row([plain(v, c.kind, tz, lang) for v, c in zip(row, table.columns, strict=True)])
             if table.totals:
-                grid.row([plain(v, c.kind, tz, lang) for v, c in zip(table.totals, table.columns, strict=True)],
-                         style=bold)
+                totals = labelled(table.totals, total_label)
+                grid.row([v if i == 0 and isinstance(v, str) else plain(v, c.kind, tz, lang)
+                          for i, (v, c) in enumerate(zip(totals, table.columns, strict=True))], style=bold)
     return bytes(pdf.output())

@@ -230,13 +230,18 @@ export async function start(root) {
     await renderCharts(document.getElementById("rep-charts"), view.charts);
     root.dataset.loaded = "true";
   };
+  // A refused filter (a custom period without its dates ...) is said on the page, which keeps the filter bar.
+  const show = (f) => load(f).catch((err) => {
+    tables.replaceChildren(el("p", { class: "rep-warning", role: "alert" }, err.message));
+    root.dataset.loaded = "error";
+  });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const f = formFilter(form);
     history.replaceState(null, "", `${location.pathname}?${queryString(f)}`);
-    load(f);
+    show(f);
   });
   await loadOptions(form);
-  await load(filter);
+  await show(filter);
   if (name === "calls") root.dataset.loaded = "true";
 }
