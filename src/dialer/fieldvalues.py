@@ -30,7 +30,7 @@ SQLAlchemy's ``json_serializer``) and :func:`loads_json` to read numbers back as
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -43,6 +43,9 @@ __all__ = [
     "canonical_text",
     "coerce",
     "dumps_json",
+    "format_amount",
+    "format_date",
+    "format_datetime",
     "loads_json",
     "validate_mask",
 ]
@@ -435,3 +438,40 @@ def _encode(obj: Any) -> Iterator[str]:
         yield "]"
     else:
         yield json.dumps(obj, ensure_ascii=False)
+
+
+# --- values as people write them ----------------------------------------------------------------------------------
+
+#: Thousands separator of Russian texts: a no-break space, so "12 345,67" never wraps between its groups.
+GROUP_SEPARATOR = "\u00a0"
+
+
+def format_amount(value: Decimal | int | float | str, *, places: int | None = 2, lang: str = "ru") -> str:
+    """An amount as people write it: ``12345.67`` -> "12 345,67" in Russian (no-break space between thousands,
+    a comma before the kopecks), "12,345.67" in English. ``places``: digits after the point (None: as given).
+    The CSV exports write the same decimal comma without grouping ("12345,67"), which Excel in a Russian locale
+    reads as a number."""
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    if places is not None:
+        number = number.quantize(Decimal(1).scaleb(-places))
+    text = f"{number:,f}"
+    if lang == "ru":
+        text = text.replace(",", GROUP_SEPARATOR).replace(".", ",")
+    return text.replace("-", "−") if lang == "ru" and text.startswith("-") else text
+
+
+def format_date(value: date | datetime | str, *, lang: str = "ru") -> str:
+    """A date as people write it: "25.12.2026" in Russian (the exports' CSV date fields too), ISO otherwise."""
+    day = date.fromisoformat(value[:10]) if isinstance(value, str) else value
+    if isinstance(day, datetime):
+        day = day.date()
+    return day.strftime("%d.%m.%Y") if lang == "ru" else day.isoformat()
+
+
+def format_datetime(value: datetime | str, *, tz: tzinfo | None = None, lang: str = "ru") -> str:
+    """A moment as people write it: "25.12.2026 14:30" in Russian ("2026-12-25 14:30" otherwise), in ``tz`` when
+    given (else as it is)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if tz is not None and moment.tzinfo is not None:
+        moment = moment.astimezone(tz)
+    return moment.strftime("%d.%m.%Y %H:%M" if lang == "ru" else "%Y-%m-%d %H:%M")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from functools import cache
+from functools import cache, lru_cache
 from string import Formatter
 from typing import Any
 
@@ -85,12 +85,12 @@ def field_label(lang: str, field: str) -> str:
 
 
 @cache
-def _templates() -> tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]:
+def _templates(prefix: str = "problem.") -> tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]:
     """The English templates of the message catalogue as patterns, most literal text first (so "value '{value}'
     already exists" is tried before a catch-all like "{field}: {reason}")."""
     found: list[tuple[int, str, re.Pattern[str], tuple[str, ...]]] = []
     for key, template in i18n.catalogue("en").items():
-        if not key.startswith("problem."):
+        if not key.startswith(prefix):
             continue
         regex, names, literal = "", [], 0
         for text, name, _spec, _conversion in Formatter().parse(template):
@@ -99,15 +99,15 @@ def _templates() -> tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]:
             if name is not None:
                 regex += f"(?P={name})" if name in names else f"(?P<{name}>.+?)"
                 names.append(name)
-        found.append((literal, key.removeprefix("problem."), re.compile(f"^{regex}$", re.S), tuple(names)))
+        found.append((literal, key.removeprefix(prefix), re.compile(f"^{regex}$", re.S), tuple(names)))
     found.sort(key=lambda t: (-t[0], t[1]))
     return tuple((code, pattern, names) for _literal, code, pattern, names in found)
 
 
-def recognise(text: str) -> tuple[str, dict[str, Any]]:
-    """The message id and parameters of an English text; ``("text", {"text": text})`` when no template fits (it is
-    then shown as it is)."""
-    for code, pattern, _names in _templates():
+def recognise(text: str, prefix: str = "problem.") -> tuple[str, dict[str, Any]]:
+    """The message id (after ``prefix``) and parameters of an English text; ``("text", {"text": text})`` when no
+    template fits (it is then shown as it is)."""
+    for code, pattern, _names in _templates(prefix):
         if m := pattern.match(text):
             return code, m.groupdict()
     return "text", {"text": text}
@@ -125,6 +125,9 @@ def _shown(lang: str, params: dict[str, Any]) -> dict[str, Any]:
             v = catalogue.get(f"label.op.{v}", v)
         elif k == "day" and isinstance(v, str):
             v = catalogue.get(f"label.day.{v}", v)
+        elif k == "why" and isinstance(v, str):  # a reason inside a reason ("not a valid phone number: too short")
+            code, inner = recognise(v)
+            v = message(lang, code, inner, v)
         shown[k] = v
     return shown
 
@@ -141,6 +144,13 @@ def message(lang: str, code: str, params: dict[str, Any], fallback: str) -> str:
         return template.format(**_shown(lang, params))
     except (KeyError, IndexError, ValueError):
         return fallback
+
+
+@lru_cache(maxsize=4096)
+def translate_reason(lang: str, reason: str) -> str:
+    """One English reason (of an import's error report, of a registry row) in ``lang``."""
+    code, params = recognise(reason)
+    return message(lang, code, params, reason)
 
 
 def localize_item(lang: str, item: dict[str, Any]) -> dict[str, Any]:

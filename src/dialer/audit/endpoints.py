@@ -10,12 +10,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.api.crud import ListParams, Page, ReadSchema, apply_sort, list_params, paginate
 from dialer.api.deps import Session, require
+from dialer.audit import labels
 from dialer.audit.recorder import log
 from dialer.auth.permissions import P
 from dialer.exceptions import ValidationFailed
@@ -23,6 +24,7 @@ from dialer.export import MEDIA_TYPES, ExportFormat, chunks
 from dialer.models import AuditEntry
 from dialer.models.enums import AuditAction
 from dialer.uploads import attachment, download_name
+from dialer.web import i18n
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 EXPORT_LIMIT = 1_000_000
@@ -43,6 +45,10 @@ class AuditRead(ReadSchema):
     object_id: str | None
     changes: dict[str, Any]
     client: str
+    object_label: str = Field("", description="object_type as a person reads it, in the request's language")
+    action_label: str = Field("", description="action in the request's language")
+    event_label: str = Field("", description="event in the request's language (\"status: draft → running\" -> "
+                                             "\"статус: черновик → работает\")")
 
 
 class AuditFilter(BaseModel):
@@ -114,11 +120,15 @@ SORT = {"at": AuditEntry.at, "id": AuditEntry.id, "user_login": AuditEntry.user_
 
 
 @router.get("", response_model=Page[AuditRead], summary="The audit log, newest first, with filters")
-async def list_audit(session: Session, params: ListParams = Depends(list_params),
+async def list_audit(request: Request, session: Session, params: ListParams = Depends(list_params),
                      f: AuditFilter = Depends(audit_filter), _: Any = Depends(require(P.audit_read))) -> Any:
     stmt = apply_sort(_query(f), params.sort or "-at", SORT, [AuditEntry.id.desc()])
     items, total = await paginate(session, stmt, params)
-    return {"items": items, "total": total, "page": params.page, "per_page": params.per_page}
+    lang = i18n.api_language(request)
+    read = [AuditRead.model_validate(e).model_copy(update={
+        "object_label": labels.table_label(lang, e.object_type), "action_label": labels.action_label(lang, e.action),
+        "event_label": labels.event_label(lang, e.event)}) for e in items]
+    return {"items": read, "total": total, "page": params.page, "per_page": params.per_page}
 
 
 COLUMNS = ["id", "at", "user_login", "user_roles", "action", "event", "object_type", "object_id", "changes",

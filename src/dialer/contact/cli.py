@@ -60,7 +60,8 @@ async def import_file(path: Path, *, list_name: str, mapping: dict[str, str | No
     return {"imported": result.imported, "rejected": result.rejected, "duplicates": result.duplicates,
             "dnc_filtered": result.dnc_filtered, "errors_file": result.errors_file, "list_id": result.list_id,
             "seconds": result.seconds, "rows": result.rows, "status": result.status.value, "job_id": result.job_id,
-            "message": result.message}
+            "message": result.message, "uncertain_numbers": result.uncertain_numbers,
+            "settled_by_place": result.settled_by_place}
 
 
 def import_command(
@@ -113,6 +114,13 @@ def import_command(
             console.print(f"Rows with problems: {result['errors_file']}")
         if result["message"]:
             console.print(f"[{'yellow' if colour == 'green' else 'red'}]{result['message']}[/]")
+        if result["uncertain_numbers"]:
+            from dialer.timezone.service import REGISTRY_HINT
+
+            console.print(f"[yellow]{result['uncertain_numbers']} numbers have an uncertain time zone[/] (dialled "
+                          "only while the window is open in all their candidate zones; "
+                          f"{result['settled_by_place']} were settled by the contact's city or region). "
+                          f"To place them, {REGISTRY_HINT}.")
     if result["status"] != "finished":
         raise typer.Exit(1)
 

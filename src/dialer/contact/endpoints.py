@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from dialer.audit.recorder import actor_of
 from dialer.auth.permissions import P
 from dialer.config import Settings
 from dialer.contact import exporter, importer, service
+from dialer.contact.importer import ERROR_HEADERS
 from dialer.contact.schemas import (
     BulkDelete,
     ContactCreate,
@@ -34,8 +36,10 @@ from dialer.contact.schemas import (
     ListUpdate,
 )
 from dialer.exceptions import NotFound, ValidationFailed
+from dialer.export import BOM
 from dialer.models import ContactList, Field, ImportJob
 from dialer.uploads import attachment, download_name, save_upload
+from dialer.web import i18n
 
 fields = Resource(
     model=Field, path="fields", tag="fields", read_schema=FieldRead, create_schema=FieldCreate,
@@ -107,7 +111,8 @@ async def export_contacts(list_id: int, request: Request, session: Session,
     name = download_name(lst.name, format, fallback=f"list-{list_id}")
     maker = request.app.state.sessionmaker
     return StreamingResponse(
-        exporter.export_chunks(format, maker, list_id, specs, where), media_type=exporter.MEDIA_TYPES[format],
+        exporter.export_chunks(format, maker, list_id, specs, where, i18n.api_language(request)),
+        media_type=exporter.MEDIA_TYPES[format],
         headers={**attachment(name, format), "X-Total-Count": str(total)})
 
 
@@ -152,6 +157,8 @@ def _job_read(job: ImportJob) -> ImportJobRead:
     read = ImportJobRead.model_validate(job)
     if job.errors_path:
         read.errors_url = f"/api/imports/{job.id}/errors"
+    zones = (job.options or {}).get("zones") or {}
+    read.uncertain_numbers, read.settled_by_place = zones.get("uncertain"), zones.get("settled")
     return read
 
 
@@ -230,12 +237,48 @@ async def get_import(job_id: int, session: Session, _: Any = Depends(require(P.c
 
 @imports.get("/api/imports/{job_id}/errors", summary="The rejected rows of an import as CSV",
              response_class=FileResponse)
-async def import_errors(job_id: int, session: Session, _: Any = Depends(require(P.contacts_import))) -> Any:
+async def import_errors(job_id: int, request: Request, session: Session,
+                        _: Any = Depends(require(P.contacts_import))) -> Any:
     job = await load(session, ImportJob, job_id, "import job")
     if not job.errors_path or not await asyncio.to_thread(Path(job.errors_path).is_file):
         raise NotFound(f"import job {job_id} has no error report")
-    return FileResponse(job.errors_path, media_type="text/csv; charset=utf-8",
-                        filename=f"import-{job_id}-errors.csv")
+    lang = i18n.api_language(request)
+    return StreamingResponse(translated_report(Path(job.errors_path), lang), media_type="text/csv; charset=utf-8",
+                             headers=attachment(f"import-{job_id}-errors.csv", "csv"))
+
+
+async def translated_report(path: Path, lang: str) -> AsyncIterator[bytes]:
+    """The stored error report (written in English) with its header and reasons in ``lang``: the same CSV
+    (UTF-8 with BOM, ``;``), read and written in parts so memory does not grow with it."""
+    import csv
+    import io
+
+    from dialer.api.problems import translate_reason
+
+    header = [i18n.translate(lang, f"report.{name}") for name in ERROR_HEADERS]
+
+    def read_part(reader: Iterator[list[str]], size: int = 5000) -> list[list[str]]:
+        part: list[list[str]] = []
+        for row in reader:
+            if len(row) == len(ERROR_HEADERS):
+                row[-1] = translate_reason(lang, row[-1])
+            part.append(row)
+            if len(part) >= size:
+                break
+        return part
+
+    with await asyncio.to_thread(path.open, encoding="utf-8-sig", newline="") as stream:
+        reader = csv.reader(stream, delimiter=";")
+        await asyncio.to_thread(next, reader, None)  # the stored header
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+        writer.writerow(header)
+        yield BOM + buffer.getvalue().encode("utf-8")
+        while part := await asyncio.to_thread(read_part, reader):
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerows(part)
+            yield buffer.getvalue().encode("utf-8")
 
 
 routers = [crud_router(fields), crud_router(lists), extra, contacts, imports]

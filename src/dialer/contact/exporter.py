@@ -22,9 +22,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from dialer.contact.values import FieldSpec
 from dialer.export import MEDIA_TYPES, ExportFormat, chunks
-from dialer.fieldvalues import loads_json
+from dialer.fieldvalues import format_date, loads_json
 from dialer.models import Contact, ContactPhone
 from dialer.models.enums import FieldType
+from dialer.web import i18n
 
 __all__ = ["MEDIA_TYPES", "ExportFormat", "export_chunks", "headers"]
 
@@ -33,8 +34,10 @@ SYSTEM_HEADERS = ("id", "extra_phones", "region", "timezone", "carrier", "status
                   "last_attempt_at", "next_call_at", "tags", "created_at")
 
 
-def headers(specs: Sequence[FieldSpec]) -> list[str]:
-    return [*(s.name for s in specs), *SYSTEM_HEADERS]
+def headers(specs: Sequence[FieldSpec], lang: str = "en") -> list[str]:
+    """The field names, then the system columns labelled in ``lang`` ("Статус", "Попыток", …; in English their
+    codes, which integrations read)."""
+    return [*(s.name for s in specs), *(i18n.translate(lang, f"export.contact.{h}") for h in SYSTEM_HEADERS)]
 
 
 def _statement(list_id: int, where: Sequence[ColumnElement[bool]]) -> Any:
@@ -54,20 +57,31 @@ def _moment(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value is not None else ""
 
 
-def _system(row: Sequence[Any]) -> list[Any]:
+def _system(row: Sequence[Any], lang: str = "en") -> list[Any]:
     (cid, _data, extra, region, zones, carrier, status, attempts, outcome, last_at, next_at, tags, created) = row
-    return [cid, extra or "", region or "", ", ".join(zones or []), carrier or "", str(status),
-            attempts, str(outcome or ""), _moment(last_at), _moment(next_at), ", ".join(tags or []),
+    # English keeps the codes integrations read ("in_progress", "no_answer"); Russian shows the words
+    catalogue = i18n.catalogue(lang) if lang != "en" else {}
+    status_text = catalogue.get(f"admin.enum.contact_status.{status}", str(status))
+    outcome_text = catalogue.get(f"outcome.{outcome}", str(outcome)) if outcome else ""
+    return [cid, extra or "", region or "", ", ".join(zones or []), carrier or "", status_text,
+            attempts, outcome_text, _moment(last_at), _moment(next_at), ", ".join(tags or []),
             _moment(created)]
 
 
 def _csv_text(spec: FieldSpec, value: Any) -> str:
+    """A cell as Excel in a Russian locale reads it: decimal comma ("12345,67"), dates "25.12.2026"
+    (:func:`dialer.fieldvalues.format_date`); the file imports back unchanged."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
         return format(value, "f").replace(".", ",")
+    if spec.type == FieldType.date and isinstance(value, str):
+        try:
+            return format_date(value)
+        except ValueError:
+            return value
     return str(value)
 
 
@@ -101,18 +115,20 @@ async def _rows(maker: async_sessionmaker[AsyncSession], list_id: int,
 
 
 async def _parts(maker: async_sessionmaker[AsyncSession], list_id: int, specs: Sequence[FieldSpec],
-                 where: Sequence[ColumnElement[bool]], value: Callable[[FieldSpec, Any], Any]
+                 where: Sequence[ColumnElement[bool]], value: Callable[[FieldSpec, Any], Any], lang: str = "en"
                  ) -> AsyncIterator[list[list[Any]]]:
     async for part in _rows(maker, list_id, where):
         rows = []
         for row in part:
             data = loads_json(row[1]) if row[1] else {}
-            rows.append([*(value(s, data.get(s.key)) for s in specs), *_system(row)])
+            rows.append([*(value(s, data.get(s.key)) for s in specs), *_system(row, lang)])
         yield rows
 
 
 def export_chunks(fmt: ExportFormat, maker: async_sessionmaker[AsyncSession], list_id: int,
-                  specs: Sequence[FieldSpec], where: Sequence[ColumnElement[bool]]) -> AsyncIterator[bytes]:
-    """The file: CSV with texts as Excel reads them, XLSX with typed cells (:mod:`dialer.export`)."""
+                  specs: Sequence[FieldSpec], where: Sequence[ColumnElement[bool]],
+                  lang: str = "en") -> AsyncIterator[bytes]:
+    """The file: CSV with texts as Excel reads them, XLSX with typed cells (:mod:`dialer.export`); the system
+    columns' names, statuses and outcomes in ``lang``."""
     value = _csv_text if fmt == "csv" else _xlsx_value
-    return chunks(fmt, "contacts", headers(specs), _parts(maker, list_id, specs, where, value))
+    return chunks(fmt, "contacts", headers(specs, lang), _parts(maker, list_id, specs, where, value, lang))

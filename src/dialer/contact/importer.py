@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import dataclasses
 import logging
 import re
 import time
@@ -40,6 +41,8 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
+from sqlalchemy import cast, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialer.audit.recorder import SYSTEM, Actor, log
@@ -50,6 +53,7 @@ from dialer.contact.indexes import ensure_field_indexes
 from dialer.contact.mapping import looks_like_phone_header, normalize_name, resolve_mapping
 from dialer.contact.phonelookup import MAX_BLOCKS, PhoneLookup
 from dialer.contact.values import FieldSpec, json_encoder
+from dialer.contact.zones import settle_by_place, uncertain_of_job
 from dialer.exceptions import Conflict, DialerError, NotFound, ValidationFailed
 from dialer.fieldvalues import FieldValueError, coerce
 from dialer.models import ContactList, Field, ImportJob, ListField
@@ -107,12 +111,16 @@ class ImportResult:
     errors_file: str | None
     seconds: float
     message: str = ""
+    #: Numbers of the imported contacts whose zone is uncertain, and those settled by the contact's place.
+    uncertain_numbers: int = 0
+    settled_by_place: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "list_id": self.list_id, "status": self.status.value, "rows": self.rows,
                 "imported": self.imported, "rejected": self.rejected, "duplicates": self.duplicates,
                 "dnc_filtered": self.dnc_filtered, "errors_file": self.errors_file, "seconds": self.seconds,
-                "message": self.message}
+                "message": self.message, "uncertain_numbers": self.uncertain_numbers,
+                "settled_by_place": self.settled_by_place}
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,9 @@ class ImportProgress:
     rejected: int
     duplicates: int
     dnc_filtered: int
+    #: At the end: numbers of the imported contacts still uncertain, and those their place field settled.
+    uncertain: int = 0
+    settled: int = 0
 
 
 ProgressCallback = Callable[[ImportProgress], None]
@@ -425,6 +436,7 @@ class RowProcessor:
                 if encoded is not None:
                     parts.append(prefix + encoded)
             found: list[tuple[str, str, str, int]] = []
+            duplicate_of: tuple[str, str, str] | None = None
             dnc = duplicate = False
             for index, header, prefix, line_head, required, mask in phone_columns:
                 text = cells[index]
@@ -461,6 +473,8 @@ class RowProcessor:
                         dnc = self._is_dnc(number_e164, key)
                     if not allow_dup and not duplicate:
                         duplicate = key in known
+                        if duplicate:
+                            duplicate_of = (header, number_text, number_e164)
                     found.append((number_e164, number_text, head, key))
             if bad:
                 self.rejected += 1
@@ -477,6 +491,9 @@ class RowProcessor:
             if duplicate:
                 self.duplicates += 1
                 notes.clear()
+                if duplicate_of is not None:  # listed in the report too, so the user sees which rows were left out
+                    errors.add(number, duplicate_of[0], duplicate_of[1],
+                               f"duplicate: {duplicate_of[2]} is already in the list or earlier in the file")
                 continue
             if notes:
                 for note in notes:
@@ -609,12 +626,19 @@ async def _finish_job(maker: async_sessionmaker[AsyncSession], actor: Actor, job
     """Close the job and audit the import; the counters are those the committed batches added."""
     async with maker() as session, session.begin():
         _with_actor(session, actor)
+        # numbers the phone codes left uncertain: settled by the contact's city or region field, the rest counted
+        # and said with the result (issue 13 §3)
+        settled = await settle_by_place(session, list_id) if list_id is not None else 0
+        uncertain = await uncertain_of_job(session, job_id)
+        await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(
+            options=ImportJob.options.op("||")(cast({"zones": {"uncertain": uncertain, "settled": settled}}, JSONB))))
         row = await repo.finish_job(session, job_id, status=status, message=message,
                                     errors_path=str(errors.path) if errors.written else None)
-        counts = ImportProgress(*row)
+        counts = dataclasses.replace(ImportProgress(*row), uncertain=uncertain, settled=settled)
         changes = {"file": filename, "job_id": job_id, "status": status.value, "rows": counts.rows_done,
                    "imported": counts.imported, "rejected": counts.rejected, "duplicates": counts.duplicates,
-                   "dnc_filtered": counts.dnc_filtered, "tags": tags}
+                   "dnc_filtered": counts.dnc_filtered, "tags": tags, "uncertain_numbers": uncertain,
+                   "settled_by_place": settled}
         if message:
             changes["message"] = message
         await log(session, AuditAction.custom, "contact_lists", list_id, event_label="contacts imported",
@@ -787,7 +811,7 @@ async def run_import(maker: async_sessionmaker[AsyncSession], path: Path, *, set
             await ensure_field_indexes(engine, fid, ftype)
     return ImportResult(job_id, list_id, status, counts.rows_done, counts.imported, counts.rejected,
                         counts.duplicates, counts.dnc_filtered, str(errors.path) if errors.written else None,
-                        round(time.monotonic() - started, 3), message)
+                        round(time.monotonic() - started, 3), message, counts.uncertain, counts.settled)
 
 
 async def _write_batch(conn: AsyncConnection, list_id: int, job_id: int, batch: Batch, *,

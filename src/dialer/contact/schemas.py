@@ -211,6 +211,11 @@ class ImportJobRead(ReadSchema):
     message: str
     created_at: datetime
     finished_at: datetime | None
+    uncertain_numbers: int | None = F(None, description=(
+        "Numbers of the imported contacts whose time zone stays uncertain (dialled only while the window is open "
+        "in all their candidate zones); the message import.uncertain of the catalogues says it, "
+        "GET /api/phone-codes/coverage says how to place them"))
+    settled_by_place: int | None = F(None, description="Uncertain numbers settled by the contact's city or region")
 
 
 class MappedField(BaseModel):

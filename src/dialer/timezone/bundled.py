@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata, resources
@@ -133,3 +134,32 @@ def registry_csv() -> bytes:
     writer.writerow(HEADER)
     writer.writerows(registry_rows())
     return out.getvalue().encode("utf-8")
+
+
+_PLACE_PREFIX = re.compile(r"^(?:г\.|г |город |пгт\.?|пос\.|с\.|д\.)\s*")
+
+
+def _place_key(text: str) -> str:
+    key = " ".join(text.lower().replace("ё", "е").split())
+    return _PLACE_PREFIX.sub("", key).strip(" .,")
+
+
+@cache
+def cities() -> dict[str, str]:
+    """Town (as the snapshot's "Город" column writes it, lower case, ё as е) → its zone, for towns whose entries
+    all name regions of one zone (~2,800 towns: Екатеринбург, Тольятти, Хабаровск …)."""
+    found: dict[str, set[str]] = {}
+    for entry in _entries():
+        town, region = (entry.get("Город") or "").strip(), (entry.get("Регион") or "").strip()
+        if town and region and (zone := zone_for_text(region)) is not None:
+            found.setdefault(_place_key(town), set()).add(zone)
+    return {town: next(iter(zones)) for town, zones in found.items() if len(zones) == 1 and town}
+
+
+def place_zone(text: str) -> str | None:
+    """The zone of a contact's city or region as people write it ("Екатеринбург", "г. Самара", "Пермский край",
+    "Самарская обл."): a town of the snapshot, else a federal subject; None when it names neither (or several
+    zones)."""
+    if not text or not text.strip():
+        return None
+    return cities().get(_place_key(text)) or zone_for_text(text)
