@@ -16,12 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialer.api.crud import Resource, crud_router, load
 from dialer.api.deps import Session, require
 from dialer.auth.permissions import P
+from dialer.contact.importer import SPOOL_OPTION
 from dialer.core.tasks import after_commit
 from dialer.exceptions import ValidationFailed
 from dialer.models import ImportJob, PhoneCode, TimeZone
 from dialer.models.enums import ImportStatus
 from dialer.phone.normalize import InvalidPhone, describe, to_e164
 from dialer.phone.registry import RegistryRejected
+from dialer.tabular import UploadLimits
 from dialer.timezone import service
 from dialer.timezone.codes import WIDTH, number_range, prefix_range
 from dialer.timezone.schemas import (
@@ -168,7 +170,8 @@ async def lookup(request: Request, session: Session, number: str = Query(..., mi
 PROGRESS_INTERVAL_S = 0.5
 
 
-async def _run_numbering(request_app: Any, job_id: int, path: Path, filename: str, skip_invalid: bool) -> None:
+async def _run_numbering(request_app: Any, job_id: int, path: Path, filename: str, skip_invalid: bool,
+                         limits: UploadLimits | None = None) -> None:
     maker = request_app.state.sessionmaker
     seen = {"rows": 0, "total": 0}
 
@@ -195,7 +198,7 @@ async def _run_numbering(request_app: Any, job_id: int, path: Path, filename: st
         reporter = asyncio.create_task(report())
         try:
             result = await service.import_numbering(maker, path, source_name=filename, skip_invalid=skip_invalid,
-                                                    progress=advance)
+                                                    progress=advance, limits=limits)
         finally:
             reporter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -233,14 +236,21 @@ async def import_numbering(request: Request, session: Session, file: UploadFile 
                                "Load the good rows of a file that has bad ones (they are reported). By default "
                                "a file with any bad row is refused and changes nothing.")),
                            principal: Any = Depends(require(P.timezones_write))) -> Any:
-    path = await save_upload(file, request.app.state.settings.import_dir / "uploads")
+    settings = request.app.state.settings
+    spooled = await save_upload(file, settings.import_dir / "uploads")
     job = ImportJob(kind="numbering", filename=file.filename or "registry.csv", created_by=principal.user_id,
                     options={"skip_invalid": skip_invalid})
     session.add(job)
     await session.flush()
     job_id, filename = job.id, job.filename
+    # The spooled file is named by its job, and the job names it: the start-up clean-up of another process
+    # (contact.importer.remove_stale_uploads) leaves it alone while the job is queued or running.
+    path = spooled.with_name(f"numbering-{job_id}{spooled.suffix}")
+    await asyncio.to_thread(spooled.rename, path)
+    job.options = {**job.options, SPOOL_OPTION: path.name}
+    limits = UploadLimits.of(settings)
     after_commit(session, f"numbering import {job_id}",
-                 lambda: _run_numbering(request.app, job_id, path, filename, skip_invalid))
+                 lambda: _run_numbering(request.app, job_id, path, filename, skip_invalid, limits))
     await session.commit()
     return _job(job)
 

@@ -18,7 +18,14 @@ from dialer.exceptions import ValidationFailed
 from dialer.models import PhoneCode, TimeZone
 from dialer.models.enums import AuditAction
 from dialer.phone.regions_ru import is_country_wide
-from dialer.phone.registry import RegistryRange, RegistryRejected, RegistryRowError, iter_registry
+from dialer.phone.registry import (
+    RegistryFormatError,
+    RegistryRange,
+    RegistryRejected,
+    RegistryRowError,
+    iter_registry,
+)
+from dialer.tabular import UploadLimits
 from dialer.timezone.codes import CodeInfo, CodeTable, key_to_text, merge, number_key, number_range
 
 BATCH = 5000
@@ -127,10 +134,14 @@ class _Parsed:
     no_zone: dict[str, list[Any]] = field(default_factory=dict)
 
     def take(self, items: Iterator[RegistryRange | RegistryRowError], size: int, *,
-             keep: bool) -> tuple[list[tuple[Any, ...]], bool]:
-        """The next ``size`` rows as COPY records (none once a row was rejected, unless ``keep``)."""
+             keep: bool, max_rows: int | None = None, name: str = "") -> tuple[list[tuple[Any, ...]], bool]:
+        """The next ``size`` rows as COPY records (none once a row was rejected, unless ``keep``); a file of
+        more than ``max_rows`` rows is refused (the upload limit of contact imports)."""
         records: list[tuple[Any, ...]] = []
         for taken, item in enumerate(items, 1):
+            if max_rows is not None and self.ranges + self.rejected >= max_rows:
+                raise RegistryFormatError(f"{name}: more than {max_rows} rows (DIALER_UPLOAD_MAX_ROWS); the file is "
+                                          "refused and nothing was changed")
             if isinstance(item, RegistryRange):
                 self.ranges += 1
                 if item.timezone is None:
@@ -179,7 +190,8 @@ def _error_dict(error: RegistryRowError) -> dict[str, Any]:
 
 async def import_numbering(maker: async_sessionmaker[AsyncSession], path: Path, *,
                            progress: Callable[[int, int, int], None] | None = None,
-                           skip_invalid: bool = False, source_name: str | None = None) -> dict[str, Any]:
+                           skip_invalid: bool = False, source_name: str | None = None,
+                           limits: UploadLimits | None = None) -> dict[str, Any]:
     """Load a registry file (ABC/DEF CSV of the regulator) into the phone-code table, all or nothing.
 
     The file is streamed in a worker thread into a temporary table with COPY (memory does not depend
@@ -194,12 +206,16 @@ async def import_numbering(maker: async_sessionmaker[AsyncSession], path: Path, 
     not a registry table raises :class:`RegistryFormatError`. Ranges whose region names no single
     zone ("Российская Федерация", an unknown name) are loaded without a zone -- their numbers stay
     uncertain -- and listed in ``regions_without_zone`` with the first line of each region.
-    ``source_name`` names the file in messages (an upload's own name rather than its spooled copy).
+    ``source_name`` names the file in messages (an upload's own name rather than its spooled copy). ``limits``: the
+    upload limits of contact imports (file size, rows), met by an uploaded file.
     ``progress(bytes read, file size, rows read)`` is called after each batch.
     """
     name = source_name or path.name
     started = time.monotonic()
     size = (await asyncio.to_thread(path.stat)).st_size
+    if limits is not None and size > limits.max_unpacked_bytes:
+        raise RegistryFormatError(f"{name}: {size} bytes, more than {limits.max_unpacked_bytes} "
+                                  "(DIALER_UPLOAD_MAX_UNPACKED_MB); the file is refused and nothing was changed")
     parsed = _Parsed()
 
     async with maker() as session, session.begin():
@@ -213,7 +229,9 @@ async def import_numbering(maker: async_sessionmaker[AsyncSession], path: Path, 
                 more = True
                 while more:
                     # Parsing is CPU work: off the event loop, so the API stays responsive meanwhile.
-                    records, more = await asyncio.to_thread(parsed.take, items, BATCH, keep=skip_invalid)
+                    records, more = await asyncio.to_thread(
+                        parsed.take, items, BATCH, keep=skip_invalid,
+                        max_rows=limits.max_rows if limits is not None else None, name=name)
                     if records:
                         await driver.copy_records_to_table("numbering_load", records=records, columns=_LOAD_COLUMNS)
                     if progress:
