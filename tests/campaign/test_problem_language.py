@@ -126,3 +126,14 @@ def test_russian_and_english_catalogues_have_the_same_message_parameters() -> No
     for key in (k for k in en if k.startswith("problem.")):
         assert ({n for _t, n, _s, _c in Formatter().parse(ru[key]) if n}
                 <= {n for _t, n, _s, _c in Formatter().parse(en[key]) if n} | {"field"}), key
+
+
+def test_every_permission_is_described_in_both_languages() -> None:
+    from dialer.auth.catalogue import describe
+    from dialer.auth.permissions import DESCRIPTIONS
+
+    for permission, english in DESCRIPTIONS.items():
+        assert describe(permission.value, "en") == english
+        russian = describe(permission.value, "ru")
+        assert russian != english and any("а" <= ch <= "я" for ch in russian.lower()), permission
+    assert describe("campaigns.read", "ru") == "Просмотр кампаний"

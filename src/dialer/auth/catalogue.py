@@ -17,3 +17,12 @@ async def sync_permissions(conn: AsyncConnection) -> None:
         ),
         [{"code": p.value, "description": d} for p, d in DESCRIPTIONS.items()],
     )
+
+
+def describe(code: str, lang: str) -> str:
+    """A permission's description in ``lang`` (the catalogues' ``permission.<code>``: "Просмотр кампаний"), for the
+    permission matrix; the English description of the code when no catalogue has it."""
+    from dialer.web import i18n
+
+    english = next((d for p, d in DESCRIPTIONS.items() if p.value == code), code)
+    return i18n.catalogue(lang).get(f"permission.{code}", english)
