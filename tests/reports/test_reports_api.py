@@ -157,6 +157,7 @@ async def test_rollups_answer_as_the_raw_tables(app: FastAPI) -> None:
     async with maker() as session:
         assert await session.scalar(text("SELECT count(*) FROM report_attempt_hours")) > 0
         assert await session.scalar(text("SELECT count(*) FROM report_state_hours")) > 0
+        assert await session.scalar(text("SELECT count(*) FROM report_outcome_hours")) > 0
 
 
 async def test_today_follows_the_clock_and_zone(app: FastAPI, admin: httpx.AsyncClient) -> None:

@@ -78,11 +78,18 @@ def raw_attempt_facts(sql: Sql, f: ReportFilter | None, lo: datetime, hi: dateti
         " GROUP BY 1, 2, 3, 4, 5, 6")
 
 
-def _rollup_attempt_facts(sql: Sql, f: ReportFilter, lo: datetime, hi: datetime) -> str:
+def _rollup_attempt_facts(sql: Sql, f: ReportFilter, lo: datetime, hi: datetime, operators: bool) -> str:
+    """From the rollup with operators when the report needs them (or filters by them), else from the smaller one
+    without (its facts have operator 0)."""
     where = (_in(sql, "campaign_id", f.campaign_ids) + _in(sql, "list_id", f.list_ids)
-             + _in(sql, "operator_id", f.operator_ids) + _in(sql, "code_id", f.code_ids))
-    return ("SELECT hour, campaign_id, list_id, operator_id, code_id, outcome, attempts, handled, talk_ms, wrap_ms"
-            f" FROM report_attempt_hours WHERE hour >= {sql.bind(lo)} AND hour < {sql.bind(hi)}{where}")
+             + _in(sql, "code_id", f.code_ids))
+    span = f"hour >= {sql.bind(lo)} AND hour < {sql.bind(hi)}"
+    if operators or f.operator_ids is not None:
+        where += _in(sql, "operator_id", f.operator_ids)
+        return ("SELECT hour, campaign_id, list_id, operator_id, code_id, outcome, attempts, handled, talk_ms,"
+                f" wrap_ms FROM report_attempt_hours WHERE {span}{where}")
+    return ("SELECT hour, campaign_id, list_id, CAST(0 AS bigint) AS operator_id, code_id, outcome, attempts,"
+            f" handled, talk_ms, wrap_ms FROM report_outcome_hours WHERE {span}{where}")
 
 
 def raw_state_facts(sql: Sql, f: ReportFilter | None, lo: datetime, hi: datetime, now: datetime) -> str:
@@ -125,14 +132,14 @@ def _split(lo: datetime, hi: datetime, sealed: datetime) -> tuple[datetime, date
     return (r_lo, r_hi) if r_lo < r_hi else None
 
 
-def attempt_facts(sql: Sql, f: ReportFilter, sealed: Sealed | None) -> str:
+def attempt_facts(sql: Sql, f: ReportFilter, sealed: Sealed | None, *, operators: bool = True) -> str:
     """The attempt facts of the filter's period: rollup where sealed, raw elsewhere (all raw when ``sealed`` is
-    None)."""
+    None). ``operators=False``: the caller does not group by operator, so the rollup without them may serve."""
     lo, hi = f.start, f.end
     part = _split(lo, hi, sealed.attempts) if sealed else None
     if part is None:
         return raw_attempt_facts(sql, f, lo, hi)
-    parts = [_rollup_attempt_facts(sql, f, *part)]
+    parts = [_rollup_attempt_facts(sql, f, *part, operators)]
     if lo < part[0]:
         parts.append(raw_attempt_facts(sql, f, lo, part[0]))
     if part[1] < hi:

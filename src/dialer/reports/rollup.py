@@ -58,6 +58,13 @@ async def refresh(session: AsyncSession, now: datetime) -> Sealed:
             await session.execute(text(
                 "INSERT INTO report_attempt_hours (hour, campaign_id, list_id, operator_id, code_id, outcome,"
                 f" attempts, handled, talk_ms, wrap_ms) {body}"), sql.params)
+            await session.execute(text("DELETE FROM report_outcome_hours WHERE hour >= :lo AND hour < :hi"),
+                                  {"lo": since, "hi": attempts_to})
+            await session.execute(text(
+                "INSERT INTO report_outcome_hours (hour, campaign_id, list_id, code_id, outcome, attempts, handled,"
+                " talk_ms, wrap_ms) SELECT hour, campaign_id, list_id, code_id, outcome, sum(attempts), sum(handled),"
+                " sum(talk_ms), sum(wrap_ms) FROM report_attempt_hours WHERE hour >= :lo AND hour < :hi"
+                " GROUP BY 1, 2, 3, 4, 5"), {"lo": since, "hi": attempts_to})
         await _mark(session, "attempts", attempts_to)
     if current.states < states_to:
         since = await _since(session, current.states, "SELECT min(started_at) FROM operator_state_log")

@@ -65,7 +65,7 @@ def _fill(counts: s.Counts, outcome: str, n: int) -> None:
 async def outcomes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.Outcomes:
     sql = Sql()
     tz = sql.bind(f.period.tz.key)
-    facts = attempt_facts(sql, f, sealed)
+    facts = attempt_facts(sql, f, sealed, operators=False)
     rows = await _rows(session, sql, (
         f"WITH facts AS ({facts}), x AS (SELECT facts.*, (facts.hour AT TIME ZONE {tz}) AS local,"
         " (facts.outcome = 'answered' AND sc.code_id IS NOT NULL) AS ok FROM facts"
@@ -260,21 +260,24 @@ async def states(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) 
 
 async def codes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.Codes:
     sql = Sql()
-    facts = attempt_facts(sql, f, sealed)
+    facts = attempt_facts(sql, f, sealed, operators=False)
     rows = await _rows(session, sql, (
-        f"WITH facts AS ({facts}) SELECT GROUPING(campaign_id, operator_id) AS g, campaign_id, operator_id,"
-        " code_id, sum(attempts)::bigint FROM facts"
-        " GROUP BY GROUPING SETS ((code_id), (campaign_id, code_id), (operator_id, code_id))"))
+        f"WITH facts AS ({facts}) SELECT GROUPING(campaign_id) AS g, campaign_id, code_id, sum(attempts)::bigint"
+        " FROM facts GROUP BY GROUPING SETS ((code_id), (campaign_id, code_id))"))
     per_code: dict[int, int] = defaultdict(int)
     per_campaign: list[tuple[int, int, int]] = []
     per_operator: list[tuple[int, int, int]] = []
-    for g, campaign_id, operator_id, code_id, n in rows:
-        if g == 0b11:
+    for g, campaign_id, code_id, n in rows:
+        if g:
             per_code[code_id] += n
-        elif g == 0b01:
+        else:
             per_campaign.append((campaign_id, code_id, n))
-        elif operator_id:
-            per_operator.append((operator_id, code_id, n))
+    sql = Sql()
+    facts = attempt_facts(sql, f, sealed)
+    for operator_id, code_id, n in await _rows(session, sql, (
+            f"WITH facts AS ({facts}) SELECT operator_id, code_id, sum(attempts)::bigint FROM facts"
+            " WHERE operator_id <> 0 GROUP BY 1, 2")):
+        per_operator.append((operator_id, code_id, n))
     total = sum(per_code.values())
     info = {int(i): (str(n), str(c)) for i, n, c in (await session.execute(text(
         "SELECT id, name, category FROM completion_codes WHERE id = ANY(CAST(:ids AS bigint[]))"),
@@ -313,7 +316,7 @@ async def abandon(session: AsyncSession, f: ReportFilter, sealed: Sealed | None)
                                                 f.period.tz))
     sql = Sql()
     tz = sql.bind(f.period.tz.key)
-    facts = attempt_facts(sql, wide, sealed)
+    facts = attempt_facts(sql, wide, sealed, operators=False)
     rows = await _rows(session, sql, (
         f"WITH facts AS ({facts}) SELECT campaign_id, (hour AT TIME ZONE {tz})::date AS day,"
         " coalesce(sum(attempts) FILTER (WHERE outcome IN ('answered', 'abandoned')), 0)::bigint,"
@@ -464,7 +467,7 @@ async def calls(session: AsyncSession, f: ReportFilter, sealed: Sealed | None, *
     # The total comes from the facts (the rollups for sealed hours): counting a year of attempts row by row is
     # what a paged list must not do.
     count = Sql()
-    facts = attempt_facts(count, f, sealed)
+    facts = attempt_facts(count, f, sealed, operators=False)
     cond = f" WHERE outcome = {count.bind(outcome)}" if outcome else ""
     total = int(await session.scalar(text(f"SELECT coalesce(sum(attempts), 0) FROM ({facts}) x{cond}"),
                                      count.params) or 0)
