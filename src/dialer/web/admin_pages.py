@@ -48,6 +48,9 @@ def _generic(spec: admin.AdminPage) -> Callable[..., Awaitable[HTMLResponse]]:
         config = admin.page_config(spec, principal.permissions)
         if spec.key == "admin.timezones":
             config["numbering"] = P.timezones_write in principal.permissions
+        if spec.key == "admin.operators":
+            # one form for a user and the operator behind him (#13 §5): needs both writes and the roles to read
+            config["accounts"] = {P.users_write, P.operators_write, P.roles_read} <= principal.permissions
         if spec.key == "admin.telephony" and P.monitoring_read in principal.permissions:
             config["live"] = ["telephony"]  # device registrations and trunk states as they change
         return render(request, "admin/resource.html", principal, active_nav=spec.key, title=spec.title,

@@ -66,10 +66,27 @@ export function campaignStatusPill(status) {
   return pill(`cs cs-${status}`, t(`admin.enum.campaign_status.${status}`));
 }
 
+// labels the registry's common ones do not fit: an operator is a person with a name, not a thing with a title
+const LABELS = { "operators.name": "admin.f.person_name", "strategies.call_window_start": "admin.f.call_window" };
+const FORM_LABELS = { "operators.name": "admin.f.person_name" };
+// columns shown inside another one (the call window's end is in its start's column)
+const MERGED = new Set(["strategies.call_window_end"]);
+
+function hhmm(v) { return typeof v === "string" && /^\d\d:\d\d(:\d\d)?$/.test(v) ? v.slice(0, 5) : v; }
+
+// a strategy's call window: "09:00–21:00", or "круглосуточно" when it opens and closes at the same time
+function callWindow(row) {
+  const start = hhmm(row.call_window_start), end = hhmm(row.call_window_end);
+  if (!start || !end) return "";
+  return start === end ? el("span", { title: `${start}–${end}` }, t("admin.call_window.all_day")) : `${start}–${end}`;
+}
+
 export async function tableColumns(resource, refs, getTable = () => null) {
   const columns = [];
   for (const col of resource.columns) {
-    const c = { key: col.key, label: col.label, sort: col.sort, width: col.width };
+    if (MERGED.has(`${resource.key}.${col.key}`)) continue;
+    const c = { key: col.key, label: LABELS[`${resource.key}.${col.key}`] || col.label, sort: col.sort, width: col.width };
+    if (resource.key === "strategies" && col.key === "call_window_start") { c.render = (v, row) => callWindow(row); columns.push(c); continue; }
     const [kind, arg] = col.render.split(":");
     if (kind === "yesno" || kind === "datetime") c.render = kind;
     else if (kind === "date") c.render = (v) => (v ? new Date(v + "T00:00:00").toLocaleDateString(window.LANG === "en" ? "en-GB" : "ru-RU") : "");
@@ -294,10 +311,47 @@ function widget(field, refs, name) {
       };
     }
     case "rows": return rowsWidget(field, refs, name);
+    case "text": if (ZONE_FIELDS.has(field.name)) return zoneWidget(field, name); return fieldInput(field, name);
     case "grants": return grantsWidget(name);
     case "dialparams": return dialParamsWidget(field, name);
     default: return fieldInput(field, name);
   }
+}
+
+// ---- time zones: chosen from the IANA list (the browser's), Russia's zones first ----
+const ZONE_FIELDS = new Set(["time_zone", "tz"]);
+const RUSSIA = ["Europe/Kaliningrad", "Europe/Moscow", "Europe/Samara", "Asia/Yekaterinburg", "Asia/Omsk",
+  "Asia/Novosibirsk", "Asia/Krasnoyarsk", "Asia/Irkutsk", "Asia/Yakutsk", "Asia/Vladivostok", "Asia/Magadan",
+  "Asia/Srednekolymsk", "Asia/Kamchatka", "Europe/Volgograd", "Europe/Saratov", "Europe/Ulyanovsk",
+  "Europe/Astrakhan", "Europe/Kirov", "Asia/Barnaul", "Asia/Tomsk", "Asia/Novokuznetsk", "Asia/Chita",
+  "Asia/Khandyga", "Asia/Ust-Nera", "Asia/Sakhalin", "Asia/Anadyr"];
+
+function zoneOffset(zone) {
+  try {
+    const part = new Intl.DateTimeFormat("en-GB", { timeZone: zone, timeZoneName: "shortOffset" }).formatToParts(new Date())
+      .find((p) => p.type === "timeZoneName");
+    return part ? part.value.replace("GMT", "UTC") : "";
+  } catch { return ""; }
+}
+
+function zoneWidget(field, name) {
+  const all = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : RUSSIA;
+  const option = (z) => el("option", { value: z }, `${z} (${zoneOffset(z) || "UTC"})`);
+  const select = el("select", { name, class: "zone-select" },
+    field.required ? null : el("option", { value: "" }, "—"),
+    el("optgroup", { label: t("admin.zones.russia") }, RUSSIA.filter((z) => all.includes(z)).map(option)),
+    el("optgroup", { label: t("admin.zones.other") }, all.filter((z) => !RUSSIA.includes(z)).map(option)));
+  return {
+    node: select, focus: select,
+    get() { return select.value === "" ? (field.default ?? null) : select.value; },
+    set(v) {
+      const value = v || field.default || "";
+      // a zone this browser does not list is kept as it is
+      if (value && ![...select.options].some((o) => o.value === value)) select.append(el("option", { value }, value));
+      select.value = value;
+    },
+    disable(f) { select.disabled = f; },
+  };
 }
 
 function rowsWidget(field, refs, name) {
@@ -452,7 +506,8 @@ export function buildForm(resource, refs, item, { readOnly = false } = {}) {
     const locked = readOnly || (!isNew && field.create_only);
     w.disable(locked);
     const err = el("div", { class: "ferr", "data-error-for": field.name });
-    const labelText = t(field.label) + (field.required && !(field.kind === "password" && !isNew) ? " *" : "");
+    const labelText = t(FORM_LABELS[`${resource.key}.${field.name}`] || field.label)
+      + (field.required && !(field.kind === "password" && !isNew) ? " *" : "");
     const help = field.help ? el("div", { class: "fhelp" }, t(field.help)) : null;
     const wrap = field.kind === "checkbox"
       ? el("div", { class: `fld span-${field.span} fld-check`, "data-field": field.name }, el("label", { class: "chk" }, w.node, " ", labelText), help, err)
@@ -547,12 +602,21 @@ export async function deleteItem(resource, item) {
   return true;
 }
 
+// "Новое поле", "Поле «Телефон»" rather than "Новая запись: Поля", "Поля: Телефон"; a resource without its own
+// titles in the catalogue keeps the general ones
+export function dialogTitle(resource, item, isNew) {
+  const name = item ? (item[resource.label] ?? "#" + item.id) : "";
+  const id = (isNew ? "admin.new." : "admin.one.") + resource.key;
+  const text = t(id, { name });
+  if (text !== id) return text;
+  return isNew ? t("admin.new_in", { what: t(resource.title) }) : `${t(resource.title)}: ${name}`;
+}
+
 export function openForm(resource, refs, item, { onSaved = () => {}, onDeleted = () => {} } = {}) {
   const readOnly = !resource.can_write;
   const form = buildForm(resource, refs, item, { readOnly });
   const isNew = form.isNew;
-  const title = isNew ? t("admin.new_in", { what: t(resource.title) })
-    : `${t(resource.title)}: ${item[resource.label] ?? "#" + item.id}`;
+  const title = dialogTitle(resource, item, isNew);
   const buttons = [];
   if (!readOnly && !isNew) {
     buttons.push(el("button", { type: "button", class: "danger left", "data-action": "delete", onclick: async () => {
@@ -640,6 +704,7 @@ export async function resourceSection(panel, resource, refs, { urlState = true, 
   const columns = await tableColumns(resource, refs, () => table);
   table = listTable(panel, {
     holderClass: "table-holder", endpoint: resource.endpoint, columns, sort: resource.sort, urlState, filters: resource.filters || {},
+    natural: ["name", "login"],
     open: (row, tb) => {
       if (resource.detail) detail(row.id);
       else openForm(resource, refs, row, { onSaved: () => tb.reload(), onDeleted: () => tb.reload() });
@@ -730,13 +795,76 @@ function phoneCodeTools(toolbar, table, config) {
   if (config.numbering) numberingImport(toolbar, table);
 }
 
+// ---- an operator with his user account, in one form ----
+// The user (login, password, the "operator" role) is created first, then the operator linked to him; when the
+// operator is refused, the user just made is deleted again, so a failed form leaves nothing behind.
+const ACCOUNT = {
+  key: "operator_account", title: "admin.account.title", label: "name",
+  fields: [
+    { name: "name", kind: "text", label: "admin.f.person_name", required: true, span: 2, nullable: false },
+    { name: "login", kind: "text", label: "admin.f.login", required: true, span: 1, nullable: false },
+    { name: "password", kind: "password", label: "admin.f.password", required: true, span: 1 },
+    { name: "extension", kind: "text", label: "admin.f.extension", span: 1, nullable: true },
+    { name: "language", kind: "select", label: "admin.f.language", options: ["ru", "en"], option_prefix: "admin.enum.lang.",
+      default: "ru", nullable: false, span: 1 },
+    { name: "pool_ids", kind: "refs", ref: "pools", label: "admin.f.pool_ids", span: 4, default: [] },
+  ],
+};
+const USER_FIELDS = { login: "login", password: "password", name: "full_name", language: "language" };
+
+function operatorAccountTools(table, config) {
+  table.tools.append(el("button", { type: "button", "data-action": "create-account",
+    onclick: () => openAccountForm(config, () => table.reload()) }, "+ " + t("admin.account.create")));
+}
+
+function openAccountForm(config, onSaved) {
+  const form = buildForm(ACCOUNT, config.refs, null);
+  const save = el("button", { type: "submit", class: "primary", "data-action": "save", onclick: async (e) => {
+    e.preventDefault();
+    save.disabled = true;
+    try { await createAccount(form); m.close(); toast(t("admin.saved"), "ok"); onSaved(); } catch { /* shown */ } finally { save.disabled = false; }
+  } }, t("admin.save"));
+  const m = modal(t("admin.account.title"), [el("p", { class: "muted" }, t("admin.account.hint")), form.node],
+    [save, el("button", { type: "button", "data-action": "cancel", onclick: () => m.close() }, t("admin.cancel"))],
+    { className: "form-dialog account-dialog" });
+  const first = m.dialog.querySelector(".aform input");
+  if (first) first.focus();
+}
+
+async function createAccount(form) {
+  const v = form.values();
+  form.clearErrors();
+  const roles = await loadRef(readConfig().refs || {}, "roles");
+  const role = roles.items.find((r) => r.code === "operator");
+  let user;
+  try {
+    user = await api("POST", "/api/users", { login: v.login, password: v.password || "", full_name: v.name || "",
+      language: v.language, role_ids: role ? [role.id] : [] }, { quiet: true });
+  } catch (err) {
+    // the user's fields carry the form's names
+    const back = Object.fromEntries(Object.entries(USER_FIELDS).map(([k, u]) => [u, k]));
+    form.showErrors({ ...err, errors: err.errors.map((x) => ({ ...x, field: back[x.field] || x.field })) });
+    throw err;
+  }
+  try {
+    await api("POST", "/api/operators", { name: v.name, user_id: user.id, extension: v.extension || null,
+      pool_ids: v.pool_ids || [] }, { quiet: true });
+  } catch (err) {
+    await api("DELETE", `/api/users/${user.id}`, null, { quiet: true }).catch(() => null);
+    form.showErrors(err);
+    throw err;
+  }
+  forgetRefs();
+}
+
 export function resourcePage(container, config) {
   const tables = [];
   const items = config.resources.map((resource, index) => ({
     key: resource.key, label: t(resource.title),
     render: async (panel) => tables.push(await resourceSection(panel, resource, config.refs, {
       urlState: index === 0,
-      extra: resource.key === "phone_codes" ? (tools, table) => phoneCodeTools(tools, table, config) : null,
+      extra: resource.key === "phone_codes" ? (tools, table) => phoneCodeTools(tools, table, config)
+        : resource.key === "operators" && config.accounts ? (tools, table) => operatorAccountTools(table, config) : null,
     })),
   }));
   if (!items.length) { container.append(el("p", { class: "muted" }, t("admin.nothing"))); return; }

@@ -1,6 +1,7 @@
 // The audit log (/admin/audit): filters (user, object type / id, action, time range) kept in the address, the
 // table (newest first) with the changes of an entry on click, and CSV / XLSX export of the filtered log.
-// Config: {can_export}.
+// Config: {can_export}. Tables, actions and events are shown by the labels the API gives in the page's language
+// (object_label, action_label, event_label), the codes themselves where an entry has none.
 const A = await import(document.querySelector('link[rel=modulepreload][href*="/static/admin.js"]').href);
 const { el, t } = A.app;
 
@@ -59,18 +60,19 @@ export function auditPage(root, config) {
     columns: [
       { key: "at", label: "admin.audit.at", sort: "at", render: "datetime", width: "11em" },
       { key: "user_login", label: "admin.f.login", sort: "user_login" },
-      { key: "action", label: "admin.audit.action", sort: "action", render: (v) => t(`admin.audit.action.${v}`) },
-      { key: "event", label: "admin.audit.event" },
-      { key: "object_type", label: "admin.audit.object_type", sort: "object_type" },
+      { key: "action", label: "admin.audit.action", sort: "action", render: (v, row) => row.action_label || t(`admin.audit.action.${v}`) },
+      { key: "event", label: "admin.audit.event", render: (v, row) => row.event_label || v },
+      { key: "object_type", label: "admin.audit.object_type", sort: "object_type",
+        render: (v, row) => (row.object_label ? el("span", { title: v }, row.object_label) : v) },
       { key: "object_id", label: "admin.audit.object_id" },
       { key: "changes", label: "admin.audit.changes", render: (v) => (v && Object.keys(v).length ? Object.keys(v).join(", ") : "") },
       { key: "client", label: "admin.audit.client" },
     ],
-    open: (row) => A.modal(`${t(`admin.audit.action.${row.action}`)} · ${row.object_type} ${row.object_id ?? ""}`,
+    open: (row) => A.modal(`${row.action_label || t(`admin.audit.action.${row.action}`)} · ${row.object_label || row.object_type} ${row.object_id ?? ""}`,
       el("div", {}, el("dl", { class: "kv" },
         el("dt", {}, t("admin.audit.at")), el("dd", {}, A.app.fmtDateTime(row.at)),
         el("dt", {}, t("admin.f.login")), el("dd", {}, `${row.user_login} (${row.user_roles})`),
-        el("dt", {}, t("admin.audit.event")), el("dd", {}, row.event),
+        el("dt", {}, t("admin.audit.event")), el("dd", {}, row.event_label || row.event),
         el("dt", {}, t("admin.audit.client")), el("dd", {}, row.client)),
       el("pre", { class: "changes" }, JSON.stringify(row.changes, null, 2))), [], { wide: false, className: "audit-dialog" }),
   });

@@ -2,6 +2,8 @@
 // delete, export) and the import wizard (upload → mapping preview with the first rows → job with progress →
 // counts and the error report). Config: {id, resource, refs, perms}. A contact's dialog shows its calls
 // (/api/panels/contacts/{id}/attempts); values are written as the UI's language writes them ("12 345,67").
+import { guessMapping } from "./mapping.js";
+
 const A = await import(document.querySelector('link[rel=modulepreload][href*="/static/admin.js"]').href);
 const { api, el, t, toast, fmtDateTime, fmtFieldValue, fmtDuration } = A.app;
 
@@ -241,12 +243,17 @@ function importTab(panel, ctx) {
     const data = new FormData();
     data.append("file", file.files[0]);
     const p = await api("POST", `/api/lists/${list.id}/imports/preview`, data);
+    // the server's mapping (phones and dates by their values), then the other columns by how alike their headers
+    // are to the list's field names
+    const known = {};
+    for (const [header, mapped] of Object.entries(p.mapping || {})) if (mapped) known[header] = mapped.name;
+    const guessed = guessMapping(p.headers, list.fields.map((f) => f.name), known);
     mappingSelects = p.headers.map((header) => {
       const select = el("select", { "data-column": header, "aria-label": header },
         el("option", { value: "" }, t("admin.import.ignore")),
         list.fields.map((f) => el("option", { value: f.name }, f.name)));
-      const mapped = p.mapping[header];
-      select.value = mapped ? mapped.name : "";
+      select.value = guessed[header] || "";
+      if (guessed[header] && !known[header]) select.dataset.guessed = "1";
       return { header, select };
     });
     const table = el("table", { class: "grid preview" },
@@ -321,8 +328,8 @@ function importTab(panel, ctx) {
       { key: "filename", label: "admin.import.file" },
       { key: "status", label: "admin.f.status", render: (v) => t(`admin.enum.import_status.${v}`) },
       { key: "rows_total", label: "admin.import.rows", className: "num" },
-      { key: "imported", label: "admin.import.imported", className: "num" },
-      { key: "rejected", label: "admin.import.rejected", className: "num" },
+      { key: "imported", label: "admin.import.col.imported", className: "num" },
+      { key: "rejected", label: "admin.import.col.rejected", className: "num" },
       { key: "errors_url", label: "admin.import.errors_report", render: (v) => (v ? el("a", { href: v, download: "" }, "CSV") : "") },
     ] });
 }

@@ -47,7 +47,9 @@ async function matrix(panel, config) {
     const g = p.code.split(".")[0];
     if (g !== group) {
       group = g;
-      body.append(el("tr", { class: "group" }, el("th", { colspan: roles.items.length + 1 }, g)));
+      // the group's name in the page's language (a group added since keeps its code)
+      const label = t(`admin.perm_group.${g}`);
+      body.append(el("tr", { class: "group", "data-group": g }, el("th", { colspan: roles.items.length + 1 }, label === `admin.perm_group.${g}` ? g : label)));
     }
     body.append(el("tr", { "data-perm": p.code }, el("td", { class: "perm" }, el("code", {}, p.code), el("span", {}, p.description)),
       roles.items.map((r) => {

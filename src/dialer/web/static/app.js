@@ -204,6 +204,7 @@ export function toast(message, kind = "info", ms = 4000) {
 //     search: true,             // show the search box (server ?q=)    filters: {is_active: true}  (extra params)
 //     onRowClick: (row) => ..., // rows become clickable              urlState: true (keep q/sort/page in the URL)
 //     rowClass: (row) => "",    // extra class per row                 empty: "table.empty" (message id)
+//     natural: ["name"],        // columns whose page is put in natural order (1, 2, 10) when sorted by them
 //   });
 //   table.reload();  table.setFilters({is_active: false});  table.rows  (the items shown)
 // Requests that come back out of order are ignored; errors are shown as toasts (api()).
@@ -294,7 +295,7 @@ export class DataTable {
         query: { ...this.filters, page: s.page, per_page: s.perPage, sort: s.sort, q: s.q },
       });
       if (seq !== this._seq) return;
-      this.rows = data.items;
+      this.rows = this._natural(data.items);
       this.total = data.total;
       this._render();
       if (this.opts.urlState) this._saveUrl();
@@ -303,6 +304,16 @@ export class DataTable {
     } finally {
       if (seq === this._seq) this.container.classList.remove("busy");
     }
+  }
+
+  // names with numbers in the page's natural order ("Оператор 2" before "Оператор 10") when sorted by one of
+  // opts.natural (the server compares them as text; within a page the order is the reader's)
+  _natural(items) {
+    const [first] = (this.state.sort || "").split(",");
+    const column = first.replace(/^-/, "");
+    if (!(this.opts.natural || []).includes(column)) return items;
+    const sign = first.startsWith("-") ? -1 : 1;
+    return [...items].sort((a, b) => sign * naturalCompare(a[column], b[column], window.LANG));
   }
 
   _cell(col, row) {
