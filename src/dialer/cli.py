@@ -214,11 +214,13 @@ def _register_domain_commands() -> None:
     :mod:`dialer.tools.bench.cli`."""
     from dialer.campaign import cli as campaign_cli
     from dialer.contact import cli as contact_cli
+    from dialer.reports import cli as reports_cli
     from dialer.timezone import cli as timezone_cli
 
     contact_cli.register(app)
     campaign_cli.register(app)
     timezone_cli.register(app)
+    reports_cli.register(app)
 
 
 _register_domain_commands()
