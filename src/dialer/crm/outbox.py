@@ -12,18 +12,20 @@ Two producers call this module, both inside a transaction they commit themselves
 
 So a result is never committed without its deliveries, nor a delivery without its result; a CRM that is down
 only makes the outbox longer (the worker, :mod:`dialer.crm.worker`, delivers later), dialling goes on. Each call
-is one ``INSERT … SELECT`` whatever the batch size. The module imports no web framework: the engine uses it.
+is one ``INSERT … SELECT`` whatever the batch size, and none at all while nothing is switched on (what is, is read
+at most every :data:`CONFIG_TTL_S` seconds). The module imports no web framework: the engine uses it.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dialer.engine.events import (
     CallAnswered,
@@ -36,8 +38,8 @@ from dialer.engine.events import (
     OperatorStateChanged,
 )
 
-__all__ = ["EVENT_NAMES", "RESULT_EVENT", "WEBHOOK_EVENTS", "capture_events", "capture_results", "event_body",
-           "record_key"]
+__all__ = ["CONFIG_TTL_S", "EVENT_NAMES", "RESULT_EVENT", "WEBHOOK_EVENTS", "capture_events", "capture_results",
+           "event_body", "forget_config", "record_key", "switched_on"]
 
 #: Engine events and the webhook event names they are sent as (003 §10.6 lists the call stages).
 EVENT_NAMES: dict[type[Event], str] = {
@@ -119,6 +121,36 @@ _CRM = text(
     "ORDER BY e.n, r.id")
 
 
+#: How long what is switched on (events subscribed to, connectors writing) is reused before it is read again: a new
+#: subscription or connector takes effect within this time. Until then the journal pays nothing for integrations
+#: nobody configured (no serialising, no statement).
+CONFIG_TTL_S = 2.0
+_config: dict[str, tuple[float, frozenset[str], bool]] = {}
+
+_CONFIG = text(
+    "SELECT coalesce((SELECT array_agg(DISTINCT e) FROM webhook_subscriptions s, unnest(s.events) AS e"
+    " WHERE s.is_active), '{}'), EXISTS (SELECT 1 FROM crm_connectors WHERE is_active AND write_enabled)")
+
+
+async def switched_on(session: AsyncSession) -> tuple[frozenset[str], bool]:
+    """The webhook events some active subscription wants, and whether any connector writes results (cached per
+    database for :data:`CONFIG_TTL_S`)."""
+    bind = session.bind
+    key = str(bind.engine.url if isinstance(bind, AsyncConnection) else bind.url) if bind is not None else ""
+    now = time.monotonic()
+    found = _config.get(key)
+    if found is None or now - found[0] > CONFIG_TTL_S:
+        events, writing = (await session.execute(_CONFIG)).one()
+        found = (now, frozenset(events or ()), bool(writing))
+        _config[key] = found
+    return found[1], found[2]
+
+
+def forget_config() -> None:
+    """Read what is switched on again at the next unit (after a change in this process)."""
+    _config.clear()
+
+
 async def _webhooks(session: AsyncSession, items: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
     if items:
         await session.execute(_WEBHOOKS, {
@@ -128,8 +160,13 @@ async def _webhooks(session: AsyncSession, items: Sequence[tuple[str, str, dict[
 
 async def capture_events(session: AsyncSession, events: Sequence[Event]) -> None:
     """Webhook items for the engine events of one journal unit (in the caller's transaction)."""
-    await _webhooks(session, [(EVENT_NAMES[type(e)], record_key(e), event_body(e)) for e in events
-                              if type(e) in EVENT_NAMES])
+    if not events:
+        return
+    wanted, _ = await switched_on(session)
+    if not wanted:
+        return
+    await _webhooks(session, [(name, record_key(e), event_body(e)) for e in events
+                              if (name := EVENT_NAMES.get(type(e))) is not None and name in wanted])
 
 
 def _result_body(result: _Result, decision: _Decision, now: datetime) -> dict[str, Any]:
@@ -144,17 +181,22 @@ async def capture_results(session: AsyncSession, items: Sequence[tuple[_Result, 
     """Webhook items and CRM writes for applied results (in the caller's transaction)."""
     if not items:
         return
+    wanted, writing = await switched_on(session)
+    if not wanted and not writing:
+        return
     hooks: list[tuple[str, str, dict[str, Any]]] = []
     contacts: list[int] = []
     bodies: list[str] = []
     for result, decision, now in items:
         body = _result_body(result, decision, now)
-        hooks.append((RESULT_EVENT, f"attempt:{result.attempt_id}", body))
+        if RESULT_EVENT in wanted:
+            hooks.append((RESULT_EVENT, f"attempt:{result.attempt_id}", body))
         if result.contact_id is not None:
-            if decision.final:
+            if decision.final and CONTACT_FINISHED in wanted:
                 hooks.append((CONTACT_FINISHED, f"contact:{result.contact_id}", body))
-            contacts.append(result.contact_id)
-            bodies.append(json.dumps(body, ensure_ascii=False))
+            if writing:
+                contacts.append(result.contact_id)
+                bodies.append(json.dumps(body, ensure_ascii=False))
     await _webhooks(session, hooks)
     if contacts:
         await session.execute(_CRM, {"contacts": contacts, "bodies": bodies})

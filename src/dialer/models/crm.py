@@ -132,7 +132,6 @@ class OutboxItem(Base):
         CheckConstraint("(connector_id IS NULL) <> (subscription_id IS NULL)", name="one_target"),
         Index("ix_integration_outbox_open", "connector_id", "subscription_id", "record_key", "id",
               postgresql_where=text("status <> 'delivered'")),
-        Index("ix_integration_outbox_due", "next_at", postgresql_where=text("status = 'pending'")),
     )
 
 

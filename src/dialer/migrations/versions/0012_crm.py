@@ -110,8 +110,6 @@ def upgrade() -> None:
     op.create_index("ix_integration_outbox_open", "integration_outbox",
                     ["connector_id", "subscription_id", "record_key", "id"],
                     postgresql_where=sa.text("status <> 'delivered'"))
-    op.create_index("ix_integration_outbox_due", "integration_outbox", ["next_at"],
-                    postgresql_where=sa.text("status = 'pending'"))
     op.create_table(
         "integration_requests",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
@@ -143,7 +141,6 @@ def downgrade() -> None:
     op.drop_table("integration_allow")
     op.drop_index(op.f("ix_integration_requests_at"), table_name="integration_requests")
     op.drop_table("integration_requests")
-    op.drop_index("ix_integration_outbox_due", table_name="integration_outbox")
     op.drop_index("ix_integration_outbox_open", table_name="integration_outbox")
     op.drop_table("integration_outbox")
     op.drop_table("webhook_subscriptions")

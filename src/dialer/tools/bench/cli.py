@@ -112,7 +112,8 @@ def bench_allocation_command(
 def bench_crm_command(
     operators: Annotated[int, typer.Option(help="Simulated operators")] = 100,
     contacts: Annotated[int, typer.Option(help="Contacts in the campaign (each one a CRM record)")] = 20_000,
-    phase_s: Annotated[float, typer.Option(help="Wall seconds of each engine phase (two without, two with)")] = 8.0,
+    phase_s: Annotated[float, typer.Option(help="Wall seconds of each engine phase")] = 6.0,
+    phases: Annotated[int, typer.Option(help="Engine phases of each side (without, with, alternating)")] = 4,
     latency_ms: Annotated[float, typer.Option(help="The CRM's answer delay")] = 50.0,
     as_json: AsJson = False,
 ) -> None:
@@ -120,7 +121,8 @@ def bench_crm_command(
     without the integration in the same run."""
     from dialer.tools.bench.crm import bench_crm
 
-    print_result(asyncio.run(bench_crm(operators, contacts, phase_s=phase_s, latency_ms=latency_ms)), as_json=as_json)
+    print_result(asyncio.run(bench_crm(operators, contacts, phase_s=phase_s, phases=phases, latency_ms=latency_ms)),
+                 as_json=as_json)
 
 
 @bench_app.command("reports")

@@ -222,7 +222,7 @@ async function debugPage(root, config) {
     el("button", { type: "button", "data-action": "send-test", "data-webhook": s.id, disabled: config.can_write ? null : true, onclick: async () => {
       const r = await api("POST", `/api/webhooks/${s.id}/test`);
       toast(t("int.test_queued", { id: r.outbox_id }));
-      setTimeout(refresh, 1500);
+      setTimeout(later, 1500);
     } }, s.name))) : el("p", { class: "muted" }, t("int.no_webhooks")));
 
   async function refresh() {
@@ -238,7 +238,7 @@ async function debugPage(root, config) {
     const replay = el("button", { type: "button", class: "primary", "data-action": "replay", disabled: true, onclick: async () => {
       const r = await api("POST", "/api/integration/outbox/replay", { ids: [...picked] });
       toast(t("int.replayed", { n: r.replayed }));
-      setTimeout(refresh, 1000);
+      setTimeout(later, 1000);
     } }, t("int.replay"));
     dead.replaceChildren(el("h2", {}, t("int.dead_letters")), d.items.length ? table(["", "int.id", "int.event", "int.record", "int.tries", "int.error", "int.created"],
       d.items.map((x) => el("tr", { "data-id": x.id },
@@ -259,8 +259,10 @@ async function debugPage(root, config) {
         el("td", { class: "mono muted", title: x.response }, (x.response || x.error || "").slice(0, 120)))), "int-requests-table")
       : el("p", { class: "muted" }, t("int.no_requests")));
   }
+  // a refresh that fails (the server restarting) shows nothing and waits for the next one
+  function later() { refresh().catch(() => {}); }
   await refresh();
-  setInterval(() => { refresh().catch(() => {}); }, 5000);
+  setInterval(later, 5000);
 }
 
 export async function integrationsPage(root, config) {
