@@ -66,7 +66,7 @@ async def desk(app: FastAPI, start_server: StartServer, *, mode: DialMode = Dial
     contact_id = None
     if contact:
         contact_id = await world.contact(data={str(world.city_field_id): "Нижний Новгород",
-                                               str(world.amount_field_id): 1500,
+                                               str(world.amount_field_id): 12345.67,
                                                str(world.home_field_id): "+74951234567"})
     await world.start()
     server = await start_server(with_engine=True, human_operators=[op_id],
@@ -102,15 +102,16 @@ async def test_call_card_code_and_callback(page: Page, app: FastAPI, start_serve
     # the card: the template's fields in the list's order, not the others
     fields = page.locator("#card-fields tr[data-field]")
     await expect(fields).to_have_count(2)
-    await expect(fields.nth(0)).to_have_text("Сумма1500")
+    # amounts as Russians write them (#13 §4); the CRM link keeps the value as the CRM wants it
+    await expect(fields.nth(0)).to_have_text("Сумма12\u00a0345,67")
     await expect(fields.nth(1)).to_have_text("ГородНижний Новгород")
     await expect(page.locator("#call-campaign")).to_have_text("Весна")
-    crm = "https://crm.example.ru/clients/" + quote("Нижний Новгород", safe="") + "?sum=1500"
+    crm = "https://crm.example.ru/clients/" + quote("Нижний Новгород", safe="") + "?sum=12345.67"
     await expect(page.locator("#crm-link")).to_have_attribute("href", crm)
     # the script with the values, markup shown as text, an unknown placeholder left as written
     script = page.locator("#script")
-    await expect(script).to_have_text("Добрый день! Вы из города Нижний Новгород, долг 1500 ₽. <b>не HTML</b> "
-                                      "{Нет такого поля}")
+    await expect(script).to_have_text("Добрый день! Вы из города Нижний Новгород, долг 12\u00a0345,67 ₽. "
+                                      "<b>не HTML</b> {Нет такого поля}")
     await expect(script.locator("b")).to_have_count(0)
     await expect(script.locator("mark")).to_have_count(2)
     await expect(page.locator("#t-talk")).to_be_visible()
