@@ -160,6 +160,21 @@ async def test_integration_api_upserts_by_crm_id_and_keeps_to_the_allow_list(adm
         bad_cidr = await admin.post("/api/integration-allow", json={"cidr": "10.1.0.0/99"})
         assert bad_cidr.status_code == 422
 
+    # one call now for an operator: the workplace's manual-dial checks answer before the engine is asked
+    async with maker() as session, session.begin():
+        from dialer.models import Operator
+
+        op = Operator(name="Оператор 1")
+        session.add(op)
+        await session.flush()
+        op_id = op.id
+    missing = await admin.post("/api/integration/calls", json={"operator_id": 999999, "campaign_id": world.campaign_id,
+                                                               "number": "+79160000004"})
+    assert missing.status_code == 404
+    idle = await admin.post("/api/integration/calls", json={"operator_id": op_id, "campaign_id": world.campaign_id,
+                                                            "number": "+79160000004"})
+    assert idle.status_code == 422 and idle.json()["errors"][0]["field"] == "campaign_id"
+
 
 async def test_the_integration_api_needs_its_permissions(app: FastAPI) -> None:
     async with await client_for(app, "op", roles=("operator",)) as op:
