@@ -60,20 +60,35 @@ WEBHOOK_EVENTS: tuple[str, ...] = (*EVENT_NAMES.values(), RESULT_EVENT, CONTACT_
 
 
 class _Result(Protocol):
-    attempt_id: int
-    campaign_id: int
-    contact_id: int | None
-    number: str
-    category: Any
-    completion_code_id: int
-    callback_at: datetime | None
-    never_call: bool
+    """What is read of :class:`dialer.engine.outcome.AttemptResult` (not imported: outcome imports this module)."""
+
+    @property
+    def attempt_id(self) -> int: ...
+    @property
+    def campaign_id(self) -> int: ...
+    @property
+    def contact_id(self) -> int | None: ...
+    @property
+    def number(self) -> str: ...
+    @property
+    def category(self) -> Any: ...
+    @property
+    def completion_code_id(self) -> int: ...
+    @property
+    def callback_at(self) -> datetime | None: ...
+    @property
+    def never_call(self) -> bool: ...
 
 
 class _Decision(Protocol):
-    final: bool
-    next_call_at: datetime | None
-    reason: str
+    """What is read of :class:`dialer.engine.outcome.ContactDecision`."""
+
+    @property
+    def final(self) -> bool: ...
+    @property
+    def next_call_at(self) -> datetime | None: ...
+    @property
+    def reason(self) -> str: ...
 
 
 def record_key(event: Event) -> str:
