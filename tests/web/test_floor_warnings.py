@@ -7,6 +7,7 @@ with code buttons that record their result. The live payload's new fields are ad
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from playwright.async_api import Page, Route, expect
 from sqlalchemy import update
 
 from dialer.models import Attempt, Campaign
+from dialer.models.enums import AttemptState, OutcomeCategory
 from tests.web.conftest import LiveServer, login, screenshot
 from tests.web.panel_data import operator_day
 
@@ -53,7 +55,8 @@ async def test_floor_says_why_and_warns_of_everything_red(page: Page, app: FastA
     await expect(row.locator(".sup-idle li[data-code=outside_schedule]")).to_contain_text("26.12.2026, 07:30")
     await expect(row.locator(".sup-idle li[data-code=outside_schedule]")).to_contain_text("вне расписания")
     await expect(row.locator(".sup-abandon-text")).to_contain_text("4,23%")
-    await expect(row.locator(".sup-sample")).to_have_text("5 из 118")
+    # the sample behind the rate and how uncertain it is on 118 answers (95% Wilson upper bound)
+    await expect(row.locator(".sup-sample")).to_have_text("5 из 118 · до 9,54%")
     alerts = page.locator("#sup-alerts")
     await expect(alerts.locator(f"[data-key='cap:{day.world.campaign_id}']")).to_contain_text("4,23%")
     await expect(alerts.locator(f"[data-key='idle:{day.world.campaign_id}']")).to_contain_text("вне расписания")
@@ -91,3 +94,20 @@ async def test_a_reader_of_the_floor_sees_pending_results_without_buttons(page: 
     pending = page.locator(f"#sup-pending li[data-attempt='{day.pending_id}']")
     await expect(pending).to_contain_text(day.number)
     assert await pending.locator("button", has_text="Согласен").count() == 0
+
+
+async def test_call_card_says_why_a_call_ended_in_russian(page: Page, app: FastAPI, live_server: LiveServer) -> None:
+    day = await operator_day(app.state.sessionmaker)
+    async with app.state.sessionmaker() as session, session.begin():
+        attempt = Attempt(campaign_id=day.world.campaign_id, contact_id=day.contact, number=day.number,
+                          state=AttemptState.done, queued_at=datetime.now(UTC) - timedelta(minutes=3),
+                          hung_up_at=datetime.now(UTC) - timedelta(minutes=2), outcome=OutcomeCategory.no_answer,
+                          hangup_side="dialer", hangup_cause="no answer", sip_code=408)
+        session.add(attempt)
+        await session.flush()
+        attempt_id = attempt.id
+    await live_server.user("sup", roles=("supervisor",))
+    await login(page, live_server, "sup", next_url=f"/supervisor/attempts/{attempt_id}")
+    facts = page.locator(".sup-facts")
+    await expect(facts).to_contain_text("нет ответа · SIP 408")
+    assert "no answer" not in await facts.inner_text()

@@ -509,3 +509,15 @@ test("a pause forced during a call shows pending until the operator reaches it",
     at: iso(T0 + 1000), attempt_id: null, campaign_id: null });
   assert.equal(floor.ops.get(5).pause_pending, null);
 });
+
+test("the abandon rate's uncertainty on a small sample (Wilson 95%)", async () => {
+  const { abandonInterval } = await loadStatic("supervisor_floor.js");
+  assert.equal(abandonInterval(0, 0), null);
+  const small = abandonInterval(5, 118);
+  assert.ok(small.low > 1.5 && small.low < 2.0, JSON.stringify(small));
+  assert.ok(small.high > 9.0 && small.high < 10.0, JSON.stringify(small));
+  // the same rate on ten times the answers is known much more closely
+  const large = abandonInterval(50, 1180);
+  assert.ok(large.high - large.low < (small.high - small.low) / 2);
+  assert.ok(abandonInterval(0, 10).high > 20);  // nothing abandoned of ten says little
+});

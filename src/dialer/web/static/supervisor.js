@@ -13,7 +13,7 @@
 // why (its idle_reasons, times in the campaign's time zone); an operator forced to pause during a call shows the
 // pause pending.
 import { api, live, t, el, toast, fmtDuration, fmtDateTime, idleText, naturalCompare } from "./app.js";
-import { Floor, OUTCOMES, RECENT, callGroups, overCap } from "./supervisor_floor.js";
+import { Floor, OUTCOMES, RECENT, abandonInterval, callGroups, overCap } from "./supervisor_floor.js";
 
 const SAFETY_MS = 10000;
 const FOLLOW_UP_MS = 1200;
@@ -355,8 +355,7 @@ export function startFloor(root) {
       title: t("supervisor.abandon_detail", { abandoned: c.abandoned_today || 0, live: c.live_answers_today || 0 }) },
     el("div", { class: "sup-bar" }, el("span", { style: { width: Math.min(100, cap ? (100 * pct) / (cap * 2) : 0) + "%" } }),
       el("i", { style: { left: "50%" } })),
-    el("span", { class: "sup-abandon-text" }, `${fmtPct(pct)} / ${fmtPct(cap)}`,
-      el("span", { class: "sup-sample" }, t("supervisor.abandon_sample", { abandoned: c.abandoned_today || 0, live: c.live_answers_today || 0 })))));
+    el("span", { class: "sup-abandon-text" }, `${fmtPct(pct)} / ${fmtPct(cap)}`, sampleText(c))));
     k.ratio.textContent = c.dial_ratio === null || c.dial_ratio === undefined ? "—" : String(Math.round(c.dial_ratio * 100) / 100);
     k.autostop.replaceChildren(c.status === "auto_paused"
       ? el("span", { class: "sup-stop", title: c.status_reason || "" }, c.status_reason || t("supervisor.cstatus.auto_paused"))
@@ -366,6 +365,15 @@ export function startFloor(root) {
       k.actions.replaceChildren(...campActions(c));
     }
     return tr;
+  }
+
+  // the sample behind the rate, and how far the rate may be from the truth on it
+  function sampleText(c) {
+    const abandoned = c.abandoned_today || 0, live = c.live_answers_today || 0;
+    const range = abandonInterval(abandoned, live);
+    return el("span", { class: "sup-sample", title: range ? t("supervisor.abandon_interval", { low: fmtPct(range.low), high: fmtPct(range.high) }) : null },
+      t("supervisor.abandon_sample", { abandoned, live }),
+      range ? el("span", { class: "sup-bound" }, " · " + t("supervisor.abandon_upto", { high: fmtPct(range.high) })) : null);
   }
 
   function campActions(c) {

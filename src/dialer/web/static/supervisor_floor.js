@@ -64,6 +64,19 @@ export function callGroups(calls) {
   return group;
 }
 
+// the abandon rate's 95% Wilson interval, in percent ({low, high}; null without live answers): on a small sample
+// the rate says little, the interval says how little ("5 of 118": 1.8–9.6%)
+export function abandonInterval(abandoned, live, z = 1.96) {
+  const n = Number(live || 0);
+  if (!n) return null;
+  const p = Math.min(1, Number(abandoned || 0) / n);
+  const z2 = z * z;
+  const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
+  const round = (x) => Math.round(x * 10000) / 100;
+  return { low: round(Math.max(0, centre - half)), high: round(Math.min(1, centre + half)) };
+}
+
 // over its abandon cap: the server's word (over_cap), or the figures the events have moved since
 export function overCap(c) {
   return !!c.over_cap || Number(c.abandon_pct || 0) > Number(c.abandon_cap_pct ?? Infinity);
