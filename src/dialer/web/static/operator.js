@@ -206,7 +206,7 @@ function shortTime(iso) {
   if (!iso) return "";
   const d = new Date(iso);
   return d.toLocaleString(window.LANG === "en" ? "en-GB" : "ru-RU",
-    { day: "2-digit", month: "2-digit", year: "2-digit", hour: "2-digit", minute: "2-digit" });
+    { day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
 function renderDial() {
