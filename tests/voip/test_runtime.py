@@ -40,6 +40,23 @@ async def test_trunks_accounts_and_the_choice_of_telephony(sessionmaker: async_s
     assert await lookup("gone") is None and await lookup("nobody") is None
 
 
+async def test_a_restarted_driver_shows_phones_offline_until_they_register_again(
+        sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    from dialer.core.clock import SystemClock
+    from dialer.models import SipRegistration
+    from dialer.voip.runtime import configured_telephony
+
+    async with sessionmaker() as s, s.begin():
+        s.add_all([SipRegistration(login="desk-1", online=True, reachable=True, contact="sip:desk-1@10.0.0.7"),
+                   SipRegistration(login="desk-2", online=False, reachable=False, detail="registration expired")])
+    driver = await configured_telephony(Settings(telephony="sip"), sessionmaker, SystemClock())
+    assert driver is not None  # built, not started: nothing listens
+    async with sessionmaker() as s:
+        one, two = await s.get(SipRegistration, "desk-1"), await s.get(SipRegistration, "desk-2")
+    assert one is not None and (one.online, one.reachable) == (False, False) and "restarted" in one.detail
+    assert two is not None and two.detail == "registration expired"  # rows already offline keep their reason
+
+
 def test_settings_from_the_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("DIALER_SIP_PORT", "5080")
     monkeypatch.setenv("DIALER_SIP_PUBLIC_HOST", "203.0.113.7")
@@ -47,6 +64,28 @@ def test_settings_from_the_environment(monkeypatch) -> None:  # type: ignore[no-
     settings = sip_settings(Settings())
     assert (settings.bind_port, settings.public_host, settings.hold_audio_dir) == (5080, "203.0.113.7",
                                                                                   "/srv/audio")
+
+
+def test_tls_dns_and_digest_settings_from_the_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    monkeypatch.setenv("DIALER_SIP_TLS_PORT", "5061")
+    monkeypatch.setenv("DIALER_SIP_TLS_CERT", "/etc/dialer/sip.pem")
+    monkeypatch.setenv("DIALER_SIP_TLS_CA", "/etc/dialer/carriers.pem")
+    monkeypatch.setenv("DIALER_SIP_DNS_SERVERS", "10.0.0.53, 10.0.0.54")
+    monkeypatch.setenv("DIALER_SIP_DIGEST_ALGORITHMS", "MD5,SHA-256")
+    settings = sip_settings(Settings())
+    assert (settings.tls_port, settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file) == (
+        5061, "/etc/dialer/sip.pem", None, "/etc/dialer/carriers.pem")
+    assert settings.dns_servers == ("10.0.0.53", "10.0.0.54")
+    assert settings.digest_algorithms == ("SHA-256", "MD5")  # RFC 8760's order whatever the variable's
+    monkeypatch.setenv("DIALER_SIP_DIGEST_ALGORITHMS", "SHA-512")
+    with pytest.raises(ValueError, match="unknown digest algorithm"):
+        sip_settings(Settings())
+    monkeypatch.setenv("DIALER_SIP_DIGEST_ALGORITHMS", "MD5")
+    monkeypatch.delenv("DIALER_SIP_TLS_CERT")
+    with pytest.raises(ValueError, match="DIALER_SIP_TLS_CERT"):
+        sip_settings(Settings())
 
 
 def test_the_default_hold_audio_is_the_engines(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -21,29 +21,58 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.config import Settings
 from dialer.core.clock import Clock
-from dialer.models import SipDevice, SipTrunk
-from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig
+from dialer.models import SipDevice, SipRegistration, SipTrunk
+from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig, digest_order
 
 if TYPE_CHECKING:
     from dialer.telephony.sip.driver import SipTelephony
 
-__all__ = ["account_lookup", "configured_telephony", "load_trunks", "sip_settings", "trunk_config", "use_sip",
-           "watch_trunks"]
+__all__ = ["SipSecuritySettings", "account_lookup", "configured_telephony", "load_trunks", "sip_settings",
+           "trunk_config", "use_sip", "watch_trunks"]
 
 log = logging.getLogger(__name__)
 
 
-def sip_settings(settings: Settings) -> SipSettings:
+class SipSecuritySettings(BaseSettings):
+    """The SIP driver's TLS, DNS and digest settings (``DIALER_SIP_TLS_PORT``, ``DIALER_SIP_TLS_CERT``,
+    ``DIALER_SIP_TLS_KEY``, ``DIALER_SIP_TLS_CA``, ``DIALER_SIP_DNS_SERVERS``, ``DIALER_SIP_DIGEST_ALGORITHMS``),
+    read beside :class:`dialer.config.Settings`, whose other ``DIALER_SIP_*`` variables :func:`sip_settings` maps."""
+
+    model_config = SettingsConfigDict(env_prefix="DIALER_SIP_", extra="ignore")
+    #: The TLS listener for phones (usually 5061); unset: none (TLS trunks need no listener).
+    tls_port: int | None = None
+    #: PEM certificate chain and key of the listener.
+    tls_cert: str = ""
+    tls_key: str = ""
+    #: PEM authorities that sign carriers' certificates; empty: the system's.
+    tls_ca: str = ""
+    #: Comma-separated DNS servers ("ip" or "ip:port") for trunks' SRV/NAPTR lookups; empty: /etc/resolv.conf.
+    dns_servers: str = ""
+    #: Comma-separated digest algorithms offered to phones without a setting of their own (MD5, SHA-256).
+    digest_algorithms: str = "MD5"
+
+
+def sip_settings(settings: Settings, security: SipSecuritySettings | None = None) -> SipSettings:
     """The driver's settings from ``DIALER_SIP_*`` variables."""
+    extra = security or SipSecuritySettings()
+    if extra.tls_port is not None and not extra.tls_cert:
+        raise ValueError("DIALER_SIP_TLS_PORT needs DIALER_SIP_TLS_CERT (and DIALER_SIP_TLS_KEY unless the "
+                         "certificate file holds the key)")
     return SipSettings(bind_host=settings.sip_bind_host, bind_port=settings.sip_port,
                        public_host=settings.sip_public_host or None, realm=settings.sip_realm,
                        rtp_port_min=settings.rtp_port_min, rtp_port_max=settings.rtp_port_max,
-                       hold_audio_dir=str(settings.hold_audio_dir), tcp=settings.sip_tcp)
+                       hold_audio_dir=str(settings.hold_audio_dir), tcp=settings.sip_tcp,
+                       tls_port=extra.tls_port, tls_cert_file=extra.tls_cert or None,
+                       tls_key_file=extra.tls_key or None, tls_ca_file=extra.tls_ca or None,
+                       dns_servers=tuple(s.strip() for s in extra.dns_servers.split(",") if s.strip()),
+                       digest_algorithms=digest_order([a.strip() for a in extra.digest_algorithms.split(",")
+                                                       if a.strip()]))
 
 
 def trunk_config(row: SipTrunk) -> TrunkConfig:
@@ -129,8 +158,13 @@ async def configured_telephony(settings: Settings, maker: async_sessionmaker[Asy
         return None
     from dialer.telephony.sip.driver import SipTelephony
 
-    async with maker() as session:
+    async with maker() as session, session.begin():
         trunks = await load_trunks(session)
+        # the registrar's bindings lived in the process that ran before: until each phone registers with this one,
+        # it is offline (the supervisor's floor shows it, and offers to it would fail as "not registered")
+        await session.execute(update(SipRegistration).where(SipRegistration.online.is_(True)).values(
+            online=False, reachable=False, changed_at=func.now(),
+            detail="the dialer restarted: waiting for the phone to register again"))
     sip = sip_settings(settings)
     log.info("telephony: SIP on %s:%s, trunks: %s", sip.bind_host, sip.bind_port,
              ", ".join(t.name for t in trunks) or "none active")

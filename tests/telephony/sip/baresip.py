@@ -22,18 +22,26 @@ class Baresip:
     """One baresip process with its own configuration directory (no terminal: the ``stdio`` module is left out;
     ``-s`` prints the SIP trace, which the tests read)."""
 
-    def __init__(self, workdir: Path, *, registrar: tuple[str, int], login: str, password: str, port: int,
-                 expires_s: int = 60) -> None:
+    def __init__(self, workdir: Path, *, registrar: tuple[str, int] | None, login: str, password: str = "",
+                 port: int, expires_s: int = 60, transport: str = "udp", certificate: Path | None = None,
+                 ca_file: Path | None = None) -> None:
+        """A phone registering ``login`` with ``registrar`` over ``transport``; without a registrar, a carrier that
+        answers every INVITE it gets (an account that never registers). Over TLS baresip listens on ``port`` with
+        ``certificate`` (its chain and key in one PEM) and checks its peers against ``ca_file``."""
         self.dir = workdir / f"baresip-{login}-{port}"
         self.dir.mkdir(parents=True)
         voice = self.dir / "voice.wav"
         write_chime(voice)
         self.port = port
-        host, reg_port = registrar
+        #: baresip 1.0 listens for TLS one port above ``sip_listen`` (UDP and TCP on the port itself).
+        self.tls_port = port + 1
+        tls = (f"sip_certificate {certificate}\n" if certificate else "") + (
+            f"sip_cafile {ca_file}\n" if ca_file else "")
         (self.dir / "config").write_text(
             "poll_method epoll\n"
             f"sip_listen 127.0.0.1:{port}\n"
-            "sip_transports udp\n"
+            f"sip_transports {transport}\n"
+            f"{tls}"
             f"module_path {MODULES}\n"
             "module g711.so\n"
             "module aufile.so\n"          # the operator's voice: a WAV file (ausine wants 48 kHz, G.711 is 8 kHz)
@@ -41,9 +49,13 @@ class Baresip:
             "module_app account.so\n"
             "module_app menu.so\n"        # answermode=auto is carried out by the menu
             "rtp_ports 30000-30999\n")
-        (self.dir / "accounts").write_text(
-            f"<sip:{login}@{host}:{reg_port};transport=udp>;auth_pass={password};answermode=auto;"
-            f"regint={expires_s}\n")
+        if registrar is None:
+            account = f"<sip:{login}@127.0.0.1;transport={transport}>;regint=0;answermode=auto\n"
+        else:
+            host, reg_port = registrar
+            account = (f"<sip:{login}@{host}:{reg_port};transport={transport}>;auth_pass={password};"
+                       f"answermode=auto;regint={expires_s}\n")
+        (self.dir / "accounts").write_text(account)
         self.log = self.dir / "output.txt"
         self.proc: asyncio.subprocess.Process | None = None
 

@@ -86,6 +86,15 @@ class SipSettings:
     t2_s: float = 4.0
     #: Listen on TCP as well as UDP (same port).
     tcp: bool = True
+    #: SIP over TLS (RFC 3261 §26): the listener's port (None: no listener; 0: any free port), its certificate chain
+    #: and key (PEM). Trunks with ``transport="tls"`` need no listener: the dialer opens the connection.
+    tls_port: int | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    #: Authorities that sign carriers' certificates (PEM); None: the system's.
+    tls_ca_file: str | None = None
+    #: DNS servers for trunks' SRV/NAPTR lookups ("ip" or "ip:port"); empty: the system's (/etc/resolv.conf).
+    dns_servers: tuple[str, ...] = ()
     #: A call up longer than this is torn down (legs the far end forgot about).
     max_call_s: float = 4 * 3600.0
     #: Registration lifetime bounds the registrar grants.

@@ -40,6 +40,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import dns.asyncresolver
+
 import dialer.telephony.sip.sdp as sdp
 from dialer.core.clock import Cancellable, Clock, SystemClock, wait_for
 from dialer.core.fsm import Machine
@@ -65,6 +67,7 @@ from dialer.telephony.sip.dialog import DialogEvent, Leg
 from dialer.telephony.sip.holdaudio import ensure_default_hold_audio, ringback
 from dialer.telephony.sip.message import Address, Message, Uri, new_tag
 from dialer.telephony.sip.registrar import Registrar, Registration, _Binding
+from dialer.telephony.sip.resolve import ResolveError, Target, make_resolver, resolve
 from dialer.telephony.sip.rtp import AudioError, RtpPorts, RtpSender, load_audio
 from dialer.telephony.sip.transaction import (
     InviteServerTransaction,
@@ -72,7 +75,7 @@ from dialer.telephony.sip.transaction import (
     TransactionLayer,
     via_header,
 )
-from dialer.telephony.sip.transport import Peer, Transport
+from dialer.telephony.sip.transport import Peer, Transport, client_context, server_context
 from dialer.telephony.sip.trunkreg import TrunkRegistration
 
 log = logging.getLogger(__name__)
@@ -155,6 +158,9 @@ class _Trunk:
     #: The last OPTIONS ping (True before the first or without pings).
     pings_ok: bool = True
     ping_detail: str = ""
+    #: Where its host leads, in the order to try (telephony/sip/resolve.py), and the one in use.
+    targets: list[Target] = field(default_factory=list)
+    target_index: int = 0
     #: Registration with the carrier, for trunks that register.
     registration: TrunkRegistration | None = None
     registrar: asyncio.Task[None] | None = None
@@ -221,6 +227,7 @@ class SipTelephony:
         self._by_endpoint: dict[str, _Call] = {}
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._dns: dict[str, str] = {}
+        self._dns_resolver: dns.asyncresolver.Resolver | None = None
         self._host = settings.public_host or settings.bind_host
         self._started = False
         self._closed = False
@@ -232,7 +239,13 @@ class SipTelephony:
 
     async def start(self) -> None:
         self.layer.bind_loop()
-        await self.transport.start(self.settings.bind_host, self.settings.bind_port, tcp=self.settings.tcp)
+        tls = None
+        if self.settings.tls_port is not None:
+            if not self.settings.tls_cert_file:
+                raise TelephonyError("SIP over TLS needs a certificate (tls_cert_file) for its listener")
+            tls = server_context(self.settings.tls_cert_file, self.settings.tls_key_file)
+        await self.transport.start(self.settings.bind_host, self.settings.bind_port, tcp=self.settings.tcp,
+                                   tls=tls, tls_port=self.settings.tls_port)
         if self.settings.public_host is None:
             self._host = self.transport.host if self.transport.host not in ("0.0.0.0", "::") else _outbound_ip()
         self.rtp.host = self.settings.bind_host
@@ -278,8 +291,15 @@ class SipTelephony:
         if not self._closed:
             self._queue.put_nowait(event)
 
-    def local_address(self) -> tuple[str, int]:
+    def local_address(self, transport: str = "udp") -> tuple[str, int]:
+        """The host and port to advertise (Via, Contact) for requests sent over ``transport``."""
+        if transport == "tls" and self.transport.tls_port:
+            return self._host, self.transport.tls_port
         return self._host, self.transport.port
+
+    def _contact(self, peer: Peer) -> str:
+        host, port = self.local_address(peer.transport)
+        return f"<sip:dialer@{host}:{port}" + (f";transport={peer.transport}>" if peer.reliable else ">")
 
     def registrations(self) -> list[Registration]:
         """The phones online now (login, contact, source, user agent, expiry, last seen, reachable)."""
@@ -318,14 +338,18 @@ class SipTelephony:
         cfg = trunk.config
         trunk.tokens, trunk.stamp = max(1.0, cfg.calls_per_second), self.clock.now()
         try:
-            infos = await self.layer.loop.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_DGRAM)
-            ip = str(infos[0][4][0])
-        except (OSError, IndexError) as err:
-            trunk.peer = None
-            self._trunk_state(trunk, False, f"cannot resolve {cfg.host}: {err}")
+            trunk.targets = await resolve(cfg.host, cfg.port, cfg.transport, cfg.dns_lookup,
+                                          resolver=self._resolver() if cfg.dns_lookup != "a" else None)
+        except ResolveError as err:
+            trunk.peer, trunk.targets = None, []
+            self._trunk_state(trunk, False, str(err))
             return
-        self._dns[cfg.host] = ip
-        trunk.peer = Peer(cfg.transport.lower(), ip, cfg.port)
+        if not trunk.targets:
+            trunk.peer = None
+            self._trunk_state(trunk, False, f"{cfg.host} leads nowhere")
+            return
+        self._use_target(trunk, 0)
+        assert trunk.peer is not None
         loop = asyncio.get_running_loop()
         if cfg.registration:
             if cfg.username is None or cfg.password is None:
@@ -337,6 +361,24 @@ class SipTelephony:
             trunk.registrar = loop.create_task(trunk.registration.run(), name=f"sip trunk {cfg.name} registration")
         if cfg.options_interval_s > 0:
             trunk.pinger = loop.create_task(self._ping_trunk_loop(trunk), name=f"sip trunk {cfg.name} pings")
+
+    def _resolver(self) -> dns.asyncresolver.Resolver:
+        if self._dns_resolver is None:
+            self._dns_resolver = make_resolver(self.settings.dns_servers)
+        return self._dns_resolver
+
+    def _use_target(self, trunk: _Trunk, index: int) -> None:
+        """Send the trunk's requests to its ``index``-th target (RFC 3263 §4.3: the next one when one fails)."""
+        cfg = trunk.config
+        target = trunk.targets[index]
+        trunk.target_index = index
+        self._dns[cfg.host] = target.host
+        trunk.peer = Peer(target.transport, target.host, target.port)
+        if target.transport == "tls":
+            self.transport.tls_peer(trunk.peer, client_context(self.settings.tls_ca_file, verify=cfg.tls_verify),
+                                    cfg.host)
+        if target.via:
+            log.info("trunk %s: %s (%s)", cfg.name, trunk.peer, target.via)
 
     async def _stop_trunk(self, trunk: _Trunk) -> None:
         """Stop pinging a trunk and remove its registration."""
@@ -367,6 +409,13 @@ class SipTelephony:
     async def _ping_trunk_loop(self, trunk: _Trunk) -> None:
         while True:
             trunk.pings_ok, trunk.ping_detail = await self.ping_trunk(trunk)
+            if not trunk.pings_ok and len(trunk.targets) > 1 and trunk.registration is None:
+                # the next target of its SRV records is tried at once; the trunk is down while none answers
+                for _ in range(len(trunk.targets) - 1):
+                    self._use_target(trunk, (trunk.target_index + 1) % len(trunk.targets))
+                    trunk.pings_ok, trunk.ping_detail = await self.ping_trunk(trunk)
+                    if trunk.pings_ok:
+                        break
             self._health(trunk)
             await self.clock.sleep(trunk.config.options_interval_s)
 
@@ -376,15 +425,16 @@ class SipTelephony:
         if peer is None:
             return False, "not resolved"
         cfg = trunk.config
-        host, port = self.local_address()
-        uri = f"sip:{cfg.host}:{cfg.port}" + (";transport=tcp" if peer.reliable else "")
+        host, port = self.local_address(peer.transport)
+        uri = f"sip:{cfg.host}:{peer.port}" + (f";transport={peer.transport}" if peer.reliable else "")
         headers = [("Via", via_header(peer.transport, host, port)), ("Max-Forwards", "70"),
                    ("From", f"<sip:dialer@{host}:{port}>;tag={new_tag()}"), ("To", f"<sip:{cfg.host}>"),
                    ("Call-ID", f"{uuid.uuid4().hex}@{host}"), ("CSeq", "1 OPTIONS"),
                    ("User-Agent", self.settings.user_agent), ("Accept", "application/sdp")]
         resp = await self.layer.final_response(Message.request("OPTIONS", uri, headers), peer, cfg.options_timeout_s)
         if resp is None:
-            return False, f"no answer to OPTIONS within {cfg.options_timeout_s:g} s"
+            why = self.transport.last_error.get(peer)
+            return False, f"no answer to OPTIONS within {cfg.options_timeout_s:g} s" + (f" ({why})" if why else "")
         return True, f"OPTIONS answered {resp.status} {resp.reason}"
 
     def _pick_trunk(self, request: Originate) -> _Trunk:
@@ -426,16 +476,15 @@ class SipTelephony:
         trunk = self._pick_trunk(request)
         cfg = trunk.config
         assert trunk.peer is not None
-        host, port = self.local_address()
-        tcp = trunk.peer.reliable
+        host, port = self.local_address(trunk.peer.transport)
         number = request.number.removeprefix("+") if cfg.strip_plus else request.number
         caller = request.caller_id or cfg.caller_id or "anonymous"
         if cfg.strip_plus:
             caller = caller.removeprefix("+")
-        tparams = {"transport": "tcp"} if tcp else {}
-        target = Uri("sip", cfg.dial_prefix + number, cfg.host, cfg.port, dict(tparams))
+        tparams = {"transport": trunk.peer.transport} if trunk.peer.reliable else {}
+        target = Uri("sip", cfg.dial_prefix + number, cfg.host, trunk.peer.port, dict(tparams))
         call_id = CallId(f"{uuid.uuid4().hex}@{host}")
-        contact = f"<sip:dialer@{host}:{port}" + (";transport=tcp>" if tcp else ">")
+        contact = self._contact(trunk.peer)
         leg = Leg.new(call_id=call_id, local=Address(Uri("sip", caller, cfg.from_domain or cfg.host)),
                       remote=Address(Uri("sip", cfg.dial_prefix + number, cfg.host)), target=target,
                       peer=trunk.peer, contact=contact, via_host=host, via_port=port, role="customer",
@@ -781,11 +830,11 @@ class SipTelephony:
                                                                    name=f"sip connect {call_id}")
 
     def _operator_leg(self, call: _Call, binding: _Binding) -> Leg:
-        host, port = self.local_address()
         reg = binding.registration
         number = call.request.number
         peer = self.registrar.route_to(binding)
-        contact = f"<sip:dialer@{host}:{port}" + (";transport=tcp>" if peer.reliable else ">")
+        host, port = self.local_address(peer.transport)
+        contact = self._contact(peer)
         leg = Leg.new(call_id=f"{uuid.uuid4().hex}@{host}",
                       local=Address(Uri("sip", number.removeprefix("+"), host), display=number),
                       remote=Address(Uri("sip", reg.login, self.settings.realm)), target=Uri.parse(reg.contact),
@@ -1101,6 +1150,10 @@ class SipTelephony:
     def _hop(self, leg: Leg) -> Peer:
         """The next hop of an in-dialog request, resolved without blocking (names known from the trunks)."""
         hop = leg.next_hop()
+        if leg.peer.transport == "tls" and hop.transport == "tls":
+            # in-dialog requests over TLS go through the connection whose certificate was checked (the trunk's, or
+            # the phone's own): a Contact or Record-Route naming another address gets no unchecked connection
+            return leg.peer
         if _is_ip(hop.host):
             return hop
         ip = self._dns.get(hop.host)

@@ -83,7 +83,7 @@ def _reach(contact: Address, source: Peer, path: list[str]) -> Peer:
 
 class Registrar:
     def __init__(self, settings: SipSettings, layer: TransactionLayer, accounts: Accounts, clock: Clock,
-                 emit: Callable[[EndpointEvent], None], local_host: Callable[[], tuple[str, int]]) -> None:
+                 emit: Callable[[EndpointEvent], None], local_host: Callable[[str], tuple[str, int]]) -> None:
         self.settings = settings
         self.layer = layer
         self.accounts = accounts
@@ -248,7 +248,7 @@ class Registrar:
                     self.ping(login, binding)
 
     def ping(self, login: str, binding: _Binding) -> None:
-        host, port = self.local_host()
+        host, port = self.local_host(binding.peer.transport)
         reg = binding.registration
         headers = [("Via", via_header(binding.peer.transport, host, port)), ("Max-Forwards", "70"),
                    ("From", f"<sip:dialer@{host}:{port}>;tag={new_tag()}"),

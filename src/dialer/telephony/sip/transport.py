@@ -1,8 +1,11 @@
-"""SIP transports: one UDP socket and a TCP listener with its connections, behind one ``send``.
+"""SIP transports: one UDP socket, a TCP listener and a TLS listener (RFC 3261 §26, Python's ``ssl`` on asyncio
+streams) with their connections, behind one ``send``.
 
-Messages are parsed here and handed to one callback with the :class:`Peer` they came from. Over TCP a
-message to a peer reuses the connection the peer opened (a phone registered over TCP gets its INVITEs on
-that connection) or opens one (trunks configured for TCP).
+Messages are parsed here and handed to one callback with the :class:`Peer` they came from. Over TCP and TLS a
+message to a peer reuses the connection the peer opened (a phone registered over TLS gets its INVITEs on that
+connection) or opens one (trunks configured for TCP or TLS). A TLS connection we open checks the certificate with
+the context and the name :meth:`Transport.tls_peer` registered for that peer (a trunk: its host name); other peers
+(a phone whose own connection is gone) get :attr:`Transport.tls_fallback`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +27,7 @@ MAX_STREAM_BUFFER = 256 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Peer:
-    transport: str  # "udp" | "tcp"
+    transport: str  # "udp" | "tcp" | "tls"
     host: str
     port: int
 
@@ -53,9 +57,10 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 class _Stream(asyncio.Protocol):
-    def __init__(self, owner: Transport, peer: Peer | None = None) -> None:
+    def __init__(self, owner: Transport, peer: Peer | None = None, kind: str = "tcp") -> None:
         self.owner = owner
         self.peer = peer
+        self.kind = kind
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
 
@@ -64,7 +69,7 @@ class _Stream(asyncio.Protocol):
         self.transport = transport
         if self.peer is None:
             host, port = transport.get_extra_info("peername")[:2]
-            self.peer = Peer("tcp", host, port)
+            self.peer = Peer(self.kind, host, port)
         self.owner._streams[self.peer] = self
 
     def data_received(self, data: bytes) -> None:
@@ -97,19 +102,33 @@ class _Stream(asyncio.Protocol):
 
 
 class Transport:
-    """UDP (always) and TCP (optional) on one host and port."""
+    """UDP (always) and TCP (optional) on one host and port; TLS (optional) on a port of its own."""
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
         self.host = "0.0.0.0"
         self.port = 0
+        #: The TLS listener's port (0: none).
+        self.tls_port = 0
+        #: Client context for TLS connections to peers nobody registered (certificate checks off: such a peer is a
+        #: phone reached at its Contact address, which no certificate names).
+        self.tls_fallback: ssl.SSLContext = _unverified_client()
+        self._tls_peers: dict[Peer, tuple[ssl.SSLContext, str | None]] = {}
+        #: Why the last connection to a peer could not be opened (a TLS certificate refused, a port closed).
+        self.last_error: dict[Peer, str] = {}
         self._udp: asyncio.DatagramTransport | None = None
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
         self._streams: dict[Peer, _Stream] = {}
         self._connecting: dict[Peer, asyncio.Task[None]] = {}
         self._pending: dict[Peer, list[bytes]] = {}
 
-    async def start(self, host: str, port: int, *, tcp: bool = True, buffer_size: int = 4 * 1024 * 1024) -> None:
+    def tls_peer(self, peer: Peer, context: ssl.SSLContext, server_name: str | None) -> None:
+        """Connections opened to ``peer`` use ``context`` and check the certificate for ``server_name`` (SNI too)."""
+        self._tls_peers[peer] = (context, server_name)
+
+    async def start(self, host: str, port: int, *, tcp: bool = True, buffer_size: int = 4 * 1024 * 1024,
+                    tls: ssl.SSLContext | None = None, tls_port: int | None = None) -> None:
         loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
@@ -124,16 +143,21 @@ class Transport:
                 self._server = await loop.create_server(lambda: _Stream(self), host, self.port, reuse_address=True)
             except OSError as err:
                 log.warning("SIP over TCP not available on %s:%s: %s", host, self.port, err)
+        if tls is not None and tls_port is not None:
+            self._tls_server = await loop.create_server(lambda: _Stream(self, kind="tls"), host, tls_port, ssl=tls,
+                                                        reuse_address=True, ssl_handshake_timeout=10.0)
+            self.tls_port = self._tls_server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
         for task in self._connecting.values():
             task.cancel()
         for stream in list(self._streams.values()):
             stream.close()
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
+                with contextlib.suppress(Exception):
+                    await server.wait_closed()
         if self._udp is not None:
             self._udp.close()
 
@@ -174,12 +198,45 @@ class Transport:
     async def _connect(self, peer: Peer) -> None:
         loop = asyncio.get_running_loop()
         try:
-            _, proto = await loop.create_connection(lambda: _Stream(self, peer), peer.host, peer.port)
+            if peer.transport == "tls":
+                context, name = self._tls_peers.get(peer, (self.tls_fallback, None))
+                _, proto = await loop.create_connection(lambda: _Stream(self, peer, "tls"), peer.host, peer.port,
+                                                        ssl=context, server_hostname=name or peer.host,
+                                                        ssl_handshake_timeout=10.0)
+            else:
+                _, proto = await loop.create_connection(lambda: _Stream(self, peer), peer.host, peer.port)
             assert proto.transport is not None
+            self.last_error.pop(peer, None)
             for data in self._pending.pop(peer, []):
                 proto.transport.write(data)
-        except OSError as err:
+        except (OSError, ssl.SSLError) as err:
             log.warning("cannot connect to %s: %s", peer, err)
+            self.last_error[peer] = str(err)
             self._pending.pop(peer, None)
         finally:
             self._connecting.pop(peer, None)
+
+
+def _unverified_client() -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def server_context(cert_file: str, key_file: str | None = None) -> ssl.SSLContext:
+    """The TLS listener's context: our certificate (chain) and key, TLS 1.2 or newer."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def client_context(ca_file: str | None = None, *, verify: bool = True) -> ssl.SSLContext:
+    """A context for connecting to a carrier: its certificate checked against ``ca_file`` (or the system's
+    authorities) and its name, unless ``verify`` is off (a carrier with a self-signed certificate)."""
+    if not verify:
+        return _unverified_client()
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context

@@ -38,7 +38,7 @@ class TrunkRegistration:
     """Keeps one trunk registered; ``run()`` is the loop, ``registered``/``detail`` the last outcome."""
 
     def __init__(self, layer: TransactionLayer, config: TrunkConfig, peer: Peer,
-                 local: Callable[[], tuple[str, int]], user_agent: str,
+                 local: Callable[[str], tuple[str, int]], user_agent: str,
                  on_change: Callable[[bool, str], None]) -> None:
         if config.username is None or config.password is None:
             raise ValueError(f"trunk {config.name}: registration needs a username and a password")
@@ -56,15 +56,16 @@ class TrunkRegistration:
         """The registrar's URI: the trunk's domain (``from_domain``, else host and port)."""
         cfg = self.config
         domain = cfg.from_domain or (cfg.host if cfg.port == 5060 else f"{cfg.host}:{cfg.port}")
-        return f"sip:{domain}" + (";transport=tcp" if self.peer.reliable else "")
+        return f"sip:{domain}" + (f";transport={self.peer.transport}" if self.peer.reliable else "")
 
     def _contact(self) -> str:
-        host, port = self.local()
-        return f"<sip:{self.config.username}@{host}:{port}" + (";transport=tcp>" if self.peer.reliable else ">")
+        host, port = self.local(self.peer.transport)
+        return f"<sip:{self.config.username}@{host}:{port}" + (
+            f";transport={self.peer.transport}>" if self.peer.reliable else ">")
 
     def request(self, expires: int, authorization: tuple[str, str] | None = None) -> Message:
         cfg = self.config
-        host, port = self.local()
+        host, port = self.local(self.peer.transport)
         self.cseq += 1
         aor = f"<sip:{cfg.username}@{cfg.from_domain or cfg.host}>"
         headers = [("Via", via_header(self.peer.transport, host, port)), ("Max-Forwards", "70"),
@@ -77,7 +78,7 @@ class TrunkRegistration:
 
     def granted(self, response: Message, asked: int) -> int:
         """The lifetime the registrar gave our binding."""
-        host, port = self.local()
+        host, port = self.local(self.peer.transport)
         for contact in response.all("Contact"):  # split at commas outside quotes and <>
             try:
                 address = Address.parse(contact)
