@@ -8,9 +8,10 @@ statement could erase the audit log despite its triggers: ``SET session_replicat
   whoever is in it may change them and their indexes (fields add expression indexes at run time, imports
   ``ANALYZE``);
 * ``dialer_app`` (login, in ``dialer_data``) is what the API and the engine connect as (dialer/db.py:
-  ``runtime_url``). On the audit log it may only ``SELECT`` and ``INSERT``; its partitions and triggers belong to the
-  migration role, and ``audit_ensure_partitions`` runs with that role's rights (``SECURITY DEFINER``), so the
-  application still creates next month's partition.
+  ``runtime_url``). On the audit log it may only ``SELECT`` and ``INSERT`` — no trigger stands between it and the
+  log's rows, privileges do, so replica mode (which imports use to skip row triggers) erases nothing; the log's
+  partitions and triggers belong to the migration role, and ``audit_ensure_partitions`` runs with that role's rights
+  (``SECURITY DEFINER``), so the application still creates next month's partition.
 
 Tables that later migrations create are handed to ``dialer_data`` by ``dialer_hand_over()``, which
 ``dialer.migrate.prepare_database`` calls after every upgrade. Roles belong to the whole server: they are created
@@ -115,6 +116,11 @@ BEGIN
             IN ROLE dialer_data;
     END IF;
     EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO dialer_app', current_database());
+    -- imports skip the per-row foreign-key triggers of contacts in replica mode (contact/repository.py); the audit
+    -- log does not rest on triggers for this role (it has no UPDATE, DELETE or TRUNCATE on it at all)
+    IF current_setting('server_version_num')::int >= 150000 THEN
+        GRANT SET ON PARAMETER session_replication_role TO dialer_app;
+    END IF;
     -- an index belongs to its table's schema: building one (a new field's) needs CREATE there
     EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO dialer_data', current_schema());
 END $$
