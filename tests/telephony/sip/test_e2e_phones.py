@@ -171,3 +171,51 @@ async def test_a_phone_that_dies_mid_call_ends_the_call_and_pauses_its_operator_
 
 async def _count_attempts(world: object, n: int) -> bool:
     return len(await world.attempts()) >= n  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+async def test_a_200_that_crosses_the_cancel_is_an_abandoned_call(
+        sessionmaker: async_sessionmaker[AsyncSession], db_url: str, tmp_path: Path) -> None:
+    """The defect: a 200 that crossed our CANCEL at the ring timeout was recorded as a ring timeout (no_answer),
+    although a person answered and was hung up on. Now the attempt is answered and abandoned (it counts in the
+    abandon rate), hung up by the dialer, and no operator is left reserved."""
+    maker = sessionmaker
+    world = await engine_world(maker, operators=1, mode=DialMode.progressive, max_attempts_per_contact=1,
+                               call_window_start=clock_time(0), call_window_end=clock_time(0), wrap_up_s=60,
+                               answer_timeout_s=2)
+    await world.contact(phones=[ANSWERS])
+    [op_id] = world.operator_ids
+    sip_port = free_port()
+    carrier = await Sipp("carrier_ring", {"on_cancel": 200}, tmp_path).start()  # rings; the 200 crosses the CANCEL
+    phone = await Sipp("phone_answer", {"invite_regexp": ".*", "ack_regexp": ".*", "talk_ms": 60000,
+                                        "rtp_port": free_port()}, tmp_path).start()
+    await add_trunk(maker, carrier.port)
+    async with maker() as session, session.begin():
+        session.add(SipDevice(login="op-cross", password="pw-cross-1", operator_id=op_id))
+    await world.start()
+    config = EngineConfig(tick_s=0.2, control_poll_s=0.2, heartbeat_s=0.5, drain_s=3.0, finish_check_s=0.5)
+    try:
+        async with engine(engine_settings(tmp_path, sip_port), db_url, config):
+            await register(maker, tmp_path, sip_port, "op-cross", "pw-cross-1", phone.port)
+            await command(maker, CommandKind.ready, op_id)
+
+            async def done() -> bool:
+                rows = await world.attempts()
+                return bool(rows) and rows[0].state is AttemptState.done
+
+            await wait_for(done, 20, "the attempt to be done")
+            await wait_for(lambda: _last_state_is(maker, op_id, OperatorState.ready), 10, "the operator to be free")
+        assert await carrier.wait(5) == 0, carrier.errors()  # CANCEL, then the 200 ACKed and BYEd
+    finally:
+        for proc in (carrier, phone):
+            await proc.stop()
+    [attempt] = await world.attempts()
+    assert attempt.outcome is OutcomeCategory.abandoned
+    assert attempt.answered_at is not None and attempt.connected_at is None and attempt.hangup_side == "dialer"
+    assert attempt.hangup_cause is not None and attempt.hangup_cause.startswith("answered as the dialer cancelled")
+    assert phone.total("INVITE", "Recv") == 0  # nobody was connected to a call already hung up
+
+
+async def _last_state_is(maker: async_sessionmaker[AsyncSession], op_id: int, state: OperatorState) -> bool:
+    periods = await _periods(maker, op_id)
+    return bool(periods) and periods[-1][0] is state
