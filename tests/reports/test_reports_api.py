@@ -158,6 +158,18 @@ async def test_rollups_answer_as_the_raw_tables(app: FastAPI) -> None:
         assert await session.scalar(text("SELECT count(*) FROM report_attempt_hours")) > 0
         assert await session.scalar(text("SELECT count(*) FROM report_state_hours")) > 0
         assert await session.scalar(text("SELECT count(*) FROM report_outcome_hours")) > 0
+        assert await session.scalar(text("SELECT count(*) FROM report_operator_days")) > 0
+        # The call still live on the 4th holds the days from it on: the operators' 4th is not folded yet.
+        assert await session.scalar(text("SELECT count(*) FROM report_state_days")) == 0
+    async with maker() as session, session.begin():
+        await session.execute(text("UPDATE attempts SET state = 'done', outcome = 'busy', hung_up_at = queued_at"
+                                   " WHERE state <> 'done'"))
+        marks = await rollup.refresh(session, utc(2026, 3, 6, 12, 0))
+    assert marks.days == utc(2026, 3, 5, 21, 0) and marks.days_tz == "Europe/Moscow"
+    async with maker() as session:
+        assert await session.scalar(text("SELECT count(*) FROM report_state_days")) > 0
+        for report in (service.outcomes, service.operators, service.states, service.codes, service.abandon):
+            assert await report(session, f, None) == await report(session, f, marks), report.__name__
 
 
 async def test_today_follows_the_clock_and_zone(app: FastAPI, admin: httpx.AsyncClient) -> None:

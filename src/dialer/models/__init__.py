@@ -43,7 +43,15 @@ from dialer.models.crm import (  # noqa: F401
 from dialer.models.engine import Attempt, EngineCommand, EngineRun, OperatorStateLog
 from dialer.models.enums import *  # noqa: F403
 from dialer.models.operator import Operator, OperatorPool, OperatorSkill, Skill, pool_operators
-from dialer.models.reports import AttemptHour, OutcomeHour, RollupMark, StateHour, SuccessfulCode  # noqa: F401
+from dialer.models.reports import (  # noqa: F401
+    AttemptHour,
+    OperatorDay,
+    OutcomeHour,
+    RollupMark,
+    StateDay,
+    StateHour,
+    SuccessfulCode,
+)
 from dialer.models.user import (
     ApiToken,
     LoginFailure,

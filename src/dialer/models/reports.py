@@ -72,10 +72,40 @@ class StateHour(Base):
     last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class OperatorDay(Base):
+    """Attempts per local day of the centre's zone (``day``: its midnight) per operator, campaign, code and outcome:
+    what the operators' reports read for whole days (a year of 100 operators is a few hundred thousand rows)."""
+
+    __tablename__ = "report_operator_days"
+    day: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    attempts: Mapped[int] = mapped_column(BigInteger)
+    handled: Mapped[int] = mapped_column(BigInteger)
+    talk_ms: Mapped[int] = mapped_column(BigInteger)
+    wrap_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class StateDay(Base):
+    """:class:`StateHour` per local day of the centre's zone."""
+
+    __tablename__ = "report_state_days"
+    day: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    state: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text, primary_key=True)
+    ms: Mapped[int] = mapped_column(BigInteger)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class RollupMark(Base):
     """How far each rollup is sealed: hours before ``sealed_until`` are in the rollup table, later ones are not."""
 
     __tablename__ = "report_rollup_marks"
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: "attempts", "states", or "days:<zone>" for the day rollups of that zone.
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
     sealed_until: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("'1970-01-01 00:00:00+00'"))

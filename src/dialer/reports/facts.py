@@ -120,10 +120,13 @@ def _rollup_state_facts(sql: Sql, f: ReportFilter, lo: datetime, hi: datetime) -
 
 @dataclasses.dataclass(frozen=True)
 class Sealed:
-    """Until when each rollup is complete (hours before it are in the rollup table)."""
+    """Until when each rollup is complete (hours before it are in the rollup table; local days of ``days_tz``
+    before ``days`` in the day rollups)."""
 
     attempts: datetime
     states: datetime
+    days: datetime | None = None
+    days_tz: str | None = None
 
 
 def _split(lo: datetime, hi: datetime, sealed: datetime) -> tuple[datetime, datetime] | None:
@@ -132,29 +135,67 @@ def _split(lo: datetime, hi: datetime, sealed: datetime) -> tuple[datetime, date
     return (r_lo, r_hi) if r_lo < r_hi else None
 
 
-def attempt_facts(sql: Sql, f: ReportFilter, sealed: Sealed | None, *, operators: bool = True) -> str:
-    """The attempt facts of the filter's period: rollup where sealed, raw elsewhere (all raw when ``sealed`` is
-    None). ``operators=False``: the caller does not group by operator, so the rollup without them may serve."""
-    lo, hi = f.start, f.end
+def _day_part(f: ReportFilter, sealed: Sealed | None) -> datetime | None:
+    """Where the sealed local days of the period end, when the day rollups serve it (the centre's zone they were
+    built in is the report's): the period's days before that come from them."""
+    if sealed is None or sealed.days is None or sealed.days_tz != f.period.tz.key:
+        return None
+    hi = min(f.end, sealed.days)
+    return hi if f.start < hi else None
+
+
+def _hourly_attempt_facts(sql: Sql, f: ReportFilter, lo: datetime, hi: datetime, sealed: Sealed | None,
+                          operators: bool) -> list[str]:
     part = _split(lo, hi, sealed.attempts) if sealed else None
     if part is None:
-        return raw_attempt_facts(sql, f, lo, hi)
+        return [raw_attempt_facts(sql, f, lo, hi)]
     parts = [_rollup_attempt_facts(sql, f, *part, operators)]
     if lo < part[0]:
         parts.append(raw_attempt_facts(sql, f, lo, part[0]))
     if part[1] < hi:
         parts.append(raw_attempt_facts(sql, f, part[1], hi))
+    return parts
+
+
+def attempt_facts(sql: Sql, f: ReportFilter, sealed: Sealed | None, *, operators: bool = True,
+                  days: bool = False) -> str:
+    """The attempt facts of the filter's period: rollup where sealed, raw elsewhere (all raw when ``sealed`` is
+    None). ``operators=False``: the caller does not group by operator, so the rollup without them may serve.
+    ``days=True``: the caller groups by no finer time than the local day, so the operators' day rollup may serve
+    (when the period is not filtered by list, which it does not keep)."""
+    lo, hi = f.start, f.end
+    day_hi = _day_part(f, sealed) if days and f.list_ids is None else None
+    parts: list[str] = []
+    if day_hi is not None:
+        where = (_in(sql, "campaign_id", f.campaign_ids) + _in(sql, "operator_id", f.operator_ids)
+                 + _in(sql, "code_id", f.code_ids))
+        parts.append("SELECT day AS hour, campaign_id, CAST(0 AS bigint) AS list_id, operator_id, code_id, outcome,"
+                     " attempts, handled, talk_ms, wrap_ms FROM report_operator_days"
+                     f" WHERE day >= {sql.bind(lo)} AND day < {sql.bind(day_hi)}{where}")
+        lo = day_hi
+    if lo < hi:
+        parts += _hourly_attempt_facts(sql, f, lo, hi, sealed, operators)
     return " UNION ALL ".join(f"({p})" for p in parts)
 
 
-def state_facts(sql: Sql, f: ReportFilter, sealed: Sealed | None) -> str:
+def state_facts(sql: Sql, f: ReportFilter, sealed: Sealed | None, *, days: bool = False) -> str:
+    """The state facts of the period; ``days=True`` as for :func:`attempt_facts`."""
     lo, hi, now = f.start, f.end, f.now
-    part = _split(lo, hi, min(sealed.states, floor_hour(now))) if sealed else None
-    if part is None:
-        return raw_state_facts(sql, f, lo, hi, now)
-    parts = [_rollup_state_facts(sql, f, *part)]
-    if lo < part[0]:
-        parts.append(raw_state_facts(sql, f, lo, part[0], now))
-    if part[1] < hi:
-        parts.append(raw_state_facts(sql, f, part[1], hi, now))
+    parts: list[str] = []
+    day_hi = _day_part(f, sealed) if days else None
+    if day_hi is not None:
+        parts.append("SELECT day AS hour, operator_id, state, reason, ms, first_at, last_at FROM report_state_days"
+                     f" WHERE day >= {sql.bind(lo)} AND day < {sql.bind(day_hi)}"
+                     + _in(sql, "operator_id", f.operator_ids))
+        lo = day_hi
+    if lo < hi:
+        part = _split(lo, hi, min(sealed.states, floor_hour(now))) if sealed else None
+        if part is None:
+            parts.append(raw_state_facts(sql, f, lo, hi, now))
+        else:
+            parts.append(_rollup_state_facts(sql, f, *part))
+            if lo < part[0]:
+                parts.append(raw_state_facts(sql, f, lo, part[0], now))
+            if part[1] < hi:
+                parts.append(raw_state_facts(sql, f, part[1], hi, now))
     return " UNION ALL ".join(f"({p})" for p in parts)

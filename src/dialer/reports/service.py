@@ -181,7 +181,7 @@ async def outcome_slices(session: AsyncSession, f: ReportFilter, dimension: str)
 async def _state_totals(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> list[Any]:
     sql = Sql()
     tz = sql.bind(f.period.tz.key)
-    facts = state_facts(sql, f, sealed)
+    facts = state_facts(sql, f, sealed, days=True)
     return await _rows(session, sql, (
         f"WITH facts AS ({facts}) SELECT operator_id, (hour AT TIME ZONE {tz})::date AS day, state, reason,"
         " sum(ms)::bigint, min(first_at), max(last_at) FROM facts GROUP BY 1, 2, 3, 4"))
@@ -189,7 +189,7 @@ async def _state_totals(session: AsyncSession, f: ReportFilter, sealed: Sealed |
 
 async def operators(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.Operators:
     sql = Sql()
-    facts = attempt_facts(sql, f, sealed)
+    facts = attempt_facts(sql, f, sealed, days=True)
     rows = await _rows(session, sql, (
         f"WITH facts AS ({facts}) SELECT GROUPING(facts.code_id) AS g, operator_id, facts.code_id,"
         " sum(attempts)::bigint, sum(handled)::bigint, sum(talk_ms)::bigint, sum(wrap_ms)::bigint,"
@@ -273,7 +273,7 @@ async def codes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -
         else:
             per_campaign.append((campaign_id, code_id, n))
     sql = Sql()
-    facts = attempt_facts(sql, f, sealed)
+    facts = attempt_facts(sql, f, sealed, days=True)
     for operator_id, code_id, n in await _rows(session, sql, (
             f"WITH facts AS ({facts}) SELECT operator_id, code_id, sum(attempts)::bigint FROM facts"
             " WHERE operator_id <> 0 GROUP BY 1, 2")):
