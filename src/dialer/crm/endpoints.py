@@ -15,7 +15,17 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialer.api.crud import ListParams, Page, Resource, apply_sort, crud_router, list_params, load, paginate
+from dialer.api.crud import (
+    SORTABLE,
+    ListParams,
+    Page,
+    Resource,
+    apply_sort,
+    crud_router,
+    list_params,
+    load,
+    paginate,
+)
 from dialer.api.deps import Session, client_of, require
 from dialer.auth.permissions import P
 from dialer.auth.service import Principal
@@ -187,6 +197,9 @@ allow = Resource(
 # --- outbox, backlog, requests ----------------------------------------------------------------------------------
 
 debug = APIRouter(prefix="/api/integration", tags=["integration"])
+_OUTBOX_SORT = {"id": OutboxItem.id, "created_at": OutboxItem.created_at, "tries": OutboxItem.tries,
+                "next_at": OutboxItem.next_at}
+SORTABLE["/api/integration/outbox"] = tuple(sorted(_OUTBOX_SORT))
 
 
 @debug.get("/outbox", response_model=Page[OutboxRead], summary="Outbox items (status=pending|delivered|dead)")
@@ -201,9 +214,7 @@ async def list_outbox(session: Session, params: ListParams = Depends(list_params
         stmt = stmt.where(OutboxItem.connector_id == connector_id)
     if subscription_id is not None:
         stmt = stmt.where(OutboxItem.subscription_id == subscription_id)
-    stmt = apply_sort(stmt, params.sort, {"id": OutboxItem.id, "created_at": OutboxItem.created_at,
-                                          "tries": OutboxItem.tries, "next_at": OutboxItem.next_at},
-                      [OutboxItem.id.desc()])
+    stmt = apply_sort(stmt, params.sort, _OUTBOX_SORT, [OutboxItem.id.desc()])
     rows, total = await paginate(session, stmt, params)
     return Page[OutboxRead](items=[OutboxRead.model_validate(r) for r in rows], total=total, page=params.page,
                             per_page=params.per_page)
