@@ -137,3 +137,14 @@ def test_every_permission_is_described_in_both_languages() -> None:
         russian = describe(permission.value, "ru")
         assert russian != english and any("а" <= ch <= "я" for ch in russian.lower()), permission
     assert describe("campaigns.read", "ru") == "Просмотр кампаний"
+
+
+def test_reasons_inside_reasons_and_file_kinds_are_translated() -> None:
+    from dialer.api.problems import translate_reason
+
+    assert translate_reason("ru", "not a valid phone number: too short") == (
+        "недопустимый номер телефона: слишком короткий")
+    assert translate_reason("ru", "'x.pdf' is a PDF document, not a table (CSV or XLSX).") == (
+        "«x.pdf» — документ PDF, а не таблица (CSV или XLSX).")
+    assert translate_reason("en", "not a valid phone number: too short") == "not a valid phone number: too short"
+    assert translate_reason("ru", "a reason no catalogue knows") == "a reason no catalogue knows"

@@ -125,6 +125,8 @@ def _shown(lang: str, params: dict[str, Any]) -> dict[str, Any]:
             v = catalogue.get(f"label.op.{v}", v)
         elif k == "day" and isinstance(v, str):
             v = catalogue.get(f"label.day.{v}", v)
+        elif k == "kind" and isinstance(v, str):  # what a file that is not a table is ("a PDF document")
+            v = catalogue.get(f"filekind.{v}", v)
         elif k == "why" and isinstance(v, str):  # a reason inside a reason ("not a valid phone number: too short")
             code, inner = recognise(v)
             v = message(lang, code, inner, v)
