@@ -15,14 +15,16 @@ telephony (as ``dialer bench engine``):
    Retry-After, connection resets after the write was applied, timeouts); LeadVertex has no idempotency key, so
    every write is a read then an update (two round trips). ``delivered`` counts the outbox items confirmed,
    ``lost`` results whose write never reached the CRM, ``duplicated`` writes applied more than once,
-   ``results_per_s`` results confirmed per wall second of delivery. The webhook items are not delivered here (no
-   receiver): they count in ``webhook_items``.
+   ``results_per_s`` results confirmed per wall second of delivery (``results_per_cpu_s`` per second of this
+   process's CPU — the emulator runs in it too — which says more on a busy machine: see ``load_average``). The
+   webhook items are not delivered here (no receiver): they count in ``webhook_items``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import statistics
 import time
 from datetime import UTC, datetime
@@ -134,6 +136,7 @@ async def bench_crm(operators: int = 100, contacts: int = 20_000, *, phase_s: fl
             worker = DeliveryWorker(maker, clock=SystemClock(), concurrency=concurrency, batch=500, timeout_s=2.0,
                                     base_backoff_s=0.2, max_backoff_s=2.0, lease_s=60.0)
             started = time.perf_counter()
+            cpu_started = time.process_time()
             try:
                 while True:
                     if not await worker.deliver_due():
@@ -144,6 +147,7 @@ async def bench_crm(operators: int = 100, contacts: int = 20_000, *, phase_s: fl
                             break
                         await SystemClock().sleep(0.1)
                 deliver_s = time.perf_counter() - started
+                deliver_cpu_s = time.process_time() - cpu_started
             finally:
                 await worker.aclose()
             async with maker() as session:
@@ -158,7 +162,10 @@ async def bench_crm(operators: int = 100, contacts: int = 20_000, *, phase_s: fl
                 "results": results, "delivered": delivered, "dead": dead,
                 "lost": results - len(markers), "duplicated": sum(n - 1 for n in markers.values() if n > 1),
                 "results_per_s": round(delivered / deliver_s, 1) if deliver_s else 0.0,
-                "delivery_s": round(deliver_s, 2), "latency_ms": latency_ms, "concurrency": concurrency,
+                "delivery_s": round(deliver_s, 2), "delivery_cpu_s": round(deliver_cpu_s, 2),
+                "results_per_cpu_s": round(delivered / deliver_cpu_s, 1) if deliver_cpu_s else 0.0,
+                "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+                "latency_ms": latency_ms, "concurrency": concurrency,
                 "crm_requests": lv.server.requests, "faults": dict(lv.server.faults.counts),
                 "webhook_items": webhook_items,
                 "engine_attempts_per_s_without": round(w_without, 1), "engine_attempts_per_s_with": round(w_with, 1),
