@@ -181,3 +181,31 @@ async def test_dead_letter_after_max_tries_holds_the_record_until_replayed(sessi
     for key, value in crm.notes.items():
         notes[key].extend(value)
     assert len(notes["77"]) == 2
+
+
+async def test_a_crm_restart_in_the_middle_loses_and_repeats_nothing(sessionmaker: Any) -> None:
+    lv = LeadVertexEmulator()
+    await lv.server.start()
+    try:
+        for i in range(40):
+            lv.add_order(i, phone=f"+7900{i:07d}")
+        cid = await h.connector(sessionmaker, settings={"base_url": lv.base_url}, token=lv.token)
+        await h.results(sessionmaker, cid, [(str(i % 40), {**RESULT, "n": i}) for i in range(200)])
+        clock = h.clock()
+        worker = DeliveryWorker(sessionmaker, clock=clock, timeout_s=2.0, base_backoff_s=1.0)
+        try:
+            assert await worker.deliver_due() == 40
+            await lv.server.stop()  # the CRM goes down (connections refused) ...
+            for _ in range(3):
+                clock.advance(60)
+                await worker.deliver_due()
+            assert (await h.statuses(sessionmaker)).get("delivered") == 40
+            await lv.server.start()  # ... and comes back on the same address, its data kept
+            await _until_done(worker, clock, sessionmaker)
+        finally:
+            await worker.aclose()
+    finally:
+        await lv.server.stop()
+    assert await h.statuses(sessionmaker) == {"delivered": 200}
+    assert len(lv.markers()) == 200 and max(lv.markers().values()) == 1
+    assert max(i.tries for i in await h.items(sessionmaker)) <= 4  # only the probes paid for the outage
