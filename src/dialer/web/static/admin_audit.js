@@ -63,7 +63,7 @@ export function auditPage(root, config) {
       { key: "action", label: "admin.audit.action", sort: "action", render: (v, row) => row.action_label || t(`admin.audit.action.${v}`) },
       { key: "event", label: "admin.audit.event", render: (v, row) => row.event_label || v },
       { key: "object_type", label: "admin.audit.object_type", sort: "object_type",
-        render: (v, row) => (row.object_label ? el("span", { title: v }, row.object_label) : v) },
+        render: (v, row) => el("span", { class: "object-type", title: v, dataset: { type: v } }, row.object_label || v) },
       { key: "object_id", label: "admin.audit.object_id" },
       { key: "changes", label: "admin.audit.changes", render: (v) => (v && Object.keys(v).length ? Object.keys(v).join(", ") : "") },
       { key: "client", label: "admin.audit.client" },
