@@ -1,8 +1,9 @@
 """Each report as titled tables of typed columns: what the page shows, and what CSV, XLSX and PDF exports write.
 
-A column's ``kind`` says how to show and store its values: ``int``, ``pct`` (a percentage), ``ms`` (a duration in
-milliseconds: h:mm:ss on screen, an Excel time in XLSX), ``date``, ``datetime`` (UTC; shown in the centre's zone),
-``text``, ``bool``. A row may carry ``drill``: the filter parameters that open the calls behind it.
+A column's ``kind`` says how to show and store its values: ``int``, ``pct`` (a percentage, or another figure with
+two decimals), ``ms`` (a duration in milliseconds: h:mm:ss on screen, an Excel time in XLSX), ``date``, ``datetime``
+(UTC; shown in the centre's zone), ``text``, ``bool``. A row may carry ``drill``: the filter parameters that open
+the calls behind it.
 """
 
 from __future__ import annotations
@@ -111,10 +112,10 @@ def operators(r: s.Operators, t: Translate) -> list[Table]:
             _col(t, "answered", "int", "sum"), _col(t, "talk", "ms", "sum"), _col(t, "wrap", "ms", "sum"),
             _col(t, "aht", "ms"), _col(t, "waiting", "ms", "sum"), _col(t, "logged_in", "ms", "sum"),
             _col(t, "paused", "ms", "sum"), _col(t, "successful", "int", "sum"),
-            _col(t, "conversion", "pct", ("successful", "answered")), _col(t, "calls_per_hour", "text"),
+            _col(t, "conversion", "pct", ("successful", "answered")), _col(t, "calls_per_hour", "pct"),
             _col(t, "codes", "text")]
     rows = [[o.rank, o.name, o.handled, o.answered, o.talk_ms, o.wrap_ms, o.aht_ms, o.waiting_ms, o.logged_in_ms,
-             o.paused_ms, o.successful, o.conversion, f"{o.calls_per_hour:.2f}",
+             o.paused_ms, o.successful, o.conversion, o.calls_per_hour,
              ", ".join(f"{c.name}: {c.count}" for c in o.codes)] for o in r.rows]
     return [_table("operators", t("nav.reports.operators"), cols, rows,
                    [{"operator_ids": str(o.operator_id)} for o in r.rows])]
