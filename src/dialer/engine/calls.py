@@ -194,11 +194,13 @@ class CallHandling:
             try:
                 await self.ctx.telephony.connect(call.call_id, op.endpoint)
             except EndpointUnavailable as err:
+                # not registered, not answering or busy: paused until the phone registers or answers again
                 log.warning("operator %s cannot take calls: %s", op.id, err)
                 call.operator, call.reserved = None, False
                 op.call = None
+                self.ctx.phones_down.add(op.endpoint)
                 self.ctx.roster.transition(op, OE.release)
-                self.ctx.roster.transition(op, OE.pause, reason="phone unavailable")
+                self.ctx.roster.transition(op, OE.pause, reason=PHONE_OFFLINE)
                 continue
             except UnknownCall:
                 return False  # the call is over; its hung_up event releases the operator
