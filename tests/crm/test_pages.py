@@ -37,16 +37,18 @@ async def test_connector_mapping_webhook_and_debug_page(page: Page, live_server:
         await editor.locator("input[name=name]").fill("Магазин")
         await editor.locator("input[name=token]").fill(lv.token)
         await editor.locator("textarea[name=settings]").fill(f'{{"base_url": "{lv.base_url}"}}')
-        await editor.locator("textarea[name=result_map]").fill('{"category:answered": "3"}')
+        await editor.locator("input[data-key='category:answered']").fill("3")
         await editor.locator("[data-action=save-connector]").click()
         saved = page.locator(".int-editor [data-connector]:not([data-connector=new])")
         await expect(saved).to_have_count(1)
-        await expect(page.locator(".int-connectors table")).to_contain_text("Магазин")
+        await expect(page.locator("table.int-connector-list")).to_contain_text("Магазин")
         await saved.locator("[data-action=load-statuses]").click()
         await expect(saved.locator("select[data-status='3']")).to_have_count(1)
         await expect(saved.locator(".int-status-map")).to_contain_text("Принят (3)")
         await saved.locator("select[data-status='3']").select_option("final")
         await saved.locator("select[data-status='1']").select_option("call")
+        await expect(saved.locator(".int-result-map")).to_contain_text("Попытки исчерпаны")
+        await saved.locator("input[data-key='exhausted']").fill("4")
         await saved.locator("[data-action=save-connector]").click()
         for _ in range(100):
             async with maker() as session:
@@ -56,7 +58,7 @@ async def test_connector_mapping_webhook_and_debug_page(page: Page, live_server:
             await asyncio.sleep(0.1)
         assert connector.status_map["3"] == {"action": "final", "name": "Принят"}
         assert connector.status_map["1"]["action"] == "call" and connector.token == lv.token
-        assert connector.result_map == {"category:answered": "3"}
+        assert connector.result_map == {"category:answered": "3", "exhausted": "4"}
         await screenshot(page, "integrations-connector")
 
         # a webhook subscription: the key is shown, the test event arrives signed

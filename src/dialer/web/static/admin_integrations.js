@@ -5,6 +5,7 @@ const A = await import(document.querySelector('link[rel=modulepreload][href*="/s
 const { api, el, t, toast, fmtDateTime } = A.app;
 
 const ACTIONS = ["call", "postpone", "leave", "final"];
+const OUTCOMES = ["answered", "no_answer", "busy", "rejected", "abandoned", "error"];
 
 function pill(ok, text) {
   return el("span", { class: `pill ${ok ? "tk-up" : "tk-down"}` }, text);
@@ -45,6 +46,10 @@ async function connectorsSection(root, config) {
   if (config.can_lists) {
     try { lists = (await api("GET", "/api/lists", null, { query: { per_page: 200 }, quiet: true })).items; } catch { lists = []; }
   }
+  let codes = [];
+  if (config.can_codes) {
+    try { codes = (await api("GET", "/api/completion-codes", null, { query: { per_page: 500, sort: "name" }, quiet: true })).items; } catch { codes = []; }
+  }
 
   async function reload() {
     const page = await api("GET", "/api/crm-connectors", null, { query: { per_page: 100, sort: "name" } });
@@ -54,7 +59,7 @@ async function connectorsSection(root, config) {
       el("td", {}, pill(c.read_enabled, t(c.read_enabled ? "int.on" : "int.off")), " ", pill(c.write_enabled, t(c.write_enabled ? "int.on" : "int.off"))),
       el("td", {}, c.last_read_at ? fmtDateTime(c.last_read_at) : "—"),
       el("td", { class: "muted" }, c.last_error || "")));
-    holder.replaceChildren(rows.length ? table(["int.name", "int.kind", "int.read_write", "int.last_read", "int.last_error"], rows)
+    holder.replaceChildren(rows.length ? table(["int.name", "int.kind", "int.read_write", "int.last_read", "int.last_error"], rows, "int-connector-list")
       : el("p", { class: "muted" }, t("int.no_connectors")));
     if (config.can_write) holder.append(el("button", { type: "button", class: "primary", "data-action": "new-connector", onclick: () => edit(null) }, t("int.add_connector")));
   }
@@ -74,11 +79,28 @@ async function connectorsSection(root, config) {
     const settings = jsonArea("settings", item.settings);
     const mapping = el("div", { class: "int-status-map" });
     const statusMap = structuredClone(item.status_map || {});
-    const resultArea = jsonArea("result_map", item.result_map);
+    const resultMap = structuredClone(item.result_map || {});
+    const results = el("div", { class: "int-result-map" });
+    const known = el("datalist", { id: "int-crm-statuses" });
+
+    function drawResults() {
+      known.replaceChildren(...Object.entries(statusMap).map(([id, r]) => el("option", { value: id }, r.name || id)));
+      const rows = [["exhausted", t("int.res.exhausted")],
+        ...OUTCOMES.map((o) => [`final:${o}`, t("int.res.final", { outcome: t(`outcome.${o}`) })]),
+        ...OUTCOMES.map((o) => [`category:${o}`, t("int.res.category", { outcome: t(`outcome.${o}`) })]),
+        ...codes.map((c) => [`code:${c.id}`, t("int.res.code", { code: c.name })])];
+      results.replaceChildren(known, table(["int.result", "int.crm_status"], rows.map(([key, label]) => el("tr", {},
+        el("td", {}, label),
+        el("td", {}, el("input", { type: "text", list: "int-crm-statuses", size: 12, "data-key": key, value: resultMap[key] ?? "",
+          disabled: config.can_write ? null : true, oninput: (e) => {
+            const v = e.target.value.trim();
+            if (v) resultMap[key] = v; else delete resultMap[key];
+          } }))))));
+    }
 
     function drawMapping(names) {
       const ids = [...new Set([...Object.keys(names || {}), ...Object.keys(statusMap)])];
-      if (!ids.length) { mapping.replaceChildren(el("p", { class: "muted" }, t("int.no_statuses"))); return; }
+      if (!ids.length) { mapping.replaceChildren(el("p", { class: "muted" }, t("int.no_statuses"))); drawResults(); return; }
       mapping.replaceChildren(table(["int.crm_status", "int.action"], ids.map((id) => {
         const rule = statusMap[id] || { action: "leave", name: (names || {})[id] || "" };
         if (names && names[id]) rule.name = names[id];
@@ -87,6 +109,7 @@ async function connectorsSection(root, config) {
           ...ACTIONS.map((a) => el("option", { value: a, selected: a === rule.action ? true : null }, t(`int.action.${a}`))));
         return el("tr", {}, el("td", {}, `${rule.name || id} (${id})`), el("td", {}, sel));
       })));
+      drawResults();
     }
     drawMapping(null);
 
@@ -101,7 +124,7 @@ async function connectorsSection(root, config) {
     const save = el("button", { type: "button", class: "primary", "data-action": "save-connector", onclick: async () => {
       const body = { name: name.value.trim(), settings: parseJson(settings, "int.settings"), list_id: list.value ? Number(list.value) : null,
         read_enabled: read.checked, write_enabled: write.checked, poll_interval_s: Number(poll.value), max_tries: Number(tries.value),
-        status_map: statusMap, result_map: parseJson(resultArea, "int.result_map") };
+        status_map: statusMap, result_map: resultMap };
       if (token.value) body.token = token.value;
       try {
         const saved = c ? await api("PATCH", `/api/crm-connectors/${c.id}`, body) : await api("POST", "/api/crm-connectors", { ...body, kind: kind.value });
@@ -111,7 +134,7 @@ async function connectorsSection(root, config) {
       } catch { /* the problem is shown */ }
     } }, t("admin.save"));
     const disabled = !config.can_write;
-    for (const input of [name, token, list, read, write, poll, tries, settings, resultArea]) if (disabled) input.disabled = true;
+    for (const input of [name, token, list, read, write, poll, tries, settings]) if (disabled) input.disabled = true;
     editor.replaceChildren(el("div", { class: "panel", "data-connector": c ? c.id : "new" },
       el("h3", {}, c ? c.name : t("int.add_connector")),
       el("div", { class: "form-grid" }, field("int.name", name), field("int.kind", kind), field("int.token", token), field("int.list", list),
@@ -119,7 +142,7 @@ async function connectorsSection(root, config) {
       field("int.settings", settings), el("p", { class: "muted" }, t("int.settings_hint")),
       el("h3", {}, t("int.status_mapping")), el("p", { class: "muted" }, t("int.status_mapping_hint")), mapping,
       el("div", { class: "form-actions" }, loadStatuses),
-      el("h3", {}, t("int.result_mapping")), el("p", { class: "muted" }, t("int.result_mapping_hint")), resultArea,
+      el("h3", {}, t("int.result_mapping")), el("p", { class: "muted" }, t("int.result_mapping_hint")), results,
       config.can_write ? el("div", { class: "form-actions" }, save, readNow) : null));
   }
   await reload();
