@@ -82,6 +82,15 @@ async def test_filter_bar_keeps_the_filter_in_the_address(page: Page, live_serve
     assert f"campaign_ids={day.world.campaign_id}" in page.url and "date_from=2026-03-04" in page.url
     href = await page.get_attribute("#rep-exports a[data-format=pdf]", "href")
     assert href is not None and "format=pdf" in href and "date_from=2026-03-04" in href
+    # Saved as the default view, the filter comes back on a bare /reports/outcomes.
+    await page.fill("#rep-view-name", "Весна, 4 марта")
+    await page.check("#rep-view-default")
+    await page.click("#rep-view-save")
+    await page.wait_for_selector("#rep-view-select option:has-text('Весна, 4 марта ★')", state="attached")
+    await page.goto(f"{live_server.url}/reports/outcomes")
+    await page.wait_for_function("document.querySelector('.rep-tile .rep-tile-value')?.textContent.trim() === '7'")
+    assert "date_from=2026-03-04" in page.url and f"campaign_ids={day.world.campaign_id}" in page.url
+    await screenshot(page, "reports_saved_view")
 
 
 async def test_pdf_pages_as_png(page: Page, live_server: LiveServer) -> None:

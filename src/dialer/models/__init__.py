@@ -47,6 +47,7 @@ from dialer.models.reports import (  # noqa: F401
     AttemptHour,
     OperatorDay,
     OutcomeHour,
+    ReportView,
     RollupMark,
     StateDay,
     StateHour,

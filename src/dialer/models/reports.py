@@ -8,11 +8,13 @@ the rest from the raw tables, so its answer is the same as a GROUP BY over the r
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text, text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dialer.models.base import Base
+from dialer.models.base import Base, IdMixin
 
 
 class SuccessfulCode(Base):
@@ -109,3 +111,21 @@ class RollupMark(Base):
     name: Mapped[str] = mapped_column(String(80), primary_key=True)
     sealed_until: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("'1970-01-01 00:00:00+00'"))
+
+
+class ReportView(IdMixin, Base):
+    """A user's saved view of a report: its filter (and the call list's sort), under a name; one per report may be
+    the user's default, which the page opens with."""
+
+    __tablename__ = "report_views"
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    report: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    query: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "report", "name", name="uq_report_views_user_report_name"),
+        Index("uq_report_views_default", "user_id", "report", unique=True, postgresql_where=text("is_default")),
+    )

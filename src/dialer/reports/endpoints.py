@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialer.api.crud import SORTABLE
 from dialer.api.deps import Session, require
 from dialer.auth.permissions import P
+from dialer.auth.service import Principal
 from dialer.core.clock import Clock, SystemClock
 from dialer.exceptions import NotFound, ValidationFailed
-from dialer.models import SuccessfulCode
+from dialer.models import ReportView, SuccessfulCode
 from dialer.reports import rollup, service
 from dialer.reports import schemas as s
 from dialer.reports.charts import Chart, charts_of
@@ -196,7 +197,7 @@ REPORTS = ("outcomes", "slices", "operators", "states", "codes", "abandon", "pro
 PDF_CALLS = 2000
 
 
-class ReportView(BaseModel):
+class ReportPage(BaseModel):
     name: str
     title: str
     applied: s.Applied
@@ -222,16 +223,16 @@ def _translator(request: Request) -> tuple[str, Callable[[str], str]]:
 
 
 async def _view(request: Request, name: str, session: AsyncSession, f: ReportFilter, sealed: Sealed,
-                dimension: str | None) -> ReportView:
+                dimension: str | None) -> ReportPage:
     report = await _report(name, session, f, sealed, dimension)
     _lang, t = _translator(request)
-    return ReportView(name=name, title=t(f"nav.reports.{name}") if name != "slices" else
+    return ReportPage(name=name, title=t(f"nav.reports.{name}") if name != "slices" else
                       t(f"reports.slice.{report.dimension}"), applied=report.applied,
                       report=report.model_dump(mode="json"), tables=BUILDERS[name](report, t),
                       charts=charts_of(name, report, t))
 
 
-@router.get("/{name}/view", response_model=ReportView,
+@router.get("/{name}/view", response_model=ReportPage,
             summary="A report as titled tables (typed columns, totals, drill-down filters) and Vega-Lite charts")
 async def get_view(name: str, request: Request, session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks,
                    dimension: str | None = Query(None, description="For slices: " + ", ".join(service.DIMENSIONS)),
@@ -318,3 +319,75 @@ async def export_report(name: str, request: Request, session: Session, f: Report
         data = await asyncio.to_thread(report_pdf, view.title, _subtitle(t, f), view.tables, view.charts, tz, lang,
                                        _generated(t, f), t("reports.totals"))
     return Response(data, media_type=MEDIA[format], headers=attachment(file_name, format))
+
+
+# --- Saved views ------------------------------------------------------------------------------------------------
+
+#: What a saved view may keep: the filter bar's parameters and the call list's sort.
+VIEW_KEYS = frozenset({"period", "date_from", "date_to", "tz", "campaign_ids", "list_ids", "operator_ids", "pool_ids",
+                       "code_group_ids", "outcome", "dimension", "sort", "per_page"})
+VIEW_REPORTS = ("outcomes", "operators", "states", "codes", "progress", "abandon", "calls", "shift")
+
+
+def _check_view(body: s.ViewWrite) -> None:
+    if body.report not in VIEW_REPORTS:
+        raise ValidationFailed.field("report", f"one of {', '.join(VIEW_REPORTS)}")
+    for key, value in body.query.items():
+        if key not in VIEW_KEYS:
+            raise ValidationFailed.field(f"query.{key}", f"not a filter of the reports; allowed: "
+                                                         f"{', '.join(sorted(VIEW_KEYS))}")
+        if len(value) > 2000:
+            raise ValidationFailed.field(f"query.{key}", "longer than 2000 characters")
+
+
+@router.get("/views", response_model=list[s.ViewRead], summary="The current user's saved views (of one report)")
+async def list_views(session: Session, report: str | None = Query(None), principal: Principal = READ) -> Any:
+    stmt = select(ReportView).where(ReportView.user_id == principal.user_id)
+    if report is not None:
+        stmt = stmt.where(ReportView.report == report)
+    return (await session.scalars(stmt.order_by(ReportView.report, ReportView.name))).all()
+
+
+@router.post("/views", response_model=s.ViewRead, status_code=201,
+             summary="Save a view of a report for the current user (is_default: the page opens with it)")
+async def create_view(body: s.ViewWrite, session: Session, principal: Principal = READ) -> Any:
+    _check_view(body)
+    if body.is_default:
+        await _clear_default(session, principal.user_id, body.report)
+    view = ReportView(user_id=principal.user_id, report=body.report, name=body.name.strip() or body.name,
+                      query=body.query, is_default=body.is_default)
+    session.add(view)
+    await session.flush()
+    await session.refresh(view)
+    return view
+
+
+async def _clear_default(session: AsyncSession, user_id: int, report: str) -> None:
+    for other in (await session.scalars(select(ReportView).where(
+            ReportView.user_id == user_id, ReportView.report == report, ReportView.is_default))).all():
+        other.is_default = False
+    await session.flush()
+
+
+async def _own_view(session: AsyncSession, view_id: int, principal: Principal) -> ReportView:
+    view = await session.get(ReportView, view_id)
+    if view is None or view.user_id != principal.user_id:
+        raise NotFound(f"no saved view {view_id} of yours")
+    return view
+
+
+@router.put("/views/{view_id}", response_model=s.ViewRead, summary="Change one of the current user's saved views")
+async def update_view(view_id: int, body: s.ViewWrite, session: Session, principal: Principal = READ) -> Any:
+    _check_view(body)
+    view = await _own_view(session, view_id, principal)
+    if body.is_default and not view.is_default:
+        await _clear_default(session, principal.user_id, body.report)
+    view.report, view.name, view.query, view.is_default = body.report, body.name, body.query, body.is_default
+    await session.flush()
+    return view
+
+
+@router.delete("/views/{view_id}", status_code=204, summary="Delete one of the current user's saved views")
+async def delete_view(view_id: int, session: Session, principal: Principal = READ) -> Response:
+    await session.delete(await _own_view(session, view_id, principal))
+    return Response(status_code=204)

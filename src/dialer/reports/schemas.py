@@ -259,3 +259,15 @@ class SuccessfulCodes(BaseModel):
 
 class ReportSettingsRead(BaseModel):
     time_zone: str
+
+
+class ViewWrite(BaseModel):
+    report: str = Field(description="outcomes, operators, states, codes, progress, abandon, calls or shift")
+    name: str = Field(min_length=1, max_length=200)
+    query: dict[str, str] = Field(default_factory=dict, description="The page's filter (and sort) parameters")
+    is_default: bool = False
+
+
+class ViewRead(ViewWrite):
+    id: int
+    created_at: datetime

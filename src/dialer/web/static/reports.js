@@ -1,7 +1,7 @@
 // The reports pages: the filter bar (kept in the URL), KPI tiles, Vega-Lite charts (vega-embed from npm, served at
 // /reports/vendor/) and the report's tables from GET /api/reports/<name>/view. Every row with calls behind it opens
 // the call list with that row's filter; a call opens its card (/supervisor/attempts/<id>).
-import { api, t, el, DataTable, fmtNumber, fmtDate, fmtDateTimeIn, fmtDuration } from "/static/app.js";
+import { api, t, el, toast, DataTable, fmtNumber, fmtDate, fmtDateTimeIn, fmtDuration } from "/static/app.js";
 
 const FILTERS = ["period", "date_from", "date_to", "campaign_ids", "list_ids", "operator_ids", "pool_ids",
   "code_group_ids", "outcome", "dimension"];
@@ -194,6 +194,44 @@ function renderCalls(box, filter, cards) {
   });
 }
 
+// Saved views: the user's named filters of this report; the default one opens when the address has no filter.
+async function setUpViews(name, form, apply) {
+  const select = document.getElementById("rep-view-select");
+  const nameBox = document.getElementById("rep-view-name");
+  const isDefault = document.getElementById("rep-view-default");
+  const remove = document.getElementById("rep-view-delete");
+  let views = [];
+  const refresh = async (selected) => {
+    views = await api("GET", "/api/reports/views", null, { query: { report: name } });
+    select.replaceChildren(el("option", { value: "" }, t("reports.view.none")),
+      ...views.map((v) => el("option", { value: v.id, selected: v.id === selected }, v.name + (v.is_default ? " ★" : ""))));
+    remove.hidden = !select.value;
+  };
+  select.addEventListener("change", () => {
+    remove.hidden = !select.value;
+    const view = views.find((v) => String(v.id) === select.value);
+    if (view) { nameBox.value = view.name; isDefault.checked = view.is_default; apply(view.query); }
+  });
+  document.getElementById("rep-view-save").addEventListener("click", async () => {
+    const label = nameBox.value.trim();
+    if (!label) { nameBox.focus(); return; }
+    const body = { report: name, name: label, query: formFilter(form), is_default: isDefault.checked };
+    const existing = views.find((v) => v.name === label);
+    const saved = existing ? await api("PUT", `/api/reports/views/${existing.id}`, body)
+      : await api("POST", "/api/reports/views", body);
+    await refresh(saved.id);
+    toast(t("reports.view.saved", { name: saved.name }), "ok");
+  });
+  remove.addEventListener("click", async () => {
+    if (!select.value) return;
+    await api("DELETE", `/api/reports/views/${select.value}`);
+    nameBox.value = "";
+    await refresh(null);
+  });
+  await refresh(null);
+  return views.find((v) => v.is_default) || null;
+}
+
 export async function start(root) {
   const name = root.dataset.report;
   const cards = root.dataset.cards === "true";
@@ -214,7 +252,7 @@ export async function start(root) {
   const tables = document.getElementById("rep-tables");
   const load = async (f) => {
     setLinks(f);
-    if (name === "calls") { renderCalls(tables, f, cards); return; }
+    if (name === "calls") { renderCalls(tables, f, cards); root.dataset.loaded = "true"; return; }
     tables.textContent = t("common.loading");
     const query = { ...f };
     delete query.dimension;
@@ -241,7 +279,19 @@ export async function start(root) {
     history.replaceState(null, "", `${location.pathname}?${queryString(f)}`);
     show(f);
   });
+  const applyView = (query) => {
+    const f = { period: "today", ...query };
+    fillForm(form, f);
+    history.replaceState(null, "", `${location.pathname}?${queryString(f)}`);
+    show(f);
+  };
+  const fallback = await setUpViews(name, form, applyView).catch(() => null);
   await loadOptions(form);
+  if (fallback && !location.search) {
+    document.getElementById("rep-view-select").value = String(fallback.id);
+    applyView(fallback.query);
+    return;
+  }
   await show(filter);
   if (name === "calls") root.dataset.loaded = "true";
 }
