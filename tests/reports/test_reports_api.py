@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -170,6 +171,33 @@ async def test_rollups_answer_as_the_raw_tables(app: FastAPI) -> None:
         assert await session.scalar(text("SELECT count(*) FROM report_state_days")) > 0
         for report in (service.outcomes, service.operators, service.states, service.codes, service.abandon):
             assert await report(session, f, None) == await report(session, f, marks), report.__name__
+
+
+async def test_day_rollups_follow_the_centres_zone(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    maker = app.state.sessionmaker
+    await make_day(maker)
+    async with maker() as session, session.begin():
+        await session.execute(text("UPDATE attempts SET state = 'done', outcome = 'busy', hung_up_at = queued_at"
+                                   " WHERE state <> 'done'"))
+        await rollup.refresh(session, utc(2026, 3, 6, 12, 0))
+    # The centre moves to Yekaterinburg (UTC+5): its days are folded again, Moscow's are gone.
+    monkeypatch.setenv("DIALER_REPORTS_TIME_ZONE", "Asia/Yekaterinburg")
+    async with maker() as session, session.begin():
+        marks = await rollup.refresh(session, utc(2026, 3, 6, 12, 0))
+    assert marks.days_tz == "Asia/Yekaterinburg" and marks.days == utc(2026, 3, 5, 19, 0)
+    async with maker() as session:
+        names = set((await session.scalars(text("SELECT name FROM report_rollup_marks"))).all())
+        assert names == {"attempts", "states", "days:Asia/Yekaterinburg"}
+        days = {d.hour for d in (await session.scalars(text("SELECT day FROM report_state_days"))).all()}
+        assert days == {19}
+        f = ReportFilter(period=Period(date(2026, 3, 1), date(2026, 3, 31), zone("Asia/Yekaterinburg")),
+                         now=utc(2026, 3, 6, 12, 0))
+        for report in (service.operators, service.states, service.codes):
+            assert await report(session, f, None) == await report(session, f, marks), report.__name__
+        # A report in another zone than the centre's reads hours, and still agrees.
+        moscow = ReportFilter(period=f.period.__class__(f.period.first, f.period.last, zone("Europe/Moscow")),
+                              now=f.now)
+        assert await service.states(session, moscow, None) == await service.states(session, moscow, marks)
 
 
 async def test_today_follows_the_clock_and_zone(app: FastAPI, admin: httpx.AsyncClient) -> None:

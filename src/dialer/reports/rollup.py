@@ -113,6 +113,10 @@ async def _seal_days(session: AsyncSession, marks: Sealed) -> None:
     if old is not None:
         since = _local_midnight(old - RELOOK - timedelta(hours=1), tz)
     else:
+        # The centre's zone is new (or changed): days of another zone would overlap these, so they go.
+        await session.execute(text("DELETE FROM report_rollup_marks WHERE name LIKE 'days:%'"))
+        await session.execute(text("DELETE FROM report_operator_days"))
+        await session.execute(text("DELETE FROM report_state_days"))
         first = await session.scalar(text("SELECT least((SELECT min(hour) FROM report_attempt_hours),"
                                           " (SELECT min(hour) FROM report_state_hours))"))
         if first is None:
