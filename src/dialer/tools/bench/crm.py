@@ -6,8 +6,8 @@ telephony (as ``dialer bench engine``):
 1. **Engine without and with the integration, side by side.** The engine runs the campaign for ``phase_s`` seconds
    of wall time with no connector and no subscription, then with a LeadVertex connector holding a CRM record for
    every contact and a webhook subscription to every event — so every journal unit and every result also inserts
-   its outbox rows — and again without, and again with (after an uncounted warm-up; alternating, so a warming cache
-   or a growing table does not favour one side; ``phases`` pairs); ``engine_attempts_per_s_without`` / ``_with``
+   its outbox rows — and again with, and again without (after an uncounted warm-up; in ABBA order, so a warming
+   cache or a growing table does not favour one side; ``phases`` of each); ``engine_attempts_per_s_without`` / ``_with``
    are the medians of the attempts finished per wall second of each side's phases, ``engine_overhead_pct`` the
    drop. The phases are noisy on a shared machine (each one is listed); ``engine_cpu_ms_per_attempt_*`` — this
    process's CPU per attempt, database server excluded — is steadier.
@@ -122,7 +122,7 @@ async def bench_crm(operators: int = 100, contacts: int = 20_000, *, phase_s: fl
             # a warm-up phase first (the hopper fills, the first burst of calls): not counted
             await _engine_phase(maker, sample.operator_ids, operators, phase_s / 2, seed + 100)
             for phase in range(phases * 2):
-                on = phase % 2 == 1
+                on = phase % 4 in (1, 2)  # without, with, with, without, …: a steady drift cancels out (ABBA)
                 await switch(on)
                 await asyncio.sleep(CONFIG_TTL_S)  # the journal sees the switch (outbox.switched_on)
                 rate, cpu_ms = await _engine_phase(maker, sample.operator_ids, operators, phase_s, seed + phase)
