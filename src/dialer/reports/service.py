@@ -205,7 +205,10 @@ async def operators(session: AsyncSession, f: ReportFilter, sealed: Sealed | Non
         else:
             codes[op].append((code, n))
     time_in: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for op, _day, state, _reason, total, _first, _last in await _state_totals(session, f, sealed):
+    sql = Sql()
+    facts = state_facts(sql, f, sealed, days=True)
+    for op, state, total in await _rows(session, sql, (
+            f"WITH facts AS ({facts}) SELECT operator_id, state, sum(ms)::bigint FROM facts GROUP BY 1, 2")):
         time_in[op][state] += total
     ids = set(calls) | set(time_in)
     names = await _names(session, "operators", set(ids))
@@ -445,7 +448,10 @@ async def calls(session: AsyncSession, f: ReportFilter, sealed: Sealed | None, *
         key = raw.strip().lstrip("-+")
         if key not in CALL_SORT:
             raise ValidationFailed.field("sort", f"cannot sort by '{key}'; allowed: {', '.join(sorted(CALL_SORT))}")
-        order += f"{CALL_SORT[key]} {'DESC' if raw.strip().startswith('-') else 'ASC'} NULLS LAST, "
+        # NULLS LAST only where a column may be null: on the id it would keep the primary key's index from
+        # giving the newest calls first without sorting the whole period.
+        nulls = "" if key == "id" else " NULLS LAST"
+        order += f"{CALL_SORT[key]} {'DESC' if raw.strip().startswith('-') else 'ASC'}{nulls}, "
     order += "a.id DESC"
     sql = Sql()
     join, where = _attempt_where(sql, f)

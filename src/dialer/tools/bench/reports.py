@@ -214,7 +214,7 @@ async def bench_reports(attempts: int, *, repeats: int = 5, database_url: str | 
         await conn.close()
     url = with_database(server, name)
     operators = max(10, min(100, attempts // 100_000))
-    result: dict[str, Any] = {"benchmark": "reports", "attempts": attempts}
+    result: dict[str, Any] = {"benchmark": "reports", "attempts": attempts, "database": name if keep else None}
     try:
         await prepare_database(url, settings)
         async with bench_database(pool_size=2, settings=settings, database_url=url) as db:
@@ -232,7 +232,8 @@ async def bench_reports(attempts: int, *, repeats: int = 5, database_url: str | 
             result["rollup_build_s"] = round(time.perf_counter() - t0, 1)
             async with db.maker() as session:
                 result["rows"] = {t: int(await session.scalar(text(f"SELECT count(*) FROM {t}")) or 0) for t in (
-                    "attempts", "operator_state_log", "report_attempt_hours", "report_state_hours")}
+                    "attempts", "operator_state_log", "report_attempt_hours", "report_outcome_hours",
+                    "report_operator_days", "report_state_hours", "report_state_days")}
             async with db.engine.connect() as c:
                 await (await c.execution_options(isolation_level="AUTOCOMMIT")).execute(text("VACUUM ANALYZE"))
             reports: dict[str, dict[str, float]] = {}
