@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     sip_public_host: str = ""
     #: Realm of the registrar operators' phones authenticate with.
     sip_realm: str = "dialer"
+    #: The TLS listener for phones (usually 5061); unset: none (TLS trunks need no listener).
+    sip_tls_port: int | None = None
+    #: PEM certificate chain and key of the TLS listener.
+    sip_tls_cert: str = ""
+    sip_tls_key: str = ""
+    #: PEM authorities that sign carriers' certificates; empty: the system's.
+    sip_tls_ca: str = ""
+    #: Comma-separated DNS servers ("ip" or "ip:port") for trunks' SRV/NAPTR lookups; empty: /etc/resolv.conf.
+    sip_dns_servers: str = ""
+    #: Comma-separated digest algorithms offered to phones without a setting of their own (MD5, SHA-256).
+    sip_digest_algorithms: str = "MD5"
     #: UDP ports for hold music RTP.
     rtp_port_min: int = 20000
     rtp_port_max: int = 20999

@@ -21,7 +21,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,45 +32,25 @@ from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig,
 if TYPE_CHECKING:
     from dialer.telephony.sip.driver import SipTelephony
 
-__all__ = ["SipSecuritySettings", "account_lookup", "configured_telephony", "load_trunks", "sip_settings",
+__all__ = ["account_lookup", "configured_telephony", "load_trunks", "sip_settings",
            "trunk_config", "use_sip", "watch_trunks"]
 
 log = logging.getLogger(__name__)
 
 
-class SipSecuritySettings(BaseSettings):
-    """The SIP driver's TLS, DNS and digest settings (``DIALER_SIP_TLS_PORT``, ``DIALER_SIP_TLS_CERT``,
-    ``DIALER_SIP_TLS_KEY``, ``DIALER_SIP_TLS_CA``, ``DIALER_SIP_DNS_SERVERS``, ``DIALER_SIP_DIGEST_ALGORITHMS``),
-    read beside :class:`dialer.config.Settings`, whose other ``DIALER_SIP_*`` variables :func:`sip_settings` maps."""
-
-    model_config = SettingsConfigDict(env_prefix="DIALER_SIP_", extra="ignore")
-    #: The TLS listener for phones (usually 5061); unset: none (TLS trunks need no listener).
-    tls_port: int | None = None
-    #: PEM certificate chain and key of the listener.
-    tls_cert: str = ""
-    tls_key: str = ""
-    #: PEM authorities that sign carriers' certificates; empty: the system's.
-    tls_ca: str = ""
-    #: Comma-separated DNS servers ("ip" or "ip:port") for trunks' SRV/NAPTR lookups; empty: /etc/resolv.conf.
-    dns_servers: str = ""
-    #: Comma-separated digest algorithms offered to phones without a setting of their own (MD5, SHA-256).
-    digest_algorithms: str = "MD5"
-
-
-def sip_settings(settings: Settings, security: SipSecuritySettings | None = None) -> SipSettings:
-    """The driver's settings from ``DIALER_SIP_*`` variables."""
-    extra = security or SipSecuritySettings()
-    if extra.tls_port is not None and not extra.tls_cert:
+def sip_settings(settings: Settings) -> SipSettings:
+    """The driver's settings from the ``DIALER_SIP_*`` variables."""
+    if settings.sip_tls_port is not None and not settings.sip_tls_cert:
         raise ValueError("DIALER_SIP_TLS_PORT needs DIALER_SIP_TLS_CERT (and DIALER_SIP_TLS_KEY unless the "
                          "certificate file holds the key)")
     return SipSettings(bind_host=settings.sip_bind_host, bind_port=settings.sip_port,
                        public_host=settings.sip_public_host or None, realm=settings.sip_realm,
                        rtp_port_min=settings.rtp_port_min, rtp_port_max=settings.rtp_port_max,
                        hold_audio_dir=str(settings.hold_audio_dir), tcp=settings.sip_tcp,
-                       tls_port=extra.tls_port, tls_cert_file=extra.tls_cert or None,
-                       tls_key_file=extra.tls_key or None, tls_ca_file=extra.tls_ca or None,
-                       dns_servers=tuple(s.strip() for s in extra.dns_servers.split(",") if s.strip()),
-                       digest_algorithms=digest_order([a.strip() for a in extra.digest_algorithms.split(",")
+                       tls_port=settings.sip_tls_port, tls_cert_file=settings.sip_tls_cert or None,
+                       tls_key_file=settings.sip_tls_key or None, tls_ca_file=settings.sip_tls_ca or None,
+                       dns_servers=tuple(s.strip() for s in settings.sip_dns_servers.split(",") if s.strip()),
+                       digest_algorithms=digest_order([a.strip() for a in settings.sip_digest_algorithms.split(",")
                                                        if a.strip()]))
 
 
