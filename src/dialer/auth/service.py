@@ -11,7 +11,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import and_, delete, exists, func, not_, or_, select
+from sqlalchemy import Select, and_, delete, exists, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.auth.permissions import P
@@ -131,6 +131,7 @@ async def access_admin_exists(session: AsyncSession) -> bool:
 async def credentials_valid(session: AsyncSession, *, cookie: str | None, authorization: str | None) -> bool:
     """Whether the request's API token (it wins, as in :func:`resolve_principal`) or session cookie belongs to an
     active user now: one cheap lookup, for the request guard to refuse made-up credentials before reading a body."""
+    found: Select[Any]
     if authorization and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
         found = select(ApiToken.id).join(User, User.id == ApiToken.user_id).where(
