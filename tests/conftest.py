@@ -136,10 +136,15 @@ async def app(db_url: str, settings: Settings) -> AsyncIterator[FastAPI]:
         yield application
 
 
+#: API clients in the tests ask for English, as integrations do (Russian is the default: the language tests in
+#: tests/campaign/test_problem_language.py and the browser tests see it).
+TEST_LANGUAGE = {"Accept-Language": "en"}
+
+
 @pytest.fixture
 async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=TEST_LANGUAGE) as client:
         yield client
 
 
@@ -172,7 +177,7 @@ async def client_for(app: FastAPI, login: str, *, roles: tuple[str, ...] = (), *
     user_id = await make_user(app, login, roles=roles, **kw)
     token = await token_for(app, user_id)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
-                             headers={"Authorization": f"Bearer {token}"})
+                             headers={"Authorization": f"Bearer {token}", **TEST_LANGUAGE})
 
 
 @pytest.fixture

@@ -138,3 +138,16 @@ async def test_options_lists_every_method_of_a_path(anon: httpx.AsyncClient, adm
     r = await admin.put("/api/holidays/1", json={})
     assert r.status_code == 405
     assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD", "PATCH", "DELETE", "OPTIONS"}
+
+
+async def test_the_guards_refusals_speak_the_requests_language(app: FastAPI) -> None:
+    import re
+
+    cyrillic = re.compile("[а-яё]", re.IGNORECASE)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        r = await client.post("/api/lists/1/contacts", json={"data": {}})
+        _is_problem(r, 401)
+        assert cyrillic.search(r.json()["detail"]), r.text  # Russian by default
+        r = await client.post("/api/lists/1/contacts", json={"data": {}}, headers={"Accept-Language": "en"})
+        _is_problem(r, 401)
+        assert not cyrillic.search(r.json()["detail"]), r.text

@@ -92,7 +92,7 @@ async def test_demo_runs_and_restarts(db_url: str, sessionmaker: async_sessionma
     finally:
         stop.set()
         await asyncio.wait_for(demo, 30)
-    assert "reused from the last start" in said[0] and credentials["operator1"] in said[0]
+    assert "данные прошлого запуска" in said[0] and credentials["operator1"] in said[0]
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Contact)) == 300
         assert await session.scalar(select(func.count()).select_from(Campaign)) == 1

@@ -37,7 +37,7 @@ from fastapi import FastAPI, params
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.requests import cookie_parser
+from starlette.requests import Request, cookie_parser
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,6 +46,7 @@ from dialer.api.problems import problem
 from dialer.api.ratelimit import RateLimiter
 from dialer.api.routes import api_routes
 from dialer.auth.service import credentials_valid
+from dialer.web import i18n
 
 #: Largest request body of any route without a file upload (JSON documents, forms).
 MAX_BODY = 2 * 1024 * 1024
@@ -265,7 +266,8 @@ class RequestGuard:
 
         async def refuse(status: int, title: str, detail: str, slug: str, *, errors: list[dict[str, Any]] | None
                          = None, headers: dict[str, str] | None = None) -> None:
-            response = problem(status, title, detail, slug=slug, errors=errors, instance=instance, headers=headers)
+            response = problem(status, title, detail, slug=slug, errors=errors, instance=instance, headers=headers,
+                               lang=i18n.api_language(Request(scope)))
             await response(scope, receive, send)
 
         if method == "OPTIONS" and routes:
