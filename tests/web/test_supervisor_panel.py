@@ -4,6 +4,7 @@ within a second, campaign and operator actions, alerts, pool membership, the cal
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, time, timedelta
 
 import httpx
@@ -132,9 +133,10 @@ async def test_alerts_from_state_and_events(page: Page, live_server: LiveServer)
     await live_server.user("sup", roles=("supervisor",))
     await login(page, live_server, "sup", next_url="/supervisor")
     alerts = page.locator("#sup-alerts li.sup-alert")
-    # built from the state: the auto-stopped campaign
-    await expect(alerts).to_have_count(1)
+    # built from the state: the auto-stopped campaign, and the engine this test runs without (red on the floor too)
+    await expect(alerts).to_have_count(2)
     await expect(alerts.first).to_contain_text("остановлена автоматически: 5 errors in 30 s")
+    await expect(page.locator("#sup-alerts li[data-key=engine]")).to_contain_text("Движок обзвона не запущен")
     await expect(page.locator(f"#sup-operators tr[data-id='{op1}'] [data-key=sip]")).to_have_text("в сети")
     await expect(page.locator(f"#sup-operators tr[data-id='{op2}'] [data-key=sip]")).to_have_text("—")
     await expect(page.locator("#sup-live")).to_have_text("Онлайн")
@@ -147,8 +149,10 @@ async def test_alerts_from_state_and_events(page: Page, live_server: LiveServer)
             OperatorMissedCall(at=now, operator_id=op2, campaign_id=world.campaign_id, attempt_id=1,
                                missed_in_row=2, missed_total=2, paused=False, withdrawn=True),
         ])
-    await expect(alerts).to_have_count(4, timeout=1500)
-    await expect(alerts.last).to_contain_text("остановлена автоматически")  # newest first: the older one last
+    await expect(alerts).to_have_count(5, timeout=1500)
+    # the dangerous ones first, newest first among them: the older auto-stop after the phone and the trunk
+    keys = await alerts.evaluate_all("(nodes) => nodes.map((n) => n.dataset.key)")
+    assert keys[2].startswith("camp:") and keys[3:] == [f"missed:{op2}", "engine"], keys
     text = await page.locator("#sup-alerts").inner_text()
     assert "SIP-устройство desk-1 (op1): не отвечает" in text
     assert "Транк «МТС» недоступен: 408" in text
@@ -158,11 +162,12 @@ async def test_alerts_from_state_and_events(page: Page, live_server: LiveServer)
 
     # dismissed alerts go; a device that answers again clears its alert by itself
     await page.locator("#sup-alerts li[data-key^='trunk'] .sup-dismiss").click()
-    await expect(alerts).to_have_count(3)
+    await expect(alerts).to_have_count(4)
+    await expect(page.locator("#sup-alerts .sup-hidden")).to_contain_text("Скрытых предупреждений: 1")
     async with maker() as session, session.begin():
         await notify(session, [DeviceStateChanged(at=datetime.now(UTC), login="desk-1", operator_id=op1,
                                                   state="registered", detail="")])
-    await expect(alerts).to_have_count(2)
+    await expect(alerts).to_have_count(3)
 
     # acknowledge the auto-stop from the page: a comment is required
     row = page.locator(f"#sup-campaigns tr[data-id='{world.campaign_id}']")
@@ -171,7 +176,9 @@ async def test_alerts_from_state_and_events(page: Page, live_server: LiveServer)
     await page.fill("#sup-dialog-input", "линия исправлена")
     await page.locator("#sup-dialog-ok").click()
     await expect(row.locator("[data-key=status] .pill")).to_have_text("Идёт")
-    await expect(alerts).to_have_count(1)
+    # the auto-stop is gone; the missed call stays, and the engine down is now worse: a campaign runs
+    await expect(alerts).to_have_count(2)
+    await expect(page.locator("#sup-alerts li[data-key=engine]")).to_have_class(re.compile("danger"))
     assert await world.status() is CampaignStatus.running
 
     # calls failing one after another: the campaign is failing

@@ -521,3 +521,13 @@ test("the abandon rate's uncertainty on a small sample (Wilson 95%)", async () =
   assert.ok(large.high - large.low < (small.high - small.low) / 2);
   assert.ok(abandonInterval(0, 10).high > 20);  // nothing abandoned of ten says little
 });
+
+test("an engine down grows worse when a campaign starts running", () => {
+  const f = new Floor({ t, now: clock().now });
+  const s = floorSnap({ engine: { running: false } });
+  s.campaigns[0].status = "paused";
+  f.snapshot(s);
+  assert.equal(f.alerts.get("engine").kind, "warn");
+  f.campaignChanged(1, { status: "running", status_reason: "" });
+  assert.equal(f.alerts.get("engine").kind, "danger");
+});

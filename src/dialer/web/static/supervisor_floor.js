@@ -526,6 +526,8 @@ export class Floor {
       this.raise(`idle:${c.id}`, "warn", t("supervisor.alert.idle", { name: c.name,
         reasons: idle.map((r) => t("supervisor.idle_short." + r.code)).join(", ") }), null, ch);
     } else this.resolve(`idle:${c.id}`, ch);
+    // a campaign started or stopped changes how bad an engine down is
+    if (this.engine) this.syncEngineAlert(ch);
   }
 
   syncDeviceAlert(op, ch) {
