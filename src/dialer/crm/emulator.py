@@ -8,6 +8,8 @@ handler committed. Stopping and starting the server again on the same port is a 
 
 * :class:`LeadVertexEmulator` implements the LeadVertex admin methods :mod:`dialer.crm.leadvertex` documents, with
   LeadVertex's quirks (ids as strings, numbers as strings, ``[]`` for nothing, ``{"error": …}``, the zero date).
+* :class:`Bitrix24Emulator` answers a Bitrix24 REST subset behind an inbound webhook path (leads, statuses,
+  activities, the external-call telephony methods).
 * :class:`GenericCrmEmulator` answers the generic HTTP adapter (records since a cursor, results with
   ``Idempotency-Key``).
 * :class:`WebhookReceiver` checks every webhook's ``X-Client-Sign`` (003 §10.6) and its time, and counts events by
@@ -34,7 +36,7 @@ import h11
 
 from dialer.crm.signing import REPLAY_WINDOW_S, verify
 
-__all__ = ["Faults", "GenericCrmEmulator", "HttpServer", "LeadVertexEmulator", "Reply", "Request",
+__all__ = ["Bitrix24Emulator", "Faults", "GenericCrmEmulator", "HttpServer", "LeadVertexEmulator", "Reply", "Request",
            "WebhookReceiver"]
 
 
@@ -369,3 +371,103 @@ class WebhookReceiver:
         self.received[event_id] += 1
         self.events.setdefault(event_id, body)
         return Reply(200, {"ok": True})
+
+
+# --- Bitrix24 -----------------------------------------------------------------------------------------------
+
+
+class Bitrix24Emulator:
+    """The subset of Bitrix24's REST API the adapter uses, behind an inbound webhook path ``/rest/1/<key>/``:
+    ``crm.lead.list`` (``>=DATE_MODIFY`` filter, one page: at most 50 leads, as the tests keep it), ``crm.lead.get``,
+    ``crm.lead.update``, ``crm.status.list``, ``crm.activity.list``, ``telephony.externalcall.register`` and
+    ``…finish``. Answers are ``{"result": …, "time": …}``, errors ``{"error", "error_description"}`` with HTTP 400."""
+
+    def __init__(self, *, key: str = "b24key", faults: Faults | None = None) -> None:
+        self.key = key
+        self.leads: dict[str, dict[str, Any]] = {}
+        self.statuses = {"NEW": "Не обработан", "IN_PROCESS": "В работе", "CONVERTED": "Качественный лид",
+                         "JUNK": "Некачественный лид"}
+        self.activities: list[dict[str, Any]] = []
+        self.finished: list[str] = []
+        self.updates = 0
+        self._clock = 0
+        self.server = HttpServer(self.handle, faults=faults)
+
+    @property
+    def webhook(self) -> str:
+        return f"{self.server.url}/rest/1/{self.key}/"
+
+    def _stamp(self) -> str:
+        self._clock += 1
+        return f"2026-01-01T{self._clock // 3600 % 24:02d}:{self._clock // 60 % 60:02d}:{self._clock % 60:02d}+03:00"
+
+    def add_lead(self, lead_id: int | str, *, phone: str, status: str = "NEW", **fields: Any) -> None:
+        self.leads[str(lead_id)] = {"ID": str(lead_id), "TITLE": f"Лид {lead_id}", "STATUS_ID": status,
+                                    "PHONE": [{"ID": "1", "VALUE": phone, "VALUE_TYPE": "WORK"}], "COMMENTS": "",
+                                    "DATE_MODIFY": self._stamp(), **fields}
+
+    def change(self, lead_id: int | str, **fields: Any) -> None:
+        self.leads[str(lead_id)].update(fields, DATE_MODIFY=self._stamp())
+
+    def markers(self) -> Counter[str]:
+        found: Counter[str] = Counter()
+        for lead in self.leads.values():
+            found.update(_MARKER.findall(str(lead.get("COMMENTS", ""))))
+        return found
+
+    def calls(self) -> Counter[tuple[str, str]]:
+        """Calls registered per (lead, start time): more than one would be a duplicate on the card."""
+        return Counter((str(a["OWNER_ID"]), str(a["START_TIME"])) for a in self.activities)
+
+    @staticmethod
+    def _ok(result: Any, **extra: Any) -> Reply:
+        return Reply(200, {"result": result, **extra, "time": {"start": 0, "finish": 0, "duration": 0.01,
+                                                              "processing": 0.01, "operating": 0}})
+
+    @staticmethod
+    def _error(code: str, text: str, status: int = 400) -> Reply:
+        return Reply(status, {"error": code, "error_description": text})
+
+    async def handle(self, request: Request) -> Reply:
+        prefix = f"/rest/1/{self.key}/"
+        if not request.path.startswith(prefix):
+            return self._error("INVALID_CREDENTIALS", "Invalid request credentials", 401)
+        method = request.path[len(prefix):].removesuffix(".json").lower()
+        params = request.json() if request.body else {}
+        params = params if isinstance(params, dict) else {}
+        flt = params.get("filter") or {}
+        if method == "crm.lead.list":
+            since = str(flt.get(">=DATE_MODIFY") or "")
+            found = [dict(lead) for lead in self.leads.values() if str(lead["DATE_MODIFY"]) >= since]
+            return self._ok(found, total=len(found))
+        if method == "crm.status.list":
+            rows = [{"ENTITY_ID": "STATUS", "STATUS_ID": k, "NAME": v} for k, v in self.statuses.items()]
+            return self._ok(rows, total=len(rows))
+        if method == "crm.lead.get":
+            lead = self.leads.get(str(params.get("id")))
+            return self._ok(dict(lead)) if lead is not None else self._error("NOT_FOUND", "Not found")
+        if method == "crm.lead.update":
+            lead_id = str(params.get("id"))
+            if lead_id not in self.leads:
+                return self._error("NOT_FOUND", "Not found")
+            self.change(lead_id, **dict(params.get("fields") or {}))
+            self.updates += 1
+            return self._ok(True)
+        if method == "crm.activity.list":
+            rows = [a for a in self.activities if all(str(a.get(k)) == str(v) for k, v in flt.items())]
+            return self._ok(rows, total=len(rows))
+        if method == "telephony.externalcall.register":
+            owner = str(params.get("CRM_ENTITY_ID"))
+            if owner not in self.leads:
+                return self._error("ERROR_CORE", "Lead not found")
+            call_id = f"externalCall.{len(self.activities) + 1}"
+            self.activities.append({"ID": str(len(self.activities) + 1), "OWNER_TYPE_ID": 1, "OWNER_ID": owner,
+                                    "TYPE_ID": 2, "START_TIME": params.get("CALL_START_DATE"), "ORIGIN_ID": call_id})
+            return self._ok({"CALL_ID": call_id, "CRM_CREATED_LEAD": None})
+        if method == "telephony.externalcall.finish":
+            call_id = str(params.get("CALL_ID"))
+            if not any(a["ORIGIN_ID"] == call_id for a in self.activities):
+                return self._error("ERROR_CORE", "Call not found")
+            self.finished.append(call_id)
+            return self._ok({"CALL_ID": call_id})
+        return self._error("ERROR_METHOD_NOT_FOUND", f"Method not found: {method}")

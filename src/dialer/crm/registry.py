@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dialer.crm.base import CrmAdapter
+from dialer.crm.bitrix24 import Bitrix24Adapter
 from dialer.crm.fake import FakeAdapter, store
 from dialer.crm.generic import GenericHttpAdapter
 from dialer.crm.http import Http, Trace
@@ -31,8 +32,17 @@ def _generic(http: Http, token: str, settings: dict[str, Any]) -> CrmAdapter:
     return GenericHttpAdapter(http, token=token, settings=settings)
 
 
+def _bitrix24(http: Http, token: str, settings: dict[str, Any]) -> CrmAdapter:
+    # the inbound webhook URL carries the key: kept in the write-only token, or in the settings
+    return Bitrix24Adapter(http, webhook=str(token or settings.get("webhook") or ""),
+                           entity=str(settings.get("entity") or "lead"), user_id=int(settings.get("user_id") or 1),
+                           register_calls=bool(settings.get("register_calls", True)),
+                           read_timeout_s=float(settings.get("read_timeout_s") or 60.0))
+
+
 #: Connector kind → adapter factory (the kinds of ``crm_connectors.kind``).
-ADAPTERS: dict[str, Factory] = {"fake": _fake, "generic_http": _generic, "leadvertex": _leadvertex}
+ADAPTERS: dict[str, Factory] = {"fake": _fake, "generic_http": _generic, "leadvertex": _leadvertex,
+                                 "bitrix24": _bitrix24}
 
 
 def build(kind: str, *, name: str, token: str, settings: dict[str, Any],

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 from dialer.api.crud import ReadSchema, Schema
 from dialer.crm.outbox import WEBHOOK_EVENTS
 
-Kind = Literal["fake", "generic_http", "leadvertex"]
+Kind = Literal["fake", "generic_http", "leadvertex", "bitrix24"]
 Action = Literal["call", "postpone", "leave", "final"]
 
 
@@ -44,7 +44,8 @@ class ConnectorCreate(Schema):
     name: str = Field(min_length=1, max_length=200)
     kind: Kind
     settings: dict[str, Any] = Field(default_factory=dict, description=(
-        "Adapter settings: leadvertex {account | base_url, changed_param, since}; generic_http {read_url, "
+        "Adapter settings: leadvertex {account | base_url, changed_param, since}; bitrix24 {entity: lead | deal, "
+        "user_id, register_calls; the inbound webhook URL goes in token}; generic_http {read_url, "
         "records_path, map, write_url, statuses | statuses_url, headers}; every kind: field_map {CRM field or "
         "$id / $status: list field}, phone_field (docs/crm.md)"))
     token: str = Field("", max_length=500, description="The CRM's API token; write-only, never returned")

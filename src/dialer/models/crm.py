@@ -40,7 +40,7 @@ class CrmConnector(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "crm_connectors"
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    #: The adapter (:data:`dialer.crm.registry.ADAPTERS`): fake, generic_http, leadvertex.
+    #: The adapter (:data:`dialer.crm.registry.ADAPTERS`): fake, generic_http, leadvertex, bitrix24.
     kind: Mapped[str] = mapped_column(String(32))
     #: The adapter's settings (URLs, account, field map); secrets go to ``token``.
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
@@ -65,7 +65,7 @@ class CrmConnector(IdMixin, TimestampMixin, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     __table_args__ = (
-        CheckConstraint("kind IN ('fake', 'generic_http', 'leadvertex')", name="kind"),
+        CheckConstraint("kind IN ('fake', 'generic_http', 'leadvertex', 'bitrix24')", name="kind"),
         CheckConstraint("poll_interval_s BETWEEN 5 AND 86400", name="poll_interval"),
         CheckConstraint("max_tries BETWEEN 1 AND 100", name="max_tries"),
     )

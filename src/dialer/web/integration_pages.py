@@ -31,7 +31,7 @@ def _config(principal: Principal, view: str) -> Markup:
     data = {"view": view, "can_write": P.telephony_write in principal.permissions,
             "can_lists": P.lists_read in principal.permissions, "can_codes": P.codes_read in principal.permissions,
             "events": list(WEBHOOK_EVENTS),
-            "kinds": ["leadvertex", "generic_http", "fake"]}
+            "kinds": ["leadvertex", "bitrix24", "generic_http", "fake"]}
     return Markup(json.dumps(data, ensure_ascii=False).replace("</", "<\\/"))
 
 
