@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from playwright.async_api import Page, expect
 from sqlalchemy import select, update
 
-from dialer.models import Attempt, CompletionCode, Contact, Operator
+from dialer.models import Attempt, Campaign, CompletionCode, Contact, Operator
+from dialer.models.enums import CampaignStatus
 from tests.web.conftest import LiveServer, login, screenshot
 from tests.web.panel_data import operator_day
 
@@ -23,6 +24,9 @@ async def test_operator_records_a_cut_off_result_and_sees_his_callbacks_and_day(
     user_id = await live_server.user("op1", roles=("operator",))
     async with maker() as session, session.begin():
         await session.execute(update(Operator).where(Operator.id == day.me).values(user_id=user_id))
+        # paused: he may dial in it by hand (the callback button fills that form)
+        await session.execute(update(Campaign).where(Campaign.id == day.world.campaign_id)
+                              .values(status=CampaignStatus.paused))
     await login(page, live_server, "op1", next_url="/operator")
 
     pending = page.locator("#pending-box")
@@ -47,6 +51,10 @@ async def test_operator_records_a_cut_off_result_and_sees_his_callbacks_and_day(
     await expect(page.locator("#day [data-figure=calls] b")).to_have_text("2")
     await expect(page.locator("#day [data-figure=talk] b")).to_have_text("2:35")
     await screenshot(page, "operator_pending_callbacks_day")
+    # a callback goes into the manual dial form with one click
+    await page.locator(f"#callbacks tr[data-id='{day.callbacks['mine_shared']}'] [data-action=callback-dial]").click()
+    await expect(page.locator("#dial-number")).to_have_value(day.number)
+    await expect(page.locator("#dial-contact")).to_have_value(str(day.contact))
 
     await item.locator(".op-pending-comment").fill("Договорились на завтра")
     await item.locator("button", has_text="Отказ").click()

@@ -573,7 +573,21 @@ function renderCallbacks(items) {
       cb.overdue ? el("span", { class: "pill op-overdue" }, t("operator.callbacks.overdue")) : null),
     el("td", {}, el("span", { class: "op-number" }, cb.number), el("div", { class: "muted" }, cb.campaign_name)),
     el("td", {}, t("operator.callbacks.kind." + cb.kind)),
-    el("td", { class: "comment" }, cb.comment || el("span", { class: "muted" }, "—")))));
+    el("td", { class: "comment" }, cb.comment || el("span", { class: "muted" }, "—"),
+      el("button", { type: "button", class: "small op-cb-dial", "data-action": "callback-dial", title: t("operator.callbacks.dial_hint"),
+        onclick: () => prepareDial(cb) }, t("operator.callbacks.dial"))))));
+}
+
+// a callback into the manual dial form (campaign, number, contact): the operator places it with one more press
+function prepareDial(cb) {
+  if (!$("dial-box").hidden && [...$("dial-campaign").options].some((o) => o.value === String(cb.campaign_id))) {
+    $("dial-campaign").value = String(cb.campaign_id);
+    $("dial-number").value = cb.number;
+    $("dial-contact").value = cb.contact_id ?? "";
+    $("btn-dial").focus();
+  } else {
+    toast(t("operator.callbacks.dial_later"), "info", 3000);
+  }
 }
 
 function renderDay(day) {
