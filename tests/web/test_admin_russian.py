@@ -77,6 +77,10 @@ async def test_permission_groups_and_audit_labels_in_russian(page: Page, live_se
     await expect(page.locator("tr.group[data-group=operator_panel] th")).to_have_text("Панель оператора")
     groups = await page.locator("tr.group th").all_text_contents()
     assert "completion_codes" not in groups and "Коды завершения" in groups
+    # every permission's description in Russian: no Latin words but the codes themselves
+    texts = await page.locator("td.perm .perm-text").all_text_contents()
+    assert len(texts) >= 47
+    assert [x for x in texts if re.search("[A-Za-z]{3,}", x) and not re.search("(API|CSV|XLSX|DNC|SIP|CRM)", x)] == []
 
     async def labelled(route: Route) -> None:
         response = await route.fetch()

@@ -7,6 +7,13 @@ const { el, t } = A.app;
 
 const ACTIONS = ["created", "updated", "deleted", "custom"];
 
+// a table's name from the server's catalogue (table.<name>) when an entry comes without its label
+function tableName(code) {
+  const id = `table.${code}`;
+  const text = t(id);
+  return text === id ? code : text;
+}
+
 export function auditPage(root, config) {
   const params = new URLSearchParams(location.search);
   const inputs = {
@@ -63,12 +70,12 @@ export function auditPage(root, config) {
       { key: "action", label: "admin.audit.action", sort: "action", render: (v, row) => row.action_label || t(`admin.audit.action.${v}`) },
       { key: "event", label: "admin.audit.event", render: (v, row) => row.event_label || v },
       { key: "object_type", label: "admin.audit.object_type", sort: "object_type",
-        render: (v, row) => el("span", { class: "object-type", title: v, dataset: { type: v } }, row.object_label || v) },
+        render: (v, row) => el("span", { class: "object-type", title: v, dataset: { type: v } }, row.object_label || tableName(v)) },
       { key: "object_id", label: "admin.audit.object_id" },
       { key: "changes", label: "admin.audit.changes", render: (v) => (v && Object.keys(v).length ? Object.keys(v).join(", ") : "") },
       { key: "client", label: "admin.audit.client" },
     ],
-    open: (row) => A.modal(`${row.action_label || t(`admin.audit.action.${row.action}`)} · ${row.object_label || row.object_type} ${row.object_id ?? ""}`,
+    open: (row) => A.modal(`${row.action_label || t(`admin.audit.action.${row.action}`)} · ${row.object_label || tableName(row.object_type)} ${row.object_id ?? ""}`,
       el("div", {}, el("dl", { class: "kv" },
         el("dt", {}, t("admin.audit.at")), el("dd", {}, A.app.fmtDateTime(row.at)),
         el("dt", {}, t("admin.f.login")), el("dd", {}, `${row.user_login} (${row.user_roles})`),

@@ -10,6 +10,14 @@ export function rolesPage(root, config) {
   ]);
 }
 
+// a permission's description in the page's language: the server's catalogue (permission.<code>), else what the API
+// says (a permission added since)
+function permissionText(p) {
+  const id = `permission.${p.code}`;
+  const text = t(id);
+  return text === id ? p.description : text;
+}
+
 async function matrix(panel, config) {
   const canWrite = config.can_write;
   const [roles, perms] = await Promise.all([
@@ -51,7 +59,7 @@ async function matrix(panel, config) {
       const label = t(`admin.perm_group.${g}`);
       body.append(el("tr", { class: "group", "data-group": g }, el("th", { colspan: roles.items.length + 1 }, label === `admin.perm_group.${g}` ? g : label)));
     }
-    body.append(el("tr", { "data-perm": p.code }, el("td", { class: "perm" }, el("code", {}, p.code), el("span", {}, p.description)),
+    body.append(el("tr", { "data-perm": p.code }, el("td", { class: "perm" }, el("code", {}, p.code), el("span", { class: "perm-text" }, permissionText(p))),
       roles.items.map((r) => {
         const cb = el("input", { type: "checkbox", "data-role": r.code, "data-perm": p.code, "aria-label": `${r.name}: ${p.code}`, disabled: !canWrite });
         cb.checked = initial.get(r.id).has(p.code);
