@@ -25,6 +25,20 @@ Optional capabilities, looked up with ``getattr`` by the engine (a driver withou
   someone else. Raises :class:`UnknownCall` when there is nothing to take back (the call ended, or the operator
   picked up: ``connected`` follows). Without it the engine lets the phone ring on.
 * ``registrations()``: the operators' phones online now (the SIP driver's registrar).
+* ``answer(call_id)`` (:class:`AnswersInbound`): take an inbound call (below).
+
+Inbound calls (customers calling the caller IDs back; the simulator and the SIP driver have them):
+
+* A call arriving from a trunk is reported by :class:`IncomingCall` (its own :data:`CallId`, the caller's and the
+  dialled number as the network gave them); it rings until the consumer decides. A SIP driver takes calls only from
+  its configured trunks' addresses (anyone else still gets 403).
+* ``answer(call_id)`` takes it: ``answered`` (``answered_by`` human) follows once the call is up, and from then on it
+  is an answered call like an outbound one — ``connect``, ``play``, ``withdraw`` and ``hangup`` work the same, and
+  ``hung_up`` is its last event.
+* ``hangup(call_id)`` of an inbound call still ringing refuses it (SIP: 486 Busy Here); ``hung_up`` follows with side
+  ``dialer``. A caller who gives up while it rings (SIP: CANCEL) ends it with ``hung_up`` side ``customer``. A
+  driver may refuse a call nobody answers within its own limit the same way. An inbound call never reports
+  ``trying``, ``ringing``, ``busy``, ``no_answer``, ``rejected`` or ``failed``.
 """
 
 from __future__ import annotations
@@ -127,7 +141,21 @@ class TrunkEvent:
     detail: str = ""
 
 
-Event = CallEvent | EndpointEvent | TrunkEvent
+@dataclass(frozen=True, slots=True)
+class IncomingCall:
+    """A call arriving from a trunk (see the module docstring): ringing until answered or refused."""
+
+    call_id: CallId
+    #: The caller's number as the network gave it (SIP: the user part of From), not normalised.
+    caller: str
+    #: The number he dialled (SIP: the user part of the Request-URI), not normalised.
+    dialled: str
+    at: float
+    #: The trunk it came through, where the driver knows trunks.
+    trunk_id: int | None = None
+
+
+Event = CallEvent | EndpointEvent | TrunkEvent | IncomingCall
 
 
 class TelephonyError(Exception):
@@ -185,3 +213,13 @@ class WithdrawsOffers(Protocol):
         """Stop offering an answered call to the operator it is being connected to; the customer waits again.
 
         Raises UnknownCall when the call is not being offered (ended, or the operator already picked up)."""
+
+
+@runtime_checkable
+class AnswersInbound(Protocol):
+    """The optional capability of taking inbound calls (see the module docstring); the simulator and the SIP driver
+    have it."""
+
+    async def answer(self, call_id: CallId) -> None:
+        """Answer a ringing inbound call; ``answered`` follows when it is up. Raises UnknownCall when the call is not
+        an inbound call ringing (the caller gave up meanwhile: its ``hung_up`` follows)."""

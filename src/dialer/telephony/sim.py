@@ -10,6 +10,11 @@ Simulated operator endpoints are registered with :meth:`SimTelephony.register_en
 connected customer talks for the fate's talk time and then hangs up, unless the dialer or the
 operator (:meth:`SimTelephony.operator_hangup`) ends the call first. A live customer that nobody
 connects hangs up after his patience runs out.
+
+Inbound calls (:meth:`SimTelephony.incoming`): a customer calls a caller ID; the call rings (reported by
+:class:`~dialer.telephony.base.IncomingCall`) until :meth:`SimTelephony.answer` takes it, ``hangup`` refuses it, or
+the caller gives up; once answered it lives like an answered outbound call (waits for an operator with his patience,
+talks for his talk time).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dialer.telephony.base import (
     EndpointEventKind,
     EndpointUnavailable,
     Event,
+    IncomingCall,
     Originate,
     Side,
     TrunkUnavailable,
@@ -59,6 +65,11 @@ class _Call:
     task: asyncio.Task[None] | None = None
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     withdrawn: asyncio.Event = field(default_factory=asyncio.Event)
+    #: An inbound call (:meth:`SimTelephony.incoming`); ``taken`` is set when it is answered.
+    inbound: bool = False
+    taken: asyncio.Event = field(default_factory=asyncio.Event)
+    #: How long the waiting customer keeps waiting for an operator (None: the driver's patience).
+    hold_patience_s: float | None = None
 
 
 @dataclass
@@ -151,6 +162,32 @@ class SimTelephony:
         call.task = asyncio.create_task(self._life(call), name=f"sim call {call.id}")
         return call.id
 
+    def incoming(self, caller: str, dialled: str, *, talk_s: float = 60.0, ring_patience_s: float = 30.0,
+                 hold_patience_s: float | None = None, trunk_id: int | None = 1) -> CallId:
+        """A customer calls ``dialled`` from ``caller``: reported as :class:`IncomingCall`, ringing until answered
+        (:meth:`answer`), refused (``hangup``) or given up after ``ring_patience_s``. Once answered he waits for an
+        operator for ``hold_patience_s`` (default: the driver's patience) and talks ``talk_s`` when connected."""
+        if self._closed:
+            raise TrunkUnavailable("the simulated trunk is closed")
+        now = self.clock.now()
+        fate = CallFate(Outcome.human, 0.0, 0.0, talk_s, 0.0)
+        call = _Call(CallId(f"sim-in-{next(self._ids)}"), Originate(number=caller, caller_id=dialled), fate, now,
+                     inbound=True, hold_patience_s=hold_patience_s)
+        self._calls[call.id] = call
+        self._emit(IncomingCall(call.id, caller, dialled, now, trunk_id))
+        call.task = asyncio.create_task(self._inbound_life(call, ring_patience_s), name=f"sim call {call.id}")
+        return call.id
+
+    async def answer(self, call_id: CallId) -> None:
+        """Answer a ringing inbound call: ``answered`` is reported at once."""
+        call = self._calls.get(call_id)
+        if call is None or not call.inbound or call.state != "ringing":
+            raise UnknownCall(f"call {call_id} is not an inbound call ringing")
+        call.state, call.answered_by = "answered", AnsweredBy.human
+        self._emit(CallEvent(call.id, CallEventKind.answered, self.clock.now(), answered_by=AnsweredBy.human,
+                             code=200))
+        call.taken.set()
+
     async def connect(self, call_id: CallId, endpoint: str) -> None:
         call = self._calls.get(call_id)
         if call is None or call.state not in ("answered",):
@@ -190,7 +227,9 @@ class SimTelephony:
         call = self._calls.get(call_id)
         if call is None:
             raise UnknownCall(f"call {call_id} does not exist or has ended")
-        if call.state == "ringing":
+        if call.state == "ringing" and call.inbound:
+            self._end(call, Side.dialer, f"refused: {cause}")
+        elif call.state == "ringing":
             self._finish(call, CallEvent(call.id, CallEventKind.no_answer, self.clock.now(), cause="cancelled"))
         else:
             self._end(call, Side.dialer, cause)
@@ -254,24 +293,49 @@ class SimTelephony:
                 return
             call.state, call.answered_by = "answered", AnsweredBy.human
             self._emit(CallEvent(call.id, CallEventKind.answered, clock.now(), answered_by=AnsweredBy.human, code=200))
-            gives_up_at = clock.now() + self.patience_s.sample(self._rng)
-            while True:
-                waited = await self._wait_connected(call, max(0.0, gives_up_at - clock.now()))
-                if not waited:
-                    self._end(call, Side.customer, "customer hung up waiting for an operator")
-                    return
-                assert call.endpoint is not None
-                ep = self._endpoints[call.endpoint]
-                if await self._wait_withdrawn(call, ep.answer_after_s + self.connect_after_s):
-                    continue  # the offer was taken back before the operator picked up: wait again
-                break
-            call.state = "connected"
-            self._emit(EndpointEvent(ep.name, EndpointEventKind.answered, clock.now()))
-            self._emit(CallEvent(call.id, CallEventKind.connected, clock.now(), endpoint=ep.name))
-            await clock.sleep(fate.talk_s)
-            self._end(call, Side.customer, "normal clearing")
+            await self._conversation(call)
         except asyncio.CancelledError:
             return
+
+    async def _inbound_life(self, call: _Call, ring_patience_s: float) -> None:
+        try:
+            if not await self._wait_event(call.taken, ring_patience_s):
+                self._end(call, Side.customer, "the caller gave up while it rang")
+                return
+            await self._conversation(call)
+        except asyncio.CancelledError:
+            return
+
+    async def _wait_event(self, event: asyncio.Event, delay: float) -> bool:
+        waiter = asyncio.ensure_future(event.wait())
+        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiter, sleeper):
+                task.cancel()
+        return event.is_set()
+
+    async def _conversation(self, call: _Call) -> None:
+        """An answered human: waits for an operator with his patience, then talks for his talk time."""
+        clock, fate = self.clock, call.fate
+        patience = call.hold_patience_s if call.hold_patience_s is not None else self.patience_s.sample(self._rng)
+        gives_up_at = clock.now() + patience
+        while True:
+            waited = await self._wait_connected(call, max(0.0, gives_up_at - clock.now()))
+            if not waited:
+                self._end(call, Side.customer, "customer hung up waiting for an operator")
+                return
+            assert call.endpoint is not None
+            ep = self._endpoints[call.endpoint]
+            if await self._wait_withdrawn(call, ep.answer_after_s + self.connect_after_s):
+                continue  # the offer was taken back before the operator picked up: wait again
+            break
+        call.state = "connected"
+        self._emit(EndpointEvent(ep.name, EndpointEventKind.answered, clock.now()))
+        self._emit(CallEvent(call.id, CallEventKind.connected, clock.now(), endpoint=ep.name))
+        await clock.sleep(fate.talk_s)
+        self._end(call, Side.customer, "normal clearing")
 
     async def _wait_withdrawn(self, call: _Call, delay: float) -> bool:
         """Wait ``delay`` (the operator picking up); True when the offer was withdrawn meanwhile."""

@@ -102,6 +102,8 @@ class SipSettings:
     max_expires_s: int = 3600
     #: How long the phone of an operator may ring before a connect attempt is abandoned.
     operator_answer_timeout_s: float = 20.0
+    #: An inbound call from a trunk that nobody answers (``answer``) or refuses within this is refused (480).
+    inbound_answer_s: float = 30.0
     user_agent: str = "dialer"
     #: Digest algorithms offered to phones without a setting of their own (one WWW-Authenticate per algorithm, in
     #: RFC 8760's order: the most preferred first). MD5 alone by default: many phones (and SIPp) answer only the first

@@ -25,6 +25,14 @@ connected   end         ended       a BYE from either side, ``hangup``, ``max_ca
 ==========  ==========  ==========  ======================================================================
 
 ``ended`` is final: the call's last event (its outcome, or ``hung_up``) has been emitted and the call forgotten.
+
+Inbound calls: an INVITE outside any dialog from the address of a configured trunk (its resolved targets, or its
+host when that is an address) becomes a ``ringing`` call of its own — the dialer sends 180 and reports
+:class:`~dialer.telephony.base.IncomingCall`; an INVITE from anywhere else gets 403. ``answer`` sends 200 with our
+media (the caller's offer answered, hold audio comes from us); the caller's ACK makes it ``answered`` (reported
+``answered``), and from there it is an answered call like any other: connected to a phone by re-INVITEs of the
+caller's leg (the same 3PCC flows), BYE at the end. ``hangup`` while it rings answers 486, a CANCEL from the caller
+487 (``hung_up`` by the dialer or the customer), and nobody deciding within ``inbound_answer_s`` 480.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ from dialer.telephony.base import (
     EndpointEventKind,
     EndpointUnavailable,
     Event,
+    IncomingCall,
     Originate,
     Side,
     TelephonyError,
@@ -65,7 +74,7 @@ from dialer.telephony.sip.auth import Credentials
 from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig
 from dialer.telephony.sip.dialog import DialogEvent, Leg
 from dialer.telephony.sip.holdaudio import ensure_default_hold_audio, ringback
-from dialer.telephony.sip.message import Address, Message, Uri, new_tag
+from dialer.telephony.sip.message import Address, Message, ParseError, Uri, new_tag
 from dialer.telephony.sip.registrar import Registrar, Registration, _Binding
 from dialer.telephony.sip.resolve import ResolveError, Target, make_resolver, resolve
 from dialer.telephony.sip.rtp import AudioError, RtpPorts, RtpSender, load_audio
@@ -199,6 +208,14 @@ class _Call:
     #: Why the dialer CANCELled the ringing call (ring timeout, ``hangup``): its result waits for the INVITE's final
     #: response — 487 is no answer, a 2xx that crossed the CANCEL is a person who answered and was hung up on.
     cancel_cause: str | None = None
+    #: An inbound call: the caller's INVITE transaction, which we answer (180, then 200 or a refusal).
+    inbound_tx: InviteServerTransaction | None = None
+    #: Our 200 to the caller's INVITE is sent; his ACK makes the call ``answered``.
+    inbound_answered: bool = False
+
+    @property
+    def inbound(self) -> bool:
+        return self.inbound_tx is not None
 
     def move(self, event: CallInput) -> CallState:
         """The call's next state by :data:`CALL`; an illegal pair raises :class:`dialer.core.fsm.IllegalTransition`."""
@@ -220,6 +237,7 @@ class SipTelephony:
         self.layer.on_request = self._on_request
         self.layer.on_stray_response = self._on_stray_response
         self.layer.on_missing_ack = self._on_missing_ack
+        self.layer.on_ack = self._on_ack
         self.registrar = Registrar(settings, self.layer, accounts, self.clock, self._emit, self.local_address)
         self.rtp = RtpPorts(settings.bind_host, settings.rtp_port_min, settings.rtp_port_max)
         self._calls: dict[CallId, _Call] = {}
@@ -261,7 +279,11 @@ class SipTelephony:
         if self._closed:
             return
         for call in list(self._calls.values()):
-            if call.state is CallState.ringing:
+            if call.inbound and call.state is CallState.ringing and not call.inbound_answered:
+                self._refuse(call, 503, "dialer shut down")
+            elif call.inbound and call.state is CallState.ringing:
+                self._teardown(call, Side.dialer, "dialer shut down")
+            elif call.state is CallState.ringing:
                 self._finish(call, CallEvent(call.id, CallEventKind.no_answer, self.clock.now(), cause="cancelled"))
                 self._cancel(call.customer)
             else:
@@ -663,6 +685,12 @@ class SipTelephony:
         call = self._calls.get(call_id)
         if call is None or call.state is CallState.ended:
             raise UnknownCall(f"call {call_id} does not exist or has ended")
+        if call.inbound and call.state is CallState.ringing:
+            if call.inbound_answered:  # our 200 is out, his ACK not in yet: the dialog is ours to end
+                self._teardown(call, Side.dialer, cause)
+            else:
+                self._refuse(call, 486, f"refused: {cause}")
+            return
         if call.state is CallState.ringing:
             if call.cancel_cause is None:
                 self._cancel_ringing(call, "cancelled", silence_failed=False)
@@ -1159,6 +1187,106 @@ class SipTelephony:
         ip = self._dns.get(hop.host)
         return Peer(hop.transport, ip, hop.port) if ip is not None else leg.peer
 
+    # --- inbound calls -------------------------------------------------------------------------------------
+    def _trunk_of(self, peer: Peer) -> _Trunk | None:
+        """The configured trunk a request came from (by source address: the trunk's resolved targets, its current
+        peer, or its host when that is an address); None for anyone else."""
+        for trunk in self._trunks.values():
+            hosts = {t.host for t in trunk.targets}
+            if trunk.peer is not None:
+                hosts.add(trunk.peer.host)
+            if _is_ip(trunk.config.host):
+                hosts.add(trunk.config.host)
+            if peer.host in hosts:
+                return trunk
+        return None
+
+    def _incoming(self, msg: Message, peer: Peer, tx: InviteServerTransaction, trunk: _Trunk) -> None:
+        """An INVITE from a trunk outside any dialog: a new inbound call, ringing until ``answer`` or a refusal."""
+        try:
+            caller_uri = msg.from_.uri
+            dialled_uri = Uri.parse(msg.uri or "")
+            contact = msg.contact()
+            local = msg.to
+        except (ParseError, KeyError) as err:
+            tx.respond(msg.response(400, f"Bad request: {err}", to_tag=new_tag()))
+            return
+        if not msg.body:
+            # without an offer the caller would expect ours in the 200 and answer in the ACK: not taken (yet)
+            tx.respond(msg.response(488, "An SDP offer is required", to_tag=new_tag()))
+            return
+        host, port = self.local_address(peer.transport)
+        call_id = CallId(msg.call_id)
+        leg = Leg.new(call_id=call_id, local=local, remote=msg.from_,
+                      target=contact.uri if contact is not None else caller_uri, peer=peer,
+                      contact=self._contact(peer), via_host=host, via_port=port, role="customer", origin_host=host,
+                      credentials=trunk.credentials)
+        leg.route = list(msg.all("Record-Route"))  # the callee keeps the order (RFC 3261 §12.1.1)
+        leg.remote_sdp = msg.body
+        caller = caller_uri.user or "anonymous"
+        dialled = dialled_uri.user or (local.uri.user or "")
+        call = _Call(call_id, Originate(number=caller, caller_id=dialled, variables={"direction": "inbound"}), trunk,
+                     leg, self.rtp.allocate(), inbound_tx=tx)
+        self._calls[call_id] = call
+        self._legs[call_id] = (call, leg)
+        trunk.calls += 1
+        tx.respond(msg.response(180, to_tag=leg.local.tag, headers=[("Contact", leg.contact)]))
+        call.timers.append(self.clock.call_later(self.settings.inbound_answer_s, self._inbound_timeout, call))
+        self._emit(IncomingCall(call_id, caller, dialled, self.clock.now(), trunk.config.id))
+
+    def _inbound_timeout(self, call: _Call) -> None:
+        if call.state is CallState.ringing and not call.inbound_answered:
+            self._refuse(call, 480, f"nobody took the inbound call within {self.settings.inbound_answer_s:g} s")
+
+    def _refuse(self, call: _Call, status: int, cause: str, *, side: Side = Side.dialer) -> None:
+        """End a ringing inbound call with a final error response to its INVITE; ``hung_up`` by ``side``."""
+        tx = call.inbound_tx
+        leg = call.customer
+        if tx is not None and not call.inbound_answered:
+            tx.respond(tx.request.response(status, to_tag=leg.local.tag))
+        if not leg.ended:
+            leg.fire(DialogEvent.rejected)
+        self._forget_leg(leg)
+        self._finish(call, CallEvent(call.id, CallEventKind.hung_up, self.clock.now(), side=side, cause=cause,
+                                     code=status))
+
+    async def answer(self, call_id: CallId) -> None:
+        """Answer a ringing inbound call: 200 with our media (hold audio and messages come from us until it is
+        connected); ``answered`` is reported when the caller's ACK arrives."""
+        call = self._calls.get(call_id)
+        if call is None or not call.inbound or call.state is not CallState.ringing or call.inbound_answered:
+            raise UnknownCall(f"call {call_id} is not an inbound call ringing")
+        try:
+            await self.rtp.socket(call.rtp_port)
+        except OSError as err:
+            raise TelephonyError(f"cannot bind RTP port {call.rtp_port}: {err}") from err
+        if call.state is not CallState.ringing or call.inbound_tx is None:
+            raise UnknownCall(f"call {call_id} ended while it was being answered")
+        leg = call.customer
+        host, _ = self.local_address(leg.peer.transport)
+        leg.local_sdp = sdp.offer(leg.origin, host, call.rtp_port)
+        call.inbound_answered = True
+        for timer in call.timers:
+            timer.cancel()
+        call.timers = [self.clock.call_later(self.settings.max_call_s, self._too_long, call)]
+        leg.fire(DialogEvent.answered)
+        call.inbound_tx.respond(call.inbound_tx.request.response(
+            200, to_tag=leg.local.tag, body=leg.local_sdp,
+            headers=[("Contact", leg.contact), ("Allow", ALLOW), ("User-Agent", self.settings.user_agent),
+                     ("Content-Type", "application/sdp")]))
+
+    def _on_ack(self, msg: Message, peer: Peer) -> None:
+        """The ACK of a 2xx we sent: for an inbound call just answered, the call is up."""
+        entry = self._legs.get(msg.call_id)
+        if entry is None:
+            return
+        call, leg = entry
+        if (call.inbound and leg is call.customer and call.state is CallState.ringing and call.inbound_answered
+                and call.inbound_tx is not None and msg.cseq[0] == call.inbound_tx.request.cseq[0]):
+            call.move(CallInput.answer)
+            self._emit(CallEvent(call.id, CallEventKind.answered, self.clock.now(), answered_by=AnsweredBy.human,
+                                 code=200, cause="200 OK"))
+
     # --- requests from peers ------------------------------------------------------------------------------
     def _on_request(self, msg: Message, peer: Peer, tx: ServerTransaction) -> None:
         method = msg.method
@@ -1176,7 +1304,11 @@ class SipTelephony:
                 tx.respond(msg.response(200, to_tag=new_tag(), headers=[("Allow", ALLOW),
                                                                        ("Accept", "application/sdp")]))
             elif method == "INVITE":
-                tx.respond(msg.response(403, "Inbound calls are not taken here", to_tag=new_tag()))
+                trunk = self._trunk_of(peer)
+                if trunk is None or self._closed or not self._started or not isinstance(tx, InviteServerTransaction):
+                    tx.respond(msg.response(403, "Inbound calls are not taken here", to_tag=new_tag()))
+                else:
+                    self._incoming(msg, peer, tx, trunk)
             elif method != "ACK":
                 tx.respond(msg.response(481))
             return
@@ -1199,6 +1331,12 @@ class SipTelephony:
             tx.respond(msg.response(200, headers=headers, body=body))
         elif method == "OPTIONS":
             tx.respond(msg.response(200, headers=[("Allow", ALLOW), ("Accept", "application/sdp")]))
+        elif (call.inbound and leg is call.customer and call.state is CallState.ringing
+              and not call.inbound_answered and call.inbound_tx is not None
+              and msg.cseq[0] == call.inbound_tx.request.cseq[0]):
+            # the caller gives up while it rings: 200 to the CANCEL, 487 to his INVITE (§9.2)
+            tx.respond(msg.response(200))
+            self._refuse(call, 487, "the caller gave up while it rang", side=Side.customer)
         else:  # a CANCEL of a request already answered (§9.2: 200 to the CANCEL, nothing else changes)
             tx.respond(msg.response(200))
 
@@ -1207,6 +1345,9 @@ class SipTelephony:
         self._forget_leg(leg)
         reason = msg.get("Reason") or ""
         if leg is call.customer:
+            if call.state is CallState.ringing and call.inbound:
+                self._teardown(call, Side.customer, reason or "the caller hung up")
+                return
             if call.state is CallState.ringing:
                 return
             self._teardown(call, Side.customer, reason or "normal clearing")
@@ -1242,6 +1383,9 @@ class SipTelephony:
         whose = "customer" if leg is call.customer else "operator's phone"
         cause = f"no ACK from the {whose} to our {status} for its re-INVITE within {64 * self.settings.t1_s:g} s"
         log.warning("call %s: %s; ending the call", call.id, cause)
+        if call.inbound and call.state is CallState.ringing:
+            self._teardown(call, Side.dialer, cause.replace("for its re-INVITE", "for its INVITE"))
+            return
         if call.state is CallState.ringing:
             self._finish(call, CallEvent(call.id, CallEventKind.failed, self.clock.now(), cause=cause))
             self._cancel(call.customer)
