@@ -95,6 +95,10 @@ class CallHandling:
         c = call.campaign
         if kind is CallEventKind.trying:
             return
+        if kind is CallEventKind.answered and self._inbound(call):
+            if call.state is A.ringing:
+                await self.ctx.inbound.on_answered(call, ev.at, ev.code)
+            return
         if kind is CallEventKind.ringing:
             if call.state is A.dialing:
                 call.state = call_fsm.next_state(call.state, CE.ring)
@@ -152,9 +156,17 @@ class CallHandling:
             call.limit_timer, _ = self.ctx.timer(max(grace, float(c.cfg.max_hold_s)), TimerKind.hold_limit, call)
         await self.connect(call)
 
+    def _inbound(self, call: LiveCall) -> bool:
+        """An inbound call (engine/inbound.py): no pacer placement, no abandon of the outbound dial."""
+        inbound = getattr(self.ctx, "inbound", None)
+        return inbound is not None and inbound.owns(call)
+
     def waiting_calls(self) -> list[LiveCall]:
-        return [x for c in self.ctx.campaigns.values() for x in c.answered.values()
-                if x.answered_by == "human" and x.operator is None and not x.finished]
+        """Live customers waiting for an operator: inbound callers first, then answered outbound calls."""
+        inbound = getattr(self.ctx, "inbound", None)
+        first = inbound.waiting() if inbound is not None else []
+        return first + [x for c in self.ctx.campaigns.values() for x in c.answered.values()
+                        if x.answered_by == "human" and x.operator is None and not x.finished]
 
     def _candidates_for(self, call: LiveCall) -> list[OperatorSlot]:
         """Free operators who may take ``call``: the campaign's own first, then shared ones of campaigns of no
@@ -255,12 +267,15 @@ class CallHandling:
         call.hangup_side, call.hangup_cause = side, cause
         self.ctx.bus.publish(CallEnded(at=call.hung_up_utc, attempt_id=call.attempt_id, campaign_id=c.id,
                                    result="hung_up", side=side, cause=cause, sip_code=ev.code))
+        inbound = self._inbound(call)
         if call.state is A.connected:
             call.state = call_fsm.next_state(call.state, CE.hang_up)
             op = call.operator
             self.ctx.journal.attempt(call.attempt_id, state=A.wrap_up, hung_up_at=call.hung_up_utc, hangup_side=side,
                                  hangup_cause=cause)
-            if call.connected_at is not None:
+            if inbound:
+                self.ctx.inbound.forget(call)  # its talk time is no outbound pacer's; the wrap-up is as usual
+            elif call.connected_at is not None:
                 c.pacer.on_talk_ended(ev.at - call.connected_at)
             if op is None or op.call is not call:
                 self.ctx.results.finish(call, OutcomeCategory.answered, self.ctx.results.default_code(c), event=CE.fail)
@@ -271,6 +286,9 @@ class CallHandling:
                 self.ctx.results.complete(op, completion, timeout=False)
                 return
             op.wrap_timer, _ = self.ctx.timer(float(c.cfg.wrap_up_s), TimerKind.wrap, (op, call))
+            return
+        if inbound:  # a caller nobody talked to: he gave up, or got the message and a callback
+            self.ctx.inbound.on_ended(call)
             return
         if call.state is A.answered:
             if call.answered_by == "machine":

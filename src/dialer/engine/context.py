@@ -13,10 +13,11 @@ placement     decide, pick, insert, originate, previews, manual dial            
 calls         telephony events, connect, offers, limits                               :mod:`~dialer.engine.calls`
 roster        operator transitions, commands                                          :mod:`~dialer.engine.roster`
 results       complete, finish, auto-stop                                             :mod:`~dialer.engine.results`
+inbound       inbound calls: matching, the attempt, queue, message and callback       :mod:`~dialer.engine.inbound`
 ============  ======================================================================  ===========================
 
 No collaborator imports another: the runner builds them all and puts each on the context under its face
-(``ctx.control``, ``ctx.placement``, ``ctx.calls``, ``ctx.roster``, ``ctx.results``).
+(``ctx.control``, ``ctx.placement``, ``ctx.calls``, ``ctx.roster``, ``ctx.results``, ``ctx.inbound``).
 
 Work accounting
     Under a :class:`~dialer.core.clock.VirtualClock` time may only move when the engine has caught up
@@ -63,6 +64,7 @@ __all__ = [
     "EngineContext",
     "FinishChecked",
     "IdleExplained",
+    "Inbound",
     "OperatorHook",
     "Placement",
     "Refilled",
@@ -124,6 +126,14 @@ class EngineConfig:
     #: An operator offered a call has this long to pick up; then the offer is withdrawn, the customer is offered to
     #: another operator and the miss is counted (the strategy's ``auto_pause_after_missed`` pauses him). 0: no limit.
     offer_timeout_s: float = 15.0
+    #: Inbound calls (engine/inbound.py): an inbound caller waits at most this long for a free operator (bounded
+    #: further by the campaign's ``max_hold_s``), on hold audio;
+    inbound_queue_s: float = 30.0
+    #: then — or at once outside the campaign's hours — he hears this message (a file of the hold audio directory)
+    inbound_message: str = "callback-message"
+    #: for this long, a callback is booked for his contact this long after the call, and he is hung up.
+    inbound_message_s: float = 8.0
+    inbound_callback_after_s: float = 60.0
     #: Commands queued longer ago than this when the engine starts are refused.
     command_ttl_s: float = 60.0
     #: At most this many records wait for the journal; the engine waits for it beyond.
@@ -162,6 +172,8 @@ class TimerKind(StrEnum):
     offer = "offer"  # an operator did not pick up an offered call
     wrap = "wrap"  # the wrap-up time ran out: the default code
     preview = "preview"  # the preview time ran out: the call is placed
+    inbound_wait = "inbound_wait"  # an inbound caller waited the longest queue time: message and callback
+    inbound_message = "inbound_message"  # the message to an inbound caller has played: he is hung up
 
 
 @dataclasses.dataclass(slots=True)
@@ -248,6 +260,20 @@ class Roster(Protocol):
     def after_free(self, op: OperatorSlot) -> None: ...
 
 
+class Inbound(Protocol):
+    """Inbound calls (:mod:`dialer.engine.inbound`): what :mod:`~dialer.engine.calls` hands over of them."""
+
+    def owns(self, call: LiveCall) -> bool: ...
+
+    async def on_answered(self, call: LiveCall, at: float, code: int | None) -> None: ...
+
+    def on_ended(self, call: LiveCall) -> None: ...
+
+    def forget(self, call: LiveCall) -> None: ...
+
+    def waiting(self) -> list[LiveCall]: ...
+
+
 class Results(Protocol):
     def default_code(self, c: CampaignRuntime) -> int | None: ...
 
@@ -270,6 +296,7 @@ class EngineContext:
     calls: Calls
     roster: Roster
     results: Results
+    inbound: Inbound
 
     def __init__(self, maker: async_sessionmaker[AsyncSession], telephony: Telephony, clock: Clock, bus: Bus,
                  config: EngineConfig) -> None:

@@ -132,9 +132,12 @@ class OperatorRoster:
                    and (x.campaign.id == op.campaign_id or op.campaign_id not in self.ctx.campaigns
                         or self.ctx.campaigns[op.campaign_id].priority <= x.campaign.priority)]
         if waiting:
-            # his own campaign first, then by priority, then the longest wait
+            # inbound callers first (blended: they called us), then his own campaign, then by priority, then the
+            # longest wait
             own = op.campaign_id
-            waiting.sort(key=lambda x: (x.campaign.id != own, -x.campaign.priority, x.answered_at or 0.0))
+            inbound = getattr(self.ctx, "inbound", None)
+            waiting.sort(key=lambda x: (not (inbound is not None and inbound.owns(x)), x.campaign.id != own,
+                                        -x.campaign.priority, x.answered_at or 0.0))
             call = waiting[0]
             call.operator = op
             op.call = call

@@ -72,6 +72,7 @@ from dialer.engine.context import (
 from dialer.engine.control import CampaignControl, make_pacer_for
 from dialer.engine.events import EngineStarted, EngineStopped
 from dialer.engine.idle import reasons_now
+from dialer.engine.inbound import InboundCalls
 from dialer.engine.journal import ENGINE_ACTOR, Journal
 from dialer.engine.operator_fsm import OperatorEvent as OE
 from dialer.engine.pacing import Observation, PredictivePacer
@@ -81,7 +82,7 @@ from dialer.engine.roster import OperatorRoster
 from dialer.engine.state import CampaignRuntime, LiveCall, OperatorSlot
 from dialer.models.enums import AttemptState, OperatorState, OutcomeCategory
 from dialer.telephony.base import CallEvent as TelephonyCallEvent
-from dialer.telephony.base import EndpointEvent, Telephony, TelephonyError, TrunkEvent
+from dialer.telephony.base import EndpointEvent, IncomingCall, Telephony, TelephonyError, TrunkEvent
 
 __all__ = ["Engine", "EngineConfig", "OperatorHook", "install_signal_handlers", "make_pacer_for"]
 
@@ -109,6 +110,7 @@ class Engine:
         ctx.calls = self.calls = CallHandling(ctx)
         ctx.roster = self.roster = OperatorRoster(ctx)
         ctx.results = self.results = AttemptResults(ctx)
+        ctx.inbound = self.inbound = InboundCalls(ctx)
         self.recovery: repo.Recovery | None = None
         #: Called once the engine runs (simulated operators register their phones and go ready).
         self.startup_hooks: list[Callable[[Engine], Any]] = []
@@ -125,6 +127,7 @@ class Engine:
             TelephonyCallEvent: self.calls.on_call_event,
             EndpointEvent: _sync(self.calls.on_endpoint_event),
             TrunkEvent: _sync(self.calls.on_trunk_event),
+            IncomingCall: self.inbound.on_incoming,
             Tick: self._on_tick,
             TimerFired: self._on_timer,
             Submit: self._on_submit,
@@ -143,6 +146,8 @@ class Engine:
             TimerKind.offer: self.calls.on_offer_timeout,
             TimerKind.wrap: self.results.on_wrap_timeout,
             TimerKind.preview: self.placement.on_preview_timeout,
+            TimerKind.inbound_wait: self.inbound.on_wait_timeout,
+            TimerKind.inbound_message: self.inbound.on_message_played,
         }
 
     # --- the public face: what tools, tests and the process entry points read -----------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -60,6 +60,8 @@ class Attempt(IdMixin, Base):
         BigInteger, ForeignKey("engine_runs.id", ondelete="SET NULL"), nullable=True
     )
     number: Mapped[str] = mapped_column(String(20))
+    #: 'outbound' (the dialer called), or 'inbound' (the customer called a caller ID: engine/inbound.py).
+    direction: Mapped[str] = mapped_column(String(16), default="outbound", server_default="outbound")
     caller_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
     call_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     state: Mapped[AttemptState] = mapped_column(_enum(AttemptState, "attempt_state"), default=AttemptState.queued)
@@ -91,6 +93,7 @@ class Attempt(IdMixin, Base):
         Index("ix_attempts_number", "number", "id"),
         Index("ix_attempts_operator_queued", "operator_id", "queued_at"),
         Index("ix_attempts_live", "engine_run_id", postgresql_where=text("state <> 'done'")),
+        CheckConstraint("direction IN ('outbound', 'inbound')", name="direction"),
     )
 
 
