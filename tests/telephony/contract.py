@@ -4,7 +4,9 @@ A driver's test module provides a :class:`Harness` and runs ``contract_tests(har
 tests by importing :class:`DriverContract` and subclassing it with a ``harness`` fixture.
 Behaviours the harness must be able to produce on the far end: ``answer`` (a human picks up after
 about 1 s and talks about 10 s once connected), ``machine``, ``busy``, ``reject``, ``fail``,
-``ring`` (rings until cancelled or timed out).
+``ring`` (rings until cancelled or timed out). Inbound calls (:meth:`Harness.call_in`): ``inbound_talk`` (a caller
+who waits to be answered and connected, talks about 3 s and hangs up), ``inbound_refused`` (waits to be refused; the
+SIP caller checks for 486), ``inbound_cancel`` (gives up after about 1 s of ringing).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dialer.telephony.base import (
     EndpointEvent,
     EndpointUnavailable,
     Event,
+    IncomingCall,
     Originate,
     Side,
     Telephony,
@@ -38,6 +41,9 @@ class Harness(Protocol):
 
     async def advance(self, seconds: float) -> None:
         """Let ``seconds`` of the driver's time pass (virtual or real)."""
+
+    async def call_in(self, driver: Telephony, behaviour: str) -> None:
+        """A customer calls the dialer from :data:`INBOUND_CALLER` to :data:`INBOUND_DIALLED` through the trunk."""
 
 
 class Recorder:
@@ -78,6 +84,13 @@ async def recording(harness: Harness, behaviour: str) -> AsyncIterator[tuple[Tel
 
 
 CALL = Originate(number="+79120000001", caller_id="+74950000000", answer_timeout_s=5.0)
+INBOUND_CALLER, INBOUND_DIALLED = "79120000009", "74950000000"
+
+
+def incoming(rec: Recorder) -> IncomingCall:
+    found = [e for e in rec.events if isinstance(e, IncomingCall)]
+    assert len(found) == 1, rec.events
+    return found[0]
 
 
 class DriverContract:
@@ -156,3 +169,47 @@ class DriverContract:
             with pytest.raises(EndpointUnavailable):
                 await driver.connect(call, "nobody-registered-this")
             await driver.hangup(call)
+
+    # --- inbound calls ---------------------------------------------------------------------------------------
+    async def test_inbound_call_is_answered_connected_and_hung_up_by_the_caller(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, rec):
+            await harness.call_in(driver, "inbound_talk")
+            await harness.advance(1.0)
+            call = incoming(rec)
+            assert (call.caller, call.dialled) == (INBOUND_CALLER, INBOUND_DIALLED) and call.trunk_id == 1
+            assert rec.kinds(call.call_id) == []  # ringing: nothing reported until it is answered
+            await driver.answer(call.call_id)  # type: ignore[attr-defined]
+            await harness.advance(1.0)
+            answered = rec.calls(call.call_id)
+            assert [e.kind for e in answered] == [CallEventKind.answered]
+            assert answered[0].answered_by == AnsweredBy.human
+            await driver.play(call.call_id, None)
+            await driver.connect(call.call_id, harness.endpoint)
+            await harness.advance(2.0)
+            assert rec.kinds(call.call_id)[-1] == CallEventKind.connected
+            await harness.advance(6.0)
+            last = rec.calls(call.call_id)[-1]
+            assert last.kind == CallEventKind.hung_up and last.side == Side.customer
+            assert rec.kinds(call.call_id) == [CallEventKind.answered, CallEventKind.connected, CallEventKind.hung_up]
+
+    async def test_refusing_an_inbound_call(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, rec):
+            await harness.call_in(driver, "inbound_refused")
+            await harness.advance(1.0)
+            call = incoming(rec)
+            await driver.hangup(call.call_id, "nobody takes it")
+            await harness.advance(1.0)
+            [ended] = rec.calls(call.call_id)
+            assert ended.kind == CallEventKind.hung_up and ended.side == Side.dialer
+            with pytest.raises(UnknownCall):
+                await driver.answer(call.call_id)  # type: ignore[attr-defined]
+
+    async def test_a_caller_who_gives_up_while_it_rings(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, rec):
+            await harness.call_in(driver, "inbound_cancel")
+            await harness.advance(3.0)
+            call = incoming(rec)
+            [ended] = rec.calls(call.call_id)
+            assert ended.kind == CallEventKind.hung_up and ended.side == Side.customer
+            with pytest.raises(UnknownCall):
+                await driver.answer(call.call_id)  # type: ignore[attr-defined]

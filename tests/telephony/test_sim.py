@@ -11,7 +11,7 @@ from dialer.core.clock import VirtualClock
 from dialer.telephony.base import CallEventKind, Originate, Telephony
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import Constant, Outcomes, Scenario, builtin_scenario
-from tests.telephony.contract import DriverContract, Recorder
+from tests.telephony.contract import INBOUND_CALLER, INBOUND_DIALLED, DriverContract, Recorder
 
 OUTCOMES = {
     "answer": Outcomes(human=1.0), "machine": Outcomes(machine=1.0), "busy": Outcomes(busy=1.0),
@@ -44,6 +44,15 @@ class SimHarness:
 
     async def advance(self, seconds: float) -> None:
         await self.clock.run_for(seconds)
+
+    async def call_in(self, driver: Telephony, behaviour: str) -> None:
+        assert isinstance(driver, SimTelephony)
+        if behaviour == "inbound_talk":
+            driver.incoming(INBOUND_CALLER, INBOUND_DIALLED, talk_s=3.0, hold_patience_s=30.0)
+        elif behaviour == "inbound_refused":
+            driver.incoming(INBOUND_CALLER, INBOUND_DIALLED, ring_patience_s=30.0)
+        else:
+            driver.incoming(INBOUND_CALLER, INBOUND_DIALLED, ring_patience_s=1.0)
 
 
 class TestSimContract(DriverContract):

@@ -91,6 +91,7 @@ class SipHarness:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
+        self.callers: list[Sipp] = []
 
     @contextlib.asynccontextmanager
     async def driver(self, behaviour: str) -> AsyncIterator[Telephony]:
@@ -104,9 +105,35 @@ class SipHarness:
         try:
             await register_phone(driver, self.workdir, phone.port)
             yield driver
+            for caller in self.callers:  # each SIPp caller saw what its scenario expects (486, 487, BYE …)
+                assert await caller.wait(20) == 0, caller.errors()
         finally:
             await driver.close()
-            await stop_all(carrier, phone)
+            await stop_all(carrier, phone, *self.callers)
 
     async def advance(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+    async def call_in(self, driver: Telephony, behaviour: str) -> None:
+        """A SIPp caller on the trunk's address (127.0.0.1) calls the driver."""
+        assert isinstance(driver, SipTelephony)
+        self.callers.append(await start_caller(self.workdir, driver.transport.port, behaviour))
+
+
+async def start_caller(workdir: Path, port: int, behaviour: str, *, caller: str = "79120000009",
+                       dialled: str = "74950000000", local_ip: str = "127.0.0.1", **params: object) -> Sipp:
+    """A SIPp customer calling the dialer on ``port``: ``inbound_talk`` (answered, re-INVITEd when connected, hangs up
+    after ``talk_ms``; or hung up by the dialer), ``inbound_refused`` (expects ``code``, default 486),
+    ``inbound_cancel`` (CANCELs after ``ring_ms``)."""
+    base: dict[str, object] = {"caller": caller, "dialled": dialled, "rtp_port": free_port()}
+    if behaviour == "inbound_talk":
+        template = "caller"
+        base.update({"answer_ms": 20000, "wait_ms": 30000, "talk_ms": 3000, "reinvite_regexp": "m=audio "})
+    elif behaviour == "inbound_refused":
+        template = "caller_refused"
+        base.update({"code": 486, "wait_ms": 20000})
+    else:
+        template = "caller_cancel"
+        base.update({"ring_ms": 1000})
+    base.update(params)
+    return await Sipp(template, base, workdir, remote=f"127.0.0.1:{port}", local_ip=local_ip).start()

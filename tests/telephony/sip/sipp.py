@@ -61,12 +61,12 @@ class Sipp:
 
     def __init__(self, template: str, params: dict[str, object], workdir: Path, *, port: int | None = None,
                  remote: str | None = None, calls: int = 1, extra: list[str] | None = None,
-                 timeout_s: float = 60) -> None:
+                 timeout_s: float = 60, local_ip: str = "127.0.0.1") -> None:
         self.port = port or free_port()
         self.workdir = workdir / f"sipp-{template}-{next(_serial)}"
         self.workdir.mkdir(parents=True)
         scenario = render(template, params, self.workdir)
-        self.args = [*([remote] if remote else []), "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(self.port),
+        self.args = [*([remote] if remote else []), "-sf", str(scenario), "-i", local_ip, "-p", str(self.port),
                      "-m", str(calls), "-nostdin", "-buff_size", "4194304", "-aa", "-trace_counts", "-trace_err",
                      "-mp", str(free_port()), "-timeout", f"{timeout_s:g}s", "-timeout_error",
                      *(extra or [])]

@@ -81,6 +81,9 @@ class SipSettings:
     hold_audio_dir: str | None = None  # where hold WAV files named by campaigns live
     #: Written into ``hold_audio_dir`` at start when missing (a generated chime): the engine's default hold audio.
     default_hold_audio: str | None = "hold-music"
+    #: Written there too when missing (a generated stand-in): the engine's default message to inbound callers nobody
+    #: can take (``EngineConfig.inbound_message``).
+    default_message: str | None = "callback-message"
     #: RFC 3261 timer T1 (round-trip estimate) and T2 (cap of non-INVITE retransmission interval), seconds.
     t1_s: float = 0.5
     t2_s: float = 4.0

@@ -73,7 +73,7 @@ from dialer.telephony.base import (
 from dialer.telephony.sip.auth import Credentials
 from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig
 from dialer.telephony.sip.dialog import DialogEvent, Leg
-from dialer.telephony.sip.holdaudio import ensure_default_hold_audio, ringback
+from dialer.telephony.sip.holdaudio import ensure_default_hold_audio, ensure_default_message, ringback
 from dialer.telephony.sip.message import Address, Message, ParseError, Uri, new_tag
 from dialer.telephony.sip.registrar import Registrar, Registration, _Binding
 from dialer.telephony.sip.resolve import ResolveError, Target, make_resolver, resolve
@@ -271,6 +271,8 @@ class SipTelephony:
         if self.settings.hold_audio_dir and self.settings.default_hold_audio:
             await asyncio.to_thread(ensure_default_hold_audio, self.settings.hold_audio_dir,
                                     self.settings.default_hold_audio)
+        if self.settings.hold_audio_dir and self.settings.default_message:
+            await asyncio.to_thread(ensure_default_message, self.settings.hold_audio_dir, self.settings.default_message)
         self._started = True
         for trunk in self._trunks.values():
             await self._start_trunk(trunk)

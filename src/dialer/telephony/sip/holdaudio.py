@@ -100,3 +100,51 @@ def ensure_default_hold_audio(directory: str | Path, name: str = DEFAULT_HOLD_AU
         return None
     log.info("wrote the default hold audio %s", path)
     return path
+
+
+#: The engine's default message to an inbound caller nobody can take (``EngineConfig.inbound_message``).
+DEFAULT_MESSAGE = "callback-message"
+
+
+def message_samples(rate: int = RATE) -> list[int]:
+    """A generated stand-in for the recorded "we will call you back" message: three soft rising tones, 3 s, then
+    silence to 4 s. An operator replaces the file with a recording of the same name."""
+    out = [0] * int(4.0 * rate)
+    for i, freq in enumerate((523.25, 659.25, 783.99)):
+        start = int(i * 1.0 * rate)
+        length = int(0.8 * rate)
+        for n in range(length):
+            t = n / rate
+            env = min(1.0, t / ATTACK_S) * min(1.0, (length - n) / (ATTACK_S * rate))
+            out[start + n] = int(PEAK * 32767 * env * math.sin(2 * math.pi * freq * t))
+    return out
+
+
+def ensure_default_message(directory: str | Path, name: str = DEFAULT_MESSAGE) -> Path | None:
+    """Make sure ``<directory>/<name>.wav`` exists (the generated stand-in when it does not); None when it could
+    not be written (logged; inbound callers then hear silence before they are hung up)."""
+    path = Path(directory) / (name if name.endswith(".wav") else f"{name}.wav")
+    if path.exists():
+        return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_wav(path, message_samples())
+    except OSError as err:
+        log.warning("cannot write the default inbound message %s: %s", path, err)
+        return None
+    log.info("wrote the default inbound message %s", path)
+    return path
+
+
+def _write_wav(path: Path, samples: list[int], rate: int = RATE) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh, wave.open(fh, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(rate)
+            wav.writeframes(struct.pack(f"<{len(samples)}h", *samples))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
