@@ -42,18 +42,18 @@ def render(template: str, params: dict[str, object], directory: Path) -> Path:
     return path
 
 
-def _udp_bound(port: int) -> bool:
+def _udp_bound(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
             return True
     return False
 
 
-def _tcp_listening(port: int) -> bool:
+def _tcp_listening(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
 class Sipp:
@@ -63,6 +63,7 @@ class Sipp:
                  remote: str | None = None, calls: int = 1, extra: list[str] | None = None,
                  timeout_s: float = 60, local_ip: str = "127.0.0.1") -> None:
         self.port = port or free_port()
+        self.local_ip = local_ip
         self.workdir = workdir / f"sipp-{template}-{next(_serial)}"
         self.workdir.mkdir(parents=True)
         scenario = render(template, params, self.workdir)
@@ -83,7 +84,8 @@ class Sipp:
             stderr.close()
         tcp = "-t" in self.args
         for _ in range(200):
-            if (_tcp_listening(self.port) if tcp else _udp_bound(self.port)) or self.proc.returncode is not None:
+            if ((_tcp_listening(self.port, self.local_ip) if tcp else _udp_bound(self.port, self.local_ip))
+                    or self.proc.returncode is not None):
                 break
             await asyncio.sleep(0.01)
         if self.proc.returncode is not None:
