@@ -5,7 +5,7 @@ nobody is free, callers routed by the dialled caller ID, refusals, and outbound 
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -236,3 +236,29 @@ async def test_callers_nobody_takes_are_refused_and_an_unknown_caller_may_have_n
     assert gave_up.campaign_id == world.campaign_id and gave_up.contact_id is None
     assert gave_up.outcome is OutcomeCategory.abandoned and gave_up.hangup_side == "customer"
     assert gave_up.completion_code_id == await _code(maker, "abandoned")
+
+
+async def test_outside_the_campaigns_hours_the_caller_gets_the_message_at_once(
+        sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    maker = sessionmaker
+    world = await _world(maker)
+    # NOW is a Wednesday 10:00 UTC; the campaign works on Mondays only
+    await world.schedule(0, time(9, 0), time(18, 0))
+    caller = "+79165550006"
+    contact_id = await world.contact(phones=[caller])
+    await _past_attempt(maker, world, contact_id, caller, hours_ago=30)
+    h = Harness(maker, _traffic(), config=CONFIG)  # its simulated operator is ready: hours come first
+    async with h.running():
+        await h.advance(2)
+        await h.settle()
+        c = h.engine.ctx.campaigns[world.campaign_id]
+        assert not c.open
+        h.sim.incoming(caller, OUR_NUMBER, hold_patience_s=120.0)
+        await h.advance(4)  # no queue: the message (3 s) at once
+        await h.settle()
+        assert h.sim.live_calls() == 0
+    [done] = await _inbound(maker)
+    assert done.completion_code_id == await _code(maker, "inbound_callback") and done.operator_id is None
+    assert "outside the campaign's hours" in done.hangup_cause
+    async with maker() as session:
+        assert await session.scalar(select(Callback.id).where(Callback.contact_id == contact_id)) is not None
