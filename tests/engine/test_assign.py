@@ -204,3 +204,44 @@ def test_weights_follow_max_operators() -> None:
     ops = [op(i) for i in range(1, 9)]
     allocate(ops, [big, small])
     assert len(big.members) == 6 and len(small.members) == 2
+
+
+def test_a_full_campaign_keeps_no_operator_it_has_no_room_for() -> None:
+    """A capped campaign's extra operators, with nowhere else to go, are not kept in it (the pacer would dial for
+    them): found by `dialer bench allocation`."""
+    capped = campaign(1, priority=80, max_operators=2)
+    sales = with_skill(campaign(2), 7)
+    fill(capped, cand(contact_id=1))
+    fill(sales, cand(contact_id=2, skill_id=7))
+    ops = [op(i) for i in range(1, 5)]
+    for o in ops:
+        o.campaign_id = 1
+    allocate(ops, [capped, sales])
+    assert len(capped.members) == 2 and not sales.members
+    assert sum(1 for o in ops if o.campaign_id is None) == 2
+
+
+def test_a_campaign_only_one_operator_can_serve_gets_her() -> None:
+    """The operator with the rare skill works where only she can, while the others fill the important campaign."""
+    collection = campaign(1, priority=80)
+    sales = with_skill(campaign(2), 7)
+    fill(collection, cand(contact_id=1))
+    fill(sales, cand(contact_id=2, skill_id=7))
+    ops = [op(1), op(2), op(3), op(4, skills={7: 1})]
+    for o in ops:
+        o.campaign_id = 1
+    campaigns = {1: collection, 2: sales}
+    allocate(ops, list(campaigns.values()))
+    assert sales.members == {4} and collection.members == {1, 2, 3}
+    for _ in range(3):  # and it holds, tick after tick and call after call
+        allocate(ops, list(campaigns.values()))
+        allocate_one(ops[3], campaigns, {o.id: o for o in ops})
+        allocate_one(ops[0], campaigns, {o.id: o for o in ops})
+        assert sales.members == {4} and collection.members == {1, 2, 3}
+    # alone, she works for the more important campaign: nobody is taken from a campaign that would be left empty
+    solo = op(5, skills={7: 1})
+    c1, c2 = campaign(1, priority=80), with_skill(campaign(2), 7)
+    fill(c1, cand(contact_id=1))
+    fill(c2, cand(contact_id=2, skill_id=7))
+    allocate([solo], [c1, c2])
+    assert c1.members == {5} and not c2.members

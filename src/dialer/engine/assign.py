@@ -17,7 +17,10 @@ gets its minimum (``min_operators`` of the strategy), highest priority first, fr
 who can serve it (those already with it first); then each operator goes to the highest priority among the
 campaigns he can serve; among equal priorities he stays where he is unless another has fewer operators for its
 size even with him (``max_operators`` of the strategy weighs and caps a campaign) — so a campaign that opens, or
-whose hopper fills, takes operators from its equals without operators swinging back and forth. Only operators who
+whose hopper fills, takes operators from its equals without operators swinging back and forth. Before priorities
+share out the rest, a campaign with work that nobody works for gets one free operator who can serve it (the one
+with the fewest other options, from a campaign that keeps somebody): a campaign needing a rare skill is not
+starved by a more important one that others can serve. Only operators who
 are free or on a break move; one in a call stays with his campaign until he is free again. When no dialling
 campaign has work he can do, he stays with the campaign he was in (if he may still work for it), else with one of
 his pools he could serve. The runner re-allocates every tick, so idle operators follow the picture as it changes.
@@ -189,7 +192,8 @@ class _Picture:
         current = by_id.get(op.campaign_id) if op.campaign_id is not None else None
         # a paused campaign keeps its team; a dialling one only those who could take its calls (the pacer counts
         # its operators: one who cannot take them must not make it dial for him)
-        if current is not None and in_pools(op, current) and (not current.dialing or _could_serve(op, current)):
+        if current is not None and in_pools(op, current) and (
+                not current.dialing or (_could_serve(op, current) and _room(current, op))):
             return current
         fit = [c for c in self.dialling if in_pools(op, c) and _room(c, op) and _could_serve(op, c)]
         return min(fit, key=lambda c: (-c.priority, c.id)) if fit else None
@@ -197,6 +201,12 @@ class _Picture:
     def short(self, op: OperatorSlot) -> list[CampaignRuntime]:
         """Useful campaigns that are below their minimum without ``op``."""
         return [c for c in self.useful(op) if _short(c, op)]
+
+    def starving(self, op: OperatorSlot) -> list[CampaignRuntime]:
+        """Useful campaigns that nobody but ``op`` works for: a campaign with work gets at least one operator who
+        can serve it before the priorities share out the rest (#13: a campaign needing a skill only one operator
+        has must not wait with 0 operators while she works for a more important one that others can serve)."""
+        return [c for c in self.useful(op) if not (c.members - {op.id})]
 
 
 def move(op: OperatorSlot, campaign: CampaignRuntime | None, campaigns: Mapping[int, CampaignRuntime]) -> None:
@@ -215,8 +225,10 @@ def _short(c: CampaignRuntime, op: OperatorSlot) -> bool:
     return bool(low) and len(c.members - {op.id}) < (low or 0)
 
 
-def allocate_one(op: OperatorSlot, campaigns: Mapping[int, CampaignRuntime]) -> None:
-    """Re-allocate one operator who just became free or went on a break (cheap: one operator)."""
+def allocate_one(op: OperatorSlot, campaigns: Mapping[int, CampaignRuntime],
+                 operators: Mapping[int, OperatorSlot] | None = None) -> None:
+    """Re-allocate one operator who just became free or went on a break (cheap: one operator); with ``operators``
+    (all of them, by id) a campaign only he serves keeps him as :func:`allocate` decides."""
     if op.state is OperatorState.offline:
         move(op, None, campaigns)
         return
@@ -228,7 +240,30 @@ def allocate_one(op: OperatorSlot, campaigns: Mapping[int, CampaignRuntime]) -> 
         current = next((c for c in short if c.id == op.campaign_id), None)
         move(op, current or min(short, key=lambda c: (-c.priority, c.id)), campaigns)
         return
-    move(op, picture.choose(op) or picture.fallback(op, campaigns), campaigns)
+    chosen = picture.choose(op) or picture.fallback(op, campaigns)
+    if operators is not None:
+        # a campaign that needs what he has and that nobody else works for keeps him (or gets him), when the one
+        # he would go to keeps operators who could not serve it anyway
+        starving = sorted(picture.starving(op), key=lambda c: (c.id != op.campaign_id, -c.priority, c.id))
+        rescue = next((c for c in starving if c is not chosen and _specialised(c, op, chosen, picture, operators)),
+                      None)
+        if rescue is not None:
+            chosen = rescue
+    move(op, chosen, campaigns)
+
+
+def _specialised(c: CampaignRuntime, op: OperatorSlot, other: CampaignRuntime | None, picture: _Picture,
+                 operators: Mapping[int, OperatorSlot]) -> bool:
+    """``op`` is needed by ``c`` rather than by ``other``: ``other`` has, besides him, operators who could not
+    serve ``c`` (so he brings ``c`` what it needs, and they keep ``other`` going). Interchangeable operators are
+    shared by priority alone."""
+    if other is None:
+        return True
+    demand = picture.demand.get(c.id)
+    if demand is None:
+        return False
+    return any(not (in_pools(m, c) and demand.served_by(m))
+               for i in other.members - {op.id} if (m := operators.get(i)) is not None)
 
 
 def allocate(operators: Iterable[OperatorSlot], campaigns: Sequence[CampaignRuntime]) -> None:
@@ -238,7 +273,8 @@ def allocate(operators: Iterable[OperatorSlot], campaigns: Sequence[CampaignRunt
     for c in campaigns:
         c.members.clear()
     movable: list[OperatorSlot] = []
-    for op in operators:
+    operators_seen = list(operators)
+    for op in operators_seen:
         if op.state is OperatorState.offline:
             op.campaign_id = None
         elif op.state in _MOVABLE:
@@ -277,3 +313,21 @@ def allocate(operators: Iterable[OperatorSlot], campaigns: Sequence[CampaignRunt
         chosen = picture.choose(op)
         if chosen is not None:
             move(op, chosen, by_id)
+    # no campaign with work waits with nobody while a free operator who can serve it works where others, who could
+    # not serve it, keep things going: the one with the fewest other options comes
+    everyone = {op.id: op for op in operators_seen}
+    for c in sorted(picture.dialling, key=lambda x: (-x.priority, x.id)):
+        if c.members or not picture.demand[c.id].has_work:
+            continue
+        fit = [op for op in rest if op.state is OperatorState.ready and c.id in useful[op.id] and _room(c, op)
+               and _specialised(c, op, by_id.get(op.campaign_id) if op.campaign_id is not None else None, picture,
+                                everyone)]
+        if fit:
+            move(min(fit, key=lambda o: (len(useful[o.id]), -len(by_id[o.campaign_id].members)
+                                         if o.campaign_id in by_id else 0, o.id)), c, by_id)
+    # and those left without a campaign take a place that opened meanwhile
+    for op in rest:
+        if op.campaign_id is None:
+            chosen = picture.choose(op)
+            if chosen is not None:
+                move(op, chosen, by_id)

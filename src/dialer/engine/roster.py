@@ -126,7 +126,7 @@ class OperatorRoster:
         if op.endpoint in self.ctx.phones_down:
             self.transition(op, OE.pause, reason=PHONE_OFFLINE)
             return
-        allocate_one(op, self.ctx.campaigns)
+        allocate_one(op, self.ctx.campaigns, self.ctx.operators)
         waiting = [x for x in self.ctx.calls.waiting_calls()
                    if op.id not in x.missed_by and eligible(op, x.campaign, x.candidate)
                    and (x.campaign.id == op.campaign_id or op.campaign_id not in self.ctx.campaigns
@@ -257,7 +257,7 @@ class OperatorRoster:
             self.transition(op, OE.pause, reason=reason)
         else:
             self.transition(op, OE.log_out)
-        allocate_one(op, self.ctx.campaigns)
+        allocate_one(op, self.ctx.campaigns, self.ctx.operators)
         return {"ok": True}
 
     def _command_complete(self, op: OperatorSlot, p: Mapping[str, Any]) -> dict[str, Any]:
