@@ -64,10 +64,12 @@ async def test_titles_labels_order_and_zones(page: Page, app: FastAPI, live_serv
     zone = page.locator("select[name=time_zone]")
     await expect(zone).to_have_value("Europe/Moscow")
     await zone.select_option("Asia/Vladivostok")
-    await page.click("[data-action=save]")
-    await expect(page.locator(".toast.ok")).to_be_visible()
-    campaign = (await (await page.request.get(f"{live_server.url}/api/campaigns/{world.campaign_id}")).json())
-    assert campaign["time_zone"] == "Asia/Vladivostok"
+    async with page.expect_response(lambda r: r.request.method == "PATCH"
+                                    and r.url.endswith(f"/api/campaigns/{world.campaign_id}")) as saved:
+        await page.click("[data-action=save]")
+    answer = await saved.value
+    assert answer.ok, await answer.text()
+    assert (await answer.json())["time_zone"] == "Asia/Vladivostok"
 
 
 async def test_permission_groups_and_audit_labels_in_russian(page: Page, live_server: LiveServer) -> None:
