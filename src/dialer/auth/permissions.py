@@ -51,6 +51,8 @@ class P(StrEnum):
     callerids_write = "caller_ids.write"
     telephony_read = "telephony.read"
     telephony_write = "telephony.write"
+    integrations_read = "integrations.read"
+    integrations_write = "integrations.write"
     # Access and audit
     users_read = "users.read"
     users_write = "users.write"
@@ -103,6 +105,8 @@ DESCRIPTIONS: dict[P, str] = {
     P.callerids_write: "Change caller IDs and groups",
     P.telephony_read: "See trunks and SIP devices",
     P.telephony_write: "Change trunks and SIP devices",
+    P.integrations_read: "See CRM connections, webhooks, the outbox and the integration log",
+    P.integrations_write: "Change CRM connections, status mappings, webhooks and the integration API's addresses",
     P.users_read: "See users",
     P.users_write: "Create, change and deactivate users, grant them roles and permissions",
     P.roles_read: "See roles and the permission catalogue",
@@ -125,7 +129,7 @@ ROLES: dict[str, tuple[str, str, str, frozenset[P]]] = {
               "Full access: users, campaigns, equipment, reports, settings", ALL - {P.panel_use}),
     "supervisor": ("Супервайзер", "Supervisor",
                    "Monitoring of operators and campaigns, reports; can change statuses and pause campaigns",
-                   _READ - {P.users_read, P.roles_read, P.audit_read}
+                   _READ - {P.users_read, P.roles_read, P.audit_read, P.integrations_read}
                    | {P.campaigns_control, P.operators_control, P.monitoring_read, P.reports_read,
                       P.callbacks_write, P.tokens_manage}),
     "operator": ("Оператор", "Operator", "Own panel only: taking calls, wrap-up, manual dialling",

@@ -109,14 +109,14 @@ async def _connector_read_extra(session: AsyncSession, obj: CrmConnector) -> dic
 
 connectors = Resource(
     model=CrmConnector, path="crm-connectors", tag="integration", read_schema=ConnectorRead,
-    create_schema=ConnectorCreate, update_schema=ConnectorUpdate, read_perm=P.telephony_read,
-    write_perm=P.telephony_write, search=("name", "kind"), sort=("id", "name", "kind", "created_at"),
+    create_schema=ConnectorCreate, update_schema=ConnectorUpdate, read_perm=P.integrations_read,
+    write_perm=P.integrations_write, search=("name", "kind"), sort=("id", "name", "kind", "created_at"),
     filters=("kind", "is_active"), before_create=_connector_before_create, before_update=_connector_before_update,
     read_extra=_connector_read_extra, label="CRM connector",
 )
 connector_router = crud_router(connectors)
-_cfg_read = Depends(require(P.telephony_read))
-_cfg_write = Depends(require(P.telephony_write))
+_cfg_read = Depends(require(P.integrations_read))
+_cfg_write = Depends(require(P.integrations_write))
 
 
 @connector_router.get("/{item_id}/statuses", response_model=dict[str, str],
@@ -161,8 +161,8 @@ async def _subscription_before_create(session: AsyncSession, data: dict[str, Any
 
 subscriptions = Resource(
     model=WebhookSubscription, path="webhooks", tag="integration", read_schema=SubscriptionRead,
-    create_schema=SubscriptionCreate, update_schema=SubscriptionUpdate, read_perm=P.telephony_read,
-    write_perm=P.telephony_write, search=("name", "url"), sort=("id", "name", "created_at"),
+    create_schema=SubscriptionCreate, update_schema=SubscriptionUpdate, read_perm=P.integrations_read,
+    write_perm=P.integrations_write, search=("name", "url"), sort=("id", "name", "created_at"),
     filters=("is_active",), before_create=_subscription_before_create, label="webhook subscription",
 )
 subscription_router = crud_router(subscriptions)
@@ -189,8 +189,8 @@ async def send_test_event(item_id: int, request: Request, session: Session,
 
 allow = Resource(
     model=IntegrationAllow, path="integration-allow", tag="integration", read_schema=AllowRead,
-    create_schema=AllowCreate, update_schema=AllowUpdate, read_perm=P.telephony_read,
-    write_perm=P.telephony_write, search=("cidr", "comment"), sort=("id", "cidr", "created_at"),
+    create_schema=AllowCreate, update_schema=AllowUpdate, read_perm=P.integrations_read,
+    write_perm=P.integrations_write, search=("cidr", "comment"), sort=("id", "cidr", "created_at"),
     label="allowed address",
 )
 

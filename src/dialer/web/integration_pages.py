@@ -23,12 +23,12 @@ from dialer.web.render import render
 
 router = APIRouter(include_in_schema=False)
 
-nav.register(nav.NavItem("admin.integrations", "/admin/integrations", "nav.admin.integrations", P.telephony_read,
+nav.register(nav.NavItem("admin.integrations", "/admin/integrations", "nav.admin.integrations", P.integrations_read,
                          "admin"))
 
 
 def _config(principal: Principal, view: str) -> Markup:
-    data = {"view": view, "can_write": P.telephony_write in principal.permissions,
+    data = {"view": view, "can_write": P.integrations_write in principal.permissions,
             "can_lists": P.lists_read in principal.permissions, "can_codes": P.codes_read in principal.permissions,
             "events": list(WEBHOOK_EVENTS),
             "kinds": ["leadvertex", "bitrix24", "generic_http", "fake"]}
@@ -36,12 +36,12 @@ def _config(principal: Principal, view: str) -> Markup:
 
 
 @router.get("/admin/integrations")
-async def integrations(request: Request, principal: Principal = page(P.telephony_read)) -> HTMLResponse:
+async def integrations(request: Request, principal: Principal = page(P.integrations_read)) -> HTMLResponse:
     return render(request, "admin/integrations.html", principal, active_nav="admin.integrations",
                   title="nav.admin.integrations", config=_config(principal, "settings"))
 
 
 @router.get("/admin/integrations/debug")
-async def integrations_debug(request: Request, principal: Principal = page(P.telephony_read)) -> HTMLResponse:
+async def integrations_debug(request: Request, principal: Principal = page(P.integrations_read)) -> HTMLResponse:
     return render(request, "admin/integrations.html", principal, active_nav="admin.integrations",
                   title="int.debug.title", config=_config(principal, "debug"))
