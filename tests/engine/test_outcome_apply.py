@@ -214,7 +214,7 @@ async def test_postpone_makes_a_callback(world: World) -> None:
     served = await world.callback(cid, e164, NOW - timedelta(minutes=5), NOW + timedelta(minutes=55))
     at = NOW + timedelta(hours=2)
     decision = await finish(world, cid, "answered", callback_at=at, callback_operator_id=operator_id,
-                            callback_id=served)
+                            callback_id=served, comment="Перезвонить после 15:00, спросить Ивана")
     assert decision == ContactDecision(False, at, None, Reason.postponed)
     async with world.sessionmaker() as session:
         rows = (await session.scalars(select(Callback).order_by(Callback.id))).all()
@@ -222,6 +222,7 @@ async def test_postpone_makes_a_callback(world: World) -> None:
     new = rows[2]
     assert (new.kind, new.operator_id, new.number, new.window_start, new.window_end, new.status, new.contact_id) == (
         CallbackKind.personal, operator_id, e164, at, at + CALLBACK_WINDOW, CallbackStatus.pending, cid)
+    assert new.comment == "Перезвонить после 15:00, спросить Ивана"  # what the operator wrote when booking it
     c = await world.get_contact(cid)
     assert (c.status, c.next_call_at) == (ContactStatus.in_progress, at)
     # the hopper offers it at that time, to that operator

@@ -104,6 +104,8 @@ class AttemptResult:
     callback_operator_id: int | None = None
     #: The operator's "never call again".
     never_call: bool = False
+    #: The operator's comment (a callback booked with the result carries it).
+    comment: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,7 +428,8 @@ async def _settle_callbacks(session: AsyncSession, plan: CampaignPlan, result: A
             campaign_id=plan.campaign_id, contact_id=result.contact_id, number=result.number,
             kind=CallbackKind.personal if personal else CallbackKind.common, operator_id=result.callback_operator_id,
             window_start=result.callback_at, window_end=result.callback_at + CALLBACK_WINDOW,
-            status=CallbackStatus.pending, comment=f"Перенос звонка оператором (попытка {result.attempt_id})"))
+            status=CallbackStatus.pending,
+            comment=result.comment.strip() or f"Перенос звонка оператором (попытка {result.attempt_id})"))
         await session.flush()
 
 

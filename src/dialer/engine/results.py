@@ -109,7 +109,8 @@ class AttemptResults:
             callback_at=completion.callback_at if completion else None,
             callback_operator_id=(op_for_callback.id if completion and completion.callback_personal
                                   and op_for_callback is not None else None),
-            never_call=bool(completion and completion.never_call))
+            never_call=bool(completion and completion.never_call),
+            comment=completion.comment if completion else "")
         self.ctx.journal.finish(call.attempt_id, columns, result, c.plan, utc)
         c.calls.pop(call.attempt_id, None)
         c.dialling.pop(call.attempt_id, None)

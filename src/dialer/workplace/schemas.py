@@ -214,6 +214,8 @@ class IdleReason(BaseModel):
 class CampaignLive(BaseModel):
     id: int
     name: str
+    #: The campaign's time zone (its schedule, and the times of its idle reasons, are in it).
+    time_zone: str = ""
     status: str
     status_reason: str
     dial_mode: str

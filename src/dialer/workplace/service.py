@@ -263,7 +263,8 @@ async def snapshot(session: AsyncSession) -> LiveSnapshot:
                     ids = r.params.pop("skill_ids", [])
                     r.params["skills"] = [skill_names.get(int(i), str(i)) for i in ids]
         campaigns.append(CampaignLive(
-            id=c.id, name=c.name, status=c.status.value, status_reason=c.status_reason, dial_mode=c.dial_mode.value,
+            id=c.id, name=c.name, time_zone=c.time_zone, status=c.status.value, status_reason=c.status_reason,
+            dial_mode=c.dial_mode.value,
             priority=c.priority, calls=calls.get(c.id, {}), attempts_today=t["attempts"],
             outcomes_today=t["outcomes"], live_answers_today=t["live"], abandoned_today=t["abandoned"],
             abandon_pct=pct, abandon_upper_pct=wilson_upper_pct(t["abandoned"], t["live"]),
@@ -403,7 +404,7 @@ async def record_result(session: AsyncSession, attempt_id: int, body: CompleteBo
         phone_id=attempt.phone_id, number=attempt.number, category=code.category, completion_code_id=code.id,
         answered_by_machine=attempt.answered_by == "machine", callback_at=callback_at,
         callback_operator_id=attempt.operator_id if body.callback_personal and callback_at else None,
-        never_call=body.never_call)
+        never_call=body.never_call, comment=body.comment)
     await apply_result(session, plan, result, datetime.now(UTC), count=False)
     briefs = await find_attempts(session, operator_id=attempt.operator_id, campaign_id=attempt.campaign_id,
                                  limit=200)
