@@ -13,12 +13,13 @@ import logging
 import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import dialer
 from dialer.api import guard, openapi, problems
@@ -66,6 +67,19 @@ async def _maintain(engine: AsyncEngine, settings: Settings, every_s: float = 6 
             log.exception("audit partition maintenance failed")
 
 
+async def _seal_reports(maker: async_sessionmaker[AsyncSession], every_s: float = 600.0) -> None:
+    """Seal the reports' rollups as hours pass (reports/rollup.py), so that the work never lands on a user's
+    request; a report still seals by itself when this has not run."""
+    from dialer.reports.rollup import ensure_fresh
+
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await ensure_fresh(maker, datetime.now(UTC))
+        except Exception:  # retried next round; reports read the raw tables for what is not sealed
+            log.exception("sealing the reports' rollups failed")
+
+
 def create_app(settings: Settings | None = None, *, database_url: str | None = None,
                prepare: bool = True) -> FastAPI:
     settings = settings or get_settings()
@@ -82,14 +96,16 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.database_url = url
         maintenance = asyncio.create_task(_maintain(engine, settings))
+        sealing = asyncio.create_task(_seal_reports(app.state.sessionmaker))
         await contact_lifecycle.on_startup(engine, app.state.sessionmaker, settings)
         try:
             yield
         finally:
             await contact_lifecycle.on_shutdown()
-            maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await maintenance
+            for task in (maintenance, sealing):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await engine.dispose()
 
     app = FastAPI(title="Dialer", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
