@@ -10,13 +10,23 @@ from datetime import time, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dialer.campaign import service as campaign_service
 from dialer.campaign.status import Action
 from dialer.engine import events as ev
 from dialer.engine.commands import CommandKind
 from dialer.engine.inbound import normalise
 from dialer.engine.runner import EngineConfig
-from dialer.models import Attempt, Callback, CallerId, CallerIdGroup, Campaign, CompletionCode, Contact
-from dialer.models.campaign import caller_id_group_members
+from dialer.models import (
+    Attempt,
+    Callback,
+    CallerId,
+    CallerIdGroup,
+    Campaign,
+    CompletionCode,
+    Contact,
+    ContactList,
+)
+from dialer.models.campaign import caller_id_group_members, campaign_lists, campaign_pools
 from dialer.models.enums import AttemptState, CallbackStatus, CampaignKind, DialMode, OperatorState, OutcomeCategory
 from dialer.telephony.traffic import Constant, Scenario
 from tests.engine.engine_world import NOW, EngineWorld, Harness, engine_world, scenario
@@ -215,25 +225,43 @@ async def test_a_paused_campaign_gives_the_message_at_once(sessionmaker: async_s
         assert await session.scalar(select(Callback.id).where(Callback.contact_id == contact_id)) is not None
 
 
-async def test_callers_nobody_takes_are_refused_and_an_unknown_caller_may_have_no_contact(
+async def test_callers_nobody_takes_are_refused_and_a_stranger_goes_to_the_highest_priority_campaign(
         sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     maker = sessionmaker
     world = await _world(maker, caller_ids=(OUR_NUMBER,))
+    # a second running campaign of higher priority with the same caller IDs
+    async with maker() as session, session.begin():
+        base = await session.get(Campaign, world.campaign_id)
+        assert base is not None
+        other = Campaign(name="Осень", strategy_id=base.strategy_id, priority=90, dial_params={},
+                         completion_code_group_id=base.completion_code_group_id, kind=CampaignKind.infinite,
+                         caller_id_group_id=base.caller_id_group_id)
+        session.add(other)
+        await session.flush()
+        other_list = ContactList(name="Осенний список")
+        session.add(other_list)
+        await session.flush()
+        await session.execute(campaign_lists.insert().values(campaign_id=other.id, list_id=other_list.id))
+        await session.execute(campaign_pools.insert().values(campaign_id=other.id, pool_id=world.pool_id))
+        other_id = other.id
+    async with maker() as session, session.begin():
+        await campaign_service.change_status(session, other_id, Action.start)
     h = Harness(maker, _traffic(), human_operators=tuple(world.operator_ids), config=CONFIG)
     async with h.running():
+        assert {world.campaign_id, other_id} <= set(h.engine.ctx.campaigns)
         # a number no running campaign calls from: refused at once, no attempt
         stray = h.sim.incoming("+79165550004", "+74950000404", ring_patience_s=60.0)
         await h.advance(1)
         await h.settle()
         assert h.sim.live_calls() == 0 and await _inbound(maker) == []
         assert stray not in h.engine.ctx.by_call_id
-        # a stranger calling our number: taken by the campaign with no contact; he gives up waiting after 2 s
+        # a stranger calling our number: taken by the higher-priority campaign, no contact; he gives up after 2 s
         h.sim.incoming("+79165550005", OUR_NUMBER, hold_patience_s=2.0)
         await h.advance(4)
         await h.settle()
         assert h.sim.live_calls() == 0
     [gave_up] = await _inbound(maker)
-    assert gave_up.campaign_id == world.campaign_id and gave_up.contact_id is None
+    assert gave_up.campaign_id == other_id and gave_up.contact_id is None
     assert gave_up.outcome is OutcomeCategory.abandoned and gave_up.hangup_side == "customer"
     assert gave_up.completion_code_id == await _code(maker, "abandoned")
 
