@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import time, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -76,6 +77,21 @@ async def _past_attempt(maker: async_sessionmaker[AsyncSession], world: EngineWo
         return int(row.id)
 
 
+def _record_pacer(pacer: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Record what the campaign's real pacer is told (its methods still run)."""
+    calls: dict[str, list[tuple[Any, ...]]] = {}
+    for name in ("on_call_result", "on_abandon", "on_talk_ended", "on_wrap_up_ended"):
+        calls[name] = []
+        method = getattr(pacer, name)
+
+        def recorded(*args: Any, _name: str = name, _method: Any = method) -> Any:
+            calls[_name].append(args)
+            return _method(*args)
+
+        setattr(pacer, name, recorded)
+    return calls
+
+
 async def _inbound(maker: async_sessionmaker[AsyncSession]) -> list[Attempt]:
     async with maker() as session:
         return list((await session.scalars(select(Attempt).where(Attempt.direction == "inbound")
@@ -114,12 +130,14 @@ async def test_a_known_caller_reaches_his_last_campaign_and_an_operator_before_o
         ctx = h.engine.ctx
         c = ctx.campaigns[world.campaign_id]
         op = h.engine.operators[op_id]
+        hooks = _record_pacer(c.pacer)
         assert (await h.engine.submit(CommandKind.ready, op_id))["ok"]
         await h.advance(3)  # progressive: reserved for an outbound customer, who answers after 2 s
         await h.settle()
         assert op.state is OperatorState.in_call and op.call is not None
         outbound_call = op.call
         placed_before = ctx.placed
+        counts_before_inbound = {k: len(v) for k, v in hooks.items()}
         # the customer calls back, writing the number nationally as his phone company delivers it
         h.sim.incoming("89165550001", OUR_NUMBER, talk_s=10.0, hold_patience_s=120.0)
         await h.advance(1)
@@ -131,6 +149,7 @@ async def test_a_known_caller_reaches_his_last_campaign_and_an_operator_before_o
         obs = h.engine.placement.observe(c)
         assert (obs.calls_waiting, obs.calls_dialling) == (0, 0) and ctx.placed == placed_before
         assert waiting.id not in c.answered and waiting.id not in c.dialling
+        counts_at_answer = {k: len(v) for k, v in hooks.items()}
         await h.advance(20)  # the outbound customer hangs up; the operator wraps up
         await h.settle()
         assert op.state is OperatorState.wrap_up and op.call is outbound_call
@@ -146,6 +165,7 @@ async def test_a_known_caller_reaches_his_last_campaign_and_an_operator_before_o
         assert op.state is OperatorState.wrap_up
         assert (await h.engine.submit(CommandKind.complete, op_id, completion_code_id=world.codes["Согласен"],
                                       comment="called back"))["ok"]
+        counts_after_inbound = {k: len(v) for k, v in hooks.items()}
         await h.advance(1)
         await h.settle()
         events = h.drain_events()
@@ -159,6 +179,10 @@ async def test_a_known_caller_reaches_his_last_campaign_and_an_operator_before_o
                                                                 Attempt.dialed_at >= NOW))).all()
     assert contact is not None and contact.attempts_total == 1  # counted on the contact like any attempt
     assert len(outbound) == ctx.placed  # every placement is an outbound attempt; the inbound call is none
+    # what the outbound pacer learnt: its own placements, talk and wrap-up only (the one outbound conversation)
+    assert counts_at_answer == counts_before_inbound
+    assert counts_after_inbound == {**counts_at_answer, "on_talk_ended": 1, "on_wrap_up_ended": 1}
+    assert counts_after_inbound["on_call_result"] == 1 and hooks["on_abandon"] == []
     connected = [e for e in events if isinstance(e, ev.CallConnected) and e.attempt_id == done.id]
     assert connected and connected[0].operator_id == op_id
     # the wait of an inbound caller is no abandon of the outbound dial

@@ -100,6 +100,8 @@ class InboundCalls:
         self.ctx = ctx
         #: Live inbound calls by attempt id → why the caller gets the message at once (None: he queues).
         self._calls: dict[int, str | None] = {}
+        #: Operators wrapping up an inbound conversation (their wrap-up time is no outbound pacer's either).
+        self._wrapping: set[int] = set()
 
     # --- the face calls.py sees -------------------------------------------------------------------------------
     def owns(self, call: LiveCall) -> bool:
@@ -316,8 +318,18 @@ class InboundCalls:
         ctx.results.finish(call, OutcomeCategory.abandoned, ctx.codes.get("abandoned"), event=event)
 
     def forget(self, call: LiveCall) -> None:
-        """A conversation ended (its wrap-up follows the normal path): nothing of it is inbound-specific any more."""
+        """An inbound conversation ended: its wrap-up follows the normal path; only the wrap-up's length is kept from
+        the pacer (:meth:`wrapped_up`)."""
         self._calls.pop(call.attempt_id, None)
+        if call.operator is not None:
+            self._wrapping.add(call.operator.id)
+
+    def wrapped_up(self, op: OperatorSlot) -> bool:
+        """``op`` ends a wrap-up: True (once) when it was an inbound conversation's."""
+        if op.id in self._wrapping:
+            self._wrapping.discard(op.id)
+            return True
+        return False
 
 
 def _int(value: Any) -> int | None:

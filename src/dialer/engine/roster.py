@@ -79,6 +79,9 @@ class OperatorRoster:
         utc = self.ctx.clock.utcnow()
         if previous is S.wrap_up:
             camp = self.ctx.campaigns.get(op.campaign_id) if op.campaign_id is not None else None
+            inbound = getattr(self.ctx, "inbound", None)
+            if inbound is not None and inbound.wrapped_up(op):
+                camp = None  # an inbound conversation's wrap-up is no sample of the outbound pacer
             if camp is not None:
                 camp.pacer.on_wrap_up_ended(now - op.since)
         op.state = new
