@@ -60,7 +60,7 @@ async def test_csv_export_round_trip_and_filters(app: FastAPI, admin: httpx.Asyn
     header = rows[0]
     assert header[:5] == ["ФИО", "Телефон", "Рабочий телефон", "Сумма", "Дата"] and "region" in header
     first = dict(zip(header, rows[1], strict=True))
-    assert first["Сумма"] == "1234,56" and first["Дата"] == "2024-03-01" and first["status"] == "in_progress"
+    assert first["Сумма"] == "1234,56" and first["Дата"] == "01.03.2024" and first["status"] == "in_progress"
     assert first["last_outcome"] == "no_answer" and first["tags"] == "t"
     await _round_trip(admin, lst, "export.csv", r.content)
 

@@ -117,7 +117,7 @@ async def test_manual_dial_is_checked_before_the_engine(app: FastAPI) -> None:
         await world.start()
         r = await me.post("/api/workplace/manual-dial", json={"campaign_id": world.campaign_id, "number": "12"})
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "number"
-        assert "not a valid phone number" in r.json()["errors"][0]["reason"]
+        assert "недопустимый номер телефона" in r.json()["errors"][0]["reason"]  # an operator reads Russian
         r = await me.post("/api/workplace/manual-dial", json={"campaign_id": world.campaign_id})
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "number"
         state = (await me.get("/api/workplace/state")).json()
