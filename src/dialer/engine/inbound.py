@@ -145,7 +145,7 @@ class InboundCalls:
                               number=caller, list_id=cast(int, match.list_id), selection_id=None, callback_id=None,
                               operator_id=None, skill_id=None, min_skill_level=None, pool_id=None, priority=0)
         call = LiveCall(attempt_id=attempt_id, campaign=c, candidate=candidate, caller_id=row["caller_id"],
-                        state=A.ringing, queued_utc=utc, call_id=ev.call_id)
+                        state=A.ringing, queued_utc=utc, call_id=ev.call_id, inbound=True)
         closed = self._closed_reason(c)
         self._calls[attempt_id] = closed
         c.calls[attempt_id] = call

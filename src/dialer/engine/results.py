@@ -136,7 +136,10 @@ class AttemptResults:
             self.ctx.dirty.add(c.id)  # a line is free again (the pacer counts lines)
 
     def _count_error(self, c: CampaignRuntime, category: OutcomeCategory, call: LiveCall) -> None:
-        """Safety auto-stop (001): N error results in a row within the window pause the campaign."""
+        """Safety auto-stop (001): N error results in a row within the window pause the campaign. Inbound calls
+        say nothing about the trunk's outbound calls: they neither count nor clear the streak."""
+        if call.inbound:
+            return
         if category is not OutcomeCategory.error:
             c.errors.clear()
             return

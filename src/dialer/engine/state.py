@@ -91,6 +91,8 @@ class LiveCall:
     #: The operator was reserved before the call was answered: the call is covered (pacing counts it so).
     reserved: bool = False
     preview: bool = False
+    #: A customer's call to the campaign (engine/inbound.py), not one the dialer placed.
+    inbound: bool = False
     #: A live answer not connected within the threshold: abandoned for the statistics, whatever comes later.
     abandoned: bool = False
     hold_playing: bool = False
