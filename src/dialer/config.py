@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     sip_dns_servers: str = ""
     #: Comma-separated digest algorithms offered to phones without a setting of their own (MD5, SHA-256).
     sip_digest_algorithms: str = "MD5"
+    #: Inbound calls (engine/inbound.py): how long a caller waits for a free operator (at most the campaign's
+    #: ``max_hold_s``), the message then played (a file of the hold-audio directory, without ``.wav``) and for how
+    #: long, and how soon after the callback booked for him is due.
+    inbound_queue_s: float = 30.0
+    inbound_message: str = "callback-message"
+    inbound_message_s: float = 8.0
+    inbound_callback_after_s: float = 60.0
     #: UDP ports for hold music RTP.
     rtp_port_min: int = 20000
     rtp_port_max: int = 20999

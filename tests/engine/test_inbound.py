@@ -8,6 +8,7 @@ import dataclasses
 from datetime import time, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -314,3 +315,15 @@ async def test_outside_the_campaigns_hours_the_caller_gets_the_message_at_once(
     assert "outside the campaign's hours" in done.hangup_cause
     async with maker() as session:
         assert await session.scalar(select(Callback.id).where(Callback.contact_id == contact_id)) is not None
+
+
+def test_the_inbound_settings_reach_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dialer.config import Settings
+    from dialer.tools.engine import engine_config
+
+    for name, value in (("QUEUE_S", "45"), ("MESSAGE", "after-hours"), ("MESSAGE_S", "12.5"),
+                        ("CALLBACK_AFTER_S", "900")):
+        monkeypatch.setenv(f"DIALER_INBOUND_{name}", value)
+    config = engine_config(Settings(), seed=7)
+    assert (config.inbound_queue_s, config.inbound_message, config.inbound_message_s,
+            config.inbound_callback_after_s, config.seed) == (45.0, "after-hours", 12.5, 900.0, 7)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,6 +36,14 @@ log = logging.getLogger(__name__)
 def simulated(clock: Clock, scenario: Scenario | None = None, *, seed: int | None = None) -> SimTelephony:
     """Simulated telephony (when no trunk is configured): the built-in 25 %-live traffic."""
     return SimTelephony(clock, scenario or builtin_scenario("s20_p25"), seed=seed)
+
+
+def engine_config(settings: Settings, **overrides: Any) -> EngineConfig:
+    """The engine's configuration from the settings (``DIALER_INBOUND_*``), the rest its defaults."""
+    return EngineConfig(**{
+        "inbound_queue_s": settings.inbound_queue_s, "inbound_message": settings.inbound_message,
+        "inbound_message_s": settings.inbound_message_s, "inbound_callback_after_s": settings.inbound_callback_after_s,
+        **overrides})
 
 
 def build_engine(maker: async_sessionmaker[AsyncSession], *, database_url: str | None,
@@ -75,7 +84,7 @@ async def run_engine(settings: Settings | None = None, *, database_url: str | No
         clock = clock or SystemClock()
         sip = await configured_telephony(settings, maker, clock) if telephony is None else None
         engine = build_engine(maker, database_url=url, telephony=sip or telephony, clock=clock,
-                              config=config, scenario=scenario, sim_operators=sim_operators)
+                              config=config or engine_config(settings), scenario=scenario, sim_operators=sim_operators)
         stop = stop or asyncio.Event()
         install_signal_handlers(stop)
         async with asyncio.TaskGroup() as tg:

@@ -33,7 +33,7 @@ from dialer.engine.runner import Engine, EngineConfig, install_signal_handlers
 from dialer.migrate import prepare_database
 from dialer.telephony.base import Telephony
 from dialer.telephony.traffic import Distribution, Scenario
-from dialer.tools.engine import build_engine
+from dialer.tools.engine import build_engine, engine_config
 from dialer.voip.runtime import configured_telephony, watch_trunks
 from dialer.web.live import server_exiting
 
@@ -93,8 +93,9 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
                 sip = await configured_telephony(settings, maker, clock)
                 telephony = sip
             engine = build_engine(maker, database_url=url, telephony=telephony, clock=clock,
-                                  config=config, scenario=scenario, sim_operators=sim_operators,
-                                  human_operators=human_operators, sim_wrap_up_s=sim_wrap_up_s)
+                                  config=config or engine_config(settings), scenario=scenario,
+                                  sim_operators=sim_operators, human_operators=human_operators,
+                                  sim_wrap_up_s=sim_wrap_up_s)
             if on_engine is not None:
                 on_engine(engine)
         # CRM writes and webhooks go out from here (an outage of a CRM never touches the engine), reads come in
