@@ -158,7 +158,7 @@ async def test_attempt_card_has_stage_durations_and_search_finds_it(app: FastAPI
                     answered_at=t0 + timedelta(seconds=9), connected_at=t0 + timedelta(seconds=10),
                     hung_up_at=t0 + timedelta(seconds=70), wrap_up_ended_at=t0 + timedelta(seconds=80))
         other = Attempt(campaign_id=world.campaign_id, contact_id=None, number="+79169999999",
-                        state=AttemptState.done, outcome=OutcomeCategory.busy, queued_at=t0)
+                        state=AttemptState.done, outcome=OutcomeCategory.busy, queued_at=t0, direction="inbound")
         session.add_all([a, other])
         await session.flush()
         attempt_id = a.id
@@ -183,6 +183,10 @@ async def test_attempt_card_has_stage_durations_and_search_finds_it(app: FastAPI
         # a finished call to a number that is no contact's (a manual dial) is found too
         found = (await sup.get("/api/monitoring/attempts", params={"number": "8 (916) 999-99-99"})).json()
         assert [f["id"] for f in found] == [other.id]
+        # a customer's own call (engine/inbound.py) says so, in the search and on the card
+        assert [f["direction"] for f in found] == ["inbound"] and hit["direction"] == "outbound"
+        assert (await sup.get(f"/api/attempts/{other.id}")).json()["direction"] == "inbound"
+        assert card["direction"] == "outbound"
         r = await sup.get("/api/monitoring/attempts", params={"number": "abc"})
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "number"
 

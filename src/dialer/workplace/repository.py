@@ -260,8 +260,8 @@ async def dialable_left(session: AsyncSession, campaign_ids: Sequence[int]) -> d
 async def live_calls(session: AsyncSession) -> list[Any]:
     """Attempts not done (through the partial index ``ix_attempts_live``, hence the literal state)."""
     return list((await session.execute(
-        select(Attempt.id, Attempt.campaign_id, Attempt.operator_id, Attempt.number, Attempt.state,
-               Attempt.answered_by, Attempt.queued_at)
+        select(Attempt.id, Attempt.campaign_id, Attempt.operator_id, Attempt.number, Attempt.direction,
+               Attempt.state, Attempt.answered_by, Attempt.queued_at)
         .where(Attempt.state != literal_column(f"'{AttemptState.done.value}'")).order_by(Attempt.id))).all())
 
 

@@ -278,6 +278,7 @@ class LiveCall(BaseModel):
     campaign_id: int
     operator_id: int | None
     number: str
+    direction: str = "outbound"
     state: str
     answered_by: str | None
     queued_at: datetime
@@ -310,6 +311,8 @@ class AttemptBrief(BaseModel):
     campaign_name: str | None
     contact_id: int | None
     number: str
+    #: "outbound" (placed by the dialer) or "inbound" (the customer called: engine/inbound.py).
+    direction: str = "outbound"
     state: str
     outcome: str | None
     completion_code: str | None
@@ -325,6 +328,7 @@ class AttemptDetail(BaseModel):
     campaign_name: str | None
     contact_id: int | None
     number: str
+    direction: str = "outbound"
     caller_id: str | None
     state: str
     outcome: str | None

@@ -279,6 +279,7 @@ async def snapshot(session: AsyncSession) -> LiveSnapshot:
                                   started_at=run.started_at if run else None),
         operator_counts=counts, operators=operators, campaigns=campaigns,
         live_calls=[LiveCall(attempt_id=r.id, campaign_id=r.campaign_id, operator_id=r.operator_id, number=r.number,
+                             direction=r.direction,
                              state=r.state.value, answered_by=r.answered_by, queued_at=r.queued_at)
                     for r in await repo.live_calls(session)],
         pools=[PoolLive(id=p.id, name=p.name) for p in await repo.pools(session)],
@@ -360,6 +361,7 @@ async def find_attempts(session: AsyncSession, *, number: str | None = None, ope
                                     campaign_id=campaign_id, result_pending=result_pending, limit=limit)
     return [AttemptBrief(
         id=a.id, campaign_id=a.campaign_id, campaign_name=campaign_name, contact_id=a.contact_id, number=a.number,
+        direction=a.direction,
         state=a.state.value, outcome=a.outcome.value if a.outcome else None, completion_code=code_name,
         operator_id=a.operator_id, operator_name=operator_name, queued_at=a.queued_at,
         talk_s=round((a.hung_up_at - a.connected_at).total_seconds(), 1)
@@ -439,6 +441,7 @@ async def attempt_detail(session: AsyncSession, attempt_id: int) -> AttemptDetai
     card = await engine_repo.contact_card(session, a.contact_id, campaign_id=a.campaign_id, history=10)
     return AttemptDetail(
         id=a.id, campaign_id=a.campaign_id, campaign_name=campaign_name, contact_id=a.contact_id, number=a.number,
+        direction=a.direction,
         caller_id=a.caller_id, state=a.state.value, outcome=a.outcome.value if a.outcome else None,
         completion_code_id=a.completion_code_id, completion_code=code_name, operator_id=a.operator_id,
         operator_name=operator_name, answered_by=a.answered_by, hangup_side=a.hangup_side,

@@ -105,6 +105,7 @@ function renderAttempt(container, a) {
   const facts = [
     ["supervisor.card.campaign", a.campaign_name || `#${a.campaign_id}`],
     ["supervisor.card.number", a.number],
+    ["supervisor.card.direction", t("supervisor.direction." + (a.direction || "outbound"))],
     ["supervisor.card.contact", a.contact_id ? `#${a.contact_id}` : null],
     ["supervisor.card.operator", a.operator_name],
     ["supervisor.card.code", a.completion_code],
@@ -589,6 +590,7 @@ export function startFloor(root) {
       el("button", { type: "button", class: "link sup-recent-row", dataset: { id: a.id, state: a.state }, onclick: () => openAttempt(a.id) },
         el("span", { class: "sup-alert-time" }, fmtTime(a.queued_at)), " ",
         el("span", { class: "sup-recent-number" }, a.number), " ",
+        a.direction === "inbound" ? el("span", { class: "pill sup-inbound" }, t("supervisor.direction.inbound")) : "",
         a.outcome ? el("span", { class: `pill oc-${a.outcome}` }, t("outcome." + a.outcome))
           : el("span", { class: "pill st-in_call" }, label("supervisor.astate.", a.state)),
         a.operator_name ? el("span", { class: "muted" }, " " + a.operator_name) : ""))) : [el("li", { class: "muted sup-none" }, "—")]));
@@ -663,7 +665,9 @@ export function startFloor(root) {
         onclick: () => openAttempt(a.id), onkeydown: (ev) => { if (ev.key === "Enter") openAttempt(a.id); } },
       el("td", {}, `#${a.id}`), el("td", {}, fmtDateTime(a.queued_at)), el("td", {}, a.campaign_name || ""),
       el("td", {}, a.outcome ? el("span", { class: `pill oc-${a.outcome}` }, t("outcome." + a.outcome)) : label("supervisor.astate.", a.state)),
-      el("td", {}, a.number), el("td", {}, a.operator_name || "")))))
+      el("td", {}, a.number, a.direction === "inbound"
+        ? el("span", { class: "pill sup-inbound" }, " " + t("supervisor.direction.inbound")) : ""),
+      el("td", {}, a.operator_name || "")))))
       : el("p", { class: "muted" }, t(query.number ? "supervisor.search.nothing" : "supervisor.no_calls")));
   }
 
