@@ -72,18 +72,7 @@ def ringback(payload_type: int) -> bytes:
 
 def write_chime(path: Path, rate: int = RATE) -> None:
     """Write the chime to ``path`` atomically (a reader never sees half a file)."""
-    samples = chime_samples(rate)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh, wave.open(fh, "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(rate)
-            wav.writeframes(struct.pack(f"<{len(samples)}h", *samples))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_wav(path, chime_samples(rate), rate)
 
 
 def ensure_default_hold_audio(directory: str | Path, name: str = DEFAULT_HOLD_AUDIO) -> Path | None:
@@ -137,6 +126,7 @@ def ensure_default_message(directory: str | Path, name: str = DEFAULT_MESSAGE) -
 
 
 def _write_wav(path: Path, samples: list[int], rate: int = RATE) -> None:
+    """16-bit mono WAV written atomically: to a temporary file beside ``path``, then renamed over it."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh, wave.open(fh, "wb") as wav:

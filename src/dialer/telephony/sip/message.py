@@ -103,20 +103,10 @@ def split_outside_quotes(text: str, sep: str) -> list[str]:
     if '"' not in text:
         return text.split(sep)
     parts: list[str] = []
-    quoted, start, i = False, 0, 0
-    while i < len(text):
-        ch = text[i]
-        if quoted:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == sep:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
+    start = 0
+    while (i := _find_outside_quotes(text, sep, start)) >= 0:
+        parts.append(text[start:i])
+        start = i + 1
     parts.append(text[start:])
     return parts
 
