@@ -149,18 +149,25 @@ def _room(c: CampaignRuntime, op: OperatorSlot) -> bool:
 
 
 class _Picture:
-    """The dialling campaigns and their demand, computed once per allocation."""
+    """The dialling campaigns and their demand, each read from its hopper at most once per allocation and only
+    when asked (one freed operator asks only about the campaigns of his pools)."""
 
     def __init__(self, campaigns: Iterable[CampaignRuntime]) -> None:
         self.dialling = [c for c in campaigns if c.dialing]
-        self.demand = {c.id: Demand.of(c) for c in self.dialling}
+        self._demand: dict[int, Demand] = {}
+
+    def demand(self, c: CampaignRuntime) -> Demand:
+        found = self._demand.get(c.id)
+        if found is None:
+            found = self._demand[c.id] = Demand.of(c)
+        return found
 
     def useful(self, op: OperatorSlot) -> list[CampaignRuntime]:
         """The dialling campaigns that have work ``op`` can do now."""
         if not op.info.is_active:
             return []
-        return [c for c in self.dialling if in_pools(op, c) and self.demand[c.id].has_work
-                and self.demand[c.id].served_by(op)]
+        return [c for c in self.dialling if in_pools(op, c) and self.demand(c).has_work
+                and self.demand(c).served_by(op)]
 
     def level(self, op: OperatorSlot) -> list[CampaignRuntime]:
         """The useful campaigns of the highest priority that have room for ``op``."""
@@ -259,9 +266,9 @@ def _specialised(c: CampaignRuntime, op: OperatorSlot, other: CampaignRuntime | 
     shared by priority alone."""
     if other is None:
         return True
-    demand = picture.demand.get(c.id)
-    if demand is None:
+    if not c.dialing:
         return False
+    demand = picture.demand(c)
     return any(not (in_pools(m, c) and demand.served_by(m))
                for i in other.members - {op.id} if (m := operators.get(i)) is not None)
 
@@ -317,7 +324,7 @@ def allocate(operators: Iterable[OperatorSlot], campaigns: Sequence[CampaignRunt
     # not serve it, keep things going: the one with the fewest other options comes
     everyone = {op.id: op for op in operators_seen}
     for c in sorted(picture.dialling, key=lambda x: (-x.priority, x.id)):
-        if c.members or not picture.demand[c.id].has_work:
+        if c.members or not picture.demand(c).has_work:
             continue
         fit = [op for op in rest if op.state is OperatorState.ready and c.id in useful[op.id] and _room(c, op)
                and _specialised(c, op, by_id.get(op.campaign_id) if op.campaign_id is not None else None, picture,
