@@ -27,6 +27,17 @@ Optional capabilities, looked up with ``getattr`` by the engine (a driver withou
 * ``registrations()``: the operators' phones online now (the SIP driver's registrar).
 * ``answer(call_id)`` (:class:`AnswersInbound`): take an inbound call (below).
 
+Answering machines: ``Originate.detect_machine`` asks the driver to listen to the first seconds of an answered call
+before it reports ``answered``: the event then says ``answered_by`` human or machine, and its ``at`` is still the
+moment the call was answered (the time spent deciding counts toward the engine's wait for an operator). A customer
+who hangs up while the driver listens is reported ``answered`` (human) and then ``hung_up``. With
+``machine_message`` a machine's call is reported ``answered`` (machine), the message is played after the greeting and
+the driver hangs up (``hung_up`` side ``dialer``, cause "machine message left").
+
+Transfers (the optional :class:`TransfersCalls`, the simulator and the SIP driver have it): the customer of a
+connected call goes to another operator (blind, or attended after a consultation), back to waiting for any operator
+of a pool, or to an external number through a trunk. The call keeps its :data:`CallId` throughout.
+
 Inbound calls (customers calling the caller IDs back; the simulator and the SIP driver have them):
 
 * A call arriving from a trunk is reported by :class:`IncomingCall` (its own :data:`CallId`, the caller's and the
@@ -97,6 +108,13 @@ class Originate:
     answer_timeout_s: float = 30.0
     #: Opaque values the driver passes back (attempt id, campaign id) and may put into signalling.
     variables: Mapping[str, str] = field(default_factory=dict)
+    #: Answering-machine detection (see "Answering machines" in the module docstring).
+    detect_machine: bool = False
+    #: With ``detect_machine``: a message (an audio name, as for ``play``) left on a machine after its greeting; the
+    #: driver plays it once and hangs up. None: a machine is reported at once and the engine hangs up.
+    machine_message: str | None = None
+    #: Record the call (a driver with a media plane; see :class:`Records`). Ignored by drivers without one.
+    record: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +173,21 @@ class IncomingCall:
     trunk_id: int | None = None
 
 
-Event = CallEvent | EndpointEvent | TrunkEvent | IncomingCall
+@dataclass(frozen=True, slots=True)
+class TransferRequested:
+    """An operator's phone asked to transfer its call itself (SIP REFER): the consumer decides and carries it out with
+    :class:`TransfersCalls` (the driver answers the phone accordingly)."""
+
+    call_id: CallId
+    endpoint: str
+    #: What the phone asked for: an operator's login / extension, or a number, as given (SIP: Refer-To's user part).
+    target: str
+    at: float
+    #: Attended (the phone consulted the target first, SIP Replaces) rather than blind.
+    attended: bool = False
+
+
+Event = CallEvent | EndpointEvent | TrunkEvent | IncomingCall | TransferRequested
 
 
 class TelephonyError(Exception):
@@ -213,6 +245,52 @@ class WithdrawsOffers(Protocol):
         """Stop offering an answered call to the operator it is being connected to; the customer waits again.
 
         Raises UnknownCall when the call is not being offered (ended, or the operator already picked up)."""
+
+
+@runtime_checkable
+class TransfersCalls(Protocol):
+    """The optional capability of transferring a connected call (see the module docstring).
+
+    Events: ``release`` ends the operator's leg with an ``EndpointEvent`` ``hung_up`` of his endpoint (``call_id`` set,
+    ``offer_failed`` false, detail "released"), and the customer waits again (``connect`` may follow). During a
+    consultation the second endpoint reports ``ringing``/``answered``/``hung_up`` with the same ``call_id``;
+    ``complete`` reports ``connected`` with the new ``endpoint`` after the first operator's ``hung_up``. An external
+    transfer reports ``connected`` with ``endpoint`` ``"external:<number>"`` once the number answers; if it does not,
+    the customer waits again and ``EndpointEvent`` ``hung_up`` of ``"external:<number>"`` with ``offer_failed`` true
+    follows. A phone's own transfer (SIP REFER) is reported as :class:`TransferRequested` and carried out only when
+    the consumer calls one of these methods."""
+
+    async def release(self, call_id: CallId) -> None:
+        """Blind transfer, first step: end the operator's leg of a connected call; the customer waits again on hold
+        audio (``connect`` then offers him to the next operator). Raises UnknownCall unless connected."""
+
+    async def consult(self, call_id: CallId, endpoint: str) -> None:
+        """Attended transfer: put the customer of a connected call on hold audio and ring ``endpoint``; when it
+        answers, its phone and the first operator's phone talk to each other. Raises UnknownCall,
+        EndpointUnavailable."""
+
+    async def complete(self, call_id: CallId) -> None:
+        """End a consultation by connecting the customer to the consulted endpoint and ending the first operator's
+        leg. Raises UnknownCall when no consultation is answered."""
+
+    async def cancel_consult(self, call_id: CallId) -> None:
+        """End a consultation (ringing or answered): the consulted leg ends and the first operator talks to the
+        customer again. Raises UnknownCall when there is none."""
+
+    async def transfer_external(self, call_id: CallId, number: str, caller_id: str | None = None) -> None:
+        """Send the customer of a connected (or waiting) call to ``number`` (E.164) through a trunk: the operator's
+        leg ends once the number answers, or at once (blind). Raises UnknownCall, TrunkUnavailable."""
+
+
+@runtime_checkable
+class Records(Protocol):
+    """The optional capability of recording calls (a driver with a media plane, ``Originate.record``)."""
+
+    async def start_recording(self, call_id: CallId) -> None:
+        """Start (or resume) recording an answered call. Raises UnknownCall."""
+
+    async def stop_recording(self, call_id: CallId) -> None:
+        """Stop recording; what was recorded is kept. Raises UnknownCall."""
 
 
 @runtime_checkable
