@@ -9,13 +9,17 @@ apt_install() {
   # Installs Debian packages that are missing; apt-get update once per run. apt and dpkg print hundreds of lines
   # ("Selecting previously unselected package", "Setting up"): they go to a log, and only warnings and errors are
   # shown -- the whole log when it fails.
-  local missing=() log
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  # Options (e.g. --no-install-recommends) go to apt-get install.
+  local missing=() opts=() log
+  for pkg in "$@"; do
+    if [[ $pkg == --* ]]; then opts+=("$pkg"); continue; fi
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
   [ ${#missing[@]} -eq 0 ] && return 0
   log=$(mktemp "${TMPDIR:-/tmp}/dialer-apt.XXXXXX")
   echo "Installing Debian packages: ${missing[*]} ..."
   if ! { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1; then
+         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${opts[@]}" "${missing[@]}"; } >"$log" 2>&1; then
     echo "apt-get failed:" >&2
     cat "$log" >&2
     rm -f "$log"

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_venv
 # the browser tests drive Debian's chromium (tests/web); SIPp plays carriers and phones (tests/telephony/sip); baresip too
+# the media plane: rtpengine (userspace, no kernel module), ffmpeg (recordings), espeak-ng and sox (AMD samples)
 apt_install chromium fonts-dejavu-core sip-tester baresip-core nodejs
+apt_install --no-install-recommends rtpengine-daemon ffmpeg espeak-ng sox
 quiet_pip install -e '.[test]'
 # the reports' chart libraries (vega, vega-lite, vega-embed) from npm into src/dialer/web/npm/node_modules
 command -v npm >/dev/null || apt_install npm

@@ -140,3 +140,27 @@ def bench_reports_command(
 
     print_result(asyncio.run(bench_reports(attempts, repeats=repeats, database_url=database_url, keep=keep)),
                  as_json=as_json)
+
+
+@bench_app.command("amd")
+def bench_amd_command(
+    per_class: Annotated[int, typer.Option(help="Generated samples of each class")] = 20,
+    as_json: AsJson = False,
+) -> None:
+    """Answering-machine detection on generated greetings (espeak-ng + sox): accuracy and decision time by class."""
+    from dialer.tools.bench.amd import bench_amd
+
+    print_result(bench_amd(per_class=per_class), as_json=as_json)
+
+
+@bench_app.command("media")
+def bench_media_command(
+    calls: Annotated[int, typer.Option(help="Concurrent calls through the media plane")] = 200,
+    seconds: Annotated[float, typer.Option(help="How long the calls last, wall-clock seconds")] = 30.0,
+    as_json: AsJson = False,
+) -> None:
+    """Concurrent recorded (and WebRTC-bridged) calls through rtpengine beside direct media in the same run: CPU per
+    call, packet loss, set-up time, and the engine's attempts/s with and without the media load."""
+    from dialer.tools.bench.media import bench_media
+
+    print_result(asyncio.run(bench_media(calls, seconds=seconds)), as_json=as_json)
