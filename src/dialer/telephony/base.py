@@ -146,6 +146,10 @@ class EndpointEvent:
     #: answer within its ring time, or cannot be reached — and the customer is waiting again: the engine offers him
     #: to someone else at once. (A ``withdraw`` or the end of the call is not a failed offer.)
     offer_failed: bool = False
+    #: ``hung_up`` of a *connected* call's operator whose phone was lost mid-call (stopped answering, lost the dialog,
+    #: a browser softphone disconnected): the driver has put the customer back to waiting (hold audio), and the engine
+    #: offers him to another operator at once — the customer is rescued, not hung up on.
+    phone_lost: bool = False
 
 
 @dataclass(frozen=True, slots=True)
