@@ -1,9 +1,14 @@
-"""Hold audio: G.711 A-law / µ-law encoding with our own tables, a small WAV reader and a paced RTP sender.
+"""Hold audio: G.711 A-law / µ-law encoding with our own tables, a small WAV reader, a paced RTP sender and a tap on
+the RTP that arrives.
 
 ``audioop`` is gone from Python 3.13, so the encoders follow ITU-T G.711 directly (the segment search of
 the classic Sun reference implementation); 64 Ki-entry tables are built on first use and a file is
 encoded once per codec and cached. The sender emits one 20 ms packet (160 samples at 8 kHz) per tick on
 an absolute schedule, so timer jitter does not accumulate into drift.
+
+Receiving (answering-machine detection, #16 §3): :meth:`RtpPorts.listen` hands the payload of every RTP packet
+arriving on a port (from one remote address, since calls share ports) to a callback, and :func:`decode_g711` turns a
+PCMU/PCMA payload into 16-bit PCM with numpy lookup tables (``audioop`` is deprecated since 3.11 and gone in 3.13).
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ import random
 import struct
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from dialer.core.clock import Cancellable, Clock, SystemClock
 
@@ -100,6 +108,34 @@ def encode_table(payload_type: int) -> bytes:
 def decode_table(payload_type: int) -> tuple[int, ...]:
     decode = ulaw_to_linear if payload_type == PT_PCMU else alaw_to_linear
     return tuple(decode(b) for b in range(256))
+
+
+@functools.cache
+def _decode_array(payload_type: int) -> np.ndarray:
+    return np.array(decode_table(payload_type), dtype="<i2")
+
+
+@functools.cache
+def _encode_array(payload_type: int) -> np.ndarray:
+    return np.frombuffer(encode_table(payload_type), dtype=np.uint8)
+
+
+def _check_g711(payload_type: int) -> None:
+    if payload_type not in CODECS:
+        raise ValueError(f"payload type {payload_type} is not G.711 (PCMU=0, PCMA=8)")
+
+
+def decode_g711(payload_type: int, payload: bytes) -> bytes:
+    """A PCMU (0) or PCMA (8) payload → 16-bit little-endian PCM, two bytes per payload byte."""
+    _check_g711(payload_type)
+    return _decode_array(payload_type)[np.frombuffer(payload, dtype=np.uint8)].tobytes()
+
+
+def encode_g711(payload_type: int, pcm: bytes) -> bytes:
+    """16-bit little-endian PCM → a PCMU (0) or PCMA (8) payload (an odd trailing byte is dropped)."""
+    _check_g711(payload_type)
+    samples = np.frombuffer(pcm[:len(pcm) & ~1], dtype="<i2").astype(np.uint16)
+    return _encode_array(payload_type)[samples].tobytes()
 
 
 def encode(samples: Sequence[int], payload_type: int) -> bytes:
@@ -203,13 +239,62 @@ def load_audio(path: str, payload_type: int, mtime: float) -> bytes:
 
 
 # --- RTP ------------------------------------------------------------------------------------------------------
-class _Sink(asyncio.DatagramProtocol):
-    """Media arriving on our port is not recorded; it is read and dropped."""
+PayloadHandler = Callable[[int, bytes], None]
+
+
+@dataclass(eq=False, slots=True)
+class _Listener:
+    remote: tuple[str, int] | None
+    on_payload: PayloadHandler
+
+
+def rtp_payload(packet: bytes) -> tuple[int, bytes] | None:
+    """(payload type, payload) of an RTP packet (RFC 3550 §5.1: CSRCs, header extension and padding skipped);
+    None for what is not RTP (a wrong version, too short, RTCP multiplexed on the port)."""
+    if len(packet) < 12 or packet[0] >> 6 != 2:
+        return None
+    payload_type = packet[1] & 0x7F
+    if 72 <= payload_type <= 76:  # RTCP packet types 200–204 on a multiplexed port (RFC 5761 §4)
+        return None
+    start = 12 + 4 * (packet[0] & 0x0F)
+    if packet[0] & 0x10:  # header extension: 4 bytes of profile and length, then length words
+        if len(packet) < start + 4:
+            return None
+        start += 4 + 4 * int.from_bytes(packet[start + 2:start + 4], "big")
+    end = len(packet)
+    if packet[0] & 0x20 and end > start:  # padding: its last byte counts the padding bytes
+        end -= packet[-1]
+    if end < start:
+        return None
+    return payload_type, packet[start:end]
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    """What arrives on one of our ports goes to that port's listeners (dropped when there are none)."""
+
+    def __init__(self, listeners: list[_Listener]) -> None:
+        self.listeners = listeners
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if not self.listeners:
+            return
+        parsed = rtp_payload(data)
+        if parsed is None:
+            return
+        source = (addr[0], addr[1])
+        for listener in tuple(self.listeners):
+            if listener.remote is not None and listener.remote != source:
+                continue
+            try:
+                listener.on_payload(*parsed)
+            except Exception:  # one listener's bug must not starve the others on a shared port
+                log.exception("RTP listener on %s failed", source)
 
 
 class RtpPorts:
     """Even ports of the configured range, handed out round robin; each bound once, on first use, and shared
-    by the calls that got it (a port only sends; what arrives is dropped)."""
+    by the calls that got it. A port sends; what arrives goes to the port's listeners (:meth:`listen`) or is
+    dropped."""
 
     def __init__(self, host: str, low: int, high: int) -> None:
         self.host = host
@@ -217,6 +302,26 @@ class RtpPorts:
         self._ports = list(range(first, high + 1, 2)) or [first]
         self._next = 0
         self._sockets: dict[int, asyncio.DatagramTransport] = {}
+        self._listeners: dict[int, list[_Listener]] = {}
+
+    def listen(self, port: int, remote: tuple[str, int] | None,
+               on_payload: PayloadHandler) -> Callable[[], None]:
+        """Call ``on_payload(payload_type, payload)`` for each RTP packet arriving on ``port`` — only from
+        ``remote`` (the IP address and port the peer's SDP gave) when it is given, from anyone with None.
+
+        Returns the unsubscribe (calling it twice is harmless). Packets are read once the port is bound by
+        :meth:`socket` (the call's set-up does that); a listener registered before then gets them from then on.
+        ``on_payload`` runs in the event loop's datagram callback: it must be quick and must not block.
+        """
+        listener = _Listener(remote, on_payload)
+        listeners = self._listeners.setdefault(port, [])
+        listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in listeners:
+                listeners.remove(listener)
+
+        return unsubscribe
 
     def allocate(self) -> int:
         port = self._ports[self._next]
@@ -227,7 +332,9 @@ class RtpPorts:
         sock = self._sockets.get(port)
         if sock is None or sock.is_closing():
             loop = asyncio.get_running_loop()
-            sock, _ = await loop.create_datagram_endpoint(_Sink, local_addr=(self.host, port))
+            listeners = self._listeners.setdefault(port, [])
+            sock, _ = await loop.create_datagram_endpoint(lambda: _Receiver(listeners),
+                                                          local_addr=(self.host, port))
             self._sockets[port] = sock
         return sock
 
