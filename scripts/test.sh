@@ -15,4 +15,6 @@ command -v npm >/dev/null || apt_install npm
 (cd src/dialer/web/npm && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
 echo "== ruff"; .venv/bin/ruff check src tests
 echo "== mypy"; .venv/bin/mypy
-echo "== pytest"; .venv/bin/python -m pytest -p no:cacheprovider "$@"
+# two workers (DIALER_TEST_WORKERS; 0 runs in one process): each starts its own embedded PostgreSQL; the tests that
+# share the SIP driver's RTP ports and rtpengine run in one worker (tests/conftest.py)
+echo "== pytest"; .venv/bin/python -m pytest -p no:cacheprovider -n "${DIALER_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -47,8 +47,25 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("DIALER_TEST_DATABASE_URL")
     if url:
         return url
-    data_dir = Path(os.environ.get("DIALER_TEST_PG_DIR", "/tmp/dialer-test-pg"))
+    # each pytest-xdist worker has a server of its own: two processes starting one cluster would race
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    data_dir = Path(os.environ.get("DIALER_TEST_PG_DIR", "/tmp/dialer-test-pg") + (f"-{worker}" if worker else ""))
     return start_embedded_server(data_dir)
+
+
+#: Test directories whose tests share fixed local resources (the SIP driver's RTP port range, rtpengine's ports): under
+#: pytest-xdist (``--dist loadgroup``) they all run in one worker, one after the other.
+_SERIAL_GROUPS = {"telephony/sip": "sip", "media": "sip"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        rel = Path(str(item.path)).relative_to(root).as_posix()
+        for prefix, group in _SERIAL_GROUPS.items():
+            if rel.startswith(prefix + "/"):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
 
 
 async def _admin_conn(server_url: str) -> asyncpg.Connection:
