@@ -22,6 +22,7 @@ from dialer.telephony.base import (
     AnsweredBy,
     CallEvent,
     CallEventKind,
+    CallId,
     EndpointEvent,
     EndpointUnavailable,
     Event,
@@ -29,6 +30,8 @@ from dialer.telephony.base import (
     Originate,
     Side,
     Telephony,
+    TransferRequested,
+    TransfersCalls,
     UnknownCall,
 )
 
@@ -213,3 +216,181 @@ class DriverContract:
             assert ended.kind == CallEventKind.hung_up and ended.side == Side.customer
             with pytest.raises(UnknownCall):
                 await driver.answer(call.call_id)  # type: ignore[attr-defined]
+
+
+# --- transfers, a lost phone, a phone's own transfer, machine detection ------------------------------------------
+class TransferHarness(Harness, Protocol):
+    #: A second operator endpoint, registered and answering.
+    endpoint2: str
+    #: External numbers reachable through the trunk: one that answers, one that is busy.
+    external_number: str
+    busy_number: str
+
+    async def lose_phone(self, driver: Telephony, endpoint: str) -> None:
+        """The phone of ``endpoint`` dies in the middle of its call (the driver finds out by itself)."""
+
+    async def refer(self, driver: Telephony, endpoint: str, target: str) -> None:
+        """The phone of ``endpoint`` asks to transfer its call to ``target`` (SIP: a REFER)."""
+
+
+def endpoint_events(rec: Recorder, endpoint: str) -> list[EndpointEvent]:
+    return [e for e in rec.events if isinstance(e, EndpointEvent) and e.endpoint == endpoint]
+
+
+async def connected_call(harness: Any, driver: Telephony, rec: Recorder) -> CallId:
+    """A customer answered and connected to ``harness.endpoint``."""
+    call = await driver.originate(CALL)
+    await harness.advance(3.0)
+    assert rec.kinds(call)[-1] == CallEventKind.answered
+    await driver.connect(call, harness.endpoint)
+    await harness.advance(2.0)
+    assert rec.kinds(call)[-1] == CallEventKind.connected, rec.events
+    return call
+
+
+class TransferContract:
+    """Subclass with a ``harness`` fixture returning a :class:`TransferHarness`."""
+
+    async def test_release_then_connect_to_another_operator(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, rec):
+            assert isinstance(driver, TransfersCalls)
+            call = await connected_call(harness, driver, rec)
+            await driver.release(call)
+            await harness.advance(0.5)
+            [ended] = [e for e in endpoint_events(rec, harness.endpoint) if e.kind.value == "hung_up"]
+            assert ended.call_id == call and ended.detail == "released" and not ended.offer_failed
+            assert rec.kinds(call)[-1] == CallEventKind.connected  # the call goes on: the customer waits
+            with pytest.raises(UnknownCall):
+                await driver.release(call)
+            await driver.connect(call, harness.endpoint2)
+            await harness.advance(2.0)
+            last = rec.calls(call)[-1]
+            assert last.kind == CallEventKind.connected and last.endpoint == harness.endpoint2
+            await driver.hangup(call)
+            await harness.advance(0.5)
+            assert rec.calls(call)[-1].kind == CallEventKind.hung_up
+
+    async def test_consult_then_complete(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, rec):
+            assert isinstance(driver, TransfersCalls)
+            call = await connected_call(harness, driver, rec)
+            with pytest.raises(UnknownCall):
+                await driver.complete(call)  # nothing consulted yet
+            await driver.consult(call, harness.endpoint2)
+            await harness.advance(2.0)
+            second = [e for e in endpoint_events(rec, harness.endpoint2) if e.kind.value in ("ringing", "answered")]
+            assert "answered" in [e.kind.value for e in second] and all(e.call_id == call for e in second)
+            await driver.complete(call)
+            await harness.advance(1.0)
+            first_ended = [e for e in endpoint_events(rec, harness.endpoint) if e.kind.value == "hung_up"]
+            assert [e.call_id for e in first_ended] == [call]
+            last = rec.calls(call)[-1]
+            assert last.kind == CallEventKind.connected and last.endpoint == harness.endpoint2
+            await driver.hangup(call)
+            await harness.advance(0.5)
+            assert [e.kind.value for e in endpoint_events(rec, harness.endpoint2)][-1] == "hung_up"
+
+    async def test_consult_then_cancel(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, rec):
+            assert isinstance(driver, TransfersCalls)
+            call = await connected_call(harness, driver, rec)
+            await driver.consult(call, harness.endpoint2)
+            await harness.advance(2.0)
+            await driver.cancel_consult(call)
+            await harness.advance(1.0)
+            assert [e.kind.value for e in endpoint_events(rec, harness.endpoint2)][-1] == "hung_up"
+            assert "hung_up" not in rec.endpoint_kinds(harness.endpoint)  # the first operator still talks
+            assert rec.kinds(call)[-1] == CallEventKind.connected
+            with pytest.raises(UnknownCall):
+                await driver.cancel_consult(call)
+            await driver.hangup(call)
+            await harness.advance(0.5)
+            last = rec.calls(call)[-1]
+            assert last.kind == CallEventKind.hung_up and last.endpoint == harness.endpoint
+
+    async def test_external_transfer(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, rec):
+            assert isinstance(driver, TransfersCalls)
+            call = await connected_call(harness, driver, rec)
+            await driver.transfer_external(call, harness.external_number)
+            await harness.advance(4.0)
+            [ended] = [e for e in endpoint_events(rec, harness.endpoint) if e.kind.value == "hung_up"]
+            assert ended.call_id == call
+            last = rec.calls(call)[-1]
+            assert last.kind == CallEventKind.connected and last.endpoint == f"external:{harness.external_number}"
+            await driver.hangup(call)
+            await harness.advance(0.5)
+            assert rec.calls(call)[-1].kind == CallEventKind.hung_up
+
+    async def test_failed_external_transfer_puts_the_customer_back_to_waiting(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, rec):
+            assert isinstance(driver, TransfersCalls)
+            call = await connected_call(harness, driver, rec)
+            await driver.transfer_external(call, harness.busy_number)
+            await harness.advance(4.0)
+            [failed] = endpoint_events(rec, f"external:{harness.busy_number}")
+            assert failed.kind.value == "hung_up" and failed.offer_failed and failed.call_id == call
+            assert rec.kinds(call)[-1] == CallEventKind.connected  # not ended: waiting for an operator again
+            await driver.connect(call, harness.endpoint2)
+            await harness.advance(2.0)
+            last = rec.calls(call)[-1]
+            assert last.kind == CallEventKind.connected and last.endpoint == harness.endpoint2
+            await driver.hangup(call)
+
+    async def test_a_lost_phone_puts_the_customer_back_to_waiting(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, rec):
+            call = await connected_call(harness, driver, rec)
+            await harness.lose_phone(driver, harness.endpoint)
+            lost = [e for e in endpoint_events(rec, harness.endpoint) if e.kind.value == "hung_up"]
+            assert len(lost) == 1 and lost[0].phone_lost and lost[0].call_id == call
+            assert "unreachable" in rec.endpoint_kinds(harness.endpoint)
+            assert rec.kinds(call)[-1] == CallEventKind.connected  # the customer was not hung up on
+            with pytest.raises(EndpointUnavailable):
+                await driver.connect(call, harness.endpoint)
+            await driver.connect(call, harness.endpoint2)
+            await harness.advance(2.0)
+            last = rec.calls(call)[-1]
+            assert last.kind == CallEventKind.connected and last.endpoint == harness.endpoint2
+            await driver.hangup(call)
+
+    async def test_a_phone_asks_for_a_transfer(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, rec):
+            assert isinstance(driver, TransfersCalls)
+            call = await connected_call(harness, driver, rec)
+            await harness.refer(driver, harness.endpoint, harness.endpoint2)
+            await harness.advance(1.0)
+            [asked] = [e for e in rec.events if isinstance(e, TransferRequested)]
+            assert (asked.call_id, asked.endpoint, asked.target, asked.attended) == (
+                call, harness.endpoint, harness.endpoint2, False)
+            await driver.release(call)
+            await driver.connect(call, harness.endpoint2)
+            await harness.advance(2.0)
+            last = rec.calls(call)[-1]
+            assert last.kind == CallEventKind.connected and last.endpoint == harness.endpoint2
+            await driver.hangup(call)
+
+    async def test_transfers_of_calls_not_connected(self, harness: Any) -> None:
+        async with recording(harness, "answer") as (driver, _rec):
+            assert isinstance(driver, TransfersCalls)
+            with pytest.raises(UnknownCall):
+                await driver.release("no-such-call")  # type: ignore[arg-type]
+            call = await driver.originate(CALL)
+            await harness.advance(3.0)
+            for attempt in (driver.release(call), driver.consult(call, harness.endpoint2), driver.complete(call),
+                            driver.cancel_consult(call)):
+                with pytest.raises(UnknownCall):
+                    await attempt
+            await driver.hangup(call)
+
+    async def test_machine_message_is_left_and_the_dialer_hangs_up(self, harness: Any) -> None:
+        async with recording(harness, "machine") as (driver, rec):
+            call = await driver.originate(Originate(number=CALL.number, caller_id=CALL.caller_id,
+                                                    answer_timeout_s=5.0, detect_machine=True,
+                                                    machine_message="message"))
+            await harness.advance(15.0)
+            events = rec.calls(call)
+            answered = [e for e in events if e.kind == CallEventKind.answered]
+            assert answered and answered[0].answered_by == AnsweredBy.machine
+            last = events[-1]
+            assert last.kind == CallEventKind.hung_up and last.side == Side.dialer
+            assert last.cause == "machine message left"

@@ -11,7 +11,13 @@ from dialer.core.clock import VirtualClock
 from dialer.telephony.base import CallEventKind, Originate, Telephony
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import Constant, Outcomes, Scenario, builtin_scenario
-from tests.telephony.contract import INBOUND_CALLER, INBOUND_DIALLED, DriverContract, Recorder
+from tests.telephony.contract import (
+    INBOUND_CALLER,
+    INBOUND_DIALLED,
+    DriverContract,
+    Recorder,
+    TransferContract,
+)
 
 OUTCOMES = {
     "answer": Outcomes(human=1.0), "machine": Outcomes(machine=1.0), "busy": Outcomes(busy=1.0),
@@ -28,6 +34,9 @@ def scenario(behaviour: str) -> Scenario:
 
 class SimHarness:
     endpoint = "op-1"
+    endpoint2 = "op-2"
+    external_number = "+79990000001"
+    busy_number = "+79990000002"
 
     def __init__(self) -> None:
         self.clock = VirtualClock()
@@ -37,6 +46,8 @@ class SimHarness:
         sim = SimTelephony(self.clock, scenario(behaviour), patience_s=Constant(30.0))
         await sim.start()
         sim.register_endpoint(self.endpoint)
+        sim.register_endpoint(self.endpoint2, answer_after_s=0.5)
+        sim.failing_numbers[self.busy_number] = "486 Busy Here"
         try:
             yield sim
         finally:
@@ -55,7 +66,23 @@ class SimHarness:
             driver.incoming(INBOUND_CALLER, INBOUND_DIALLED, ring_patience_s=1.0)
 
 
+    async def lose_phone(self, driver: Telephony, endpoint: str) -> None:
+        assert isinstance(driver, SimTelephony)
+        driver.phone_lost(endpoint)
+        await self.advance(0.5)
+
+    async def refer(self, driver: Telephony, endpoint: str, target: str) -> None:
+        assert isinstance(driver, SimTelephony)
+        driver.operator_refer(endpoint, target)
+
+
 class TestSimContract(DriverContract):
+    @pytest.fixture
+    def harness(self) -> SimHarness:
+        return SimHarness()
+
+
+class TestSimTransfers(TransferContract):
     @pytest.fixture
     def harness(self) -> SimHarness:
         return SimHarness()
@@ -89,6 +116,63 @@ async def test_unconnected_customer_hangs_up_when_patience_ends() -> None:
     await clock.run_for(4.9)
     assert rec.kinds(call)[-1] == CallEventKind.answered
     await clock.run_for(0.2)
+    assert rec.kinds(call)[-1] == CallEventKind.hung_up
+    await rec.stop()
+    await sim.close()
+
+
+async def test_machine_detection_reports_when_decided_with_the_moment_of_the_answer() -> None:
+    for behaviour, answered_by in (("answer", "human"), ("machine", "machine")):
+        clock = VirtualClock()
+        sim = SimTelephony(clock, scenario(behaviour), patience_s=Constant(30.0), amd_human_s=1.5)
+        await sim.start()
+        rec = Recorder(sim)
+        placed = clock.now()
+        call = await sim.originate(Originate(number="+79120000001", answer_timeout_s=5, detect_machine=True))
+        await clock.run_for(1.2)  # picked up at 1.0, still deciding
+        assert CallEventKind.answered not in rec.kinds(call)
+        await clock.run_for(2.0)
+        [answered] = [e for e in rec.calls(call) if e.kind == CallEventKind.answered]
+        assert answered.answered_by == answered_by and answered.at == pytest.approx(placed + 1.0)
+        await rec.stop()
+        await sim.close()
+
+
+async def test_hanging_up_while_the_detector_listens_reports_a_person_answered() -> None:
+    clock = VirtualClock()
+    sim = SimTelephony(clock, scenario("answer"), patience_s=Constant(30.0), amd_human_s=3.0)
+    await sim.start()
+    rec = Recorder(sim)
+    call = await sim.originate(Originate(number="+79120000001", answer_timeout_s=5, detect_machine=True))
+    await clock.run_for(2.0)
+    await sim.hangup(call)
+    await clock.run_for(0.1)
+    events = rec.calls(call)
+    assert [e.kind for e in events] == [CallEventKind.trying, CallEventKind.ringing, CallEventKind.answered,
+                                        CallEventKind.hung_up]
+    assert events[2].answered_by == "human" and events[3].side == "dialer"
+    await rec.stop()
+    await sim.close()
+
+
+async def test_a_lost_phone_comes_back_when_it_registers_again() -> None:
+    clock = VirtualClock()
+    sim = SimTelephony(clock, scenario("answer"), patience_s=Constant(30.0))
+    await sim.start()
+    sim.register_endpoint("op-1")
+    rec = Recorder(sim)
+    call = await sim.originate(Originate(number="+79120000001", answer_timeout_s=5))
+    await clock.run_for(2.0)
+    await sim.connect(call, "op-1")
+    await clock.run_for(1.0)
+    sim.phone_lost("op-1")
+    await clock.run_for(0.1)
+    sim.register_endpoint("op-1")
+    await sim.connect(call, "op-1")
+    await clock.run_for(1.0)
+    assert rec.kinds(call)[-2:] == [CallEventKind.connected, CallEventKind.connected]
+    # the talk time is the whole conversation: 10 s in all, 1 s of it before the phone was lost
+    await clock.run_for(8.5)
     assert rec.kinds(call)[-1] == CallEventKind.hung_up
     await rec.stop()
     await sim.close()
