@@ -282,8 +282,10 @@ class TransfersCalls(Protocol):
         customer again. Raises UnknownCall when there is none."""
 
     async def transfer_external(self, call_id: CallId, number: str, caller_id: str | None = None) -> None:
-        """Send the customer of a connected (or waiting) call to ``number`` (E.164) through a trunk: the operator's
-        leg ends once the number answers, or at once (blind). Raises UnknownCall, TrunkUnavailable."""
+        """Send the customer of a connected (or waiting) call to ``number`` (E.164) through a trunk, blind: the
+        operator's leg ends at once (``hung_up`` detail "transferred") and the customer holds (hold audio) while the
+        number rings; ``connected`` with ``"external:<number>"`` when it answers, else the customer waits for an
+        operator again (see the class docstring). Raises UnknownCall, TrunkUnavailable, TelephonyError (not E.164)."""
 
 
 @runtime_checkable
