@@ -81,6 +81,10 @@ class AmdConfig:
     vad_mode: int | None = 2
     #: Analysis frame: 10, 20 or 30 ms.
     frame_ms: int = 20
+    #: Voice must also stand this many dB above the line's tracked noise floor; None: no floor tracking.
+    noise_margin_db: float | None = 9.0
+    #: How fast the floor estimate may rise, dB per second (it falls at once to a quieter frame).
+    noise_rise_db_per_s: float = 12.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -88,6 +92,10 @@ class AmdConfig:
             if f.name == "vad_mode":
                 if value is not None and (type(value) is not int or not 0 <= value <= 3):
                     raise ValueError(f"AMD vad_mode must be 0, 1, 2, 3 or None, not {value!r}")
+            elif f.name in ("noise_margin_db", "noise_rise_db_per_s"):
+                if (value is not None or f.name != "noise_margin_db") and (
+                        type(value) not in (int, float) or not 0 <= value < 100):
+                    raise ValueError(f"AMD {f.name} must be a number of dB from 0 to 100, not {value!r}")
             elif type(value) is not int or value < 0:
                 raise ValueError(f"AMD {f.name} must be a whole number ≥ 0, not {value!r}")
         if self.frame_ms not in (10, 20, 30):
@@ -95,7 +103,7 @@ class AmdConfig:
         if self.total_analysis_ms <= 0:
             raise ValueError("AMD total_analysis_ms must be positive")
 
-    def to_json(self) -> dict[str, int | None]:
+    def to_json(self) -> dict[str, int | float | None]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -113,6 +121,10 @@ class AmdDetector:
         self.sample_rate = sample_rate
         self._frame_bytes = sample_rate * config.frame_ms // 1000 * 2
         self._vad = webrtcvad.Vad(config.vad_mode) if config.vad_mode is not None else None
+        margin = config.noise_margin_db
+        self._floor_margin = 10 ** (margin / 20) if margin is not None else None
+        self._floor_rise = 10 ** (config.noise_rise_db_per_s * config.frame_ms / 1000 / 20)
+        self._floor: float | None = None
         self._buffer = bytearray()
         self.decision: AmdDecision | None = None
         # The state of app_amd's loop, named as there.
@@ -161,8 +173,16 @@ class AmdDetector:
 
     # --- the loop body of isAnsweringMachine, one voice frame at a time ------------------------------------
     def _is_voice(self, frame: bytes) -> bool:
-        samples = np.frombuffer(frame, dtype="<i2")
-        if int(np.abs(samples.astype(np.int32)).mean()) < self.config.silence_threshold:
+        energy = float(np.abs(np.frombuffer(frame, dtype="<i2").astype(np.int32)).mean())
+        loud = energy >= self.config.silence_threshold
+        if self._floor_margin is not None:
+            # The floor follows a quieter frame at once and rises slowly, so steady noise lifts it while speech,
+            # which pauses between syllables, does not; voice must stand out from it.
+            # The first frame starts the estimate (and so is never voice: 10–30 ms lost at most).
+            floor = energy if self._floor is None else self._floor
+            loud = loud and energy >= floor * self._floor_margin
+            self._floor = min(energy, max(floor, 1.0) * self._floor_rise)
+        if not loud:
             return False
         return self._vad is None or self._vad.is_speech(frame, self.sample_rate)
 
