@@ -41,6 +41,7 @@ from dialer.models.enums import (
     OutcomeCategory,
     PhoneType,
 )
+from dialer.models.media import RecordMode
 
 
 def _enum(e: type, name: str) -> SAEnum:
@@ -243,8 +244,31 @@ class Campaign(IdMixin, TimestampMixin, Base):
     )
     status_reason: Mapped[str] = mapped_column(Text, default="")
     status_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # --- media (issue #16 §1, §3, §4); the engine reads them into Originate.record / detect_machine /
+    # machine_message, the SIP driver plays the audio names (files of the hold-audio directory) ---
+    #: Which calls are recorded: none, all, or ``record_percent`` of them.
+    record_mode: Mapped[RecordMode] = mapped_column(_enum(RecordMode, "record_mode"), default=RecordMode.none,
+                                                    server_default=RecordMode.none.value)
+    record_percent: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Played to the customer before the operator joins a recorded call ("разговор записывается"); null: none.
+    record_consent_audio: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: Recordings are deleted this many days after the call; null: kept.
+    recording_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Answering-machine detection on the answered customer leg.
+    amd_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    #: Left on an answering machine after the beep; null: hang up.
+    amd_message: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: Played to a live customer no operator took within the grace time, before the call ends and a callback is
+    #: booked; null: hold music as before.
+    abandon_message: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
-    __table_args__ = (CheckConstraint("priority BETWEEN 1 AND 100", name="priority_range"),)
+    __table_args__ = (
+        CheckConstraint("priority BETWEEN 1 AND 100", name="priority_range"),
+        CheckConstraint("record_percent IS NULL OR record_percent BETWEEN 1 AND 99", name="record_percent_range"),
+        CheckConstraint("record_mode <> 'percent' OR record_percent IS NOT NULL", name="record_percent_given"),
+        CheckConstraint("recording_retention_days IS NULL OR recording_retention_days BETWEEN 1 AND 36500",
+                        name="recording_retention_range"),
+    )
 
 
 class CampaignSchedule(IdMixin, Base):

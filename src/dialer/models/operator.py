@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dialer.models.base import Base, IdMixin, TimestampMixin
+from dialer.models.base import Base, IdMixin, TimestampMixin, enum_values
+from dialer.models.media import RecordOverride
 
 pool_operators = Table(
     "pool_operators",
@@ -32,6 +34,10 @@ class Operator(IdMixin, TimestampMixin, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     auto_answer: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Recording of this operator's calls whatever his campaigns say (issue #16 §1): inherit, always, never.
+    record_override: Mapped[RecordOverride] = mapped_column(
+        SAEnum(RecordOverride, name="record_override", native_enum=False, length=32, values_callable=enum_values,
+               validate_strings=True), default=RecordOverride.inherit, server_default=RecordOverride.inherit.value)
 
 
 class OperatorSkill(Base):

@@ -1,0 +1,51 @@
+"""Settings of call recordings (``DIALER_MEDIA_*``; docs/recordings.md).
+
+``MediaSettings.recordings_dir`` (``dialer.media.settings``, the rtpengine side) did not exist when recordings were
+built: the same variable, ``DIALER_MEDIA_RECORDINGS_DIR``, is read here, so both sides agree on the directory.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dialer.config import Settings
+
+
+class RecordingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DIALER_", extra="ignore")
+
+    #: Where recordings live: ``spool/`` (pcaps rtpengine leaves), ``spool/failed/``, ``<yyyy>/<mm>/<dd>/`` (the
+    #: encrypted files). Default ``<data_dir>/recordings``.
+    media_recordings_dir: Path | None = None
+    #: The AES-256 key recordings are encrypted with: 32 bytes in base64. Empty: a key generated at first use into
+    #: ``<data_dir>/recording.key`` (mode 0600) — back it up: without it no recording can be played.
+    media_recording_key: str = ""
+    #: Earlier keys (base64, comma-separated), still used to decrypt the recordings they encrypted after a rotation.
+    media_recording_old_keys: str = ""
+    #: The compressed format: ``opus`` (Ogg Opus) or ``mp3``; and its bitrate for the two channels together.
+    media_recording_format: Literal["opus", "mp3"] = "opus"
+    media_recording_bitrate_kbps: int = Field(24, ge=8, le=256)
+    #: Whether the API process (``dialer run``) runs the recordings worker (spool and retention).
+    media_recording_worker: bool = True
+    #: How often the worker looks into the spool.
+    media_spool_poll_s: float = Field(5.0, gt=0)
+    #: A call whose attempt is not found by its call id yet (the engine's journal writes behind) waits this long
+    #: before it is stored without one.
+    media_attempt_wait_s: float = Field(120.0, ge=0)
+    #: The retention job runs daily at this hour (UTC).
+    media_retention_hour: int = Field(3, ge=0, le=23)
+    #: Longest recording converted (longer pcaps go to ``spool/failed/``): bounds the memory a conversion takes.
+    media_recording_max_s: int = Field(4 * 3600, gt=0)
+
+    def recordings_dir(self, settings: Settings) -> Path:
+        return self.media_recordings_dir or settings.data_dir / "recordings"
+
+
+@lru_cache
+def get_recording_settings() -> RecordingSettings:
+    return RecordingSettings()
