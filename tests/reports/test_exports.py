@@ -21,7 +21,7 @@ RU = {"Accept-Language": "ru"}
 async def test_view_has_tables_and_charts(app: FastAPI, admin: httpx.AsyncClient) -> None:
     day = await make_day(app.state.sessionmaker)
     view = (await admin.get("/api/reports/outcomes/view", params=MARCH_4, headers=RU)).json()
-    assert [t["key"] for t in view["tables"]] == ["kpi", "by_day", "by_hour", "by_campaign", "by_list"]
+    assert [t["key"] for t in view["tables"]] == ["kpi", "by_day", "by_hour", "by_campaign", "by_list", "by_direction"]
     campaigns = next(t for t in view["tables"] if t["key"] == "by_campaign")
     assert campaigns["drill"] == [{"campaign_ids": str(day.world.campaign_id)}]
     assert campaigns["totals"][7] == 7  # the total column of the totals row
@@ -55,7 +55,7 @@ async def test_xlsx_is_typed_with_frozen_header_and_totals(app: FastAPI, admin: 
     r = await admin.get("/api/reports/outcomes/export", params=MARCH_4 | {"format": "xlsx"}, headers=RU)
     assert r.status_code == 200
     book = load_workbook(io.BytesIO(r.content))
-    assert len(book.sheetnames) == 5
+    assert len(book.sheetnames) == 6
     sheet = book.worksheets[3]  # by campaign
     assert sheet.freeze_panes == "A2"
     assert sheet["A1"].value == "Кампания" and sheet["H2"].value == 7 and isinstance(sheet["I2"].value, float)

@@ -26,7 +26,7 @@ from dialer.reports import schemas as s
 from dialer.reports.charts import Chart, charts_of
 from dialer.reports.exports import MEDIA, report_pdf, rows_csv, rows_xlsx, tables_csv, tables_xlsx
 from dialer.reports.facts import Sealed
-from dialer.reports.period import Preset, ReportFilter, ReportSettings, resolve_period, zone
+from dialer.reports.period import DIRECTIONS, Preset, ReportFilter, ReportSettings, resolve_period, zone
 from dialer.reports.tables import BUILDERS, Table, call_columns
 from dialer.uploads import attachment, download_name
 from dialer.web import i18n
@@ -77,6 +77,7 @@ async def report_filter(
     operator_ids: str | None = Query(None, description="Operator ids separated by commas"),
     pool_ids: str | None = Query(None, description="Operator pool ids: their operators"),
     code_group_ids: str | None = Query(None, description="Completion-code group ids: their codes"),
+    direction: str | None = Query(None, description="outbound or inbound (default: both)"),
 ) -> ReportFilter:
     now = clock_of(request).utcnow()
     resolved = resolve_period(period, date_from, date_to, zone(tz or ReportSettings().time_zone), now)
@@ -86,8 +87,13 @@ async def report_filter(
         operators = tuple(sorted(set(pools) & set(operators))) if operators is not None else pools
     codes = await _members(session, "completion_code_group_members", "group_id", "code_id",
                            parse_ids(code_group_ids, "code_group_ids"))
+    if direction is not None and not direction.strip():
+        direction = None
+    if direction is not None and direction not in DIRECTIONS:
+        raise ValidationFailed.field("direction", f"one of {', '.join(DIRECTIONS)} (or empty for both)")
     return ReportFilter(period=resolved, now=now, campaign_ids=parse_ids(campaign_ids, "campaign_ids"),
-                        list_ids=parse_ids(list_ids, "list_ids"), operator_ids=operators, code_ids=codes)
+                        list_ids=parse_ids(list_ids, "list_ids"), operator_ids=operators, code_ids=codes,
+                        direction=direction)
 
 
 async def sealed_marks(request: Request) -> Sealed:
@@ -263,6 +269,7 @@ async def export_calls(request: Request, f: ReportFilter = Filter,
     tz = f.period.tz
     maker = request.app.state.sessionmaker
     outcome_col = next(i for i, c in enumerate(columns) if c.key == "outcome")
+    direction_col = next(i for i, c in enumerate(columns) if c.key == "direction")
 
     async def parts(limit: int | None = None) -> AsyncIterator[list[list[Any]]]:
         sent = 0
@@ -272,6 +279,7 @@ async def export_calls(request: Request, f: ReportFilter = Filter,
                 for row in rows:
                     if row[outcome_col]:
                         row[outcome_col] = t(f"outcome.{row[outcome_col]}")
+                    row[direction_col] = t(f"reports.direction.{row[direction_col]}")
                 if limit is not None:
                     rows = rows[:limit - sent]
                 sent += len(rows)
@@ -325,7 +333,7 @@ async def export_report(name: str, request: Request, session: Session, f: Report
 
 #: What a saved view may keep: the filter bar's parameters and the call list's sort.
 VIEW_KEYS = frozenset({"period", "date_from", "date_to", "tz", "campaign_ids", "list_ids", "operator_ids", "pool_ids",
-                       "code_group_ids", "outcome", "dimension", "sort", "per_page"})
+                       "code_group_ids", "direction", "outcome", "dimension", "sort", "per_page"})
 VIEW_REPORTS = ("outcomes", "operators", "states", "codes", "progress", "abandon", "calls", "shift")
 
 

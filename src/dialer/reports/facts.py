@@ -2,8 +2,8 @@
 
 Every report is a GROUP BY over one of two fact shapes:
 
-* attempt facts ``(hour, campaign_id, list_id, operator_id, code_id, outcome; attempts, handled, talk_ms,
-  wrap_ms)`` — finished attempts by the hour they were queued in;
+* attempt facts ``(hour, campaign_id, list_id, operator_id, code_id, outcome, direction; attempts, handled,
+  talk_ms, wrap_ms)`` — finished attempts by the hour they were queued in;
 * state facts ``(hour, operator_id, state, reason; ms, first_at, last_at)`` — operators' periods cut at hour
   boundaries and at the report's period (an open period runs until now).
 
@@ -59,37 +59,44 @@ def _in(sql: Sql, column: str, ids: tuple[int, ...] | None) -> str:
     return f" AND {column} = ANY(CAST({sql.bind(list(ids))} AS bigint[]))"
 
 
+def _direction(sql: Sql, column: str, f: ReportFilter | None) -> str:
+    if f is None or f.direction is None:
+        return ""
+    return f" AND {column} = {sql.bind(f.direction)}"
+
+
 def raw_attempt_facts(sql: Sql, f: ReportFilter | None, lo: datetime, hi: datetime) -> str:
     """Finished attempts queued in ``[lo, hi)`` grouped into facts; an hour cut by ``lo`` is dated ``lo``."""
     p_lo, p_hi = sql.bind(lo), sql.bind(hi)
     where = "" if f is None else (
         _in(sql, "a.campaign_id", f.campaign_ids) + _in(sql, "c.list_id", f.list_ids)
-        + _in(sql, "a.operator_id", f.operator_ids) + _in(sql, "a.completion_code_id", f.code_ids))
+        + _in(sql, "a.operator_id", f.operator_ids) + _in(sql, "a.completion_code_id", f.code_ids)
+        + _direction(sql, "a.direction", f))
     return (
         f"SELECT greatest(date_trunc('hour', a.queued_at, 'UTC'), {p_lo}) AS hour, a.campaign_id,"
         " coalesce(c.list_id, 0) AS list_id, coalesce(a.operator_id, 0) AS operator_id,"
         " coalesce(a.completion_code_id, 0) AS code_id, coalesce(a.outcome, 'error') AS outcome,"
-        " count(*) AS attempts, count(a.connected_at) AS handled,"
+        " a.direction, count(*) AS attempts, count(a.connected_at) AS handled,"
         f" coalesce(sum({ms('a.hung_up_at - a.connected_at')}), 0)::bigint AS talk_ms,"
         f" coalesce(sum({ms('a.wrap_up_ended_at - a.hung_up_at')}) FILTER (WHERE a.connected_at IS NOT NULL), 0)"
         "::bigint AS wrap_ms"
         " FROM attempts a LEFT JOIN contacts c ON c.id = a.contact_id"
         f" WHERE a.state = 'done' AND a.queued_at >= {p_lo} AND a.queued_at < {p_hi}{where}"
-        " GROUP BY 1, 2, 3, 4, 5, 6")
+        " GROUP BY 1, 2, 3, 4, 5, 6, 7")
 
 
 def _rollup_attempt_facts(sql: Sql, f: ReportFilter, lo: datetime, hi: datetime, operators: bool) -> str:
     """From the rollup with operators when the report needs them (or filters by them), else from the smaller one
     without (its facts have operator 0)."""
     where = (_in(sql, "campaign_id", f.campaign_ids) + _in(sql, "list_id", f.list_ids)
-             + _in(sql, "code_id", f.code_ids))
+             + _in(sql, "code_id", f.code_ids) + _direction(sql, "direction", f))
     span = f"hour >= {sql.bind(lo)} AND hour < {sql.bind(hi)}"
     if operators or f.operator_ids is not None:
         where += _in(sql, "operator_id", f.operator_ids)
-        return ("SELECT hour, campaign_id, list_id, operator_id, code_id, outcome, attempts, handled, talk_ms,"
-                f" wrap_ms FROM report_attempt_hours WHERE {span}{where}")
-    return ("SELECT hour, campaign_id, list_id, CAST(0 AS bigint) AS operator_id, code_id, outcome, attempts,"
-            f" handled, talk_ms, wrap_ms FROM report_outcome_hours WHERE {span}{where}")
+        return ("SELECT hour, campaign_id, list_id, operator_id, code_id, outcome, direction, attempts, handled,"
+                f" talk_ms, wrap_ms FROM report_attempt_hours WHERE {span}{where}")
+    return ("SELECT hour, campaign_id, list_id, CAST(0 AS bigint) AS operator_id, code_id, outcome, direction,"
+            f" attempts, handled, talk_ms, wrap_ms FROM report_outcome_hours WHERE {span}{where}")
 
 
 def raw_state_facts(sql: Sql, f: ReportFilter | None, lo: datetime, hi: datetime, now: datetime) -> str:
@@ -168,9 +175,9 @@ def attempt_facts(sql: Sql, f: ReportFilter, sealed: Sealed | None, *, operators
     parts: list[str] = []
     if day_hi is not None:
         where = (_in(sql, "campaign_id", f.campaign_ids) + _in(sql, "operator_id", f.operator_ids)
-                 + _in(sql, "code_id", f.code_ids))
+                 + _in(sql, "code_id", f.code_ids) + _direction(sql, "direction", f))
         parts.append("SELECT day AS hour, campaign_id, CAST(0 AS bigint) AS list_id, operator_id, code_id, outcome,"
-                     " attempts, handled, talk_ms, wrap_ms FROM report_operator_days"
+                     " direction, attempts, handled, talk_ms, wrap_ms FROM report_operator_days"
                      f" WHERE day >= {sql.bind(lo)} AND day < {sql.bind(day_hi)}{where}")
         lo = day_hi
     if lo < hi:

@@ -19,6 +19,7 @@ from dialer.exceptions import ValidationFailed
 
 #: Longest period a report covers (a year and a day of leap).
 MAX_DAYS = 366
+DIRECTIONS = ("outbound", "inbound")
 
 
 class ReportSettings(BaseSettings):
@@ -114,6 +115,8 @@ class ReportFilter:
     list_ids: tuple[int, ...] | None = None
     operator_ids: tuple[int, ...] | None = None
     code_ids: tuple[int, ...] | None = None
+    #: 'outbound' or 'inbound' (None: both).
+    direction: str | None = None
 
     @property
     def start(self) -> datetime:
@@ -126,4 +129,4 @@ class ReportFilter:
     def describe(self) -> dict[str, object]:
         return {"date_from": self.period.first.isoformat(), "date_to": self.period.last.isoformat(),
                 "tz": self.period.tz.key, "campaign_ids": self.campaign_ids, "list_ids": self.list_ids,
-                "operator_ids": self.operator_ids, "code_ids": self.code_ids}
+                "operator_ids": self.operator_ids, "code_ids": self.code_ids, "direction": self.direction}

@@ -63,14 +63,14 @@ async def refresh(session: AsyncSession, now: datetime) -> Sealed:
             body = raw_attempt_facts(sql, None, since, attempts_to)
             await session.execute(text(
                 "INSERT INTO report_attempt_hours (hour, campaign_id, list_id, operator_id, code_id, outcome,"
-                f" attempts, handled, talk_ms, wrap_ms) {body}"), sql.params)
+                f" direction, attempts, handled, talk_ms, wrap_ms) {body}"), sql.params)
             await session.execute(text("DELETE FROM report_outcome_hours WHERE hour >= :lo AND hour < :hi"),
                                   {"lo": since, "hi": attempts_to})
             await session.execute(text(
-                "INSERT INTO report_outcome_hours (hour, campaign_id, list_id, code_id, outcome, attempts, handled,"
-                " talk_ms, wrap_ms) SELECT hour, campaign_id, list_id, code_id, outcome, sum(attempts), sum(handled),"
-                " sum(talk_ms), sum(wrap_ms) FROM report_attempt_hours WHERE hour >= :lo AND hour < :hi"
-                " GROUP BY 1, 2, 3, 4, 5"), {"lo": since, "hi": attempts_to})
+                "INSERT INTO report_outcome_hours (hour, campaign_id, list_id, code_id, outcome, direction, attempts,"
+                " handled, talk_ms, wrap_ms) SELECT hour, campaign_id, list_id, code_id, outcome, direction,"
+                " sum(attempts), sum(handled), sum(talk_ms), sum(wrap_ms) FROM report_attempt_hours"
+                " WHERE hour >= :lo AND hour < :hi GROUP BY 1, 2, 3, 4, 5, 6"), {"lo": since, "hi": attempts_to})
         await _mark(session, "attempts", attempts_to)
     if current.states < states_to:
         since = await _since(session, current.states, "SELECT min(started_at) FROM operator_state_log")
@@ -130,10 +130,10 @@ async def _seal_days(session: AsyncSession, marks: Sealed) -> None:
     for table in ("report_operator_days", "report_state_days"):
         await session.execute(text(f"DELETE FROM {table} WHERE day >= :lo AND day < :hi"), span)
     await session.execute(text(
-        "INSERT INTO report_operator_days (day, operator_id, campaign_id, code_id, outcome, attempts, handled,"
-        f" talk_ms, wrap_ms) SELECT {day}, operator_id, campaign_id, code_id, outcome, sum(attempts),"
-        " sum(handled), sum(talk_ms), sum(wrap_ms) FROM report_attempt_hours WHERE hour >= :lo AND hour < :hi"
-        " AND operator_id <> 0 GROUP BY 1, 2, 3, 4, 5"), span)
+        "INSERT INTO report_operator_days (day, operator_id, campaign_id, code_id, outcome, direction, attempts,"
+        f" handled, talk_ms, wrap_ms) SELECT {day}, operator_id, campaign_id, code_id, outcome, direction,"
+        " sum(attempts), sum(handled), sum(talk_ms), sum(wrap_ms) FROM report_attempt_hours"
+        " WHERE hour >= :lo AND hour < :hi AND operator_id <> 0 GROUP BY 1, 2, 3, 4, 5, 6"), span)
     await session.execute(text(
         f"INSERT INTO report_state_days (day, operator_id, state, reason, ms, first_at, last_at) SELECT {day},"
         " operator_id, state, reason, sum(ms), min(first_at), max(last_at) FROM report_state_hours"

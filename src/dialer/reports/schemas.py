@@ -19,6 +19,7 @@ class Applied(BaseModel):
     list_ids: list[int] | None
     operator_ids: list[int] | None
     code_ids: list[int] | None
+    direction: str | None = Field(None, description="'outbound' or 'inbound'; null: both")
 
 
 class Kpi(BaseModel):
@@ -26,9 +27,11 @@ class Kpi(BaseModel):
     answered: int
     reached_contacts: int = Field(description="Distinct contacts with at least one answered call")
     answer_rate: float = Field(description="answered / attempts, %")
-    abandoned: int
-    live_answers: int = Field(description="answered + abandoned")
-    abandon_rate: float = Field(description="abandoned / live answers, %")
+    abandoned: int = Field(description="Outbound calls answered by a person nobody took (inbound callers who gave up "
+                                       "are in inbound_abandoned)")
+    live_answers: int = Field(description="Outbound answered + abandoned")
+    abandon_rate: float = Field(description="abandoned / live answers of the outbound calls, %")
+    inbound_abandoned: int = Field(0, description="Inbound callers nobody took (not in the abandon rate)")
     abandon_cap: float | None = Field(description="The strictest cap of the campaigns reported, %")
     handled: int = Field(description="Calls connected to an operator")
     talk_ms: int
@@ -58,11 +61,15 @@ class HourRow(Counts):
     hour: int
 
 
+class DirectionRow(Counts):
+    direction: str
+
+
 class SliceRow(Counts):
     id: int | None
     name: str
     answer_rate: float
-    abandon_rate: float
+    abandon_rate: float = Field(description="Of the outbound calls, %")
     abandon_cap: float | None = None
     successful: int = 0
     conversion: float = 0.0
@@ -74,6 +81,7 @@ class Outcomes(BaseModel):
     categories: Counts
     by_day: list[DayRow]
     by_hour: list[HourRow]
+    by_direction: list[DirectionRow] = []
     by_campaign: list[SliceRow]
     by_list: list[SliceRow]
 
@@ -179,6 +187,9 @@ class LedgerRow(BaseModel):
     live_answers: int
     abandoned: int
     rate: float
+    inbound_answered: int = Field(0, description="Inbound calls taken (not in the ledger's figures)")
+    inbound_abandoned: int = Field(0, description="Inbound callers who gave up or got a callback (not in the "
+                                                  "ledger's figures: the cap is about outbound calls)")
     rolling_live_answers: int
     rolling_abandoned: int
     rolling_rate: float = Field(description="Abandoned / live answers over the 30 days ending that day, %")
@@ -236,6 +247,7 @@ class CallRow(BaseModel):
     wrap_up_ended_at: datetime | None
     talk_ms: int | None
     hangup_cause: str
+    direction: str = "outbound"
 
 
 class Calls(BaseModel):

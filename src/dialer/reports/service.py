@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialer.exceptions import ValidationFailed
 from dialer.reports import schemas as s
 from dialer.reports.facts import Sealed, Sql, attempt_facts, state_facts
-from dialer.reports.period import Period, ReportFilter
+from dialer.reports.period import DIRECTIONS, Period, ReportFilter
 
 ROLLING_DAYS = 30
 
@@ -32,7 +32,7 @@ def applied(f: ReportFilter) -> s.Applied:
 
     return s.Applied(date_from=f.period.first, date_to=f.period.last, tz=f.period.tz.key,
                      campaign_ids=ids(f.campaign_ids), list_ids=ids(f.list_ids), operator_ids=ids(f.operator_ids),
-                     code_ids=ids(f.code_ids))
+                     code_ids=ids(f.code_ids), direction=f.direction)
 
 
 async def _rows(session: AsyncSession, sql: Sql, statement: str) -> list[Any]:
@@ -54,6 +54,14 @@ async def _caps(session: AsyncSession, ids: set[int]) -> dict[int, float]:
         {"ids": sorted(ids)})).all()}
 
 
+def _outbound_rate(c: s.Counts, inbound: s.Counts | None) -> float:
+    """Abandoned / live answers of the outbound calls only: the cap is a law about calls the dialer placed, an
+    inbound caller who gave up is no abandoned call of the campaign's (issue #12 §3)."""
+    lost = c.abandoned - (inbound.abandoned if inbound else 0)
+    live = c.answered + c.abandoned - (inbound.answered + inbound.abandoned if inbound else 0)
+    return pct(lost, live)
+
+
 def _fill(counts: s.Counts, outcome: str, n: int) -> None:
     if outcome in s.CATEGORIES:
         setattr(counts, outcome, getattr(counts, outcome) + n)
@@ -70,54 +78,71 @@ async def outcomes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None
         f"WITH facts AS ({facts}), x AS (SELECT facts.*, (facts.hour AT TIME ZONE {tz}) AS local,"
         " (facts.outcome = 'answered' AND sc.code_id IS NOT NULL) AS ok FROM facts"
         " LEFT JOIN report_successful_codes sc ON sc.code_id = facts.code_id)"
-        " SELECT GROUPING(local::date, extract(hour FROM local)::int, campaign_id, list_id) AS g,"
-        " local::date AS day, extract(hour FROM local)::int AS hod, campaign_id, list_id, outcome,"
+        " SELECT GROUPING(local::date, extract(hour FROM local)::int, campaign_id, list_id, direction) AS g,"
+        " local::date AS day, extract(hour FROM local)::int AS hod, campaign_id, list_id, direction, outcome,"
         " sum(attempts)::bigint, sum(handled)::bigint, sum(talk_ms)::bigint, sum(wrap_ms)::bigint,"
         " coalesce(sum(attempts) FILTER (WHERE ok), 0)::bigint"
-        " FROM x GROUP BY GROUPING SETS ((outcome), (local::date, outcome), (extract(hour FROM local)::int, outcome),"
-        " (campaign_id, outcome), (list_id, outcome))"))
+        " FROM x GROUP BY GROUPING SETS ((direction, outcome), (local::date, outcome),"
+        " (extract(hour FROM local)::int, outcome), (campaign_id, direction, outcome),"
+        " (list_id, direction, outcome))"))
+    return await _outcomes_of(session, f, rows, await _reached(session, f))
+
+
+async def _outcomes_of(session: AsyncSession, f: ReportFilter, rows: list[Any], reached: int) -> s.Outcomes:
+    """The report from its grouped rows ``(g, day, hour, campaign, list, direction, outcome, attempts, handled,
+    talk_ms, wrap_ms, successful)``, whichever database grouped them."""
     categories = s.Counts()
     days: dict[date, s.DayRow] = {}
     hours = {h: s.HourRow(hour=h) for h in range(24)}
     campaigns: dict[int, s.Counts] = defaultdict(s.Counts)
     lists: dict[int, s.Counts] = defaultdict(s.Counts)
+    inbound_of: dict[tuple[str, int], s.Counts] = defaultdict(s.Counts)
+    directions: dict[str, s.Counts] = defaultdict(s.Counts)
     success_by: dict[tuple[str, int], int] = defaultdict(int)
     handled = talk = wrap = successful = 0
-    for g, day, hod, campaign_id, list_id, outcome, n, h, t, w, ok in rows:
-        if g == 0b1111:  # (outcome)
+    for g, day, hod, campaign_id, list_id, direction, outcome, n, h, t, w, ok in rows:
+        if g == 0b11110:  # (direction, outcome)
             _fill(categories, outcome, n)
+            _fill(directions[direction], outcome, n)
             handled, talk, wrap, successful = handled + h, talk + t, wrap + w, successful + ok
-        elif g == 0b0111:
+        elif g == 0b01111:
             _fill(days.setdefault(day, s.DayRow(day=day)), outcome, n)
-        elif g == 0b1011:
+        elif g == 0b10111:
             _fill(hours[hod], outcome, n)
-        elif g == 0b1101:
+        elif g == 0b11010:
             _fill(campaigns[campaign_id], outcome, n)
+            if direction == "inbound":
+                _fill(inbound_of["c", campaign_id], outcome, n)
             success_by["c", campaign_id] += ok
-        elif g == 0b1110:
+        elif g == 0b11100:
             _fill(lists[list_id], outcome, n)
+            if direction == "inbound":
+                _fill(inbound_of["l", list_id], outcome, n)
             success_by["l", list_id] += ok
     caps = await _caps(session, set(campaigns) | set(f.campaign_ids or ()))
     campaign_names = await _names(session, "campaigns", set(campaigns))
     list_names = await _names(session, "contact_lists", set(lists))
-    reached = await _reached(session, f)
-    live = categories.answered + categories.abandoned
+    inbound = directions.get("inbound", s.Counts())
+    lost = categories.abandoned - inbound.abandoned
+    live = categories.answered + categories.abandoned - inbound.answered - inbound.abandoned
 
     def slice_row(key: str, i: int, c: s.Counts, name: str, cap: float | None) -> s.SliceRow:
         ok = success_by[key, i]
         return s.SliceRow(**c.model_dump(), id=i or None, name=name, answer_rate=pct(c.answered, c.total),
-                          abandon_rate=pct(c.abandoned, c.answered + c.abandoned), abandon_cap=cap,
+                          abandon_rate=_outbound_rate(c, inbound_of.get((key, i))), abandon_cap=cap,
                           successful=ok, conversion=pct(ok, c.answered))
 
     kpi = s.Kpi(attempts=categories.total, answered=categories.answered, reached_contacts=reached,
-                answer_rate=pct(categories.answered, categories.total), abandoned=categories.abandoned,
-                live_answers=live, abandon_rate=pct(categories.abandoned, live),
+                answer_rate=pct(categories.answered, categories.total), abandoned=lost,
+                live_answers=live, abandon_rate=pct(lost, live), inbound_abandoned=inbound.abandoned,
                 abandon_cap=min(caps.values()) if caps else None, handled=handled, talk_ms=talk, wrap_ms=wrap,
                 aht_ms=(talk + wrap) // handled if handled else 0, successful=successful,
                 conversion=pct(successful, categories.answered))
     return s.Outcomes(
         applied=applied(f), kpi=kpi, categories=categories,
         by_day=[days.get(d) or s.DayRow(day=d) for d in f.period.days], by_hour=list(hours.values()),
+        by_direction=[s.DirectionRow(direction=d, **directions[d].model_dump()) for d in DIRECTIONS
+                      if d in directions],
         by_campaign=sorted((slice_row("c", i, c, campaign_names.get(i, f"#{i}"), caps.get(i))
                             for i, c in campaigns.items()), key=lambda r: (-r.total, r.name)),
         by_list=sorted((slice_row("l", i, c, list_names.get(i, "—"), None) for i, c in lists.items()),
@@ -137,6 +162,8 @@ def _attempt_where(sql: Sql, f: ReportFilter) -> tuple[str, str]:
         where += f" AND a.operator_id = ANY(CAST({sql.bind(list(f.operator_ids))} AS bigint[]))"
     if f.code_ids is not None:
         where += f" AND a.completion_code_id = ANY(CAST({sql.bind(list(f.code_ids))} AS bigint[]))"
+    if f.direction is not None:
+        where += f" AND a.direction = {sql.bind(f.direction)}"
     return join, where
 
 
@@ -322,12 +349,23 @@ async def abandon(session: AsyncSession, f: ReportFilter, sealed: Sealed | None)
     facts = attempt_facts(sql, wide, sealed, operators=False)
     rows = await _rows(session, sql, (
         f"WITH facts AS ({facts}) SELECT campaign_id, (hour AT TIME ZONE {tz})::date AS day,"
-        " coalesce(sum(attempts) FILTER (WHERE outcome IN ('answered', 'abandoned')), 0)::bigint,"
-        " coalesce(sum(attempts) FILTER (WHERE outcome = 'abandoned'), 0)::bigint"
+        " coalesce(sum(attempts) FILTER (WHERE outcome IN ('answered', 'abandoned') AND direction = 'outbound'),"
+        " 0)::bigint,"
+        " coalesce(sum(attempts) FILTER (WHERE outcome = 'abandoned' AND direction = 'outbound'), 0)::bigint,"
+        " coalesce(sum(attempts) FILTER (WHERE outcome = 'answered' AND direction = 'inbound'), 0)::bigint,"
+        " coalesce(sum(attempts) FILTER (WHERE outcome = 'abandoned' AND direction = 'inbound'), 0)::bigint"
         " FROM facts GROUP BY 1, 2"))
+    return await _ledger(session, f, rows)
+
+
+async def _ledger(session: AsyncSession, f: ReportFilter, rows: list[Any]) -> s.Abandon:
+    """The ledger from ``(campaign, local day, outbound live answers, outbound abandoned, inbound answered, inbound
+    abandoned)`` over the period and the 29 days before it."""
     daily: dict[int, dict[date, tuple[int, int]]] = defaultdict(dict)
-    for campaign_id, day, live, lost in rows:
+    inbound: dict[tuple[int, date], tuple[int, int]] = {}
+    for campaign_id, day, live, lost, in_answered, in_lost in rows:
         daily[campaign_id][day] = (live, lost)
+        inbound[campaign_id, day] = (in_answered, in_lost)
     caps = await _caps(session, set(daily))
     names = await _names(session, "campaigns", set(daily))
     out = []
@@ -340,8 +378,10 @@ async def abandon(session: AsyncSession, f: ReportFilter, sealed: Sealed | None)
             r_live, r_lost = sum(w[0] for w in window), sum(w[1] for w in window)
             cap = caps.get(campaign_id, 3.0)
             rolling = pct(r_lost, r_live)
+            in_answered, in_lost = inbound.get((campaign_id, day), (0, 0))
             out.append(s.LedgerRow(campaign_id=campaign_id, campaign=names.get(campaign_id, f"#{campaign_id}"),
                                    day=day, live_answers=live, abandoned=lost, rate=pct(lost, live),
+                                   inbound_answered=in_answered, inbound_abandoned=in_lost,
                                    rolling_live_answers=r_live, rolling_abandoned=r_lost, rolling_rate=rolling,
                                    cap=cap, over_cap=rolling > cap))
     out.sort(key=lambda r: (r.campaign, r.campaign_id, r.day))
@@ -436,7 +476,7 @@ def _opens(window: tuple[time, time] | None, zone_name: str, now: datetime) -> d
 # --- Calls ----------------------------------------------------------------------------------------------------
 
 CALL_SORT = {"id": "a.id", "queued_at": "a.queued_at", "talk_ms": "talk_ms", "outcome": "a.outcome",
-             "operator": "o.name", "campaign": "cp.name", "number": "a.number"}
+             "operator": "o.name", "campaign": "cp.name", "number": "a.number", "direction": "a.direction"}
 
 
 async def calls(session: AsyncSession, f: ReportFilter, sealed: Sealed | None, *, outcome: str | None,
@@ -460,7 +500,8 @@ async def calls(session: AsyncSession, f: ReportFilter, sealed: Sealed | None, *
     rows = await _rows(session, sql, (
         "SELECT a.id, a.campaign_id, cp.name, l.name, a.operator_id, o.name, a.number, a.caller_id, a.outcome,"
         " cc.name, a.queued_at, a.dialed_at, a.ringing_at, a.answered_at, a.connected_at, a.hung_up_at,"
-        f" a.wrap_up_ended_at, {_ms_or_null('a.hung_up_at - a.connected_at')} AS talk_ms, a.hangup_cause"
+        f" a.wrap_up_ended_at, {_ms_or_null('a.hung_up_at - a.connected_at')} AS talk_ms, a.hangup_cause,"
+        " a.direction"
         f" FROM attempts a{join} JOIN campaigns cp ON cp.id = a.campaign_id"
         " LEFT JOIN contacts c2 ON c2.id = a.contact_id LEFT JOIN contact_lists l ON l.id = c2.list_id"
         " LEFT JOIN operators o ON o.id = a.operator_id"
@@ -469,7 +510,7 @@ async def calls(session: AsyncSession, f: ReportFilter, sealed: Sealed | None, *
     items = [s.CallRow(id=r[0], campaign_id=r[1], campaign=r[2], list=r[3], operator_id=r[4], operator=r[5],
                        number=r[6], caller_id=r[7], outcome=r[8], code=r[9], queued_at=r[10], dialed_at=r[11],
                        ringing_at=r[12], answered_at=r[13], connected_at=r[14], hung_up_at=r[15],
-                       wrap_up_ended_at=r[16], talk_ms=r[17], hangup_cause=r[18]) for r in rows]
+                       wrap_up_ended_at=r[16], talk_ms=r[17], hangup_cause=r[18], direction=r[19]) for r in rows]
     # The total comes from the facts (the rollups for sealed hours): counting a year of attempts row by row is
     # what a paged list must not do.
     count = Sql()
@@ -491,7 +532,7 @@ async def call_batches(session: AsyncSession, f: ReportFilter, outcome: str | No
     if outcome:
         where += f" AND a.outcome = {sql.bind(outcome)}"
     result = await session.stream(text(
-        "SELECT a.id, a.queued_at, cp.name, l.name, o.name, a.number, a.caller_id, a.outcome, cc.name,"
+        "SELECT a.id, a.queued_at, a.direction, cp.name, l.name, o.name, a.number, a.caller_id, a.outcome, cc.name,"
         " a.dialed_at, a.ringing_at, a.answered_at, a.connected_at, a.hung_up_at, a.wrap_up_ended_at,"
         f" {_ms_or_null('a.hung_up_at - a.connected_at')}, a.hangup_cause"
         f" FROM attempts a{join} JOIN campaigns cp ON cp.id = a.campaign_id"

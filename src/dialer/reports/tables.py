@@ -77,6 +77,7 @@ def outcomes(r: s.Outcomes, t: Translate) -> list[Table]:
         [t("reports.kpi.answer_rate"), f"{k.answer_rate}% ({k.answered})"],
         [t("reports.kpi.abandon_rate"), f"{k.abandon_rate}% ({k.abandoned}/{k.live_answers})"
          + (f", {t('reports.kpi.abandon_cap').format(cap=k.abandon_cap)}" if k.abandon_cap is not None else "")],
+        *([[t("reports.kpi.inbound_abandoned"), str(k.inbound_abandoned)]] if k.inbound_abandoned else []),
         [t("reports.kpi.talk"), _hms(k.talk_ms)],
         [t("reports.kpi.aht"), _hms(k.aht_ms)],
         [t("reports.kpi.conversion"), f"{k.conversion}% ({k.successful}/{k.answered})"],
@@ -97,7 +98,11 @@ def outcomes(r: s.Outcomes, t: Translate) -> list[Table]:
                    [[c.name, *_counts(c), c.answer_rate, c.abandon_rate, c.successful, c.conversion]
                     for c in r.by_list],
                    [{"list_ids": str(c.id)} if c.id else None for c in r.by_list])
-    return [kpi, day, hour, campaigns, lists]
+    directions = _table("by_direction", t("reports.section.by_direction"),
+                        [_col(t, "direction", "text"), *_categories(t)],
+                        [[t(f"reports.direction.{d.direction}"), *_counts(d)] for d in r.by_direction],
+                        [{"direction": d.direction} for d in r.by_direction])
+    return [kpi, day, hour, campaigns, lists, directions]
 
 
 def slices(r: s.OutcomeSlices, t: Translate) -> list[Table]:
@@ -155,11 +160,13 @@ def codes(r: s.Codes, t: Translate) -> list[Table]:
 def abandon(r: s.Abandon, t: Translate) -> list[Table]:
     cols = [_col(t, "campaign", "text"), _col(t, "day", "date"), _col(t, "live_answers", "int", "sum"),
             _col(t, "abandoned", "int", "sum"), _col(t, "rate", "pct", ("abandoned", "live_answers")),
-            _col(t, "rolling_rate", "pct"), _col(t, "cap", "pct"), _col(t, "over_cap", "bool")]
-    rows = [[x.campaign, x.day, x.live_answers, x.abandoned, x.rate, x.rolling_rate, x.cap, x.over_cap]
-            for x in r.rows]
+            _col(t, "rolling_rate", "pct"), _col(t, "cap", "pct"), _col(t, "over_cap", "bool"),
+            _col(t, "inbound_answered", "int", "sum"), _col(t, "inbound_abandoned", "int", "sum")]
+    rows = [[x.campaign, x.day, x.live_answers, x.abandoned, x.rate, x.rolling_rate, x.cap, x.over_cap,
+             x.inbound_answered, x.inbound_abandoned] for x in r.rows]
     return [_table("abandon", t("nav.reports.abandon"), cols, rows,
-                   [{"campaign_ids": str(x.campaign_id), "outcome": "abandoned", "period": "custom",
+                   [{"campaign_ids": str(x.campaign_id), "outcome": "abandoned", "direction": "outbound",
+                     "period": "custom",
                      "date_from": x.day.isoformat(), "date_to": x.day.isoformat()} for x in r.rows])]
 
 
@@ -184,7 +191,8 @@ def shift(r: s.ShiftSummary, t: Translate) -> list[Table]:
 
 
 CALL_COLUMNS: list[tuple[str, Kind]] = [
-    ("id", "int"), ("queued_at", "datetime"), ("campaign", "text"), ("list", "text"), ("operator", "text"),
+    ("id", "int"), ("queued_at", "datetime"), ("direction", "text"), ("campaign", "text"), ("list", "text"),
+    ("operator", "text"),
     ("number", "text"), ("caller_id", "text"), ("outcome", "text"), ("code", "text"), ("dialed_at", "datetime"),
     ("ringing_at", "datetime"), ("answered_at", "datetime"), ("connected_at", "datetime"), ("hung_up_at", "datetime"),
     ("wrap_up_ended_at", "datetime"), ("talk", "ms"), ("hangup_cause", "text")]
