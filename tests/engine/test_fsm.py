@@ -46,9 +46,12 @@ def test_operator_table_shape() -> None:
             break
         reached |= more
     assert reached == states
-    # a conversation always ends in wrap-up, and wrap-up only ends in ready
-    assert {t for (s, _), t in operator_fsm.TRANSITIONS.items() if s is OperatorState.in_call} == \
-        {OperatorState.wrap_up}
+    # a conversation always ends in wrap-up (a consultation called off, attended transfer: straight to ready), and
+    # wrap-up only ends in ready
+    assert {t for (s, e), t in operator_fsm.TRANSITIONS.items() if s is OperatorState.in_call} == \
+        {OperatorState.wrap_up, OperatorState.ready}
+    assert operator_fsm.TRANSITIONS[(OperatorState.in_call, operator_fsm.OperatorEvent.hang_up)] is \
+        OperatorState.wrap_up
     assert {t for (s, _), t in operator_fsm.TRANSITIONS.items() if s is OperatorState.wrap_up} == \
         {OperatorState.ready}
 

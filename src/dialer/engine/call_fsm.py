@@ -16,6 +16,8 @@ answered    connect      connected   an operator took the call
 answered    hang_up      done        nobody came in time and the customer hung up: abandoned; or a machine
 answered    fail         done
 connected   hang_up      wrap_up     the conversation ended; the operator finishes the card
+connected   requeue      answered    the operator handed the customer over (a transfer) or his phone died: the
+                                     customer waits again for the next operator (engine/transfers.py)
 connected   fail         done
 wrap_up     complete     done        the completion code is set (by the operator, or by the wrap-up timeout)
 wrap_up     fail         done
@@ -46,6 +48,7 @@ class CallEvent(StrEnum):
     hang_up = "hang_up"
     complete = "complete"
     fail = "fail"
+    requeue = "requeue"
 
 
 E = CallEvent
@@ -64,6 +67,7 @@ TRANSITIONS: dict[tuple[S, CallEvent], S] = {
     (S.answered, E.hang_up): S.done,
     (S.answered, E.fail): S.done,
     (S.connected, E.hang_up): S.wrap_up,
+    (S.connected, E.requeue): S.answered,
     (S.connected, E.fail): S.done,
     (S.wrap_up, E.complete): S.done,
     (S.wrap_up, E.fail): S.done,

@@ -121,6 +121,8 @@ class CallHandling:
             self.ctx.results.finish(call, category, self.ctx.codes.get(key), event=CE.unanswered)
             return
         if kind is CallEventKind.connected:
+            if self.ctx.transfers.on_call_event(call, ev):
+                return  # an external transfer's far end, or the consulted operator after the handover
             self._on_connected(call, ev)
             return
         if kind is CallEventKind.hung_up:
@@ -162,15 +164,30 @@ class CallHandling:
         return inbound is not None and inbound.owns(call)
 
     def waiting_calls(self) -> list[LiveCall]:
-        """Live customers waiting for an operator: inbound callers first, then answered outbound calls."""
+        """Live customers waiting for an operator: transferred and rescued customers first (they were talking to
+        an operator a moment ago), then inbound callers, then answered outbound calls."""
         inbound = getattr(self.ctx, "inbound", None)
-        first = inbound.waiting() if inbound is not None else []
+        first = self.ctx.transfers.waiting()
+        seen = {x.attempt_id for x in first}
+        first += [x for x in (inbound.waiting() if inbound is not None else []) if x.attempt_id not in seen]
+        seen.update(x.attempt_id for x in first)
         return first + [x for c in self.ctx.campaigns.values() for x in c.answered.values()
-                        if x.answered_by == "human" and x.operator is None and not x.finished]
+                        if x.answered_by == "human" and x.operator is None and not x.finished
+                        and x.attempt_id not in seen and not x.requeued]
+
+    def may_take(self, op: OperatorSlot, call: LiveCall) -> bool:
+        """May ``op`` (ignoring his state) take the waiting ``call``: a transferred customer by his transfer's
+        target, anyone else by the campaign's rules."""
+        if call.requeued:
+            return self.ctx.transfers.may_take(op, call)
+        return op.id not in call.missed_by and eligible(op, call.campaign, call.candidate)
 
     def _candidates_for(self, call: LiveCall) -> list[OperatorSlot]:
         """Free operators who may take ``call``: the campaign's own first, then shared ones of campaigns of no
         higher priority (a live customer is better served by a borrowed operator than by hold music)."""
+        special = self.ctx.transfers.candidates(call)
+        if special is not None:
+            return special
         c = call.campaign
         own, shared = [], []
         for op_id in c.members:
@@ -238,7 +255,9 @@ class CallHandling:
             op.call = call
         call.state = call_fsm.next_state(call.state, CE.connect)
         c.answered.pop(call.attempt_id, None)
-        call.connected_at = ev.at
+        first_connection = call.connected_at is None
+        if first_connection:
+            call.connected_at = ev.at
         for timer in (call.timer, call.limit_timer, call.offer_timer):
             if timer is not None:
                 timer.cancel()
@@ -252,7 +271,12 @@ class CallHandling:
         op.talk_started = ev.at
         op.calls_handled += 1
         utc = self._utc_at(ev.at)
-        self.ctx.journal.attempt(call.attempt_id, state=A.connected, connected_at=utc, operator_id=op.id)
+        if first_connection:
+            self.ctx.journal.attempt(call.attempt_id, state=A.connected, connected_at=utc, operator_id=op.id)
+        else:  # a transferred or rescued customer reached his next operator: the attempt's first connection stays
+            self.ctx.journal.attempt(call.attempt_id, state=A.connected, operator_id=op.id)
+        if call.requeued:
+            self.ctx.transfers.on_connected(call, op)
         waited = call.waited_s(ev.at) or 0.0
         self.ctx.bus.publish(CallConnected(at=utc, attempt_id=call.attempt_id, campaign_id=c.id, operator_id=op.id,
                                        waited_s=round(waited, 3)))
@@ -267,6 +291,10 @@ class CallHandling:
         call.hangup_side, call.hangup_cause = side, cause
         self.ctx.bus.publish(CallEnded(at=call.hung_up_utc, attempt_id=call.attempt_id, campaign_id=c.id,
                                    result="hung_up", side=side, cause=cause, sip_code=ev.code))
+        if self.ctx.transfers.on_hung_up(call):
+            if self._inbound(call):
+                self.ctx.inbound.forget(call)
+            return  # a customer of a transfer: waiting again, or with an external number
         inbound = self._inbound(call)
         if call.state is A.connected:
             call.state = call_fsm.next_state(call.state, CE.hang_up)
@@ -319,7 +347,11 @@ class CallHandling:
             else:
                 self.ctx.phones_down.add(ev.endpoint)
         if op is None:
+            if ev.kind is EndpointEventKind.hung_up:
+                self.ctx.transfers.on_external_failed(ev)
             return
+        if self.ctx.transfers.on_endpoint(ev):
+            return  # a consulted operator's leg, or a phone lost mid-call (the customer is rescued)
         if ev.kind is EndpointEventKind.ringing and op.state is S.reserved:
             self.ctx.roster.transition(op, OE.ring)
         elif ev.kind in (EndpointEventKind.unregistered, EndpointEventKind.unreachable) and op.state is S.ready:

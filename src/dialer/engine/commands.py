@@ -24,6 +24,13 @@ force_state         {"state": "ready" | "paused" | "offline", "reason": ""}   (s
 release             {}                                                          (supervisor)
 manual_dial         {"number": "+79161234567" | null, "contact_id": 5 | null, "campaign_id": 3}
                     (operator ready or paused, no call: see :mod:`dialer.engine.manual`)
+transfer            {"to": "operator" | "pool" | "skill" | "external", "to_operator_id": 4 | null,
+                    "pool_id": 2 | null, "skill_id": 3 | null, "min_level": 1, "number": "+7…" | null,
+                    "comment": "", "source": "panel" | "supervisor", "requested_by": user id | null}
+                    (the operator's connected call: see :mod:`dialer.engine.transfers`)
+consult             {"to_operator_id": 4, "comment": "", "source": ..., "requested_by": ...} (attended transfer)
+consult_complete    {}  (the customer goes to the consulted operator)
+consult_cancel      {}  (the consultation is called off: back to the customer)
 ==================  ==============================================================================================
 
 An operator busy with a call gets ``ready``/``pause``/``offline`` as a *pending* change applied when his wrap-up
@@ -59,6 +66,10 @@ class CommandKind(StrEnum):
     force_state = "force_state"
     release = "release"
     manual_dial = "manual_dial"
+    transfer = "transfer"
+    consult = "consult"
+    consult_complete = "consult_complete"
+    consult_cancel = "consult_cancel"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

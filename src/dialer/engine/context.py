@@ -14,10 +14,12 @@ calls         telephony events, connect, offers, limits                         
 roster        operator transitions, commands                                          :mod:`~dialer.engine.roster`
 results       complete, finish, auto-stop                                             :mod:`~dialer.engine.results`
 inbound       inbound calls: matching, the attempt, queue, message and callback       :mod:`~dialer.engine.inbound`
+transfers     transfers (blind, pool, skill, external, attended), REFER, rescues      :mod:`~dialer.engine.transfers`
 ============  ======================================================================  ===========================
 
 No collaborator imports another: the runner builds them all and puts each on the context under its face
-(``ctx.control``, ``ctx.placement``, ``ctx.calls``, ``ctx.roster``, ``ctx.results``, ``ctx.inbound``).
+(``ctx.control``, ``ctx.placement``, ``ctx.calls``, ``ctx.roster``, ``ctx.results``, ``ctx.inbound``,
+``ctx.transfers``).
 
 Work accounting
     Under a :class:`~dialer.core.clock.VirtualClock` time may only move when the engine has caught up
@@ -53,7 +55,8 @@ from dialer.engine.pacing import Observation
 from dialer.engine.selection import Candidate
 from dialer.engine.state import CampaignRuntime, Completion, LiveCall, OperatorSlot
 from dialer.models.enums import OperatorState, OutcomeCategory
-from dialer.telephony.base import Telephony
+from dialer.telephony.base import CallEvent as TelephonyCallEvent
+from dialer.telephony.base import EndpointEvent, Telephony
 
 __all__ = [
     "BUSY",
@@ -75,6 +78,7 @@ __all__ = [
     "Tick",
     "TimerFired",
     "TimerKind",
+    "Transfers",
     "WakeCommands",
     "WakeControl",
 ]
@@ -174,6 +178,8 @@ class TimerKind(StrEnum):
     preview = "preview"  # the preview time ran out: the call is placed
     inbound_wait = "inbound_wait"  # an inbound caller waited the longest queue time: message and callback
     inbound_message = "inbound_message"  # the message to an inbound caller has played: he is hung up
+    transfer_wait = "transfer_wait"  # a transferred or rescued customer waited the longest: message and callback
+    transfer_message = "transfer_message"  # the message to him has played: he is hung up
 
 
 @dataclasses.dataclass(slots=True)
@@ -249,6 +255,8 @@ class Calls(Protocol):
 
     def waiting_calls(self) -> list[LiveCall]: ...
 
+    def may_take(self, op: OperatorSlot, call: LiveCall) -> bool: ...
+
 
 class Roster(Protocol):
     async def reload(self) -> None: ...
@@ -276,6 +284,30 @@ class Inbound(Protocol):
     def waiting(self) -> list[LiveCall]: ...
 
 
+class Transfers(Protocol):
+    """Transfers and rescues (:mod:`dialer.engine.transfers`): what the other collaborators hand over of them."""
+
+    def may_take(self, op: OperatorSlot, call: LiveCall) -> bool: ...
+
+    def candidates(self, call: LiveCall) -> list[OperatorSlot] | None: ...
+
+    def waiting(self) -> list[LiveCall]: ...
+
+    async def command(self, op: OperatorSlot, cmd: Command) -> dict[str, Any]: ...
+
+    def on_endpoint(self, ev: EndpointEvent) -> bool: ...
+
+    def on_external_failed(self, ev: EndpointEvent) -> bool: ...
+
+    def on_call_event(self, call: LiveCall, ev: TelephonyCallEvent) -> bool: ...
+
+    def on_connected(self, call: LiveCall, op: OperatorSlot) -> None: ...
+
+    def on_hung_up(self, call: LiveCall) -> bool: ...
+
+    def end_handover(self, op: OperatorSlot, completion: Completion, *, timeout: bool) -> None: ...
+
+
 class Results(Protocol):
     def default_code(self, c: CampaignRuntime) -> int | None: ...
 
@@ -299,6 +331,7 @@ class EngineContext:
     roster: Roster
     results: Results
     inbound: Inbound
+    transfers: Transfers
 
     def __init__(self, maker: async_sessionmaker[AsyncSession], telephony: Telephony, clock: Clock, bus: Bus,
                  config: EngineConfig) -> None:

@@ -25,9 +25,11 @@ __all__ = [
     "CallAnswered",
     "CallConnected",
     "CallEnded",
+    "CallIncoming",
     "CallOnHold",
     "CallPlaced",
     "CallRinging",
+    "CallTransferred",
     "CampaignAutoPaused",
     "CampaignFinished",
     "CampaignScheduleChanged",
@@ -163,6 +165,46 @@ class AttemptFinished(Event):
     #: The regulatory fact: a live answer not connected within the threshold (whatever happened later).
     abandoned: bool
     waited_s: float | None
+
+
+@_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallIncoming(Event):
+    """A customer's own call arrived on a trunk and became an inbound attempt (engine/inbound.py): it rings until the
+    engine answers it, then waits for an operator like any live customer."""
+
+    attempt_id: int
+    campaign_id: int
+    contact_id: int | None
+    number: str
+    #: The number he dialled (one of the caller IDs).
+    dialled: str | None
+    #: How he was matched: "last campaign" or "caller id".
+    how: str
+    #: An operator already reserved for him, if any was free.
+    operator_id: int | None
+
+
+@_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallTransferred(Event):
+    """A transfer of an attempt's customer began or ended (engine/transfers.py; one ``call_transfers`` row)."""
+
+    transfer_id: int
+    attempt_id: int
+    campaign_id: int
+    #: operator | pool | skill | external | attended | rescue
+    kind: str
+    #: panel | supervisor | phone | engine
+    source: str
+    from_operator_id: int | None
+    to_operator_id: int | None
+    to_pool_id: int | None
+    to_skill_id: int | None
+    to_number: str | None
+    #: pending | connected | failed | cancelled | refused | abandoned | callback
+    result: str
+    detail: str = ""
 
 
 # --- operators ----------------------------------------------------------------------------------------------
@@ -305,7 +347,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         EngineStarted, EngineStopped, CallPlaced, CallRinging, CallAnswered, CallOnHold, CallConnected, CallEnded,
         AttemptFinished, OperatorStateChanged, OperatorMissedCall, PreviewStarted, PreviewEnded, CommandFailed,
         CampaignStatusChanged, CampaignAutoPaused, CampaignFinished, CampaignScheduleChanged, DeviceStateChanged,
-        TrunkStateChanged, ListenerReconnected,
+        TrunkStateChanged, ListenerReconnected, CallIncoming, CallTransferred,
     )
 }
 

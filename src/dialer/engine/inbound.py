@@ -44,7 +44,7 @@ from dialer.engine import call_fsm
 from dialer.engine.assign import eligible, move
 from dialer.engine.call_fsm import CallEvent as CE
 from dialer.engine.context import EngineContext, TimerKind
-from dialer.engine.events import CallAnswered, CallRinging
+from dialer.engine.events import CallAnswered, CallIncoming, CallRinging
 from dialer.engine.operator_fsm import OperatorEvent as OE
 from dialer.engine.selection import Candidate
 from dialer.engine.state import CampaignRuntime, Completion, LiveCall, OperatorSlot
@@ -162,6 +162,10 @@ class InboundCalls:
                 op.call = call
                 move(op, c, ctx.campaigns)
                 ctx.roster.transition(op, OE.reserve)
+        # the floor sees the caller ringing, then queued or connected (CallAnswered, CallOnHold, CallConnected)
+        ctx.bus.publish(CallIncoming(at=utc, attempt_id=attempt_id, campaign_id=c.id, contact_id=match.contact_id,
+                                     number=caller, dialled=dialled or ev.dialled or None, how=match.how,
+                                     operator_id=call.operator.id if call.operator is not None else None))
         answer = getattr(ctx.telephony, "answer", None)
         try:
             if not callable(answer):

@@ -18,6 +18,7 @@ reserved    answer            in_call     connected straight away (an auto-answe
 ringing     answer            in_call     he picked up: talking to the customer
 ringing     release           ready       the customer hung up first, or his phone did not answer
 in_call     hang_up           wrap_up     the conversation ended (either side)
+in_call     release           ready       a consultation he took (attended transfer) was called off
 wrap_up     complete          ready       he set the completion code
 wrap_up     wrap_up_timeout   ready       the strategy's wrap-up time ran out: the default code is applied
 ==========  ================  ==========  ============================================================
@@ -70,6 +71,7 @@ TRANSITIONS: dict[tuple[S, OperatorEvent], S] = {
     (S.ringing, E.answer): S.in_call,
     (S.ringing, E.release): S.ready,
     (S.in_call, E.hang_up): S.wrap_up,
+    (S.in_call, E.release): S.ready,
     (S.wrap_up, E.complete): S.ready,
     (S.wrap_up, E.wrap_up_timeout): S.ready,
 }

@@ -47,6 +47,9 @@ class AttemptResults:
 
     def time_out(self, op: OperatorSlot) -> None:
         """End ``op``'s wrap-up as if its time ran out: the campaign's default code (forced states, the stop)."""
+        if op.handover:
+            self.ctx.transfers.end_handover(op, Completion(0), timeout=True)
+            return
         assert op.call is not None
         self.complete(op, Completion(self.default_code(op.call.campaign) or 0), timeout=True)
 
@@ -57,7 +60,11 @@ class AttemptResults:
             self.time_out(op)
 
     def complete(self, op: OperatorSlot, completion: Completion, *, timeout: bool) -> None:
-        """The operator's completion code (or the timeout's default) ends the wrap-up and the attempt."""
+        """The operator's completion code (or the timeout's default) ends the wrap-up and the attempt; after a
+        handover (a transfer, a rescue) it ends only his wrap-up (engine/transfers.py)."""
+        if op.handover:
+            self.ctx.transfers.end_handover(op, completion, timeout=timeout)
+            return
         call = op.call
         assert call is not None and op.state is S.wrap_up
         c = call.campaign

@@ -20,7 +20,7 @@ from typing import Any
 
 from dialer.engine import operator_fsm
 from dialer.engine import repository as repo
-from dialer.engine.assign import allocate_one, eligible, in_pools, move
+from dialer.engine.assign import allocate_one, in_pools, move
 from dialer.engine.commands import Command, CommandKind
 from dialer.engine.context import BUSY, CallIn, EngineContext
 from dialer.engine.events import CommandFailed, OperatorStateChanged
@@ -131,16 +131,16 @@ class OperatorRoster:
             return
         allocate_one(op, self.ctx.campaigns, self.ctx.operators)
         waiting = [x for x in self.ctx.calls.waiting_calls()
-                   if op.id not in x.missed_by and eligible(op, x.campaign, x.candidate)
-                   and (x.campaign.id == op.campaign_id or op.campaign_id not in self.ctx.campaigns
+                   if self.ctx.calls.may_take(op, x)
+                   and (x.requeued or x.campaign.id == op.campaign_id or op.campaign_id not in self.ctx.campaigns
                         or self.ctx.campaigns[op.campaign_id].priority <= x.campaign.priority)]
         if waiting:
-            # inbound callers first (blended: they called us), then his own campaign, then by priority, then the
-            # longest wait
+            # transferred and rescued customers first (they were talking a moment ago), then inbound callers
+            # (blended: they called us), then his own campaign, then by priority, then the longest wait
             own = op.campaign_id
             inbound = getattr(self.ctx, "inbound", None)
-            waiting.sort(key=lambda x: (not (inbound is not None and inbound.owns(x)), x.campaign.id != own,
-                                        -x.campaign.priority, x.answered_at or 0.0))
+            waiting.sort(key=lambda x: (not x.requeued, not (inbound is not None and inbound.owns(x)),
+                                        x.campaign.id != own, -x.campaign.priority, x.answered_at or 0.0))
             call = waiting[0]
             call.operator = op
             op.call = call
@@ -241,6 +241,9 @@ class OperatorRoster:
             return {"ok": True}
         if kind is CommandKind.manual_dial:
             return await self.ctx.placement.manual_dial(op, p)
+        if kind in (CommandKind.transfer, CommandKind.consult, CommandKind.consult_complete,
+                    CommandKind.consult_cancel):
+            return await self.ctx.transfers.command(op, cmd)
         raise DialerError(f"unknown command {kind}")
 
     def _want(self, op: OperatorSlot, state: OperatorState, reason: str) -> dict[str, Any]:
@@ -268,6 +271,14 @@ class OperatorRoster:
         if call is None or op.state not in (S.in_call, S.wrap_up):
             raise DialerError("there is no call to complete: the operator is "
                               f"{op.state.value.replace('_', '-')}")
+        if op.handover and op.state is S.wrap_up:
+            # his wrap-up after a transfer: the code is optional and does not end the attempt (engine/transfers.py)
+            raw = p.get("completion_code_id")
+            code = int(raw) if raw else 0
+            if code and code not in call.campaign.cfg.code_ids:
+                raise DialerError(f"completion code {code} is not in the campaign's completion-code group")
+            self.ctx.transfers.end_handover(op, Completion(code, comment=str(p.get("comment") or "")), timeout=False)
+            return {"ok": True, "attempt_id": call.attempt_id, "handover": True}
         code_id = int(p["completion_code_id"])
         if code_id not in call.campaign.cfg.code_ids:
             raise DialerError(f"completion code {code_id} is not in the campaign's completion-code group")

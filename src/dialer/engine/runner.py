@@ -80,9 +80,17 @@ from dialer.engine.placement import CallPlacement
 from dialer.engine.results import AttemptResults
 from dialer.engine.roster import OperatorRoster
 from dialer.engine.state import CampaignRuntime, LiveCall, OperatorSlot
+from dialer.engine.transfers import TransferHandling
 from dialer.models.enums import AttemptState, OperatorState, OutcomeCategory
 from dialer.telephony.base import CallEvent as TelephonyCallEvent
-from dialer.telephony.base import EndpointEvent, IncomingCall, Telephony, TelephonyError, TrunkEvent
+from dialer.telephony.base import (
+    EndpointEvent,
+    IncomingCall,
+    Telephony,
+    TelephonyError,
+    TransferRequested,
+    TrunkEvent,
+)
 
 __all__ = ["Engine", "EngineConfig", "OperatorHook", "install_signal_handlers", "make_pacer_for"]
 
@@ -111,6 +119,7 @@ class Engine:
         ctx.roster = self.roster = OperatorRoster(ctx)
         ctx.results = self.results = AttemptResults(ctx)
         ctx.inbound = self.inbound = InboundCalls(ctx)
+        ctx.transfers = self.transfers = TransferHandling(ctx)
         self.recovery: repo.Recovery | None = None
         #: Called once the engine runs (simulated operators register their phones and go ready).
         self.startup_hooks: list[Callable[[Engine], Any]] = []
@@ -128,6 +137,7 @@ class Engine:
             EndpointEvent: _sync(self.calls.on_endpoint_event),
             TrunkEvent: _sync(self.calls.on_trunk_event),
             IncomingCall: self.inbound.on_incoming,
+            TransferRequested: self.transfers.on_requested,
             Tick: self._on_tick,
             TimerFired: self._on_timer,
             Submit: self._on_submit,
@@ -148,6 +158,8 @@ class Engine:
             TimerKind.preview: self.placement.on_preview_timeout,
             TimerKind.inbound_wait: self.inbound.on_wait_timeout,
             TimerKind.inbound_message: self.inbound.on_message_played,
+            TimerKind.transfer_wait: self.transfers.on_wait_timeout,
+            TimerKind.transfer_message: self.transfers.on_message_played,
         }
 
     # --- the public face: what tools, tests and the process entry points read -----------------------------------

@@ -19,7 +19,7 @@ from dialer.engine.selection import CampaignPlan, Candidate
 from dialer.models.enums import AttemptState, CampaignStatus, DialMode, OperatorState
 from dialer.telephony.base import CallId
 
-__all__ = ["CampaignRuntime", "Completion", "Hopper", "LiveCall", "OperatorSlot"]
+__all__ = ["CampaignRuntime", "Completion", "Hopper", "LiveCall", "OperatorSlot", "TransferLeg"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,6 +56,11 @@ class OperatorSlot:
     #: Offers he did not pick up: in a row (reset when he answers one) and in total since the engine started.
     missed_in_row: int = 0
     missed_total: int = 0
+    #: His wrap-up is of a call he handed over (transferred, or rescued from his dead phone: engine/transfers.py):
+    #: ending it does not finish the attempt, which goes on with someone else.
+    handover: bool = False
+    #: The call whose first operator consults him (attended transfer): he is reserved, rings, then talks to him.
+    consulting: LiveCall | None = None
 
     @property
     def id(self) -> int:
@@ -67,6 +72,23 @@ class OperatorSlot:
 
     def skill_level(self, skill_id: int) -> int:
         return int(self.info.skills.get(skill_id, 0))
+
+
+@dataclasses.dataclass(eq=False)
+class TransferLeg:
+    """One transfer of a live call (a ``call_transfers`` row): its kind and target, and who handed the customer over."""
+
+    id: int
+    kind: str
+    source: str
+    from_operator_id: int | None
+    to_operator_id: int | None = None
+    to_pool_id: int | None = None
+    to_skill_id: int | None = None
+    min_skill_level: int = 1
+    to_number: str | None = None
+    comment: str = ""
+    done: bool = False
 
 
 @dataclasses.dataclass(eq=False)
@@ -111,6 +133,17 @@ class LiveCall:
     missed_by: set[int] = dataclasses.field(default_factory=set)
     #: The cause recorded when the engine itself cut the call ("max duration", "no operator").
     forced_cause: str = ""
+    #: The customer talked to an operator and waits again (a transfer, or a rescue from a dead phone): no new
+    #: abandon, served before new calls, message and callback when nobody takes him in time (engine/transfers.py).
+    requeued: bool = False
+    #: The transfer in progress or the last one (engine/transfers.py).
+    transfer: TransferLeg | None = None
+    #: The operator being consulted for an attended transfer.
+    consult: OperatorSlot | None = None
+    #: The external number the customer talks to after an external transfer.
+    external: str | None = None
+    #: The transferring operator's completion, kept for an external transfer (nobody else sets one).
+    handover_completion: Completion | None = None
     finished: bool = False
 
     @property
