@@ -36,6 +36,7 @@ driver whose RTP stalls bounds the wait with its own timer and calls :meth:`AmdD
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -125,6 +126,7 @@ class AmdDetector:
         self._floor_margin = 10 ** (margin / 20) if margin is not None else None
         self._floor_rise = 10 ** (config.noise_rise_db_per_s * config.frame_ms / 1000 / 20)
         self._floor: float | None = None
+        self._floor_low = config.silence_threshold / self._floor_margin if self._floor_margin else 1.0
         self._buffer = bytearray()
         self.decision: AmdDecision | None = None
         # The state of app_amd's loop, named as there.
@@ -137,6 +139,10 @@ class AmdDetector:
         self._words = 0
         self._in_word = True  # app_amd starts in STATE_IN_WORD
         self._consecutive_voice_ms = 0
+        # For the check that a greeting stood out from the silence after it (not in app_amd, see _frame).
+        self._voice_energy = 0.0
+        self._voice_frames = 0
+        self._quiet_energy = 0.0  # summed over the current run of silence
 
     @property
     def analysed_ms(self) -> int:
@@ -172,7 +178,7 @@ class AmdDetector:
         return self.decision
 
     # --- the loop body of isAnsweringMachine, one voice frame at a time ------------------------------------
-    def _is_voice(self, frame: bytes) -> bool:
+    def _is_voice(self, frame: bytes) -> tuple[bool, float]:
         energy = float(np.abs(np.frombuffer(frame, dtype="<i2").astype(np.int32)).mean())
         loud = energy >= self.config.silence_threshold
         if self._floor_margin is not None:
@@ -181,10 +187,19 @@ class AmdDetector:
             # The first frame starts the estimate (and so is never voice: 10–30 ms lost at most).
             floor = energy if self._floor is None else self._floor
             loud = loud and energy >= floor * self._floor_margin
-            self._floor = min(energy, max(floor, 1.0) * self._floor_rise)
+            # Below threshold / margin the floor changes nothing, and rising from there is quicker than from 0.
+            self._floor = min(energy, max(floor, self._floor_low) * self._floor_rise)
         if not loud:
-            return False
-        return self._vad is None or self._vad.is_speech(frame, self.sample_rate)
+            return False, energy
+        return self._vad is None or self._vad.is_speech(frame, self.sample_rate), energy
+
+    def _greeting_stands_out(self) -> bool:
+        """The greeting's voice frames were on average at least half the noise margin (in dB) louder than the
+        silence that followed it. Always true without floor tracking (app_amd has no such check)."""
+        if self._floor_margin is None or not self._voice_frames:
+            return True
+        quiet = self._quiet_energy / (self._dsp_silence_ms / self.config.frame_ms)
+        return self._voice_energy / self._voice_frames >= quiet * math.sqrt(self._floor_margin)
 
     def _frame(self, frame: bytes) -> AmdDecision | None:
         cfg = self.config
@@ -195,8 +210,10 @@ class AmdDetector:
         if total >= cfg.total_analysis_ms:
             return AmdDecision(AmdResult.notsure, f"TOOLONG-{total}", total)
 
-        if not self._is_voice(frame):
+        voice, energy = self._is_voice(frame)
+        if not voice:
             self._dsp_silence_ms += length
+            self._quiet_energy += energy
             silence = self._dsp_silence_ms
             if silence >= cfg.between_words_silence_ms:
                 self._in_word = False
@@ -204,10 +221,20 @@ class AmdDetector:
             if self._in_initial_silence and silence >= cfg.initial_silence_ms:
                 return AmdDecision(AmdResult.machine, f"INITIALSILENCE-{silence}-{cfg.initial_silence_ms}", total)
             if self._in_greeting and silence >= cfg.after_greeting_silence_ms:
-                return AmdDecision(AmdResult.human, f"HUMAN-{silence}-{cfg.after_greeting_silence_ms}", total)
+                if self._greeting_stands_out():
+                    return AmdDecision(AmdResult.human, f"HUMAN-{silence}-{cfg.after_greeting_silence_ms}", total)
+                # The "greeting" was as loud as the silence after it: the line's noise changed (a noise floor
+                # that had not caught up yet), nobody spoke. Back to the initial silence, which this one continues.
+                self._in_greeting, self._in_initial_silence = False, True
+                self._voice_ms = self._words = 0
+                self._voice_energy = self._voice_frames = 0
             return None
 
+        if self._dsp_silence_ms:
+            self._quiet_energy = 0.0
         self._dsp_silence_ms = 0
+        self._voice_energy += energy
+        self._voice_frames += 1
         self._consecutive_voice_ms += length
         self._voice_ms += length
         consecutive = self._consecutive_voice_ms

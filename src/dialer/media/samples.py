@@ -14,7 +14,7 @@ machine        a voicemail greeting of 3–10 s ("Здравствуйте, вы
                сообщение после сигнала"), half ending in a beep
 silence        an answered line on which nobody speaks: digital silence or a faint floor    machine
 noise          line noise without speech (hiss, hum, crackle; some of it louder than the    machine
-               energy threshold)
+               energy threshold), on half the samples starting after up to 1 s of silence
 =============  ==========================================================================  ===========
 
 Silence and noise are *machine*: that is app_amd's initial-silence rule (nobody spoke within
@@ -258,8 +258,10 @@ def generate(kind: SampleClass | str, index: int, *, seed: int = 0, codec: int |
         colour = picker.choice([0.0, 1.0, 2.0])
         hum = picker.choice([0.0, 0.5, 2.0])
         crackle = picker.choice([0.0, 0.0, 3.0])
-        audio = _line_noise(rng, _ms(6000), rms, colour=colour, hum=hum, crackle=crackle)
-        params.update(rms=round(rms, 1), colour=colour, hum=hum, crackle=crackle)
+        onset_ms = picker.choice([0, round(picker.uniform(100, 1000))])  # noise present at once, or starting late
+        audio = np.concatenate([np.zeros(_ms(onset_ms)),
+                                _line_noise(rng, _ms(6000 - onset_ms), rms, colour=colour, hum=hum, crackle=crackle)])
+        params.update(rms=round(rms, 1), colour=colour, hum=hum, crackle=crackle, onset_ms=onset_ms)
     return Sample(f"{kind}-{index:03d}", kind, _to_pcm(audio, codec), codec, params)
 
 
