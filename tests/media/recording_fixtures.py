@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from dialer.core.clock import VirtualClock
 from dialer.media.pcap import LINKTYPE_ETHERNET, RATE, PcapWriter, rtp_bytes
+from dialer.media.recordings import RecordingWorker
+from dialer.models import Attempt
+from dialer.models.enums import AttemptState
+from dialer.recordings.service import runtime
 from dialer.telephony.sip.rtp import encode_g711
 
 CUSTOMER = ("203.0.113.10", 40000)
@@ -75,3 +81,30 @@ def write_call(folder: Path, name: str, *, call_id: str, customer_hz: float = 44
 def dominant_hz(channel: np.ndarray) -> float:
     spectrum = np.abs(np.fft.rfft(channel.astype(np.float64)))
     return float(np.fft.rfftfreq(len(channel), 1 / RATE)[int(np.argmax(spectrum))])
+
+
+async def campaign_and_attempt(app: Any, admin: Any, call_id: str, *, retention_days: int | None = 30,
+                               operator_id: int | None = None) -> tuple[int, int]:
+    """A campaign keeping recordings ``retention_days`` and one finished attempt of it with ``call_id``."""
+    from tests.campaign.conftest import make_setup
+
+    setup = await make_setup(app, admin)
+    r = await admin.post("/api/campaigns", json=setup.campaign(record_mode="all",
+                                                               recording_retention_days=retention_days))
+    assert r.status_code == 201, r.text
+    campaign_id = int(r.json()["id"])
+    async with app.state.sessionmaker() as session, session.begin():
+        attempt = Attempt(campaign_id=campaign_id, number="+79161234567", call_id=call_id, state=AttemptState.done,
+                          queued_at=datetime.fromtimestamp(EPOCH, UTC), operator_id=operator_id)
+        session.add(attempt)
+        await session.flush()
+        return campaign_id, attempt.id
+
+
+def worker_for(app: Any, *, clock: VirtualClock | None = None) -> RecordingWorker:
+    rt = runtime(app)
+    return RecordingWorker(app.state.sessionmaker, app.state.settings, rt.rs, clock=clock, storage=rt.storage)
+
+
+def virtual_clock(at: datetime) -> VirtualClock:
+    return VirtualClock(epoch=at)

@@ -12,7 +12,14 @@ from pydantic.json_schema import SkipJsonSchema
 
 from dialer.api.crud import ReadSchema, Schema
 from dialer.campaign.selection import Op, SortDir
-from dialer.campaign.validation import check_time_zone, format_hhmm, parse_hhmm, parse_hhmm_end, parse_intervals
+from dialer.campaign.validation import (
+    check_audio_name,
+    check_time_zone,
+    format_hhmm,
+    parse_hhmm,
+    parse_hhmm_end,
+    parse_intervals,
+)
 from dialer.models.enums import (
     CallbackKind,
     CallbackStatus,
@@ -23,6 +30,7 @@ from dialer.models.enums import (
     OutcomeCategory,
     PhoneType,
 )
+from dialer.models.media import RecordMode
 
 HHMM = Annotated[
     time,
@@ -49,6 +57,11 @@ Intervals = Annotated[
                               {"type": "array", "items": {"type": "integer", "exclusiveMinimum": 0}}]}),
 ]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+#: A file of the hold-audio directory, named without ``.wav`` (campaign/validation.py check_audio_name).
+AudioName = Annotated[str, AfterValidator(check_audio_name), Field(max_length=200, examples=["consent-ru"])]
+#: Retention of recordings in days (e.g. 30, 180, 365); null keeps them.
+RetentionDays = Annotated[int, Field(ge=1, le=36500, examples=[180])]
+RecordPercent = Annotated[int, Field(ge=1, le=99, description="Share of calls recorded with record_mode 'percent'")]
 #: Outcomes that have retry intervals: the categories that end without a conversation, plus "machine".
 RetryOutcome = Literal["busy", "no_answer", "machine", "abandoned", "rejected", "error"]
 
@@ -322,6 +335,18 @@ class CampaignCreate(_NoStatus):
     list_ids: list[int] = Field(min_length=1)
     pool_ids: list[int] = []
     schedule: list[SchedulePeriod] = []
+    # media (issue #16): recording, answering-machine detection, the abandoned caller's message
+    record_mode: RecordMode = Field(RecordMode.none, description="Which calls are recorded: none, all, or "
+                                    "record_percent of them (an operator's record_override comes first)")
+    record_percent: RecordPercent | None = None
+    record_consent_audio: AudioName | None = Field(None, description="Played to the customer before the operator "
+                                                   "joins a recorded call; null: none")
+    recording_retention_days: RetentionDays | None = Field(None, description="Recordings are deleted this many "
+                                                           "days after the call; null: kept")
+    amd_enabled: bool = Field(False, description="Answering-machine detection on answered calls")
+    amd_message: AudioName | None = Field(None, description="Left on an answering machine; null: hang up")
+    abandon_message: AudioName | None = Field(None, description="Played to a live customer no operator took "
+                                              "within the grace time, before a callback is booked; null: hold music")
 
 
 class CampaignUpdate(_NoStatus):
@@ -345,6 +370,13 @@ class CampaignUpdate(_NoStatus):
     pool_ids: list[int] | None = None
     #: When given, replaces the whole schedule.
     schedule: list[SchedulePeriod] | None = None
+    record_mode: RecordMode | None = None
+    record_percent: RecordPercent | None = None
+    record_consent_audio: AudioName | None = None
+    recording_retention_days: RetentionDays | None = None
+    amd_enabled: bool | None = None
+    amd_message: AudioName | None = None
+    abandon_message: AudioName | None = None
 
 
 class CampaignRead(ReadSchema):
@@ -373,6 +405,13 @@ class CampaignRead(ReadSchema):
     list_ids: list[int]
     pool_ids: list[int]
     schedule: list[SchedulePeriod]
+    record_mode: RecordMode
+    record_percent: int | None
+    record_consent_audio: str | None
+    recording_retention_days: int | None
+    amd_enabled: bool
+    amd_message: str | None
+    abandon_message: str | None
     created_at: datetime
     updated_at: datetime
 

@@ -37,6 +37,7 @@ from dialer.campaign.selection import (
 from dialer.campaign.status import Action, allowed_actions, next_status
 from dialer.campaign.validation import (
     check_outcome_retries,
+    check_recording,
     check_result_rules,
     check_schedule,
     format_intervals,
@@ -273,6 +274,7 @@ async def campaign_before_create(session: AsyncSession, data: dict[str, Any]) ->
     await _check_campaign_refs(session, data)
     data["dial_params"], data["abandon_cap_pct"] = normalize_dial(
         data["dial_mode"], data["dial_params"], data.get("abandon_cap_pct"), DEFAULT_ABANDON_CAP)
+    check_recording(data.get("record_mode", "none"), data.get("record_percent"))
     if data.get("start_at") is not None:
         data["start_at"] = localize(data["start_at"], zone(data["time_zone"]))
     return data
@@ -292,6 +294,8 @@ async def campaign_before_update(session: AsyncSession, obj: Campaign, data: dic
         else:
             params = {}
         data["dial_params"], data["abandon_cap_pct"] = normalize_dial(mode, params, cap, obj.abandon_cap_pct)
+    if "record_mode" in data or "record_percent" in data:
+        check_recording(data.get("record_mode", obj.record_mode), data.get("record_percent", obj.record_percent))
     if data.get("start_at") is not None:
         data["start_at"] = localize(data["start_at"], zone(data.get("time_zone", obj.time_zone)))
     return data

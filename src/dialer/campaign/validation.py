@@ -273,3 +273,24 @@ def normalize_dial(mode: DialMode, params: Mapping[str, Any], abandon_cap_pct: D
     if not Decimal(0) <= cap <= Decimal(100):
         raise ValidationFailed.field("abandon_cap_pct", "must be between 0 and 100")
     return result, cap
+
+
+# --- media settings (issue #16 §1, §3, §4) ------------------------------------------------------------------------
+
+_AUDIO_NAME = re.compile(r"^[^/\\\x00-\x1f.][^/\\\x00-\x1f]{0,199}$")
+
+
+def check_audio_name(value: str) -> str:
+    """An audio name of a campaign (consent announcement, answering-machine and abandon messages): a file of the
+    hold-audio directory named without ``.wav``, as ``hold_audio`` is — no path."""
+    if not _AUDIO_NAME.match(value):
+        raise ValueError("an audio name is a file of the hold-audio directory without '.wav' (e.g. 'consent-ru'): "
+                         "1–200 characters, no '/' or '\\', not starting with '.'")
+    return value.removesuffix(".wav")
+
+
+def check_recording(mode: str, percent: int | None) -> None:
+    """``record_mode`` 'percent' needs ``record_percent`` (1–99); other modes ignore it."""
+    if mode == "percent" and percent is None:
+        raise ValidationFailed.field("record_percent", "record_mode 'percent' needs record_percent (1–99): the share "
+                                     "of calls recorded")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dialer.api.crud import ReadSchema, Schema
+from dialer.models.media import RecordOverride
 
 
 class SkillCreate(Schema):
@@ -38,6 +39,8 @@ class OperatorCreate(Schema):
     description: str = ""
     is_active: bool = True
     auto_answer: bool = True
+    #: Recording of this operator's calls whatever the campaign says (issue #16 §1).
+    record_override: RecordOverride = RecordOverride.inherit
     skills: list[SkillLevel] = []
     pool_ids: list[int] = []
 
@@ -49,7 +52,15 @@ class OperatorUpdate(Schema):
     description: str | None = None
     is_active: bool | None = None
     auto_answer: bool | None = None
+    record_override: RecordOverride | None = None
     skills: list[SkillLevel] | None = None
+
+    @field_validator("record_override")
+    @classmethod
+    def _record_override_given(cls, value: RecordOverride | None) -> RecordOverride:
+        if value is None:
+            raise ValueError("must not be null: inherit, always or never")
+        return value
     pool_ids: list[int] | None = None
 
 
@@ -61,6 +72,7 @@ class OperatorRead(ReadSchema):
     description: str
     is_active: bool
     auto_answer: bool
+    record_override: RecordOverride
     skills: list[SkillLevel]
     pool_ids: list[int]
     created_at: datetime

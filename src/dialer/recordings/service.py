@@ -1,0 +1,265 @@
+"""Recordings: the search, reading a stored file by byte range, signed links and the listening log.
+
+"Журнал прослушивания" (003 §10.1): every download and every link created is an audit entry; a listen is one entry
+per user, recording and :data:`LISTEN_LOG_WINDOW` (a player fetches a file in many range requests while it plays and
+seeks — one listen is not logged a hundred times, and listening again later is a new entry). A listen through a
+shared link is logged with the link's creator and the address it came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import hmac
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialer.audit.recorder import Actor
+from dialer.audit.recorder import log as audit_log
+from dialer.config import Settings
+from dialer.core.clock import Clock, SystemClock
+from dialer.exceptions import DialerError, NotFound, PermissionDenied
+from dialer.media import pcap
+from dialer.media.recording_crypto import DecryptionError, EncryptedFile, Keyring, load_keyring
+from dialer.media.recording_settings import RecordingSettings, get_recording_settings
+from dialer.media.recordings import LocalStorage, RecordingStorage, failed_captures, pending_captures
+from dialer.models import Attempt, AuditEntry, Recording
+from dialer.models.enums import AuditAction
+
+#: One listen entry per user and recording within this window.
+LISTEN_LOG_WINDOW = timedelta(minutes=30)
+OBJECT = "recordings"
+
+
+class RecordingUnreadable(DialerError):
+    status = 500
+    title = "Recording unreadable"
+    type_slug = "recording-unreadable"
+
+
+class LinkExpired(DialerError):
+    status = 410
+    title = "Link expired"
+    type_slug = "link-expired"
+
+
+class RangeNotSatisfiable(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the range is outside the recording's {size} bytes")
+        self.size = size
+
+
+@dataclasses.dataclass
+class Runtime:
+    """What the API needs of the recordings' configuration, made once per application."""
+
+    settings: Settings
+    rs: RecordingSettings
+    storage: RecordingStorage
+    #: Where "now" comes from (link expiry, the listening log's window): tests move a virtual clock.
+    clock: Clock = dataclasses.field(default_factory=SystemClock)
+    _keyring: Keyring | None = None
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            self._keyring = load_keyring(self.rs.media_recording_key, self.rs.media_recording_old_keys,
+                                         self.settings.data_dir)
+        return self._keyring
+
+    @property
+    def root(self) -> Any:
+        return self.rs.recordings_dir(self.settings)
+
+
+def runtime(app: Any) -> Runtime:
+    found = getattr(app.state, "recording_runtime", None)
+    if isinstance(found, Runtime):
+        return found
+    rs = getattr(app.state, "recording_settings", None) or get_recording_settings()
+    made = Runtime(app.state.settings, rs, LocalStorage(rs.recordings_dir(app.state.settings)))
+    app.state.recording_runtime = made
+    return made
+
+
+# --- reading the rows -----------------------------------------------------------------------------------------------
+
+
+async def load(session: AsyncSession, recording_id: int) -> Recording:
+    found = await session.get(Recording, recording_id)
+    if found is None:
+        raise NotFound(f"recording {recording_id} not found")
+    return found
+
+
+def as_read(rec: Recording) -> dict[str, Any]:
+    data = {c.key: getattr(rec, c.key) for c in Recording.__table__.columns if c.key != "storage_key"}
+    data["stream_url"] = f"/api/recordings/{rec.id}/stream"
+    data["download_url"] = f"/api/recordings/{rec.id}/download"
+    return data
+
+
+SORTABLE = {"id": Recording.id, "started_at": Recording.started_at, "duration_ms": Recording.duration_ms,
+            "created_at": Recording.created_at, "expires_at": Recording.expires_at}
+
+
+def search(*, attempt_id: int | None = None, campaign_id: int | None = None, operator_id: int | None = None,
+           number: str | None = None, call_id: str | None = None, started_from: datetime | None = None,
+           started_to: datetime | None = None) -> Select[Any]:
+    stmt = select(Recording)
+    if operator_id is not None or number:
+        stmt = stmt.join(Attempt, Attempt.id == Recording.attempt_id)
+    if attempt_id is not None:
+        stmt = stmt.where(Recording.attempt_id == attempt_id)
+    if campaign_id is not None:
+        stmt = stmt.where(Recording.campaign_id == campaign_id)
+    if operator_id is not None:
+        stmt = stmt.where(Attempt.operator_id == operator_id)
+    if number:
+        stmt = stmt.where(Attempt.number == number)
+    if call_id:
+        stmt = stmt.where(Recording.call_id == call_id)
+    if started_from is not None:
+        stmt = stmt.where(Recording.started_at >= started_from)
+    if started_to is not None:
+        stmt = stmt.where(Recording.started_at < started_to)
+    return stmt
+
+
+def spool_state(rt: Runtime) -> dict[str, Any]:
+    failed = failed_captures(rt.root)
+    return {"pending": pending_captures(rt.root), "failed": len(failed),
+            "failed_items": [dataclasses.asdict(f) for f in failed[:100]]}
+
+
+# --- byte ranges ----------------------------------------------------------------------------------------------------
+
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The first range of a ``Range: bytes=…`` header as ``(first, last)`` inclusive; None for no (or an
+    unparsable, or a multi-range beyond its first) header — the whole file is then sent, as RFC 9110 allows.
+    :class:`RangeNotSatisfiable` when it starts beyond the end."""
+    if not header:
+        return None
+    match = _RANGE.match(header.split(",")[0]) if header.strip().lower().startswith("bytes") else None
+    if match is None or (not match[1] and not match[2]):
+        return None
+    if not match[1]:  # the last N bytes
+        suffix = int(match[2])
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable(size)
+        return max(0, size - suffix), size - 1
+    first = int(match[1])
+    last = min(int(match[2]), size - 1) if match[2] else size - 1
+    if first >= size or last < first:
+        raise RangeNotSatisfiable(size)
+    return first, last
+
+
+async def open_audio(rt: Runtime, rec: Recording) -> EncryptedFile:
+    """The stored file, its header checked; :class:`RecordingUnreadable` when it is gone or its key is not
+    configured."""
+
+    def opener() -> EncryptedFile:
+        stream = rt.storage.open(rec.storage_key)
+        try:
+            return EncryptedFile(stream, rt.keyring)
+        except BaseException:
+            stream.close()
+            raise
+
+    try:
+        return await asyncio.to_thread(opener)
+    except FileNotFoundError:
+        raise RecordingUnreadable(f"the file of recording {rec.id} is missing from the recordings storage") from None
+    except DecryptionError as err:
+        raise RecordingUnreadable(f"recording {rec.id}: {err}") from None
+
+
+async def chunks(audio: EncryptedFile, first: int, last: int) -> AsyncIterator[bytes]:
+    """The decrypted bytes ``first`` … ``last``, decrypted chunk by chunk in a thread; the file is closed at the
+    end (or when the client goes away)."""
+    parts = audio.read_range(first, last)
+    try:
+        while True:
+            piece = await asyncio.to_thread(next, parts, None)
+            if piece is None:
+                return
+            yield piece
+    finally:
+        await asyncio.to_thread(audio.stream.close)
+
+
+def media_type(rec: Recording) -> str:
+    return pcap.FORMATS.get(rec.format, ([], "", "application/octet-stream"))[2]
+
+
+def file_name(rec: Recording) -> str:
+    suffix = pcap.FORMATS.get(rec.format, ([], ".bin", ""))[1]
+    who = f"attempt-{rec.attempt_id}" if rec.attempt_id else f"recording-{rec.id}"
+    return f"{who}-{rec.started_at.astimezone(UTC):%Y%m%d-%H%M%S}{suffix}"
+
+
+# --- the listening log ----------------------------------------------------------------------------------------------
+
+
+async def log_listen(session: AsyncSession, rec: Recording, user_id: int | None, *, via: str, now: datetime,
+                     extra: dict[str, Any] | None = None) -> bool:
+    """Write "listen" unless this user already has one for this recording within :data:`LISTEN_LOG_WINDOW`."""
+    recent = await session.scalar(
+        select(AuditEntry.id).where(
+            AuditEntry.object_type == OBJECT, AuditEntry.object_id == str(rec.id), AuditEntry.event == "listen",
+            AuditEntry.at > now - LISTEN_LOG_WINDOW,
+            AuditEntry.user_id.is_(None) if user_id is None else AuditEntry.user_id == user_id,
+            AuditEntry.changes["via"].astext == via)
+        .limit(1))
+    if recent is not None:
+        return False
+    await audit_log(session, AuditAction.custom, OBJECT, rec.id, event_label="listen",
+                    changes={"via": via, "call_id": rec.call_id, "attempt_id": rec.attempt_id, **(extra or {})})
+    return True
+
+
+async def log_download(session: AsyncSession, rec: Recording) -> None:
+    await audit_log(session, AuditAction.custom, OBJECT, rec.id, event_label="download",
+                    changes={"call_id": rec.call_id, "attempt_id": rec.attempt_id, "sha256": rec.sha256})
+
+
+# --- signed links ---------------------------------------------------------------------------------------------------
+
+
+def _signature(secret: bytes, recording_id: int, expires: int, by: int) -> str:
+    return hmac.new(secret, f"{recording_id}.{expires}.{by}".encode(), hashlib.sha256).hexdigest()
+
+
+async def create_link(session: AsyncSession, rt: Runtime, rec: Recording, user_id: int, ttl_s: int,
+                      now: datetime) -> dict[str, Any]:
+    expires = int((now + timedelta(seconds=ttl_s)).timestamp())
+    signature = _signature(rt.keyring.link_secret(), rec.id, expires, user_id)
+    await audit_log(session, AuditAction.custom, OBJECT, rec.id, event_label="link",
+                    changes={"call_id": rec.call_id, "attempt_id": rec.attempt_id,
+                             "expires_at": datetime.fromtimestamp(expires, UTC).isoformat()})
+    return {"url": f"/api/recordings/{rec.id}/shared?expires={expires}&by={user_id}&signature={signature}",
+            "expires_at": datetime.fromtimestamp(expires, UTC)}
+
+
+def check_link(rt: Runtime, recording_id: int, expires: int, by: int, signature: str, now: datetime) -> None:
+    """A link's signature (made with the current key: a rotated key ends the links made before) and expiry."""
+    expected = _signature(rt.keyring.link_secret(), recording_id, expires, by)
+    if not hmac.compare_digest(expected, signature.strip().lower()):
+        raise PermissionDenied("the link's signature does not match: ask for a new link")
+    if expires <= now.timestamp():
+        raise LinkExpired(f"the link expired at {datetime.fromtimestamp(expires, UTC).isoformat()}; "
+                          "ask for a new one")
+
+
+def link_actor(by: int, client: str) -> Actor:
+    return Actor(by, f"link:{by}", ("link",), client)
