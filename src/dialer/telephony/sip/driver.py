@@ -70,6 +70,7 @@ from dialer.telephony.base import (
     TrunkUnavailable,
     UnknownCall,
 )
+from dialer.telephony.sip.anchor import CUSTOMER_TAG, DIALER_TAG, MediaAnchor, MediaRelayError
 from dialer.telephony.sip.auth import Credentials
 from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig
 from dialer.telephony.sip.dialog import DialogEvent, Leg
@@ -212,6 +213,14 @@ class _Call:
     inbound_tx: InviteServerTransaction | None = None
     #: Our 200 to the caller's INVITE is sent; his ACK makes the call ``answered``.
     inbound_answered: bool = False
+    #: The call's media passes the media relay (``anchor.wants``); ``relay_sdp`` is the relay's description facing
+    #: the dialer's side, where our own RTP (hold audio, ringback) goes while the customer waits.
+    anchored: bool = False
+    relay_started: bool = False
+    relay_sdp: bytes = b""
+    #: ``answered`` decided but not reported yet (the relay's answer, machine detection): a hang-up meanwhile
+    #: reports it first, so that ``hung_up`` never comes without it.
+    unreported_answer: CallEvent | None = None
 
     @property
     def inbound(self) -> bool:
@@ -227,8 +236,11 @@ class SipTelephony:
     """The SIP driver. Construct, ``await start()``, consume ``events()``, ``await close()``."""
 
     def __init__(self, settings: SipSettings, trunks: Sequence[TrunkConfig], accounts: Accounts, *,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, anchor: MediaAnchor | None = None) -> None:
         self.settings = settings
+        #: The media relay calls may pass (sip/anchor.py); None: media flows directly between the peers.
+        self.anchor = anchor
+        self._background: set[asyncio.Task[None]] = set()
         self.clock: Clock = clock or SystemClock()
         self.accounts = accounts
         self._trunks: dict[int, _Trunk] = {t.id: _Trunk(t) for t in trunks}
@@ -291,6 +303,11 @@ class SipTelephony:
             else:
                 self._teardown(call, Side.dialer, "dialer shut down")
         self._closed = True
+        if self._background:  # the relay's deletes of the calls just ended, answers in flight
+            with contextlib.suppress(TimeoutError):
+                await wait_for(self.clock, asyncio.gather(*self._background, return_exceptions=True), 2.0)
+            for task in list(self._background):
+                task.cancel()
         for trunk in self._trunks.values():
             await self._stop_trunk(trunk)
         await self.registrar.close()
@@ -524,6 +541,21 @@ class SipTelephony:
         self._legs[call_id] = (call, leg)
         trunk.calls += 1
         self._emit(CallEvent(call_id, CallEventKind.trying, self.clock.now()))
+        call.anchored = self._wants_relay(request)
+        if call.anchored:
+            # our offer reaches the carrier through the relay, which stands for us toward the customer
+            try:
+                relayed = await self._relay(call, "offer", leg.local_sdp, offerer=DIALER_TAG)
+            except MediaRelayError as err:
+                leg.fire(DialogEvent.abandoned)
+                self._forget_leg(leg)
+                self._finish(call, CallEvent(call_id, CallEventKind.failed, self.clock.now(), cause=str(err)))
+                return call_id
+            if call.state is not CallState.ringing or leg.cancel_pending:
+                # hung up while the relay answered: nothing was sent, the relay forgets the call
+                self._spawn(self._relay_delete(call_id), f"sip relay delete {call_id}")
+                return call_id
+            leg.local_sdp = sdp.with_origin(relayed, leg.origin)
         invite = leg.request("INVITE", body=leg.local_sdp,
                              headers=[("User-Agent", self.settings.user_agent), ("Allow", ALLOW)])
         self._send_invite(leg, invite, trunk.peer, lambda r: self._customer_provisional(call, r),
@@ -617,8 +649,106 @@ class SipTelephony:
         call.timers = [self.clock.call_later(self.settings.max_call_s, self._too_long, call)]
         verdict = resp.get(call.trunk.config.machine_header, "") or ""
         answered_by = AnsweredBy.machine if "machine" in verdict.lower() else AnsweredBy.human
-        self._emit(CallEvent(call.id, CallEventKind.answered, self.clock.now(), answered_by=answered_by,
-                             code=code, cause=f"{code} {resp.reason}"))
+        event = CallEvent(call.id, CallEventKind.answered, self.clock.now(), answered_by=answered_by,
+                          code=code, cause=f"{code} {resp.reason}")
+        if not call.anchored:
+            self._emit(event)
+            return
+        call.unreported_answer = event
+        self._spawn(self._answered_via_relay(call, resp), f"sip answered {call.id}")
+
+    async def _answered_via_relay(self, call: _Call, resp: Message) -> None:
+        """The carrier's answer passes the relay (its reply is where our own RTP goes), recording starts when asked,
+        and only then is the call reported ``answered`` (stamped with the moment of the 2xx). A relay that fails
+        ends the call: BYE, and ``failed`` "media relay unavailable" — never an answered call without media."""
+        try:
+            call.relay_sdp = await self._relay(call, "answer", resp.body, offerer=DIALER_TAG)
+            if call.request.record and call.state is CallState.answered:
+                await self._recording(call, start=True)
+        except MediaRelayError as err:
+            if call.state is CallState.answered:
+                log.warning("call %s: %s; hanging up", call.id, err)
+                call.unreported_answer = None
+                self._end_leg(call.customer)
+                self._finish(call, CallEvent(call.id, CallEventKind.failed, self.clock.now(), cause=str(err),
+                                             code=resp.status))
+            return
+        self._report_answer(call)
+
+    def _report_answer(self, call: _Call) -> None:
+        event, call.unreported_answer = call.unreported_answer, None
+        if event is not None and call.state is not CallState.ended:
+            self._emit(event)
+
+    def _wants_relay(self, request: Originate) -> bool:
+        if self.anchor is None:
+            return False
+        try:
+            return bool(self.anchor.wants(request))
+        except Exception:
+            log.exception("the media relay could not tell whether it takes a call; it passes the relay")
+            return True
+
+    async def _relay(self, call: _Call, op: str, body: bytes, *, offerer: str) -> bytes:
+        """``body`` through the relay (sip/anchor.py): ``offer`` — ``offerer``'s offer, returns what goes to the other
+        side; ``answer`` — the other side's answer to ``offerer``'s offer, returns what goes to ``offerer``. Unchanged
+        for a call not anchored. Whatever the relay raises becomes :class:`MediaRelayError`."""
+        if not call.anchored or self.anchor is None:
+            return body
+        other = CUSTOMER_TAG if offerer == DIALER_TAG else DIALER_TAG
+        try:
+            if op == "offer":
+                out = await self.anchor.offer(call.id, body, from_tag=offerer,
+                                              to_tag=other if call.relay_started else None)
+                call.relay_started = True
+            else:
+                out = await self.anchor.answer(call.id, body, from_tag=offerer, to_tag=other)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            raise MediaRelayError(f"media relay unavailable: {err}") from err
+        if not out:
+            raise MediaRelayError("media relay unavailable: it returned no SDP")
+        return out
+
+    async def _recording(self, call: _Call, *, start: bool) -> None:
+        assert self.anchor is not None
+        try:
+            if start:
+                await self.anchor.start_recording(call.id)
+            else:
+                await self.anchor.stop_recording(call.id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            raise MediaRelayError(f"media relay unavailable: {err}") from err
+
+    def _media_sdp(self, call: _Call) -> bytes:
+        """Where the dialer's own RTP goes to reach the customer: the relay when anchored, else the customer."""
+        return call.relay_sdp if call.anchored else call.customer.remote_sdp
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(_run(coro), name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- recording (Records) ------------------------------------------------------------------------------
+    async def start_recording(self, call_id: CallId) -> None:
+        """Start (or resume) recording an answered call through the media relay. Raises UnknownCall; TelephonyError
+        for a call whose media does not pass the relay."""
+        await self._record(call_id, start=True)
+
+    async def stop_recording(self, call_id: CallId) -> None:
+        """Stop recording; what was recorded is kept. Raises UnknownCall; TelephonyError when not anchored."""
+        await self._record(call_id, start=False)
+
+    async def _record(self, call_id: CallId, *, start: bool) -> None:
+        call = self._calls.get(call_id)
+        if call is None or call.state in (CallState.ringing, CallState.ended):
+            raise UnknownCall(f"call {call_id} is not an answered call")
+        if not call.anchored or self.anchor is None:
+            raise TelephonyError(f"call {call_id}: its media does not pass the media relay; it cannot be recorded")
+        await self._recording(call, start=start)
 
     def _customer_crossed(self, call: _Call, resp: Message) -> None:
         """A 2xx crossed our CANCEL (already ACKed and BYEd): someone answered and the dialer hung up on him. The
@@ -750,8 +880,13 @@ class SipTelephony:
         """The last event of a call; it is forgotten (its legs may still be finishing their signalling)."""
         if call.state is CallState.ended:
             return
+        if event.kind is CallEventKind.hung_up and call.unreported_answer is not None:
+            self._report_answer(call)  # answered, then hung up: never a hang-up of a call not reported answered
+        call.unreported_answer = None
         call.move(CallInput.end)
         self._calls.pop(call.id, None)
+        if call.anchored and call.relay_started and self.anchor is not None:
+            self._spawn(self._relay_delete(call.id), f"sip relay delete {call.id}")
         call.trunk.calls -= 1
         for timer in call.timers:
             timer.cancel()
@@ -766,6 +901,13 @@ class SipTelephony:
             self._emit(EndpointEvent(call.endpoint, EndpointEventKind.hung_up, event.at, detail=event.cause,
                                      call_id=call.id))
         self._emit(event)
+
+    async def _relay_delete(self, call_id: CallId) -> None:
+        assert self.anchor is not None
+        try:
+            await self.anchor.delete(call_id)
+        except Exception as err:  # the call is over either way
+            log.warning("call %s: the media relay did not delete it: %s", call_id, err)
 
     # --- hold audio ---------------------------------------------------------------------------------------
     async def play(self, call_id: CallId, audio: str | None) -> None:
@@ -783,7 +925,7 @@ class SipTelephony:
         if audio is None:
             return
         path = self._audio_path(audio)
-        media = sdp.audio_media(call.customer.remote_sdp)
+        media = sdp.audio_media(self._media_sdp(call))
         if media is None:
             raise TelephonyError(f"call {call_id}: the far end gave no audio address")
         codec = sdp.pick_codec(media)
@@ -824,7 +966,7 @@ class SipTelephony:
         """While the operator's phone rings the customer hears a ringback tone (425 Hz, 1 s in 5), not silence and
         not the hold audio, which stops; the tone stops when the phone answers or the offer ends."""
         self._stop_player(call)
-        media = sdp.audio_media(call.customer.remote_sdp)
+        media = sdp.audio_media(self._media_sdp(call))
         codec = sdp.pick_codec(media) if media is not None else None
         if media is None or codec is None:
             return
@@ -944,6 +1086,10 @@ class SipTelephony:
             failure = await flow(call, binding)
         except asyncio.CancelledError:
             raise
+        except MediaRelayError as err:
+            log.warning("call %s: %s; hanging up", call.id, err)
+            self._teardown(call, Side.dialer, str(err))
+            return
         except Exception as err:  # a bug must not leave the call half-connected
             log.exception("connecting call %s failed", call.id)
             failure = f"internal error: {err}"
@@ -966,8 +1112,11 @@ class SipTelephony:
         cust = call.customer
         if cust.pending_ack and not cust.ended and cust.invite is not None and not cust.invite.body:
             # delayed offer: the carrier's 200 carried his offer; answer it with our media (hold audio)
-            cust.local_sdp = sdp.with_origin(sdp.offer(cust.origin, self._host, call.rtp_port), cust.origin)
-            self._ack(cust, cust.local_sdp)
+            if call.anchored:
+                self._spawn(self._relay_back_to_us(call), f"sip relay back {call.id}")
+            else:
+                cust.local_sdp = sdp.with_origin(sdp.offer(cust.origin, self._host, call.rtp_port), cust.origin)
+                self._ack(cust, cust.local_sdp)
         endpoint = call.endpoint
         call.operator, call.endpoint, call.withdrawing, call.endpoint_answered = None, None, False, False
         if endpoint is not None:
@@ -977,6 +1126,22 @@ class SipTelephony:
                                      call_id=call.id, offer_failed=failed))
         if call.state is CallState.connecting:
             call.move(CallInput.back)
+
+    async def _relay_back_to_us(self, call: _Call) -> None:
+        """Delayed offer given up with the carrier's offer un-ACKed (anchored call): his offer passes the relay, our
+        media answers it, and the relay's answer goes back in the ACK."""
+        cust = call.customer
+        try:
+            call.relay_sdp = await self._relay(call, "offer", cust.remote_sdp, offerer=CUSTOMER_TAG)
+            answer = await self._relay(call, "answer", sdp.offer(cust.origin, self._host, call.rtp_port),
+                                       offerer=CUSTOMER_TAG)
+        except MediaRelayError as err:
+            self._teardown(call, Side.dialer, str(err))
+            return
+        if cust.pending_ack and not cust.ended:
+            cust.local_sdp = sdp.with_origin(answer, cust.origin)
+            self._ack(cust, cust.local_sdp)
+        await self._hold_again(call)
 
     async def _hold_again(self, call: _Call) -> None:
         """A customer back to waiting hears the hold audio he heard before the offer."""
@@ -1115,7 +1280,7 @@ class SipTelephony:
         offer = resp.body
         if not offer:
             return "the phone answered without an SDP offer"
-        cust.local_sdp = sdp.with_origin(offer, cust.origin)
+        cust.local_sdp = sdp.with_origin(await self._relay(call, "offer", offer, offerer=DIALER_TAG), cust.origin)
         resp_c = await self._invite_wait(cust, cust.local_sdp, [("User-Agent", self.settings.user_agent)])
         if resp_c is None or (resp_c.status or 0) >= 300 or not resp_c.body:
             # give the phone an answer so that its call can be ended cleanly, then the caller ends it
@@ -1125,8 +1290,8 @@ class SipTelephony:
             return f"the carrier refused the re-INVITE: {detail}"
         cust.confirm(resp_c)
         self._ack(cust, b"")
-        op.local_sdp = resp_c.body
-        self._ack(op, resp_c.body)
+        op.local_sdp = await self._relay(call, "answer", resp_c.body, offerer=DIALER_TAG)
+        self._ack(op, op.local_sdp)
         self._connected_unless_gone(call, op)
         return None
 
@@ -1148,11 +1313,14 @@ class SipTelephony:
         op = self._operator_leg(call, binding)
         # the customer's 200 is retransmitted until our ACK: the phone has 64·T1 to answer
         limit = min(self.settings.operator_answer_timeout_s, 60 * self.settings.t1_s)
-        resp = await self._invite_wait(op, resp_c.body, self._operator_headers(binding),
+        to_phone = await self._relay(call, "offer", resp_c.body, offerer=CUSTOMER_TAG)
+        resp = await self._invite_wait(op, to_phone, self._operator_headers(binding),
                                        lambda r: self._operator_ringing(call, r), limit, self.settings.device_timeout_s)
         if resp is None or (resp.status or 0) >= 300 or not resp.body:
             # put the customer back on our media: answer his offer with our own description
-            answer = sdp.offer(cust.origin, self._host, call.rtp_port)
+            answer = await self._relay(call, "answer", sdp.offer(cust.origin, self._host, call.rtp_port),
+                                       offerer=CUSTOMER_TAG)
+            call.relay_sdp = to_phone
             cust.local_sdp = sdp.with_origin(answer, cust.origin)
             self._ack(cust, cust.local_sdp)
             if resp is None:
@@ -1166,7 +1334,8 @@ class SipTelephony:
         op.confirm(resp)
         self._operator_answered(call)
         self._ack(op, b"")
-        cust.local_sdp = sdp.with_origin(resp.body, cust.origin)
+        cust.local_sdp = sdp.with_origin(await self._relay(call, "answer", resp.body, offerer=CUSTOMER_TAG),
+                                         cust.origin)
         self._ack(cust, cust.local_sdp)
         self._connected_unless_gone(call, op)
         return None
@@ -1229,6 +1398,7 @@ class SipTelephony:
         dialled = dialled_uri.user or (local.uri.user or "")
         call = _Call(call_id, Originate(number=caller, caller_id=dialled, variables={"direction": "inbound"}), trunk,
                      leg, self.rtp.allocate(), inbound_tx=tx)
+        call.anchored = self._wants_relay(call.request)
         self._calls[call_id] = call
         self._legs[call_id] = (call, leg)
         trunk.calls += 1
@@ -1266,7 +1436,19 @@ class SipTelephony:
             raise UnknownCall(f"call {call_id} ended while it was being answered")
         leg = call.customer
         host, _ = self.local_address(leg.peer.transport)
-        leg.local_sdp = sdp.offer(leg.origin, host, call.rtp_port)
+        ours = sdp.offer(leg.origin, host, call.rtp_port)
+        if call.anchored:
+            # the caller's offer passes the relay (its reply is where our RTP goes); our answer comes back through it
+            try:
+                call.relay_sdp = await self._relay(call, "offer", leg.remote_sdp, offerer=CUSTOMER_TAG)
+                ours = sdp.with_origin(await self._relay(call, "answer", ours, offerer=CUSTOMER_TAG), leg.origin)
+            except MediaRelayError as err:
+                if call.state is CallState.ringing and not call.inbound_answered:
+                    self._refuse(call, 503, str(err))
+                raise
+            if call.state is not CallState.ringing or call.inbound_tx is None or call.inbound_answered:
+                raise UnknownCall(f"call {call_id} ended while it was being answered")
+        leg.local_sdp = ours
         call.inbound_answered = True
         for timer in call.timers:
             timer.cancel()
@@ -1393,6 +1575,10 @@ class SipTelephony:
             self._cancel(call.customer)
             return
         self._teardown(call, Side.dialer, cause)
+
+
+async def _run(coro: Awaitable[None]) -> None:
+    await coro
 
 
 async def _stop(task: asyncio.Task[None] | None) -> None:
