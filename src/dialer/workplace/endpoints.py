@@ -23,11 +23,14 @@ from dialer.workplace.schemas import (
     AutoAnswerRead,
     CommandResult,
     CompleteBody,
+    ConsultBody,
     ForceStateBody,
     LiveSnapshot,
     ManualDialBody,
     OperatorStateRead,
     PauseBody,
+    TransferBody,
+    TransferTargets,
 )
 
 _panel = Depends(require(P.panel_use))
@@ -112,6 +115,81 @@ async def manual_dial(body: ManualDialBody, request: Request, response: Response
 async def auto_answer(body: AutoAnswerBody, session: Session, principal: Principal = _panel) -> Any:
     return await service.set_auto_answer(session, await service.operator_of(session, principal.user_id),
                                          body.enabled)
+
+
+@workplace.get("/transfer-targets", response_model=TransferTargets,
+               summary="Whom I can transfer my customer to: operators logged in with their state, pools, skills")
+async def my_transfer_targets(session: Session, principal: Principal = _panel) -> Any:
+    op = await service.operator_of(session, principal.user_id)
+    return await service.transfer_targets(session, external_allowed=P.transfers_external in principal.permissions,
+                                          exclude_operator_id=op.id)
+
+
+@workplace.post("/transfer", response_model=CommandResult,
+                summary="Transfer my customer: to a ready operator, a pool or a skill (queued), an external number")
+async def transfer(body: TransferBody, request: Request, response: Response, session: Session,
+                   principal: Principal = _panel) -> Any:
+    op = await service.operator_of(session, principal.user_id)
+    attempt_id, payload = await service.transfer_payload(
+        session, op, body, external_allowed=P.transfers_external in principal.permissions, source="panel",
+        user_id=principal.user_id)
+    result = await _send(request, response, principal, CommandKind.transfer, op.id, payload)
+    await service.audit_transfer(session, f"transfer to {body.to}", attempt_id, op, payload)
+    return result
+
+
+@workplace.post("/consult", response_model=CommandResult,
+                summary="Attended transfer: hold my customer and call a ready operator")
+async def consult(body: ConsultBody, request: Request, response: Response, session: Session,
+                  principal: Principal = _panel) -> Any:
+    op = await service.operator_of(session, principal.user_id)
+    attempt_id, payload = await service.consult_payload(session, op, body, source="panel",
+                                                        user_id=principal.user_id)
+    result = await _send(request, response, principal, CommandKind.consult, op.id, payload)
+    await service.audit_transfer(session, "consultation", attempt_id, op, payload)
+    return result
+
+
+@workplace.post("/consult/complete", response_model=CommandResult,
+                summary="Attended transfer: hand my customer to the operator I consulted")
+async def consult_complete(request: Request, response: Response, session: Session,
+                           principal: Principal = _panel) -> Any:
+    op = await service.operator_of(session, principal.user_id)
+    attempt_id = await service.connected_attempt(session, op)
+    result = await _send(request, response, principal, CommandKind.consult_complete, op.id)
+    await service.audit_transfer(session, "consultation completed", attempt_id, op, {})
+    return result
+
+
+@workplace.post("/consult/cancel", response_model=CommandResult,
+                summary="Attended transfer: end the consultation and go back to my customer")
+async def consult_cancel(request: Request, response: Response, session: Session,
+                         principal: Principal = _panel) -> Any:
+    op = await service.operator_of(session, principal.user_id)
+    attempt_id = await service.connected_attempt(session, op)
+    result = await _send(request, response, principal, CommandKind.consult_cancel, op.id)
+    await service.audit_transfer(session, "consultation cancelled", attempt_id, op, {})
+    return result
+
+
+@supervisor.get("/transfer-targets", response_model=TransferTargets,
+                summary="Whom a supervisor can transfer a customer to: operators logged in, pools, skills")
+async def supervisor_transfer_targets(session: Session, principal: Principal = _control) -> Any:
+    return await service.transfer_targets(session,
+                                          external_allowed=P.transfers_external in principal.permissions)
+
+
+@supervisor.post("/operators/{operator_id}/transfer", response_model=CommandResult,
+                 summary="Transfer the customer of an operator's conversation (from the floor)")
+async def supervisor_transfer(operator_id: int, body: TransferBody, request: Request, response: Response,
+                              session: Session, principal: Principal = _control) -> Any:
+    op = await service.operator(session, operator_id)
+    attempt_id, payload = await service.transfer_payload(
+        session, op, body, external_allowed=P.transfers_external in principal.permissions, source="supervisor",
+        user_id=principal.user_id)
+    result = await _send(request, response, principal, CommandKind.transfer, op.id, payload)
+    await service.audit_transfer(session, f"transfer to {body.to} by a supervisor", attempt_id, op, payload)
+    return result
 
 
 @supervisor.post("/operators/{operator_id}/state", response_model=CommandResult,

@@ -18,6 +18,7 @@ from dialer.models import (
     EngineRun,
     Operator,
     OperatorPool,
+    OperatorSkill,
     OperatorStateLog,
     SipDevice,
     SipRegistration,
@@ -31,6 +32,7 @@ from dialer.models import (
     pool_operators,
 )
 from dialer.models.enums import AttemptState, CampaignStatus, ContactStatus
+from dialer.models.transfer import CallTransfer
 
 
 async def operator_of_user(session: AsyncSession, user_id: int) -> Operator | None:
@@ -297,3 +299,81 @@ async def attempt_for_result(session: AsyncSession, attempt_id: int) -> tuple[At
                                                              CompletionCode.id == Attempt.completion_code_id)
         .where(Attempt.id == attempt_id).with_for_update(of=Attempt))).one_or_none()
     return None if row is None else (row[0], row[1])
+
+
+# --- transfers (engine/transfers.py) -----------------------------------------------------------------------------
+
+
+async def transfers_of(session: AsyncSession, attempt_ids: Sequence[int]) -> list[Any]:
+    """The ``call_transfers`` rows of the attempts, in order, with the names of whom they name."""
+    if not attempt_ids:
+        return []
+    source, target = aliased(Operator), aliased(Operator)
+    return list((await session.execute(
+        select(CallTransfer, source.name.label("from_name"), target.name.label("to_name"),
+               OperatorPool.name.label("pool_name"), Skill.name.label("skill_name"))
+        .outerjoin(source, source.id == CallTransfer.from_operator_id)
+        .outerjoin(target, target.id == CallTransfer.to_operator_id)
+        .outerjoin(OperatorPool, OperatorPool.id == CallTransfer.to_pool_id)
+        .outerjoin(Skill, Skill.id == CallTransfer.to_skill_id)
+        .where(CallTransfer.attempt_id.in_(list(attempt_ids)))
+        .order_by(CallTransfer.attempt_id, CallTransfer.id))).all())
+
+
+async def transfer_counts(session: AsyncSession, attempt_ids: Sequence[int]) -> dict[int, int]:
+    if not attempt_ids:
+        return {}
+    rows = await session.execute(select(CallTransfer.attempt_id, func.count()).where(
+        CallTransfer.attempt_id.in_(list(attempt_ids))).group_by(CallTransfer.attempt_id))
+    return {int(a): int(n) for a, n in rows.all()}
+
+
+async def transfer_targets(session: AsyncSession) -> tuple[list[Any], list[Any], list[Any]]:
+    """Operators logged in (an open period that is not offline) with their state and phone, pools and skills with
+    how many of their operators are ready."""
+    ops = list((await session.execute(
+        select(Operator.id, Operator.name, OperatorStateLog.state, OperatorStateLog.reason,
+               Campaign.name.label("campaign_name"), SipRegistration.online, SipRegistration.reachable,
+               SipDevice.id.label("device_id"))
+        .join(OperatorStateLog, and_(OperatorStateLog.operator_id == Operator.id, OperatorStateLog.ended_at.is_(None)))
+        .outerjoin(Campaign, Campaign.id == OperatorStateLog.campaign_id)
+        .outerjoin(SipDevice, and_(SipDevice.operator_id == Operator.id, SipDevice.is_active))
+        .outerjoin(SipRegistration, SipRegistration.login == SipDevice.login)
+        .where(Operator.is_active, OperatorStateLog.state != literal_column("'offline'"))
+        .order_by(Operator.name, Operator.id))).all())
+    ready = (select(func.count()).select_from(OperatorStateLog)
+             .where(OperatorStateLog.ended_at.is_(None), OperatorStateLog.state == literal_column("'ready'")))
+    pools = list((await session.execute(
+        select(OperatorPool.id, OperatorPool.name, func.count(pool_operators.c.operator_id).label("members"),
+               ready.where(OperatorStateLog.operator_id.in_(
+                   select(pool_operators.c.operator_id).where(pool_operators.c.pool_id == OperatorPool.id)))
+               .scalar_subquery().label("ready"))
+        .outerjoin(pool_operators, pool_operators.c.pool_id == OperatorPool.id)
+        .group_by(OperatorPool.id).order_by(OperatorPool.name))).all())
+    skills = list((await session.execute(
+        select(Skill.id, Skill.name, func.count(OperatorSkill.operator_id).label("members"),
+               ready.where(OperatorStateLog.operator_id.in_(
+                   select(OperatorSkill.operator_id).where(OperatorSkill.skill_id == Skill.id)))
+               .scalar_subquery().label("ready"))
+        .outerjoin(OperatorSkill, OperatorSkill.skill_id == Skill.id)
+        .group_by(Skill.id).order_by(Skill.name))).all())
+    return ops, pools, skills
+
+
+async def live_transfers(session: AsyncSession, attempt_ids: Sequence[int]) -> dict[int, Any]:
+    """The last transfer of each live attempt (kind, result)."""
+    if not attempt_ids:
+        return {}
+    rows = await session.execute(
+        select(CallTransfer.attempt_id, CallTransfer.kind, CallTransfer.result)
+        .where(CallTransfer.attempt_id.in_(list(attempt_ids)), CallTransfer.result != literal_column("'refused'"))
+        .order_by(CallTransfer.id))
+    return {int(r.attempt_id): r for r in rows.all()}  # the last one of each attempt wins
+
+
+async def pool_exists(session: AsyncSession, pool_id: int) -> bool:
+    return await session.get(OperatorPool, pool_id) is not None
+
+
+async def skill_exists(session: AsyncSession, skill_id: int) -> bool:
+    return await session.get(Skill, skill_id) is not None

@@ -16,7 +16,9 @@ class PauseBody(Schema):
 
 
 class CompleteBody(Schema):
-    completion_code_id: int
+    #: Required, except in the wrap-up after handing the customer over (a transfer): the next operator sets the
+    #: attempt's code, this one's is optional.
+    completion_code_id: int | None = None
     comment: str = Field("", max_length=4000)
     #: Call the customer back at this time (a postpone: 30 min, 1 h, 2 h, 3 h or a date, 001).
     callback_at: datetime | None = None
@@ -46,6 +48,90 @@ class AutoAnswerRead(BaseModel):
 class ForceStateBody(Schema):
     state: Literal["ready", "paused", "offline"]
     reason: str = Field("supervisor", max_length=100)
+
+
+class TransferBody(Schema):
+    """A transfer of the customer of a connected call (engine/transfers.py): to a ready operator (blind), to the next
+    free operator of a pool or with a skill (queued on hold audio), or to an external number (permission
+    ``transfers.external``; DNC lists apply)."""
+
+    to: Literal["operator", "pool", "skill", "external"]
+    operator_id: int | None = Field(None, description="to=operator: the operator who takes the customer (ready)")
+    pool_id: int | None = Field(None, description="to=pool: the pool whose next free operator takes him")
+    skill_id: int | None = Field(None, description="to=skill: the skill the next operator needs")
+    min_level: int = Field(1, ge=1, le=10, description="to=skill: the lowest level of the skill")
+    number: str | None = Field(None, max_length=40, description="to=external: any written form; normalised to E.164")
+    comment: str = Field("", max_length=2000, description="A note for the next operator (shown on his card)")
+
+
+class ConsultBody(Schema):
+    """Attended transfer: the customer is held while this operator (ready) is called."""
+
+    operator_id: int
+    comment: str = Field("", max_length=2000, description="A note for him (shown on his card once he takes over)")
+
+
+class TransferNote(BaseModel):
+    """The transfer that brought the customer to this operator (the last of the attempt)."""
+
+    transfer_id: int
+    kind: str
+    result: str
+    from_operator_id: int | None
+    from_operator_name: str | None
+    comment: str
+    requested_at: datetime
+
+
+class TransferRead(BaseModel):
+    """One transfer of an attempt (a ``call_transfers`` row), for the call card and the reports."""
+
+    id: int
+    kind: str
+    source: str
+    from_operator_id: int | None
+    from_operator_name: str | None
+    to_operator_id: int | None
+    to_operator_name: str | None
+    to_pool_id: int | None
+    to_pool_name: str | None
+    to_skill_id: int | None
+    to_skill_name: str | None
+    to_number: str | None
+    comment: str
+    requested_at: datetime
+    connected_at: datetime | None
+    ended_at: datetime | None
+    result: str
+    detail: str
+
+
+class TargetOperator(BaseModel):
+    id: int
+    name: str
+    state: str
+    reason: str
+    campaign_name: str | None
+    #: His phone is registered and answers (None: no SIP device, simulated or extension only).
+    phone_online: bool | None
+
+
+class TargetGroup(BaseModel):
+    id: int
+    name: str
+    #: Operators of it who are ready now.
+    ready: int
+    members: int
+
+
+class TransferTargets(BaseModel):
+    """Whom the customer can be transferred to: operators logged in (with their state), pools, skills."""
+
+    operators: list[TargetOperator]
+    pools: list[TargetGroup]
+    skills: list[TargetGroup]
+    #: The user may transfer to external numbers (permission ``transfers.external``).
+    external_allowed: bool
 
 
 class CommandResult(BaseModel):
@@ -136,6 +222,10 @@ class CallRead(BaseModel):
     #: Preview mode: seconds the operator has to read the card, and when the call is placed by itself.
     preview_seconds: float | None = None
     preview_deadline: datetime | None = None
+    #: The customer was transferred to this operator: from whom, with his note (None: not transferred).
+    transfer: TransferNote | None = None
+    #: An attended transfer in progress: the operator being consulted (his id, name) and whether he answered.
+    consulting: dict[str, Any] | None = None
 
 
 class OperatorStateRead(BaseModel):
@@ -282,6 +372,9 @@ class LiveCall(BaseModel):
     state: str
     answered_by: str | None
     queued_at: datetime
+    #: The call's last transfer: its kind and result (pending while it is carried out), None if never transferred.
+    transfer_kind: str | None = None
+    transfer_result: str | None = None
 
 
 class LiveSnapshot(BaseModel):
@@ -320,6 +413,8 @@ class AttemptBrief(BaseModel):
     operator_name: str | None
     queued_at: datetime
     talk_s: float | None
+    #: How many times the customer was transferred (call_transfers rows, refused ones included).
+    transfers: int = 0
 
 
 class AttemptDetail(BaseModel):
@@ -352,3 +447,5 @@ class AttemptDetail(BaseModel):
     timeline: list[TimelineEntry]
     operator_periods: list[dict[str, Any]]
     card: dict[str, Any]
+    #: The transfers of the customer, in order (``call_transfers``): the attempt's stages after the first operator.
+    transfers: list[TransferRead] = []

@@ -10,15 +10,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dialer.audit.recorder import log
 from dialer.engine import manual
 from dialer.engine import repository as engine_repo
 from dialer.engine.commands import CommandKind, enqueue, wait_result
 from dialer.engine.operator_fsm import PAUSE_REASONS
 from dialer.engine.outcome import AttemptResult, apply_result
 from dialer.engine.selection import load_plan
-from dialer.exceptions import Conflict, DialerError, NotFound, ValidationFailed
+from dialer.exceptions import Conflict, DialerError, NotFound, PermissionDenied, ValidationFailed
 from dialer.models import Operator
-from dialer.models.enums import AttemptState, OperatorState
+from dialer.models.enums import AttemptState, AuditAction, OperatorState
 from dialer.workplace import card as panel
 from dialer.workplace import repository as repo
 from dialer.workplace.schemas import (
@@ -33,6 +34,7 @@ from dialer.workplace.schemas import (
     CodeRead,
     CommandResult,
     CompleteBody,
+    ConsultBody,
     EngineLive,
     HistoryEntry,
     IdleReason,
@@ -44,7 +46,13 @@ from dialer.workplace.schemas import (
     PoolLive,
     ScriptPart,
     SipLive,
+    TargetGroup,
+    TargetOperator,
     TimelineEntry,
+    TransferBody,
+    TransferNote,
+    TransferRead,
+    TransferTargets,
     TrunkLive,
 )
 
@@ -85,7 +93,7 @@ async def state(session: AsyncSession, op: Operator) -> OperatorStateRead:
     run = await repo.live_run(session, ENGINE_DEAD_AFTER_S)
     call = None
     if period is not None and period.state in _BUSY and period.attempt_id is not None:
-        call = await _call(session, period.attempt_id)
+        call = await _call(session, period.attempt_id, viewer=op.id)
     return OperatorStateRead(
         operator_id=op.id, name=op.name, state=(period.state.value if period else OperatorState.offline.value),
         reason=period.reason if period else "", since=period.started_at if period else None,
@@ -96,7 +104,32 @@ async def state(session: AsyncSession, op: Operator) -> OperatorStateRead:
                    for c in await panel.dialable_campaigns(session, op.id)])
 
 
-async def _call(session: AsyncSession, attempt_id: int) -> CallRead | None:
+async def _transfer_view(session: AsyncSession, attempt_id: int, viewer: int | None
+                         ) -> tuple[TransferNote | None, dict[str, Any] | None]:
+    """For the operator ``viewer``: the transfer that brought the customer to him (or is bringing him: a
+    consultation), and the consultation he himself has started."""
+    rows = [r for r in await repo.transfers_of(session, [attempt_id]) if r[0].result != "refused"]
+    if not rows or viewer is None:
+        return None, None
+    last = rows[-1]
+    t = last[0]
+    if t.from_operator_id == viewer:
+        if t.kind == "attended" and t.result == "pending":
+            period = await repo.current_period(session, t.to_operator_id) if t.to_operator_id else None
+            answered = period is not None and period.state is OperatorState.in_call
+            return None, {"transfer_id": t.id, "operator_id": t.to_operator_id, "operator_name": last.to_name,
+                          "answered": answered}
+        return None, None
+    received = [r for r in rows if r[0].from_operator_id != viewer]
+    if not received:
+        return None, None
+    got = received[-1]
+    return TransferNote(transfer_id=got[0].id, kind=got[0].kind, result=got[0].result,
+                        from_operator_id=got[0].from_operator_id, from_operator_name=got.from_name,
+                        comment=got[0].comment or "", requested_at=got[0].requested_at), None
+
+
+async def _call(session: AsyncSession, attempt_id: int, *, viewer: int | None = None) -> CallRead | None:
     """The call with the client card as the operator sees it (see :mod:`dialer.workplace.card`)."""
     a = await repo.attempt(session, attempt_id)
     if a is None:
@@ -114,6 +147,7 @@ async def _call(session: AsyncSession, attempt_id: int) -> CallRead | None:
                for h in (card.get("history", []) if a.contact_id is not None
                          else await panel.number_history(session, a.number))]
     codes = await repo.campaign_codes(session, a.campaign_id)
+    transfer, consulting = await _transfer_view(session, a.id, viewer)
     preview = a.state is AttemptState.queued
     seconds = await panel.preview_seconds(session, a.campaign_id) if preview else None
     return CallRead(
@@ -127,7 +161,8 @@ async def _call(session: AsyncSession, attempt_id: int) -> CallRead | None:
         script_parts=[ScriptPart(**p) for p in parts], history=history,
         notes=[h for h in history if h.comment.strip() and h.attempt_id != a.id],
         preview_seconds=seconds,
-        preview_deadline=a.queued_at + timedelta(seconds=seconds) if seconds is not None else None)
+        preview_deadline=a.queued_at + timedelta(seconds=seconds) if seconds is not None else None,
+        transfer=transfer, consulting=consulting)
 
 
 async def manual_dial_payload(session: AsyncSession, op: Operator, body: ManualDialBody) -> dict[str, Any]:
@@ -167,6 +202,13 @@ async def check_complete(session: AsyncSession, op: Operator, body: CompleteBody
     a = await repo.attempt(session, period.attempt_id)
     if a is None:
         raise Conflict("the call is gone")
+    if body.completion_code_id is None:
+        # optional only in the wrap-up after a handover (his customer went on with someone else: engine/transfers.py)
+        handed = [r for r in await repo.transfers_of(session, [a.id])
+                  if r[0].from_operator_id == op.id and r[0].result not in ("refused", "cancelled")]
+        if period.state is not OperatorState.wrap_up or not handed:
+            raise ValidationFailed.field("completion_code_id", "choose a completion code")
+        return {"completion_code_id": None, "comment": body.comment, "attempt_id": a.id}
     if not await repo.code_in_campaign(session, body.completion_code_id, a.campaign_id):
         raise ValidationFailed.field("completion_code_id", f"completion code {body.completion_code_id} is not in "
                                                            "the campaign's completion-code group")
@@ -278,13 +320,23 @@ async def snapshot(session: AsyncSession) -> LiveSnapshot:
                                   heartbeat_at=run.heartbeat_at if run else None,
                                   started_at=run.started_at if run else None),
         operator_counts=counts, operators=operators, campaigns=campaigns,
-        live_calls=[LiveCall(attempt_id=r.id, campaign_id=r.campaign_id, operator_id=r.operator_id, number=r.number,
-                             direction=r.direction,
-                             state=r.state.value, answered_by=r.answered_by, queued_at=r.queued_at)
-                    for r in await repo.live_calls(session)],
+        live_calls=await _live_calls(session),
         pools=[PoolLive(id=p.id, name=p.name) for p in await repo.pools(session)],
         trunks=[TrunkLive(id=t.id, name=t.name, is_active=t.is_active, up=t.up, detail=t.detail or "",
                           changed_at=t.changed_at) for t in trunk_rows])
+
+
+async def _live_calls(session: AsyncSession) -> list[LiveCall]:
+    rows = await repo.live_calls(session)
+    transfers = await repo.live_transfers(session, [r.id for r in rows])
+    out = []
+    for r in rows:
+        t = transfers.get(r.id)
+        out.append(LiveCall(attempt_id=r.id, campaign_id=r.campaign_id, operator_id=r.operator_id, number=r.number,
+                            direction=r.direction, state=r.state.value, answered_by=r.answered_by,
+                            queued_at=r.queued_at, transfer_kind=t.kind if t is not None else None,
+                            transfer_result=t.result if t is not None else None))
+    return out
 
 
 def wilson_upper_pct(events: int, trials: int, z: float = 1.96) -> float:
@@ -359,13 +411,14 @@ async def find_attempts(session: AsyncSession, *, number: str | None = None, ope
             numbers.append("+7" + digits)
     rows = await repo.find_attempts(session, numbers=sorted(set(numbers)), operator_id=operator_id,
                                     campaign_id=campaign_id, result_pending=result_pending, limit=limit)
+    counts = await repo.transfer_counts(session, [a.id for a, *_ in rows])
     return [AttemptBrief(
         id=a.id, campaign_id=a.campaign_id, campaign_name=campaign_name, contact_id=a.contact_id, number=a.number,
         direction=a.direction,
         state=a.state.value, outcome=a.outcome.value if a.outcome else None, completion_code=code_name,
         operator_id=a.operator_id, operator_name=operator_name, queued_at=a.queued_at,
         talk_s=round((a.hung_up_at - a.connected_at).total_seconds(), 1)
-        if a.connected_at is not None and a.hung_up_at is not None else None)
+        if a.connected_at is not None and a.hung_up_at is not None else None, transfers=counts.get(a.id, 0))
         for a, campaign_name, code_name, operator_name in rows]
 
 
@@ -386,8 +439,8 @@ async def record_result(session: AsyncSession, attempt_id: int, body: CompleteBo
         plan = await load_plan(session, attempt.campaign_id)
     except LookupError:
         raise Conflict(f"the campaign of attempt {attempt_id} no longer exists") from None
-    code = plan.codes.get(body.completion_code_id)
-    if code is None or not await repo.code_in_campaign(session, body.completion_code_id, attempt.campaign_id):
+    code = plan.codes.get(body.completion_code_id) if body.completion_code_id is not None else None
+    if code is None or not await repo.code_in_campaign(session, code.id, attempt.campaign_id):
         raise ValidationFailed.field("completion_code_id", f"code {body.completion_code_id} is not in the "
                                      "campaign's completion-code group")
     callback_at = body.callback_at
@@ -448,4 +501,96 @@ async def attempt_detail(session: AsyncSession, attempt_id: int) -> AttemptDetai
         hangup_cause=a.hangup_cause, sip_code=a.sip_code, comment=a.comment, call_id=a.call_id, waited_s=waited,
         abandoned=abandoned, ring_s=span(a.dialed_at, a.answered_at or a.hung_up_at),
         talk_s=span(a.connected_at, a.hung_up_at), wrap_up_s=span(a.hung_up_at, a.wrap_up_ended_at)
-        if a.connected_at is not None else None, timeline=timeline, operator_periods=periods, card=card)
+        if a.connected_at is not None else None, timeline=timeline, operator_periods=periods, card=card,
+        transfers=[transfer_read(r) for r in await repo.transfers_of(session, [a.id])])
+
+
+# --- transfers (engine/transfers.py) ----------------------------------------------------------------------------
+
+
+async def transfer_targets(session: AsyncSession, *, external_allowed: bool,
+                           exclude_operator_id: int | None = None) -> TransferTargets:
+    """Operators logged in with their state (a blind transfer needs a ready one), pools and skills."""
+    ops, pools, skills = await repo.transfer_targets(session)
+    return TransferTargets(
+        operators=[TargetOperator(id=r.id, name=r.name, state=r.state.value if r.state is not None else "offline",
+                                  reason=r.reason or "", campaign_name=r.campaign_name,
+                                  phone_online=None if r.device_id is None else bool(r.online and r.reachable))
+                   for r in ops if r.id != exclude_operator_id],
+        pools=[TargetGroup(id=r.id, name=r.name, ready=int(r.ready or 0), members=int(r.members or 0))
+               for r in pools],
+        skills=[TargetGroup(id=r.id, name=r.name, ready=int(r.ready or 0), members=int(r.members or 0))
+                for r in skills],
+        external_allowed=external_allowed)
+
+
+async def connected_attempt(session: AsyncSession, op: Operator) -> int:
+    """The attempt of the operator's conversation (what a transfer moves); 409 when he has none."""
+    period = await repo.current_period(session, op.id)
+    if period is None or period.attempt_id is None or period.state is not OperatorState.in_call:
+        raise Conflict(f"operator {op.name} has no conversation to transfer",
+                       errors=[{"field": "state", "reason": "no call in progress"}])
+    return int(period.attempt_id)
+
+
+async def transfer_payload(session: AsyncSession, op: Operator, body: TransferBody, *, external_allowed: bool,
+                           source: str, user_id: int) -> tuple[int, dict[str, Any]]:
+    """Check a transfer before the engine gets it (it checks states again); returns the attempt and the payload."""
+    attempt_id = await connected_attempt(session, op)
+    payload: dict[str, Any] = {"to": body.to, "comment": body.comment, "source": source, "requested_by": user_id}
+    if body.to == "operator":
+        if body.operator_id is None:
+            raise ValidationFailed.field("operator_id", "whom to transfer to: give an operator")
+        target = await session.get(Operator, body.operator_id)
+        if target is None or not target.is_active:
+            raise ValidationFailed.field("operator_id", f"operator {body.operator_id} does not exist or is inactive")
+        if target.id == op.id:
+            raise ValidationFailed.field("operator_id", "the call is his already")
+        payload["to_operator_id"] = target.id
+    elif body.to == "pool":
+        if body.pool_id is None or not await repo.pool_exists(session, body.pool_id):
+            raise ValidationFailed.field("pool_id", f"pool {body.pool_id} does not exist")
+        payload["pool_id"] = body.pool_id
+    elif body.to == "skill":
+        if body.skill_id is None or not await repo.skill_exists(session, body.skill_id):
+            raise ValidationFailed.field("skill_id", f"skill {body.skill_id} does not exist")
+        payload["skill_id"], payload["min_level"] = body.skill_id, body.min_level
+    else:
+        if not external_allowed:
+            raise PermissionDenied("transferring customers to external numbers needs the permission "
+                                   "transfers.external")
+        try:
+            payload["number"] = manual.normalize_number(body.number or "")
+        except DialerError as err:
+            raise ValidationFailed.field("number", err.detail) from None
+    return attempt_id, payload
+
+
+async def consult_payload(session: AsyncSession, op: Operator, body: ConsultBody, *, source: str,
+                          user_id: int) -> tuple[int, dict[str, Any]]:
+    attempt_id = await connected_attempt(session, op)
+    target = await session.get(Operator, body.operator_id)
+    if target is None or not target.is_active:
+        raise ValidationFailed.field("operator_id", f"operator {body.operator_id} does not exist or is inactive")
+    if target.id == op.id:
+        raise ValidationFailed.field("operator_id", "an operator cannot consult himself")
+    return attempt_id, {"to_operator_id": target.id, "comment": body.comment, "source": source,
+                        "requested_by": user_id}
+
+
+async def audit_transfer(session: AsyncSession, action: str, attempt_id: int, op: Operator,
+                         payload: dict[str, Any]) -> None:
+    """Every transfer request is in the audit log (the actor is the requesting user)."""
+    changes = {k: v for k, v in payload.items() if k not in ("requested_by",) and v not in (None, "")}
+    await log(session, AuditAction.custom, "attempts", attempt_id, changes={"operator_id": op.id, **changes},
+              event_label=f"{action}: operator {op.name}")
+
+
+def transfer_read(row: Any) -> TransferRead:
+    t = row[0]
+    return TransferRead(
+        id=t.id, kind=t.kind, source=t.source, from_operator_id=t.from_operator_id, from_operator_name=row.from_name,
+        to_operator_id=t.to_operator_id, to_operator_name=row.to_name, to_pool_id=t.to_pool_id,
+        to_pool_name=row.pool_name, to_skill_id=t.to_skill_id, to_skill_name=row.skill_name, to_number=t.to_number,
+        comment=t.comment or "", requested_at=t.requested_at, connected_at=t.connected_at, ended_at=t.ended_at,
+        result=t.result, detail=t.detail or "")
