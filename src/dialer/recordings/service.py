@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import DateTime, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.audit.recorder import Actor
@@ -213,18 +213,20 @@ def file_name(rec: Recording) -> str:
 
 async def log_listen(session: AsyncSession, rec: Recording, user_id: int | None, *, via: str, now: datetime,
                      extra: dict[str, Any] | None = None) -> bool:
-    """Write "listen" unless this user already has one for this recording within :data:`LISTEN_LOG_WINDOW`."""
+    """Write "listen" unless this user already has one for this recording within :data:`LISTEN_LOG_WINDOW` (by
+    the entry's own ``listened_at``: the time of the runtime's clock)."""
     recent = await session.scalar(
         select(AuditEntry.id).where(
             AuditEntry.object_type == OBJECT, AuditEntry.object_id == str(rec.id), AuditEntry.event == "listen",
-            AuditEntry.at > now - LISTEN_LOG_WINDOW,
+            AuditEntry.changes["listened_at"].astext.cast(DateTime(timezone=True)) > now - LISTEN_LOG_WINDOW,
             AuditEntry.user_id.is_(None) if user_id is None else AuditEntry.user_id == user_id,
             AuditEntry.changes["via"].astext == via)
         .limit(1))
     if recent is not None:
         return False
     await audit_log(session, AuditAction.custom, OBJECT, rec.id, event_label="listen",
-                    changes={"via": via, "call_id": rec.call_id, "attempt_id": rec.attempt_id, **(extra or {})})
+                    changes={"via": via, "call_id": rec.call_id, "attempt_id": rec.attempt_id,
+                             "listened_at": now.isoformat(), **(extra or {})})
     return True
 
 
