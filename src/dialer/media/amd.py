@@ -66,7 +66,8 @@ class AmdDecision:
 @dataclass(frozen=True, slots=True)
 class AmdConfig:
     """The parameters of ``app_amd`` (its defaults, except ``maximum_number_of_words``: Asterisk's 2 counts "Алло,
-    кто это?" — three words — as a machine; #16 §3 asks for 3–4) plus the voice decision's own two."""
+    кто это?" — three words — as a machine; #16 §3 asks for 3–4) plus the voice decision's own. ``vad_mode`` 3 and
+    the 9 dB noise margin are what ``dialer bench amd`` measured best (docs/amd.md)."""
 
     initial_silence_ms: int = 2500
     greeting_ms: int = 1500
@@ -79,7 +80,7 @@ class AmdConfig:
     silence_threshold: int = 256
     maximum_word_length_ms: int = 5000
     #: WebRTC VAD aggressiveness 0 (least) … 3 (most likely to call a frame non-speech); None: energy only.
-    vad_mode: int | None = 2
+    vad_mode: int | None = 3
     #: Analysis frame: 10, 20 or 30 ms.
     frame_ms: int = 20
     #: Voice must also stand this many dB above the line's tracked noise floor; None: no floor tracking.

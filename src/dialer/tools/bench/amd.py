@@ -37,7 +37,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "asterisk_energy_only": {"vad_mode": None, "noise_margin_db": None},
     "vad_without_noise_floor": {"noise_margin_db": None},
     "energy_with_noise_floor": {"vad_mode": None},
-    "vad_mode_3": {"vad_mode": 3},
+    "vad_mode_2": {"vad_mode": 2},
     "after_greeting_silence_600": {"after_greeting_silence_ms": 600},
     "maximum_words_2": {"maximum_number_of_words": 2},
     "frame_10ms": {"frame_ms": 10},
