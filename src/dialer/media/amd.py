@@ -20,12 +20,17 @@ word is counted only when a pause precedes it (on a real line there always is on
 *exceed* the maximum.
 
 What differs from Asterisk is the voice decision. Asterisk calls a frame voice when its mean absolute amplitude
-reaches ``silence_threshold`` (``ast_dsp_silence``), so steady line noise or hum above the threshold counts as
-one long word and ends as a "long greeting". Here a frame is voice only when it reaches the threshold *and*
-WebRTC's voice-activity detector (``webrtcvad``, the Google WebRTC GMM classifier) says it holds speech; the
-detector looks at spectral shape, not loudness, so noise without speech stays silence, and a quiet line with
-speech on it still needs the energy to count. ``vad_mode`` (0–3, WebRTC's aggressiveness) tunes it; None falls
-back to the energy rule alone (exactly Asterisk). See docs/amd.md for the measured accuracy of each setting.
+reaches ``silence_threshold`` (``ast_dsp_silence``), so steady line noise above the threshold counts as one long
+word and ends as a "long greeting", and noise that dips for a moment looks like "Алло?" and a wait. Here a frame is
+voice when it reaches the threshold, *and* stands ``noise_margin_db`` above the line's noise floor (tracked per
+call: it follows a quieter frame at once and rises at most ``noise_rise_db_per_s``, so steady noise lifts it and
+speech, which pauses between syllables, does not), *and* WebRTC's voice-activity detector (``webrtcvad``, the
+WebRTC GMM classifier, aggressiveness ``vad_mode``) says it holds speech: that one judges the spectrum, not the
+loudness. And before answering human the greeting must have been louder, by half the margin, than the silence
+after it: noise starting after a moment of silence passes for a word until the floor catches up, but the "silence"
+after it is the same noise, so that greeting is dropped and the initial silence goes on.
+``vad_mode=None, noise_margin_db=None`` is Asterisk's algorithm exactly. docs/amd.md has the measured accuracy of
+each setting.
 
 Input is 16-bit little-endian mono PCM of any length (the SIP driver decodes G.711 RTP with
 :func:`dialer.telephony.sip.rtp.decode_g711`); it is buffered into ``frame_ms`` frames (10, 20 or 30 ms, the
@@ -228,7 +233,7 @@ class AmdDetector:
                 # that had not caught up yet), nobody spoke. Back to the initial silence, which this one continues.
                 self._in_greeting, self._in_initial_silence = False, True
                 self._voice_ms = self._words = 0
-                self._voice_energy = self._voice_frames = 0
+                self._voice_energy, self._voice_frames = 0.0, 0
             return None
 
         if self._dsp_silence_ms:
