@@ -24,6 +24,9 @@ from dialer.models import ReportView, SuccessfulCode
 from dialer.reports import rollup, service
 from dialer.reports import schemas as s
 from dialer.reports.charts import Chart, charts_of
+from dialer.reports.clickhouse import copier
+from dialer.reports.clickhouse.client import Clickhouse, ClickhouseSettings, connect
+from dialer.reports.clickhouse.queries import Reader
 from dialer.reports.exports import MEDIA, report_pdf, rows_csv, rows_xlsx, tables_csv, tables_xlsx
 from dialer.reports.facts import Sealed
 from dialer.reports.period import DIRECTIONS, Preset, ReportFilter, ReportSettings, resolve_period, zone
@@ -101,44 +104,59 @@ async def sealed_marks(request: Request) -> Sealed:
     return await rollup.ensure_fresh(request.app.state.sessionmaker, clock_of(request).utcnow())
 
 
+def clickhouse_reader(request: Request) -> Reader | None:
+    """The ClickHouse copy's reader when the copy is enabled (tests put one on ``app.state.clickhouse``)."""
+    found = getattr(request.app.state, "clickhouse", None)
+    if isinstance(found, Clickhouse):
+        return Reader(found)
+    ch = connect(data_dir=request.app.state.settings.data_dir)
+    return Reader(ch) if ch is not None else None
+
+
 READ = Depends(require(P.reports_read))
 Filter = Depends(report_filter)
 Marks = Depends(sealed_marks)
+CH = Depends(clickhouse_reader)
 
 
 @router.get("/outcomes", response_model=s.Outcomes, summary="Outcomes: KPI tiles, the six categories by day, hour, "
                                                              "campaign and list")
-async def get_outcomes(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks, _: Any = READ) -> Any:
-    return await service.outcomes(session, f, sealed)
+async def get_outcomes(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks,
+                  ch: Reader | None = CH, _: Any = READ) -> Any:
+    return await service.outcomes(session, f, sealed, ch)
 
 
 @router.get("/outcomes/slices", response_model=s.OutcomeSlices,
             summary="The six categories by caller ID, time zone, region, carrier or selection")
 async def get_outcome_slices(session: Session, dimension: str = Query(..., description=", ".join(service.DIMENSIONS)),
-                             f: ReportFilter = Filter, _: Any = READ) -> Any:
-    return await service.outcome_slices(session, f, dimension)
+                             f: ReportFilter = Filter, ch: Reader | None = CH, _: Any = READ) -> Any:
+    return await service.outcome_slices(session, f, dimension, ch)
 
 
 @router.get("/operators", response_model=s.Operators, summary="Operators: calls, talk/wrap-up/waiting, AHT, codes, "
                                                                "conversion, calls per logged-in hour, ranking")
-async def get_operators(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks, _: Any = READ) -> Any:
-    return await service.operators(session, f, sealed)
+async def get_operators(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks,
+                  ch: Reader | None = CH, _: Any = READ) -> Any:
+    return await service.operators(session, f, sealed, ch)
 
 
 @router.get("/states", response_model=s.States, summary="Operator time in state per operator per day, occupancy")
-async def get_states(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks, _: Any = READ) -> Any:
-    return await service.states(session, f, sealed)
+async def get_states(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks,
+                  ch: Reader | None = CH, _: Any = READ) -> Any:
+    return await service.states(session, f, sealed, ch)
 
 
 @router.get("/codes", response_model=s.Codes, summary="Completion codes by code, group, campaign and operator")
-async def get_codes(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks, _: Any = READ) -> Any:
-    return await service.codes(session, f, sealed)
+async def get_codes(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks,
+                  ch: Reader | None = CH, _: Any = READ) -> Any:
+    return await service.codes(session, f, sealed, ch)
 
 
 @router.get("/abandon", response_model=s.Abandon, summary="Abandon ledger: per campaign per day, rolling 30 days "
                                                            "against the campaign's cap")
-async def get_abandon(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks, _: Any = READ) -> Any:
-    return await service.abandon(session, f, sealed)
+async def get_abandon(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks,
+                  ch: Reader | None = CH, _: Any = READ) -> Any:
+    return await service.abandon(session, f, sealed, ch)
 
 
 @router.get("/progress", response_model=s.Progress, summary="Lists and campaigns progress now, what is left per zone")
@@ -152,14 +170,25 @@ async def get_calls(session: Session, f: ReportFilter = Filter, sealed: Sealed =
                     page: int = Query(1, ge=1, le=100_000), per_page: int = Query(50, ge=1, le=500),
                     sort: str | None = Query(None, description="Comma-separated columns, '-' for descending "
                                                                "(default -id)"),
-                    _: Any = READ) -> Any:
-    return await service.calls(session, f, sealed, outcome=outcome, page=page, per_page=per_page, sort=sort)
+                    ch: Reader | None = CH, _: Any = READ) -> Any:
+    return await service.calls(session, f, sealed, outcome=outcome, page=page, per_page=per_page, sort=sort,
+                               ch=ch)
 
 
 @router.get("/shift", response_model=s.ShiftSummary, summary="Shift summary: outcomes, operators and the abandon "
                                                               "ledger of the period (one day: yesterday by default)")
-async def get_shift(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks, _: Any = READ) -> Any:
-    return await service.shift(session, f, sealed)
+async def get_shift(session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks,
+                  ch: Reader | None = CH, _: Any = READ) -> Any:
+    return await service.shift(session, f, sealed, ch)
+
+
+@router.get("/clickhouse", response_model=s.ClickhouseStatus,
+            summary="The ClickHouse copy: mode, rows waiting to be copied and the oldest one's age, the last error")
+async def get_clickhouse(request: Request, session: Session, _: Any = READ) -> Any:
+    settings = ClickhouseSettings()
+    if getattr(request.app.state, "clickhouse", None) is not None:
+        settings = settings.model_copy(update={"clickhouse": "embedded"})
+    return await copier.status(session, settings)
 
 
 @router.get("/settings", response_model=s.ReportSettingsRead, summary="The centre's time zone reports use")
@@ -212,15 +241,16 @@ class ReportPage(BaseModel):
     charts: list[Chart]
 
 
-async def _report(name: str, session: AsyncSession, f: ReportFilter, sealed: Sealed, dimension: str | None) -> Any:
+async def _report(name: str, session: AsyncSession, f: ReportFilter, sealed: Sealed, dimension: str | None,
+                  ch: Reader | None = None) -> Any:
     if name not in REPORTS:
         raise NotFound(f"no report {name!r}; reports: {', '.join(REPORTS)}")
     if name == "slices":
-        return await service.outcome_slices(session, f, dimension or "caller_id")
+        return await service.outcome_slices(session, f, dimension or "caller_id", ch)
     if name == "progress":
         return await service.progress(session, f)
     report = getattr(service, name)
-    return await report(session, f, sealed)
+    return await report(session, f, sealed, ch)
 
 
 def _translator(request: Request) -> tuple[str, Callable[[str], str]]:
@@ -229,8 +259,8 @@ def _translator(request: Request) -> tuple[str, Callable[[str], str]]:
 
 
 async def _view(request: Request, name: str, session: AsyncSession, f: ReportFilter, sealed: Sealed,
-                dimension: str | None) -> ReportPage:
-    report = await _report(name, session, f, sealed, dimension)
+                dimension: str | None, ch: Reader | None = None) -> ReportPage:
+    report = await _report(name, session, f, sealed, dimension, ch)
     _lang, t = _translator(request)
     return ReportPage(name=name, title=t(f"nav.reports.{name}") if name != "slices" else
                       t(f"reports.slice.{report.dimension}"), applied=report.applied,
@@ -242,8 +272,8 @@ async def _view(request: Request, name: str, session: AsyncSession, f: ReportFil
             summary="A report as titled tables (typed columns, totals, drill-down filters) and Vega-Lite charts")
 async def get_view(name: str, request: Request, session: Session, f: ReportFilter = Filter, sealed: Sealed = Marks,
                    dimension: str | None = Query(None, description="For slices: " + ", ".join(service.DIMENSIONS)),
-                   _: Any = READ) -> Any:
-    return await _view(request, name, session, f, sealed, dimension)
+                   ch: Reader | None = CH, _: Any = READ) -> Any:
+    return await _view(request, name, session, f, sealed, dimension, ch)
 
 
 def _file_name(title: str, f: ReportFilter, fmt: str) -> str:
@@ -314,8 +344,8 @@ async def export_report(name: str, request: Request, session: Session, f: Report
                         sealed: Sealed = Marks, format: str = Query("csv", pattern="^(csv|xlsx|pdf)$"),
                         dimension: str | None = Query(None, description="For slices: "
                                                       + ", ".join(service.DIMENSIONS)),
-                        _: Any = READ) -> Response:
-    view = await _view(request, name, session, f, sealed, dimension)
+                        ch: Reader | None = CH, _: Any = READ) -> Response:
+    view = await _view(request, name, session, f, sealed, dimension, ch)
     lang, t = _translator(request)
     tz = f.period.tz
     file_name = _file_name(view.title, f, format)

@@ -269,6 +269,18 @@ class SuccessfulCodes(BaseModel):
     code_ids: list[int]
 
 
+class ClickhouseStatus(BaseModel):
+    mode: str = Field(description="off, embedded (chdb) or server")
+    triggers: bool = Field(description="Whether the outbox's triggers are installed (they are while the copy is on)")
+    pending: int = Field(description="Changed rows waiting to be copied")
+    oldest_at: datetime | None = Field(description="When the oldest waiting change was made")
+    lag_s: float = Field(description="Its age, seconds (0: nothing waits)")
+    copied_rows: int
+    copied_at: datetime | None = Field(description="The last batch copied")
+    last_error: str = Field(description="Empty when the last round succeeded")
+    last_error_at: datetime | None
+
+
 class ReportSettingsRead(BaseModel):
     time_zone: str
 

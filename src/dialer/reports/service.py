@@ -1,7 +1,9 @@
 """The reports: each is one or two GROUP BY statements over the facts (:mod:`dialer.reports.facts`).
 
 ``sealed`` decides where the facts come from: the rollups' marks (fast) or None (the raw tables alone, the
-benchmark's baseline); the answers are the same.
+benchmark's baseline); the answers are the same. ``ch`` (a :class:`~dialer.reports.clickhouse.queries.Reader`, when
+the ClickHouse copy is enabled) has the grouped rows read from ClickHouse instead; names, caps and the rest still
+come from PostgreSQL, and the same code below turns the rows into the answer.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.exceptions import ValidationFailed
 from dialer.reports import schemas as s
+from dialer.reports.clickhouse.queries import Reader, call_order
 from dialer.reports.facts import Sealed, Sql, attempt_facts, state_facts
 from dialer.reports.period import DIRECTIONS, Period, ReportFilter
 
@@ -70,7 +73,15 @@ def _fill(counts: s.Counts, outcome: str, n: int) -> None:
 
 # --- Outcomes -------------------------------------------------------------------------------------------------
 
-async def outcomes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.Outcomes:
+async def _successful(session: AsyncSession) -> list[int]:
+    return sorted(int(c) for c in (await session.scalars(text("SELECT code_id FROM report_successful_codes"))).all())
+
+
+async def outcomes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
+                   ch: Reader | None = None) -> s.Outcomes:
+    if ch is not None:
+        rows = await ch.outcome_rows(f, await _successful(session))
+        return await _outcomes_of(session, f, rows, await ch.reached(f))
     sql = Sql()
     tz = sql.bind(f.period.tz.key)
     facts = attempt_facts(sql, f, sealed, operators=False)
@@ -186,15 +197,24 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
 }
 
 
-async def outcome_slices(session: AsyncSession, f: ReportFilter, dimension: str) -> s.OutcomeSlices:
+#: The same slices' columns in the ClickHouse copy.
+CH_DIMENSIONS = {"caller_id": "ifNull(caller_id, '')", "zone": "zone", "region": "region", "carrier": "carrier",
+                 "selection": "selection"}
+
+
+async def outcome_slices(session: AsyncSession, f: ReportFilter, dimension: str,
+                         ch: Reader | None = None) -> s.OutcomeSlices:
     if dimension not in DIMENSIONS:
         raise ValidationFailed.field("dimension", f"one of {', '.join(DIMENSIONS)}")
-    expr, extra = DIMENSIONS[dimension]
-    sql = Sql()
-    join, where = _attempt_where(sql, f)
-    rows = await _rows(session, sql, (
-        f"SELECT {expr} AS key, coalesce(a.outcome, 'error'), count(*) FROM attempts a{join}{extra}"
-        f" WHERE {where} GROUP BY 1, 2"))
+    if ch is not None:
+        rows = await ch.slice_rows(f, CH_DIMENSIONS[dimension])
+    else:
+        expr, extra = DIMENSIONS[dimension]
+        sql = Sql()
+        join, where = _attempt_where(sql, f)
+        rows = await _rows(session, sql, (
+            f"SELECT {expr} AS key, coalesce(a.outcome, 'error'), count(*) FROM attempts a{join}{extra}"
+            f" WHERE {where} GROUP BY 1, 2"))
     by: dict[str, s.Counts] = defaultdict(s.Counts)
     for key, outcome, n in rows:
         _fill(by[key], outcome, n)
@@ -205,7 +225,10 @@ async def outcome_slices(session: AsyncSession, f: ReportFilter, dimension: str)
 
 # --- Operators ------------------------------------------------------------------------------------------------
 
-async def _state_totals(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> list[Any]:
+async def _state_totals(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
+                        ch: Reader | None = None) -> list[Any]:
+    if ch is not None:
+        return await ch.state_totals(f)
     sql = Sql()
     tz = sql.bind(f.period.tz.key)
     facts = state_facts(sql, f, sealed, days=True)
@@ -214,7 +237,17 @@ async def _state_totals(session: AsyncSession, f: ReportFilter, sealed: Sealed |
         " sum(ms)::bigint, min(first_at), max(last_at) FROM facts GROUP BY 1, 2, 3, 4"))
 
 
-async def operators(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.Operators:
+async def operators(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
+                    ch: Reader | None = None) -> s.Operators:
+    if ch is not None:
+        rows = await ch.operator_rows(f, await _successful(session))
+        state_rows = await ch.state_by_operator(f)
+    else:
+        rows, state_rows = await _operator_rows(session, f, sealed)
+    return await _operators_of(session, f, rows, state_rows)
+
+
+async def _operator_rows(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> tuple[list[Any], list[Any]]:
     sql = Sql()
     facts = attempt_facts(sql, f, sealed, days=True)
     rows = await _rows(session, sql, (
@@ -224,6 +257,15 @@ async def operators(session: AsyncSession, f: ReportFilter, sealed: Sealed | Non
         " coalesce(sum(attempts) FILTER (WHERE outcome = 'answered' AND sc.code_id IS NOT NULL), 0)::bigint"
         " FROM facts LEFT JOIN report_successful_codes sc ON sc.code_id = facts.code_id"
         " WHERE operator_id <> 0 GROUP BY GROUPING SETS ((operator_id), (operator_id, facts.code_id))"))
+    sql = Sql()
+    facts = state_facts(sql, f, sealed, days=True)
+    state_rows = await _rows(session, sql, (
+        f"WITH facts AS ({facts}) SELECT operator_id, state, sum(ms)::bigint FROM facts GROUP BY 1, 2"))
+    return rows, state_rows
+
+
+async def _operators_of(session: AsyncSession, f: ReportFilter, rows: list[Any],
+                        state_rows: list[Any]) -> s.Operators:
     calls: dict[int, tuple[int, ...]] = {}
     codes: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for g, op, code, n, handled, talk, wrap, answered, ok in rows:
@@ -232,10 +274,7 @@ async def operators(session: AsyncSession, f: ReportFilter, sealed: Sealed | Non
         else:
             codes[op].append((code, n))
     time_in: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    sql = Sql()
-    facts = state_facts(sql, f, sealed, days=True)
-    for op, state, total in await _rows(session, sql, (
-            f"WITH facts AS ({facts}) SELECT operator_id, state, sum(ms)::bigint FROM facts GROUP BY 1, 2")):
+    for op, state, total in state_rows:
         time_in[op][state] += total
     ids = set(calls) | set(time_in)
     names = await _names(session, "operators", set(ids))
@@ -261,9 +300,10 @@ async def operators(session: AsyncSession, f: ReportFilter, sealed: Sealed | Non
 
 # --- Operator time in state -----------------------------------------------------------------------------------
 
-async def states(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.States:
+async def states(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
+                 ch: Reader | None = None) -> s.States:
     acc: dict[tuple[int, date], dict[str, Any]] = {}
-    for op, day, state, reason, total, first, last in await _state_totals(session, f, sealed):
+    for op, day, state, reason, total, first, last in await _state_totals(session, f, sealed, ch):
         row = acc.setdefault((op, day), {"states": defaultdict(int), "reasons": defaultdict(int),
                                          "first": first, "last": last})
         row["states"][state] += total
@@ -288,26 +328,36 @@ async def states(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) 
 
 # --- Completion codes -----------------------------------------------------------------------------------------
 
-async def codes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.Codes:
-    sql = Sql()
-    facts = attempt_facts(sql, f, sealed, operators=False)
-    rows = await _rows(session, sql, (
-        f"WITH facts AS ({facts}) SELECT GROUPING(campaign_id) AS g, campaign_id, code_id, sum(attempts)::bigint"
-        " FROM facts GROUP BY GROUPING SETS ((code_id), (campaign_id, code_id))"))
+async def codes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
+                ch: Reader | None = None) -> s.Codes:
     per_code: dict[int, int] = defaultdict(int)
     per_campaign: list[tuple[int, int, int]] = []
     per_operator: list[tuple[int, int, int]] = []
-    for g, campaign_id, code_id, n in rows:
-        if g:
-            per_code[code_id] += n
-        else:
-            per_campaign.append((campaign_id, code_id, n))
-    sql = Sql()
-    facts = attempt_facts(sql, f, sealed, days=True)
-    for operator_id, code_id, n in await _rows(session, sql, (
-            f"WITH facts AS ({facts}) SELECT operator_id, code_id, sum(attempts)::bigint FROM facts"
-            " WHERE operator_id <> 0 GROUP BY 1, 2")):
-        per_operator.append((operator_id, code_id, n))
+    if ch is not None:
+        for g, campaign_id, operator_id, code_id, n in await ch.code_rows(f):
+            if g == 0b11:
+                per_code[code_id] += n
+            elif g == 0b01:
+                per_campaign.append((campaign_id, code_id, n))
+            else:
+                per_operator.append((operator_id, code_id, n))
+    else:
+        sql = Sql()
+        facts = attempt_facts(sql, f, sealed, operators=False)
+        rows = await _rows(session, sql, (
+            f"WITH facts AS ({facts}) SELECT GROUPING(campaign_id) AS g, campaign_id, code_id,"
+            " sum(attempts)::bigint FROM facts GROUP BY GROUPING SETS ((code_id), (campaign_id, code_id))"))
+        for g, campaign_id, code_id, n in rows:
+            if g:
+                per_code[code_id] += n
+            else:
+                per_campaign.append((campaign_id, code_id, n))
+        sql = Sql()
+        facts = attempt_facts(sql, f, sealed, days=True)
+        for operator_id, code_id, n in await _rows(session, sql, (
+                f"WITH facts AS ({facts}) SELECT operator_id, code_id, sum(attempts)::bigint FROM facts"
+                " WHERE operator_id <> 0 GROUP BY 1, 2")):
+            per_operator.append((operator_id, code_id, n))
     total = sum(per_code.values())
     info = {int(i): (str(n), str(c)) for i, n, c in (await session.execute(text(
         "SELECT id, name, category FROM completion_codes WHERE id = ANY(CAST(:ids AS bigint[]))"),
@@ -340,10 +390,13 @@ async def codes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -
 
 # --- Abandon ledger -------------------------------------------------------------------------------------------
 
-async def abandon(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.Abandon:
+async def abandon(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
+                  ch: Reader | None = None) -> s.Abandon:
     """Per campaign per day; the rolling rate covers the 30 days ending that day (read from before the period)."""
     wide = dataclasses.replace(f, period=Period(f.period.first - timedelta(days=ROLLING_DAYS - 1), f.period.last,
                                                 f.period.tz))
+    if ch is not None:
+        return await _ledger(session, f, await ch.ledger_rows(f, wide))
     sql = Sql()
     tz = sql.bind(f.period.tz.key)
     facts = attempt_facts(sql, wide, sealed, operators=False)
@@ -480,19 +533,23 @@ CALL_SORT = {"id": "a.id", "queued_at": "a.queued_at", "talk_ms": "talk_ms", "ou
 
 
 async def calls(session: AsyncSession, f: ReportFilter, sealed: Sealed | None, *, outcome: str | None,
-                page: int, per_page: int, sort: str | None) -> s.Calls:
+                page: int, per_page: int, sort: str | None, ch: Reader | None = None) -> s.Calls:
     if outcome is not None and outcome not in s.CATEGORIES:
         raise ValidationFailed.field("outcome", f"one of {', '.join(s.CATEGORIES)}")
     order = ""
+    keys: list[tuple[str, bool]] = []
     for raw in (sort or "-id").split(","):
         key = raw.strip().lstrip("-+")
         if key not in CALL_SORT:
             raise ValidationFailed.field("sort", f"cannot sort by '{key}'; allowed: {', '.join(sorted(CALL_SORT))}")
+        keys.append((key, raw.strip().startswith("-")))
         # NULLS LAST only where a column may be null: on the id it would keep the primary key's index from
         # giving the newest calls first without sorting the whole period.
         nulls = "" if key == "id" else " NULLS LAST"
         order += f"{CALL_SORT[key]} {'DESC' if raw.strip().startswith('-') else 'ASC'}{nulls}, "
     order += "a.id DESC"
+    if ch is not None:
+        return await _ch_calls(session, f, ch, outcome, keys, page, per_page)
     sql = Sql()
     join, where = _attempt_where(sql, f)
     if outcome:
@@ -521,6 +578,28 @@ async def calls(session: AsyncSession, f: ReportFilter, sealed: Sealed | None, *
     return s.Calls(applied=applied(f), items=items, total=total, page=page, per_page=per_page)
 
 
+async def _ch_calls(session: AsyncSession, f: ReportFilter, ch: Reader, outcome: str | None,
+                   keys: list[tuple[str, bool]], page: int, per_page: int) -> s.Calls:
+    sort_names = {k: await _names(session, "operators" if k == "operator" else "campaigns", await _all_ids(
+        session, "operators" if k == "operator" else "campaigns")) for k, _ in keys if k in ("operator", "campaign")}
+    rows = await ch.call_rows(f, outcome, call_order(keys, sort_names), per_page, (page - 1) * per_page)
+    campaigns = await _names(session, "campaigns", {r[1] for r in rows})
+    lists = await _names(session, "contact_lists", {r[2] for r in rows})
+    operators = await _names(session, "operators", {r[3] for r in rows})
+    code_names = await _names(session, "completion_codes", {r[7] for r in rows})
+    items = [s.CallRow(id=r[0], campaign_id=r[1], campaign=campaigns.get(r[1], ""), list=lists.get(r[2]),
+                       operator_id=r[3] or None, operator=operators.get(r[3]), number=r[4], caller_id=r[5],
+                       outcome=r[6], code=code_names.get(r[7]), queued_at=r[8], dialed_at=r[9], ringing_at=r[10],
+                       answered_at=r[11], connected_at=r[12], hung_up_at=r[13], wrap_up_ended_at=r[14],
+                       talk_ms=r[15], hangup_cause=r[16], direction=r[17]) for r in rows]
+    return s.Calls(applied=applied(f), items=items, total=await ch.call_total(f, outcome), page=page,
+                   per_page=per_page)
+
+
+async def _all_ids(session: AsyncSession, table: str) -> set[int]:
+    return {int(i) for i in (await session.scalars(text(f"SELECT id FROM {table}"))).all()}
+
+
 def _ms_or_null(expr: str) -> str:
     return f"(round(extract(epoch FROM ({expr})) * 1000))::bigint"
 
@@ -546,6 +625,8 @@ async def call_batches(session: AsyncSession, f: ReportFilter, outcome: str | No
 
 # --- Shift summary --------------------------------------------------------------------------------------------
 
-async def shift(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> s.ShiftSummary:
-    return s.ShiftSummary(applied=applied(f), outcomes=await outcomes(session, f, sealed),
-                          operators=await operators(session, f, sealed), abandon=await abandon(session, f, sealed))
+async def shift(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
+                ch: Reader | None = None) -> s.ShiftSummary:
+    return s.ShiftSummary(applied=applied(f), outcomes=await outcomes(session, f, sealed, ch),
+                          operators=await operators(session, f, sealed, ch),
+                          abandon=await abandon(session, f, sealed, ch))

@@ -1,0 +1,260 @@
+"""The copy of finished attempts and operators' state periods from PostgreSQL to ClickHouse, through an outbox.
+
+Row triggers on ``attempts`` (finished ones: ``state = 'done'``) and ``operator_state_log`` insert a row into
+``clickhouse_outbox`` in the very transaction that changes the source row, so a change is in the outbox exactly when
+it is committed (a crash of either side loses nothing). The copier — a task of the API process, one at a time across
+processes by an advisory lock — reads the oldest outbox rows, reads the current source rows they name, inserts them
+into ClickHouse with ``version`` = the newest outbox id of each (a ``ReplacingMergeTree(version, deleted)`` keyed by
+the sort moment and the row id keeps only the latest version of a row; a deleted row is sent as a tombstone), and
+then deletes those outbox rows in the same PostgreSQL transaction. If that commit is lost the batch is sent again
+with the same versions, which ClickHouse folds into one row: nothing is counted twice. Queries read ``FINAL``.
+
+The triggers exist only while the copy is enabled (:func:`install_triggers`): with ``DIALER_CLICKHOUSE=off`` the
+engine's journal pays nothing. Enabling it creates the triggers and enqueues every existing row in one transaction
+(so the copy starts complete); disabling drops them and empties the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dialer.reports.clickhouse.client import Clickhouse, ClickhouseSettings, connect
+from dialer.reports.facts import ms
+
+log = logging.getLogger(__name__)
+
+#: pg_try_advisory_xact_lock key: one copier at a time across processes.
+LOCK_KEY = 0x5EB0_0002
+
+TRIGGERS = {
+    "clickhouse_outbox_attempt": "CREATE TRIGGER clickhouse_outbox_attempt AFTER INSERT OR UPDATE ON attempts"
+                                 " FOR EACH ROW WHEN (NEW.state = 'done') EXECUTE FUNCTION clickhouse_outbox_attempt()",
+    "clickhouse_outbox_attempt_deleted": "CREATE TRIGGER clickhouse_outbox_attempt_deleted AFTER DELETE ON attempts"
+                                         " FOR EACH ROW WHEN (OLD.state = 'done')"
+                                         " EXECUTE FUNCTION clickhouse_outbox_attempt()",
+    "clickhouse_outbox_period": "CREATE TRIGGER clickhouse_outbox_period AFTER INSERT OR UPDATE OR DELETE"
+                                " ON operator_state_log FOR EACH ROW EXECUTE FUNCTION clickhouse_outbox_period()",
+}
+
+_DT = "DateTime64(6, 'UTC')"
+SCHEMA = {
+    "attempts": (
+        "id UInt64, version UInt64, deleted UInt8, queued_at {dt}, campaign_id Int64, list_id Int64,"
+        " contact_id Int64, operator_id Int64, code_id Int64, direction LowCardinality(String),"
+        " outcome LowCardinality(String), number String, caller_id Nullable(String), hangup_cause String,"
+        " region String, carrier String, zone String, selection String, dialed_at Nullable({dt}),"
+        " ringing_at Nullable({dt}), answered_at Nullable({dt}), connected_at Nullable({dt}),"
+        " hung_up_at Nullable({dt}), wrap_up_ended_at Nullable({dt}), handled UInt8, talk_ms Int64, wrap_ms Int64,"
+        " call_talk_ms Nullable(Int64)", "(queued_at, id)"),
+    "periods": (
+        "id UInt64, version UInt64, deleted UInt8, started_at {dt}, ended_at Nullable({dt}), operator_id Int64,"
+        " state LowCardinality(String), reason String", "(started_at, id)"),
+}
+
+_ATTEMPT_COLUMNS = (
+    "id", "queued_at", "campaign_id", "list_id", "contact_id", "operator_id", "code_id", "direction", "outcome",
+    "number", "caller_id", "hangup_cause", "region", "carrier", "zone", "selection", "dialed_at", "ringing_at",
+    "answered_at", "connected_at", "hung_up_at", "wrap_up_ended_at", "handled", "talk_ms", "wrap_ms", "call_talk_ms")
+# The same expressions as the facts' (reports/facts.py), so ClickHouse's sums are PostgreSQL's.
+_ATTEMPTS_SQL = (
+    "SELECT a.id, a.queued_at, a.campaign_id, coalesce(c.list_id, 0), coalesce(a.contact_id, 0),"
+    " coalesce(a.operator_id, 0), coalesce(a.completion_code_id, 0), a.direction, coalesce(a.outcome, ''), a.number,"
+    " a.caller_id, a.hangup_cause, coalesce(p.region, ''), coalesce(p.carrier, ''), coalesce(p.timezones[1], ''),"
+    " coalesce(sel.name, ''), a.dialed_at, a.ringing_at, a.answered_at, a.connected_at, a.hung_up_at,"
+    " a.wrap_up_ended_at, (a.connected_at IS NOT NULL)::int,"
+    f" {ms('a.hung_up_at - a.connected_at')},"
+    f" CASE WHEN a.connected_at IS NOT NULL THEN {ms('a.wrap_up_ended_at - a.hung_up_at')} ELSE 0 END,"
+    " (round(extract(epoch FROM (a.hung_up_at - a.connected_at)) * 1000))::bigint"
+    " FROM attempts a LEFT JOIN contacts c ON c.id = a.contact_id LEFT JOIN contact_phones p ON p.id = a.phone_id"
+    " LEFT JOIN selections sel ON sel.id = a.selection_id"
+    " WHERE a.id = ANY(CAST(:ids AS bigint[])) AND a.state = 'done'")
+_PERIOD_COLUMNS = ("id", "started_at", "ended_at", "operator_id", "state", "reason")
+_PERIODS_SQL = ("SELECT id, started_at, ended_at, operator_id, state, reason FROM operator_state_log"
+                " WHERE id = ANY(CAST(:ids AS bigint[]))")
+
+
+async def create_schema(ch: Clickhouse) -> None:
+    await ch.command(f"CREATE DATABASE IF NOT EXISTS {ch.database}")
+    for name, (columns, key) in SCHEMA.items():
+        await ch.command(f"CREATE TABLE IF NOT EXISTS {ch.table(name)} ({columns.format(dt=_DT)})"
+                         f" ENGINE = ReplacingMergeTree(version, deleted) ORDER BY {key}")
+
+
+async def truncate(ch: Clickhouse) -> None:
+    for name in SCHEMA:
+        await ch.command(f"TRUNCATE TABLE IF EXISTS {ch.table(name)}")
+
+
+async def triggers_installed(session: AsyncSession) -> set[str]:
+    rows = await session.scalars(text("SELECT tgname FROM pg_trigger WHERE tgname = ANY(CAST(:names AS text[]))"),
+                                 {"names": list(TRIGGERS)})
+    return set(rows.all())
+
+
+async def backfill(session: AsyncSession) -> int:
+    """Enqueue every finished attempt and every period (the copy's first load, or after it was off)."""
+    a = await session.execute(text("INSERT INTO clickhouse_outbox (source, row_id, at)"
+                                   " SELECT 'a', id, queued_at FROM attempts WHERE state = 'done'"))
+    p = await session.execute(text("INSERT INTO clickhouse_outbox (source, row_id, at)"
+                                   " SELECT 'p', id, started_at FROM operator_state_log"))
+    return int(getattr(a, "rowcount", 0) or 0) + int(getattr(p, "rowcount", 0) or 0)
+
+
+async def install_triggers(maker: async_sessionmaker[AsyncSession], enabled: bool) -> bool:
+    """Make the triggers match the setting; True when they were just created (the copy starts from scratch: the
+    caller empties ClickHouse's tables before copying the backfilled outbox)."""
+    async with maker() as session, session.begin():
+        present = await triggers_installed(session)
+        if enabled and present == set(TRIGGERS):
+            return False
+        for name in present:
+            table = "operator_state_log" if name == "clickhouse_outbox_period" else "attempts"
+            await session.execute(text(f"DROP TRIGGER IF EXISTS {name} ON {table}"))
+        await session.execute(text("DELETE FROM clickhouse_outbox"))
+        if not enabled:
+            return False
+        for ddl in TRIGGERS.values():
+            await session.execute(text(ddl))
+        await backfill(session)
+        return True
+
+
+@dataclass
+class Batch:
+    outbox_ids: list[int]
+    sent: int
+
+
+def _row(columns: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    return dict(zip(columns, values, strict=True))
+
+
+async def copy_batch(maker: async_sessionmaker[AsyncSession], ch: Clickhouse, size: int) -> int | None:
+    """Copy the oldest ``size`` outbox rows; the number of rows sent (0: the outbox is empty; None: another
+    copier holds the lock)."""
+    async with maker() as session, session.begin():
+        if not await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({LOCK_KEY})")):
+            return None
+        outbox = (await session.execute(text(
+            "SELECT id, source, row_id, at FROM clickhouse_outbox ORDER BY id LIMIT :n"), {"n": size})).all()
+        if not outbox:
+            return 0
+        latest: dict[tuple[str, int], tuple[int, datetime]] = {}
+        for oid, source, row_id, at in outbox:
+            latest[source, row_id] = (oid, at)  # ids ascend: the last one seen is the newest
+        attempt_ids = [r for s, r in latest if s == "a"]
+        period_ids = [r for s, r in latest if s == "p"]
+        attempts: list[dict[str, Any]] = []
+        if attempt_ids:
+            for values in (await session.execute(text(_ATTEMPTS_SQL), {"ids": attempt_ids})).all():
+                row = _row(_ATTEMPT_COLUMNS, values)
+                row.update(version=latest["a", row["id"]][0], deleted=0)
+                attempts.append(row)
+            found = {r["id"] for r in attempts}
+            attempts += [{"id": i, "version": latest["a", i][0], "deleted": 1, "queued_at": latest["a", i][1]}
+                         for i in attempt_ids if i not in found]
+        periods: list[dict[str, Any]] = []
+        if period_ids:
+            for values in (await session.execute(text(_PERIODS_SQL), {"ids": period_ids})).all():
+                row = _row(_PERIOD_COLUMNS, values)
+                row.update(version=latest["p", row["id"]][0], deleted=0, state=str(row["state"]))
+                periods.append(row)
+            found = {r["id"] for r in periods}
+            periods += [{"id": i, "version": latest["p", i][0], "deleted": 1, "started_at": latest["p", i][1]}
+                        for i in period_ids if i not in found]
+        for row in attempts:
+            if row.get("outcome") is not None:
+                row["outcome"] = str(row["outcome"])
+        await ch.insert("attempts", attempts)
+        await ch.insert("periods", periods)
+        await session.execute(text("DELETE FROM clickhouse_outbox WHERE id = ANY(CAST(:ids AS bigint[]))"),
+                              {"ids": [r[0] for r in outbox]})
+        await session.execute(text(
+            "INSERT INTO clickhouse_copy_status (id, copied_rows, copied_at, last_error) VALUES (1, :n, now(), '')"
+            " ON CONFLICT (id) DO UPDATE SET copied_rows = clickhouse_copy_status.copied_rows + :n,"
+            " copied_at = now(), last_error = ''"), {"n": len(attempts) + len(periods)})
+        return len(attempts) + len(periods)
+
+
+async def copy_all(maker: async_sessionmaker[AsyncSession], ch: Clickhouse, size: int = 5000) -> int:
+    """Copy until the outbox is empty (what tests and the benchmark call); the rows sent."""
+    total = 0
+    while True:
+        sent = await copy_batch(maker, ch, size)
+        if not sent:
+            return total
+        total += sent
+
+
+async def record_error(maker: async_sessionmaker[AsyncSession], error: BaseException) -> None:
+    message = f"{type(error).__name__}: {error}"[:2000]
+    async with maker() as session, session.begin():
+        await session.execute(text(
+            "INSERT INTO clickhouse_copy_status (id, last_error, last_error_at) VALUES (1, :e, now())"
+            " ON CONFLICT (id) DO UPDATE SET last_error = :e, last_error_at = now()"), {"e": message})
+
+
+async def start(maker: async_sessionmaker[AsyncSession], ch: Clickhouse | None) -> None:
+    """Triggers as the setting says; ClickHouse's tables created (and emptied when the copy starts afresh)."""
+    fresh = await install_triggers(maker, ch is not None)
+    if ch is not None:
+        await create_schema(ch)
+        if fresh:
+            await truncate(ch)
+
+
+async def run(maker: async_sessionmaker[AsyncSession], settings: ClickhouseSettings | None = None) -> None:
+    """The copier of the API process: runs until cancelled; with the copy off it only removes the triggers."""
+    settings = settings or ClickhouseSettings()
+    ch = connect(settings)
+    while True:
+        try:
+            await start(maker, ch)
+            break
+        except Exception as error:  # ClickHouse or the database not there yet: said on the status, tried again
+            log.exception("starting the ClickHouse copy failed")
+            await _record_quietly(maker, error)
+            await asyncio.sleep(30)
+    if ch is None:
+        return
+    pause = settings.clickhouse_every_s
+    while True:
+        try:
+            sent = await copy_batch(maker, ch, settings.clickhouse_batch)
+            pause = settings.clickhouse_every_s
+        except Exception as error:  # the batch stays in the outbox and is sent again; backoff up to a minute
+            log.exception("copying to ClickHouse failed")
+            await _record_quietly(maker, error)
+            sent, pause = 0, min(60.0, pause * 2)
+        if not sent:
+            await asyncio.sleep(pause)
+
+
+async def _record_quietly(maker: async_sessionmaker[AsyncSession], error: BaseException) -> None:
+    try:
+        await record_error(maker, error)
+    except Exception:
+        log.exception("recording the ClickHouse copy's error failed")
+
+
+async def status(session: AsyncSession, settings: ClickhouseSettings | None = None) -> dict[str, Any]:
+    """What the administrator sees: the mode, rows waiting, the oldest one's age, rows copied, the last error."""
+    settings = settings or ClickhouseSettings()
+    pending, oldest, now = (await session.execute(text(
+        "SELECT count(*), min(created_at), now() FROM clickhouse_outbox"))).one()
+    row = (await session.execute(text(
+        "SELECT copied_rows, copied_at, last_error, last_error_at FROM clickhouse_copy_status WHERE id = 1"))).first()
+    installed = await triggers_installed(session)
+    return {"mode": settings.clickhouse, "triggers": len(installed) == len(TRIGGERS),
+            "pending": int(pending), "oldest_at": oldest,
+            "lag_s": round((now - oldest).total_seconds(), 1) if oldest is not None else 0.0,
+            "copied_rows": int(row[0]) if row else 0, "copied_at": row[1] if row else None,
+            "last_error": row[2] if row else "", "last_error_at": row[3] if row else None}

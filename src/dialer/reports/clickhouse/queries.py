@@ -1,0 +1,169 @@
+"""The reports' queries on the ClickHouse copy: the same grouped rows as the PostgreSQL statements of
+:mod:`dialer.reports.service` give, which then turns them into the same answers.
+
+Every statement is plain SQL text with its literals inlined (:func:`~dialer.reports.clickhouse.client.lit`), so an
+embedded chdb and a server run the very same text. The facts' rules are the PostgreSQL ones, spelt in ClickHouse: an
+attempt belongs to the UTC hour it was queued in, cut by the period's start (``greatest(hour, start)``), and that
+hour's local day and hour of day in the report's zone are its day and hour; a state period is cut at UTC hours, the
+period's edges and now, each piece rounded to milliseconds (half away from zero) before it is added up. Rows are
+read ``FINAL``: the latest version of each row, deleted ones left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime
+from typing import Any
+
+from dialer.reports.clickhouse.client import Clickhouse, from_micros, lit, micros
+from dialer.reports.period import ReportFilter
+
+HOUR_US = 3_600_000_000
+OUTCOME = "if(outcome = '', 'error', outcome)"
+
+
+def _ids(column: str, ids: tuple[int, ...] | None) -> str:
+    if ids is None:
+        return ""
+    if not ids:
+        return " AND 0"
+    return f" AND {column} IN ({', '.join(str(int(i)) for i in ids)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reader:
+    """Reads the reports' rows from the copy in ``ch``."""
+
+    ch: Clickhouse
+
+    # --- attempts ---------------------------------------------------------------------------------------------
+
+    def _attempts(self, f: ReportFilter, lo: datetime | None = None, hi: datetime | None = None) -> str:
+        """``FROM … WHERE …`` of the filter's finished attempts queued in ``[lo, hi)`` (the period by default)."""
+        lo, hi = lo or f.start, hi or f.end
+        where = (f"queued_at >= {lit(lo)} AND queued_at < {lit(hi)}"
+                 + _ids("campaign_id", f.campaign_ids) + _ids("list_id", f.list_ids)
+                 + _ids("operator_id", f.operator_ids) + _ids("code_id", f.code_ids))
+        if f.direction is not None:
+            where += f" AND direction = {lit(f.direction)}"
+        return f" FROM {self.ch.table('attempts')} FINAL WHERE {where}"
+
+    def _local(self, f: ReportFilter, lo: datetime) -> str:
+        """The attempt's fact hour (cut by ``lo``) in the report's zone."""
+        return f"toTimeZone(greatest(toStartOfHour(queued_at), {lit(lo)}), {lit(f.period.tz.key)})"
+
+    async def outcome_rows(self, f: ReportFilter, successful: list[int]) -> list[tuple[Any, ...]]:
+        return await self.ch.rows(
+            f"SELECT grouping(day, hod, campaign_id, list_id, direction) AS g, day, hod, campaign_id, list_id,"
+            " direction, oc, count(), sum(handled), sum(talk_ms), sum(wrap_ms), countIf(ok) FROM ("
+            f" SELECT toDate({self._local(f, f.start)}) AS day, toHour({self._local(f, f.start)}) AS hod, campaign_id,"
+            f" list_id, direction, {OUTCOME} AS oc, handled, talk_ms, wrap_ms,"
+            f" (oc = 'answered' AND has(CAST({lit(successful)} AS Array(Int64)), code_id)) AS ok"
+            f"{self._attempts(f)})"
+            " GROUP BY GROUPING SETS ((direction, oc), (day, oc), (hod, oc), (campaign_id, direction, oc),"
+            " (list_id, direction, oc))")
+
+    async def reached(self, f: ReportFilter) -> int:
+        rows = await self.ch.rows(f"SELECT uniqExact(contact_id){self._attempts(f)}"
+                                  " AND outcome = 'answered' AND contact_id <> 0")
+        return int(rows[0][0]) if rows else 0
+
+    async def slice_rows(self, f: ReportFilter, column: str) -> list[tuple[Any, ...]]:
+        return await self.ch.rows(f"SELECT {column} AS key, {OUTCOME} AS oc, count(){self._attempts(f)}"
+                                  " GROUP BY key, oc")
+
+    async def operator_rows(self, f: ReportFilter, successful: list[int]) -> list[tuple[Any, ...]]:
+        return await self.ch.rows(
+            "SELECT grouping(code_id) AS g, operator_id, code_id, count(), sum(handled), sum(talk_ms), sum(wrap_ms),"
+            " countIf(oc = 'answered'),"
+            f" countIf(oc = 'answered' AND has(CAST({lit(successful)} AS Array(Int64)), code_id)) FROM ("
+            f" SELECT operator_id, code_id, {OUTCOME} AS oc, handled, talk_ms, wrap_ms{self._attempts(f)}"
+            " AND operator_id <> 0) GROUP BY GROUPING SETS ((operator_id), (operator_id, code_id))")
+
+    async def code_rows(self, f: ReportFilter) -> list[tuple[Any, ...]]:
+        """``(g, campaign, operator, code, n)``: g 0b11 per code, 0b01 per campaign and code, 0b10 per operator
+        and code (operators only where there is one)."""
+        return await self.ch.rows(
+            "SELECT grouping(campaign_id, operator_id) AS g, campaign_id, operator_id, code_id, count()"
+            f"{self._attempts(f)}"
+            " GROUP BY GROUPING SETS ((code_id), (campaign_id, code_id), (operator_id, code_id))"
+            " HAVING g <> 2 OR operator_id <> 0")
+
+    async def ledger_rows(self, f: ReportFilter, wide: ReportFilter) -> list[tuple[Any, ...]]:
+        live = "oc IN ('answered', 'abandoned')"
+        return await self.ch.rows(
+            f"SELECT campaign_id, toDate({self._local(wide, wide.start)}) AS day,"
+            f" countIf({live} AND direction = 'outbound'), countIf(oc = 'abandoned' AND direction = 'outbound'),"
+            " countIf(oc = 'answered' AND direction = 'inbound'), countIf(oc = 'abandoned' AND direction = 'inbound')"
+            f" FROM (SELECT campaign_id, queued_at, direction, {OUTCOME} AS oc{self._attempts(wide)})"
+            " GROUP BY campaign_id, day")
+
+    async def call_rows(self, f: ReportFilter, outcome: str | None, order: str, limit: int,
+                        offset: int) -> list[tuple[Any, ...]]:
+        cond = f" AND outcome = {lit(outcome)}" if outcome else ""
+        return await self.ch.rows(
+            "SELECT id, campaign_id, list_id, operator_id, number, caller_id, nullIf(outcome, ''), code_id,"
+            " queued_at, dialed_at, ringing_at, answered_at, connected_at, hung_up_at, wrap_up_ended_at,"
+            f" call_talk_ms, hangup_cause, direction{self._attempts(f)}{cond}"
+            f" ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)}")
+
+    async def call_total(self, f: ReportFilter, outcome: str | None) -> int:
+        cond = f" AND {OUTCOME} = {lit(outcome)}" if outcome else ""
+        rows = await self.ch.rows(f"SELECT count(){self._attempts(f)}{cond}")
+        return int(rows[0][0]) if rows else 0
+
+    # --- operators' periods -----------------------------------------------------------------------------------
+
+    def _pieces(self, f: ReportFilter) -> str:
+        """The periods' pieces within the period (cut at UTC hours, its edges and now): operator_id, state, reason,
+        h (the piece's hour), ps, pe (its start and end), microseconds since the epoch."""
+        lo, hi, now = micros(f.start), micros(f.end), micros(f.now)
+        return (
+            "SELECT operator_id, state, reason, greatest(h, {lo}) AS hour, greatest(s, h, {lo}) AS ps,"
+            " least(e, h + {hour}, {hi}) AS pe FROM ("
+            " SELECT operator_id, state, reason, s, e,"
+            " arrayJoin(range(intDiv(greatest(s, {lo}), {hour}) * {hour}, least(e, {hi}), {hour})) AS h FROM ("
+            " SELECT operator_id, toString(state) AS state, reason, toUnixTimestamp64Micro(started_at) AS s,"
+            " ifNull(toUnixTimestamp64Micro(ended_at), {now}) AS e FROM {table} FINAL"
+            " WHERE state <> 'offline' AND started_at < {p_hi}{ops})"
+            " WHERE s < {hi} AND e > {lo} AND e > s AND s <= {now})"
+        ).format(lo=f"toInt64({lo})", hi=f"toInt64({hi})", now=f"toInt64({now})", hour=f"toInt64({HOUR_US})",
+                 table=self.ch.table("periods"),
+                 p_hi=lit(f.end), ops=_ids("operator_id", f.operator_ids))
+
+    async def state_totals(self, f: ReportFilter) -> list[tuple[Any, ...]]:
+        """``(operator, local day, state, reason, ms, first moment, last moment)`` as service._state_totals."""
+        day = f"toDate(toTimeZone(fromUnixTimestamp64Micro(hour, 'UTC'), {lit(f.period.tz.key)}))"
+        rows = await self.ch.rows(
+            f"SELECT operator_id, {day} AS day, state, reason, sum(greatest(0, intDiv(pe - ps + 500, 1000))),"
+            f" min(ps), max(pe) FROM ({self._pieces(f)}) GROUP BY operator_id, day, state, reason")
+        return [(op, d, st, reason, total, from_micros(first), from_micros(last))
+                for op, d, st, reason, total, first, last in rows]
+
+    async def state_by_operator(self, f: ReportFilter) -> list[tuple[Any, ...]]:
+        return await self.ch.rows(
+            "SELECT operator_id, state, sum(greatest(0, intDiv(pe - ps + 500, 1000)))"
+            f" FROM ({self._pieces(f)}) GROUP BY operator_id, state")
+
+
+def call_order(keys: list[tuple[str, bool]], names: dict[str, dict[int, str]]) -> str:
+    """ORDER BY text for the call list: (key, descending) pairs as service.CALL_SORT names them; names sort through
+    the names PostgreSQL holds."""
+    out = []
+    for key, desc in keys:
+        if key in ("operator", "campaign"):
+            table = names[key]
+            ids = sorted(table)
+            column = "operator_id" if key == "operator" else "campaign_id"
+            expr = (f"transform({column}, CAST({lit(ids)} AS Array(Int64)),"
+                    f" CAST({lit([table[i] for i in ids])} AS Array(Nullable(String))), NULL)")
+        else:
+            expr = {"id": "id", "queued_at": "queued_at", "talk_ms": "call_talk_ms", "outcome": "nullIf(outcome, '')",
+                    "number": "number", "direction": "direction"}[key]
+        nulls = "" if key == "id" else " NULLS LAST"
+        out.append(f"{expr} {'DESC' if desc else 'ASC'}{nulls}")
+    out.append("id DESC")
+    return ", ".join(out)
+
+
+__all__ = ["Reader", "call_order", "date"]

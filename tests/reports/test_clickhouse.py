@@ -1,0 +1,183 @@
+"""The ClickHouse copy (issue #14 §4) on chdb, embedded as configured by default: the triggers fill the outbox in the
+changing transaction, the copier moves it, and every report read from ClickHouse equals PostgreSQL's — on the
+hand-made day with its local-day and time-zone edges, after updates, a batch sent twice and a deletion, and on what
+the simulated engine wrote."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dialer.models.enums import DialMode
+from dialer.reports import service
+from dialer.reports.clickhouse import copier
+from dialer.reports.clickhouse.client import Clickhouse, Embedded
+from dialer.reports.clickhouse.queries import Reader
+from dialer.reports.period import Period, ReportFilter
+from tests.engine.engine_world import NOW, Harness, engine_world, scenario
+from tests.reports.data import make_day, utc
+from tests.reports.test_direction import add_inbound
+
+MSK = ZoneInfo("Europe/Moscow")
+SORTS = ("-id", "queued_at", "operator,-talk_ms", "-campaign", "outcome", "direction,number")
+
+
+@pytest.fixture(scope="session")
+def chdb(tmp_path_factory: pytest.TempPathFactory) -> Embedded:
+    """One chdb session for the test process (importing and starting it is the slow part)."""
+    return Embedded(Path(tmp_path_factory.mktemp("clickhouse")))
+
+
+@pytest.fixture
+async def ch(chdb: Embedded) -> AsyncIterator[Clickhouse]:
+    found = Clickhouse(chdb, f"t_{uuid.uuid4().hex[:12]}")
+    yield found
+    await found.command(f"DROP DATABASE IF EXISTS {found.database}")
+
+
+async def assert_same(maker: async_sessionmaker[AsyncSession], ch: Clickhouse, f: ReportFilter) -> None:
+    """Every report of ``f`` from ClickHouse equals PostgreSQL's."""
+    reader = Reader(ch)
+    async with maker() as session:
+        for name in ("outcomes", "operators", "states", "codes", "abandon"):
+            report = getattr(service, name)
+            assert await report(session, f, None, reader) == await report(session, f, None), (name, f.describe())
+        for dimension in service.DIMENSIONS:
+            assert await service.outcome_slices(session, f, dimension, reader) == \
+                await service.outcome_slices(session, f, dimension), dimension
+        for sort in SORTS:
+            for outcome in (None, "answered", "error"):
+                pg = await service.calls(session, f, None, outcome=outcome, page=1, per_page=4, sort=sort)
+                got = await service.calls(session, f, None, outcome=outcome, page=1, per_page=4, sort=sort,
+                                          ch=reader)
+                assert got == pg, (sort, outcome)
+        assert (await service.calls(session, f, None, outcome=None, page=2, per_page=3, sort="queued_at",
+                                    ch=reader)).items == \
+            (await service.calls(session, f, None, outcome=None, page=2, per_page=3, sort="queued_at")).items
+
+
+def filters(day: date, now_days: int = 2, **kw: object) -> list[ReportFilter]:
+    now = utc(day.year, day.month, day.day, 12) + timedelta(days=now_days)
+    out = []
+    for tz in ("Europe/Moscow", "UTC", "Asia/Kolkata"):  # Kolkata: +05:30, days cut inside UTC hours
+        out.append(ReportFilter(period=Period(day, day, ZoneInfo(tz)), now=now, **kw))  # type: ignore[arg-type]
+    out.append(ReportFilter(period=Period(day.replace(day=1), day + timedelta(days=3), MSK), now=now))
+    return out
+
+
+async def test_copy_through_the_outbox_answers_as_postgresql(sessionmaker: async_sessionmaker[AsyncSession],
+                                                             ch: Clickhouse) -> None:
+    await copier.start(sessionmaker, ch)  # triggers installed before the calls are written
+    day = await make_day(sessionmaker)
+    inbound = await add_inbound(sessionmaker, day)
+    async with sessionmaker() as session:
+        status = await copier.status(session)
+    assert status["triggers"] and status["pending"] > 0 and status["oldest_at"] is not None
+    sent = await copier.copy_all(sessionmaker, ch, size=7)  # several batches
+    assert sent >= 20
+    async with sessionmaker() as session:
+        status = await copier.status(session)
+    assert (status["pending"], status["last_error"]) == (0, "") and status["copied_rows"] == sent
+    march_4 = date(2026, 3, 4)
+    for f in filters(march_4):
+        await assert_same(sessionmaker, ch, f)
+    for kw in ({"direction": "inbound"}, {"operator_ids": (day.op1,)}, {"list_ids": (day.world.list_id,)},
+               {"code_ids": (day.agreed, day.world.codes["busy"])}, {"campaign_ids": (day.world.campaign_id,)}):
+        await assert_same(sessionmaker, ch, filters(march_4, **kw)[0])
+
+    # A late code, a period closed, an attempt deleted: copied as new versions and a tombstone, counted once.
+    async with sessionmaker() as session, session.begin():
+        await session.execute(text("UPDATE attempts SET completion_code_id = :c WHERE id = :i"),
+                              {"c": day.refused, "i": inbound[0]})
+        await session.execute(text("UPDATE operator_state_log SET ended_at = started_at + interval '90 minutes'"
+                                   " WHERE id = (SELECT max(id) FROM operator_state_log)"))
+        await session.execute(text("DELETE FROM attempts WHERE id = :i"), {"i": inbound[1]})
+    await copier.copy_all(sessionmaker, ch)
+    # A batch ClickHouse received but whose outbox deletion was lost (a crash between the two): sent again.
+    async with sessionmaker() as session, session.begin():
+        await session.execute(text("UPDATE attempts SET comment = 'again' WHERE queued_at::date = '2026-03-04'"))
+        again = (await session.execute(text("SELECT id, source, row_id, at FROM clickhouse_outbox"))).all()
+    assert again
+    await copier.copy_all(sessionmaker, ch)
+    async with sessionmaker() as session, session.begin():
+        for row in again:
+            await session.execute(text("INSERT INTO clickhouse_outbox (id, source, row_id, at)"
+                                       " VALUES (:i, :s, :r, :a)"),
+                                  {"i": row[0], "s": row[1], "r": row[2], "a": row[3]})
+    await copier.copy_all(sessionmaker, ch)
+    for f in filters(march_4)[:2]:
+        await assert_same(sessionmaker, ch, f)
+    rows = await ch.rows(f"SELECT count() FROM {ch.table('attempts')} FINAL")
+    async with sessionmaker() as session:
+        assert rows[0][0] == await session.scalar(text("SELECT count(*) FROM attempts WHERE state = 'done'"))
+
+
+async def test_off_removes_the_triggers_and_a_failure_is_shown(sessionmaker: async_sessionmaker[AsyncSession],
+                                                               ch: Clickhouse) -> None:
+    await copier.start(sessionmaker, ch)
+    await make_day(sessionmaker)
+    broken = Clickhouse(ch.driver, f"missing_{uuid.uuid4().hex[:8]}")  # no such database: the insert fails
+    with pytest.raises(Exception) as failure:
+        await copier.copy_batch(sessionmaker, broken, 100)
+    await copier.record_error(sessionmaker, failure.value)
+    async with sessionmaker() as session:
+        status = await copier.status(session)
+    assert status["pending"] > 0 and status["last_error"] and status["last_error_at"] is not None
+    await copier.start(sessionmaker, None)  # DIALER_CLICKHOUSE=off
+    async with sessionmaker() as session:
+        status = await copier.status(session)
+        assert not status["triggers"] and status["pending"] == 0
+        await session.execute(text("UPDATE attempts SET comment = 'x'"))
+        assert await session.scalar(text("SELECT count(*) FROM clickhouse_outbox")) == 0
+        await session.rollback()
+    # On again: the triggers come back and every row is enqueued, so the copy starts complete.
+    await copier.start(sessionmaker, ch)
+    await copier.copy_all(sessionmaker, ch)
+    await assert_same(sessionmaker, ch, filters(date(2026, 3, 4))[0])
+
+
+async def test_the_api_reads_clickhouse_and_shows_the_lag(app: FastAPI, admin: httpx.AsyncClient,
+                                                          ch: Clickhouse) -> None:
+    maker = app.state.sessionmaker
+    await copier.start(maker, ch)
+    day = await make_day(maker)
+    params = {"period": "custom", "date_from": "2026-03-04", "date_to": "2026-03-04"}
+    before = (await admin.get("/api/reports/shift", params=params)).json()
+    status = (await admin.get("/api/reports/clickhouse")).json()
+    assert status["mode"] == "off" and status["triggers"] and status["pending"] > 0
+    await copier.copy_all(maker, ch)
+    app.state.clickhouse = ch
+    assert (await admin.get("/api/reports/shift", params=params)).json() == before
+    view = (await admin.get("/api/reports/codes/view", params=params | {"operator_ids": str(day.op2)})).json()
+    assert view["report"]["total"] == 1
+    status = (await admin.get("/api/reports/clickhouse")).json()
+    assert (status["mode"], status["pending"], status["lag_s"]) == ("embedded", 0, 0.0)
+    operator = await admin.get("/api/reports/clickhouse", headers={"Authorization": "Bearer nope"})
+    assert operator.status_code == 401
+
+
+@pytest.mark.slow
+async def test_what_the_engine_wrote_reads_the_same_from_clickhouse(
+        sessionmaker: async_sessionmaker[AsyncSession], ch: Clickhouse) -> None:
+    await copier.start(sessionmaker, ch)
+    world = await engine_world(sessionmaker, operators=4, mode=DialMode.predictive, contacts=80,
+                               dial_params={"abandon_cap_pct": 20.0, "max_ratio": 4.0})
+    await world.start()
+    h = Harness(sessionmaker, scenario(human=0.45, machine=0.1, busy=0.15, failed=0.05, rejected=0.05, operators=4))
+    async with h.running():
+        await h.advance(1800)
+    await copier.copy_all(sessionmaker, ch)
+    day = NOW.astimezone(MSK).date()
+    f = ReportFilter(period=Period(day, day, MSK), now=NOW + timedelta(hours=2))
+    async with sessionmaker() as session:
+        assert (await service.outcomes(session, f, None)).kpi.attempts > 20
+    await assert_same(sessionmaker, ch, f)
