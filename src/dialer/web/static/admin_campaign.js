@@ -88,7 +88,57 @@ export async function campaignPage(root, config) {
   }
   const items = [{ key: "props", label: t("admin.tab.props"), render: (panel) => propsTab(panel, resource, ctx) }];
   if (perms["selections.read"]) items.push({ key: "selections", label: t("admin.tab.selections"), render: (panel) => selectionsTab(panel, ctx) });
+  items.push({ key: "media", label: t("campaign.media.tab"), render: (panel) => mediaTab(panel, resource, ctx) });
   A.tabs(root, items);
+}
+
+// ---- recording, answering machines, messages (issue #16): PATCHes only these fields --------------------------------
+export const MEDIA = {
+  key: "campaign_media", title: "campaign.media.title", label: "name",
+  fields: [
+    { name: "record_mode", kind: "select", label: "campaign.media.record_mode", options: ["none", "all", "percent"],
+      option_prefix: "campaign.media.mode.", default: "none", required: true, nullable: false, span: 2 },
+    { name: "record_percent", kind: "number", label: "campaign.media.record_percent", min: 1, max: 99, span: 2, nullable: true },
+    { name: "record_consent_audio", kind: "text", label: "campaign.media.record_consent_audio", span: 2, nullable: true },
+    { name: "recording_retention_days", kind: "number", label: "campaign.media.recording_retention_days", min: 1, span: 2, nullable: true },
+    { name: "amd_enabled", kind: "checkbox", label: "campaign.media.amd_enabled", default: false, span: 4 },
+    { name: "amd_message", kind: "text", label: "campaign.media.amd_message", span: 2, nullable: true },
+    { name: "abandon_message", kind: "text", label: "campaign.media.abandon_message", span: 2, nullable: true },
+  ],
+};
+export const RETENTION_PRESETS = [30, 180, 365];
+
+function mediaTab(panel, resource, ctx) {
+  const canWrite = Boolean(ctx.perms["campaigns.write"]);
+  const form = A.buildForm(MEDIA, ctx.refs, ctx.campaign(), { readOnly: !canWrite });
+  const slot = (name) => form.slots.get(name);
+  // the share only matters in "percent" mode
+  const percent = slot("record_percent");
+  const mode = slot("record_mode");
+  const showPercent = () => { percent.wrap.hidden = mode.w.get() !== "percent"; };
+  mode.w.node.addEventListener("change", showPercent);
+  showPercent();
+  // 1, 6 and 12 months at a click
+  const retention = slot("recording_retention_days");
+  const presets = el("div", { class: "presets" }, RETENTION_PRESETS.map((days) => el("button", {
+    type: "button", class: "small", "data-retention": days, disabled: !canWrite,
+    onclick: () => { retention.w.set(days); },
+  }, t(`campaign.media.retention.${days}`))));
+  retention.wrap.append(presets);
+  const save = canWrite ? el("button", { type: "button", class: "primary", "data-action": "save-media", onclick: async () => {
+    form.clearErrors();
+    const values = form.values();
+    if (values.record_mode !== "percent" && values.record_percent === null) delete values.record_percent;
+    try {
+      await api("PATCH", `${resource.endpoint}/${ctx.id}`, values, { quiet: true });
+      toast(t("campaign.media.saved"), "ok");
+      await ctx.reload();
+    } catch (err) {
+      form.showErrors(err);
+    }
+  } }, t("admin.save")) : null;
+  panel.append(el("div", { class: "panel media-settings" }, el("h2", {}, t("campaign.media.title")),
+    el("p", { class: "muted" }, t("campaign.media.help")), form.node, el("div", { class: "form-actions" }, save)));
 }
 
 function propsTab(panel, resource, ctx) {
