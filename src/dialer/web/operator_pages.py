@@ -21,6 +21,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("F2", "operator.key.ready"),
     ("F3", "operator.key.pause"),
     ("F4", "operator.key.hangup"),
+    ("F7", "operator.key.transfer"),
     ("F8", "operator.key.confirm"),
     ("F9", "operator.key.skip"),
     ("1–9", "operator.key.code"),

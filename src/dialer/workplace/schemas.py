@@ -226,6 +226,8 @@ class CallRead(BaseModel):
     transfer: TransferNote | None = None
     #: An attended transfer in progress: the operator being consulted (his id, name) and whether he answered.
     consulting: dict[str, Any] | None = None
+    #: This operator handed the customer over (a transfer, a rescue): his wrap-up's code is optional.
+    handed_over: bool = False
 
 
 class OperatorStateRead(BaseModel):

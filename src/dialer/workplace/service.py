@@ -105,12 +105,16 @@ async def state(session: AsyncSession, op: Operator) -> OperatorStateRead:
 
 
 async def _transfer_view(session: AsyncSession, attempt_id: int, viewer: int | None
-                         ) -> tuple[TransferNote | None, dict[str, Any] | None]:
+                         ) -> tuple[TransferNote | None, dict[str, Any] | None, bool]:
     """For the operator ``viewer``: the transfer that brought the customer to him (or is bringing him: a
-    consultation), and the consultation he himself has started."""
+    consultation), the consultation he himself has started, and whether he handed the customer over."""
     rows = [r for r in await repo.transfers_of(session, [attempt_id]) if r[0].result != "refused"]
     if not rows or viewer is None:
-        return None, None
+        return None, None, False
+    # a consultation hands the customer over only when completed, every other transfer at once; the last handover
+    # counts (a customer who came back to him later is his again)
+    handovers = [r for r in rows if r[0].kind != "attended" or r[0].result == "connected"]
+    handed = bool(handovers) and handovers[-1][0].from_operator_id == viewer
     last = rows[-1]
     t = last[0]
     if t.from_operator_id == viewer:
@@ -118,15 +122,15 @@ async def _transfer_view(session: AsyncSession, attempt_id: int, viewer: int | N
             period = await repo.current_period(session, t.to_operator_id) if t.to_operator_id else None
             answered = period is not None and period.state is OperatorState.in_call
             return None, {"transfer_id": t.id, "operator_id": t.to_operator_id, "operator_name": last.to_name,
-                          "answered": answered}
-        return None, None
+                          "answered": answered}, False
+        return None, None, handed
     received = [r for r in rows if r[0].from_operator_id != viewer]
     if not received:
-        return None, None
+        return None, None, handed
     got = received[-1]
     return TransferNote(transfer_id=got[0].id, kind=got[0].kind, result=got[0].result,
                         from_operator_id=got[0].from_operator_id, from_operator_name=got.from_name,
-                        comment=got[0].comment or "", requested_at=got[0].requested_at), None
+                        comment=got[0].comment or "", requested_at=got[0].requested_at), None, handed
 
 
 async def _call(session: AsyncSession, attempt_id: int, *, viewer: int | None = None) -> CallRead | None:
@@ -147,7 +151,7 @@ async def _call(session: AsyncSession, attempt_id: int, *, viewer: int | None = 
                for h in (card.get("history", []) if a.contact_id is not None
                          else await panel.number_history(session, a.number))]
     codes = await repo.campaign_codes(session, a.campaign_id)
-    transfer, consulting = await _transfer_view(session, a.id, viewer)
+    transfer, consulting, handed = await _transfer_view(session, a.id, viewer)
     preview = a.state is AttemptState.queued
     seconds = await panel.preview_seconds(session, a.campaign_id) if preview else None
     return CallRead(
@@ -162,7 +166,7 @@ async def _call(session: AsyncSession, attempt_id: int, *, viewer: int | None = 
         notes=[h for h in history if h.comment.strip() and h.attempt_id != a.id],
         preview_seconds=seconds,
         preview_deadline=a.queued_at + timedelta(seconds=seconds) if seconds is not None else None,
-        transfer=transfer, consulting=consulting)
+        transfer=transfer, consulting=consulting, handed_over=handed)
 
 
 async def manual_dial_payload(session: AsyncSession, op: Operator, body: ManualDialBody) -> dict[str, Any]:
@@ -204,9 +208,9 @@ async def check_complete(session: AsyncSession, op: Operator, body: CompleteBody
         raise Conflict("the call is gone")
     if body.completion_code_id is None:
         # optional only in the wrap-up after a handover (his customer went on with someone else: engine/transfers.py)
-        handed = [r for r in await repo.transfers_of(session, [a.id])
-                  if r[0].from_operator_id == op.id and r[0].result not in ("refused", "cancelled")]
-        if period.state is not OperatorState.wrap_up or not handed:
+        handovers = [r for r in await repo.transfers_of(session, [a.id])
+                     if r[0].result != "refused" and (r[0].kind != "attended" or r[0].result == "connected")]
+        if period.state is not OperatorState.wrap_up or not handovers or handovers[-1][0].from_operator_id != op.id:
             raise ValidationFailed.field("completion_code_id", "choose a completion code")
         return {"completion_code_id": None, "comment": body.comment, "attempt_id": a.id}
     if not await repo.code_in_campaign(session, body.completion_code_id, a.campaign_id):

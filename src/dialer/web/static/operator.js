@@ -7,6 +7,11 @@
 // Beside the call: "my calls waiting for a result" (conversations an engine crash cut off: GET/POST
 // /api/workplace/results-pending, the codes from /api/panels/campaigns/{id}/codes), "my callbacks" (today and
 // overdue, /api/panels/my-callbacks) and "my day" (/api/panels/my-day), read again after each of my calls.
+// Transfers (engine/transfers.py): the transfer dialog (F7) sends the customer to a ready operator, a pool or a
+// skill (queued), or an external number (POST /api/workplace/transfer), or starts a consultation
+// (POST /api/workplace/consult: then "connect" /consult/complete or "back to the customer" /consult/cancel); the
+// receiving operator's card shows who transferred the customer and his note; after handing a customer over the
+// wrap-up ends without a code.
 import { api, live, t, el, toast, fmtDuration, fmtDateTime, fmtDateTimeIn, fmtFieldValue } from "./app.js";
 
 const $ = (id) => document.getElementById(id);
@@ -111,6 +116,7 @@ function renderCall() {
   $("preview-bar").hidden = !preview;
   $("t-preview").hidden = !preview;
   $("btn-hangup").disabled = !(hasCall && HANGABLE.has(call.state));
+  renderTransfer(call);
   const ringing = s.state === "ringing" || s.state === "reserved";
   $("btn-answer").disabled = !s.can_answer || !ringing;
   $("answer-hint").textContent = s.can_answer ? "" : (s.auto_answer ? t("operator.answer.auto") : t("operator.answer.phone"));
@@ -301,7 +307,8 @@ async function complete() {
   if (!call || !(state.state === "in_call" || state.state === "wrap_up") || busy) return;
   const error = $("wrap-error");
   error.textContent = "";
-  if (!form.code) { error.textContent = t("operator.error.no_code"); return; }
+  const handedOver = call.handed_over && state.state === "wrap_up";
+  if (!form.code && !handedOver) { error.textContent = t("operator.error.no_code"); return; }
   const never = $("never-call").checked;
   if (never && !(await confirmNeverCall())) return;
   const raw = $("callback-at").value;
@@ -312,7 +319,7 @@ async function complete() {
     callbackAt = date.toISOString();
   }
   const personal = document.querySelector("input[name=cbkind]:checked").value === "personal";
-  const body = { completion_code_id: form.code, comment: $("comment").value, callback_at: callbackAt,
+  const body = { completion_code_id: form.code || null, comment: $("comment").value, callback_at: callbackAt,
                  callback_personal: !!callbackAt && personal, never_call: never };
   const inCall = state.state === "in_call";
   busy = true;
@@ -362,6 +369,11 @@ const REASONS = [
   [/^contact (\d+) has no phone number/, "operator.refused.no_phone"],
   [/needs the operator ready or on a break/, "operator.refused.state"],
   [/is not running/, "operator.refused.campaign"],
+  [/^operator .+ is [a-z-]+, not ready/, "operator.refused.target_busy"],
+  [/^the phone of operator .+ is offline/, "operator.refused.target_phone"],
+  [/needs the permission transfers\.external/, "operator.refused.external"],
+  [/^no trunk can call/, "operator.refused.trunk"],
+  [/cannot transfer calls/, "operator.refused.no_transfer"],
 ];
 
 function reasonText(detail) {
@@ -412,6 +424,11 @@ function onKey(e) {
   if (e.key === "F2") { e.preventDefault(); command("/api/workplace/ready"); return; }
   if (e.key === "F3") { e.preventDefault(); toggle("btn-pause", "pause-menu"); return; }
   if (e.key === "F4") { e.preventDefault(); if (!$("btn-hangup").disabled) command("/api/workplace/hangup"); return; }
+  if (e.key === "F7" && !(state.call && state.call.codes.some((c) => c.hotkey === "F7"))) {
+    e.preventDefault();
+    openTransfer();
+    return;
+  }
   if (e.key === "F8") { e.preventDefault(); if (!$("btn-confirm").hidden) command("/api/workplace/preview/confirm"); return; }
   if (e.key === "F9") { e.preventDefault(); if (!$("btn-skip").hidden) command("/api/workplace/preview/skip"); return; }
   if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); complete(); return; }
@@ -445,6 +462,118 @@ function pickCode(e) {
   return true;
 }
 
+// ---- transfers ----------------------------------------------------------------------------------------------------
+let consultTimer = null;
+let targets = null;  // the last /api/workplace/transfer-targets
+
+function renderTransfer(call) {
+  const s = state;
+  const consulting = call && call.consulting;
+  $("btn-transfer").disabled = !(call && s.state === "in_call" && call.state === "connected" && !consulting);
+  const bar = $("consult-bar");
+  bar.hidden = !consulting;
+  clearTimeout(consultTimer);
+  if (consulting) {
+    $("consult-text").textContent = t(consulting.answered ? "operator.transfer.consult.talking"
+      : "operator.transfer.consult.ringing", { name: consulting.operator_name || "#" + consulting.operator_id });
+    $("btn-consult-complete").disabled = !consulting.answered;
+    consultTimer = setTimeout(() => soon(0), 1500);  // the consulted operator's answer is his state, not mine
+  }
+  const note = call && call.transfer;
+  $("transfer-note").hidden = !note;
+  if (note) {
+    $("transfer-note-from").textContent = t(note.kind === "rescue" ? "operator.transfer.rescued"
+      : "operator.transfer.from", { name: note.from_operator_name || "—" });
+    $("transfer-note-comment").textContent = note.comment || "";
+  }
+  $("btn-complete").dataset.optional = call && call.handed_over && s.state === "wrap_up" ? "1" : "";
+}
+
+function stateLabel(o) {
+  const st = t("status." + o.state);
+  return o.state === "paused" && o.reason ? st + " (" + reasonLabel(o.reason) + ")" : st;
+}
+
+function transferKind() { return document.querySelector("#transfer-form input[name=to]:checked").value; }
+
+function showTransferKind() {
+  const kind = transferKind();
+  for (const box of document.querySelectorAll(".op-transfer-target")) box.hidden = box.dataset.to !== kind;
+  $("transfer-consult").hidden = kind !== "operator";
+  $("transfer-error").textContent = "";
+}
+
+async function openTransfer() {
+  if ($("btn-transfer").disabled) return;
+  const dialog = $("transfer-dialog");
+  $("transfer-error").textContent = "";
+  $("transfer-comment").value = "";
+  $("transfer-number").value = "";
+  try {
+    targets = await api("GET", "/api/workplace/transfer-targets", null, { quiet: true });
+  } catch (err) {
+    toast(err.detail || err.message, "error");
+    return;
+  }
+  const ops = $("transfer-operator");
+  ops.replaceChildren(...(targets.operators.length ? targets.operators.map((o) => el("option", {
+    value: o.id, disabled: o.state !== "ready" || o.phone_online === false, dataset: { state: o.state } },
+    `${o.name} — ${stateLabel(o)}${o.phone_online === false ? " · " + t("operator.transfer.phone_off") : ""}`))
+    : [el("option", { disabled: true, value: "" }, t("operator.transfer.nobody"))]));
+  const firstReady = targets.operators.find((o) => o.state === "ready" && o.phone_online !== false);
+  if (firstReady) ops.value = String(firstReady.id);
+  $("transfer-pool").replaceChildren(...targets.pools.map((p) => el("option", { value: p.id },
+    t("operator.transfer.group", { name: p.name, ready: p.ready, members: p.members }))));
+  $("transfer-skill").replaceChildren(...targets.skills.map((p) => el("option", { value: p.id },
+    t("operator.transfer.group", { name: p.name, ready: p.ready, members: p.members }))));
+  $("transfer-external-kind").hidden = !targets.external_allowed;
+  document.querySelector("#transfer-form input[name=to][value=operator]").checked = true;
+  showTransferKind();
+  dialog.showModal();
+}
+
+function transferBody() {
+  const kind = transferKind();
+  const body = { to: kind, comment: $("transfer-comment").value };
+  if (kind === "operator") {
+    if (!$("transfer-operator").value) return [null, t("operator.transfer.need_operator")];
+    body.operator_id = Number($("transfer-operator").value);
+  } else if (kind === "pool") {
+    if (!$("transfer-pool").value) return [null, t("operator.transfer.need_pool")];
+    body.pool_id = Number($("transfer-pool").value);
+  } else if (kind === "skill") {
+    if (!$("transfer-skill").value) return [null, t("operator.transfer.need_skill")];
+    body.skill_id = Number($("transfer-skill").value);
+    body.min_level = Math.max(1, Number($("transfer-level").value) || 1);
+  } else {
+    const number = $("transfer-number").value.trim();
+    if (!number) return [null, t("operator.transfer.need_number")];
+    body.number = number;
+  }
+  return [body, null];
+}
+
+async function sendTransfer(consult) {
+  const [body, problem] = transferBody();
+  const error = $("transfer-error");
+  if (problem) { error.textContent = problem; return; }
+  busy = true;
+  for (const id of ["transfer-blind", "transfer-consult"]) $(id).disabled = true;
+  try {
+    if (consult) await api("POST", "/api/workplace/consult", { operator_id: body.operator_id, comment: body.comment }, { quiet: true });
+    else await api("POST", "/api/workplace/transfer", body, { quiet: true });
+    $("transfer-dialog").close();
+    toast(consult ? t("operator.transfer.consulting") : t("operator.transfer.done"), "ok", 2500);
+  } catch (err) {
+    error.textContent = err.errors && err.errors.length ? err.errors.map((x) => reasonText(x.reason)).join("; ")
+      : reasonText(err.detail || err.message);
+  } finally {
+    busy = false;
+    for (const id of ["transfer-blind", "transfer-consult"]) $(id).disabled = false;
+    soon(0);
+  }
+}
+
 // ---- live events --------------------------------------------------------------------------------------------------
 function onEvent(event) {
   if (!state) { soon(); return; }
@@ -472,7 +601,7 @@ function onEvent(event) {
       if (mine) soon();
       break;
     case "CallPlaced": case "CallRinging": case "CallAnswered": case "CallConnected": case "CallEnded":
-    case "CallOnHold": case "AttemptFinished":
+    case "CallOnHold": case "AttemptFinished": case "CallTransferred":
       if (mine || myCall) soon();
       if (event.type === "AttemptFinished" && (mine || myCall)) sideSoon();
       break;
@@ -620,6 +749,14 @@ function start() {
     b.addEventListener("click", () => postpone(Number(b.dataset.postpone)));
   }
   $("dial-form").addEventListener("submit", dial);
+  $("btn-transfer").addEventListener("click", openTransfer);
+  for (const r of document.querySelectorAll("#transfer-form input[name=to]")) r.addEventListener("change", showTransferKind);
+  $("transfer-blind").addEventListener("click", () => sendTransfer(false));
+  $("transfer-consult").addEventListener("click", () => sendTransfer(true));
+  $("transfer-close").addEventListener("click", () => $("transfer-dialog").close());
+  $("btn-consult-complete").addEventListener("click", () => command("/api/workplace/consult/complete", {},
+    t("operator.transfer.done")));
+  $("btn-consult-cancel").addEventListener("click", () => command("/api/workplace/consult/cancel"));
   $("auto-answer").addEventListener("change", (e) => setAutoAnswer(e.target.checked));
   const ready = $("auto-ready");
   ready.checked = autoReady();
@@ -628,7 +765,7 @@ function start() {
   document.addEventListener("click", (e) => {
     if (!e.target.closest(".op-pause") && !e.target.closest(".op-help")) closeMenus();
   });
-  live(["operators", "calls", "campaigns", "engine"], onEvent,
+  live(["operators", "calls", "campaigns", "engine", "CallTransferred"], onEvent,
     { onReconnect: () => { refresh(); refreshSide(); }, onState: onLiveState });
   setInterval(tick, 250);
   // a safety net for a missed event (the stream itself recovers by onReconnect)
