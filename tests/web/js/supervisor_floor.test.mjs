@@ -531,3 +531,48 @@ test("an engine down grows worse when a campaign starts running", () => {
   f.campaignChanged(1, { status: "running", status_reason: "" });
   assert.equal(f.alerts.get("engine").kind, "danger");
 });
+
+test("an inbound call is on the floor at once, and a transfer marks its call and its line in the latest calls", () => {
+  const f = floor();
+  let ch = f.apply({ type: "CallIncoming", at: iso(T0), attempt_id: 41, campaign_id: 1, contact_id: 5, number: "+79001112233",
+    dialled: "+74950001122", how: "last campaign", operator_id: null });
+  assert.equal(f.calls.get(41).stage, "ringing");
+  assert.equal(f.calls.get(41).direction, "inbound");
+  assert.equal(f.recent[0].id, 41);
+  assert.equal(f.recent[0].direction, "inbound");
+  assert.ok(ch.recent);
+  assert.deepEqual(f.camps.get(1).calls, { ringing: 1 });
+  f.apply(ev.answered(41));
+  f.apply(ev.connected(41, 7));
+  assert.equal(f.calls.get(41).stage, "connected");
+  // a blind transfer: the customer waits again until the next operator takes him
+  const transferred = (result, kind = "operator") => ({ type: "CallTransferred", at: iso(T0), transfer_id: 3, attempt_id: 41,
+    campaign_id: 1, kind, source: "panel", from_operator_id: 7, to_operator_id: 8, to_pool_id: null, to_skill_id: null,
+    to_number: null, result, detail: "" });
+  ch = f.apply(transferred("pending"));
+  assert.equal(f.calls.get(41).stage, "answered");
+  assert.equal(f.calls.get(41).operator_id, null);
+  assert.deepEqual(f.camps.get(1).calls, { answered: 1 });
+  assert.equal(f.recent[0].transfer_result, "pending");
+  f.apply(ev.connected(41, 8));
+  f.apply(transferred("connected"));
+  assert.equal(f.calls.get(41).stage, "connected");
+  assert.equal(f.calls.get(41).operator_id, 8);
+  assert.deepEqual([f.recent[0].transfer_kind, f.recent[0].transfer_result], ["operator", "connected"]);
+});
+
+test("a rescue from a dead phone is an alert until the customer has an operator again", () => {
+  const f = floor(snap({ live_calls: [{ attempt_id: 50, campaign_id: 1, operator_id: 7, number: "+79005550000", direction: "outbound",
+    state: "connected", answered_by: "human", queued_at: iso(T0) }] }));
+  const rescue = (result) => ({ type: "CallTransferred", at: iso(T0), transfer_id: 9, attempt_id: 50, campaign_id: 1, kind: "rescue",
+    source: "engine", from_operator_id: 7, to_operator_id: null, to_pool_id: null, to_skill_id: null, to_number: null, result, detail: "" });
+  let ch = f.apply(rescue("pending"));
+  assert.ok(ch.alerts);
+  const [alert] = f.visibleAlerts();
+  assert.equal(alert.key, "rescue:50");
+  assert.match(alert.text, /supervisor\.alert\.rescue/);
+  assert.match(alert.text, /Op 7/);
+  ch = f.apply(rescue("connected"));
+  assert.ok(ch.alerts);
+  assert.equal(f.visibleAlerts().filter((a) => a.key === "rescue:50").length, 0);
+});

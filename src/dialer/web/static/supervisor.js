@@ -148,6 +148,18 @@ function renderAttempt(container, a) {
     el("dl", { class: "sup-facts" }, facts.map(([k, v]) => [el("dt", {}, t(k)), el("dd", {}, v)])),
     el("h3", {}, t("supervisor.card.timeline")),
     a.timeline.length ? timeline : el("p", { class: "muted" }, "—"),
+    (a.transfers || []).length ? [el("h3", {}, t("supervisor.card.transfers")),
+      el("table", { class: "grid sup-transfers" },
+        el("thead", {}, el("tr", {}, el("th", {}, t("supervisor.card.at")), el("th", {}, t("supervisor.card.transfer_kind")),
+          el("th", {}, t("supervisor.card.transfer_from")), el("th", {}, t("supervisor.card.transfer_to")),
+          el("th", {}, t("supervisor.card.transfer_result")), el("th", {}, t("supervisor.card.comment")))),
+        el("tbody", {}, a.transfers.map((x) => el("tr", { dataset: { transfer: x.id, kind: x.kind, result: x.result } },
+          el("td", {}, fmtTime(x.requested_at)),
+          el("td", {}, t("supervisor.transfer.kind." + x.kind), el("span", { class: "muted" }, " · " + t("supervisor.transfer.source." + x.source))),
+          el("td", {}, x.from_operator_name || "—"),
+          el("td", {}, transferTarget(x)),
+          el("td", { title: x.detail || "" }, t("supervisor.transfer.result." + x.result)),
+          el("td", { class: "comment" }, x.comment || "")))))] : null,
     periods.length ? [el("h3", {}, t("supervisor.card.operator_events")),
       el("table", { class: "grid sup-periods" },
         el("thead", {}, el("tr", {}, el("th", {}, t("supervisor.card.state")), el("th", {}, t("supervisor.card.from")),
@@ -161,6 +173,26 @@ function renderAttempt(container, a) {
         el("td", {}, h.outcome ? el("span", { class: `pill oc-${h.outcome}` }, t("outcome." + h.outcome)) : ""),
         el("td", {}, h.completion_code || ""), el("td", {}, h.operator || "")))))] : null,
   ].flat().filter(Boolean));
+}
+
+// a call's transfer on the floor: "transferring" while it is carried out, "transferred" once it was (a rescue from a
+// dead phone says so)
+function transferPill(a) {
+  const kind = a.transfer_kind || (a.transfers ? "operator" : null);
+  if (!kind) return "";
+  const pending = a.transfer_result === "pending";
+  const id = kind === "rescue" ? (pending ? "supervisor.transfer.rescuing" : "supervisor.transfer.rescued")
+    : (pending ? "supervisor.transfer.pending" : "supervisor.transfer.done");
+  return el("span", { class: "pill sup-transfer" + (pending ? " pending" : ""), dataset: { transfer: kind },
+    title: t("supervisor.transfer.kind." + kind) }, t(id));
+}
+
+function transferTarget(x) {
+  if (x.to_operator_name) return x.to_operator_name;
+  if (x.to_pool_name) return t("supervisor.transfer.to_pool", { name: x.to_pool_name });
+  if (x.to_skill_name) return t("supervisor.transfer.to_skill", { name: x.to_skill_name });
+  if (x.to_number) return x.to_number;
+  return "—";
 }
 
 function fmtSeconds(s) {
@@ -591,6 +623,7 @@ export function startFloor(root) {
         el("span", { class: "sup-alert-time" }, fmtTime(a.queued_at)), " ",
         el("span", { class: "sup-recent-number" }, a.number), " ",
         a.direction === "inbound" ? el("span", { class: "pill sup-inbound" }, t("supervisor.direction.inbound")) : "",
+        transferPill(a),
         a.outcome ? el("span", { class: `pill oc-${a.outcome}` }, t("outcome." + a.outcome))
           : el("span", { class: "pill st-in_call" }, label("supervisor.astate.", a.state)),
         a.operator_name ? el("span", { class: "muted" }, " " + a.operator_name) : ""))) : [el("li", { class: "muted sup-none" }, "—")]));

@@ -294,6 +294,41 @@ export class Floor {
         if (op && op.attempt_id === ev.attempt_id) ch.operators.add(op.id);
         break;
       }
+      case "CallIncoming": {
+        // a customer's own call (engine/inbound.py): on the floor at once, ringing, marked inbound
+        this.numbers.set(ev.attempt_id, ev.number);
+        if (!this.recent.some((r) => r.id === ev.attempt_id) && !this.finished.has(ev.attempt_id)) {
+          this.recent.unshift({ id: ev.attempt_id, number: ev.number, state: "ringing", outcome: null, queued_at: ev.at,
+            operator_name: null, campaign_id: ev.campaign_id, direction: "inbound" });
+          this.recent.length = Math.min(this.recent.length, RECENT);
+          ch.recent = true;
+        }
+        this.setStage(ev, "ringing", { number: ev.number, direction: "inbound", operator_id: ev.operator_id || null }, ch);
+        break;
+      }
+      case "CallTransferred": {
+        // a transfer of the customer (engine/transfers.py): while it is carried out he waits again (blind, pool,
+        // skill, external, rescue) or is on hold while his operator consults another (attended)
+        const call = this.calls.get(ev.attempt_id);
+        if (call && !this.finished.has(ev.attempt_id)) {
+          Object.assign(call, { transfer_kind: ev.kind, transfer_result: ev.result, seen: this.now() });
+          if (ev.result === "pending" && ev.kind !== "attended" && call.stage === "connected") {
+            call.stage = "answered";
+            call.operator_id = null;
+            this.countCalls(ev.campaign_id, ch);
+          }
+        }
+        this.patchRecent(ev.attempt_id, { transfer_kind: ev.kind, transfer_result: ev.result }, ch);
+        const key = `rescue:${ev.attempt_id}`;
+        if (ev.kind === "rescue" && ev.result === "pending") {
+          const op = ev.from_operator_id ? this.ops.get(ev.from_operator_id) : null;
+          this.raise(key, "warn", this.t("supervisor.alert.rescue", { name: op ? op.name : `#${ev.from_operator_id}`,
+            number: this.numbers.get(ev.attempt_id) || "" }), ev.at, ch);
+        } else if (ev.kind === "rescue") {
+          this.resolve(key, ch);
+        }
+        break;
+      }
       case "CallRinging": this.setStage(ev, "ringing", {}, ch); break;
       case "CallAnswered": {
         const human = ev.answered_by === "human";
@@ -320,6 +355,7 @@ export class Floor {
       }
       case "AttemptFinished": {
         this.finish(ev, ch);
+        this.resolveRescue(ev.attempt_id, ch);
         const c = this.camps.get(ev.campaign_id);
         if (c) {
           c.outcomes_today = c.outcomes_today || {};
@@ -438,6 +474,9 @@ export class Floor {
     this.countCalls(ev.campaign_id, ch);
     this.patchRecent(ev.attempt_id, { state: "done", outcome: ev.category }, ch);
   }
+
+  // the rescue alert of a finished call is over
+  resolveRescue(id, ch) { this.resolve(`rescue:${id}`, ch); }
 
   patchRecent(id, changes, ch) {
     const item = this.recent.find((r) => r.id === id);
