@@ -138,10 +138,10 @@ def check_template(value: str, field: str) -> str:
     try:
         value.format(**{p: "x" for p in PLACEHOLDERS})
     except KeyError as err:
-        raise ValueError(f"unknown placeholder {{{err.args[0]}}}; use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
-                         ) from None
+        raise ValueError(f"unknown placeholder '{err.args[0]}'; allowed: "
+                         f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)}") from None
     except (IndexError, ValueError) as err:
-        raise ValueError(f"not a template: {err} (write {{{{ and }}}} for braces)") from None
+        raise ValueError(f"not a template ({err}); write {{{{ and }}}} for a brace") from None
     return value
 
 
@@ -500,6 +500,7 @@ async def run_worker(app: FastAPI, every_s: float = EVERY_S) -> None:
     """The delivery worker of an API process (``app.py`` starts it beside the rollups' sealing)."""
     event = asyncio.Event()
     app.state.delivery_wake = event
+    app.state.delivery_task = asyncio.current_task()  # tests that drive the rounds themselves stop it
     worker = worker_name()
     while True:
         with contextlib.suppress(TimeoutError):

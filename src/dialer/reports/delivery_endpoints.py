@@ -42,8 +42,8 @@ async def _check_view(session: AsyncSession, body: s.ScheduleWrite, principal: P
     if view is None or view.user_id != principal.user_id:
         raise ValidationFailed.field("view_id", f"no saved view {body.view_id} of yours")
     if view.report != body.report:
-        raise ValidationFailed.field("view_id", f"the view {view.name!r} is of the report {view.report!r}, "
-                                                f"not {body.report!r}")
+        raise ValidationFailed.field("view_id", f"the view '{view.name}' is of the report '{view.report}', "
+                                                f"not '{body.report}'")
 
 
 def _apply(schedule: ReportSchedule, body: s.ScheduleWrite, now: datetime) -> None:

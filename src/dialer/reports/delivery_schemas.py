@@ -6,7 +6,7 @@ from datetime import date, datetime, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from dialer.api.crud import ReadSchema, Schema
 from dialer.reports import delivery as d
@@ -23,7 +23,7 @@ def _recipients(value: list[str]) -> list[str]:
     for i, address in enumerate(value):
         address = address.strip()
         if not d.valid_email(address):
-            raise ValueError(f"item {i + 1} ({address!r}) is not an e-mail address (name@example.ru)")
+            raise ValueError(f"item {i + 1} ('{address}') is not an e-mail address (name@example.ru)")
         if address.lower() not in (a.lower() for a in out):
             out.append(address)
     return out
@@ -35,7 +35,7 @@ def _zone(value: str | None) -> str | None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Moscow)") from None
+        raise ValueError(f"unknown time zone '{value}' (an IANA name such as Europe/Moscow)") from None
     return value
 
 
@@ -43,18 +43,18 @@ def _filters(value: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, item in value.items():
         if key not in d.FILTER_KEYS:
-            raise ValueError(f"{key!r} is not a filter of the reports; allowed: {', '.join(d.FILTER_KEYS)}")
+            raise ValueError(f"'{key}' is not a filter of the reports; allowed: {', '.join(d.FILTER_KEYS)}")
         if key in d.ID_FILTERS:
             items = item.split(",") if isinstance(item, str) else item
             if not isinstance(items, list):
-                raise ValueError(f"{key}: a list of ids")
+                raise ValueError(f"{key}: a list of ids such as [3, 5]")
             ids = []
             for part in items:
                 text = str(part).strip()
                 if not text:
                     continue
                 if isinstance(part, bool) or not text.isdigit() or int(text) >= 2**63:
-                    raise ValueError(f"{key}: {part!r} is not an id")
+                    raise ValueError(f"{key}: '{part}' is not an id")
                 ids.append(int(text))
             if ids:
                 out[key] = sorted(set(ids))
@@ -76,8 +76,9 @@ class ScheduleWrite(Schema):
                                                         "last_month")
     frequency: Frequency = "daily"
     at_time: time = Field(time(8, 0), description="Local time (HH:MM) in time_zone")
-    weekday: int | None = Field(None, ge=0, le=6, description="Weekly: 0 = Monday … 6 = Sunday")
-    month_day: int | None = Field(None, ge=1, le=31, description="Monthly: the day (the last day of shorter months)")
+    weekday: int | None = Field(None, ge=0, le=6, validate_default=True, description="Weekly: 0 = Monday … 6 = Sunday")
+    month_day: int | None = Field(None, ge=1, le=31, validate_default=True,
+                                  description="Monthly: the day (the last day of shorter months)")
     time_zone: str | None = Field(None, description="IANA zone; default: the call centre's (DIALER_REPORTS_TIME_ZONE)")
     language: Language = "ru"
     recipients: list[str] = Field(min_length=1, max_length=50)
@@ -105,17 +106,21 @@ class ScheduleWrite(Schema):
     def _minutes(cls, value: time) -> time:
         return value.replace(second=0, microsecond=0, tzinfo=None)
 
-    @model_validator(mode="after")
-    def _when(self) -> ScheduleWrite:
-        if self.frequency == "weekly" and self.weekday is None:
-            raise ValueError("weekday: required for a weekly schedule (0 = Monday … 6 = Sunday)")
-        if self.frequency == "monthly" and self.month_day is None:
-            raise ValueError("month_day: required for a monthly schedule (1–31)")
-        if self.frequency != "weekly":
-            self.weekday = None
-        if self.frequency != "monthly":
-            self.month_day = None
-        return self
+    @field_validator("weekday")
+    @classmethod
+    def _weekday(cls, value: int | None, info: ValidationInfo) -> int | None:
+        frequency = info.data.get("frequency")
+        if frequency == "weekly" and value is None:
+            raise ValueError("required for a weekly schedule (0 = Monday … 6 = Sunday)")
+        return value if frequency == "weekly" else None
+
+    @field_validator("month_day")
+    @classmethod
+    def _month_day(cls, value: int | None, info: ValidationInfo) -> int | None:
+        frequency = info.data.get("frequency")
+        if frequency == "monthly" and value is None:
+            raise ValueError("required for a monthly schedule (1–31; the last day of shorter months)")
+        return value if frequency == "monthly" else None
 
 
 class ScheduleRead(ReadSchema):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from dialer.auth.permissions import P
 from dialer.auth.service import Principal
+from dialer.voip.schemas import DigestAlgorithm
 from dialer.web import admin, nav
 from dialer.web.access import page
 from dialer.web.render import render, routed_pages
@@ -43,6 +44,26 @@ async def admin_index(request: Request, principal: Principal = page(None)) -> HT
                   title="nav.admin")
 
 
+#: The digest algorithms the SIP driver offers phones (``voip.schemas.DigestAlgorithm``), strongest first.
+DIGEST_ALGORITHMS: tuple[str, ...] = get_args(DigestAlgorithm)
+DIGEST_FIELD = admin.Field("digest_algorithms", "multi", options=DIGEST_ALGORITHMS, help="admin.help.digest_algorithms",
+                           span=2)
+DIGEST_COLUMN = admin.Column("digest_algorithms", render="list:admin.default.digest_algorithms")
+
+
+def _with_digest_algorithms(config: dict[str, Any]) -> None:
+    """The SIP device form's digest algorithms (issue #12): checkboxes, none = the driver's default (MD5 only)."""
+    for resource in config["resources"]:
+        if resource["key"] != "sip_devices":
+            continue
+        names = [f["name"] for f in resource["fields"]]
+        if "digest_algorithms" not in names:
+            at = names.index("auto_answer") + 1 if "auto_answer" in names else len(names)
+            resource["fields"].insert(at, DIGEST_FIELD.to_json())
+        if all(c["key"] != "digest_algorithms" for c in resource["columns"]):
+            resource["columns"].insert(len(resource["columns"]) - 1, DIGEST_COLUMN.to_json())
+
+
 def _generic(spec: admin.AdminPage) -> Callable[..., Awaitable[HTMLResponse]]:
     async def handler(request: Request, principal: Principal = page(spec.permission)) -> HTMLResponse:
         config = admin.page_config(spec, principal.permissions)
@@ -53,6 +74,12 @@ def _generic(spec: admin.AdminPage) -> Callable[..., Awaitable[HTMLResponse]]:
             config["accounts"] = {P.users_write, P.operators_write, P.roles_read} <= principal.permissions
         if spec.key == "admin.telephony" and P.monitoring_read in principal.permissions:
             config["live"] = ["telephony"]  # device registrations and trunk states as they change
+        if spec.key == "admin.telephony":
+            _with_digest_algorithms(config)
+        if spec.key == "admin.codes" and P.reports_read in principal.permissions:
+            # the "successful" mark of codes (conversion, issue #14): the reports' list, changed with codes.write
+            config["successful"] = {"endpoint": "/api/reports/successful-codes",
+                                    "write": P.codes_write in principal.permissions}
         return render(request, "admin/resource.html", principal, active_nav=spec.key, title=spec.title,
                       config=config_json(config))
 

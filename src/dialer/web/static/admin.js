@@ -92,6 +92,10 @@ export async function tableColumns(resource, refs, getTable = () => null) {
     else if (kind === "date") c.render = (v) => (v ? new Date(v + "T00:00:00").toLocaleDateString(window.LANG === "en" ? "en-GB" : "ru-RU") : "");
     else if (kind === "enum") c.render = (v) => (v === null || v === undefined ? "" : t(arg + v));
     else if (kind === "count") { c.render = (v) => (Array.isArray(v) ? String(v.length) : ""); c.className = "num"; }
+    // a list of fixed values; null shows the default's text (arg: its message id)
+    else if (kind === "list") c.render = (v) => (Array.isArray(v) && v.length ? v.join(", ") : (arg ? t(arg) : ""));
+    // completion codes marked successful (kept by the reports, not by the code: resource.marks)
+    else if (kind === "successful") c.render = (v, row) => (resource.marks && resource.marks.has(row.id) ? "✓" : "");
     else if (kind === "status") c.render = (v) => campaignStatusPill(v);
     else if (kind === "trunk_state") {
       c.render = (v) => (!v ? pill("tk-unknown", t("admin.state.unknown"))
@@ -310,6 +314,24 @@ function widget(field, refs, name) {
         disable(f) { for (const cb of boxes.values()) cb.disabled = f; ready.then(() => { for (const cb of boxes.values()) cb.disabled = f; }); },
       };
     }
+    case "multi": {
+      // several of fixed options as checkboxes; none checked sends null (the default, explained in field.help)
+      const box = el("div", { class: "refs multi", "data-name": name });
+      const boxes = (field.options || []).map((o) => {
+        const cb = el("input", { type: "checkbox", value: o, name: `${name}.${o}` });
+        box.append(el("label", { class: "chk" }, cb, " ", optionLabel(field, o)));
+        return cb;
+      });
+      return {
+        node: box, focus: boxes[0] || box,
+        get() {
+          const chosen = boxes.filter((cb) => cb.checked).map((cb) => cb.value);
+          return chosen.length || !field.nullable ? chosen : null;
+        },
+        set(v) { const wanted = new Set(Array.isArray(v) ? v : []); for (const cb of boxes) cb.checked = wanted.has(cb.value); },
+        disable(f) { for (const cb of boxes) cb.disabled = f; },
+      };
+    }
     case "rows": return rowsWidget(field, refs, name);
     case "text": if (ZONE_FIELDS.has(field.name)) return zoneWidget(field, name); return fieldInput(field, name);
     case "grants": return grantsWidget(name);
@@ -501,9 +523,9 @@ export function buildForm(resource, refs, item, { readOnly = false } = {}) {
   const formError = el("div", { class: "form-error", role: "alert" });
   for (const field of resource.fields) {
     const w = widget(field, refs, field.name);
-    const value = isNew ? field.default : item[field.name];
+    const value = isNew ? field.default : (field.value ? field.value(item) : item[field.name]);
     w.set(value === undefined ? null : value);
-    const locked = readOnly || (!isNew && field.create_only);
+    const locked = readOnly || Boolean(field.read_only) || (!isNew && field.create_only);
     w.disable(locked);
     const err = el("div", { class: "ferr", "data-error-for": field.name });
     const labelText = t(FORM_LABELS[`${resource.key}.${field.name}`] || field.label)
@@ -512,8 +534,8 @@ export function buildForm(resource, refs, item, { readOnly = false } = {}) {
     const wrap = field.kind === "checkbox"
       ? el("div", { class: `fld span-${field.span} fld-check`, "data-field": field.name }, el("label", { class: "chk" }, w.node, " ", labelText), help, err)
       : el("div", { class: `fld span-${field.span}`, "data-field": field.name },
-        el("label", { class: "flabel" }, labelText, ["rows", "refs", "grants", "dialparams"].includes(field.kind) ? null : w.node),
-        ["rows", "refs", "grants", "dialparams"].includes(field.kind) ? w.node : null, help, err);
+        el("label", { class: "flabel" }, labelText, ["rows", "refs", "multi", "grants", "dialparams"].includes(field.kind) ? null : w.node),
+        ["rows", "refs", "multi", "grants", "dialparams"].includes(field.kind) ? w.node : null, help, err);
     slots.set(field.name, { field, w, err, wrap, locked });
     grid.append(wrap);
   }
@@ -532,7 +554,7 @@ export function buildForm(resource, refs, item, { readOnly = false } = {}) {
     values() {
       const out = {};
       for (const { field, w, locked } of slots.values()) {
-        if (locked && !isNew) continue;
+        if ((locked && !isNew) || field.local) continue;
         const v = w.get();
         if (v === undefined) continue;
         out[field.name] = v;
@@ -579,6 +601,7 @@ export async function saveItem(resource, form, item) {
       : await api("PATCH", `${resource.endpoint}/${item.id}`, body, { quiet: true });
     form.clearErrors();
     forgetRefs();
+    if (resource.afterSave) await resource.afterSave(saved, form);
     toast(t("admin.saved"), "ok");
     return saved;
   } catch (err) {
@@ -857,8 +880,43 @@ async function createAccount(form) {
   forgetRefs();
 }
 
-export function resourcePage(container, config) {
+// ---- completion codes marked successful (conversion in the outcomes report) ----
+// The marks are the reports' (GET/PUT /api/reports/successful-codes, a list of code ids): the codes' table shows a
+// ✓ column and their dialog a checkbox, saved after the code itself. Only on codes: groups carry no mark.
+async function withSuccessfulMarks(resource, spec) {
+  let marks = new Set();
+  try {
+    marks = new Set((await api("GET", spec.endpoint, null, { quiet: true })).code_ids);
+  } catch { return resource; }
+  const out = {
+    ...resource, marks,
+    columns: [...resource.columns, { key: "_successful", label: "admin.f.successful", render: "successful" }],
+    fields: [...resource.fields, { name: "_successful", kind: "checkbox", label: "admin.f.successful", help: "admin.help.successful",
+      span: 2, nullable: false, local: true, default: false, read_only: !spec.write || !resource.can_write,
+      value: (item) => marks.has(item.id) }],
+  };
+  out.afterSave = async (saved, form) => {
+    if (!spec.write) return;
+    const wanted = Boolean(form.slots.get("_successful").w.get());
+    try {
+      const current = new Set((await api("GET", spec.endpoint, null, { quiet: true })).code_ids);
+      if (current.has(saved.id) === wanted) { marks = current; out.marks = current; return; }
+      if (wanted) current.add(saved.id); else current.delete(saved.id);
+      const result = await api("PUT", spec.endpoint, { code_ids: [...current] }, { quiet: true });
+      marks = new Set(result.code_ids);
+      out.marks = marks;
+    } catch (err) {
+      toast(t("admin.successful.failed", { error: err.message }), "error");
+    }
+  };
+  return out;
+}
+
+export async function resourcePage(container, config) {
   const tables = [];
+  if (config.successful) {
+    config = { ...config, resources: await Promise.all(config.resources.map((r) => (r.key === "codes" ? withSuccessfulMarks(r, config.successful) : r))) };
+  }
   const items = config.resources.map((resource, index) => ({
     key: resource.key, label: t(resource.title),
     render: async (panel) => tables.push(await resourceSection(panel, resource, config.refs, {

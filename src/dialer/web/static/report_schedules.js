@@ -6,7 +6,7 @@
 
 import { app, modal, confirmDialog } from "./admin.js";
 
-const { api, el, t, toast, fmtDateTime } = app;
+const { api, el, t, toast, fmtDateTime, fmtDateTimeIn } = app;
 const ENDPOINT = "/api/reports/schedules";
 const WEEKDAYS = [0, 1, 2, 3, 4, 5, 6];
 
@@ -127,7 +127,7 @@ function scheduleForm(config, item) {
         weekday: frequency === "weekly" ? Number(inputs.weekday.value) : null,
         month_day: frequency === "monthly" ? (inputs.month_day.value === "" ? null : Number(inputs.month_day.value)) : null,
         time_zone: inputs.time_zone.value.trim() || null, language: inputs.language.value,
-        recipients: inputs.recipients.value.split(/[\s,;]+/).map((s) => s.trim()).filter(Boolean),
+        recipients: inputs.recipients.value.split(/[\n,;]+/).map((s) => s.trim()).filter(Boolean),
         subject: inputs.subject.value, body: inputs.body.value, is_active: inputs.is_active.checked,
       };
     },
@@ -210,7 +210,7 @@ export function schedulesPage(container, config) {
         el("td", {}, reportLabel(s.report), " · ", s.format.toUpperCase(), " · ", t(`schedules.period.${s.period}`)),
         el("td", {}, whenText(s), el("div", { class: "muted" }, s.time_zone)),
         el("td", {}, s.recipients.join(", ")),
-        el("td", {}, s.next_run_at ? fmtDateTime(s.next_run_at) : "—"),
+        el("td", { "data-col": "next" }, s.next_run_at ? fmtDateTimeIn(s.next_run_at, window.LANG, s.time_zone) : "—"),
         el("td", {}, statusPill(s.last_run && s.last_run.status),
           s.last_run && s.last_run.error ? el("div", { class: "run-error" }, s.last_run.error) : null),
         el("td", { class: "actions" },
@@ -236,8 +236,8 @@ export function schedulesPage(container, config) {
             await reload();
           } }, "✕")))))));
   };
+  if (!config.smtp_configured) container.append(el("p", { class: "sched-warn", "data-warning": "smtp" }, t("schedules.smtp_missing")));
   container.append(
-    config.smtp_configured ? null : el("p", { class: "sched-warn", "data-warning": "smtp" }, t("schedules.smtp_missing")),
     el("p", { class: "muted" }, t("schedules.intro", { tz: config.time_zone, retries: config.retries_after_s.map((s) => s / 60).join(", ") })),
     el("div", { class: "sched-bar" },
       el("button", { type: "button", class: "primary", "data-action": "create", onclick: () => openForm(config, null, () => reload()) },
