@@ -61,7 +61,7 @@ def test_refusals_say_why(tmp_path: Path) -> None:
     empty = tmp_path / "empty.pcap"
     with empty.open("wb") as out:
         pcap.PcapWriter(out)
-    with pytest.raises(ConversionError, match="no G.711 RTP"):
+    with pytest.raises(ConversionError, match=r"no G\.711 RTP"):
         convert_pcap(empty, CUSTOMER, DIALER)
     junk = tmp_path / "junk.pcap"
     junk.write_bytes(b"hello world, this is not a capture")
@@ -84,7 +84,8 @@ def test_rtp_header_extensions_and_padding() -> None:
     payload = bytes(range(160))
     packet = bytearray(pcap.rtp_bytes(8, 1, 160, 7, payload))
     packet[0] |= 0x10 | 0x20 | 0x01  # extension, padding, one CSRC
-    raw = bytes(packet[:12]) + b"\x00\x00\x00\x09" + b"\xbe\xde\x00\x01" + b"\x01\x02\x03\x04" + payload + b"\x00\x00\x03"
+    csrc, extension = b"\x00\x00\x00\x09", b"\xbe\xde\x00\x01" + b"\x01\x02\x03\x04"
+    raw = bytes(packet[:12]) + csrc + extension + payload + b"\x00\x00\x03"
     parsed = pcap.parse_rtp(raw)
     assert parsed is not None and parsed.payload == payload and parsed.ssrc == 7
     assert pcap.parse_rtp(b"\x80\xc8" + bytes(30)) is None  # RTCP sender report

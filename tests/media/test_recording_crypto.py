@@ -75,8 +75,8 @@ def test_tampering_and_truncation_are_detected() -> None:
         EncryptedFile(io.BytesIO(whole[:-5]), Keyring.of(key)).read_all()
     # a chunk swapped with another: the nonce and associated data give it away
     size = 1000 + 16
-    swapped = whole[:HEADER.size] + whole[HEADER.size + size:HEADER.size + 2 * size] + whole[HEADER.size:HEADER.size
-                                                                                           + size] + whole[HEADER.size + 2 * size:]
+    first, second = whole[HEADER.size:HEADER.size + size], whole[HEADER.size + size:HEADER.size + 2 * size]
+    swapped = whole[:HEADER.size] + second + first + whole[HEADER.size + 2 * size:]
     with pytest.raises(DecryptionError):
         EncryptedFile(io.BytesIO(swapped), Keyring.of(key)).read_all()
     with pytest.raises(DecryptionError, match="not an encrypted recording"):
