@@ -81,6 +81,14 @@ class Embedded:
             self._session = self._sessions[key]
         self._lock = threading.Lock()
 
+    def close(self) -> None:
+        """End the session (and let another directory's start)."""
+        with self._guard:
+            for key, found in list(self._sessions.items()):
+                if found is self._session:
+                    del self._sessions[key]
+            self._session.close()
+
     def command(self, sql: str) -> None:
         with self._lock:
             self._session.query(sql)

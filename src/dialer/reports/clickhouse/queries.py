@@ -17,9 +17,17 @@ from typing import Any
 
 from dialer.reports.clickhouse.client import Clickhouse, from_micros, lit, micros
 from dialer.reports.period import ReportFilter
+from dialer.reports.schemas import CATEGORIES
 
 HOUR_US = 3_600_000_000
-OUTCOME = "if(outcome = '', 'error', outcome)"
+
+
+def _outcome(oc: int) -> str:
+    return CATEGORIES[oc - 1] if oc else "error"
+
+
+def _direction(inbound: int) -> str:
+    return "inbound" if inbound else "outbound"
 
 
 def _ids(column: str, ids: tuple[int, ...] | None) -> str:
@@ -45,7 +53,7 @@ class Reader:
                  + _ids("campaign_id", f.campaign_ids) + _ids("list_id", f.list_ids)
                  + _ids("operator_id", f.operator_ids) + _ids("code_id", f.code_ids))
         if f.direction is not None:
-            where += f" AND direction = {lit(f.direction)}"
+            where += f" AND inbound = {int(f.direction == 'inbound')}"
         return f" FROM {self.ch.table('attempts')} FINAL WHERE {where}"
 
     def _local(self, f: ReportFilter, lo: datetime) -> str:
@@ -53,15 +61,15 @@ class Reader:
         return f"toTimeZone(greatest(toStartOfHour(queued_at), {lit(lo)}), {lit(f.period.tz.key)})"
 
     async def outcome_rows(self, f: ReportFilter, successful: list[int]) -> list[tuple[Any, ...]]:
-        return await self.ch.rows(
-            f"SELECT grouping(day, hod, campaign_id, list_id, direction) AS g, day, hod, campaign_id, list_id,"
-            " direction, oc, count(), sum(handled), sum(talk_ms), sum(wrap_ms), countIf(ok) FROM ("
-            f" SELECT toDate({self._local(f, f.start)}) AS day, toHour({self._local(f, f.start)}) AS hod, campaign_id,"
-            f" list_id, direction, {OUTCOME} AS oc, handled, talk_ms, wrap_ms,"
-            f" (oc = 'answered' AND has(CAST({lit(successful)} AS Array(Int64)), code_id)) AS ok"
-            f"{self._attempts(f)})"
-            " GROUP BY GROUPING SETS ((direction, oc), (day, oc), (hod, oc), (campaign_id, direction, oc),"
-            " (list_id, direction, oc))")
+        # Keys are numbers (the outcome's place in CATEGORIES, inbound 0/1): they group several times faster.
+        rows = await self.ch.rows(
+            "SELECT grouping(day, hod, c, l, inbound) AS g, day, hod, c, l, inbound, oc, count(), sum(handled),"
+            f" sum(talk_ms), sum(wrap_ms), countIf(oc = 1 AND has(CAST({lit(successful)} AS Array(Int64)), code_id))"
+            f" FROM (SELECT toDate({self._local(f, f.start)}) AS day, toHour({self._local(f, f.start)}) AS hod,"
+            " toUInt32(campaign_id) AS c, toUInt32(list_id) AS l, inbound, oc, code_id, handled, talk_ms, wrap_ms"
+            f"{self._attempts(f)}) GROUP BY GROUPING SETS ((inbound, oc), (day, oc), (hod, oc), (c, inbound, oc),"
+            " (l, inbound, oc))")
+        return [(g, day, hod, c, li, _direction(i), _outcome(oc), *rest) for g, day, hod, c, li, i, oc, *rest in rows]
 
     async def reached(self, f: ReportFilter) -> int:
         rows = await self.ch.rows(f"SELECT uniqExact(contact_id){self._attempts(f)}"
@@ -69,16 +77,14 @@ class Reader:
         return int(rows[0][0]) if rows else 0
 
     async def slice_rows(self, f: ReportFilter, column: str) -> list[tuple[Any, ...]]:
-        return await self.ch.rows(f"SELECT {column} AS key, {OUTCOME} AS oc, count(){self._attempts(f)}"
-                                  " GROUP BY key, oc")
+        rows = await self.ch.rows(f"SELECT {column} AS key, oc, count(){self._attempts(f)} GROUP BY key, oc")
+        return [(key, _outcome(oc), n) for key, oc, n in rows]
 
     async def operator_rows(self, f: ReportFilter, successful: list[int]) -> list[tuple[Any, ...]]:
         return await self.ch.rows(
             "SELECT grouping(code_id) AS g, operator_id, code_id, count(), sum(handled), sum(talk_ms), sum(wrap_ms),"
-            " countIf(oc = 'answered'),"
-            f" countIf(oc = 'answered' AND has(CAST({lit(successful)} AS Array(Int64)), code_id)) FROM ("
-            f" SELECT operator_id, code_id, {OUTCOME} AS oc, handled, talk_ms, wrap_ms{self._attempts(f)}"
-            " AND operator_id <> 0) GROUP BY GROUPING SETS ((operator_id), (operator_id, code_id))")
+            f" countIf(oc = 1), countIf(oc = 1 AND has(CAST({lit(successful)} AS Array(Int64)), code_id))"
+            f"{self._attempts(f)} AND operator_id <> 0 GROUP BY GROUPING SETS ((operator_id), (operator_id, code_id))")
 
     async def code_rows(self, f: ReportFilter) -> list[tuple[Any, ...]]:
         """``(g, campaign, operator, code, n)``: g 0b11 per code, 0b01 per campaign and code, 0b10 per operator
@@ -90,12 +96,11 @@ class Reader:
             " HAVING g <> 2 OR operator_id <> 0")
 
     async def ledger_rows(self, f: ReportFilter, wide: ReportFilter) -> list[tuple[Any, ...]]:
-        live = "oc IN ('answered', 'abandoned')"
+        # oc: 1 answered, 5 abandoned
         return await self.ch.rows(
             f"SELECT campaign_id, toDate({self._local(wide, wide.start)}) AS day,"
-            f" countIf({live} AND direction = 'outbound'), countIf(oc = 'abandoned' AND direction = 'outbound'),"
-            " countIf(oc = 'answered' AND direction = 'inbound'), countIf(oc = 'abandoned' AND direction = 'inbound')"
-            f" FROM (SELECT campaign_id, queued_at, direction, {OUTCOME} AS oc{self._attempts(wide)})"
+            " countIf(oc IN (1, 5) AND inbound = 0), countIf(oc = 5 AND inbound = 0),"
+            f" countIf(oc = 1 AND inbound = 1), countIf(oc = 5 AND inbound = 1){self._attempts(wide)}"
             " GROUP BY campaign_id, day")
 
     async def call_rows(self, f: ReportFilter, outcome: str | None, order: str, limit: int,
@@ -108,7 +113,7 @@ class Reader:
             f" ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)}")
 
     async def call_total(self, f: ReportFilter, outcome: str | None) -> int:
-        cond = f" AND {OUTCOME} = {lit(outcome)}" if outcome else ""
+        cond = f" AND oc = {CATEGORIES.index(outcome) + 1}" if outcome else ""
         rows = await self.ch.rows(f"SELECT count(){self._attempts(f)}{cond}")
         return int(rows[0][0]) if rows else 0
 

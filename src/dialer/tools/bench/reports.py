@@ -6,11 +6,18 @@ five campaigns, three lists, a mix of the six outcomes, operators with talk and 
 periods their calls imply (ready between calls, reserved, in call, wrap-up, a lunch pause a day). The rollups are
 built from nothing (timed), then each report runs ``repeats`` times per period both ways; the figures are p95
 milliseconds, and ``identical`` says whether every answer equals the baseline's. The database is dropped at the end.
+
+When ``chdb`` is installed (or ``clickhouse=True``) the same run also copies the attempts and periods to an embedded
+ClickHouse in a temporary directory through the outbox and the copier the product uses (timed: ``clickhouse_copy_s``)
+and times the same reports read from it: ``clickhouse`` has the shape of ``reports``, ``clickhouse_identical`` says
+whether every answer equals the baseline's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +30,7 @@ from dialer.tools.bench.common import bench_database, peak_rss_mb, run_tag
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from dialer.reports.clickhouse.queries import Reader
     from dialer.reports.facts import Sealed
     from dialer.reports.period import ReportFilter
 
@@ -180,27 +188,49 @@ def _filters(now: datetime) -> dict[str, ReportFilter]:
     }
 
 
-Report = Callable[["AsyncSession", "ReportFilter", "Sealed | None"], Awaitable[Any]]
+Report = Callable[..., Awaitable[Any]]
 
 
 def _reports() -> dict[str, Report]:
     from dialer.reports import service
 
-    async def calls(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> Any:
-        return await service.calls(session, f, sealed, outcome=None, page=1, per_page=50, sort="-id")
+    async def calls(session: AsyncSession, f: ReportFilter, sealed: Sealed | None, ch: Reader | None = None) -> Any:
+        return await service.calls(session, f, sealed, outcome=None, page=1, per_page=50, sort="-id", ch=ch)
 
     return {"outcomes": service.outcomes, "operators": service.operators, "states": service.states,
             "codes": service.codes, "abandon": service.abandon, "calls": calls, "shift": service.shift}
 
 
+async def _to_clickhouse(db: Any, result: dict[str, Any], where: str) -> Any:
+    """Every row through the outbox into an embedded ClickHouse under ``where``; the reader of the copy."""
+    from pathlib import Path
+
+    from dialer.reports.clickhouse import copier
+    from dialer.reports.clickhouse.client import Clickhouse, Embedded
+    from dialer.reports.clickhouse.queries import Reader
+
+    ch = Clickhouse(Embedded(Path(where)), "bench")
+    t0 = time.perf_counter()
+    await copier.create_schema(ch)
+    async with db.maker() as session, session.begin():
+        await copier.backfill(session)
+    sent = await copier.copy_all(db.maker, ch, size=50_000)
+    await ch.command(f"OPTIMIZE TABLE {ch.table('attempts')} FINAL")
+    await ch.command(f"OPTIMIZE TABLE {ch.table('periods')} FINAL")
+    result["clickhouse_copy_s"] = round(time.perf_counter() - t0, 1)
+    result["clickhouse_rows"] = sent
+    return Reader(ch)
+
+
 async def bench_reports(attempts: int, *, repeats: int = 5, database_url: str | None = None,
-                        keep: bool = False) -> dict[str, Any]:
+                        keep: bool = False, clickhouse: bool | None = None) -> dict[str, Any]:
     from sqlalchemy import text
 
     from dialer.config import get_settings
     from dialer.db import resolve_url, with_database
     from dialer.migrate import prepare_database
     from dialer.reports import rollup
+    from dialer.reports.clickhouse.client import Embedded
 
     settings = get_settings()
     server = database_url or await asyncio.to_thread(resolve_url, settings)
@@ -215,6 +245,10 @@ async def bench_reports(attempts: int, *, repeats: int = 5, database_url: str | 
     url = with_database(server, name)
     operators = max(10, min(100, attempts // 100_000))
     result: dict[str, Any] = {"benchmark": "reports", "attempts": attempts, "database": name if keep else None}
+    if clickhouse is None:
+        clickhouse = importlib.util.find_spec("chdb") is not None
+    scratch = tempfile.TemporaryDirectory(prefix="dialer-bench-clickhouse-") if clickhouse else None
+    reader: Reader | None = None
     try:
         await prepare_database(url, settings)
         async with bench_database(pool_size=2, settings=settings, database_url=url) as db:
@@ -236,15 +270,19 @@ async def bench_reports(attempts: int, *, repeats: int = 5, database_url: str | 
                     "report_operator_days", "report_state_hours", "report_state_days")}
             async with db.engine.connect() as c:
                 await (await c.execution_options(isolation_level="AUTOCOMMIT")).execute(text("VACUUM ANALYZE"))
+            reader = await _to_clickhouse(db, result, scratch.name) if scratch is not None else None
             reports: dict[str, dict[str, float]] = {}
             baseline: dict[str, dict[str, float]] = {}
+            on_ch: dict[str, dict[str, float]] = {}
             identical = True
+            ch_identical = True
             differing: list[str] = []
             for report_name, report in _reports().items():
-                reports[report_name], baseline[report_name] = {}, {}
+                reports[report_name], baseline[report_name], on_ch[report_name] = {}, {}, {}
                 for span, f in _filters(now).items():
                     fast: list[float] = []
                     slow: list[float] = []
+                    copy: list[float] = []
                     for _ in range(repeats if span != "year" else max(2, repeats // 2)):
                         async with db.maker() as session:
                             t0 = time.perf_counter()
@@ -253,14 +291,29 @@ async def bench_reports(attempts: int, *, repeats: int = 5, database_url: str | 
                             t0 = time.perf_counter()
                             raw = await report(session, f, None)
                             slow.append((time.perf_counter() - t0) * 1000)
+                            if reader is not None:
+                                t0 = time.perf_counter()
+                                read = await report(session, f, None, reader)
+                                copy.append((time.perf_counter() - t0) * 1000)
+                                if read != raw:
+                                    ch_identical = False
+                                    differing.append(f"clickhouse:{report_name}/{span}")
                         if rolled != raw:
                             identical = False
                             differing.append(f"{report_name}/{span}")
                     reports[report_name][f"{span}_ms"] = round(percentile(fast, 0.95), 1)
                     baseline[report_name][f"{span}_ms"] = round(percentile(slow, 0.95), 1)
+                    if copy:
+                        on_ch[report_name][f"{span}_ms"] = round(percentile(copy, 0.95), 1)
             result.update(reports=reports, baseline=baseline, identical=identical, differing=differing,
                           repeats=repeats, peak_rss_mb=peak_rss_mb())
+            if reader is not None:
+                result.update(clickhouse=on_ch, clickhouse_identical=ch_identical)
     finally:
+        if reader is not None and isinstance(reader.ch.driver, Embedded):
+            reader.ch.driver.close()
+        if scratch is not None:
+            scratch.cleanup()
         if not keep:
             conn = await _admin(server)
             try:
