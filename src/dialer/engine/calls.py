@@ -38,10 +38,11 @@ from dialer.engine.events import (
     OperatorMissedCall,
     TrunkStateChanged,
 )
+from dialer.engine.media import audio_length_s, media_settings
 from dialer.engine.operator_fsm import PHONE_OFFLINE
 from dialer.engine.operator_fsm import OperatorEvent as OE
 from dialer.engine.pacing import DialResult
-from dialer.engine.state import LiveCall, OperatorSlot
+from dialer.engine.state import Completion, LiveCall, OperatorSlot
 from dialer.models.enums import AttemptState, OperatorState, OutcomeCategory
 from dialer.telephony.base import (
     AnsweredBy,
@@ -69,6 +70,9 @@ UNANSWERED: dict[CallEventKind, tuple[OutcomeCategory, str, DialResult]] = {
     CallEventKind.rejected: (OutcomeCategory.rejected, "rejected", DialResult.rejected),
     CallEventKind.failed: (OutcomeCategory.error, "error", DialResult.failed),
 }
+
+#: The cause recorded when a live customer nobody took heard the abandon message (engine/media.py).
+ABANDON_MESSAGE_CAUSE = "no operator within the grace time: message played, callback booked"
 
 #: Endpoint events that change what the supervisor sees of a phone (registration state).
 _DEVICE_STATES = frozenset({EndpointEventKind.registered, EndpointEventKind.unregistered,
@@ -146,6 +150,8 @@ class CallHandling:
         self.ctx.bus.publish(CallAnswered(at=utc, attempt_id=call.attempt_id, campaign_id=c.id,
                                       answered_by=call.answered_by))
         if machine:
+            if c.cfg.amd_enabled and c.cfg.amd_message:
+                return  # the driver leaves the message after the greeting and hangs up (engine/media.py)
             call.hangup_by = "dialer"
             try:
                 await self.ctx.telephony.hangup(ev.call_id, "answering machine")
@@ -156,7 +162,38 @@ class CallHandling:
         call.timer, _ = self.ctx.timer(grace, TimerKind.grace, call)
         if c.cfg.max_hold_s is not None:
             call.limit_timer, _ = self.ctx.timer(max(grace, float(c.cfg.max_hold_s)), TimerKind.hold_limit, call)
+        consent = c.cfg.record_consent_audio
+        if call.recorded and consent and call.call_id is not None:
+            # a recorded call: the customer hears that it is recorded before anyone joins (engine/media.py); the
+            # regulatory wait runs meanwhile (it counts from his answer to an operator)
+            try:
+                await self.ctx.telephony.play(call.call_id, consent)
+            except UnknownCall:
+                return  # he hung up meanwhile: his hung_up event follows
+            except TelephonyError as err:
+                log.warning("attempt %s: the consent message %r cannot be played: %s", call.attempt_id, consent, err)
+            else:
+                length = audio_length_s(consent, self.ctx.config.audio_dir)
+                call.consenting = True
+                self.ctx.timer(media_settings().message_default_s if length is None else length, TimerKind.consent,
+                               call)
+                return
         await self.connect(call)
+
+    async def on_consent(self, call: LiveCall) -> None:
+        """The consent message has played: the customer goes to his operator (or waits on hold audio, or hears the
+        abandon message, when the regulatory wait ran out meanwhile)."""
+        if call.finished or call.state is not A.answered or not call.consenting:
+            return
+        call.consenting = False
+        if call.call_id is None:
+            return
+        with contextlib.suppress(TelephonyError):
+            await self.ctx.telephony.play(call.call_id, None)
+        if await self.connect(call) or not call.abandoned or call.operator is not None:
+            return
+        call.abandoned = False  # the grace passed while the message played: what it would have done, now
+        await self._grace_passed(call, already_counted=True)
 
     def _inbound(self, call: LiveCall) -> bool:
         """An inbound call (engine/inbound.py): no pacer placement, no abandon of the outbound dial."""
@@ -173,7 +210,8 @@ class CallHandling:
         seen.update(x.attempt_id for x in first)
         return first + [x for c in self.ctx.campaigns.values() for x in c.answered.values()
                         if x.answered_by == "human" and x.operator is None and not x.finished
-                        and x.attempt_id not in seen and not x.requeued]
+                        and x.attempt_id not in seen and not x.requeued and not x.forced_cause
+                        and not x.consenting]
 
     def may_take(self, op: OperatorSlot, call: LiveCall) -> bool:
         """May ``op`` (ignoring his state) take the waiting ``call``: a transferred customer by his transfer's
@@ -209,7 +247,8 @@ class CallHandling:
     async def connect(self, call: LiveCall) -> bool:
         """Connect an answered human to his reserved operator or to a free eligible one; False if none."""
         for _ in range(5):
-            if call.finished or call.state is not A.answered or call.call_id is None:
+            if (call.finished or call.state is not A.answered or call.call_id is None or call.forced_cause
+                    or call.consenting):
                 return False
             op = call.operator
             if op is None:
@@ -270,6 +309,7 @@ class CallHandling:
             self.ctx.roster.transition(op, OE.answer)
         op.talk_started = ev.at
         op.calls_handled += 1
+        self._record_override(call, op)
         utc = self._utc_at(ev.at)
         if first_connection:
             self.ctx.journal.attempt(call.attempt_id, state=A.connected, connected_at=utc, operator_id=op.id)
@@ -280,6 +320,28 @@ class CallHandling:
         waited = call.waited_s(ev.at) or 0.0
         self.ctx.bus.publish(CallConnected(at=utc, attempt_id=call.attempt_id, campaign_id=c.id, operator_id=op.id,
                                        waited_s=round(waited, 3)))
+
+    def _record_override(self, call: LiveCall, op: OperatorSlot) -> None:
+        """The operator's ``record_override`` for the call he takes (engine/media.py): 'always' records a call that
+        is not recorded, 'never' stops recording one that is."""
+        override = op.info.record_override
+        want = True if override == "always" else False if override == "never" else None
+        if want is None or want == call.recorded or call.call_id is None:
+            return
+        method = getattr(self.ctx.telephony, "start_recording" if want else "stop_recording", None)
+        if not callable(method):
+            return
+        call.recorded = want
+        call_id = call.call_id
+
+        async def apply() -> None:
+            try:
+                await method(call_id)
+            except TelephonyError as err:
+                log.warning("attempt %s: %s recording failed: %s", call.attempt_id,
+                            "starting" if want else "stopping", err)
+
+        self.ctx.spawn(apply(), f"recording of attempt {call.attempt_id}")
 
     async def _on_hung_up(self, call: LiveCall, ev: TelephonyCallEvent) -> None:
         c = call.campaign
@@ -333,7 +395,17 @@ class CallHandling:
                 if op.state in (S.reserved, S.ringing):
                     self.ctx.roster.transition(op, OE.release)
                     self.ctx.roster.after_free(op)
-            self.ctx.results.finish(call, OutcomeCategory.abandoned, self.ctx.codes.get("abandoned"), event=CE.hang_up)
+            callback: Completion | None = None
+            if call.forced_cause == ABANDON_MESSAGE_CAUSE:
+                # he heard the abandon message: a callback, no sooner than the re-call lockout (engine/media.py)
+                after = self.ctx.config.abandon_callback_after_s
+                after = media_settings().abandon_callback_after_s if after is None else after
+                callback = Completion(
+                    self.ctx.codes.get("abandoned") or 0, comment=call.forced_cause,
+                    callback_at=self.ctx.clock.utcnow() + timedelta(seconds=after)
+                    if call.candidate.contact_id is not None else None)
+            self.ctx.results.finish(call, OutcomeCategory.abandoned, self.ctx.codes.get("abandoned"), event=CE.hang_up,
+                                    completion=callback)
             return
         # dialing/ringing never end with hung_up by the contract; treat as an error
         self.ctx.results.finish(call, OutcomeCategory.error, self.ctx.codes.get("error"), event=CE.fail)
@@ -493,16 +565,43 @@ class CallHandling:
         """The regulatory threshold passed without an operator: abandoned for the statistics from now on."""
         if call.finished or call.state is not A.answered or call.abandoned:
             return
+        await self._grace_passed(call, already_counted=False)
+
+    async def _grace_passed(self, call: LiveCall, *, already_counted: bool) -> None:
         call.abandoned = True
         now = self.ctx.clock.now()
-        call.campaign.pacer.on_abandon(now)
+        if not already_counted:
+            call.campaign.pacer.on_abandon(now)
+        if call.consenting:
+            return  # the consent message plays on; what follows the grace comes when it ends (on_consent)
         waited = call.waited_s(now) or 0.0
-        if call.operator is None and call.call_id is not None:
+        message = call.campaign.cfg.abandon_message
+        if call.operator is None and call.call_id is not None and message:
+            # the campaign's message instead of hold music, once; then he is hung up with a callback booked
+            call.forced_cause = ABANDON_MESSAGE_CAUSE
+            call.hangup_by = "dialer"
+            call.hold_playing = False
+            try:
+                await self.ctx.telephony.play(call.call_id, message)
+            except UnknownCall:
+                return
+            except TelephonyError as err:
+                log.warning("attempt %s: the abandon message %r cannot be played: %s", call.attempt_id, message, err)
+            length = audio_length_s(message, self.ctx.config.audio_dir)
+            call.limit_timer, _ = self.ctx.timer(media_settings().message_default_s if length is None else length,
+                                                 TimerKind.abandon_message, call)
+        elif call.operator is None and call.call_id is not None:
             call.hold_playing = True
             with contextlib.suppress(TelephonyError):
                 await self.ctx.telephony.play(call.call_id, call.campaign.cfg.hold_audio or self.ctx.config.hold_audio)
         self.ctx.bus.publish(CallOnHold(at=self.ctx.clock.utcnow(), attempt_id=call.attempt_id,
                                         campaign_id=call.campaign.id, waited_s=round(waited, 3)))
+
+    async def on_abandon_message_played(self, call: LiveCall) -> None:
+        """The abandon message has played: the customer is hung up (the attempt ends abandoned, a callback booked)."""
+        if not call.finished and call.call_id is not None and call.forced_cause == ABANDON_MESSAGE_CAUSE:
+            with contextlib.suppress(UnknownCall):
+                await self.ctx.telephony.hangup(call.call_id, ABANDON_MESSAGE_CAUSE)
 
     async def on_hold_limit(self, call: LiveCall) -> None:
         """Max hold: a customer still without an operator is hung up."""

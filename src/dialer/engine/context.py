@@ -138,6 +138,11 @@ class EngineConfig:
     #: for this long, a callback is booked for his contact this long after the call, and he is hung up.
     inbound_message_s: float = 8.0
     inbound_callback_after_s: float = 60.0
+    #: Media (engine/media.py): where the WAV files named by campaigns are (None: the hold-audio directory of the
+    #: settings), and how soon the callback of an abandoned customer who heard the abandon message is due (None:
+    #: ``DIALER_ABANDON_CALLBACK_AFTER_S``).
+    audio_dir: str | None = None
+    abandon_callback_after_s: float | None = None
     #: Commands queued longer ago than this when the engine starts are refused.
     command_ttl_s: float = 60.0
     #: At most this many records wait for the journal; the engine waits for it beyond.
@@ -178,6 +183,8 @@ class TimerKind(StrEnum):
     preview = "preview"  # the preview time ran out: the call is placed
     inbound_wait = "inbound_wait"  # an inbound caller waited the longest queue time: message and callback
     inbound_message = "inbound_message"  # the message to an inbound caller has played: he is hung up
+    consent = "consent"  # the recording-consent message has played: the customer is offered to an operator
+    abandon_message = "abandon_message"  # the abandon message has played: the customer is hung up
     transfer_wait = "transfer_wait"  # a transferred or rescued customer waited the longest: message and callback
     transfer_message = "transfer_message"  # the message to him has played: he is hung up
 

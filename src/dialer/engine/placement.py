@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +27,7 @@ from dialer.engine.assign import eligible, move
 from dialer.engine.call_fsm import CallEvent as CE
 from dialer.engine.context import EngineContext, TimerKind
 from dialer.engine.events import CallPlaced, PreviewEnded, PreviewStarted
+from dialer.engine.media import record_drawn
 from dialer.engine.operator_fsm import OperatorEvent as OE
 from dialer.engine.pacing import Observation
 from dialer.engine.selection import Candidate
@@ -49,6 +51,8 @@ class CallPlacement:
 
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
+        #: Draws which calls of a 'percent' campaign are recorded.
+        self._rng = random.Random(ctx.config.seed)
 
     async def decide_dirty(self) -> None:
         """After each batch: every campaign whose picture changed decides again, higher priority first."""
@@ -214,9 +218,13 @@ class CallPlacement:
         c = call.campaign
         call.placed_at = self.ctx.clock.now()
         try:
+            # the campaign's media settings (engine/media.py)
+            call.recorded = record_drawn(c.cfg.record_mode, c.cfg.record_percent, self._rng)
             call_id = await self.ctx.telephony.originate(Originate(
                 number=call.number, caller_id=call.caller_id, answer_timeout_s=float(c.cfg.answer_timeout_s),
-                variables={"attempt_id": str(call.attempt_id), "campaign_id": str(c.id)}))
+                variables={"attempt_id": str(call.attempt_id), "campaign_id": str(c.id)},
+                record=call.recorded, detect_machine=c.cfg.amd_enabled,
+                machine_message=c.cfg.amd_message if c.cfg.amd_enabled else None))
         except TelephonyError as err:
             call.hangup_cause = str(err) or type(err).__name__
             if requeue and isinstance(err, TrunkUnavailable):

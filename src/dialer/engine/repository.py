@@ -108,6 +108,15 @@ class CampaignConfig:
     max_hold_s: int | None = None
     #: Missed offers in a row after which an operator is paused ("missed call"; None: never).
     auto_pause_after_missed: int | None = None
+    #: Media (issue #16; migration 0017_media): which calls are recorded ('none', 'all', 'percent' of them), the
+    #: audio a recorded call's customer hears before he is connected, answering-machine detection and the message
+    #: left on a machine, the message a live customer nobody took within the grace time hears (audio names).
+    record_mode: str = "none"
+    record_percent: int | None = None
+    record_consent_audio: str | None = None
+    amd_enabled: bool = False
+    amd_message: str | None = None
+    abandon_message: str | None = None
 
     def version(self) -> tuple[Any, ...]:
         """What, when changed, requires a new pacer."""
@@ -167,7 +176,11 @@ async def campaign_configs(session: AsyncSession, ids: Sequence[int]) -> dict[in
             answer_timeout_s=s.answer_timeout_s, wrap_up_s=s.wrap_up_s, operator_wait_s=s.operator_wait_s,
             default_completion_code_id=s.default_completion_code_id, skill_id=s.skill_id,
             max_operators=s.max_operators, min_operators=s.min_operators, max_call_duration_s=s.max_call_duration_s,
-            max_hold_s=s.max_hold_s, auto_pause_after_missed=s.auto_pause_after_missed)
+            max_hold_s=s.max_hold_s, auto_pause_after_missed=s.auto_pause_after_missed,
+            record_mode=str(getattr(c.record_mode, "value", c.record_mode) or "none"),
+            record_percent=c.record_percent, record_consent_audio=c.record_consent_audio or None,
+            amd_enabled=bool(c.amd_enabled), amd_message=c.amd_message or None,
+            abandon_message=c.abandon_message or None)
     return out
 
 
@@ -180,6 +193,8 @@ class OperatorInfo:
     is_active: bool
     pools: frozenset[int]
     skills: Mapping[int, int]
+    #: His exception to his campaigns' recording: 'inherit', 'always' or 'never' (operators.record_override).
+    record_override: str = "inherit"
 
     @property
     def endpoint(self) -> str:
@@ -192,7 +207,8 @@ async def roster(session: AsyncSession) -> list[OperatorInfo]:
     device = (select(SipDevice.login).where(SipDevice.operator_id == Operator.id, SipDevice.is_active.is_(True))
               .limit(1).scalar_subquery())
     ops = (await session.execute(select(Operator.id, Operator.name, Operator.user_id,
-                                        func.coalesce(device, Operator.extension), Operator.is_active)
+                                        func.coalesce(device, Operator.extension), Operator.is_active,
+                                        Operator.record_override)
                                  .order_by(Operator.id))).all()
     pools: dict[int, set[int]] = {}
     for pool, op in (await session.execute(select(pool_operators.c.pool_id, pool_operators.c.operator_id))).all():
@@ -201,8 +217,9 @@ async def roster(session: AsyncSession) -> list[OperatorInfo]:
     for op, skill, level in (await session.execute(
             select(OperatorSkill.operator_id, OperatorSkill.skill_id, OperatorSkill.level))).all():
         skills.setdefault(int(op), {})[int(skill)] = int(level)
-    return [OperatorInfo(int(i), n, u, e, bool(a), frozenset(pools.get(int(i), ())), skills.get(int(i), {}))
-            for i, n, u, e, a in ops]
+    return [OperatorInfo(int(i), n, u, e, bool(a), frozenset(pools.get(int(i), ())), skills.get(int(i), {}),
+                         str(getattr(r, "value", r) or "inherit"))
+            for i, n, u, e, a, r in ops]
 
 
 # --- engine runs and recovery -----------------------------------------------------------------------------------

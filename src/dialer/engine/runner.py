@@ -158,6 +158,8 @@ class Engine:
             TimerKind.preview: self.placement.on_preview_timeout,
             TimerKind.inbound_wait: self.inbound.on_wait_timeout,
             TimerKind.inbound_message: self.inbound.on_message_played,
+            TimerKind.consent: self.calls.on_consent,
+            TimerKind.abandon_message: self.calls.on_abandon_message_played,
             TimerKind.transfer_wait: self.transfers.on_wait_timeout,
             TimerKind.transfer_message: self.transfers.on_message_played,
         }

@@ -115,6 +115,10 @@ class LiveCall:
     preview: bool = False
     #: A customer's call to the campaign (engine/inbound.py), not one the dialer placed.
     inbound: bool = False
+    #: The call is being recorded (engine/media.py).
+    recorded: bool = False
+    #: The customer hears the recording-consent message: nobody is offered him until it ends (engine/media.py).
+    consenting: bool = False
     #: A live answer not connected within the threshold: abandoned for the statistics, whatever comes later.
     abandoned: bool = False
     hold_playing: bool = False
