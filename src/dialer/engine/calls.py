@@ -366,7 +366,10 @@ class CallHandling:
             if inbound:
                 self.ctx.inbound.forget(call)  # its talk time is no outbound pacer's; the wrap-up is as usual
             elif call.connected_at is not None:
-                c.pacer.on_talk_ended(ev.at - call.connected_at)
+                # this operator's part of the conversation (after a transfer the first part was told already)
+                began = op.talk_started if op is not None and op.call is call and call.transfer is not None else \
+                    call.connected_at
+                c.pacer.on_talk_ended(ev.at - began)
             if op is None or op.call is not call:
                 self.ctx.results.finish(call, OutcomeCategory.answered, self.ctx.results.default_code(c), event=CE.fail)
                 return

@@ -426,8 +426,8 @@ class TransferHandling:
             if call.timer is not None:
                 call.timer.cancel()
             call.timer, _ = ctx.timer(max(1.0, wait), TimerKind.transfer_wait, call)
-        if call.connected_at is not None and op.talk_started:
-            c.pacer.on_talk_ended(ctx.clock.now() - op.talk_started)
+        if call.connected_at is not None and op.talk_started and not ctx.inbound.owns(call):
+            c.pacer.on_talk_ended(ctx.clock.now() - op.talk_started)  # his part of the conversation
         op.handover = True
         ctx.roster.transition(op, OE.hang_up)
         op.wrap_timer, _ = ctx.timer(float(c.cfg.wrap_up_s), TimerKind.wrap, (op, call))

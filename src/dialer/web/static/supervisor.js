@@ -287,14 +287,72 @@ export function startFloor(root) {
       el("optgroup", { label: t("supervisor.action.pause") },
         reasons.map((r) => el("option", { value: "pause:" + r }, reasonLabel(r)))),
       el("option", { value: "offline" }, t("supervisor.action.offline")),
-      el("option", { value: "release" }, t("supervisor.action.release")));
+      el("option", { value: "release" }, t("supervisor.action.release")),
+      el("option", { value: "transfer" }, t("supervisor.action.transfer")));
     select.addEventListener("change", async () => {
       const value = select.value;
       select.value = "";
-      if (value) await forceOperator(op.id, value);
+      if (value === "transfer") await openTransfer(op.id);
+      else if (value) await forceOperator(op.id, value);
     });
     return select;
   }
+
+  // ---- a supervisor transfers the customer of an operator's conversation (POST /api/supervisor/.../transfer) ----
+  const transferDialog = document.getElementById("sup-transfer");
+  let transferFrom = null;
+
+  function transferKind() { return transferDialog.querySelector("input[name=to]:checked").value; }
+
+  function showTransferKind() {
+    for (const box of transferDialog.querySelectorAll("label[data-to]")) box.hidden = box.dataset.to !== transferKind();
+    document.getElementById("sup-transfer-error").textContent = "";
+  }
+
+  async function openTransfer(id) {
+    const op = S.ops.get(id);
+    if (!op || op.state !== "in_call") { toast(t("supervisor.transfer.no_call", { name: op ? op.name : `#${id}` }), "error"); return; }
+    let targets;
+    try {
+      targets = await api("GET", "/api/supervisor/transfer-targets", null, { quiet: true });
+    } catch (err) { toast(err.detail || err.message, "error"); return; }
+    transferFrom = id;
+    document.getElementById("sup-transfer-title").textContent = t("supervisor.transfer.title", { name: op.name });
+    const ready = targets.operators.filter((o) => o.id !== id && o.state === "ready" && o.phone_online !== false);
+    document.getElementById("sup-transfer-operator").replaceChildren(...(ready.length
+      ? ready.map((o) => el("option", { value: o.id }, o.name))
+      : [el("option", { value: "", disabled: true }, t("supervisor.transfer.nobody_ready"))]));
+    document.getElementById("sup-transfer-pool").replaceChildren(...targets.pools.map((p) => el("option", { value: p.id },
+      t("supervisor.transfer.group", { name: p.name, ready: p.ready, members: p.members }))));
+    document.getElementById("sup-transfer-external-kind").hidden = !targets.external_allowed;
+    document.getElementById("sup-transfer-number").value = "";
+    document.getElementById("sup-transfer-comment").value = "";
+    transferDialog.querySelector("input[name=to][value=operator]").checked = true;
+    showTransferKind();
+    transferDialog.showModal();
+  }
+
+  async function sendTransfer() {
+    const kind = transferKind();
+    const error = document.getElementById("sup-transfer-error");
+    const body = { to: kind, comment: document.getElementById("sup-transfer-comment").value };
+    if (kind === "operator") body.operator_id = Number(document.getElementById("sup-transfer-operator").value) || null;
+    if (kind === "pool") body.pool_id = Number(document.getElementById("sup-transfer-pool").value) || null;
+    if (kind === "external") body.number = document.getElementById("sup-transfer-number").value.trim();
+    if ((kind === "operator" && !body.operator_id) || (kind === "pool" && !body.pool_id) || (kind === "external" && !body.number)) {
+      error.textContent = t("supervisor.transfer.need_target");
+      return;
+    }
+    try {
+      await api("POST", `/api/supervisor/operators/${transferFrom}/transfer`, body, { quiet: true });
+      transferDialog.close();
+      toast(t("supervisor.transfer.sent"), "ok");
+    } catch (err) {
+      error.textContent = err.errors && err.errors.length ? err.errors.map((x) => x.reason).join("; ") : (err.detail || err.message);
+    }
+  }
+  for (const r of transferDialog.querySelectorAll("input[name=to]")) r.addEventListener("change", showTransferKind);
+  document.getElementById("sup-transfer-ok").addEventListener("click", sendTransfer);
 
   async function forceOperator(id, value) {
     const op = S.ops.get(id);
