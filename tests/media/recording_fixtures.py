@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from dialer.core.clock import VirtualClock
-from dialer.media.pcap import LINKTYPE_ETHERNET, RATE, PcapWriter, rtp_bytes
+from dialer.media.pcap import LINKTYPE_RAW, RATE, PcapWriter, rtp_bytes
 from dialer.media.recordings import RecordingWorker
 from dialer.models import Attempt
 from dialer.models.enums import AttemptState
@@ -44,10 +44,11 @@ def packets(freq: float, seconds: float, *, pt: int = 8, ssrc: int = 1, skip: ra
 
 
 def write_call(folder: Path, name: str, *, call_id: str, customer_hz: float = 440.0, operator_hz: float = 1000.0,
-               seconds: float = 2.0, linktype: int = LINKTYPE_ETHERNET, customer_skip: range | None = None,
+               seconds: float = 2.0, linktype: int = LINKTYPE_RAW, customer_skip: range | None = None,
                operator_pt: int = 0, shuffle: bool = False, duplicate: bool = False,
                started_at: datetime | None = None) -> tuple[Path, Path]:
-    """A capture and its sidecar in ``folder`` (the sidecar last, as the spool contract says)."""
+    """A capture and its sidecar in ``folder`` as rtpengine's side leaves them (dialer.media.rtpengine: raw IP, the
+    packets as rtpengine received them, the sidecar written last)."""
     folder.mkdir(parents=True, exist_ok=True)
     customer = [(at, CUSTOMER, RELAY_C, data) for at, data in
                 packets(customer_hz, seconds, pt=8, ssrc=0x1111, skip=customer_skip)]
@@ -72,7 +73,9 @@ def write_call(folder: Path, name: str, *, call_id: str, customer_hz: float = 44
     temp.write_text(json.dumps({
         "call_id": call_id, "started_at": start.isoformat().replace("+00:00", "Z"),
         "ended_at": (start + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z"),
-        "customer": {"host": CUSTOMER[0], "port": CUSTOMER[1]}, "dialer": {"host": DIALER[0], "port": DIALER[1]},
+        "customer": {"host": CUSTOMER[0], "port": CUSTOMER[1], "relay_host": RELAY_C[0], "relay_port": RELAY_C[1]},
+        "dialer": {"host": DIALER[0], "port": DIALER[1], "relay_host": RELAY_O[0], "relay_port": RELAY_O[1]},
+        "format": "rtpengine-pcap", "recovered": False,
     }))
     temp.rename(sidecar)
     return capture, sidecar

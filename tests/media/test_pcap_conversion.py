@@ -11,7 +11,16 @@ import pytest
 
 from dialer.media import pcap
 from dialer.media.pcap import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW, ConversionError, convert_pcap
-from tests.media.recording_fixtures import CUSTOMER, DIALER, RELAY_C, dominant_hz, packets, write_call
+from dialer.media.recordings import read_sidecar
+from tests.media.recording_fixtures import (
+    CUSTOMER,
+    DIALER,
+    RELAY_C,
+    RELAY_O,
+    dominant_hz,
+    packets,
+    write_call,
+)
 
 
 @pytest.mark.parametrize("linktype", [LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW])
@@ -109,3 +118,31 @@ def test_encoded_file_is_playable_opus(tmp_path: Path) -> None:
 def test_writer_refuses_unknown_link_type() -> None:
     with pytest.raises(ValueError, match="link type"):
         pcap.PcapWriter(io.BytesIO(), 228)
+
+
+def test_the_relay_port_decides_when_the_operator_side_changes_address(tmp_path: Path) -> None:
+    # rtpengine's contract: packets are captured as received; the dialer side's source changes from the hold audio
+    # to the operator's phone mid-call, and the sidecar knows only the last one (or none): the relay port decides
+    capture = tmp_path / "moved.pcap"
+    hold, phone = ("127.0.0.1", 20002), ("10.0.0.5", 5004)
+    with capture.open("wb") as out:
+        writer = pcap.PcapWriter(out, LINKTYPE_RAW)
+        for at, data in packets(440, 2.0, pt=8, ssrc=1):
+            writer.udp(at, CUSTOMER, RELAY_C, data)
+        for n, (at, data) in enumerate(packets(1000, 2.0, pt=0, ssrc=2)):
+            writer.udp(at + 0.003, hold if n < 50 else phone, RELAY_O, data)
+    audio = convert_pcap(capture, None, phone, customer_relay=RELAY_C, dialer_relay=RELAY_O)
+    assert audio.packets == {"customer": 100, "operator": 100}
+    assert dominant_hz(audio.samples[:8000, 1]) == pytest.approx(1000, abs=2)
+    assert dominant_hz(audio.samples[8000:, 1]) == pytest.approx(1000, abs=2)
+    assert dominant_hz(audio.samples[:, 0]) == pytest.approx(440, abs=2)
+
+
+def test_sidecar_of_the_rtpengine_side(tmp_path: Path) -> None:
+    _, sidecar_path = write_call(tmp_path, "s", call_id="x@y")
+    sidecar = read_sidecar(sidecar_path)
+    assert (sidecar.customer, sidecar.customer_relay, sidecar.dialer_relay) == (CUSTOMER, RELAY_C, RELAY_O)
+    sidecar_path.write_text('{"call_id": "x", "started_at": "2026-12-08T00:00:00Z", "ended_at": '
+                            '"2026-12-08T00:01:00Z", "customer": {"host": null, "port": null}, "dialer": {}}')
+    with pytest.raises(ConversionError, match="each party needs its address"):
+        read_sidecar(sidecar_path)

@@ -4,8 +4,9 @@ rtpengine's pcap recording (``--recording-method=pcap``) leaves one capture per 
 directions (issue #16 §1). This module reads such a capture — classic pcap, micro- or nanosecond, either byte order;
 links Ethernet (VLAN tags skipped), Linux cooked (SLL and SLL2), raw IP and BSD loopback; IPv4 (unfragmented) and
 IPv6 without extension headers; UDP; RTP version 2 — and tells the two parties apart by the addresses of the
-recording's sidecar: a packet *from* the customer's address (or *to* the operator side's) is the customer's audio, a
-packet *from* the operator side's address (or *to* the customer's) is the operator's. G.711 (PCMU 0, PCMA 8) is
+recording's sidecar (:func:`side_of`; the contract is in :mod:`dialer.media.rtpengine`): a packet that arrived on
+rtpengine's port facing the customer, or *from* the customer's address, is the customer's audio; one that arrived on
+the port facing the dialer's side, or *from* that side's address, is the operator's. G.711 (PCMU 0, PCMA 8) is
 decoded with the numpy tables of :mod:`dialer.telephony.sip.rtp`; comfort noise and DTMF events become silence.
 
 Each party's packets are laid on one timeline, per synchronisation source (SSRC): sequence numbers and timestamps are
@@ -222,24 +223,32 @@ def _matches(address: Endpoint, wanted: Endpoint) -> bool:
     return same and (not wanted[1] or address[1] == wanted[1])
 
 
-def side_of(datagram: Datagram, customer: Endpoint, dialer: Endpoint) -> Side | None:
-    """Whose voice a datagram carries: its source decides first, its destination when the source is neither."""
-    if _matches(datagram.src, customer):
+def side_of(datagram: Datagram, customer: Endpoint | None, dialer: Endpoint | None, *,
+            customer_relay: Endpoint | None = None, dialer_relay: Endpoint | None = None) -> Side | None:
+    """Whose voice a datagram carries. rtpengine captures packets as it receives them, so the relay port a packet
+    arrived on decides first (``*_relay``: rtpengine's own address facing each party); then the party's own address
+    as the packet's source; last, a capture of packets *sent to* a party (other recorders) by the destination."""
+    if customer_relay is not None and _matches(datagram.dst, customer_relay):
         return "customer"
-    if _matches(datagram.src, dialer):
+    if dialer_relay is not None and _matches(datagram.dst, dialer_relay):
         return "operator"
-    if _matches(datagram.dst, customer):
+    if customer is not None and _matches(datagram.src, customer):
+        return "customer"
+    if dialer is not None and _matches(datagram.src, dialer):
         return "operator"
-    if _matches(datagram.dst, dialer):
+    if customer is not None and _matches(datagram.dst, customer):
+        return "operator"
+    if dialer is not None and _matches(datagram.dst, dialer):
         return "customer"
     return None
 
 
-def split_streams(datagrams: Iterable[Datagram], customer: Endpoint,
-                  dialer: Endpoint) -> dict[Side, list[tuple[float, RtpPacket]]]:
+def split_streams(datagrams: Iterable[Datagram], customer: Endpoint | None, dialer: Endpoint | None, *,
+                  customer_relay: Endpoint | None = None,
+                  dialer_relay: Endpoint | None = None) -> dict[Side, list[tuple[float, RtpPacket]]]:
     streams: dict[Side, list[tuple[float, RtpPacket]]] = {"customer": [], "operator": []}
     for datagram in datagrams:
-        side = side_of(datagram, customer, dialer)
+        side = side_of(datagram, customer, dialer, customer_relay=customer_relay, dialer_relay=dialer_relay)
         if side is None:
             continue
         rtp = parse_rtp(datagram.payload)
@@ -342,13 +351,15 @@ def lay_out(streams: dict[Side, list[tuple[float, RtpPacket]]], max_s: float) ->
     return StereoAudio(samples, start, counts, duplicates)
 
 
-def convert_pcap(path: Path, customer: Endpoint, dialer: Endpoint, *, max_s: float = 4 * 3600) -> StereoAudio:
-    """A capture file → the call's stereo audio (see the module's docstring)."""
+def convert_pcap(path: Path, customer: Endpoint | None, dialer: Endpoint | None, *, max_s: float = 4 * 3600,
+                 customer_relay: Endpoint | None = None, dialer_relay: Endpoint | None = None) -> StereoAudio:
+    """A capture file → the call's stereo audio (see the module's docstring and :func:`side_of`)."""
     try:
         datagrams = list(read_datagrams(path))
     except OSError as err:
         raise ConversionError(f"cannot read the capture: {err}") from err
-    return lay_out(split_streams(datagrams, customer, dialer), max_s)
+    return lay_out(split_streams(datagrams, customer, dialer, customer_relay=customer_relay,
+                                 dialer_relay=dialer_relay), max_s)
 
 
 def write_wav(path: Path, audio: StereoAudio) -> None:

@@ -1,8 +1,6 @@
-"""Settings of call recordings (``DIALER_MEDIA_*``; docs/recordings.md).
-
-``MediaSettings.recordings_dir`` (``dialer.media.settings``, the rtpengine side) did not exist when recordings were
-built: the same variable, ``DIALER_MEDIA_RECORDINGS_DIR``, is read here, so both sides agree on the directory.
-"""
+"""Settings of call recordings (``DIALER_MEDIA_RECORDING_*``; docs/recordings.md). The recordings directory is the
+media plane's (``MediaSettings.recordings_dir``, ``DIALER_MEDIA_RECORDINGS_DIR``), which rtpengine's side spools
+into."""
 
 from __future__ import annotations
 
@@ -14,14 +12,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialer.config import Settings
+from dialer.media.settings import get_media_settings
 
 
 class RecordingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DIALER_", extra="ignore")
 
-    #: Where recordings live: ``spool/`` (pcaps rtpengine leaves), ``spool/failed/``, ``<yyyy>/<mm>/<dd>/`` (the
-    #: encrypted files). Default ``<data_dir>/recordings``.
-    media_recordings_dir: Path | None = None
     #: The AES-256 key recordings are encrypted with: 32 bytes in base64. Empty: a key generated at first use into
     #: ``<data_dir>/recording.key`` (mode 0600) — back it up: without it no recording can be played.
     media_recording_key: str = ""
@@ -43,7 +39,9 @@ class RecordingSettings(BaseSettings):
     media_recording_max_s: int = Field(4 * 3600, gt=0)
 
     def recordings_dir(self, settings: Settings) -> Path:
-        return self.media_recordings_dir or settings.data_dir / "recordings"
+        """``spool/`` (the captures rtpengine's side leaves), ``spool/failed/``, ``<yyyy>/<mm>/<dd>/`` (the encrypted
+        files): ``DIALER_MEDIA_RECORDINGS_DIR``, default ``<data_dir>/recordings``."""
+        return get_media_settings().recordings_path(settings)
 
 
 @lru_cache

@@ -5,9 +5,11 @@ appears atomically as ``<recordings_dir>/spool/<name>.pcap`` and a sidecar ``<na
 file + rename)::
 
     {"call_id": "<attempts.call_id>", "started_at": "…Z", "ended_at": "…Z",
-     "customer": {"host": "…", "port": 40000}, "dialer": {"host": "…", "port": 30000}}
+     "customer": {"host": "…", "port": 40000, "relay_host": "…", "relay_port": 30000},
+     "dialer": {"host": "…", "port": 20002, "relay_host": "…", "relay_port": 30010}, …}
 
-A sidecar therefore means its capture is complete. :class:`RecordingWorker` takes each one (one worker at a time per
+(the exact meaning of the addresses: :mod:`dialer.media.rtpengine`'s docstring). A sidecar therefore means its
+capture is complete. :class:`RecordingWorker` takes each one (one worker at a time per
 database: a PostgreSQL advisory lock), converts the capture (:mod:`dialer.media.pcap`: stereo WAV → Ogg Opus or MP3
 with ffmpeg), encrypts the compressed file (:mod:`dialer.media.recording_crypto`), stores it under
 ``<yyyy>/<mm>/<dd>/`` of the call's start, inserts the row and only then deletes the capture and, last, the sidecar.
@@ -121,8 +123,11 @@ class Sidecar:
     call_id: str
     started_at: datetime
     ended_at: datetime
-    customer: pcap.Endpoint
-    dialer: pcap.Endpoint
+    #: Each party's own media address (None when rtpengine never learnt it) and rtpengine's address facing it.
+    customer: pcap.Endpoint | None
+    dialer: pcap.Endpoint | None
+    customer_relay: pcap.Endpoint | None = None
+    dialer_relay: pcap.Endpoint | None = None
 
 
 def _when(value: Any, field: str) -> datetime:
@@ -135,13 +140,23 @@ def _when(value: Any, field: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _endpoint(value: Any, field: str) -> pcap.Endpoint:
-    if not isinstance(value, dict) or not isinstance(value.get("host"), str):
-        raise pcap.ConversionError(f'sidecar: {field} must be {{"host": ..., "port": ...}}')
-    port = value.get("port") or 0
+def _address(host: Any, port: Any, field: str) -> pcap.Endpoint | None:
+    if host is None:
+        return None
+    if not isinstance(host, str) or not host:
+        raise pcap.ConversionError(f"sidecar: {field} host must be an address or null")
+    port = port or 0
     if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise pcap.ConversionError(f"sidecar: {field}.port must be a port number")
-    return value["host"], port
+        raise pcap.ConversionError(f"sidecar: {field} port must be a port number")
+    return host, port
+
+
+def _party(value: Any, field: str) -> tuple[pcap.Endpoint | None, pcap.Endpoint | None]:
+    if not isinstance(value, dict):
+        raise pcap.ConversionError(f'sidecar: {field} must be {{"host": ..., "port": ..., "relay_host": ..., '
+                                   '"relay_port": ...}')
+    return (_address(value.get("host"), value.get("port"), field),
+            _address(value.get("relay_host"), value.get("relay_port"), f"{field} relay"))
 
 
 def read_sidecar(path: Path) -> Sidecar:
@@ -154,8 +169,12 @@ def read_sidecar(path: Path) -> Sidecar:
     call_id = data.get("call_id")
     if not isinstance(call_id, str) or not call_id.strip() or len(call_id) > 200:
         raise pcap.ConversionError("sidecar: call_id must be a non-empty string of at most 200 characters")
+    customer, customer_relay = _party(data.get("customer"), "customer")
+    dialer, dialer_relay = _party(data.get("dialer"), "dialer")
+    if (customer is None and customer_relay is None) or (dialer is None and dialer_relay is None):
+        raise pcap.ConversionError("sidecar: each party needs its address or rtpengine's address facing it")
     return Sidecar(call_id, _when(data.get("started_at"), "started_at"), _when(data.get("ended_at"), "ended_at"),
-                   _endpoint(data.get("customer"), "customer"), _endpoint(data.get("dialer"), "dialer"))
+                   customer, dialer, customer_relay, dialer_relay)
 
 
 def storage_key(call_id: str, started_at: datetime, fmt: str) -> str:
@@ -179,7 +198,8 @@ class Converted:
 def convert_and_encrypt(capture: Path, sidecar: Sidecar, workdir: Path, keyring: Keyring,
                         rs: RecordingSettings) -> Converted:
     """Blocking: capture → WAV → compressed → encrypted, all inside ``workdir``."""
-    audio = pcap.convert_pcap(capture, sidecar.customer, sidecar.dialer, max_s=rs.media_recording_max_s)
+    audio = pcap.convert_pcap(capture, sidecar.customer, sidecar.dialer, max_s=rs.media_recording_max_s,
+                              customer_relay=sidecar.customer_relay, dialer_relay=sidecar.dialer_relay)
     wav = workdir / "call.wav"
     pcap.write_wav(wav, audio)
     compressed = workdir / f"call{pcap.FORMATS[rs.media_recording_format][1]}"
