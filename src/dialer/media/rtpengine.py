@@ -314,13 +314,14 @@ class ExternalRtpEngine:
 # --- the anchor --------------------------------------------------------------------------------------------------
 
 
-_SAFE = re.compile(r"[A-Za-z0-9._@-]{1,150}")
+_SAFE = re.compile(r"[A-Za-z0-9._-]{1,150}")
 
 
 def ng_call_id(call_id: str) -> str:
-    """The ng ``call-id`` of a driver's call: the call id itself when it is at most 150 letters, digits, '.', '_',
-    '@' and '-' (rtpengine names its capture files after it), else ``~`` and its UTF-8 in hex, or for a long one
-    ``~~`` and a SHA-256 prefix (the anchor's state file then keeps the call id)."""
+    """The ng ``call-id`` of a driver's call: the call id itself when it is at most 150 letters, digits, '.', '_'
+    and '-' (rtpengine names its capture files after it, escaping other characters its own way — '@' as ``%40``),
+    else ``~`` and its UTF-8 in hex, or for a long one ``~~`` and a SHA-256 prefix (the anchor's state file then
+    keeps the call id)."""
     if _SAFE.fullmatch(call_id):
         return call_id
     raw = call_id.encode()
@@ -485,6 +486,15 @@ class RtpEngineAnchor:
 
     async def stop_recording(self, call_id: str) -> None:
         await self.engine.client.request({"command": "stop recording", "call-id": ng_call_id(call_id)})
+
+    def relay_address(self, call_id: str, tag: str) -> tuple[str, int] | None:
+        """Where the side ``tag`` of a live call sends its media (the relay's address facing it), once known."""
+        call = self._calls.get(call_id)
+        role = self.tags.get(tag)
+        if call is None or role is None:
+            return None
+        side = call.sides[role]
+        return (side.relay_host, side.relay_port) if side.relay_host and side.relay_port else None
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 

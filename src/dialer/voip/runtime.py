@@ -11,6 +11,12 @@ Which telephony ``dialer run`` / ``dialer engine`` use (``DIALER_TELEPHONY``):
     always the SIP driver (phones can register before a trunk is configured; calls then fail as "no trunk");
 ``sim``
     always simulated telephony.
+
+The media plane (``DIALER_MEDIA_ENABLED``, default off; docs/sip.md "Media plane (rtpengine)"): when on, the SIP
+driver gets an :class:`~dialer.media.rtpengine.RtpEngineAnchor` — rtpengine started here as a child process (or the
+external one of ``DIALER_MEDIA_NG_URL``) before the driver is built, captures an earlier run left spooled — and
+recorded calls (every call with ``DIALER_MEDIA_RELAY_ALL``) pass the relay. Off, nothing is started and media flows
+directly between carrier and phone. :func:`close_media` stops it after the driver closed.
 """
 
 from __future__ import annotations
@@ -26,13 +32,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.config import Settings
 from dialer.core.clock import Clock
+from dialer.media.settings import MediaSettings, get_media_settings
 from dialer.models import SipDevice, SipRegistration, SipTrunk
 from dialer.telephony.sip.config import DeviceAccount, SipSettings, TrunkConfig, digest_order
 
 if TYPE_CHECKING:
+    from dialer.media.rtpengine import RtpEngineAnchor
     from dialer.telephony.sip.driver import SipTelephony
 
-__all__ = ["account_lookup", "configured_telephony", "load_trunks", "sip_settings",
+__all__ = ["account_lookup", "close_media", "configured_telephony", "load_trunks", "media_anchor", "sip_settings",
            "trunk_config", "use_sip", "watch_trunks"]
 
 log = logging.getLogger(__name__)
@@ -147,4 +155,39 @@ async def configured_telephony(settings: Settings, maker: async_sessionmaker[Asy
     sip = sip_settings(settings)
     log.info("telephony: SIP on %s:%s, trunks: %s", sip.bind_host, sip.bind_port,
              ", ".join(t.name for t in trunks) or "none active")
-    return SipTelephony(sip, trunks, account_lookup(maker), clock=clock)
+    anchor = await media_anchor(settings, clock)
+    return SipTelephony(sip, trunks, account_lookup(maker), clock=clock, anchor=anchor)
+
+
+async def media_anchor(settings: Settings, clock: Clock, media: MediaSettings | None = None
+                       ) -> RtpEngineAnchor | None:
+    """The started media relay when ``DIALER_MEDIA_ENABLED`` (see the module docstring), else None (direct media).
+    Raises :class:`~dialer.media.rtpengine.RtpEngineError` when rtpengine cannot be started or reached: a product
+    configured to record must not silently run without recordings."""
+    media = media or get_media_settings()
+    if not media.enabled:
+        return None
+    from dialer.media.rtpengine import ExternalRtpEngine, MediaEngine, RtpEngineAnchor, RtpEngineProcess
+
+    recordings = media.recordings_path(settings)
+    engine: MediaEngine
+    if media.ng_url:
+        engine = ExternalRtpEngine(media.ng_url, recording_dir=media.rtpengine_recording_dir, clock=clock,
+                                   retransmit_s=media.ng_retransmit_s, tries=media.ng_tries)
+    else:
+        engine = RtpEngineProcess.from_settings(media, recordings, public_host=settings.sip_public_host or None,
+                                                clock=clock)
+    anchor = RtpEngineAnchor(engine, recordings, relay_all=media.relay_all, clock=clock)
+    await anchor.start()
+    log.info("media plane: %s calls through rtpengine, recordings spooled to %s",
+             "all" if media.relay_all else "recorded", recordings / "spool")
+    return anchor
+
+
+async def close_media(driver: SipTelephony | None) -> None:
+    """Stop the media relay of ``driver`` (after the driver closed: its calls' deletes have gone out)."""
+    from dialer.media.rtpengine import RtpEngineAnchor
+
+    anchor = getattr(driver, "anchor", None)
+    if isinstance(anchor, RtpEngineAnchor):
+        await anchor.stop()
