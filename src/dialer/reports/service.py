@@ -179,12 +179,13 @@ def _attempt_where(sql: Sql, f: ReportFilter) -> tuple[str, str]:
 
 
 async def _reached(session: AsyncSession, f: ReportFilter) -> int:
-    """Distinct contacts answered: not additive, so always counted from the attempts."""
+    """Distinct contacts answered: not additive, so always counted from the attempts. ``count(DISTINCT …)`` always
+    sorts; the same count over a ``DISTINCT`` subquery lets PostgreSQL hash (a year: about half the time)."""
     sql = Sql()
     join, where = _attempt_where(sql, f)
     return int(await session.scalar(text(
-        f"SELECT count(DISTINCT a.contact_id) FROM attempts a{join} WHERE {where} AND a.outcome = 'answered'"),
-        sql.params) or 0)
+        f"SELECT count(*) FROM (SELECT DISTINCT a.contact_id FROM attempts a{join} WHERE {where}"
+        " AND a.outcome = 'answered' AND a.contact_id IS NOT NULL) x"), sql.params) or 0)
 
 
 DIMENSIONS: dict[str, tuple[str, str]] = {

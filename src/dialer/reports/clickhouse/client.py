@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -153,16 +153,10 @@ class Clickhouse:
     async def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return await asyncio.to_thread(self.driver.rows, sql)
 
-    async def insert(self, name: str, rows: Iterable[dict[str, Any]]) -> None:
-        data = "\n".join(json.dumps(r, default=_json, ensure_ascii=False) for r in rows).encode()
-        if data:
-            await asyncio.to_thread(self.driver.insert, self.table(name), data)
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    raise TypeError(f"cannot send {type(value).__name__} to ClickHouse")
+    async def insert_lines(self, name: str, lines: list[str]) -> None:
+        """Rows already written as JSONEachRow lines."""
+        if lines:
+            await asyncio.to_thread(self.driver.insert, self.table(name), "\n".join(lines).encode())
 
 
 _shared: dict[tuple[str, str, str], Clickhouse] = {}

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -60,31 +59,52 @@ SCHEMA = {
         " state LowCardinality(String), reason String", "(started_at, id)"),
 }
 
-_ATTEMPT_COLUMNS = (
-    "id", "queued_at", "campaign_id", "list_id", "contact_id", "operator_id", "code_id", "direction", "outcome",
-    "number", "caller_id", "hangup_cause", "region", "carrier", "zone", "selection", "dialed_at", "ringing_at",
-    "answered_at", "connected_at", "hung_up_at", "wrap_up_ended_at", "handled", "talk_ms", "wrap_ms", "call_talk_ms",
-    "oc", "inbound")
-# The same expressions as the facts' (reports/facts.py), so ClickHouse's sums are PostgreSQL's.
+def _ts(expr: str) -> str:
+    return f"to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+
+
+# What ClickHouse gets of an attempt, as PostgreSQL computes it: the facts' expressions (reports/facts.py), so the
+# sums are PostgreSQL's; the outcome as its 1-based place in CATEGORIES (null counts as error) and the direction as
+# 0/1 besides, since numbers group several times faster than strings.
+_ATTEMPT = {
+    "id": "a.id", "queued_at": _ts("a.queued_at"), "campaign_id": "a.campaign_id",
+    "list_id": "coalesce(c.list_id, 0)", "contact_id": "coalesce(a.contact_id, 0)",
+    "operator_id": "coalesce(a.operator_id, 0)", "code_id": "coalesce(a.completion_code_id, 0)",
+    "direction": "a.direction", "outcome": "coalesce(a.outcome, '')", "number": "a.number", "caller_id": "a.caller_id",
+    "hangup_cause": "a.hangup_cause", "region": "coalesce(p.region, '')", "carrier": "coalesce(p.carrier, '')",
+    "zone": "coalesce(p.timezones[1], '')", "selection": "coalesce(sel.name, '')",
+    **{k: _ts(f"a.{k}") for k in ("dialed_at", "ringing_at", "answered_at", "connected_at", "hung_up_at",
+                                  "wrap_up_ended_at")},
+    "handled": "(a.connected_at IS NOT NULL)::int", "talk_ms": ms("a.hung_up_at - a.connected_at"),
+    "wrap_ms": f"CASE WHEN a.connected_at IS NOT NULL THEN {ms('a.wrap_up_ended_at - a.hung_up_at')} ELSE 0 END",
+    "call_talk_ms": "(round(extract(epoch FROM (a.hung_up_at - a.connected_at)) * 1000))::bigint",
+    "oc": f"coalesce(array_position(ARRAY{list(CATEGORIES)}::text[], coalesce(a.outcome, 'error')), 0)",
+    "inbound": "(a.direction = 'inbound')::int",
+}
+_PERIOD = {"id": "id", "started_at": _ts("started_at"), "ended_at": _ts("ended_at"), "operator_id": "operator_id",
+           "state": "state", "reason": "reason"}
+
+
+def _json(columns: dict[str, str]) -> str:
+    """A JSONEachRow line built by PostgreSQL (no per-value work in Python)."""
+    return "json_build_object(" + ", ".join(f"'{k}', {v}" for k, v in columns.items()) + ")::text"
+
+
 _ATTEMPTS_SQL = (
-    "SELECT a.id, a.queued_at, a.campaign_id, coalesce(c.list_id, 0), coalesce(a.contact_id, 0),"
-    " coalesce(a.operator_id, 0), coalesce(a.completion_code_id, 0), a.direction, coalesce(a.outcome, ''), a.number,"
-    " a.caller_id, a.hangup_cause, coalesce(p.region, ''), coalesce(p.carrier, ''), coalesce(p.timezones[1], ''),"
-    " coalesce(sel.name, ''), a.dialed_at, a.ringing_at, a.answered_at, a.connected_at, a.hung_up_at,"
-    " a.wrap_up_ended_at, (a.connected_at IS NOT NULL)::int,"
-    f" {ms('a.hung_up_at - a.connected_at')},"
-    f" CASE WHEN a.connected_at IS NOT NULL THEN {ms('a.wrap_up_ended_at - a.hung_up_at')} ELSE 0 END,"
-    " (round(extract(epoch FROM (a.hung_up_at - a.connected_at)) * 1000))::bigint,"
-    # the facts' outcome (null counts as error) as its 1-based place in CATEGORIES, and the direction as 0/1:
-    # numbers group several times faster than strings
-    f" coalesce(array_position(ARRAY{list(CATEGORIES)}::text[], coalesce(a.outcome, 'error')), 0),"
-    " (a.direction = 'inbound')::int"
+    f"SELECT a.id, {_json(_ATTEMPT)}"
     " FROM attempts a LEFT JOIN contacts c ON c.id = a.contact_id LEFT JOIN contact_phones p ON p.id = a.phone_id"
     " LEFT JOIN selections sel ON sel.id = a.selection_id"
     " WHERE a.id = ANY(CAST(:ids AS bigint[])) AND a.state = 'done'")
-_PERIOD_COLUMNS = ("id", "started_at", "ended_at", "operator_id", "state", "reason")
-_PERIODS_SQL = ("SELECT id, started_at, ended_at, operator_id, state, reason FROM operator_state_log"
-                " WHERE id = ANY(CAST(:ids AS bigint[]))")
+_PERIODS_SQL = f"SELECT id, {_json(_PERIOD)} FROM operator_state_log WHERE id = ANY(CAST(:ids AS bigint[]))"
+
+
+def _versioned(line: str, version: int, deleted: int = 0) -> str:
+    return f'{line[:-1]}, "version" : {version}, "deleted" : {deleted}}}'
+
+
+def _tombstone(key: str, row_id: int, at: datetime, version: int) -> str:
+    stamp = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return f'{{"id" : {row_id}, "{key}" : "{stamp}", "version" : {version}, "deleted" : 1}}'
 
 
 async def create_schema(ch: Clickhouse) -> None:
@@ -133,16 +153,6 @@ async def install_triggers(maker: async_sessionmaker[AsyncSession], enabled: boo
         return True
 
 
-@dataclass
-class Batch:
-    outbox_ids: list[int]
-    sent: int
-
-
-def _row(columns: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
-    return dict(zip(columns, values, strict=True))
-
-
 async def copy_batch(maker: async_sessionmaker[AsyncSession], ch: Clickhouse, size: int) -> int | None:
     """Copy the oldest ``size`` outbox rows; the number of rows sent (0: the outbox is empty; None: another
     copier holds the lock)."""
@@ -156,38 +166,28 @@ async def copy_batch(maker: async_sessionmaker[AsyncSession], ch: Clickhouse, si
         latest: dict[tuple[str, int], tuple[int, datetime]] = {}
         for oid, source, row_id, at in outbox:
             latest[source, row_id] = (oid, at)  # ids ascend: the last one seen is the newest
-        attempt_ids = [r for s, r in latest if s == "a"]
-        period_ids = [r for s, r in latest if s == "p"]
-        attempts: list[dict[str, Any]] = []
-        if attempt_ids:
-            for values in (await session.execute(text(_ATTEMPTS_SQL), {"ids": attempt_ids})).all():
-                row = _row(_ATTEMPT_COLUMNS, values)
-                row.update(version=latest["a", row["id"]][0], deleted=0)
-                attempts.append(row)
-            found = {r["id"] for r in attempts}
-            attempts += [{"id": i, "version": latest["a", i][0], "deleted": 1, "queued_at": latest["a", i][1]}
-                         for i in attempt_ids if i not in found]
-        periods: list[dict[str, Any]] = []
-        if period_ids:
-            for values in (await session.execute(text(_PERIODS_SQL), {"ids": period_ids})).all():
-                row = _row(_PERIOD_COLUMNS, values)
-                row.update(version=latest["p", row["id"]][0], deleted=0, state=str(row["state"]))
-                periods.append(row)
-            found = {r["id"] for r in periods}
-            periods += [{"id": i, "version": latest["p", i][0], "deleted": 1, "started_at": latest["p", i][1]}
-                        for i in period_ids if i not in found]
-        for row in attempts:
-            if row.get("outcome") is not None:
-                row["outcome"] = str(row["outcome"])
-        await ch.insert("attempts", attempts)
-        await ch.insert("periods", periods)
+        sent = 0
+        for source, sql, table, key in (("a", _ATTEMPTS_SQL, "attempts", "queued_at"),
+                                        ("p", _PERIODS_SQL, "periods", "started_at")):
+            ids = [r for s, r in latest if s == source]
+            if not ids:
+                continue
+            lines = []
+            for row_id, line in (await session.execute(text(sql), {"ids": ids})).all():
+                lines.append(_versioned(line, latest[source, row_id][0]))
+                del latest[source, row_id]
+            # gone (or, for an attempt, no longer finished): a tombstone with the newest version
+            lines += [_tombstone(key, i, latest[source, i][1], latest[source, i][0]) for i in ids
+                      if (source, i) in latest]
+            await ch.insert_lines(table, lines)
+            sent += len(lines)
         await session.execute(text("DELETE FROM clickhouse_outbox WHERE id = ANY(CAST(:ids AS bigint[]))"),
                               {"ids": [r[0] for r in outbox]})
         await session.execute(text(
             "INSERT INTO clickhouse_copy_status (id, copied_rows, copied_at, last_error) VALUES (1, :n, now(), '')"
             " ON CONFLICT (id) DO UPDATE SET copied_rows = clickhouse_copy_status.copied_rows + :n,"
-            " copied_at = now(), last_error = ''"), {"n": len(attempts) + len(periods)})
-        return len(attempts) + len(periods)
+            " copied_at = now(), last_error = ''"), {"n": sent})
+        return sent
 
 
 async def copy_all(maker: async_sessionmaker[AsyncSession], ch: Clickhouse, size: int = 5000) -> int:

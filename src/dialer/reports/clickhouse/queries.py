@@ -121,20 +121,25 @@ class Reader:
 
     def _pieces(self, f: ReportFilter) -> str:
         """The periods' pieces within the period (cut at UTC hours, its edges and now): operator_id, state, reason,
-        h (the piece's hour), ps, pe (its start and end), microseconds since the epoch."""
+        hour (the piece's, cut by the period's start), ps, pe (its start and end), microseconds since the epoch.
+        Most periods lie inside one hour: they are their own piece; only the others are cut (arrayJoin)."""
         lo, hi, now = micros(f.start), micros(f.end), micros(f.now)
-        return (
-            "SELECT operator_id, state, reason, greatest(h, {lo}) AS hour, greatest(s, h, {lo}) AS ps,"
-            " least(e, h + {hour}, {hi}) AS pe FROM ("
-            " SELECT operator_id, state, reason, s, e,"
-            " arrayJoin(range(intDiv(greatest(s, {lo}), {hour}) * {hour}, least(e, {hi}), {hour})) AS h FROM ("
+        base = (
+            "SELECT operator_id, state, reason, greatest(s, {lo}) AS a, least(e, {hi}) AS b,"
+            " intDiv(a, {hour}) = intDiv(b - 1, {hour}) AS single FROM ("
             " SELECT operator_id, toString(state) AS state, reason, toUnixTimestamp64Micro(started_at) AS s,"
             " ifNull(toUnixTimestamp64Micro(ended_at), {now}) AS e FROM {table} FINAL"
             " WHERE state <> 'offline' AND started_at < {p_hi}{ops})"
-            " WHERE s < {hi} AND e > {lo} AND e > s AND s <= {now})"
+            " WHERE s < {hi} AND e > {lo} AND e > s AND s <= {now}")
+        return (
+            "SELECT operator_id, state, reason, greatest(intDiv(a, {hour}) * {hour}, {lo}) AS hour, a AS ps, b AS pe"
+            " FROM (" + base + ") WHERE single"
+            " UNION ALL SELECT operator_id, state, reason, greatest(h, {lo}) AS hour, greatest(a, h) AS ps,"
+            " least(b, h + {hour}) AS pe FROM ("
+            " SELECT *, arrayJoin(range(intDiv(a, {hour}) * {hour}, b, {hour})) AS h FROM (" + base + ")"
+            " WHERE NOT single)"
         ).format(lo=f"toInt64({lo})", hi=f"toInt64({hi})", now=f"toInt64({now})", hour=f"toInt64({HOUR_US})",
-                 table=self.ch.table("periods"),
-                 p_hi=lit(f.end), ops=_ids("operator_id", f.operator_ids))
+                 table=self.ch.table("periods"), p_hi=lit(f.end), ops=_ids("operator_id", f.operator_ids))
 
     async def state_totals(self, f: ReportFilter) -> list[tuple[Any, ...]]:
         """``(operator, local day, state, reason, ms, first moment, last moment)`` as service._state_totals."""
