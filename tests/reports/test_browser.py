@@ -114,3 +114,24 @@ async def test_pdf_pages_as_png(page: Page, live_server: LiveServer) -> None:
             image.save(ARTIFACTS / f"reports_{name}_pdf_page{i + 1}.png")
             assert image.width > 800
         document.close()
+
+
+async def test_direction_filter_and_the_ledgers_inbound_columns(page: Page, live_server: LiveServer) -> None:
+    from tests.reports.test_direction import add_inbound
+
+    day = await make_day(live_server.app.state.sessionmaker)
+    await add_inbound(live_server.app.state.sessionmaker, day)
+    await live_server.user("sup", roles=("supervisor",))
+    await login(page, live_server, "sup", next_url=quote(f"/reports/calls?{DAY}&direction=inbound"))
+    await page.wait_for_selector("#report[data-loaded=true] table.grid tbody tr", timeout=30_000)
+    assert await page.locator("select[name=direction]").input_value() == "inbound"
+    rows = page.locator("#rep-tables table.grid tbody tr")
+    assert await rows.count() == 2
+    assert all("входящий" in text for text in await rows.all_inner_texts())
+    assert await page.locator("#rep-clickhouse").is_hidden()  # the copy is off here: no line
+    await screenshot(page, "reports_calls_inbound")
+    await _open(page, live_server, f"/reports/abandon?{DAY}")
+    ledger = page.locator("section[data-table=abandon]")
+    assert "Входящие потерянные" in await ledger.locator("thead").inner_text()
+    assert "33,33" in await ledger.locator("tbody").inner_text()  # 1 of 3 outbound live answers, not 2 of 5
+    await screenshot(page, "reports_abandon_inbound")

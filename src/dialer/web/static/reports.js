@@ -4,7 +4,7 @@
 import { api, t, el, toast, DataTable, fmtNumber, fmtDate, fmtDateTimeIn, fmtDuration } from "/static/app.js";
 
 const FILTERS = ["period", "date_from", "date_to", "campaign_ids", "list_ids", "operator_ids", "pool_ids",
-  "code_group_ids", "outcome", "dimension"];
+  "code_group_ids", "direction", "outcome", "dimension"];
 const CATEGORIES = ["answered", "no_answer", "busy", "rejected", "abandoned", "error"];
 
 /** The filter of the page's URL as query parameters (multi-selects as comma-separated ids). */
@@ -178,6 +178,7 @@ function renderCalls(box, filter, cards) {
     columns: [
       col("id", (v) => (cards ? el("a", { href: `/supervisor/attempts/${v}` }, String(v)) : String(v)), "id"),
       col("queued_at", when, "queued_at"),
+      col("direction", (v) => (v ? t(`reports.direction.${v}`) : ""), "direction"),
       col("campaign", null, "campaign"),
       col("list"),
       col("operator", null, "operator"),
@@ -192,6 +193,28 @@ function renderCalls(box, filter, cards) {
     ],
     onRowClick: cards ? (row) => location.assign(`/supervisor/attempts/${row.id}`) : undefined,
   });
+}
+
+/** The ClickHouse copy's line (shown only when the copy is on): rows waiting, the oldest one's age, the last
+ * error. */
+export function clickhouseLine(status) {
+  if (!status || status.mode === "off") return "";
+  let text = `${t("reports.clickhouse.title")} (${status.mode}): ` + t("reports.clickhouse.lag")
+    .replace("{pending}", fmtNumber(status.pending, window.LANG))
+    .replace("{age}", fmtNumber(Math.round(status.lag_s), window.LANG))
+    .replace("{copied}", fmtNumber(status.copied_rows, window.LANG));
+  if (status.last_error) text += "; " + t("reports.clickhouse.error").replace("{error}", status.last_error);
+  return text;
+}
+
+async function showClickhouse() {
+  const box = document.getElementById("rep-clickhouse");
+  if (!box) return;
+  const status = await api("GET", "/api/reports/clickhouse", null, { quiet: true }).catch(() => null);
+  const text = clickhouseLine(status);
+  box.textContent = text;
+  box.hidden = !text;
+  if (status && status.last_error) box.classList.add("rep-warning");
 }
 
 // Saved views: the user's named filters of this report; the default one opens when the address has no filter.
@@ -240,6 +263,7 @@ export async function start(root) {
   fillForm(form, filter);
   form.elements.period.addEventListener("change", () => toggleDates(form));
   document.getElementById("rep-print").addEventListener("click", () => window.print());
+  showClickhouse();
   const exports = document.getElementById("rep-exports");
   const exportBase = name === "calls" ? "/api/reports/calls/export" : `/api/reports/${name}/export`;
   const setLinks = (f) => {
