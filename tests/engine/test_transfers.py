@@ -396,3 +396,33 @@ async def test_a_transferred_customer_who_hangs_up_while_waiting(
     assert row.result == "abandoned"
     finished = _of(events, ev.AttemptFinished, call.attempt_id)
     assert finished and not finished[0].abandoned
+
+
+async def test_an_inbound_caller_is_transferred_like_any_customer(
+        sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    from tests.engine.test_inbound import OUR_NUMBER
+    from tests.engine.test_inbound import _world as inbound_world
+
+    maker = sessionmaker
+    world = await inbound_world(maker, caller_ids=(OUR_NUMBER,))
+    op1 = world.operator_ids[0]
+    op2 = await world.add_operator("op2")
+    h = _harness(maker, world)
+    async with h.running():
+        await _ready(h, op1)
+        h.sim.incoming("+79165550077", OUR_NUMBER, talk_s=60.0, hold_patience_s=120.0)
+        await _run(h, 2)
+        one = h.engine.operators[op1]
+        assert one.state is S.in_call and one.call is not None and one.call.inbound
+        call = one.call
+        await _ready(h, op2)
+        assert (await h.engine.submit(CommandKind.transfer, op1, to="operator", to_operator_id=op2))["ok"]
+        await _run(h, 2)
+        two = h.engine.operators[op2]
+        assert two.call is call and two.state is S.in_call
+        # an inbound caller waiting again is in no outbound pacer's sets
+        assert call.attempt_id not in call.campaign.answered
+    attempt = await _attempt(maker, call.attempt_id)
+    assert attempt.direction == "inbound" and attempt.operator_id == op2
+    [row] = await _transfers(maker)
+    assert (row.kind, row.result) == ("operator", "connected")

@@ -135,8 +135,9 @@ class TransferHandling:
 
     def waiting(self) -> list[LiveCall]:
         """Transferred and rescued customers waiting for an operator, longest waiting first."""
-        out = [x for c in self.ctx.campaigns.values() for x in c.answered.values()
-               if x.requeued and x.operator is None and not x.finished and not x.forced_cause and x.external is None]
+        out = [x for x in self.ctx.attempts.values()
+               if x.requeued and x.state is A.answered and x.operator is None and not x.finished and not x.forced_cause
+               and x.external is None]
         out.sort(key=lambda x: x.answered_at or 0.0)
         return out
 
@@ -328,12 +329,13 @@ class TransferHandling:
         if call is None or op is None or call.operator is not op or op.call is not call:
             log.info("transfer from %s of call %s refused: not his connected call", ev.endpoint, ev.call_id)
             return
+        before = call.transfer
         try:
             payload = await self._resolve(op, ev.target)
             await self.transfer(op, payload, source="phone", requested_by=None)
         except DialerError as err:
             log.info("transfer from %s of call %s to %r refused: %s", ev.endpoint, ev.call_id, ev.target, err.detail)
-            if call.transfer is None or call.transfer.done or call.transfer.kind == "rescue":
+            if call.transfer is before:  # refused before a row was written (a refused carrying-out wrote its own)
                 await self._refused_request(call, op, ev.target, err.detail)
 
     async def _resolve(self, op: OperatorSlot, target: str) -> dict[str, Any]:
@@ -420,7 +422,8 @@ class TransferHandling:
             call.reserved = False
             call.requeued = True
             call.hold_playing = True  # the driver plays hold audio to a released customer
-            c.answered[call.attempt_id] = call
+            if not ctx.inbound.owns(call):  # (an inbound caller is in no pacer's sets: engine/inbound.py)
+                c.answered[call.attempt_id] = call
             ctx.journal.attempt(call.attempt_id, state=A.answered)
             wait = float(c.cfg.max_hold_s) if c.cfg.max_hold_s is not None else ctx.config.inbound_queue_s
             if call.timer is not None:
@@ -507,7 +510,8 @@ class TransferHandling:
         call.external = None
         if call.state is A.connected:  # it had answered: the far end left, the customer is back with us
             call.state = call_fsm.next_state(call.state, CE.requeue)
-            call.campaign.answered[call.attempt_id] = call
+            if not self.ctx.inbound.owns(call):
+                call.campaign.answered[call.attempt_id] = call
             self.ctx.journal.attempt(call.attempt_id, state=A.answered)
         call.requeued = True
         if leg is not None and not leg.done:
@@ -634,7 +638,8 @@ class TransferHandling:
             self._close(call, leg, "refused", detail=detail)
 
     async def _refused_request(self, call: LiveCall, op: OperatorSlot, target: str, detail: str) -> None:
-        leg = await self._open(call, "operator", "phone", op, None, "", detail=f"asked for {target!r}")
+        kind = "external" if any(ch.isdigit() for ch in target) else "operator"
+        leg = await self._open(call, kind, "phone", op, None, "", detail=f"asked for {target!r}")
         self._close(call, leg, "refused", detail=detail)
 
     def _publish(self, call: LiveCall, leg: TransferLeg, result: str, detail: str) -> None:
