@@ -25,3 +25,12 @@ async def test_rollup_command_seals_and_rebuilds(db_url: str, settings: Settings
     assert again["attempts_sealed_until"] == first["attempts_sealed_until"]
     async with sessionmaker() as session:
         assert await session.scalar(text("SELECT count(*) FROM report_attempt_hours")) == hours
+
+
+async def test_clickhouse_command_says_the_copy_is_off(db_url: str, settings: Settings,
+                                                       sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    from dialer.reports.cli import clickhouse
+
+    await make_day(sessionmaker)
+    status = await clickhouse(copy=True, settings=settings, database_url=db_url)  # off: the triggers are removed
+    assert (status["mode"], status["triggers"], status["pending"], status["last_error"]) == ("off", False, 0, "")

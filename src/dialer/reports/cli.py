@@ -1,4 +1,5 @@
-"""``dialer reports rollup [--rebuild]``: seal the reports' hourly rollups now.
+"""``dialer reports rollup [--rebuild]``: seal the reports' hourly rollups now; ``dialer reports clickhouse
+[--copy]``: the ClickHouse copy's status (and a copy now).
 
 Reports seal new hours themselves (at most once an hour, on the first request after one has passed); this command
 does it ahead, e.g. after an upgrade on a database that already holds a year of calls (the first build reads every
@@ -44,6 +45,33 @@ def rollup_command(
 ) -> None:
     """Seal every hour that can be sealed now (prints how far, as JSON)."""
     print(json.dumps(asyncio.run(seal(rebuild=rebuild))))
+
+
+async def clickhouse(*, copy: bool = False, settings: Settings | None = None,
+                     database_url: str | None = None) -> dict[str, Any]:
+    """The ClickHouse copy's status; with ``copy``, after making the triggers match the setting and copying every
+    pending change now."""
+    from dialer.cli_support import open_database
+    from dialer.reports.clickhouse import copier
+    from dialer.reports.clickhouse.client import connect
+
+    async with open_database(settings, database_url=database_url) as (_engine, maker, opened):
+        if copy:
+            ch = connect(data_dir=opened.data_dir)
+            await copier.start(maker, ch)
+            if ch is not None:
+                await copier.copy_all(maker, ch)
+        async with maker() as session:
+            return await copier.status(session)
+
+
+@reports_app.command("clickhouse")
+def clickhouse_command(
+    copy: Annotated[bool, typer.Option("--copy", help="Copy every pending change now (the API process does it "
+                                                      "by itself)")] = False,
+) -> None:
+    """The ClickHouse copy (DIALER_CLICKHOUSE): rows waiting, the oldest one's age, the last error (as JSON)."""
+    print(json.dumps(asyncio.run(clickhouse(copy=copy)), default=str))
 
 
 def register(app: typer.Typer) -> None:

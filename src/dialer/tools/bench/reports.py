@@ -24,6 +24,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import text
+
 from dialer.stats import percentile
 from dialer.tools.bench.common import bench_database, peak_rss_mb, run_tag
 
@@ -321,3 +323,75 @@ async def bench_reports(attempts: int, *, repeats: int = 5, database_url: str | 
             finally:
                 await conn.close()
     return result
+
+
+async def bench_triggers(operators: int = 200, contacts: int = 200_000, *, seconds: float = 60.0,
+                         rounds: int = 2) -> dict[str, Any]:
+    """``dialer bench engine`` with and without the ClickHouse outbox's triggers, alternating (off, on, off, on …)
+    on one scratch database, so the load of the machine falls on both alike. With the triggers on, every finished
+    attempt and every operator's period adds an outbox row in the journal's transaction (no copier runs: what is
+    measured is the commit path). Returns each run's figures and the medians of attempts/s and p99 decision time."""
+    import statistics
+
+    from dialer.config import get_settings
+    from dialer.db import make_engine, make_sessionmaker, resolve_url, with_database
+    from dialer.migrate import prepare_database
+    from dialer.reports.clickhouse import copier
+    from dialer.tools.bench.engine import bench_engine
+
+    settings = get_settings()
+    server = await asyncio.to_thread(resolve_url, settings)
+    name = f"dialer_bench_triggers_{run_tag('_')}"
+    conn = await _admin(server)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = with_database(server, name)
+    runs: list[dict[str, Any]] = []
+    try:
+        await prepare_database(url, settings)
+        engine = make_engine(url, pool_size=2)
+        maker = make_sessionmaker(engine)
+        try:
+            for i in range(rounds * 2):
+                on = i % 2 == 1
+                await copier.install_triggers(maker, on)
+                figures = await bench_engine(operators, contacts, seconds=seconds, database_url=url,
+                                             settings=settings, seed=1 + i // 2)
+                async with maker() as session:
+                    outbox = int(await session.scalar(text("SELECT count(*) FROM clickhouse_outbox")) or 0)
+                runs.append({"triggers": on, "attempts_per_s": figures["attempts_per_s"],
+                             "p99_decision_ms": figures["p99_decision_ms"], "attempts": figures["attempts"],
+                             "journal_flushes": figures["journal_flushes"], "outbox_rows": outbox})
+            await copier.install_triggers(maker, False)
+        finally:
+            await engine.dispose()
+    finally:
+        conn = await _admin(server)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    def median(on: bool, key: str) -> float:
+        return round(statistics.median(r[key] for r in runs if r["triggers"] is on), 2)
+
+    return {"benchmark": "engine with and without the ClickHouse outbox triggers", "operators": operators,
+            "contacts": contacts, "seconds": seconds, "runs": runs,
+            "without": {"attempts_per_s": median(False, "attempts_per_s"),
+                        "p99_decision_ms": median(False, "p99_decision_ms")},
+            "with": {"attempts_per_s": median(True, "attempts_per_s"),
+                     "p99_decision_ms": median(True, "p99_decision_ms")}}
+
+
+if __name__ == "__main__":  # python -m dialer.tools.bench.reports triggers [operators contacts seconds rounds]
+    import json
+    import sys
+
+    if sys.argv[1:2] != ["triggers"]:
+        raise SystemExit("usage: python -m dialer.tools.bench.reports triggers [operators contacts seconds rounds]")
+    numbers = [float(x) for x in sys.argv[2:6]]
+    defaults = [200, 200_000, 60.0, 2]
+    ops, people, secs, times = [*numbers, *defaults[len(numbers):]]
+    print(json.dumps(asyncio.run(bench_triggers(int(ops), int(people), seconds=secs, rounds=int(times))), indent=2))
