@@ -104,9 +104,11 @@ async def campaign_and_attempt(app: Any, admin: Any, call_id: str, *, retention_
         return campaign_id, attempt.id
 
 
-def worker_for(app: Any, *, clock: VirtualClock | None = None) -> RecordingWorker:
+def worker_for(app: Any, *, clock: VirtualClock | None = None, child: bool = False) -> RecordingWorker:
+    """A worker on the application's storage and keys; conversions in a thread unless ``child`` (call ``close``)."""
     rt = runtime(app)
-    return RecordingWorker(app.state.sessionmaker, app.state.settings, rt.rs, clock=clock, storage=rt.storage)
+    rs = rt.rs.model_copy(update={"media_recording_convert_in_child": child})
+    return RecordingWorker(app.state.sessionmaker, app.state.settings, rs, clock=clock, storage=rt.storage)
 
 
 def virtual_clock(at: datetime) -> VirtualClock:

@@ -69,9 +69,13 @@ def _decoded(app: FastAPI, rec: Recording, tmp: Path) -> np.ndarray:
 async def test_spooled_call_becomes_an_encrypted_playable_recording(app: FastAPI, admin: httpx.AsyncClient,
                                                                     tmp_path: Path) -> None:
     campaign_id, attempt_id = await campaign_and_attempt(app, admin, "call-1@dialer", retention_days=30)
-    worker = worker_for(app, clock=virtual_clock(START + timedelta(seconds=5)))
+    # converted in the niced child process, as dialer run does
+    worker = worker_for(app, clock=virtual_clock(START + timedelta(seconds=5)), child=True)
     write_call(spool_dir(worker.root), "call-1", call_id="call-1@dialer", seconds=2.0)
-    result = await worker.run_once()
+    try:
+        result = await worker.run_once()
+    finally:
+        worker.close()
     assert result.stored == ["call-1"] and not result.failed
     [rec] = await _rows(app)
     assert (rec.attempt_id, rec.campaign_id, rec.channels, rec.format) == (attempt_id, campaign_id, 2, "opus")

@@ -28,6 +28,10 @@ class RecordingSettings(BaseSettings):
     media_recording_bitrate_kbps: int = Field(24, ge=8, le=256)
     #: Whether the API process (``dialer run``) runs the recordings worker (spool and retention).
     media_recording_worker: bool = True
+    #: Conversions run in a child process at this lower priority (``nice``), so they never slow the API down; false:
+    #: in a thread of the API process.
+    media_recording_convert_in_child: bool = True
+    media_recording_nice: int = Field(10, ge=0, le=19)
     #: How often the worker looks into the spool.
     media_spool_poll_s: float = Field(5.0, gt=0)
     #: A call whose attempt is not found by its call id yet (the engine's journal writes behind) waits this long

@@ -31,9 +31,11 @@ import dataclasses
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -271,6 +273,7 @@ class RecordingWorker:
         self.clock = clock or SystemClock()
         self.storage: RecordingStorage = storage or LocalStorage(self.root)
         self._keyring = keyring
+        self._pool: ProcessPoolExecutor | None = None
         self.step: Any = None
 
     @property
@@ -280,6 +283,23 @@ class RecordingWorker:
                                          self.settings.data_dir)
         return self._keyring
 
+    def close(self) -> None:
+        """End the conversion child process, if one was started."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    async def _convert(self, capture: Path, sidecar: Sidecar, workdir: Path, keyring: Keyring) -> Converted:
+        if not self.rs.media_recording_convert_in_child:
+            return await asyncio.to_thread(convert_and_encrypt, capture, sidecar, workdir, keyring, self.rs)
+        if self._pool is None:
+            # spawned, not forked: the API process has threads and an event loop a fork would copy half of
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_lower_priority, initargs=(self.rs.media_recording_nice,))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, convert_and_encrypt, capture, sidecar, workdir, keyring,
+                                          self.rs)
+
     def _at(self, stage: str) -> None:
         if self.step is not None:
             self.step(stage)
@@ -288,18 +308,21 @@ class RecordingWorker:
         """Forever: a pass over the spool every ``media_spool_poll_s``, retention daily at ``media_retention_hour``
         (UTC). Errors are logged and retried next round."""
         next_retention = _next_hour(self.clock.utcnow(), self.rs.media_retention_hour)
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("recordings: a pass over the spool failed")
-            if self.clock.utcnow() >= next_retention:
+        try:
+            while True:
                 try:
-                    await self.retention_pass()
-                    next_retention = _next_hour(self.clock.utcnow(), self.rs.media_retention_hour)
+                    await self.run_once()
                 except Exception:
-                    log.exception("recordings: the retention job failed")
-            await self.clock.sleep(self.rs.media_spool_poll_s)
+                    log.exception("recordings: a pass over the spool failed")
+                if self.clock.utcnow() >= next_retention:
+                    try:
+                        await self.retention_pass()
+                        next_retention = _next_hour(self.clock.utcnow(), self.rs.media_retention_hour)
+                    except Exception:
+                        log.exception("recordings: the retention job failed")
+                await self.clock.sleep(self.rs.media_spool_poll_s)
+        finally:
+            await asyncio.to_thread(self.close)
 
     async def run_once(self) -> PassResult:
         """One pass over the spool (nothing when another worker holds the spool)."""
@@ -352,8 +375,7 @@ class RecordingWorker:
         keyring = self.keyring
         with tempfile.TemporaryDirectory(dir=spool_dir(self.root), prefix=".work-") as work:
             try:
-                converted = await asyncio.to_thread(convert_and_encrypt, capture, sidecar, Path(work), keyring,
-                                                    self.rs)
+                converted = await self._convert(capture, sidecar, Path(work), keyring)
             except pcap.ConversionError as err:
                 await asyncio.to_thread(self._fail, name, str(err))
                 result.failed.append(name)
@@ -420,6 +442,10 @@ class RecordingWorker:
                 removed += len(rows)
             if len(rows) < batch:
                 return removed
+
+
+def _lower_priority(nice: int) -> None:
+    os.nice(nice)
 
 
 def _next_hour(now: datetime, hour: int) -> datetime:
