@@ -4,7 +4,8 @@ A driver's test module provides a :class:`Harness` and runs ``contract_tests(har
 tests by importing :class:`DriverContract` and subclassing it with a ``harness`` fixture.
 Behaviours the harness must be able to produce on the far end: ``answer`` (a human picks up after
 about 1 s and talks about 10 s once connected), ``machine``, ``busy``, ``reject``, ``fail``,
-``ring`` (rings until cancelled or timed out). Inbound calls (:meth:`Harness.call_in`): ``inbound_talk`` (a caller
+``ring`` (rings until cancelled or timed out), ``refer`` (as ``answer``, and the operator's phone asks for a
+transfer, :meth:`TransferHarness.refer`). Inbound calls (:meth:`Harness.call_in`): ``inbound_talk`` (a caller
 who waits to be answered and connected, talks about 3 s and hangs up), ``inbound_refused`` (waits to be refused; the
 SIP caller checks for 486), ``inbound_cancel`` (gives up after about 1 s of ringing).
 """
@@ -354,7 +355,7 @@ class TransferContract:
             await driver.hangup(call)
 
     async def test_a_phone_asks_for_a_transfer(self, harness: Any) -> None:
-        async with recording(harness, "answer") as (driver, rec):
+        async with recording(harness, "refer") as (driver, rec):
             assert isinstance(driver, TransfersCalls)
             call = await connected_call(harness, driver, rec)
             await harness.refer(driver, harness.endpoint, harness.endpoint2)

@@ -21,7 +21,7 @@ from tests.telephony.contract import (
 
 OUTCOMES = {
     "answer": Outcomes(human=1.0), "machine": Outcomes(machine=1.0), "busy": Outcomes(busy=1.0),
-    "reject": Outcomes(rejected=1.0), "fail": Outcomes(failed=1.0), "ring": Outcomes(),
+    "reject": Outcomes(rejected=1.0), "fail": Outcomes(failed=1.0), "ring": Outcomes(), "refer": Outcomes(human=1.0),
 }
 
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from dialer.telephony.base import CallEventKind, Originate, Side
+from dialer.telephony.base import CallEventKind, EndpointEvent, Originate, Side
 from dialer.telephony.sip import DeviceAccount, SipTelephony
 from tests.telephony.contract import Recorder
 from tests.telephony.sip.baresip import Baresip, baresip_available
 from tests.telephony.sip.harness import answer_params, settings, trunk
 from tests.telephony.sip.sipp import Sipp, free_port, sipp_available
+from tests.telephony.sip.test_transfers import reinvites
 
 pytestmark = pytest.mark.skipif(not (baresip_available() and sipp_available()),
                                 reason="baresip (baresip-core) and SIPp (sip-tester) are needed")
@@ -90,33 +91,45 @@ async def test_baresip_answers_a_customer_connected_to_it(tmp_path: Path) -> Non
         await carrier.stop()
 
 
-async def test_a_phone_that_dies_mid_call_ends_the_call_and_is_reported_unreachable(tmp_path: Path) -> None:
+async def test_a_phone_that_dies_mid_call_is_reported_lost_and_the_customer_waits_again(tmp_path: Path) -> None:
     """The defect: a phone killed mid-call left the customer on dead air for 90 s with no BYE to the carrier. Now the
-    in-dialog OPTIONS of the conversation goes unanswered: the carrier gets a BYE within ping + timeout, the call
-    ends on the operator's side with the cause, and the phone is reported unreachable."""
-    carrier = await Sipp("carrier_answer", answer_params(answer_ms=50, talk_ms=60000), tmp_path).start()
+    in-dialog OPTIONS of the conversation goes unanswered: within ping + timeout the phone is reported unreachable,
+    its leg ``hung_up`` with ``phone_lost``, and the customer is not hung up on but re-INVITEd onto the dialer's own
+    media (hold audio), waiting to be offered to another operator."""
+    carrier = await Sipp("carrier_transfer", {"busy_user": "0", "busy_ms": 0, "answer_ms": 50,
+                                              "rtp_port": free_port(), "wait_ms": 60000},
+                         tmp_path, extra=["-trace_msg"]).start()
     try:
         async with with_phone(tmp_path, ("MD5",), [trunk(carrier.port)], device_ping_s=1.0,
-                              device_timeout_s=1.0) as (driver, rec, phone):
+                              device_timeout_s=1.0, hold_audio_dir=str(tmp_path)) as (driver, rec, phone):
             await until(lambda: bool(driver.registrations()))
             call = await driver.originate(Originate(number="+79120000001", answer_timeout_s=10.0))
             await until(lambda: CallEventKind.answered in rec.kinds(call))
+            await driver.play(call, "hold-music")
             await driver.connect(call, LOGIN)
             await until(lambda: CallEventKind.connected in rec.kinds(call))
+            await driver.play(call, None)  # as the engine does once connected
             await asyncio.sleep(2.5)  # in-dialog OPTIONS answered meanwhile: the call goes on
             assert rec.kinds(call)[-1] == CallEventKind.connected
             assert phone.sent(r"SIP/2\.0 200 OK") >= 2
             await phone.kill()
             killed = time.monotonic()
-            await until(lambda: rec.kinds(call)[-1] == CallEventKind.hung_up, within=10)
+            await until(lambda: any(isinstance(e, EndpointEvent) and e.phone_lost for e in rec.events), within=10)
             assert time.monotonic() - killed < 4.5  # ping interval + timeout, not minutes
-            ended = rec.calls(call)[-1]
-            assert ended.side == Side.operator and "stopped answering" in ended.cause
+            [lost] = [e for e in rec.events if isinstance(e, EndpointEvent) and e.kind.value == "hung_up"]
+            assert lost.call_id == call and lost.endpoint == LOGIN and "stopped answering" in lost.detail
+            assert not lost.offer_failed
             assert "unreachable" in rec.endpoint_kinds(LOGIN)
             [reg] = driver.registrations()
             assert not reg.reachable
-            assert await carrier.wait(10) == 0, carrier.errors()  # it got our BYE
-            assert carrier.total("BYE", "Recv") == 1
+            ours = f"m=audio {driver.settings.rtp_port_min}"
+            await until(lambda: reinvites(carrier)[-1:] == [ours])  # back on our media, not a BYE
+            assert rec.kinds(call)[-1] == CallEventKind.connected  # no hung_up: the customer is waiting
+            await until(lambda: driver._calls[call].player is not None)  # the hold audio he heard before
+            await driver.hangup(call)
+            await until(lambda: rec.kinds(call)[-1] == CallEventKind.hung_up)
+            assert rec.calls(call)[-1].side == Side.dialer
+            assert await carrier.wait(10) == 0, carrier.errors()  # re-INVITEs answered, then our BYE
     finally:
         await carrier.stop()
 

@@ -533,15 +533,16 @@ async def test_a_failed_offer_is_reported_as_such_and_the_customer_hears_ringbac
         await stop_all(carrier, deaf, refuser)
 
 
-async def test_refer_and_info_are_refused_with_405_and_the_call_stays_up(tmp_path: Path) -> None:
+async def test_info_and_a_carrier_refer_are_refused_and_the_call_stays_up(tmp_path: Path) -> None:
     """The defect: REFER and INFO were answered 200 OK and dropped (a desk phone's blind transfer then hung up and
-    lost the customer). Now: 405 with an Allow naming neither, 501 for an unknown method; the call goes on until
-    the customer's BYE."""
+    lost the customer). Now: INFO 405 with an Allow not naming it, a REFER from the carrier's side 403 (transfers are
+    taken from operators' phones: tests/telephony/sip/test_transfers.py), 501 for an unknown method; the call goes on
+    until the customer's BYE."""
     carrier = await Sipp("carrier_refer", {"rtp_port": free_port()}, tmp_path).start()
     async with running([trunk(carrier.port)]) as (driver, rec):
         call = await driver.originate(CALL)
         await until(lambda: CallEventKind.answered in rec.kinds(call))
-        assert await carrier.wait(10) == 0, carrier.errors()  # 405, 405, 501 with their Allow checked
+        assert await carrier.wait(10) == 0, carrier.errors()  # 405 with its Allow, 403 with its reason, 501
         await until(lambda: rec.kinds(call)[-1] == CallEventKind.hung_up)
         assert rec.calls(call)[-1].side == Side.customer  # the customer's BYE ended it, not the REFER
         assert forgot_everything(driver)

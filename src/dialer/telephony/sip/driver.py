@@ -21,6 +21,8 @@ answered    end         ended       a BYE from the customer, ``hangup``, ``max_c
 connecting  bridge      connected   both legs talk to each other (RFC 3725)
 connecting  back        answered    the offer failed or was withdrawn: the customer waits again
 connecting  end         ended
+connected   back        answered    ``release``, a blind ``transfer_external``, or the operator's phone lost: his
+                                    leg ends, the customer is re-INVITEd onto our media and waits on hold audio
 connected   end         ended       a BYE from either side, ``hangup``, ``max_call_s``, a missing ACK, ``close``
 ==========  ==========  ==========  ======================================================================
 
@@ -66,6 +68,7 @@ from dialer.telephony.base import (
     Originate,
     Side,
     TelephonyError,
+    TransferRequested,
     TrunkEvent,
     TrunkUnavailable,
     UnknownCall,
@@ -93,8 +96,10 @@ log = logging.getLogger(__name__)
 #: What the driver takes (the Allow header). Methods it knows but does not take are answered 405 with this Allow
 #: (RFC 3261 §8.2.1) — never 200 and dropped: a phone's blind transfer (REFER, RFC 3515) then knows it failed and
 #: keeps the customer, and DTMF by INFO (RFC 6086) is not taken for delivered. Other methods get 501.
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
-NOT_ALLOWED = frozenset({"REFER", "INFO", "NOTIFY", "SUBSCRIBE", "MESSAGE", "PUBLISH", "PRACK"})
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, REFER"
+NOT_ALLOWED = frozenset({"INFO", "NOTIFY", "SUBSCRIBE", "MESSAGE", "PUBLISH", "PRACK"})
+#: How long a phone's REFER waits for the consumer to carry out a transfer before it is declined (603).
+REFER_WAIT_S = 10.0
 
 Accounts = Callable[[str], Awaitable[DeviceAccount | None]]
 
@@ -125,6 +130,7 @@ CALL: Machine[CallState, CallInput] = Machine("SIP call", {
     (CS.connecting, CI.bridge): CS.connected,
     (CS.connecting, CI.back): CS.answered,
     (CS.connecting, CI.end): CS.ended,
+    (CS.connected, CI.back): CS.answered,
     (CS.connected, CI.end): CS.ended,
 })
 
@@ -221,6 +227,20 @@ class _Call:
     #: ``answered`` decided but not reported yet (the relay's answer, machine detection): a hang-up meanwhile
     #: reports it first, so that ``hung_up`` never comes without it.
     unreported_answer: CallEvent | None = None
+    #: A re-INVITE of the customer outside a connect flow (back onto our media); the next flow waits for it.
+    media_task: asyncio.Task[None] | None = None
+    #: The customer holds (our media, hold audio) while his operator consults another endpoint.
+    on_hold: bool = False
+    #: A consultation (``consult``): the consulted phone's leg, its endpoint, whether it answered, its flow.
+    consult: Leg | None = None
+    consult_endpoint: str | None = None
+    consult_answered: bool = False
+    consult_task: asyncio.Task[None] | None = None
+    #: An external transfer: the number, and the trunk its leg occupies while it lasts.
+    external_number: str | None = None
+    external_trunk: _Trunk | None = None
+    #: A REFER from the operator's phone: answered 202, waiting for the consumer's transfer and its outcome.
+    refer: _Refer | None = None
 
     @property
     def inbound(self) -> bool:
@@ -230,6 +250,15 @@ class _Call:
         """The call's next state by :data:`CALL`; an illegal pair raises :class:`dialer.core.fsm.IllegalTransition`."""
         self.state = CALL.next(self.state, event)
         return self.state
+
+
+@dataclass(eq=False)
+class _Refer:
+    """A phone's REFER (RFC 3515): its dialog's leg, the NOTIFYs' count, the 603 timer, whether a transfer was begun."""
+
+    leg: Leg
+    timer: Cancellable | None = None
+    taken: bool = False
 
 
 class SipTelephony:
@@ -833,13 +862,18 @@ class SipTelephony:
         """End an answered call: BYE (or CANCEL) what is still up on both legs, report ``hung_up``."""
         if call.state is CallState.ended:
             return
-        if call.connect_task is not None and call.connect_task is not asyncio.current_task():
-            call.connect_task.cancel()
+        current = asyncio.current_task()
+        for task in (call.connect_task, call.media_task, call.consult_task):
+            if task is not None and task is not current:
+                task.cancel()
         self._end_leg(call.customer)
         op = call.operator
         endpoint = call.endpoint
         if op is not None:
             self._end_leg(op)
+        if call.consult is not None:
+            self._end_leg(call.consult)
+        self._refer_done(call, 487, "Request Terminated")
         self._finish(call, CallEvent(call.id, CallEventKind.hung_up, self.clock.now(), side=side, cause=cause,
                                      endpoint=endpoint))
 
@@ -895,6 +929,9 @@ class SipTelephony:
         self._stop_player(call)
         if call.customer.ended or call.customer.final_cseq:
             self._forget_leg(call.customer)
+        self._release_external_trunk(call)
+        if call.consult_endpoint is not None:
+            self._end_consult_leg(call, event.cause)
         if call.endpoint is not None:
             if self._by_endpoint.get(call.endpoint) is call:
                 del self._by_endpoint[call.endpoint]
@@ -919,7 +956,7 @@ class SipTelephony:
             call.last_audio = audio
         elif call.state is CallState.answered:
             call.last_audio = None  # stopped while waiting: not started again by a failed offer
-        if call.state is not CallState.answered:
+        if not self._waiting(call):
             return  # audio is only sent to a customer waiting; while an operator's phone rings he hears ringback
         self._stop_player(call)
         if audio is None:
@@ -941,10 +978,15 @@ class SipTelephony:
             raise TelephonyError(f"cannot play {audio}: {err}") from err
         self._bad_audio.discard(path)
         sock = await self.rtp.socket(call.rtp_port)
-        if call.state is not CallState.answered or call.audio != audio or call.player is not None:
+        if not self._waiting(call) or call.audio != audio or call.player is not None:
             return  # connected, ended or told otherwise while the file loaded
         call.player = RtpSender(sock, (media.host, media.port), codec, encoded, clock=self.clock)
         call.player.start()
+
+    @staticmethod
+    def _waiting(call: _Call) -> bool:
+        """The customer listens to our media: waiting for an operator, or held during a consultation."""
+        return call.state is CallState.answered or (call.state is CallState.connected and call.on_hold)
 
     def _audio_path(self, audio: str) -> str:
         """A campaign's audio name → its file: absolute paths as they are, other names inside hold_audio_dir
@@ -984,8 +1026,17 @@ class SipTelephony:
     # --- connecting to an operator ------------------------------------------------------------------------
     async def connect(self, call_id: CallId, endpoint: str) -> None:
         call = self._calls.get(call_id)
-        if call is None or call.state is not CallState.answered:
+        if call is None or call.state is not CallState.answered or call.external_number is not None:
             raise UnknownCall(f"call {call_id} is not waiting for an operator")
+        binding = self._free_binding(endpoint)
+        call.move(CallInput.offer)
+        call.endpoint = endpoint
+        self._by_endpoint[endpoint] = call
+        flow = self._connect_flow1 if call.trunk.config.connect_flow != "delayed_offer" else self._connect_delayed
+        call.connect_task = asyncio.get_running_loop().create_task(self._connect(call, binding, flow),
+                                                                   name=f"sip connect {call_id}")
+
+    def _free_binding(self, endpoint: str) -> _Binding:
         binding = self.registrar.binding(endpoint)
         if binding is None:
             raise EndpointUnavailable(f"endpoint {endpoint} is not registered")
@@ -994,14 +1045,9 @@ class SipTelephony:
         busy = self._by_endpoint.get(endpoint)
         if busy is not None:
             raise EndpointUnavailable(f"endpoint {endpoint} is busy with call {busy.id}")
-        call.move(CallInput.offer)
-        call.endpoint = endpoint
-        self._by_endpoint[endpoint] = call
-        flow = self._connect_flow1 if call.trunk.config.connect_flow != "delayed_offer" else self._connect_delayed
-        call.connect_task = asyncio.get_running_loop().create_task(self._connect(call, binding, flow),
-                                                                   name=f"sip connect {call_id}")
+        return binding
 
-    def _operator_leg(self, call: _Call, binding: _Binding) -> Leg:
+    def _operator_leg(self, call: _Call, binding: _Binding, *, consult: bool = False) -> Leg:
         reg = binding.registration
         number = call.request.number
         peer = self.registrar.route_to(binding)
@@ -1013,7 +1059,10 @@ class SipTelephony:
                       peer=peer, contact=contact, via_host=host, via_port=port, role="operator",
                       origin_host=host, fixed_peer=True)
         leg.route = list(binding.path)
-        call.operator = leg
+        if consult:
+            call.consult = leg
+        else:
+            call.operator = leg
         self._legs[leg.call_id] = (call, leg)
         return leg
 
@@ -1083,7 +1132,8 @@ class SipTelephony:
     async def _connect(self, call: _Call, binding: _Binding,
                        flow: Callable[[_Call, _Binding], Awaitable[str | None]]) -> None:
         try:
-            failure = await flow(call, binding)
+            await self._media_settled(call)
+            failure = await flow(call, binding) if call.state is CallState.connecting else None
         except asyncio.CancelledError:
             raise
         except MediaRelayError as err:
@@ -1207,7 +1257,7 @@ class SipTelephony:
         self._emit(CallEvent(call.id, CallEventKind.connected, self.clock.now(), endpoint=call.endpoint))
         if op.ended:
             self._teardown(call, Side.operator, "operator hung up")
-        elif self.settings.device_ping_s > 0:
+        elif self.settings.device_ping_s > 0 and op.role == "operator":
             call.keepalive = self.clock.call_later(self.settings.device_ping_s, self._keepalive, call, op)
 
     def _keepalive(self, call: _Call, op: Leg) -> None:
@@ -1252,11 +1302,504 @@ class SipTelephony:
         self.layer.send_request(request, self._hop(op), answered, silent)
 
     def _phone_lost(self, call: _Call, cause: str, *, unreachable: bool) -> None:
-        """The operator's phone is gone mid-call: end the call on both legs (the customer gets a BYE, not dead air)."""
-        log.warning("call %s: %s; ending the call", call.id, cause)
+        """The operator's phone is gone mid-call: the customer is rescued, not hung up on — his leg is re-INVITEd onto
+        our media (hold audio), the phone's leg ended, and its ``hung_up`` says ``phone_lost`` so that the engine
+        offers him to another operator at once. A silent phone is reported unreachable first."""
+        log.warning("call %s: %s; the customer waits for another operator", call.id, cause)
         if unreachable and call.endpoint is not None:
             self.registrar.mark_unreachable(call.endpoint, cause)
-        self._teardown(call, Side.operator, cause)
+        self._back_to_waiting(call, cause, phone_lost=True)
+
+    # --- back to waiting, transfers -----------------------------------------------------------------------
+    def _back_to_waiting(self, call: _Call, detail: str, *, phone_lost: bool = False,
+                         refer_status: tuple[int, str] | None = (200, "OK")) -> None:
+        """End the operator's leg of a connected call (``hung_up`` of his endpoint with ``detail``) and put the
+        customer back onto our media: a re-INVITE with our description (through the relay when anchored), then the
+        hold audio he heard before. A phone's pending REFER hears ``refer_status`` first (None: it stays pending,
+        its leg kept up until the outcome is known — the transfer it asked for goes on)."""
+        if call.keepalive is not None:
+            call.keepalive.cancel()
+            call.keepalive = None
+        if call.consult is not None or call.consult_endpoint is not None:
+            self._end_consult_leg(call, detail)
+        op, endpoint = call.operator, call.endpoint
+        refer = call.refer
+        if refer is not None and refer.leg is op and refer_status is not None:
+            self._refer_done(call, *refer_status)
+        if op is not None and not (refer is not None and refer.leg is op and refer_status is None):
+            self._end_leg(op)
+        call.operator, call.endpoint, call.endpoint_answered, call.on_hold = None, None, False, False
+        if endpoint is not None:
+            if self._by_endpoint.get(endpoint) is call:
+                del self._by_endpoint[endpoint]
+            self._emit(EndpointEvent(endpoint, EndpointEventKind.hung_up, self.clock.now(), detail=detail,
+                                     call_id=call.id, phone_lost=phone_lost))
+        self._release_external_trunk(call)
+        call.move(CallInput.back)
+        self._hold_customer(call, then_play=True)
+
+    def _hold_customer(self, call: _Call, *, then_play: bool) -> None:
+        """Re-INVITE the customer onto our media in the background (``media_task``; flows wait for it)."""
+        previous = call.media_task
+
+        async def hold() -> None:
+            if previous is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(previous)
+            failure = await self._reinvite_to_us(call)
+            if call.media_task is task:
+                call.media_task = None
+            if failure is not None:
+                if call.state is not CallState.ended:
+                    log.warning("call %s: %s; hanging up", call.id, failure)
+                    self._teardown(call, Side.dialer, failure)
+                return
+            if then_play:
+                await self._hold_again(call)
+            elif call.on_hold and call.audio is None and call.last_audio is not None:
+                with contextlib.suppress(TelephonyError, UnknownCall):
+                    await self.play(call.id, call.last_audio)
+
+        task = asyncio.get_running_loop().create_task(_run(hold()), name=f"sip hold {call.id}")
+        call.media_task = task
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reinvite_to_us(self, call: _Call) -> str | None:
+        """The customer's leg re-INVITEd with our own media; None when done, else why it failed."""
+        cust = call.customer
+        if cust.ended or call.state is CallState.ended:
+            return None
+        try:
+            ours = sdp.offer(cust.origin, self._host, call.rtp_port)
+            cust.local_sdp = sdp.with_origin(await self._relay(call, "offer", ours, offerer=DIALER_TAG), cust.origin)
+            resp = await self._invite_wait(cust, cust.local_sdp, [("User-Agent", self.settings.user_agent)])
+            if call.state is CallState.ended or cust.ended:
+                return None
+            if resp is None or (resp.status or 0) >= 300 or not resp.body:
+                if resp is not None and (resp.status or 0) < 300:
+                    self._ack(cust, b"")
+                detail = "no answer" if resp is None else f"{resp.status} {resp.reason}"
+                return f"the customer could not be put back on hold audio: the re-INVITE got {detail}"
+            cust.confirm(resp)
+            self._ack(cust, b"")
+            if call.anchored:
+                call.relay_sdp = await self._relay(call, "answer", resp.body, offerer=DIALER_TAG)
+        except MediaRelayError as err:
+            return str(err)
+        return None
+
+    async def _media_settled(self, call: _Call) -> None:
+        """Wait for a re-INVITE of the customer in progress (a flow must not cross it: 491)."""
+        task = call.media_task
+        if task is not None and task is not asyncio.current_task():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
+
+    async def _join(self, call: _Call, first: Leg, second: Leg) -> str | None:
+        """Make ``first`` and ``second`` (both confirmed) talk to each other by 3PCC: a re-INVITE of ``first`` without
+        SDP draws its offer, which re-INVITEs ``second``; the answer goes back to ``first`` in its ACK. SDP bound to
+        or from the customer passes the relay. None when done, else why not (both legs are left consistent)."""
+        cust = call.customer
+        resp_a = await self._invite_wait(first, b"", [("User-Agent", self.settings.user_agent)])
+        if call.state is CallState.ended:
+            return "the call ended"
+        if resp_a is None or (resp_a.status or 0) >= 300 or not resp_a.body:
+            if resp_a is not None and (resp_a.status or 0) < 300:
+                first.confirm(resp_a)
+                self._ack(first, sdp.with_origin(first.local_sdp, first.origin) if first.local_sdp else b"")
+            detail = "no answer" if resp_a is None else f"{resp_a.status} {resp_a.reason}"
+            return f"the re-INVITE got {detail}"
+        first.confirm(resp_a)
+        offer = resp_a.body
+        if second is cust:
+            offer = await self._relay(call, "offer", offer, offerer=DIALER_TAG)
+        elif first is cust:
+            offer = await self._relay(call, "offer", offer, offerer=CUSTOMER_TAG)
+        second.local_sdp = sdp.with_origin(offer, second.origin)
+        resp_b = await self._invite_wait(second, second.local_sdp, [("User-Agent", self.settings.user_agent)])
+        if call.state is CallState.ended:
+            return "the call ended"
+        if resp_b is None or (resp_b.status or 0) >= 300 or not resp_b.body:
+            if resp_b is not None and (resp_b.status or 0) < 300:
+                second.confirm(resp_b)
+                self._ack(second, b"")
+            # ``first`` gets back what it had: our last description for it
+            self._ack(first, sdp.with_origin(first.local_sdp, first.origin) if first.local_sdp else b"")
+            detail = "no answer" if resp_b is None else f"{resp_b.status} {resp_b.reason}"
+            return f"the re-INVITE got {detail}"
+        second.confirm(resp_b)
+        self._ack(second, b"")
+        answer = resp_b.body
+        if second is cust:
+            answer = await self._relay(call, "answer", answer, offerer=DIALER_TAG)
+        elif first is cust:
+            answer = await self._relay(call, "answer", answer, offerer=CUSTOMER_TAG)
+        first.local_sdp = sdp.with_origin(answer, first.origin)
+        self._ack(first, first.local_sdp)
+        return None
+
+    def _connected_call(self, call_id: CallId) -> _Call:
+        call = self._calls.get(call_id)
+        if call is None or call.state is not CallState.connected or call.operator is None:
+            raise UnknownCall(f"call {call_id} is not connected")
+        return call
+
+    def _take_refer(self, call: _Call) -> None:
+        """The consumer carries out a transfer: a phone's pending REFER is no longer declined by its timer."""
+        refer = call.refer
+        if refer is not None and not refer.taken:
+            refer.taken = True
+            if refer.timer is not None:
+                refer.timer.cancel()
+
+    async def release(self, call_id: CallId) -> None:
+        """Blind transfer, first step: the operator's leg ends (``hung_up`` detail "released") and the customer waits
+        again on hold audio. A phone's pending REFER hears 200 (its customer is handed on). Raises UnknownCall."""
+        call = self._connected_call(call_id)
+        self._take_refer(call)
+        self._back_to_waiting(call, "released")
+
+    async def consult(self, call_id: CallId, endpoint: str) -> None:
+        """Attended transfer: the customer is put on our media (hold audio) and ``endpoint`` rung; when it answers,
+        the operator's phone is re-INVITEd to talk to it. Raises UnknownCall, EndpointUnavailable."""
+        call = self._connected_call(call_id)
+        if call.consult_endpoint is not None or call.endpoint is None or call.endpoint.startswith("external:"):
+            raise UnknownCall(f"call {call_id} cannot consult now (a consultation is on, or no operator's phone)")
+        binding = self._free_binding(endpoint)
+        self._take_refer(call)
+        call.consult_endpoint, call.consult_answered, call.on_hold = endpoint, False, True
+        self._by_endpoint[endpoint] = call
+        if call.keepalive is not None:
+            call.keepalive.cancel()
+            call.keepalive = None
+        self._hold_customer(call, then_play=False)
+        call.consult_task = asyncio.get_running_loop().create_task(self._consult_flow(call, binding),
+                                                                   name=f"sip consult {call_id}")
+
+    async def _consult_flow(self, call: _Call, binding: _Binding) -> None:
+        endpoint = call.consult_endpoint
+        assert endpoint is not None
+        try:
+            await self._media_settled(call)
+            if call.state is not CallState.connected or call.consult_endpoint != endpoint:
+                return
+            op = call.operator
+            assert op is not None
+            second = self._operator_leg(call, binding, consult=True)
+
+            def ringing(resp: Message) -> None:
+                if resp.status in (180, 183) and call.consult is second:
+                    self._emit(EndpointEvent(endpoint, EndpointEventKind.ringing, self.clock.now(), call_id=call.id))
+
+            resp = await self._invite_wait(second, b"", self._operator_headers(binding), ringing,
+                                           self.settings.operator_answer_timeout_s, self.settings.device_timeout_s)
+            if call.consult is not second:
+                return
+            if resp is None or (resp.status or 0) >= 300 or not resp.body:
+                if resp is not None and (resp.status or 0) < 300:
+                    second.confirm(resp)
+                    self._ack(second, b"")
+                detail = (self._no_answer_consult(endpoint, second) if resp is None
+                          else f"{resp.status} {resp.reason}" if (resp.status or 0) >= 300
+                          else "the phone answered without an SDP offer")
+                await self._consult_over(call, detail, failed=True)
+                return
+            second.confirm(resp)
+            self._emit(EndpointEvent(endpoint, EndpointEventKind.answered, self.clock.now(), call_id=call.id))
+            # the first operator's phone takes the consulted phone's offer; its answer goes back in the ACK
+            op.local_sdp = sdp.with_origin(resp.body, op.origin)
+            resp_op = await self._invite_wait(op, op.local_sdp, [("User-Agent", self.settings.user_agent)])
+            if call.consult is not second or call.state is not CallState.connected:
+                self._ack(second, b"")
+                return
+            if resp_op is None or (resp_op.status or 0) >= 300 or not resp_op.body:
+                if resp_op is not None and (resp_op.status or 0) < 300:
+                    self._ack(op, b"")
+                self._ack(second, b"")
+                detail = "no answer" if resp_op is None else f"{resp_op.status} {resp_op.reason}"
+                await self._consult_over(call, f"the operator's phone refused the re-INVITE: {detail}", failed=True)
+                return
+            op.confirm(resp_op)
+            self._ack(op, b"")
+            second.local_sdp = resp_op.body
+            self._ack(second, resp_op.body)
+            call.consult_answered = True
+        except MediaRelayError as err:
+            self._teardown(call, Side.dialer, str(err))
+        finally:
+            if call.consult_task is asyncio.current_task():
+                call.consult_task = None
+
+    def _no_answer_consult(self, endpoint: str, leg: Leg) -> str:
+        if leg.provisional:
+            return "the phone did not answer"
+        detail = f"the phone does not respond (nothing within {self.settings.device_timeout_s:g} s)"
+        self.registrar.mark_unreachable(endpoint, detail)
+        return detail
+
+    def _end_consult_leg(self, call: _Call, detail: str, *, failed: bool = False) -> None:
+        """End the consulted phone's leg and report its ``hung_up``."""
+        leg, endpoint = call.consult, call.consult_endpoint
+        task = call.consult_task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        call.consult, call.consult_endpoint, call.consult_answered, call.consult_task = None, None, False, None
+        if leg is not None:
+            self._end_leg(leg)
+        if endpoint is not None:
+            if self._by_endpoint.get(endpoint) is call:
+                del self._by_endpoint[endpoint]
+            self._emit(EndpointEvent(endpoint, EndpointEventKind.hung_up, self.clock.now(), detail=detail,
+                                     call_id=call.id, offer_failed=failed))
+
+    async def _consult_over(self, call: _Call, detail: str, *, failed: bool) -> None:
+        """The consultation ends (cancelled or failed): the consulted leg ends and the first operator talks to the
+        customer again (his phone's offer re-INVITEs the customer). A phone's REFER hears 503."""
+        self._end_consult_leg(call, detail, failed=failed)
+        if call.refer is not None and call.refer.taken:
+            self._refer_done(call, 503, "Service Unavailable")
+        await self._media_settled(call)
+        op = call.operator
+        if call.state is not CallState.connected or op is None:
+            return
+        self._stop_player(call)
+        call.on_hold = False
+        failure = await self._join(call, op, call.customer)
+        if failure is not None and call.state is CallState.connected:
+            self._teardown(call, Side.dialer, f"the operator could not be reconnected after a consultation: {failure}")
+            return
+        if call.state is CallState.connected and self.settings.device_ping_s > 0 and call.keepalive is None:
+            call.keepalive = self.clock.call_later(self.settings.device_ping_s, self._keepalive, call, op)
+
+    async def complete(self, call_id: CallId) -> None:
+        """The consulted phone takes the customer: its offer re-INVITEs the customer (hold audio stops), the first
+        operator's leg ends (``hung_up`` detail "transferred"), then ``connected`` with the new endpoint. A phone's
+        REFER hears 200 first. Raises UnknownCall when no consultation is answered."""
+        call = self._connected_call(call_id)
+        if call.consult is None or not call.consult_answered or call.consult_endpoint is None:
+            raise UnknownCall(f"call {call_id} has no answered consultation")
+        second, endpoint = call.consult, call.consult_endpoint
+        call.consult_task = asyncio.get_running_loop().create_task(self._complete_flow(call, second, endpoint),
+                                                                   name=f"sip complete {call_id}")
+
+    async def _complete_flow(self, call: _Call, second: Leg, endpoint: str) -> None:
+        try:
+            await self._media_settled(call)
+            if call.consult is not second or call.state is not CallState.connected:
+                return
+            self._stop_player(call)
+            failure = await self._join(call, second, call.customer)
+            if call.state is not CallState.connected:
+                return
+            if failure is not None:
+                await self._consult_over(call, f"the transfer failed: {failure}", failed=True)
+                return
+            first, first_endpoint = call.operator, call.endpoint
+            self._refer_done(call, 200, "OK")
+            if first is not None:
+                self._end_leg(first)
+            if first_endpoint is not None:
+                if self._by_endpoint.get(first_endpoint) is call:
+                    del self._by_endpoint[first_endpoint]
+                self._emit(EndpointEvent(first_endpoint, EndpointEventKind.hung_up, self.clock.now(),
+                                         detail="transferred", call_id=call.id))
+            call.operator, call.endpoint, call.on_hold = second, endpoint, False
+            call.consult, call.consult_endpoint, call.consult_answered = None, None, False
+            self._emit(CallEvent(call.id, CallEventKind.connected, self.clock.now(), endpoint=endpoint))
+            if second.ended:
+                self._teardown(call, Side.operator, "operator hung up")
+            elif self.settings.device_ping_s > 0:
+                call.keepalive = self.clock.call_later(self.settings.device_ping_s, self._keepalive, call, second)
+        except MediaRelayError as err:
+            self._teardown(call, Side.dialer, str(err))
+        finally:
+            if call.consult_task is asyncio.current_task():
+                call.consult_task = None
+
+    async def cancel_consult(self, call_id: CallId) -> None:
+        """End a consultation, ringing or answered: the consulted leg ends (``hung_up``) and the first operator talks
+        to the customer again. Raises UnknownCall when there is none."""
+        call = self._connected_call(call_id)
+        if call.consult_endpoint is None:
+            raise UnknownCall(f"call {call_id} has no consultation")
+        await self._consult_over(call, "consultation cancelled", failed=False)
+
+    async def transfer_external(self, call_id: CallId, number: str, caller_id: str | None = None) -> None:
+        """Blind transfer to ``number`` through a trunk that is up (chosen as for ``originate``): the operator's leg
+        ends at once (``hung_up`` detail "transferred"), the customer holds on our media while the number rings (an
+        INVITE without SDP); when it answers, its offer re-INVITEs the customer and the customer's answer goes back
+        in the ACK — ``connected`` with ``external:<number>``. If it does not answer, ``external:<number>`` is reported
+        ``hung_up`` with ``offer_failed`` and the customer waits again. A phone's REFER hears the outcome (200 or the
+        failure's status). Raises UnknownCall, TrunkUnavailable, TelephonyError (not an E.164 number)."""
+        call = self._calls.get(call_id)
+        if (call is None or call.state not in (CallState.answered, CallState.connected)
+                or call.external_number is not None or call.consult_endpoint is not None
+                or (call.state is CallState.answered and call.media_task is None and call.connect_task is not None)):
+            raise UnknownCall(f"call {call_id} is neither connected nor waiting")
+        if not number.startswith("+") or not number[1:].isdigit() or len(number) < 4:
+            raise TelephonyError(f"{number!r} is not an E.164 number")
+        request = Originate(number=number, caller_id=caller_id or call.request.caller_id,
+                            answer_timeout_s=call.request.answer_timeout_s,
+                            variables={k: v for k, v in call.request.variables.items() if k == "trunk_id"})
+        trunk = self._pick_trunk(request)
+        trunk.calls += 1
+        call.external_trunk, call.external_number = trunk, number
+        if call.state is CallState.connected:
+            self._take_refer(call)
+            self._back_to_waiting(call, "transferred", refer_status=None)
+        else:
+            self._stop_player(call)
+            await self._hold_again(call)
+        call.connect_task = asyncio.get_running_loop().create_task(self._external_flow(call, trunk, request),
+                                                                   name=f"sip external {call_id}")
+
+    def _release_external_trunk(self, call: _Call) -> None:
+        trunk, call.external_trunk = call.external_trunk, None
+        if trunk is not None:
+            trunk.calls -= 1
+
+    async def _external_flow(self, call: _Call, trunk: _Trunk, request: Originate) -> None:
+        number = request.number
+        endpoint = f"external:{number}"
+        try:
+            failure = await self._dial_external(call, trunk, request, endpoint)
+        except MediaRelayError as err:
+            self._teardown(call, Side.dialer, str(err))
+            return
+        finally:
+            if call.connect_task is asyncio.current_task():
+                call.connect_task = None
+        if failure is None or call.state is CallState.ended:
+            return
+        code, reason, detail = failure
+        log.info("call %s: the transfer to %s failed: %s", call.id, number, detail)
+        self._refer_done(call, code, reason)
+        self._stop_player(call)
+        op = call.operator
+        if op is not None and op.role == "external":
+            self._end_leg(op)
+            call.operator = None
+        call.endpoint, call.external_number, call.endpoint_answered = None, None, False
+        self._release_external_trunk(call)
+        self._emit(EndpointEvent(endpoint, EndpointEventKind.hung_up, self.clock.now(), detail=detail,
+                                 call_id=call.id, offer_failed=True))
+        if call.state is CallState.connecting:
+            call.move(CallInput.back)
+        await self._hold_again(call)
+
+    async def _dial_external(self, call: _Call, trunk: _Trunk, request: Originate,
+                             endpoint: str) -> tuple[int, str, str] | None:
+        """The external party's INVITE (no SDP) and the 3PCC that connects it; None when connected, else the
+        (status, reason) a REFER hears and why it failed."""
+        await self._media_settled(call)
+        if call.state is not CallState.answered:
+            return None
+        cfg = trunk.config
+        assert trunk.peer is not None
+        host, port = self.local_address(trunk.peer.transport)
+        number = request.number.removeprefix("+") if cfg.strip_plus else request.number
+        caller = request.caller_id or cfg.caller_id or "anonymous"
+        if cfg.strip_plus:
+            caller = caller.removeprefix("+")
+        tparams = {"transport": trunk.peer.transport} if trunk.peer.reliable else {}
+        leg = Leg.new(call_id=f"{uuid.uuid4().hex}@{host}",
+                      local=Address(Uri("sip", caller, cfg.from_domain or cfg.host)),
+                      remote=Address(Uri("sip", cfg.dial_prefix + number, cfg.host)),
+                      target=Uri("sip", cfg.dial_prefix + number, cfg.host, trunk.peer.port, dict(tparams)),
+                      peer=trunk.peer, contact=self._contact(trunk.peer), via_host=host, via_port=port,
+                      role="external", origin_host=host, credentials=trunk.credentials)
+        self._legs[leg.call_id] = (call, leg)
+        call.move(CallInput.offer)
+        call.operator, call.endpoint = leg, endpoint
+        resp = await self._invite_wait(leg, b"", [("User-Agent", self.settings.user_agent), ("Allow", ALLOW)],
+                                       None, request.answer_timeout_s)
+        if call.state is not CallState.connecting:
+            return None
+        if resp is None:
+            return 408, "Request Timeout", f"no answer within {request.answer_timeout_s:g} s"
+        code = resp.status or 0
+        if code >= 300:
+            leg.fire(DialogEvent.rejected)
+            self._forget_leg(leg)
+            return code, resp.reason, f"{code} {resp.reason}".strip()
+        leg.confirm(resp)
+        if not resp.body:
+            self._ack(leg, b"")
+            return 488, "Not Acceptable Here", "the external party answered without an SDP offer"
+        self._stop_player(call)
+        cust = call.customer
+        cust.local_sdp = sdp.with_origin(await self._relay(call, "offer", resp.body, offerer=DIALER_TAG), cust.origin)
+        resp_c = await self._invite_wait(cust, cust.local_sdp, [("User-Agent", self.settings.user_agent)])
+        if call.state is not CallState.connecting:
+            return None
+        if resp_c is None or (resp_c.status or 0) >= 300 or not resp_c.body:
+            if resp_c is not None and (resp_c.status or 0) < 300:
+                self._ack(cust, b"")
+            detail = "no answer" if resp_c is None else f"{resp_c.status} {resp_c.reason}"
+            return 503, "Service Unavailable", f"the carrier refused the re-INVITE: {detail}"
+        cust.confirm(resp_c)
+        self._ack(cust, b"")
+        leg.local_sdp = await self._relay(call, "answer", resp_c.body, offerer=DIALER_TAG)
+        self._ack(leg, leg.local_sdp)
+        call.external_number = None
+        self._refer_done(call, 200, "OK")
+        self._connected_unless_gone(call, leg)
+        return None
+
+    # --- a phone's own transfer (REFER, RFC 3515) ------------------------------------------------------------
+    def _on_refer(self, call: _Call, leg: Leg, msg: Message, tx: ServerTransaction) -> None:
+        """202 and ``TransferRequested`` for a blind REFER from the phone of a connected call; anything else is
+        refused with its reason (never 200 and dropped)."""
+        refer_to = msg.get("Refer-To") or msg.get("r") or ""
+        if leg.role != "operator" or leg is not call.operator or call.state is not CallState.connected:
+            tx.respond(msg.response(403, "Transfers are taken from a connected operator's phone only"))
+            return
+        if "replaces" in refer_to.lower():
+            tx.respond(msg.response(501, "Attended transfer by the phone (Replaces) is not supported"))
+            return
+        if call.refer is not None or call.consult_endpoint is not None:
+            tx.respond(msg.response(491, "A transfer of this call is in progress"))
+            return
+        try:
+            target = Address.parse(refer_to).uri.user or ""
+        except (ParseError, ValueError):
+            target = ""
+        if not target:
+            tx.respond(msg.response(400, "Refer-To names no user"))
+            return
+        tx.respond(msg.response(202, headers=[("Contact", leg.contact)]))
+        refer = call.refer = _Refer(leg)
+        self._notify(leg, 100, "Trying", final=False)
+        refer.timer = self.clock.call_later(REFER_WAIT_S, self._refer_expired, call, refer)
+        assert call.endpoint is not None
+        self._emit(TransferRequested(call.id, call.endpoint, target, self.clock.now()))
+
+    def _refer_expired(self, call: _Call, refer: _Refer) -> None:
+        if call.refer is refer and not refer.taken:
+            self._refer_done(call, 603, "Declined")
+
+    def _refer_done(self, call: _Call, code: int, reason: str) -> None:
+        """The final NOTIFY of a phone's REFER; its leg, if no longer the call's, is ended after it."""
+        refer, call.refer = call.refer, None
+        if refer is None:
+            return
+        if refer.timer is not None:
+            refer.timer.cancel()
+        if refer.leg.ended:
+            return
+        self._notify(refer.leg, code, reason, final=True)
+        if refer.leg is not call.operator and refer.leg is not call.consult:
+            self._end_leg(refer.leg)
+
+    def _notify(self, leg: Leg, code: int, reason: str, *, final: bool) -> None:
+        state = "terminated;reason=noresource" if final else "active;expires=60"
+        body = f"SIP/2.0 {code} {reason}\r\n".encode()
+        request = leg.request("NOTIFY", headers=[("Event", "refer"), ("Subscription-State", state),
+                                                 ("User-Agent", self.settings.user_agent),
+                                                 ("Content-Type", "message/sipfrag;version=2.0")])
+        request = Message.request("NOTIFY", request.uri or "", list(request.headers), body)
+        self.layer.send_request(request, self._hop(leg), lambda r: None, lambda: None)
 
     async def _connect_flow1(self, call: _Call, binding: _Binding) -> str | None:
         """RFC 3725 flow I: INVITE the phone without SDP; its offer re-INVITEs the customer; the customer's
@@ -1478,7 +2021,7 @@ class SipTelephony:
             self.registrar.handle(msg, peer, tx)
             return
         entry = self._legs.get(msg.call_id)
-        if method not in ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "UPDATE"):
+        if method not in ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "UPDATE", "REFER"):
             status = 405 if method in NOT_ALLOWED else 501
             to_tag = None if ";tag=" in (msg.get("To") or "") else new_tag()
             tx.respond(msg.response(status, to_tag=to_tag, headers=[("Allow", ALLOW)]))
@@ -1493,6 +2036,8 @@ class SipTelephony:
                     tx.respond(msg.response(403, "Inbound calls are not taken here", to_tag=new_tag()))
                 else:
                     self._incoming(msg, peer, tx, trunk)
+            elif method == "REFER":
+                tx.respond(msg.response(403, "A transfer needs a connected call", to_tag=new_tag()))
             elif method != "ACK":
                 tx.respond(msg.response(481))
             return
@@ -1502,6 +2047,8 @@ class SipTelephony:
         if method == "BYE":
             tx.respond(msg.response(200))
             self._remote_bye(call, leg, msg)
+        elif method == "REFER":
+            self._on_refer(call, leg, msg, tx)
         elif method in ("INVITE", "UPDATE"):
             if leg.reinviting:
                 tx.respond(msg.response(491))
@@ -1528,6 +2075,20 @@ class SipTelephony:
         leg.fire(DialogEvent.bye)
         self._forget_leg(leg)
         reason = msg.get("Reason") or ""
+        if call.refer is not None and leg is call.refer.leg and leg is not call.operator:
+            call.refer = None  # the phone that asked for the transfer left before its outcome
+            return
+        if leg is call.consult:
+            if call.state is CallState.connected:
+                self._spawn(self._consult_over(call, reason or "the consulted operator hung up", failed=False),
+                            f"sip consult over {call.id}")
+            return
+        if leg is not call.customer and leg is not call.operator:
+            return  # a leg the call no longer uses
+        if leg is call.operator and call.consult_endpoint is not None and call.state is CallState.connected:
+            # the consulting operator hung up: the customer waits again (the engine offers him on)
+            self._back_to_waiting(call, reason or "operator hung up during a consultation")
+            return
         if leg is call.customer:
             if call.state is CallState.ringing and call.inbound:
                 self._teardown(call, Side.customer, reason or "the caller hung up")
