@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dialer.models.enums import DialMode
 from dialer.reports import service
 from dialer.reports.clickhouse import copier
-from dialer.reports.clickhouse.client import Clickhouse, Embedded
+from dialer.reports.clickhouse.client import Clickhouse, Embedded, Server
 from dialer.reports.clickhouse.queries import Reader
 from dialer.reports.period import Period, ReportFilter
 from tests.engine.engine_world import NOW, Harness, engine_world, scenario
@@ -119,6 +119,22 @@ async def test_copy_through_the_outbox_answers_as_postgresql(sessionmaker: async
     rows = await ch.rows(f"SELECT count() FROM {ch.table('attempts')} FINAL")
     async with sessionmaker() as session:
         assert rows[0][0] == await session.scalar(text("SELECT count(*) FROM attempts WHERE state = 'done'"))
+
+
+async def test_clickhouse_connect_runs_the_same_sql(sessionmaker: async_sessionmaker[AsyncSession],
+                                                    chdb: Embedded) -> None:
+    """The server driver (clickhouse-connect, as for DIALER_CLICKHOUSE_URL) creates, fills and reads the copy with the
+    same SQL text; here it reaches the test's own ClickHouse engine through clickhouse-connect's chdb DSN."""
+    ch = Clickhouse(Server(f"chdb://{chdb.path}"), f"s_{uuid.uuid4().hex[:12]}")
+    try:
+        await copier.start(sessionmaker, ch)
+        day = await make_day(sessionmaker)
+        await add_inbound(sessionmaker, day)
+        assert await copier.copy_all(sessionmaker, ch) >= 20
+        for f in filters(date(2026, 3, 4))[:2]:
+            await assert_same(sessionmaker, ch, f)
+    finally:
+        await ch.command(f"DROP DATABASE IF EXISTS {ch.database}")
 
 
 async def test_off_removes_the_triggers_and_a_failure_is_shown(sessionmaker: async_sessionmaker[AsyncSession],

@@ -75,6 +75,7 @@ class Embedded:
 
         path.mkdir(parents=True, exist_ok=True)
         key = str(path.resolve())
+        self.path = key
         with self._guard:
             if key not in self._sessions:
                 self._sessions[key] = chs.Session(key)
@@ -109,7 +110,7 @@ class Embedded:
 
 
 class Server:
-    """A ClickHouse server or cluster over HTTP(S)."""
+    """A ClickHouse server or cluster over HTTP(S) (or any DSN clickhouse-connect takes, ``chdb:///path`` too)."""
 
     def __init__(self, url: str) -> None:
         import clickhouse_connect
