@@ -164,6 +164,19 @@ class DriverContract:
             assert answered and answered[0].answered_by == AnsweredBy.machine
             await driver.hangup(call)
 
+    async def test_machine_message_is_left_and_the_dialer_hangs_up(self, harness: Any) -> None:
+        async with recording(harness, "machine") as (driver, rec):
+            call = await driver.originate(Originate(number=CALL.number, caller_id=CALL.caller_id,
+                                                    answer_timeout_s=5.0, detect_machine=True,
+                                                    machine_message="callback-message"))
+            await harness.advance(15.0)
+            events = rec.calls(call)
+            answered = [e for e in events if e.kind == CallEventKind.answered]
+            assert answered and answered[0].answered_by == AnsweredBy.machine
+            last = events[-1]
+            assert last.kind == CallEventKind.hung_up and last.side == Side.dialer
+            assert last.cause == "machine message left"
+
     async def test_errors(self, harness: Any) -> None:
         async with recording(harness, "answer") as (driver, _rec):
             with pytest.raises(UnknownCall):
@@ -382,16 +395,3 @@ class TransferContract:
                 with pytest.raises(UnknownCall):
                     await attempt
             await driver.hangup(call)
-
-    async def test_machine_message_is_left_and_the_dialer_hangs_up(self, harness: Any) -> None:
-        async with recording(harness, "machine") as (driver, rec):
-            call = await driver.originate(Originate(number=CALL.number, caller_id=CALL.caller_id,
-                                                    answer_timeout_s=5.0, detect_machine=True,
-                                                    machine_message="message"))
-            await harness.advance(15.0)
-            events = rec.calls(call)
-            answered = [e for e in events if e.kind == CallEventKind.answered]
-            assert answered and answered[0].answered_by == AnsweredBy.machine
-            last = events[-1]
-            assert last.kind == CallEventKind.hung_up and last.side == Side.dialer
-            assert last.cause == "machine message left"

@@ -100,7 +100,7 @@ class SipHarness:
             params = answer_params(**params)
         carrier = await Sipp(template, params, self.workdir).start()
         phone = await Sipp("phone_answer", phone_params(), self.workdir).start()
-        driver = SipTelephony(settings(), [trunk(carrier.port)], accounts)
+        driver = SipTelephony(settings(hold_audio_dir=str(self.workdir)), [trunk(carrier.port)], accounts)
         await driver.start()
         try:
             await register_phone(driver, self.workdir, phone.port)

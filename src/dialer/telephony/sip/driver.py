@@ -47,7 +47,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import dns.asyncresolver
@@ -55,6 +55,7 @@ import dns.asyncresolver
 import dialer.telephony.sip.sdp as sdp
 from dialer.core.clock import Cancellable, Clock, SystemClock, wait_for
 from dialer.core.fsm import Machine
+from dialer.media.amd import AmdConfig, AmdDecision, AmdDetector, AmdResult
 from dialer.telephony.base import (
     AnsweredBy,
     CallEvent,
@@ -81,7 +82,7 @@ from dialer.telephony.sip.holdaudio import ensure_default_hold_audio, ensure_def
 from dialer.telephony.sip.message import Address, Message, ParseError, Uri, new_tag
 from dialer.telephony.sip.registrar import Registrar, Registration, _Binding
 from dialer.telephony.sip.resolve import ResolveError, Target, make_resolver, resolve
-from dialer.telephony.sip.rtp import AudioError, RtpPorts, RtpSender, load_audio
+from dialer.telephony.sip.rtp import PT_PCMA, PT_PCMU, AudioError, RtpPorts, RtpSender, decode_g711, load_audio
 from dialer.telephony.sip.transaction import (
     InviteServerTransaction,
     ServerTransaction,
@@ -100,6 +101,8 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, REFER"
 NOT_ALLOWED = frozenset({"INFO", "NOTIFY", "SUBSCRIBE", "MESSAGE", "PUBLISH", "PRACK"})
 #: How long a phone's REFER waits for the consumer to carry out a transfer before it is declined (603).
 REFER_WAIT_S = 10.0
+#: After the detector said "machine": the longest wait for the greeting's end (a silence) before the message plays.
+GREETING_END_WAIT_S = 30.0
 
 Accounts = Callable[[str], Awaitable[DeviceAccount | None]]
 
@@ -241,6 +244,9 @@ class _Call:
     external_trunk: _Trunk | None = None
     #: A REFER from the operator's phone: answered 202, waiting for the consumer's transfer and its outcome.
     refer: _Refer | None = None
+    #: What runs between the customer's 2xx and ``answered`` (the relay's answer, machine detection, a message left
+    #: on a machine); cancelled when the call ends.
+    answer_task: asyncio.Task[None] | None = None
 
     @property
     def inbound(self) -> bool:
@@ -265,8 +271,11 @@ class SipTelephony:
     """The SIP driver. Construct, ``await start()``, consume ``events()``, ``await close()``."""
 
     def __init__(self, settings: SipSettings, trunks: Sequence[TrunkConfig], accounts: Accounts, *,
-                 clock: Clock | None = None, anchor: MediaAnchor | None = None) -> None:
+                 clock: Clock | None = None, anchor: MediaAnchor | None = None,
+                 amd: AmdConfig | None = None) -> None:
         self.settings = settings
+        #: The answering-machine detector's parameters (``Originate.detect_machine``; dialer/media/amd.py).
+        self.amd = amd or AmdConfig()
         #: The media relay calls may pass (sip/anchor.py); None: media flows directly between the peers.
         self.anchor = anchor
         self._background: set[asyncio.Task[None]] = set()
@@ -680,19 +689,25 @@ class SipTelephony:
         answered_by = AnsweredBy.machine if "machine" in verdict.lower() else AnsweredBy.human
         event = CallEvent(call.id, CallEventKind.answered, self.clock.now(), answered_by=answered_by,
                           code=code, cause=f"{code} {resp.reason}")
-        if not call.anchored:
+        request = call.request
+        detect = request.detect_machine and answered_by is AnsweredBy.human  # a trunk's "machine" is taken as said
+        message = request.detect_machine and request.machine_message is not None
+        if not (call.anchored or detect or (message and answered_by is AnsweredBy.machine)):
             self._emit(event)
             return
-        call.unreported_answer = event
-        self._spawn(self._answered_via_relay(call, resp), f"sip answered {call.id}")
+        call.unreported_answer = event  # until it is reported, a hang-up reports it first (as a person)
+        call.answer_task = self._spawn(self._after_answer(call, resp, detect), f"sip answered {call.id}")
 
-    async def _answered_via_relay(self, call: _Call, resp: Message) -> None:
-        """The carrier's answer passes the relay (its reply is where our own RTP goes), recording starts when asked,
-        and only then is the call reported ``answered`` (stamped with the moment of the 2xx). A relay that fails
-        ends the call: BYE, and ``failed`` "media relay unavailable" — never an answered call without media."""
+    async def _after_answer(self, call: _Call, resp: Message, detect: bool) -> None:
+        """Between the customer's 2xx and ``answered``: the carrier's answer passes the relay (its reply is where our
+        own RTP goes) and recording starts when asked; with ``detect_machine`` the customer's first seconds are
+        analysed (dialer/media/amd.py) and ``answered`` says who answered — stamped with the moment of the 2xx, so the
+        time spent deciding counts toward the engine's wait. A relay that fails ends the call: BYE, and ``failed``
+        "media relay unavailable" — never an answered call without media. A machine with ``machine_message`` hears
+        the message after its greeting, and the dialer hangs up ("machine message left")."""
         try:
             call.relay_sdp = await self._relay(call, "answer", resp.body, offerer=DIALER_TAG)
-            if call.request.record and call.state is CallState.answered:
+            if call.request.record and call.state is CallState.answered and call.anchored:
                 await self._recording(call, start=True)
         except MediaRelayError as err:
             if call.state is CallState.answered:
@@ -702,7 +717,93 @@ class SipTelephony:
                 self._finish(call, CallEvent(call.id, CallEventKind.failed, self.clock.now(), cause=str(err),
                                              code=resp.status))
             return
+        event = call.unreported_answer
+        if detect and event is not None:
+            decision = await self._detect_machine(call)
+            if call.state is not CallState.answered:
+                return
+            if decision.result is AmdResult.machine:
+                event = call.unreported_answer = replace(event, answered_by=AnsweredBy.machine,
+                                                         cause=f"{event.cause}; AMD {decision.cause}")
+            else:  # notsure is taken for a person: an operator rather than a hang-up on one
+                event = call.unreported_answer = replace(event, cause=f"{event.cause}; AMD {decision.cause}")
         self._report_answer(call)
+        if call.answer_task is asyncio.current_task() and (event is None or event.answered_by is AnsweredBy.human):
+            call.answer_task = None
+        if (event is not None and event.answered_by is AnsweredBy.machine and call.request.detect_machine
+                and call.request.machine_message is not None and call.state is CallState.answered):
+            await self._leave_message(call, call.request.machine_message)
+
+    async def _detect_machine(self, call: _Call) -> AmdDecision:
+        """Feed the customer's RTP (arriving on the call's port) to a detector until it decides, or its total
+        analysis time (plus a second of slack for a late stream) passes on the clock: then it says what it heard."""
+        detector = AmdDetector(self.amd)
+        decided: asyncio.Future[AmdDecision] = asyncio.get_running_loop().create_future()
+
+        def on_payload(payload_type: int, payload: bytes) -> None:
+            if decided.done() or payload_type not in (PT_PCMU, PT_PCMA):
+                return
+            decision = detector.feed(decode_g711(payload_type, payload))
+            if decision is not None:
+                decided.set_result(decision)
+
+        unsubscribe = self.rtp.listen(call.rtp_port, None, on_payload)
+        try:
+            decision = await wait_for(self.clock, asyncio.shield(decided), self.amd.total_analysis_ms / 1000 + 1.0)
+        except TimeoutError:
+            decision = detector.finish()
+        finally:
+            unsubscribe()
+        log.info("call %s: answering-machine detection: %s (%s after %d ms of audio)", call.id, decision.result,
+                 decision.cause, decision.decided_after_ms)
+        return decision
+
+    async def _leave_message(self, call: _Call, audio: str) -> None:
+        """A machine's greeting ends (a silence of the detector's ``after_greeting_silence_ms``: nothing above its
+        silence threshold, or no packet at all), the message plays once, and the dialer hangs up."""
+        quiet_s = self.amd.after_greeting_silence_ms / 1000
+        last_voice = self.clock.now()
+
+        def on_payload(payload_type: int, payload: bytes) -> None:
+            nonlocal last_voice
+            if payload_type in (PT_PCMU, PT_PCMA):
+                pcm = decode_g711(payload_type, payload)
+                samples = memoryview(pcm).cast("h")
+                if samples and sum(abs(x) for x in samples) / len(samples) >= self.amd.silence_threshold:
+                    last_voice = self.clock.now()
+
+        unsubscribe = self.rtp.listen(call.rtp_port, None, on_payload)
+        deadline = self.clock.now() + GREETING_END_WAIT_S
+        try:
+            while call.state is CallState.answered and self.clock.now() - last_voice < quiet_s:
+                if self.clock.now() >= deadline:
+                    break
+                await self.clock.sleep(0.05)
+        finally:
+            unsubscribe()
+        if call.state is not CallState.answered:
+            return
+        media = sdp.audio_media(self._media_sdp(call))
+        codec = sdp.pick_codec(media) if media is not None else None
+        try:
+            if media is None or codec is None:
+                raise TelephonyError("the far end gave no G.711 audio address")
+            path = self._audio_path(audio)
+            encoded = await asyncio.to_thread(load_audio, path, codec, os.stat(path).st_mtime)
+            sock = await self.rtp.socket(call.rtp_port)
+        except (OSError, AudioError, TelephonyError) as err:
+            log.warning("call %s: the machine message %r cannot be played (%s)", call.id, audio, err)
+            if call.state is CallState.answered:
+                self._teardown(call, Side.dialer, f"machine message not left: {err}")
+            return
+        if call.state is not CallState.answered:
+            return
+        self._stop_player(call)
+        call.player = RtpSender(sock, (media.host, media.port), codec, encoded, clock=self.clock)
+        call.player.start()
+        await self.clock.sleep(len(encoded) / 8000)  # G.711: a byte a sample, 8000 samples a second
+        if call.state is CallState.answered:
+            self._teardown(call, Side.dialer, "machine message left")
 
     def _report_answer(self, call: _Call) -> None:
         event, call.unreported_answer = call.unreported_answer, None
@@ -756,10 +857,11 @@ class SipTelephony:
         """Where the dialer's own RTP goes to reach the customer: the relay when anchored, else the customer."""
         return call.relay_sdp if call.anchored else call.customer.remote_sdp
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+    def _spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(_run(coro), name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     # --- recording (Records) ------------------------------------------------------------------------------
     async def start_recording(self, call_id: CallId) -> None:
@@ -917,6 +1019,8 @@ class SipTelephony:
         if event.kind is CallEventKind.hung_up and call.unreported_answer is not None:
             self._report_answer(call)  # answered, then hung up: never a hang-up of a call not reported answered
         call.unreported_answer = None
+        if call.answer_task is not None and call.answer_task is not asyncio.current_task():
+            call.answer_task.cancel()
         call.move(CallInput.end)
         self._calls.pop(call.id, None)
         if call.anchored and call.relay_started and self.anchor is not None:
