@@ -122,22 +122,18 @@ class Reader:
     def _pieces(self, f: ReportFilter) -> str:
         """The periods' pieces within the period (cut at UTC hours, its edges and now): operator_id, state, reason,
         hour (the piece's, cut by the period's start), ps, pe (its start and end), microseconds since the epoch.
-        Most periods lie inside one hour: they are their own piece; only the others are cut (arrayJoin)."""
+        Most periods lie inside one hour and are their own piece (a one-element array, cheaper than a range)."""
         lo, hi, now = micros(f.start), micros(f.end), micros(f.now)
-        base = (
-            "SELECT operator_id, state, reason, greatest(s, {lo}) AS a, least(e, {hi}) AS b,"
-            " intDiv(a, {hour}) = intDiv(b - 1, {hour}) AS single FROM ("
+        return (
+            "SELECT operator_id, state, reason, greatest(h, {lo}) AS hour, greatest(a, h) AS ps,"
+            " least(b, h + {hour}) AS pe FROM ("
+            " SELECT operator_id, state, reason, greatest(s, {lo}) AS a, least(e, {hi}) AS b,"
+            " arrayJoin(if(intDiv(a, {hour}) = intDiv(b - 1, {hour}), [intDiv(a, {hour}) * {hour}],"
+            " range(intDiv(a, {hour}) * {hour}, b, {hour}))) AS h FROM ("
             " SELECT operator_id, toString(state) AS state, reason, toUnixTimestamp64Micro(started_at) AS s,"
             " ifNull(toUnixTimestamp64Micro(ended_at), {now}) AS e FROM {table} FINAL"
             " WHERE state <> 'offline' AND started_at < {p_hi}{ops})"
-            " WHERE s < {hi} AND e > {lo} AND e > s AND s <= {now}")
-        return (
-            "SELECT operator_id, state, reason, greatest(intDiv(a, {hour}) * {hour}, {lo}) AS hour, a AS ps, b AS pe"
-            " FROM (" + base + ") WHERE single"
-            " UNION ALL SELECT operator_id, state, reason, greatest(h, {lo}) AS hour, greatest(a, h) AS ps,"
-            " least(b, h + {hour}) AS pe FROM ("
-            " SELECT *, arrayJoin(range(intDiv(a, {hour}) * {hour}, b, {hour})) AS h FROM (" + base + ")"
-            " WHERE NOT single)"
+            " WHERE s < {hi} AND e > {lo} AND e > s AND s <= {now})"
         ).format(lo=f"toInt64({lo})", hi=f"toInt64({hi})", now=f"toInt64({now})", hour=f"toInt64({HOUR_US})",
                  table=self.ch.table("periods"), p_hi=lit(f.end), ops=_ids("operator_id", f.operator_ids))
 
