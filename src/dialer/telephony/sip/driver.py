@@ -2,8 +2,10 @@
 
 One asyncio user agent does everything: it places calls through trunks (carriers), registers the
 operators' phones, connects an answered customer to a phone by third-party call control (RFC 3725) with
-media flowing directly between carrier and phone, plays hold audio itself while the customer waits, and
-propagates hang-ups between the two legs. See ``docs/sip.md`` for the ladder diagrams.
+media flowing directly between carrier and phone (or through a media relay, ``anchor.py``, for the calls it wants),
+plays hold audio itself while the customer waits, transfers the customer (``release``, ``consult``/``complete``/
+``cancel_consult``, ``transfer_external``, a phone's REFER), rescues him when his operator's phone dies, listens for
+answering machines, and propagates hang-ups between the two legs. See ``docs/sip.md`` for the ladder diagrams.
 
 Every timer (retransmissions, ring timeouts, pings, registration refreshes) runs on the injected clock, which also
 stamps the events: with a :class:`~dialer.core.clock.VirtualClock` the whole driver runs in virtual time (the
