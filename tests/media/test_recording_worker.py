@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import stat
 import subprocess
@@ -15,6 +16,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from dialer.app import create_app
+from dialer.config import Settings
+from dialer.db import APP_ROLE, with_user
 from dialer.media.pcap import RATE
 from dialer.media.recording_crypto import EncryptedFile
 from dialer.media.recording_settings import get_recording_settings
@@ -172,3 +176,23 @@ async def test_retention_deletes_expired_files_and_rows_as_the_system(app: FastA
             AuditEntry.object_type == "recordings", AuditEntry.action == "deleted"))).one()
         count = await session.scalar(select(func.count()).select_from(Recording))
     assert deleted.user_login == "system" and deleted.object_id == str(rec.id) and count == 0
+
+
+async def test_the_api_process_runs_the_worker(db_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                               ) -> None:
+    """``dialer run``'s API process converts the spool by itself (create_app's lifespan starts the worker)."""
+    monkeypatch.setenv("DIALER_MEDIA_RECORDING_WORKER", "true")
+    monkeypatch.setenv("DIALER_MEDIA_SPOOL_POLL_S", "0.2")
+    monkeypatch.setenv("DIALER_MEDIA_RECORDING_CONVERT_IN_CHILD", "false")
+    monkeypatch.setenv("DIALER_MEDIA_ATTEMPT_WAIT_S", "0")
+    get_recording_settings.cache_clear()
+    settings = settings.model_copy(update={"database_app_url": with_user(db_url, APP_ROLE)})
+    application = create_app(settings, database_url=db_url, prepare=False)
+    async with application.router.lifespan_context(application):
+        write_call(settings.data_dir / "recordings" / "spool", "auto", call_id="auto@dialer", seconds=1.0)
+        for _ in range(600):  # up to a minute on a busy machine
+            if await _rows(application):
+                break
+            await asyncio.sleep(0.1)
+        [rec] = await _rows(application)
+        assert rec.call_id == "auto@dialer" and rec.attempt_id is None

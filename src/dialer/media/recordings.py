@@ -454,10 +454,16 @@ def _next_hour(now: datetime, hour: int) -> datetime:
 
 
 async def run_in_app(app: Any) -> None:
-    """The worker of the API process (``dialer run``): started by ``create_app``'s lifespan, cancelled with it."""
+    """The worker of the API process (``dialer run``): started by ``create_app``'s lifespan, cancelled with it. A
+    configuration it cannot work with (a bad key or directory setting) is logged and leaves the API running."""
     from dialer.media.recording_settings import get_recording_settings
 
-    rs = getattr(app.state, "recording_settings", None) or get_recording_settings()
-    if not rs.media_recording_worker:
+    try:
+        rs = getattr(app.state, "recording_settings", None) or get_recording_settings()
+        if not rs.media_recording_worker:
+            return
+        worker = RecordingWorker(app.state.sessionmaker, app.state.settings, rs)
+    except Exception:
+        log.exception("recordings: the worker cannot start; recorded calls stay in the spool")
         return
-    await RecordingWorker(app.state.sessionmaker, app.state.settings, rs).run()
+    await worker.run()
