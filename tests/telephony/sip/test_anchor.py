@@ -21,6 +21,7 @@ from dialer.telephony.sip.sdp import audio_media
 from tests.telephony.contract import Recorder
 from tests.telephony.sip.harness import accounts, answer_params, phone_params, register_phone, settings, trunk
 from tests.telephony.sip.sipp import Sipp, free_port, sipp_available, stop_all
+from tests.telephony.sip.test_transfers import reinvites
 
 pytestmark = pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed")
 
@@ -249,3 +250,45 @@ async def test_records_needs_an_anchored_call(tmp_path: Path) -> None:
         await driver.hangup(call)
         await until(lambda: rec.kinds(call)[-1:] == [CallEventKind.hung_up], "the hang-up")
         assert rec.calls(call)[-1].side == Side.dialer
+
+
+async def test_a_customer_released_to_waiting_is_re_invited_through_the_relay(tmp_path: Path) -> None:
+    """Back to hold audio (release; the rescue of a lost phone takes the same path): our offer passes the relay, the
+    customer is re-INVITEd to the relay's port facing him (never to our own port), and the hold audio reaches him
+    through the relay again."""
+    relay = await FakeRelay().start()
+    carrier_rtp = free_port()
+    carrier_media = await rtp_peer(carrier_rtp)
+    carrier = await Sipp("carrier_transfer", {"busy_user": "0", "busy_ms": 0, "answer_ms": 200,
+                                              "rtp_port": carrier_rtp, "wait_ms": 30000},
+                         tmp_path, extra=["-trace_msg"]).start()
+    phone = await Sipp("phone_transfer", {"rtp_port": free_port(), "talk_ms": 30000, "refer_block": ""}, tmp_path,
+                       calls=10000).start()
+    driver = SipTelephony(settings(hold_audio_dir=str(tmp_path)), [trunk(carrier.port)], accounts, anchor=relay)
+    await driver.start()
+    rec = Recorder(driver)
+    try:
+        await register_phone(driver, tmp_path, phone.port)
+        call = await driver.originate(CALL)
+        await until(lambda: CallEventKind.answered in rec.kinds(call), "the answer")
+        await driver.play(call, "hold-music")
+        await driver.connect(call, "op-1")
+        await until(lambda: CallEventKind.connected in rec.kinds(call), "the connection")
+        await driver.play(call, None)
+        ops_before = len(relay.ops)
+        await driver.release(call)
+        relayed = f"m=audio {relay.ports[CUSTOMER_TAG]}"
+        await until(lambda: reinvites(carrier) == [relayed, relayed], "the customer's re-INVITE to the relay")
+        assert relay.ops[ops_before:ops_before + 2] == [("offer", DIALER_TAG, CUSTOMER_TAG),
+                                                         ("answer", DIALER_TAG, CUSTOMER_TAG)]
+        before = carrier_media.received
+        await until(lambda: carrier_media.received >= before + 10, "hold audio through the relay again")
+        await driver.hangup(call)
+        await until(lambda: ("delete", "", None) in relay.ops, "the relay's delete")
+    finally:
+        await rec.stop()
+        await driver.close()
+        await stop_all(carrier, phone)
+        relay.close()
+        if carrier_media.transport is not None:
+            carrier_media.transport.close()

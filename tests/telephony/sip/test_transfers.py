@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from dialer.telephony.base import CallEventKind, EndpointEvent, Telephony, TransferRequested
+from dialer.telephony.base import CallEventKind, EndpointEvent, Telephony, TransferRequested, UnknownCall
 from dialer.telephony.sip import SipTelephony
 from tests.telephony.contract import Recorder, TransferContract, connected_call, recording
-from tests.telephony.sip.harness import accounts, register_phone, settings, trunk
+from tests.telephony.sip.harness import accounts, register_phone, reply_params, settings, trunk
 from tests.telephony.sip.sipp import Sipp, free_port, sipp_available, stop_all
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed")]
@@ -128,6 +128,8 @@ class SipTransferHarness:
         self.carrier: Sipp | None = None
         self.carrier_rtp = free_port()
         self.first_phone_block = ""
+        #: The second operator's phone answers 486 Busy Here instead.
+        self.second_phone_busy = False
 
     @contextlib.asynccontextmanager
     async def driver(self, behaviour: str) -> AsyncIterator[Telephony]:
@@ -135,8 +137,9 @@ class SipTransferHarness:
             "busy_user": BUSY.removeprefix("+"), "busy_ms": 300, "answer_ms": 1000, "rtp_port": self.carrier_rtp,
             "wait_ms": 60000}, self.workdir, calls=2, extra=["-trace_msg"]).start()
         block = self.first_phone_block or (refer_block(self.endpoint2) if behaviour == "refer" else "")
-        self.phones = {self.endpoint: await phone(self.workdir, block).start(),
-                       self.endpoint2: await phone(self.workdir).start()}
+        second = (Sipp("carrier_reply", reply_params(486, "Busy Here"), self.workdir, calls=10000)
+                  if self.second_phone_busy else phone(self.workdir))
+        self.phones = {self.endpoint: await phone(self.workdir, block).start(), self.endpoint2: await second.start()}
         driver = SipTelephony(settings(device_ping_s=1.0, device_timeout_s=1.0), [trunk(carrier.port)], accounts)
         await driver.start()
         try:
@@ -190,15 +193,9 @@ async def test_the_customer_is_re_invited_to_each_party_in_turn(tmp_path: Path) 
         await driver.hangup(call)
         await asyncio.sleep(0.5)
         assert harness.carrier is not None
-        ours = driver.settings.rtp_port_min  # the call's own RTP port (the first of the range)
-        phone1 = harness.phones[harness.endpoint]
-        phone2 = harness.phones[harness.endpoint2]
-        lines = reinvites(harness.carrier)
-    phone1_port = re.search(r"m=audio (\d+)", (phone1.workdir / "phone_transfer.xml").read_text())
-    phone2_port = re.search(r"m=audio (\d+)", (phone2.workdir / "phone_transfer.xml").read_text())
-    assert phone1_port and phone2_port
-    assert lines == [f"m=audio {phone1_port.group(1)}", f"m=audio {ours}", f"m=audio {phone2_port.group(1)}",
-                     f"m=audio {ours}", f"m=audio {harness.carrier_rtp}"], lines
+        ours = f"m=audio {driver.settings.rtp_port_min}"  # the call's own RTP port (the first of the range)
+        first, second = (phone_rtp(harness.phones[e]) for e in (harness.endpoint, harness.endpoint2))
+        assert reinvites(harness.carrier) == [first, ours, second, ours, f"m=audio {harness.carrier_rtp}"]
 
 
 async def test_a_refer_nobody_carries_out_is_declined(tmp_path: Path) -> None:
@@ -246,3 +243,32 @@ async def test_a_blind_refer_hears_its_outcome(tmp_path: Path) -> None:
         await driver.hangup(call)
     op1 = harness.phones["op-1"]
     assert notified(op1) == ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"] and not failed_checks(op1)
+
+
+def phone_rtp(sipp: Sipp) -> str:
+    found = re.search(r"m=audio \d+", (sipp.workdir / "phone_transfer.xml").read_text())
+    assert found is not None
+    return found.group(0)
+
+
+async def test_a_busy_consulted_phone_fails_the_consultation_and_the_first_operator_has_the_customer_back(
+        tmp_path: Path) -> None:
+    harness = SipTransferHarness(tmp_path)
+    harness.second_phone_busy = True
+    async with recording(harness, "answer") as (driver, rec):
+        assert isinstance(driver, SipTelephony)
+        call = await connected_call(harness, driver, rec)
+        await driver.consult(call, harness.endpoint2)
+        await asyncio.sleep(2.0)
+        [failed] = [e for e in phone_events(rec, harness.endpoint2) if e.kind.value == "hung_up"]
+        assert failed.offer_failed and failed.call_id == call and failed.detail.startswith("486")
+        last = rec.calls(call)[-1]
+        assert last.kind == CallEventKind.connected and last.endpoint == harness.endpoint
+        assert "hung_up" not in [e.kind.value for e in phone_events(rec, harness.endpoint)]
+        with pytest.raises(UnknownCall):
+            await driver.complete(call)
+        assert harness.carrier is not None
+        first = phone_rtp(harness.phones[harness.endpoint])
+        # connected to the first phone, held on our media, then the first phone's media again
+        assert reinvites(harness.carrier) == [first, f"m=audio {driver.settings.rtp_port_min}", first]
+        await driver.hangup(call)
