@@ -97,8 +97,8 @@ from dialer.telephony.sip.trunkreg import TrunkRegistration
 log = logging.getLogger(__name__)
 
 #: What the driver takes (the Allow header). Methods it knows but does not take are answered 405 with this Allow
-#: (RFC 3261 §8.2.1) — never 200 and dropped: a phone's blind transfer (REFER, RFC 3515) then knows it failed and
-#: keeps the customer, and DTMF by INFO (RFC 6086) is not taken for delivered. Other methods get 501.
+#: (RFC 3261 §8.2.1) — never 200 and dropped: DTMF by INFO (RFC 6086) is not taken for delivered. Other methods get
+#: 501. REFER (RFC 3515) is taken from the phone of a connected call only (``_on_refer``); anyone else gets 403.
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, REFER"
 NOT_ALLOWED = frozenset({"INFO", "NOTIFY", "SUBSCRIBE", "MESSAGE", "PUBLISH", "PRACK"})
 #: How long a phone's REFER waits for the consumer to carry out a transfer before it is declined (603).
