@@ -56,10 +56,24 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.port = 0
 
     @classmethod
-    async def open(cls, fill: int) -> RtpEndpoint:
+    async def open(cls, fill: int, port: int = 0) -> RtpEndpoint:
         endpoint = cls(fill)
-        await asyncio.get_running_loop().create_datagram_endpoint(lambda: endpoint, local_addr=("127.0.0.1", 0))
+        await asyncio.get_running_loop().create_datagram_endpoint(lambda: endpoint, local_addr=("127.0.0.1", port))
         return endpoint
+
+    @classmethod
+    async def for_sipp(cls, fill: int) -> RtpEndpoint:
+        """An endpoint at a port SIPp may name as its media port: SIPp itself binds the next three (RTCP, video)."""
+        for _ in range(200):
+            low = random.randrange(20000, 30000, 4)
+            try:
+                for port in range(low + 1, low + 4):
+                    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                        probe.bind(("127.0.0.1", port))
+                return await cls.open(fill, low)
+            except OSError:
+                continue
+        raise RuntimeError("no free block of four UDP ports")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)

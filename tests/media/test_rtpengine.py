@@ -79,6 +79,12 @@ async def test_restarted_after_kill_9_and_the_lost_calls_capture_spooled(tmp_pat
     recordings = tmp_path / "recordings"
     async with running_rtpengine(recordings / "rtpengine") as engine:
         anchor = RtpEngineAnchor(engine, recordings)
+        lost: list[str] = []
+
+        async def on_lost(call_ids: list[str]) -> None:
+            lost.extend(call_ids)
+
+        anchor.on_lost = on_lost
         dialer, dialer_to, customer, customer_to = await anchored_call(anchor, "lost-1", record=True)
         try:
             await exchange(dialer, dialer_to, customer, customer_to, 20)
@@ -86,11 +92,12 @@ async def test_restarted_after_kill_9_and_the_lost_calls_capture_spooled(tmp_pat
             assert first is not None
             os.kill(first, signal.SIGKILL)
             for _ in range(500):
-                if engine.restarts == 1 and engine.pid not in (None, first) and spooled(recordings):
+                if engine.restarts == 1 and engine.pid not in (None, first) and spooled(recordings) and lost:
                     break
                 await asyncio.sleep(0.02)
             assert engine.restarts == 1 and engine.pid not in (None, first)
             await engine.client.ping()
+            assert lost == ["lost-1"]  # told, so that the driver ends the call
             [(sidecar, pcap)] = spooled(recordings)
             assert sidecar["call_id"] == "lost-1" and sidecar["recovered"] is True
             assert len(read_pcap(pcap)) > 0  # what was written before the crash, cut at a whole packet

@@ -13,7 +13,7 @@ from dialer.tools.bench.media import bench_media
 @pytest.mark.slow
 async def test_bench_media_relays_records_and_cleans_up(db_url: str,
                                                         sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-    result = await bench_media(5, seconds=3, operators=5, contacts=300, database_url=db_url)
+    result = await bench_media(5, seconds=3, phases=1, operators=5, contacts=300, database_url=db_url)
     assert set(result) >= {"calls", "recorded", "packet_loss_pct", "cpu_s_per_call", "engine_drop_pct",
                            "setup_ms_p50", "setup_ms_p95", "packet_loss_direct_pct"}
     assert result["calls"] == 5 and result["recorded"] == 5

@@ -2,10 +2,11 @@
 protocol (:class:`RtpEngineAnchor`) and the recordings' spool.
 
 **The process.** :class:`RtpEngineProcess` starts ``rtpengine`` as a child in userspace mode (``--table=-1``, no
-kernel module; issue #16, Design) listening for ng on 127.0.0.1, waits until it answers ``ping``, restarts it when it
-dies (with growing pauses; the calls it relayed are lost — their next ng command fails with ``Unknown call-id`` and
-the driver fails them — and the restart is logged), and stops it with the product. The child gets SIGKILL from the
-kernel when the product dies (``PR_SET_PDEATHSIG``), so a crashed product never leaves it holding the ports.
+kernel module; docs/sip.md, "Media plane (rtpengine)") listening for ng on 127.0.0.1, waits until it answers
+``ping``, restarts it when it dies (with growing pauses, logged; the calls it relayed lose their media: the anchor
+tells ``on_lost``, which ``dialer.voip.runtime`` wires to the driver's hang-up), and stops it with the product. The
+child gets SIGKILL from the kernel when the product dies (``PR_SET_PDEATHSIG``), so a crashed product never leaves
+it holding the ports.
 :class:`ExternalRtpEngine` is the same interface for a rtpengine run by someone else (``DIALER_MEDIA_NG_URL``, e.g.
 a production one with its kernel module): it only pings it.
 
@@ -16,7 +17,8 @@ side: hold audio, then the operator's phone). Every offer/answer asks rtpengine 
 connection addresses (``replace``: ``origin``, ``session-connection``) and passes codecs through untouched.
 ``webrtc=True`` says that the party the returned SDP goes to is a browser: the SDP then offers
 ``UDP/TLS/RTP/SAVPF`` with ``ICE=force``, ``rtcp-mux`` offered (and required), no SDES, ``generate mid``; any other
-party gets plain ``RTP/AVP``, ``ICE=remove`` and ``rtcp-mux`` demultiplexed (issue #16, Design: WebRTC ↔ RTP).
+party gets plain ``RTP/AVP``, ``ICE=remove`` and ``rtcp-mux`` demultiplexed (WebRTC ↔ RTP as measured with
+rtpengine 10.5).
 
 **Recording capture contract** (the recordings worker reads it; ``dialer.media.pcap``). ``start_recording`` turns
 rtpengine's pcap recording on for the call (both sides; a call recorded once stays recorded to its end, and
@@ -41,7 +43,7 @@ operator's phone — whoever is connected at the moment). That rule always holds
 media address as rtpengine learnt it last (the source of its packets; the dialer side's may have changed during the
 call, e.g. from hold audio to the phone), ``null`` when unknown. ``recovered`` is true for a capture spooled after a
 crash (of rtpengine or of the product): its ``ended_at`` is the capture's last write and a packet cut off by the crash
-is trimmed.
+is trimmed (rtpengine writes its captures in 4 KB blocks, so a crash of rtpengine itself loses the last ~0.2 s).
 
 Nothing is lost to a crash: rtpengine keeps a capture's metadata in ``<recording dir>/tmp/`` while the call lives and
 moves it to ``metadata/`` when the call ends; the anchor also keeps a small state file per recorded call in
@@ -429,6 +431,8 @@ class RtpEngineAnchor:
         self.clock: Clock = clock or SystemClock()
         self.finish_timeout_s = finish_timeout_s
         self.spooled = 0
+        #: Told the ids of the calls a restart of rtpengine lost (``dialer.voip.runtime`` hangs them up).
+        self.on_lost: Callable[[list[str]], Awaitable[None]] | None = None
         self._calls: dict[str, _Call] = {}
         engine.on_restart(self._after_restart)
 
@@ -538,11 +542,15 @@ class RtpEngineAnchor:
         return spooled
 
     async def _after_restart(self) -> None:
-        lost = [c for c in self._calls.values() if c.recording]
+        lost = list(self._calls)
+        recorded = sum(1 for c in self._calls.values() if c.recording)
         self._calls.clear()
         if lost:
-            log.error("rtpengine restarted: %d recorded call(s) lost, spooling what was captured", len(lost))
+            log.error("rtpengine restarted: %d call(s) lost their media (%d recorded: spooling what was captured)",
+                      len(lost), recorded)
         await self.recover()
+        if lost and self.on_lost is not None:
+            await self.on_lost(lost)
 
     # -- internals ------------------------------------------------------------------------------------------------
 
@@ -655,9 +663,15 @@ class RtpEngineAnchor:
         while target.exists() or target.with_suffix(".json").exists():
             suffix += 1
             target = self.spool_dir / f"{name}-{suffix}.pcap"
-        if pcap is None or not pcap.exists():
-            log.warning("recording of %s: rtpengine's capture %s is missing", call.call_id, pcap)
+        if pcap is None or not pcap.exists() or pcap.stat().st_size < _PCAP_HEADER:
+            log.warning("recording of %s: rtpengine's capture %s is missing or empty (nothing was written before "
+                        "a crash)", call.call_id, pcap)
             meta.unlink(missing_ok=True)
+            if pcap is not None:
+                pcap.unlink(missing_ok=True)
+            state = self._state_path(call.call_id)
+            if state is not None:
+                state.unlink(missing_ok=True)
             return False
         if recovered:
             _trim_pcap(pcap)
@@ -679,13 +693,17 @@ class RtpEngineAnchor:
 
     @staticmethod
     def _meta_pcap(meta: Path, base: Path) -> Path | None:
-        """The capture a metadata file names on its first line (found in our view of ``pcaps/``)."""
+        """The capture a metadata file names on its first line (found in our view of ``pcaps/``); when a crash left
+        the metadata file empty, the capture named like it (``rtpengine-meta-X.tmp`` belongs to ``X.pcap``)."""
         try:
             with open(meta, encoding="utf-8", errors="replace") as text:
                 first = text.readline().strip()
         except OSError:
-            return None
-        return base / "pcaps" / Path(first).name if first else None
+            first = ""
+        if first:
+            return base / "pcaps" / Path(first).name
+        match = re.fullmatch(r"rtpengine-meta-(.+)\.(?:txt|tmp)", meta.name)
+        return base / "pcaps" / f"{match.group(1)}.pcap" if match else None
 
     def _recover_one(self, meta: Path, ng_call: str | None) -> int:
         ng_call = ng_call or self._meta_call_id(meta)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -40,8 +41,8 @@ if TYPE_CHECKING:
     from dialer.media.rtpengine import RtpEngineAnchor
     from dialer.telephony.sip.driver import SipTelephony
 
-__all__ = ["account_lookup", "close_media", "configured_telephony", "load_trunks", "media_anchor", "sip_settings",
-           "trunk_config", "use_sip", "watch_trunks"]
+__all__ = ["account_lookup", "close_media", "configured_telephony", "hang_up_lost", "load_trunks", "media_anchor",
+           "sip_settings", "trunk_config", "use_sip", "watch_trunks"]
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,22 @@ async def configured_telephony(settings: Settings, maker: async_sessionmaker[Asy
     log.info("telephony: SIP on %s:%s, trunks: %s", sip.bind_host, sip.bind_port,
              ", ".join(t.name for t in trunks) or "none active")
     anchor = await media_anchor(settings, clock)
-    return SipTelephony(sip, trunks, account_lookup(maker), clock=clock, anchor=anchor)
+    driver = SipTelephony(sip, trunks, account_lookup(maker), clock=clock, anchor=anchor)
+    if anchor is not None:
+        anchor.on_lost = functools.partial(hang_up_lost, driver)
+    return driver
+
+
+async def hang_up_lost(driver: SipTelephony, call_ids: list[str]) -> None:
+    """End the calls whose media a restart of rtpengine lost (ringing ones are cancelled, answered ones hung up by
+    the dialer): better a clean end than a call nobody can hear."""
+    from dialer.telephony.base import CallId, TelephonyError
+
+    for call_id in call_ids:
+        try:
+            await driver.hangup(CallId(call_id), "media relay restarted")
+        except TelephonyError as err:  # already over (UnknownCall) or the hang-up failed: nothing left to do
+            log.info("call %s after the media relay's restart: %s", call_id, err)
 
 
 async def media_anchor(settings: Settings, clock: Clock, media: MediaSettings | None = None

@@ -2,26 +2,28 @@
 what that costs the dialing engine on the same machine.
 
 One run, one rtpengine started as the product starts it (:class:`~dialer.media.rtpengine.RtpEngineProcess`,
-userspace, pcap recording into a temporary directory), phases of ``seconds`` each:
+userspace, pcap recording into a temporary directory):
 
-1. **engine alone**: the real engine runs the sample campaign in virtual time on simulated telephony (as ``dialer
-   bench engine``) for the phase; its attempts finished per wall second are the baseline;
-2. **direct media**: ``calls`` calls' RTP flows directly between two endpoints (50 packets/s each way per call,
-   G.711 sized) while the engine runs again: the generator's own cost and loss;
-3. **relayed and recorded**: ``calls`` calls set up through rtpengine exactly as the SIP driver's anchor does
-   (``offer``, ``start recording``, ``answer`` with :class:`~dialer.media.rtpengine.RtpEngineAnchor`; their
-   latency is ``setup_ms_p50``/``_p95``), the same RTP through the relay while the engine runs; then every call is
-   deleted and its capture spooled (``recorded``: spooled pcaps with their sidecars);
-4. **engine alone** again (the baseline is the mean of 1 and 4, so a drifting machine does not favour one side).
+1. **direct media**: ``calls`` calls' RTP flows directly between two endpoints (50 packets/s each way per call,
+   G.711 sized) for ``seconds`` while the engine runs the sample campaign in virtual time on simulated telephony (as
+   ``dialer bench engine``): the generator's own cost and loss (``packet_loss_direct_pct``,
+   ``engine_attempts_per_s_direct``);
+2. **set-up**: ``calls`` calls set up through rtpengine exactly as the SIP driver's anchor does it (``offer``,
+   ``start recording``, ``answer`` with :class:`~dialer.media.rtpengine.RtpEngineAnchor`, four at a time;
+   ``setup_ms_p50``/``_p95``);
+3. **engine alone and with the relayed load, ABBA**: ``2 × phases`` phases of ``seconds`` — without, with, with,
+   without, … — the "with" ones sending the same RTP through rtpengine for every call (relayed and recorded) while
+   the engine runs; ``engine_attempts_per_s_without``/``_relayed`` are the medians of each side, ``engine_drop_pct``
+   the drop (``engine_cpu_ms_per_attempt_*``, this process's CPU per attempt, is steadier on a shared machine);
+4. every call is deleted and its capture spooled (``recorded``: spooled pcaps with their sidecars).
 
 The RTP generator is one separate process (the carrier and the phones are not the dialer's process): two UDP sockets
 — the customers' side and the dialer's side of all calls — sending every stream's packet of a 20 ms tick in one
-burst, counting arrivals per direction. Figures: ``packet_loss_pct`` (relayed phase, both directions; a packet still
-in flight at the end counts as lost), ``packet_loss_direct_pct``; ``cpu_s_per_call`` — rtpengine's CPU seconds (user
-+ system, psutil) during the relayed phase per call, and ``rtpengine_cpu_pct`` of one core; ``generator_cpu_pct``;
-``engine_attempts_per_s_*`` and ``engine_drop_pct`` (relayed phase against the baseline; ``engine_drop_direct_pct``
-for the direct phase: the part the generator itself costs on this machine, which the real carrier's and phones'
-machines would not).
+burst, counting arrivals per direction. ``packet_loss_pct``: relayed phases, both directions (a packet still in
+flight at a phase's end counts as lost). ``cpu_s_per_call``: rtpengine's CPU seconds (user + system, psutil) per call
+per ``seconds`` of relayed audio; ``cpu_s_per_call_minute`` per minute; ``rtpengine_cpu_pct`` of one core. The
+generator's cost (``generator_cpu_pct``) is on this machine too, where a real carrier's and phones' would not be:
+``engine_drop_direct_pct`` shows what it alone takes.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import json
 import os
 import select
 import socket
+import statistics
 import struct
 import sys
 import tempfile
@@ -59,6 +62,7 @@ __all__ = ["bench_media"]
 
 PACKETS_PER_S = 50
 PAYLOAD = 160  # G.711, 20 ms
+_SO_RCVBUFFORCE = 33  # Linux; not in the socket module's stubs
 
 
 # --- the RTP generator (runs in its own process) -----------------------------------------------------------------
@@ -70,7 +74,10 @@ def _generator(plan: dict[str, Any]) -> dict[str, Any]:
     sides = {}
     for name in ("dialer", "customer"):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        try:  # past net.core.rmem_max when allowed (root): a tick's burst of every stream must fit
+            sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 8 << 20)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
         sock.bind(("127.0.0.1", plan[f"{name}_port"]))
         sock.setblocking(False)
@@ -85,6 +92,16 @@ def _generator(plan: dict[str, Any]) -> dict[str, Any]:
     ticks = int(plan["seconds"] * PACKETS_PER_S)
     by_fd = {sock.fileno(): name for name, sock in sides.items()}
     late = 0.0
+
+    def drain() -> None:
+        for name, sock in sides.items():
+            while True:
+                try:
+                    sock.recv_into(buffer)
+                except BlockingIOError:
+                    break
+                received[name] += 1
+
     for tick in range(ticks):
         due = start + tick / PACKETS_PER_S
         while True:
@@ -103,6 +120,8 @@ def _generator(plan: dict[str, Any]) -> dict[str, Any]:
                     received[name] += 1
         for name, sock in sides.items():
             for index, target in enumerate(targets[name]):
+                if index % 64 == 63:
+                    drain()
                 header = struct.pack("!BBHII", 0x80, 8, tick & 0xFFFF, (tick * PAYLOAD) & 0xFFFFFFFF, index + 1)
                 try:
                     sock.sendto(header + payload, target)
@@ -201,10 +220,10 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-async def bench_media(calls: int = 200, *, seconds: float = 30.0, operators: int = 100, contacts: int = 40_000,
-                      database_url: str | None = None, seed: int = 1) -> dict[str, Any]:
-    if calls < 1 or seconds < 3:
-        raise ValueError("--calls must be at least 1 and --seconds at least 3")
+async def bench_media(calls: int = 200, *, seconds: float = 30.0, phases: int = 2, operators: int = 100,
+                      contacts: int = 40_000, database_url: str | None = None, seed: int = 1) -> dict[str, Any]:
+    if calls < 1 or seconds < 3 or phases < 1:
+        raise ValueError("--calls and phases must be at least 1, --seconds at least 3")
     with tempfile.TemporaryDirectory(prefix="dialer-bench-media-") as folder:
         recordings = Path(folder) / "recordings"
         low = 40000 + (os.getpid() % 40) * 500
@@ -221,9 +240,8 @@ async def bench_media(calls: int = 200, *, seconds: float = 30.0, operators: int
             try:
                 ids = sample.operator_ids
                 await _engine_phase(maker, ids, operators, 2.0, seed + 100)  # warm-up, not counted
-                before, engine_cpu_before = await _engine_phase(maker, ids, operators, _phase_s(seconds), seed)
 
-                # direct media: each side sends straight to the other's socket
+                # direct media: each side sends straight to the other's socket (the generator's own cost and loss)
                 dialer_port, customer_port = free_port(udp=True), free_port(udp=True)
                 direct_plan = {"seconds": seconds, "dialer_port": dialer_port, "customer_port": customer_port,
                                "dialer_to": [("127.0.0.1", customer_port)] * calls,
@@ -257,45 +275,68 @@ async def bench_media(calls: int = 200, *, seconds: float = 30.0, operators: int
                 relayed_plan = {"seconds": seconds, "dialer_port": dialer_port, "customer_port": customer_port,
                                 "dialer_to": dialer_to, "customer_to": customer_to}
                 rtpengine = psutil.Process(engine_process.pid)
-                cpu_before = rtpengine.cpu_times()
-                wall_before = time.perf_counter()
-                relayed, (during_relay, engine_cpu_relay) = await _with_engine(
-                    _run_generator(relayed_plan), maker, ids, operators, seconds, seed + 2)
-                cpu_after = rtpengine.cpu_times()
-                wall = time.perf_counter() - wall_before
+                # the engine alone and with the relayed load in ABBA order (without, with, with, without, …), so
+                # a machine whose other load drifts does not favour one side; medians of each side
+                without: list[float] = []
+                with_relay: list[float] = []
+                cpu_without: list[float] = []
+                cpu_with: list[float] = []
+                relayed_runs: list[dict[str, Any]] = []
+                cpu_s = wall = 0.0
+                for phase in range(2 * phases):
+                    if phase % 4 in (1, 2):
+                        cpu_before = rtpengine.cpu_times()
+                        wall_before = time.perf_counter()
+                        relayed, (rate, engine_cpu) = await _with_engine(
+                            _run_generator(relayed_plan), maker, ids, operators, seconds, seed + 2 + phase)
+                        cpu_after = rtpengine.cpu_times()
+                        wall += time.perf_counter() - wall_before
+                        cpu_s += (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+                        relayed_runs.append(relayed)
+                        with_relay.append(rate)
+                        cpu_with.append(engine_cpu)
+                    else:
+                        rate, engine_cpu = await _engine_phase(maker, ids, operators, _phase_s(seconds),
+                                                               seed + 2 + phase)
+                        without.append(rate)
+                        cpu_without.append(engine_cpu)
                 rss_mb = rtpengine.memory_info().rss / 2**20
-                cpu_s = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
                 delete_started = time.perf_counter()
                 await asyncio.gather(*(anchor.delete(f"bench-{i}") for i in range(calls)))
                 delete_s = time.perf_counter() - delete_started
                 spooled = sorted((recordings / "spool").glob("*.json"))
                 pcap_bytes = sum(p.with_suffix(".pcap").stat().st_size for p in spooled)
-
-                after, engine_cpu_after = await _engine_phase(maker, ids, operators, _phase_s(seconds), seed + 3)
             finally:
                 await anchor.stop()
                 await drop_sample(maker, sample)
-        baseline = (before + after) / 2
+        baseline = statistics.median(without)
+        during_relay = statistics.median(with_relay)
+        relayed_s = seconds * len(relayed_runs)
+        expected = sum(2 * r["expected_each_way"] for r in relayed_runs)
+        arrived = sum(r["received"]["dialer"] + r["received"]["customer"] for r in relayed_runs)
         return {
             "calls": calls, "seconds": seconds, "recorded": len(spooled),
-            "packet_loss_pct": _loss_pct(relayed), "packet_loss_direct_pct": _loss_pct(direct),
-            "packets_relayed": relayed["received"]["dialer"] + relayed["received"]["customer"],
-            "cpu_s_per_call": round(cpu_s / calls, 4),
+            "packet_loss_pct": round(100.0 * max(0, expected - arrived) / expected, 4) if expected else 0.0,
+            "packet_loss_direct_pct": _loss_pct(direct),
+            "packets_relayed": arrived,
+            "cpu_s_per_call": round(cpu_s / calls / len(relayed_runs), 4),
             "cpu_s_per_call_minute": round(cpu_s / calls * 60.0 / wall, 4),
             "rtpengine_cpu_pct": round(100.0 * cpu_s / wall, 1), "rtpengine_rss_mb": round(rss_mb, 1),
             "setup_ms_p50": round(_percentile(setup_ms, 0.5), 2), "setup_ms_p95": round(_percentile(setup_ms, 0.95), 2),
             "delete_and_spool_s": round(delete_s, 2),
-            "pcap_kb_per_call_s": round(pcap_bytes / 1024 / max(len(spooled), 1) / seconds, 1),
-            "generator_cpu_pct": round(100.0 * relayed["cpu_s"] / seconds, 1),
-            "generator_max_late_ms": relayed["max_late_ms"],
+            "pcap_kb_per_call_s": round(pcap_bytes / 1024 / max(len(spooled), 1) / relayed_s, 1),
+            "generator_cpu_pct": round(100.0 * sum(r["cpu_s"] for r in relayed_runs) / relayed_s, 1),
+            "generator_max_late_ms": max(r["max_late_ms"] for r in relayed_runs),
             "engine_attempts_per_s_without": round(baseline, 1),
             "engine_attempts_per_s_direct": round(during_direct, 1),
             "engine_attempts_per_s_relayed": round(during_relay, 1),
-            "engine_attempts_per_s_phases": [round(x, 1) for x in (before, during_direct, during_relay, after)],
+            "engine_phases_without": [round(x, 1) for x in without],
+            "engine_phases_relayed": [round(x, 1) for x in with_relay],
             "engine_drop_pct": round(100.0 * (baseline - during_relay) / baseline, 1) if baseline else 0.0,
             "engine_drop_direct_pct": round(100.0 * (baseline - during_direct) / baseline, 1) if baseline else 0.0,
-            "engine_cpu_ms_per_attempt_phases": [round(x, 2) for x in (
-                engine_cpu_before, engine_cpu_direct, engine_cpu_relay, engine_cpu_after)],
+            "engine_cpu_ms_per_attempt_without": round(statistics.median(cpu_without), 2),
+            "engine_cpu_ms_per_attempt_relayed": round(statistics.median(cpu_with), 2),
+            "engine_cpu_ms_per_attempt_direct": round(engine_cpu_direct, 2),
             "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(), "peak_rss_mb": peak_rss_mb(),
             "rtpengine_mode": "userspace (--table=-1)",
         }
