@@ -292,8 +292,17 @@ async def test_attended_transfer_cancelled_or_hung_up_by_the_consulted_operator(
         h.sim.operator_hangup(two.endpoint)
         await _run(h, 0.5)
         assert two.state is S.ready and call.consult is None and one.state is S.in_call
+        # and once from his panel: the customer is not his to code, and his "hang up" ends only the consultation
+        assert (await h.engine.submit(CommandKind.consult, op1, to_operator_id=op2))["ok"]
+        await _run(h, 1)
+        refused = await h.engine.submit(CommandKind.complete, op2, completion_code_id=world.codes["Отказ"])
+        assert not refused["ok"] and "being consulted" in refused["error"]
+        assert (await h.engine.submit(CommandKind.hangup, op2))["ok"]
+        await _run(h, 0.5)
+        assert two.state is S.ready and call.consult is None and one.state is S.in_call and not call.finished
     rows = await _transfers(maker)
-    assert [(r.kind, r.result) for r in rows] == [("attended", "cancelled"), ("attended", "failed")]
+    assert [(r.kind, r.result) for r in rows] == [("attended", "cancelled"), ("attended", "failed"),
+                                                  ("attended", "cancelled")]
 
 
 async def test_a_phones_own_transfer_request(sessionmaker: async_sessionmaker[AsyncSession]) -> None:

@@ -230,6 +230,9 @@ class OperatorRoster:
                 call.campaign.skipped[call.contact_id] = self.ctx.clock.now() + 600.0
                 self.ctx.placement.end_preview(call, "skipped")
             return {"ok": True}
+        if kind is CommandKind.hangup and op.consulting is not None:
+            # the consulted operator hangs up: the consultation ends, the customer stays with the first operator
+            return await self.ctx.transfers.command(op, Command(CommandKind.consult_cancel, op.id, {}))
         if kind is CommandKind.hangup:
             call = op.call
             if call is None or call.call_id is None or call.state not in (A.dialing, A.ringing, A.answered,
@@ -271,6 +274,8 @@ class OperatorRoster:
         if call is None or op.state not in (S.in_call, S.wrap_up):
             raise DialerError("there is no call to complete: the operator is "
                               f"{op.state.value.replace('_', '-')}")
+        if op.consulting is not None:
+            raise DialerError("you are being consulted: the customer is not yours until the transfer is completed")
         if op.handover and op.state is S.wrap_up:
             # his wrap-up after a transfer: the code is optional and does not end the attempt (engine/transfers.py)
             raw = p.get("completion_code_id")

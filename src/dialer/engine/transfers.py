@@ -314,6 +314,7 @@ class TransferHandling:
         """The consulted operator is free again (the consultation ended before the handover)."""
         call.consult = None
         target.consulting = None
+        target.pending_completion = None
         if target.call is call:
             target.call = None
         if target.state in (S.reserved, S.ringing, S.in_call):
