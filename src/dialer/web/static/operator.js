@@ -138,7 +138,9 @@ function renderCall() {
     : document.createTextNode(p.text || "")));
 
   // wrap-up: during the conversation (applied at hang-up) and after it
-  const wrap = hasCall && (s.state === "in_call" || s.state === "wrap_up");
+  // the operator being consulted (attended transfer) does not own the customer yet: no code for him
+  const consulted = hasCall && call.transfer && call.transfer.kind === "attended" && call.transfer.result === "pending";
+  const wrap = hasCall && (s.state === "in_call" || s.state === "wrap_up") && !consulted;
   $("wrap-box").hidden = !wrap;
   if (hasCall && form.attempt !== call.attempt_id) resetForm(call.attempt_id);
   if (wrap) renderCodes(call);
@@ -482,8 +484,9 @@ function renderTransfer(call) {
   const note = call && call.transfer;
   $("transfer-note").hidden = !note;
   if (note) {
+    const pending = note.kind === "attended" && note.result === "pending";
     $("transfer-note-from").textContent = t(note.kind === "rescue" ? "operator.transfer.rescued"
-      : "operator.transfer.from", { name: note.from_operator_name || "—" });
+      : pending ? "operator.transfer.consulted_by" : "operator.transfer.from", { name: note.from_operator_name || "—" });
     $("transfer-note-comment").textContent = note.comment || "";
   }
   $("btn-complete").dataset.optional = call && call.handed_over && s.state === "wrap_up" ? "1" : "";
