@@ -202,8 +202,10 @@ async def test_a_refer_nobody_carries_out_is_declined(tmp_path: Path) -> None:
     harness = SipTransferHarness(tmp_path)
     harness.first_phone_block = refer_block("op-2", final="SIP/2.0 603 Declined")
     async with recording(harness, "answer") as (driver, rec):
+        assert isinstance(driver, SipTelephony)
+        driver.refer_wait_s = 2.0  # 10 s in service
         call = await connected_call(harness, driver, rec)
-        await asyncio.sleep(11.5)  # REFER_WAIT_S and slack
+        await asyncio.sleep(3.5)  # the REFER (0.8 s after the phone's ACK), the wait, and slack
         assert [e for e in rec.events if isinstance(e, TransferRequested)]
         assert rec.kinds(call)[-1] == CallEventKind.connected  # the operator keeps his customer
         await driver.hangup(call)

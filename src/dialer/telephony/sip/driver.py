@@ -281,6 +281,8 @@ class SipTelephony:
         #: The media relay calls may pass (sip/anchor.py); None: media flows directly between the peers.
         self.anchor = anchor
         self._background: set[asyncio.Task[None]] = set()
+        #: How long a phone's REFER waits for the consumer's transfer before it is declined (603).
+        self.refer_wait_s = REFER_WAIT_S
         self.clock: Clock = clock or SystemClock()
         self.accounts = accounts
         self._trunks: dict[int, _Trunk] = {t.id: _Trunk(t) for t in trunks}
@@ -1877,7 +1879,7 @@ class SipTelephony:
         tx.respond(msg.response(202, headers=[("Contact", leg.contact)]))
         refer = call.refer = _Refer(leg)
         self._notify(leg, 100, "Trying", final=False)
-        refer.timer = self.clock.call_later(REFER_WAIT_S, self._refer_expired, call, refer)
+        refer.timer = self.clock.call_later(self.refer_wait_s, self._refer_expired, call, refer)
         assert call.endpoint is not None
         self._emit(TransferRequested(call.id, call.endpoint, target, self.clock.now()))
 
