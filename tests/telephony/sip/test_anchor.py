@@ -14,12 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from dialer.telephony.base import CallEventKind, Originate, Side, TelephonyError, UnknownCall
+from dialer.telephony.base import CallEventKind, IncomingCall, Originate, Side, TelephonyError, UnknownCall
 from dialer.telephony.sip import SipTelephony
 from dialer.telephony.sip.anchor import CUSTOMER_TAG, DIALER_TAG, DirectMedia, MediaAnchor
 from dialer.telephony.sip.sdp import audio_media
 from tests.telephony.contract import Recorder
-from tests.telephony.sip.harness import accounts, answer_params, phone_params, register_phone, settings, trunk
+from tests.telephony.sip.harness import (
+    accounts,
+    answer_params,
+    phone_params,
+    register_phone,
+    settings,
+    start_caller,
+    trunk,
+)
 from tests.telephony.sip.sipp import Sipp, free_port, sipp_available, stop_all
 from tests.telephony.sip.test_transfers import reinvites
 
@@ -154,11 +162,12 @@ async def until(check: object, what: str, within: float = 10.0) -> None:
 
 @contextlib.asynccontextmanager
 async def anchored(tmp_path: Path, anchor: MediaAnchor, *, carrier_params: dict[str, object] | None = None,
-                   phone: dict[str, object] | None = None
+                   phone: dict[str, object] | None = None, flow: str = "flow1"
                    ) -> AsyncIterator[tuple[SipTelephony, Recorder, Sipp, Sipp]]:
     carrier = await Sipp("carrier_answer", answer_params(**(carrier_params or {})), tmp_path).start()
     phone_sipp = await Sipp("phone_answer", phone_params(**(phone or {})), tmp_path).start()
-    driver = SipTelephony(settings(hold_audio_dir=str(tmp_path)), [trunk(carrier.port)], accounts, anchor=anchor)
+    driver = SipTelephony(settings(hold_audio_dir=str(tmp_path)), [trunk(carrier.port, connect_flow=flow)],
+                          accounts, anchor=anchor)
     await driver.start()
     rec = Recorder(driver)
     try:
@@ -170,17 +179,24 @@ async def anchored(tmp_path: Path, anchor: MediaAnchor, *, carrier_params: dict[
         await stop_all(carrier, phone_sipp)
 
 
-async def test_media_passes_the_relay_both_ways_from_hold_audio_to_the_conversation(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flow", ["flow1", "delayed_offer"])
+async def test_media_passes_the_relay_both_ways_from_hold_audio_to_the_conversation(tmp_path: Path, flow: str) -> None:
     relay = await FakeRelay().start()
     carrier_rtp, phone_rtp = free_port(), free_port()
     carrier_media, phone_media = await rtp_peer(carrier_rtp), await rtp_peer(phone_rtp)
+    facing_phone = f"m=audio {relay.ports[DIALER_TAG]} "
+    # the customer is re-INVITEd to (flow I), or answered with (delayed offer), the relay's socket facing him, never
+    # the phone; the phone gets the relay's socket facing the dialer's side in its ACK (flow I) or INVITE (delayed)
+    carrier_params: dict[str, object] = {"rtp_port": carrier_rtp, "answer_ms": 300}
+    if flow == "flow1":
+        carrier_params["reinvite_regexp"] = f"m=audio {relay.ports[CUSTOMER_TAG]} "
+        phone = {"rtp_port": phone_rtp, "ack_regexp": facing_phone}
+    else:
+        carrier_params["ack_regexp"] = f"m=audio {relay.ports[CUSTOMER_TAG]} "
+        phone = {"rtp_port": phone_rtp, "invite_regexp": facing_phone}
     try:
-        async with anchored(tmp_path, relay, carrier_params={
-                "rtp_port": carrier_rtp, "answer_ms": 300,
-                # the customer is re-INVITEd to the relay's socket facing him, never to the phone
-                "reinvite_regexp": f"m=audio {relay.ports[CUSTOMER_TAG]} "},
-                phone={"rtp_port": phone_rtp, "ack_regexp": f"m=audio {relay.ports[DIALER_TAG]} "},
-        ) as (driver, rec, carrier, phone):
+        async with anchored(tmp_path, relay, carrier_params=carrier_params, phone=phone, flow=flow,
+                            ) as (driver, rec, carrier, phone_sipp):
             call = await driver.originate(Originate(number=CALL.number, caller_id=CALL.caller_id, record=True))
             await until(lambda: CallEventKind.answered in rec.kinds(call), "the answer")
             assert ("start recording", "", None) in relay.ops  # Originate.record: right after the answer
@@ -199,10 +215,12 @@ async def test_media_passes_the_relay_both_ways_from_hold_audio_to_the_conversat
             await driver.hangup(call)
             await until(lambda: ("delete", "", None) in relay.ops, "the relay's delete")
             assert await carrier.wait(10) == 0, carrier.errors()
-            assert await phone.wait(10) == 0, phone.errors()
+            assert await phone_sipp.wait(10) == 0, phone_sipp.errors()
         assert relay.ops[:2] == [("offer", DIALER_TAG, None), ("answer", DIALER_TAG, CUSTOMER_TAG)]
-        # flow I: the phone's offer goes to the customer through the relay, his answer back to the phone
-        assert ("offer", DIALER_TAG, CUSTOMER_TAG) in relay.ops
+        if flow == "flow1":  # the phone's offer goes to the customer through the relay, his answer back to the phone
+            assert relay.ops[3:5] == [("offer", DIALER_TAG, CUSTOMER_TAG), ("answer", DIALER_TAG, CUSTOMER_TAG)]
+        else:  # the customer's offer goes to the phone through the relay, the phone's answer back to him
+            assert relay.ops[3:5] == [("offer", CUSTOMER_TAG, DIALER_TAG), ("answer", CUSTOMER_TAG, DIALER_TAG)]
         assert ("stop recording", "", None) in relay.ops
     finally:
         relay.close()
@@ -292,3 +310,35 @@ async def test_a_customer_released_to_waiting_is_re_invited_through_the_relay(tm
         relay.close()
         if carrier_media.transport is not None:
             carrier_media.transport.close()
+
+
+
+async def test_an_inbound_call_is_answered_through_the_relay(tmp_path: Path) -> None:
+    """The caller's offer passes the relay (its reply is where the hold audio goes), our answer comes back through it:
+    the caller hears the hold audio from the relay's port facing him."""
+    relay = await FakeRelay().start()
+    caller_rtp = free_port()
+    caller_media = await rtp_peer(caller_rtp)
+    driver = SipTelephony(settings(hold_audio_dir=str(tmp_path)), [trunk(free_port())], accounts, anchor=relay)
+    await driver.start()
+    rec = Recorder(driver)
+    caller = await start_caller(tmp_path, driver.transport.port, "inbound_talk", rtp_port=caller_rtp,
+                                answer_ms=20000, talk_ms=1000)
+    try:
+        await until(lambda: any(isinstance(e, IncomingCall) for e in rec.events), "the inbound call")
+        [incoming] = [e for e in rec.events if isinstance(e, IncomingCall)]
+        await driver.answer(incoming.call_id)
+        await until(lambda: CallEventKind.answered in rec.kinds(incoming.call_id), "the caller's ACK")
+        assert relay.ops[:2] == [("offer", CUSTOMER_TAG, None), ("answer", CUSTOMER_TAG, DIALER_TAG)]
+        await driver.play(incoming.call_id, "hold-music")
+        await until(lambda: caller_media.received >= 10, "hold audio through the relay")
+        assert relay.forwarded[DIALER_TAG] >= 10
+        await driver.hangup(incoming.call_id)
+        await until(lambda: ("delete", "", None) in relay.ops, "the relay's delete")
+    finally:
+        await rec.stop()
+        await driver.close()
+        await stop_all(caller)
+        relay.close()
+        if caller_media.transport is not None:
+            caller_media.transport.close()
