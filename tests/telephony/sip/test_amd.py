@@ -71,3 +71,28 @@ async def test_the_detector_hears_the_carriers_rtp(tmp_path: Path, kind: SampleC
         await rec.stop()
         await driver.close()
         await carrier.stop()
+
+
+async def test_a_customer_who_hangs_up_while_the_detector_listens_is_a_person_who_hung_up(tmp_path: Path) -> None:
+    """A long greeting, but the line hangs up 600 ms after the answer, before any decision: ``answered`` (human, at
+    the moment of the answer), then ``hung_up`` by the customer."""
+    assert not missing_tools(), "the test command installs espeak-ng and sox"
+    sample = generate(SampleClass.machine, 0, codec=PT_PCMA)
+    pcap = write_rtp_pcap(tmp_path / "greeting.pcap", sample.pcm, payload_type=PT_PCMA)
+    carrier = await Sipp("carrier_greeting", {"answer_ms": 300, "pcap": pcap, "wait_ms": 600}, tmp_path).start()
+    driver = SipTelephony(settings(), [trunk(carrier.port)], accounts)
+    await driver.start()
+    rec = Recorder(driver)
+    try:
+        call = await driver.originate(Originate(number="+79120000001", answer_timeout_s=10.0, detect_machine=True))
+        await until(lambda: CallEventKind.hung_up in rec.kinds(call))
+        events = rec.calls(call)
+        assert [e.kind for e in events][-2:] == [CallEventKind.answered, CallEventKind.hung_up]
+        answered, ended = events[-2:]
+        assert answered.answered_by is AnsweredBy.human and ended.side == Side.customer
+        assert ended.at - answered.at >= 0.5  # stamped with the answer, not with the hang-up
+        assert await carrier.wait(10) == 0, carrier.errors()
+    finally:
+        await rec.stop()
+        await driver.close()
+        await carrier.stop()
