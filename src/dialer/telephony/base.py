@@ -262,7 +262,9 @@ class TransfersCalls(Protocol):
     transfer reports ``connected`` with ``endpoint`` ``"external:<number>"`` once the number answers; if it does not,
     the customer waits again and ``EndpointEvent`` ``hung_up`` of ``"external:<number>"`` with ``offer_failed`` true
     follows. A phone's own transfer (SIP REFER) is reported as :class:`TransferRequested` and carried out only when
-    the consumer calls one of these methods."""
+    the consumer calls one of these methods (``release`` then ``connect``, ``consult``/``complete``, or
+    ``transfer_external``); the phone is told the outcome of the first one (SIP: NOTIFY 200, or the failure), and a
+    request nobody acts on within the driver's limit (SIP: 10 s) is declined — the operator keeps his customer."""
 
     async def release(self, call_id: CallId) -> None:
         """Blind transfer, first step: end the operator's leg of a connected call; the customer waits again on hold
