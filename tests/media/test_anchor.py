@@ -36,6 +36,24 @@ from tests.telephony.sip.harness import accounts, answer_params, phone_params, r
 from tests.telephony.sip.sipp import Sipp, sipp_available, stop_all
 
 CARRIER_FILL, PHONE_FILL = 0x33, 0x44
+#: SIPp's own G.711 A-law recording (236 packets, 7 s), played by the SIPp carrier and phone.
+G711A_PCAP = Path("/usr/share/sip-tester/g711a.pcap")
+
+
+def recording_ssrc() -> bytes:
+    """The RTP synchronisation source of SIPp's recording (its first packet: pcap and record headers, Ethernet, IPv4,
+    UDP, then 8 bytes of RTP before it)."""
+    return G711A_PCAP.read_bytes()[24 + 16 + 14 + 20 + 8 + 8:][:4]
+
+
+def play_pcap_after_ack(sipp: Sipp, template: str) -> None:
+    """Make a rendered SIPp scenario play SIPp's G.711 recording as its RTP once its INVITE was ACKed."""
+    path = sipp.workdir / f"{template}.xml"
+    text = path.read_text()
+    ack = text.index('<recv request="ACK"')
+    end = text.index("</recv>", ack) + len("</recv>")
+    path.write_text(text[:end] + f'\n  <nop><action><exec play_pcap_audio="{G711A_PCAP}"/></action></nop>'
+                    + text[end:])
 
 
 async def until(check: object, what: str, within: float = 15.0) -> None:
@@ -107,6 +125,51 @@ async def test_a_recorded_call_through_the_driver_relayed_and_spooled(tmp_path: 
 
 
 @pytest.mark.skipif(not sipp_available(), reason="SIPp (sip-tester) is not installed")
+@pytest.mark.skipif(not sipp_available() or not G711A_PCAP.exists(), reason="SIPp (sip-tester) is not installed")
+async def test_sipp_carrier_and_phone_playing_audio_through_rtpengine(tmp_path: Path) -> None:
+    """SIPp's own RTP (pcap play) from the carrier and from the phone, through the driver and rtpengine, both in the
+    spooled capture, each on its side."""
+    recordings = tmp_path / "recordings"
+    sipps: list[Sipp] = []
+    async with running_rtpengine(recordings / "rtpengine") as engine:
+        anchor = RtpEngineAnchor(engine, recordings)
+        driver = SipTelephony(settings(hold_audio_dir=str(tmp_path)), [], accounts, anchor=anchor)
+        rec = Recorder(driver)
+        try:
+            carrier = Sipp("carrier_answer", answer_params(answer_ms=300), tmp_path)
+            play_pcap_after_ack(carrier, "carrier_answer")
+            sipps.append(await carrier.start())
+            phone = Sipp("phone_answer", phone_params(), tmp_path)
+            play_pcap_after_ack(phone, "phone_answer")
+            sipps.append(await phone.start())
+            await driver.start()
+            await driver.set_trunks([trunk(carrier.port)])
+            await register_phone(driver, tmp_path, phone.port)
+            call = await driver.originate(Originate(number="+79120000001", caller_id="+74950000000", record=True))
+            await until(lambda: CallEventKind.answered in rec.kinds(call), "the answer")
+            await driver.connect(call, "op-1")
+            await until(lambda: CallEventKind.connected in rec.kinds(call), "the connection")
+            await asyncio.sleep(3.0)  # both recordings play on (7 s each)
+            await driver.hangup(call)
+            await until(lambda: list((recordings / "spool").glob("*.json")), "the spooled recording")
+        finally:
+            await rec.stop()
+            await driver.close()
+            await stop_all(*sipps)
+    [sidecar_path] = (recordings / "spool").glob("*.json")
+    sidecar = json.loads(sidecar_path.read_text())
+    packets = read_pcap(sidecar_path.with_suffix(".pcap"))
+    customer, dialer = sidecar["customer"], sidecar["dialer"]
+    # SIPp plays the capture's packets through a raw socket (source port 0 as rtpengine records them): the side is
+    # told by the relay port each arrived on, as the capture contract says
+    # (the recording's own synchronisation source tells its packets from any the driver sent itself)
+    ssrc = recording_ssrc()
+    from_carrier = [p for (_, (_, dst), p) in packets if dst == customer["relay_port"] and p[8:12] == ssrc]
+    from_phone = [p for (_, (_, dst), p) in packets if dst == dialer["relay_port"] and p[8:12] == ssrc]
+    assert len(from_carrier) >= 50, len(from_carrier)  # > 1.5 s of the carrier's recording
+    assert len(from_phone) >= 50, len(from_phone)  # > 1.5 s of the phone's
+
+
 async def test_a_call_whose_relay_died_is_hung_up_and_its_capture_kept(tmp_path: Path) -> None:
     recordings = tmp_path / "recordings"
     carrier_media = await RtpEndpoint.for_sipp(CARRIER_FILL)
