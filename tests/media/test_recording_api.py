@@ -119,6 +119,15 @@ async def test_search(app: FastAPI, admin: httpx.AsyncClient) -> None:
     bad = await admin.get("/api/recordings", params={"sort": "storage_key"})
     assert bad.status_code == 422
     assert (await admin.get("/api/recordings/999999")).status_code == 404
+    # a file gone from storage (a restored database without its files) says so
+    from dialer.models import Recording
+
+    async with app.state.sessionmaker() as session:
+        row = await session.get(Recording, rec["id"])
+        assert row is not None
+        runtime(app).storage.delete(row.storage_key)
+    gone = await admin.get(rec["stream_url"])
+    assert gone.status_code == 500 and "missing from the recordings storage" in gone.json()["detail"]
 
 
 async def test_signed_link_works_without_a_session_until_it_expires(app: FastAPI, admin: httpx.AsyncClient,

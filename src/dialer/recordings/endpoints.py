@@ -13,7 +13,6 @@ from dialer.api.deps import Session, client_of, public, require
 from dialer.auth.permissions import P
 from dialer.auth.service import Principal
 from dialer.exceptions import PermissionDenied
-from dialer.media.recording_crypto import EncryptedFile
 from dialer.models import Recording
 from dialer.recordings import service
 from dialer.recordings.schemas import LinkCreate, LinkRead, RecordingRead, SpoolState
@@ -66,12 +65,10 @@ async def attempt_recordings(attempt_id: int, session: Session, _: Any = _listen
     return [service.as_read(r) for r in rows]
 
 
-async def _send(request: Request, rec: Recording, audio: EncryptedFile, *, attachment: bool) -> Response:
-    size = audio.size
+async def _send(request: Request, rt: service.Runtime, rec: Recording, size: int, *, attachment: bool) -> Response:
     try:
         wanted = service.parse_range(request.headers.get("range"), size)
     except service.RangeNotSatisfiable:
-        audio.stream.close()
         return Response(status_code=416, headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"})
     first, last = wanted if wanted is not None else (0, size - 1)
     disposition = "attachment" if attachment else "inline"
@@ -80,7 +77,7 @@ async def _send(request: Request, rec: Recording, audio: EncryptedFile, *, attac
                "Content-Disposition": f'{disposition}; filename="{service.file_name(rec)}"'}
     if wanted is not None:
         headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-    body = service.chunks(audio, first, last) if size else service.chunks(audio, 0, 0)
+    body = service.chunks(rt, rec, first, last) if size else service.chunks(rt, rec, 0, 0)
     return StreamingResponse(body, status_code=206 if wanted is not None else 200,
                              media_type=service.media_type(rec), headers=headers)
 
@@ -93,9 +90,9 @@ async def stream_recording(recording_id: int, request: Request, session: Session
                            principal: Principal = _listen) -> Response:
     rec = await service.load(session, recording_id)
     rt = service.runtime(request.app)
-    audio = await service.open_audio(rt, rec)
+    size = await service.audio_size(rt, rec)
     await service.log_listen(session, rec, principal.user_id, via="player", now=rt.clock.utcnow())
-    return await _send(request, rec, audio, attachment=False)
+    return await _send(request, rt, rec, size, attachment=False)
 
 
 @router.get("/{recording_id}/download", response_class=StreamingResponse, responses={200: _AUDIO, 206: _AUDIO},
@@ -103,9 +100,10 @@ async def stream_recording(recording_id: int, request: Request, session: Session
 async def download_recording(recording_id: int, request: Request, session: Session,
                              _: Any = _download) -> Response:
     rec = await service.load(session, recording_id)
-    audio = await service.open_audio(service.runtime(request.app), rec)
+    rt = service.runtime(request.app)
+    size = await service.audio_size(rt, rec)
     await service.log_download(session, rec)
-    return await _send(request, rec, audio, attachment=True)
+    return await _send(request, rt, rec, size, attachment=True)
 
 
 @router.post("/{recording_id}/links", response_model=LinkRead, status_code=201,
@@ -134,10 +132,10 @@ async def shared_recording(recording_id: int, request: Request, session: Session
     rt = service.runtime(request.app)
     service.check_link(rt, recording_id, expires, by, signature, rt.clock.utcnow())
     rec = await service.load(session, recording_id)
-    audio = await service.open_audio(rt, rec)
+    size = await service.audio_size(rt, rec)
     session.info["actor"] = service.link_actor(by, client_of(request))
     await service.log_listen(session, rec, by, via="link", now=rt.clock.utcnow(), extra={"link_expires": expires})
-    return await _send(request, rec, audio, attachment=False)
+    return await _send(request, rt, rec, size, attachment=False)
 
 
 routers = [router, attempt_router]

@@ -164,38 +164,49 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return first, last
 
 
-async def open_audio(rt: Runtime, rec: Recording) -> EncryptedFile:
-    """The stored file, its header checked; :class:`RecordingUnreadable` when it is gone or its key is not
-    configured."""
+def _open(rt: Runtime, rec: Recording) -> EncryptedFile:
+    stream = rt.storage.open(rec.storage_key)
+    try:
+        return EncryptedFile(stream, rt.keyring)
+    except BaseException:
+        stream.close()
+        raise
 
-    def opener() -> EncryptedFile:
-        stream = rt.storage.open(rec.storage_key)
-        try:
-            return EncryptedFile(stream, rt.keyring)
-        except BaseException:
-            stream.close()
-            raise
+
+async def audio_size(rt: Runtime, rec: Recording) -> int:
+    """The plaintext size of the stored file, its header and key checked before an answer starts;
+    :class:`RecordingUnreadable` when the file is gone or its key is not configured."""
+
+    def check() -> int:
+        audio = _open(rt, rec)
+        audio.stream.close()
+        return audio.size
 
     try:
-        return await asyncio.to_thread(opener)
+        return await asyncio.to_thread(check)
     except FileNotFoundError:
         raise RecordingUnreadable(f"the file of recording {rec.id} is missing from the recordings storage") from None
     except DecryptionError as err:
         raise RecordingUnreadable(f"recording {rec.id}: {err}") from None
 
 
-async def chunks(audio: EncryptedFile, first: int, last: int) -> AsyncIterator[bytes]:
-    """The decrypted bytes ``first`` … ``last``, decrypted chunk by chunk in a thread; the file is closed at the
-    end (or when the client goes away)."""
-    parts = audio.read_range(first, last)
-    try:
-        while True:
-            piece = await asyncio.to_thread(next, parts, None)
-            if piece is None:
-                return
-            yield piece
-    finally:
-        await asyncio.to_thread(audio.stream.close)
+async def chunks(rt: Runtime, rec: Recording, first: int, last: int) -> AsyncIterator[bytes]:
+    """The decrypted bytes ``first`` … ``last``, one encrypted chunk at a time in a thread. The file is opened and
+    closed for each chunk, so nothing stays open while the answer waits on a slow client or one that went away."""
+
+    def piece(position: int) -> tuple[bytes, int]:
+        audio = _open(rt, rec)
+        try:
+            chunk = audio.header.chunk
+            end = min(last, (position // chunk + 1) * chunk - 1)
+            return b"".join(audio.read_range(position, end)), end + 1
+        finally:
+            audio.stream.close()
+
+    position = first
+    while position <= last:
+        data, position = await asyncio.to_thread(piece, position)
+        yield data
 
 
 def media_type(rec: Recording) -> str:
