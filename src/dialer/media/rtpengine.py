@@ -200,7 +200,9 @@ class RtpEngineProcess:
         self._stderr_tail = []
         self._process = await asyncio.create_subprocess_exec(
             *self.argv(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent)
+            # its own session: a Ctrl+C meant for the dialer's process group must not kill it before the dialer
+            # stops it (the kernel still kills it if the dialer dies: _die_with_parent)
+            stderr=asyncio.subprocess.PIPE, start_new_session=True, preexec_fn=_die_with_parent)
         self._stderr_task = asyncio.create_task(self._drain(self._process), name="rtpengine-stderr")
         deadline = self.clock.now() + self.start_timeout_s
         probe = NgClient("127.0.0.1", self.ng_port, clock=self.clock, retransmit_s=0.1, tries=2)
