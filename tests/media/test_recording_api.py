@@ -4,6 +4,7 @@ log (003 §10.1), the spool's failures."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,7 +56,7 @@ async def _audio(app: FastAPI, rec_id: int) -> bytes:
     async with app.state.sessionmaker() as session:
         row = await session.get(Recording, rec_id)
         assert row is not None
-        with runtime(app).storage.open(row.storage_key) as stream:
+        with closing(runtime(app).storage.open(row.storage_key)) as stream:
             return EncryptedFile(stream, runtime(app).keyring).read_all()
 
 

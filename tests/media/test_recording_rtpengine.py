@@ -8,6 +8,7 @@ import asyncio
 import json
 import struct
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime, timedelta
 
 import httpx
@@ -84,7 +85,7 @@ async def test_a_call_recorded_by_rtpengine_becomes_a_two_tone_recording(app: Fa
     async with app.state.sessionmaker() as session:
         row = await session.get(Recording, rec["id"])
         assert row is not None
-        with rt.storage.open(row.storage_key) as stream:
+        with closing(rt.storage.open(row.storage_key)) as stream:
             ogg = EncryptedFile(stream, rt.keyring).read_all()
     process = await asyncio.create_subprocess_exec(
         "ffmpeg", "-v", "error", "-i", "pipe:0", "-f", "s16le", "-ac", "2", "-ar", str(RATE), "pipe:1",

@@ -7,6 +7,7 @@ import io
 import stat
 import subprocess
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,7 +59,7 @@ async def _rows(app: FastAPI) -> list[Recording]:
 def _decoded(app: FastAPI, rec: Recording, tmp: Path) -> np.ndarray:
     """The stored file decrypted, probed and decoded by ffmpeg back to 8 kHz stereo samples."""
     rt = runtime(app)
-    with rt.storage.open(rec.storage_key) as stream:
+    with closing(rt.storage.open(rec.storage_key)) as stream:
         audio = EncryptedFile(stream, rt.keyring).read_all()
     ogg = tmp / "out.ogg"
     ogg.write_bytes(audio)
@@ -125,7 +126,7 @@ async def test_a_crash_at_any_step_loses_nothing_and_duplicates_nothing(app: Fas
     assert not list(spool_dir(worker.root).glob("call-2.*"))
     files = [p for p in worker.root.rglob("*.enc")]
     assert files == [worker.root / rec.storage_key]  # no orphan from the interrupted run
-    with runtime(app).storage.open(rec.storage_key) as stream:
+    with closing(runtime(app).storage.open(rec.storage_key)) as stream:
         assert EncryptedFile(io.BytesIO(stream.read()), runtime(app).keyring).size == rec.audio_bytes
     # the same call spooled again (rtpengine retried): still one row
     write_call(spool_dir(worker.root), "call-2b", call_id="call-2@dialer", seconds=1.0)

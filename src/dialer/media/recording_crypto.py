@@ -28,7 +28,7 @@ import secrets
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -39,6 +39,16 @@ HEADER = struct.Struct("!4sB3xI8sQ8s")
 TAG = 16
 CHUNK = 64 * 1024
 KEY_FILE = "recording.key"
+
+
+class Readable(Protocol):
+    """What a stored recording is read through: a local file, or a bucket's ranged reader."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class RecordingKeyError(Exception):
@@ -156,7 +166,7 @@ class _Header:
     kid: str
 
 
-def _read_header(stream: BinaryIO) -> _Header:
+def _read_header(stream: Readable) -> _Header:
     raw = stream.read(HEADER.size)
     if len(raw) != HEADER.size:
         raise DecryptionError("not an encrypted recording: the file is shorter than its header")
@@ -169,7 +179,7 @@ def _read_header(stream: BinaryIO) -> _Header:
 class EncryptedFile:
     """Reads the plaintext of an encrypted recording, whole or by byte range, checking every chunk it touches."""
 
-    def __init__(self, stream: BinaryIO, keyring: Keyring) -> None:
+    def __init__(self, stream: Readable, keyring: Keyring) -> None:
         self.stream = stream
         self.header = _read_header(stream)
         self.aead = AESGCM(keyring.key(self.header.kid))

@@ -26,6 +26,16 @@ class RecordingSettings(BaseSettings):
     #: The compressed format: ``opus`` (Ogg Opus) or ``mp3``; and its bitrate for the two channels together.
     media_recording_format: Literal["opus", "mp3"] = "opus"
     media_recording_bitrate_kbps: int = Field(24, ge=8, le=256)
+    #: Where the encrypted files are kept: ``local`` (under the recordings directory) or ``s3`` (an S3-compatible
+    #: bucket: the endpoint, e.g. ``https://storage.yandexcloud.net``, the bucket, its region, the access key pair and
+    #: an optional prefix of the objects' names).
+    media_recording_storage: Literal["local", "s3"] = "local"
+    media_s3_endpoint: str = ""
+    media_s3_bucket: str = ""
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key: str = ""
+    media_s3_secret_key: str = ""
+    media_s3_prefix: str = ""
     #: Whether the API process (``dialer run``) runs the recordings worker (spool and retention).
     media_recording_worker: bool = True
     #: Conversions run in a child process at this lower priority (``nice``), so they never slow the API down; false:

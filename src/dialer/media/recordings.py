@@ -38,7 +38,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -48,7 +48,7 @@ from dialer.audit import recorder as audit
 from dialer.config import Settings
 from dialer.core.clock import Clock, SystemClock
 from dialer.media import pcap
-from dialer.media.recording_crypto import Keyring, encrypt, load_keyring
+from dialer.media.recording_crypto import Keyring, Readable, encrypt, load_keyring
 from dialer.media.recording_settings import RecordingSettings
 from dialer.models import Attempt, AuditAction, Campaign, Recording
 
@@ -61,14 +61,14 @@ FAILED = "failed"
 
 class RecordingStorage(Protocol):
     """Where encrypted recordings are kept, by key (``2026/12/08/<name>.ogg.enc``). Methods block: call them in a
-    thread. Implemented: :class:`LocalStorage` (a directory). An S3-compatible bucket would be a second
-    implementation (put = PUT object, open = ranged GETs) — not built (docs/recordings.md)."""
+    thread. Implementations: :class:`LocalStorage` (a directory) and :class:`dialer.media.recording_s3.S3Storage`
+    (an S3-compatible bucket); :func:`make_storage` picks one from the settings."""
 
     def put(self, key: str, src: Path) -> None:
         """Store ``src`` under ``key`` atomically, replacing what was there."""
         ...
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str) -> Readable:
         """A seekable binary stream of the stored file; FileNotFoundError when there is none."""
         ...
 
@@ -105,11 +105,21 @@ class LocalStorage:
             raise
         _fsync_dir(target.parent)
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str) -> Readable:
         return self.path(key).open("rb")
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+
+def make_storage(settings: Settings, rs: RecordingSettings) -> RecordingStorage:
+    """The storage ``DIALER_MEDIA_RECORDING_STORAGE`` names: ``local`` (the recordings directory) or ``s3``."""
+    if rs.media_recording_storage == "s3":
+        from dialer.media.recording_s3 import S3Storage
+
+        return S3Storage(rs.media_s3_endpoint, rs.media_s3_bucket, access_key=rs.media_s3_access_key,
+                         secret_key=rs.media_s3_secret_key, region=rs.media_s3_region, prefix=rs.media_s3_prefix)
+    return LocalStorage(rs.recordings_dir(settings))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -271,7 +281,7 @@ class RecordingWorker:
         self.rs = rs
         self.root = rs.recordings_dir(settings)
         self.clock = clock or SystemClock()
-        self.storage: RecordingStorage = storage or LocalStorage(self.root)
+        self.storage: RecordingStorage = storage or make_storage(settings, rs)
         self._keyring = keyring
         self._pool: ProcessPoolExecutor | None = None
         self.step: Any = None

@@ -28,7 +28,7 @@ from dialer.exceptions import DialerError, NotFound, PermissionDenied
 from dialer.media import pcap
 from dialer.media.recording_crypto import DecryptionError, EncryptedFile, Keyring, load_keyring
 from dialer.media.recording_settings import RecordingSettings, get_recording_settings
-from dialer.media.recordings import LocalStorage, RecordingStorage, failed_captures, pending_captures
+from dialer.media.recordings import RecordingStorage, failed_captures, make_storage, pending_captures
 from dialer.models import Attempt, AuditEntry, Recording
 from dialer.models.enums import AuditAction
 
@@ -83,7 +83,7 @@ def runtime(app: Any) -> Runtime:
     if isinstance(found, Runtime):
         return found
     rs = getattr(app.state, "recording_settings", None) or get_recording_settings()
-    made = Runtime(app.state.settings, rs, LocalStorage(rs.recordings_dir(app.state.settings)))
+    made = Runtime(app.state.settings, rs, make_storage(app.state.settings, rs))
     app.state.recording_runtime = made
     return made
 
