@@ -93,3 +93,12 @@ async def test_no_download_without_the_permission_and_english_labels(page: Page,
     await login(page, live_server, "watcher", next_url=f"/supervisor/attempts/{attempt_id}")
     await expect(page.locator("#attempt-card")).to_contain_text("+79161234567")
     await expect(page.locator("#recording-player")).to_have_count(0)
+    # mounted anyway (as a page that does not know the permissions would): the API's 403 leaves nothing shown
+    hidden = await page.evaluate("""async (id) => {
+        const { mountPlayer } = await import("/static/recording_player.js");
+        const box = document.createElement("section");
+        document.body.append(box);
+        await mountPlayer(box, id);
+        return box.hidden && box.childElementCount === 0;
+    }""", attempt_id)
+    assert hidden is True

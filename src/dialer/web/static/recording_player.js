@@ -4,7 +4,8 @@
 // an HTML5 <audio> playing GET /api/recordings/{id}/stream (HTTP Range: the browser seeks by asking for the bytes
 // it needs; the file is decrypted as it is sent), a playback-speed choice (SPEEDS), the recording's time, length and
 // retention, and — only for users with recordings.download — a download link. Every listen is in the audit log
-// (the server writes it). Labels: locales recordings.*.json ("recording.*").
+// (the server writes it). Without recordings.listen (403) the box is emptied and hidden, so a page may mount the
+// player without knowing the user's permissions. Labels: locales recordings.*.json ("recording.*").
 import { api, el, t, fmtDuration, fmtDateTime } from "./app.js";
 
 export const SPEEDS = [0.75, 1, 1.25, 1.5, 2];
@@ -21,6 +22,12 @@ export async function mountPlayer(box, attemptId, { canDownload = false } = {}) 
   try {
     list = await api("GET", `/api/attempts/${attemptId}/recordings`, null, { quiet: true });
   } catch (err) {
+    if (err.status === 403) {
+      // a user without recordings.listen: no player at all (the floor's drawer may mount it for everyone)
+      box.replaceChildren();
+      box.hidden = true;
+      return [];
+    }
     box.replaceChildren(head, el("p", { class: "rec-error" }, err.message));
     return [];
   }
