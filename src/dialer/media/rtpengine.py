@@ -142,7 +142,7 @@ class RtpEngineProcess:
     """
 
     def __init__(self, *, interface: str, ng_port: int, port_min: int, port_max: int, recording_dir: Path,
-                 binary: str = "rtpengine", log_level: int = 5, clock: Clock | None = None,
+                 binary: str = "rtpengine", log_level: int = 5, threads: int = 0, clock: Clock | None = None,
                  start_timeout_s: float = 15.0, retransmit_s: float = 0.5, tries: int = 4) -> None:
         self.interface = interface
         self.ng_port = ng_port
@@ -151,6 +151,7 @@ class RtpEngineProcess:
         self.recording_dir: Path | None = recording_dir
         self.binary = binary
         self.log_level = log_level
+        self.threads = threads
         self.clock: Clock = clock or SystemClock()
         self.start_timeout_s = start_timeout_s
         self.client = NgClient("127.0.0.1", ng_port, clock=self.clock, retransmit_s=retransmit_s, tries=tries)
@@ -167,7 +168,7 @@ class RtpEngineProcess:
                       clock: Clock | None = None) -> RtpEngineProcess:
         return cls(interface=media.interface or default_interface(public_host), ng_port=media.ng_port,
                    port_min=media.port_min, port_max=media.port_max, recording_dir=recordings_dir / "rtpengine",
-                   binary=media.rtpengine_binary, log_level=media.log_level, clock=clock,
+                   binary=media.rtpengine_binary, log_level=media.log_level, threads=media.threads, clock=clock,
                    retransmit_s=media.ng_retransmit_s, tries=media.ng_tries)
 
     @property
@@ -183,7 +184,8 @@ class RtpEngineProcess:
         return [self.binary, "--config-file=none", "--table=-1", f"--interface={self.interface}",
                 f"--listen-ng=127.0.0.1:{self.ng_port}", "--foreground", "--log-stderr",
                 f"--log-level={self.log_level}", f"--port-min={self.port_min}", f"--port-max={self.port_max}",
-                "--recording-method=pcap", f"--recording-dir={self.recording_dir}", "--delete-delay=0"]
+                "--recording-method=pcap", f"--recording-dir={self.recording_dir}", "--delete-delay=0",
+                *([f"--num-threads={self.threads}"] if self.threads else [])]
 
     async def start(self) -> None:
         """Start rtpengine and return once it answers ``ping``; raises :class:`RtpEngineError` when it does not."""

@@ -37,6 +37,8 @@ class MediaSettings(BaseSettings):
     port_max: int = Field(39999, gt=1023, lt=65536)
     #: rtpengine's log level (syslog numbers: 3 errors … 6 every command, 7 debug).
     log_level: int = Field(5, ge=0, le=7)
+    #: rtpengine's worker threads (``--num-threads``); 0: its default, one per CPU core.
+    threads: int = Field(0, ge=0, le=64)
     #: Anchor every call on the relay, not only the recorded ones.
     relay_all: bool = False
     #: Where recordings go: ``spool/`` (finished calls' pcaps with their sidecars), ``rtpengine/`` (the own

@@ -49,6 +49,7 @@ from dialer.core.clock import SystemClock, VirtualClock
 from dialer.engine.runner import Engine, EngineConfig
 from dialer.engine.virtual import advance
 from dialer.media.rtpengine import RtpEngineAnchor, RtpEngineProcess
+from dialer.media.settings import get_media_settings
 from dialer.models.enums import DialMode
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.sip.anchor import CUSTOMER_TAG, DIALER_TAG
@@ -229,7 +230,8 @@ async def bench_media(calls: int = 200, *, seconds: float = 30.0, phases: int = 
         low = 40000 + (os.getpid() % 40) * 500
         engine_process = RtpEngineProcess(interface="127.0.0.1", ng_port=free_port(udp=True), port_min=low,
                                           port_max=low + max(499, 4 * calls + 20),
-                                          recording_dir=recordings / "rtpengine", log_level=4)
+                                          recording_dir=recordings / "rtpengine", log_level=4,
+                                          threads=get_media_settings().threads)
         anchor = RtpEngineAnchor(engine_process, recordings, clock=SystemClock())
         async with bench_database(pool_size=8, database_url=database_url) as db:
             maker = db.maker
@@ -338,5 +340,5 @@ async def bench_media(calls: int = 200, *, seconds: float = 30.0, phases: int = 
             "engine_cpu_ms_per_attempt_relayed": round(statistics.median(cpu_with), 2),
             "engine_cpu_ms_per_attempt_direct": round(engine_cpu_direct, 2),
             "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(), "peak_rss_mb": peak_rss_mb(),
-            "rtpengine_mode": "userspace (--table=-1)",
+            "rtpengine_mode": "userspace (--table=-1)", "rtpengine_threads": engine_process.threads or "default",
         }
