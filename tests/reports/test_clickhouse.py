@@ -180,6 +180,15 @@ async def test_the_api_reads_clickhouse_and_shows_the_lag(app: FastAPI, admin: h
     assert view["report"]["total"] == 1
     status = (await admin.get("/api/reports/clickhouse")).json()
     assert (status["mode"], status["pending"], status["lag_s"]) == ("embedded", 0, 0.0)
+    # A copy an hour behind (here: ClickHouse emptied, changes waiting since): the reports read PostgreSQL.
+    await copier.truncate(ch)
+    async with maker() as session, session.begin():
+        await session.execute(text("UPDATE attempts SET comment = 'seen' WHERE state = 'done'"))
+    assert (await admin.get("/api/reports/outcomes", params=params)).json()["kpi"]["attempts"] == 0  # fresh lag
+    async with maker() as session, session.begin():
+        await session.execute(text("UPDATE clickhouse_outbox SET created_at = now() - interval '1 hour'"))
+    assert (await admin.get("/api/reports/outcomes", params=params)).json() == before["outcomes"]
+    assert (await admin.get("/api/reports/clickhouse")).json()["lag_s"] >= 3600
     operator = await admin.get("/api/reports/clickhouse", headers={"Authorization": "Bearer nope"})
     assert operator.status_code == 401
 

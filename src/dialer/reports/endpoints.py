@@ -104,13 +104,19 @@ async def sealed_marks(request: Request) -> Sealed:
     return await rollup.ensure_fresh(request.app.state.sessionmaker, clock_of(request).utcnow())
 
 
-def clickhouse_reader(request: Request) -> Reader | None:
-    """The ClickHouse copy's reader when the copy is enabled (tests put one on ``app.state.clickhouse``)."""
+async def clickhouse_reader(request: Request, session: Session) -> Reader | None:
+    """The ClickHouse copy's reader when the copy is enabled (tests put one on ``app.state.clickhouse``) and has
+    caught up: while its oldest waiting change is older than ``DIALER_CLICKHOUSE_MAX_LAG_S`` (the first load of a
+    big database, ClickHouse down) reports read PostgreSQL, so they are never short of calls."""
     found = getattr(request.app.state, "clickhouse", None)
-    if isinstance(found, Clickhouse):
-        return Reader(found)
-    ch = connect(data_dir=request.app.state.settings.data_dir)
-    return Reader(ch) if ch is not None else None
+    ch = found if isinstance(found, Clickhouse) else connect(data_dir=request.app.state.settings.data_dir)
+    if ch is None:
+        return None
+    lag = await session.scalar(text(
+        "SELECT extract(epoch FROM now() - created_at) FROM clickhouse_outbox ORDER BY id LIMIT 1"))
+    if lag is not None and float(lag) > ClickhouseSettings().clickhouse_max_lag_s:
+        return None
+    return Reader(ch)
 
 
 READ = Depends(require(P.reports_read))

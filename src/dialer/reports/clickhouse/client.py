@@ -32,6 +32,8 @@ class ClickhouseSettings(BaseSettings):
     #: Outbox rows copied per round, and the pause between rounds once the outbox is empty.
     clickhouse_batch: int = 5000
     clickhouse_every_s: float = 2.0
+    #: Reports read PostgreSQL while the oldest change waiting to be copied is older than this.
+    clickhouse_max_lag_s: float = 300.0
 
     @property
     def enabled(self) -> bool:
