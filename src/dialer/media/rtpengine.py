@@ -62,6 +62,7 @@ import json
 import logging
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -130,9 +131,12 @@ def default_interface(public_host: str | None = None) -> str:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the product's process dies (Linux ``PR_SET_PDEATHSIG``)."""
+    """In the child before exec: SIGKILL when the product's process dies (Linux ``PR_SET_PDEATHSIG``), and no core
+    files (rtpengine 10.5 may abort while it stops; a 70 MB core in the working directory helps nobody)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    with contextlib.suppress(OSError, ValueError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 class RtpEngineProcess:

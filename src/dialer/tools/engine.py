@@ -26,7 +26,7 @@ from dialer.telephony.base import Telephony
 from dialer.telephony.sim import SimTelephony
 from dialer.telephony.traffic import Distribution, Scenario, builtin_scenario
 from dialer.tools.simops import SimOperators
-from dialer.voip.runtime import configured_telephony, watch_trunks
+from dialer.voip.runtime import close_media, configured_telephony, watch_trunks
 
 __all__ = ["build_engine", "run_engine", "simulated"]
 
@@ -79,6 +79,7 @@ async def run_engine(settings: Settings | None = None, *, database_url: str | No
         await prepare_database(url, settings)
     url = runtime_url(settings, url, embedded=not database_url and not settings.database_url)
     db = make_engine(url)
+    sip = None
     try:
         maker = make_sessionmaker(db)
         clock = clock or SystemClock()
@@ -99,4 +100,5 @@ async def run_engine(settings: Settings | None = None, *, database_url: str | No
             if keeper is not None:
                 keeper.cancel()
     finally:
+        await close_media(sip)  # the engine closed the driver: its calls' deletes went out; rtpengine stops now
         await db.dispose()

@@ -34,7 +34,7 @@ from dialer.migrate import prepare_database
 from dialer.telephony.base import Telephony
 from dialer.telephony.traffic import Distribution, Scenario
 from dialer.tools.engine import build_engine, engine_config
-from dialer.voip.runtime import configured_telephony, watch_trunks
+from dialer.voip.runtime import close_media, configured_telephony, watch_trunks
 from dialer.web.live import server_exiting
 
 __all__ = ["serve"]
@@ -127,6 +127,7 @@ async def serve(settings: Settings | None = None, *, host: str | None = None, po
             if child is not None:
                 await child  # it stops the engine process (drained) once ``stop`` is set
     finally:
+        await close_media(sip)  # the engine closed the driver: its calls' deletes went out; rtpengine stops now
         await db.dispose()
 
 
