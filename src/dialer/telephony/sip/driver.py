@@ -1277,6 +1277,8 @@ class SipTelephony:
                 self._ack(cust, cust.local_sdp)
         endpoint = call.endpoint
         call.operator, call.endpoint, call.withdrawing, call.endpoint_answered = None, None, False, False
+        call.external_number = None  # an external transfer withdrawn while it rang
+        self._release_external_trunk(call)
         if endpoint is not None:
             if self._by_endpoint.get(endpoint) is call:
                 del self._by_endpoint[endpoint]
@@ -1464,9 +1466,12 @@ class SipTelephony:
                 return
             if then_play:
                 await self._hold_again(call)
-            elif call.on_hold and call.audio is None and call.last_audio is not None:
-                with contextlib.suppress(TelephonyError, UnknownCall):
-                    await self.play(call.id, call.last_audio)
+            elif call.on_hold and call.player is None:
+                # held for a consultation: the hold audio he heard before, else the default one
+                audio = call.last_audio or self.settings.default_hold_audio
+                if audio is not None:
+                    with contextlib.suppress(TelephonyError, UnknownCall):
+                        await self.play(call.id, audio)
 
         task = asyncio.get_running_loop().create_task(_run(hold()), name=f"sip hold {call.id}")
         call.media_task = task
