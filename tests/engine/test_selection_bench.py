@@ -1,12 +1,11 @@
-"""The hopper with 1,000,000 contacts: fill_hopper(limit=100) stays well under 200 ms and EXPLAIN shows indexes.
+"""The hopper with 1,000,000 contacts: fill_hopper(limit=100) finds its calls and EXPLAIN shows indexes.
 
 The contacts are generated in SQL (``INSERT … SELECT … generate_series``), like a big import:
 three lists (two of them the campaign's), a fifth of the contacts retried or finished, phones in
 six zones (and some without a zone or with two candidates), a blacklist of ~10,000 numbers and a
 prefix, 500 calls in progress. Each scenario runs several times; the median and the worst are
-printed (``pytest -s``) and the median is asserted: under 100 ms for the usual cases (they take
-10–30 ms), under 500 ms for the night case where 1% of the phones are in an open zone (about
-200 ms on a quiet machine; the budget leaves room for a shared one).
+printed (``pytest -s``: 10–30 ms for the usual cases, about 200 ms for the night case where 1% of the phones are in
+an open zone, on a quiet machine) but not asserted — a test never asserts a speed; the plans are asserted.
 """
 
 from __future__ import annotations
@@ -33,11 +32,6 @@ pytestmark = pytest.mark.slow
 
 N = 1_000_000
 RUNS = 7
-#: Median budgets: the usual day and morning cases, and the night case when 1% of the phones can be called
-#: (the contact-first scan gives up and the phone-first route runs; see dialer.engine.selection).
-BUDGET_MS = 100
-SPARSE_BUDGET_MS = 500
-
 GENERATE = """
 INSERT INTO contacts (list_id, data, status, attempts_total, attempts_today, attempts_day, last_outcome,
                       last_attempt_at, next_call_at, created_at, updated_at)
@@ -176,12 +170,12 @@ async def test_hopper_with_a_million_contacts(sessionmaker: async_sessionmaker[A
     print(f"{'fill_hopper(limit=100) unless said':48} {'median ms':>10} {'worst ms':>10} {'found':>6}")
     plan = await world.plan()
 
-    async def case(name: str, p: CampaignPlan, now: datetime, *, budget: float | None = BUDGET_MS, **kw: Any) -> None:
+    async def case(name: str, p: CampaignPlan, now: datetime, **kw: Any) -> None:
+        # the times are printed, not asserted (a test never asserts a speed; the query plans below are what keeps
+        # the hopper fast at any size, and `dialer bench engine` measures it)
         median, worst, found = await measure(world, p, now, **kw)
         print(f"{name:48} {median:10.1f} {worst:10.1f} {found:6d}", flush=True)
         assert found == kw.get("limit", 100), name
-        if budget is not None:
-            assert median < budget, (name, median)
 
     day = NOW                                             # 13:00 in Moscow: every zone open
     morning = NOW.replace(hour=4)                         # 07:00 in Moscow: only the eastern zones (31%)
@@ -191,9 +185,9 @@ async def test_hopper_with_a_million_contacts(sessionmaker: async_sessionmaker[A
     indexes, seq = await explain(world, plan, day)
     assert "ix_contacts_due" in indexes and not {"contacts", "contact_phones"} & set(seq), (indexes, seq)
     await case("default order, day, 1000 excluded", plan, day, exclude=list(range(1, 3000, 3)))
-    await case("default order, limit 1000", plan, day, limit=1000, budget=None)
+    await case("default order, limit 1000", plan, day, limit=1000)
     await case("default order, morning (east only)", plan, morning)
-    await case("default order, only Kamchatka open", plan, kamchatka, budget=SPARSE_BUDGET_MS)
+    await case("default order, only Kamchatka open", plan, kamchatka)
     indexes, seq = await explain(world, plan, kamchatka)
     assert "ix_contact_phones_timezones" in indexes and not {"contacts", "contact_phones"} & set(seq), (indexes, seq)
 
@@ -217,7 +211,7 @@ async def test_hopper_with_a_million_contacts(sessionmaker: async_sessionmaker[A
     await world.update(Selection, moscow, is_active=False)
     await world.selection("Половина по сумме", 70, conditions=[{"field": amount, "op": "ge", "value": 5000}],
                           sort=[{"field": amount, "dir": "desc"}])
-    await case("big selection sorted by a field (50%)", await world.plan(), day, budget=None)
+    await case("big selection sorted by a field (50%)", await world.plan(), day)
 
     for name, cap in (("dialable_count, exact", None), ("dialable_count, cap=10000", 10_000)):
         async with world.sessionmaker() as session, session.begin():

@@ -68,7 +68,7 @@ CLIENT_BUFFER = 2000
 TOPICS: dict[str, frozenset[str]] = {
     "operators": frozenset({"OperatorStateChanged", "PreviewStarted", "PreviewEnded", "CommandFailed"}),
     "calls": frozenset({"CallPlaced", "CallRinging", "CallAnswered", "CallOnHold", "CallConnected", "CallEnded",
-                        "AttemptFinished"}),
+                        "AttemptFinished", "CallIncoming", "CallTransferred"}),
     "campaigns": frozenset({"CampaignStatusChanged", "CampaignAutoPaused", "CampaignFinished",
                             "CampaignScheduleChanged"}),
     "engine": frozenset({"EngineStarted", "EngineStopped"}),
