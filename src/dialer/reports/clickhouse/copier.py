@@ -209,12 +209,19 @@ async def record_error(maker: async_sessionmaker[AsyncSession], error: BaseExcep
 
 
 async def start(maker: async_sessionmaker[AsyncSession], ch: Clickhouse | None) -> None:
-    """Triggers as the setting says; ClickHouse's tables created (and emptied when the copy starts afresh)."""
+    """Triggers as the setting says; ClickHouse's tables created (and emptied when the copy starts afresh). A
+    ClickHouse whose tables are new while the triggers were already there (its data directory or database lost)
+    gets every row enqueued again."""
     fresh = await install_triggers(maker, ch is not None)
-    if ch is not None:
-        await create_schema(ch)
-        if fresh:
-            await truncate(ch)
+    if ch is None:
+        return
+    existed = bool((await ch.rows(f"EXISTS TABLE {ch.table('attempts')}"))[0][0]) if not fresh else True
+    await create_schema(ch)
+    if fresh:
+        await truncate(ch)
+    elif not existed:
+        async with maker() as session, session.begin():
+            await backfill(session)
 
 
 def run_in_app(app: Any) -> Coroutine[Any, Any, None]:
