@@ -13,6 +13,8 @@ quiet_pip install -e '.[test]'
 # the reports' chart libraries (vega, vega-lite, vega-embed) from npm into src/dialer/web/npm/node_modules
 command -v npm >/dev/null || apt_install npm
 (cd src/dialer/web/npm && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+# an S3-compatible server (s3rver) for the recordings' bucket storage test
+(cd tests/media/s3rver && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
 echo "== ruff"; .venv/bin/ruff check src tests
 echo "== mypy"; .venv/bin/mypy
 # two workers (DIALER_TEST_WORKERS; 0 runs in one process): each starts its own embedded PostgreSQL; the tests that

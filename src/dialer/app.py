@@ -97,12 +97,15 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         app.state.database_url = url
         maintenance = asyncio.create_task(_maintain(engine, settings))
         sealing = asyncio.create_task(_seal_reports(app.state.sessionmaker))
+        copying = asyncio.create_task(importlib.import_module("dialer.reports.clickhouse.copier").run_in_app(app))
+        delivery = asyncio.create_task(importlib.import_module("dialer.reports.delivery").run_worker(app))
+        recordings = asyncio.create_task(importlib.import_module("dialer.media.recordings").run_in_app(app))
         await contact_lifecycle.on_startup(engine, app.state.sessionmaker, settings)
         try:
             yield
         finally:
             await contact_lifecycle.on_shutdown()
-            for task in (maintenance, sealing):
+            for task in (maintenance, sealing, recordings, delivery, copying):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -65,7 +65,12 @@ class P(StrEnum):
     monitoring_read = "monitoring.read"
     operators_control = "operators.control"
     reports_read = "reports.read"
+    reports_schedule = "reports.schedule"
     panel_use = "operator_panel.use"
+    # Call recordings (issue #16 §1): every listen and download is in the audit log (003 §10.1)
+    recordings_listen = "recordings.listen"
+    recordings_download = "recordings.download"
+    transfers_external = "transfers.external"
 
 
 DESCRIPTIONS: dict[P, str] = {
@@ -117,7 +122,11 @@ DESCRIPTIONS: dict[P, str] = {
     P.monitoring_read: "Watch operators and campaigns live",
     P.operators_control: "Force an operator's status, release an operator",
     P.reports_read: "Read reports",
+    P.reports_schedule: "Schedule reports sent by e-mail, send them now, see their deliveries",
     P.panel_use: "Work in the operator panel",
+    P.recordings_listen: "Listen to call recordings (every listen is in the audit log)",
+    P.recordings_download: "Download call recordings and create time-limited links to them for integrations",
+    P.transfers_external: "Transfer a customer to an external number",
 }
 
 ALL = frozenset(P)
@@ -131,7 +140,9 @@ ROLES: dict[str, tuple[str, str, str, frozenset[P]]] = {
                    "Monitoring of operators and campaigns, reports; can change statuses and pause campaigns",
                    _READ - {P.users_read, P.roles_read, P.audit_read, P.integrations_read}
                    | {P.campaigns_control, P.operators_control, P.monitoring_read, P.reports_read,
-                      P.callbacks_write, P.tokens_manage}),
+                      P.reports_schedule,
+                      P.recordings_listen, P.recordings_download,
+                      P.callbacks_write, P.tokens_manage, P.transfers_external}),
     "operator": ("Оператор", "Operator", "Own panel only: taking calls, wrap-up, manual dialling",
                  frozenset({P.panel_use, P.callbacks_read, P.callbacks_write})),
     "system_admin": ("Системный администратор", "System administrator",

@@ -40,8 +40,10 @@ from dialer.models.crm import (  # noqa: F401
     OutboxItem,
     WebhookSubscription,
 )
+from dialer.models.delivery import ReportRun, ReportSchedule  # noqa: F401
 from dialer.models.engine import Attempt, EngineCommand, EngineRun, OperatorStateLog
 from dialer.models.enums import *  # noqa: F403
+from dialer.models.media import Recording, RecordMode, RecordOverride  # noqa: F401
 from dialer.models.operator import Operator, OperatorPool, OperatorSkill, Skill, pool_operators
 from dialer.models.reports import (  # noqa: F401
     AttemptHour,
@@ -118,3 +120,5 @@ __all__ = [
     "role_permissions",
     "user_roles",
 ]
+from dialer.models.transfer import CallTransfer  # noqa: F401  (issue #12 §2: transfers)
+from dialer.reports.clickhouse.models import ClickhouseCopyStatus, ClickhouseOutbox  # noqa: F401  (#14 §4)
