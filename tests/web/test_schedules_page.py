@@ -15,6 +15,8 @@ import dialer.app
 from tests.reports.test_delivery import Inbox, free_port, mount
 from tests.web.conftest import StartServer, login, screenshot
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture
 def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
