@@ -14,11 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from dialer.media.recording_crypto import EncryptedFile
 from dialer.media.recording_s3 import EMPTY_SHA256, S3Error, S3Storage, sign_v4
 from dialer.media.recording_settings import get_recording_settings
 from dialer.media.recordings import RecordingWorker, spool_dir
+from dialer.models import Recording
 from dialer.recordings.service import Runtime
 from tests.media.recording_fixtures import EPOCH, campaign_and_attempt, virtual_clock, write_call
 
@@ -101,7 +103,7 @@ async def test_recordings_in_a_bucket(app: FastAPI, admin: httpx.AsyncClient, bu
     assert (await worker.run_once()).stored == ["s3"]
     assert not (worker.root / "2026").exists()  # nothing kept on the local disk
     [rec] = (await admin.get(f"/api/attempts/{attempt_id}/recordings")).json()
-    reader = await asyncio.to_thread(storage.open, _key(worker, rec))
+    reader = await asyncio.to_thread(storage.open, await _key(app, rec))
     audio = await asyncio.to_thread(lambda: EncryptedFile(reader, runtime.keyring).read_all())
     assert audio.startswith(b"OggS") and len(audio) == rec["audio_bytes"]
     part = await admin.get(rec["stream_url"], headers={"Range": "bytes=1000-1999"})
@@ -112,7 +114,7 @@ async def test_recordings_in_a_bucket(app: FastAPI, admin: httpx.AsyncClient, bu
                               clock=virtual_clock(START + timedelta(days=31)))
     assert await expired.retention_pass() == 1
     with pytest.raises(FileNotFoundError):
-        await asyncio.to_thread(storage.open, _key(worker, rec))
+        await asyncio.to_thread(storage.open, await _key(app, rec))
     # a bucket that does not exist: its error code is in the message
     missing = S3Storage(bucket, "no-such-bucket", access_key="S3RVER", secret_key="S3RVER")
     source = spool_dir(worker.root).parent / "probe.bin"
@@ -123,7 +125,38 @@ async def test_recordings_in_a_bucket(app: FastAPI, admin: httpx.AsyncClient, bu
     storage.close()
 
 
-def _key(worker: RecordingWorker, rec: dict[str, object]) -> str:
-    from dialer.media.recordings import storage_key
+async def _key(app: FastAPI, rec: dict[str, object]) -> str:
+    async with app.state.sessionmaker() as session:
+        return str(await session.scalar(select(Recording.storage_key).where(Recording.id == rec["id"])))
 
-    return storage_key(str(rec["call_id"]), START, worker.rs.media_recording_format)
+
+async def test_playback_from_a_bucket_takes_few_requests(app: FastAPI, admin: httpx.AsyncClient, bucket: str) -> None:
+    """The header and size are read once per answer and the object in 1 MiB ranges: a multi-chunk file played
+    whole costs a HEAD and one GET (it cost a HEAD and two GETs per 64 KiB chunk), with the same bytes."""
+    requests: list[str] = []
+    client = httpx.Client(timeout=30.0, event_hooks={"request": [lambda r: requests.append(
+        f"{r.method} {r.headers.get('range', '')}".strip())]})
+    storage = S3Storage(bucket, BUCKET, access_key="S3RVER", secret_key="S3RVER", prefix="calls", client=client)
+    rs = get_recording_settings().model_copy(update={"media_recording_storage": "s3",
+                                                     "media_recording_convert_in_child": False})
+    app.state.recording_runtime = Runtime(app.state.settings, rs, storage,
+                                          clock=virtual_clock(START + timedelta(hours=1)))
+    _, attempt_id = await campaign_and_attempt(app, admin, "long@dialer", retention_days=30)
+    worker = RecordingWorker(app.state.sessionmaker, app.state.settings, rs, storage=storage,
+                             clock=virtual_clock(START + timedelta(seconds=65)))
+    write_call(spool_dir(worker.root), "long", call_id="long@dialer", seconds=60.0)
+    assert (await worker.run_once()).stored == ["long"]
+    [rec] = (await admin.get(f"/api/attempts/{attempt_id}/recordings")).json()
+    assert rec["size_bytes"] > 2 * 65536  # several encrypted chunks
+    reader = await asyncio.to_thread(storage.open, await _key(app, rec))
+    audio = await asyncio.to_thread(lambda: EncryptedFile(reader, app.state.recording_runtime.keyring).read_all())
+    requests.clear()
+    whole = await admin.get(rec["stream_url"])
+    assert whole.status_code == 200 and whole.content == audio
+    assert [r.split()[0] for r in requests] == ["HEAD", "GET"], requests
+    requests.clear()
+    tail = await admin.get(rec["stream_url"], headers={"Range": f"bytes=70000-{len(audio) - 1}"})
+    assert tail.status_code == 206 and tail.content == audio[70000:]
+    # the header's GET reads ahead 1 MiB: the chunks asked for come from it
+    assert [r.split()[0] for r in requests] == ["HEAD", "GET"], requests
+    storage.close()

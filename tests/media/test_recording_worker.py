@@ -47,8 +47,8 @@ def no_background_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_recording_settings.cache_clear()
 
 
-class Crash(Exception):
-    pass
+class Crash(BaseException):
+    """The process dying at a step: not an error the worker handles (those it keeps to the capture)."""
 
 
 async def _rows(app: FastAPI) -> list[Recording]:
@@ -158,7 +158,9 @@ async def test_a_call_without_its_attempt_waits_then_is_kept(app: FastAPI) -> No
     later = worker_for(app, clock=virtual_clock(ended + timedelta(seconds=121)))
     assert (await later.run_once()).stored == ["early"]
     [rec] = await _rows(app)
-    assert rec.attempt_id is None and rec.expires_at is None
+    # no campaign to take the retention from: the installation's default, not forever
+    days = worker_for(app).rs.media_recording_orphan_retention_days
+    assert rec.attempt_id is None and rec.expires_at == START + timedelta(days=days)
 
 
 async def test_retention_deletes_expired_files_and_rows_as_the_system(app: FastAPI, admin: httpx.AsyncClient) -> None:

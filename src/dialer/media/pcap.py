@@ -341,6 +341,9 @@ def lay_out(streams: dict[Side, list[tuple[float, RtpPacket]]], max_s: float) ->
                         timed.append((channel, anchor + (p.ext_ts - base) / RATE, p.rtp.payload_type,
                                       p.rtp.payload))
                         counts[side] += 1
+    if not timed:
+        # G.711 packets were there, but every payload was empty (a broken or a signalling-only capture)
+        raise ConversionError("the capture's G.711 RTP packets of the call's addresses carry no audio (empty payloads)")
     # sample 0 is the earliest moment any packet's audio belongs to
     start = min(at for _, at, _, _ in timed)
     limit = int(max_s * RATE)

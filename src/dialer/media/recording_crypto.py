@@ -118,9 +118,14 @@ class Keyring:
         return hmac.new(self.current, b"dialer recording links", hashlib.sha256).digest()
 
 
-def load_keyring(configured: str, old: str, data_dir: Path) -> Keyring:
+class RecordingKeyMissing(RecordingKeyError):
+    """No key is configured and none was generated yet (nothing was ever recorded with a generated key)."""
+
+
+def load_keyring(configured: str, old: str, data_dir: Path, *, generate: bool = True) -> Keyring:
     """The configured key (base64) — or the generated key file — plus the old keys and any key file left from
-    before a key was configured."""
+    before a key was configured. ``generate=False`` (the API's reading side) never creates the key file:
+    :class:`RecordingKeyMissing` when there is no key at all."""
     others: list[bytes] = [parse_key(k, f"DIALER_MEDIA_RECORDING_OLD_KEYS[{i}]")
                            for i, k in enumerate(p for p in old.split(",") if p.strip())]
     path = data_dir / KEY_FILE
@@ -128,8 +133,11 @@ def load_keyring(configured: str, old: str, data_dir: Path) -> Keyring:
         current = parse_key(configured, "DIALER_MEDIA_RECORDING_KEY")
         if path.exists():
             others.append(parse_key(path.read_text(encoding="ascii"), str(path)))
-    else:
+    elif generate or path.exists():
         current = generate_key_file(path)
+    else:
+        raise RecordingKeyMissing(f"no recordings key: DIALER_MEDIA_RECORDING_KEY is not set and {path} does not "
+                                  "exist (it is generated when the first recording is stored)")
     return Keyring.of(current, *others)
 
 

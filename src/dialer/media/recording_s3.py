@@ -113,12 +113,21 @@ class S3Storage:
         self.client.close()
 
 
-class S3Reader(io.RawIOBase):
-    """A seekable, read-only view of one object: each read is a ranged GET."""
+#: The least a ranged GET asks for: a player reading 64 KiB chunks one after another costs one request per MiB, not
+#: one per chunk (the bytes beyond what is read are kept for the next reads of the same stream).
+READ_AHEAD = 1 << 20
 
-    def __init__(self, storage: S3Storage, key: str, size: int) -> None:
+
+class S3Reader(io.RawIOBase):
+    """A seekable, read-only view of one object: reads are ranged GETs of at least :data:`READ_AHEAD` bytes, kept
+    in a buffer that serves the following reads."""
+
+    def __init__(self, storage: S3Storage, key: str, size: int, *, read_ahead: int = READ_AHEAD) -> None:
         super().__init__()
         self.storage, self.key, self.size, self.position = storage, key, size, 0
+        self.read_ahead = read_ahead
+        #: The object's bytes ``buffer_start`` … ``buffer_start + len(buffer) - 1`` last fetched.
+        self.buffer, self.buffer_start = b"", 0
 
     def readable(self) -> bool:
         return True
@@ -140,15 +149,24 @@ class S3Reader(io.RawIOBase):
         size = min(size, self.size - self.position)
         if size <= 0:
             return b""
-        response = self.storage.request("GET", self.key,
-                                        headers={"range": f"bytes={self.position}-{self.position + size - 1}"})
+        offset = self.position - self.buffer_start
+        if not (offset >= 0 and offset + size <= len(self.buffer)):
+            self._fetch(max(size, self.read_ahead))
+            offset = self.position - self.buffer_start
+        data = self.buffer[offset:offset + size]
+        self.position += len(data)
+        return data
+
+    def _fetch(self, size: int) -> None:
+        """``size`` bytes from the position (fewer at the end) into the buffer, by one ranged GET."""
+        last = min(self.size, self.position + size) - 1
+        response = self.storage.request("GET", self.key, headers={"range": f"bytes={self.position}-{last}"})
         if response.status_code not in (200, 206):
             self.storage._raise(response, f"reading {self.key}")
         data = response.content
         if response.status_code == 200:  # a server that ignores Range
-            data = data[self.position:self.position + size]
-        self.position += len(data)
-        return data
+            data = data[self.position:last + 1]
+        self.buffer, self.buffer_start = data, self.position
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))

@@ -51,6 +51,12 @@ class RecordingSettings(BaseSettings):
     media_retention_hour: int = Field(3, ge=0, le=23)
     #: Longest recording converted (longer pcaps go to ``spool/failed/``): bounds the memory a conversion takes.
     media_recording_max_s: int = Field(4 * 3600, gt=0)
+    #: How long a recording whose call attempt was never found (after ``media_attempt_wait_s``) is kept, in days:
+    #: it has no campaign whose ``recording_retention_days`` could apply. 0 keeps such recordings.
+    media_recording_orphan_retention_days: int = Field(365, ge=0, le=36500)
+    #: A capture whose processing fails this many times in a row with an unexpected error (not a refused capture,
+    #: which fails at once) is moved to ``spool/failed/`` with the error, so it cannot hold up the others.
+    media_recording_max_tries: int = Field(3, ge=1, le=100)
 
     def recordings_dir(self, settings: Settings) -> Path:
         """``spool/`` (the captures rtpengine's side leaves), ``spool/failed/``, ``<yyyy>/<mm>/<dd>/`` (the encrypted

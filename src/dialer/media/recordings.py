@@ -14,9 +14,14 @@ database: a PostgreSQL advisory lock), converts the capture (:mod:`dialer.media.
 with ffmpeg), encrypts the compressed file (:mod:`dialer.media.recording_crypto`), stores it under
 ``<yyyy>/<mm>/<dd>/`` of the call's start, inserts the row and only then deletes the capture and, last, the sidecar.
 
-Crash safety: the stored file's name is derived from the call id, so a re-run after a crash before the row was
-committed overwrites the same file instead of leaving an orphan; the row is unique on ``call_id``, so a re-run after
-the commit finds it and only finishes deleting the spool files. A capture that cannot be converted is moved with its
+A call may leave several captures (recording stopped and started again by an operator's ``record_override``, a
+transfer; the anchor spools them as ``<name>``, ``<name>-2`` …): each becomes a recording of its own, listed in order.
+
+Crash safety: the stored file's name is derived from the call id and the capture's SHA-256, so a re-run after a
+crash before the row was committed overwrites the same file instead of leaving an orphan; the row is unique on that
+``storage_key``, so a re-run after the commit finds it and only finishes deleting the spool files (before deleting
+the capture the worker writes the key into the sidecar, which goes last). An unexpected error is kept to its
+capture: retried at the next passes, then moved to ``spool/failed/`` (``media_recording_max_tries``). A capture that cannot be converted is moved with its
 sidecar to ``spool/failed/`` beside a ``<name>.reason.txt``, logged, and counted by ``GET /api/recordings/spool``.
 
 Retention: :meth:`RecordingWorker.retention_pass` deletes the files and then the rows of recordings whose
@@ -36,12 +41,14 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialer.audit import recorder as audit
@@ -57,6 +64,8 @@ log = logging.getLogger(__name__)
 #: The advisory lock that lets one worker at a time take the spool (any value unique in the product).
 SPOOL_LOCK = 0x5245_4331
 FAILED = "failed"
+#: The sidecar's field the worker adds before deleting a stored capture (see :meth:`RecordingWorker._clean`).
+STORED_KEY = "dialer_stored_key"
 
 
 class RecordingStorage(Protocol):
@@ -140,6 +149,9 @@ class Sidecar:
     dialer: pcap.Endpoint | None
     customer_relay: pcap.Endpoint | None = None
     dialer_relay: pcap.Endpoint | None = None
+    #: Set by the worker just before it deletes the stored capture: the storage key it was stored under (the key
+    #: derives from the capture's content, which is gone once a crash stops the cleanup between the two files).
+    stored_key: str | None = None
 
 
 def _when(value: Any, field: str) -> datetime:
@@ -185,15 +197,40 @@ def read_sidecar(path: Path) -> Sidecar:
     dialer, dialer_relay = _party(data.get("dialer"), "dialer")
     if (customer is None and customer_relay is None) or (dialer is None and dialer_relay is None):
         raise pcap.ConversionError("sidecar: each party needs its address or rtpengine's address facing it")
+    stored_key = data.get(STORED_KEY)
     return Sidecar(call_id, _when(data.get("started_at"), "started_at"), _when(data.get("ended_at"), "ended_at"),
-                   customer, dialer, customer_relay, dialer_relay)
+                   customer, dialer, customer_relay, dialer_relay,
+                   stored_key if isinstance(stored_key, str) and stored_key else None)
 
 
-def storage_key(call_id: str, started_at: datetime, fmt: str) -> str:
-    """The stored file's name: the call's UTC date and a digest of its call id (the same on every re-run)."""
+def storage_key(call_id: str, started_at: datetime, fmt: str, capture_sha256: str) -> str:
+    """The stored file's name: the call's UTC date and a digest of its call id and of the capture's content — the
+    same on every re-run for one capture, different for each capture (part) of a call. Unique in ``recordings``."""
     day = started_at.astimezone(UTC)
-    name = hashlib.sha256(call_id.encode()).hexdigest()[:32]
+    name = hashlib.sha256(f"{call_id}\n{capture_sha256}".encode()).hexdigest()[:32]
     return f"{day:%Y/%m/%d}/{name}{pcap.FORMATS[fmt][1]}.enc"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def spool_order(sidecar: Path) -> tuple[str, int, str]:
+    """The anchor spools a call's later captures as ``<name>-2``, ``<name>-3`` …: taken in that order (a plain sort
+    would put ``<name>-10`` before ``<name>-2``, and ``<name>-2.json`` before ``<name>.json``)."""
+    stem = sidecar.stem
+    base, dash, number = stem.rpartition("-")
+    if dash and number.isdigit():
+        return base, int(number), stem
+    return stem, 1, stem
+
+
+#: Errors of the database connection: the pass stops (retried next round) without counting against the capture.
+_TRANSIENT = (OperationalError, InterfaceError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,6 +269,8 @@ class PassResult:
     waiting: list[str] = dataclasses.field(default_factory=list)
     #: Already stored by an earlier run that stopped before cleaning up the spool.
     finished: list[str] = dataclasses.field(default_factory=list)
+    #: Failed with an unexpected error, tried again at the next pass (up to ``media_recording_max_tries``).
+    retrying: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,6 +323,8 @@ class RecordingWorker:
         self.storage: RecordingStorage = storage or make_storage(settings, rs)
         self._keyring = keyring
         self._pool: ProcessPoolExecutor | None = None
+        #: Unexpected failures so far per spooled capture (by name), see :meth:`_take_guarded`.
+        self._tries: dict[str, int] = {}
         self.step: Any = None
 
     @property
@@ -294,10 +335,20 @@ class RecordingWorker:
         return self._keyring
 
     def close(self) -> None:
-        """End the conversion child process, if one was started."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """End the conversion child process, if one was started, at once: a conversion under way is killed (its
+        capture stays in the spool, converted again at the next start), so a shutdown never waits for ffmpeg."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # the executor's own processes (a private attribute, but the only handle on them: shutdown() cannot stop a
+        # running task); ffmpeg, the child's child, dies of its closed pipes or its timeout
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+        for process in processes:
+            process.join(timeout=10)
 
     async def _convert(self, capture: Path, sidecar: Sidecar, workdir: Path, keyring: Keyring) -> Converted:
         if not self.rs.media_recording_convert_in_child:
@@ -307,8 +358,13 @@ class RecordingWorker:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_lower_priority, initargs=(self.rs.media_recording_nice,))
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, convert_and_encrypt, capture, sidecar, workdir, keyring,
-                                          self.rs)
+        try:
+            return await loop.run_in_executor(self._pool, convert_and_encrypt, capture, sidecar, workdir, keyring,
+                                              self.rs)
+        except BrokenProcessPool:
+            # the child died (killed, out of memory): a new one is started for the next capture
+            await asyncio.to_thread(self.close)
+            raise
 
     def _at(self, stage: str) -> None:
         if self.step is not None:
@@ -340,7 +396,7 @@ class RecordingWorker:
         spool = spool_dir(self.root)
         if not spool.is_dir():
             return result
-        sidecars = sorted(spool.glob("*.json"))
+        sidecars = sorted(spool.glob("*.json"), key=spool_order)
         if not sidecars:
             return result
         async with self.maker() as lock_session:
@@ -348,11 +404,36 @@ class RecordingWorker:
                 return result
             try:
                 for sidecar in sidecars:
-                    await self._take(sidecar, result)
+                    await self._take_guarded(sidecar, result)
             finally:
                 await lock_session.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SPOOL_LOCK})
                 await lock_session.commit()
         return result
+
+    async def _take_guarded(self, sidecar_path: Path, result: PassResult) -> None:
+        """:meth:`_take`, with an unexpected error kept to this capture: logged, retried at the next passes, and
+        after ``media_recording_max_tries`` moved to ``spool/failed/`` with the error — one bad capture never stops
+        the others. A lost database connection stops the pass instead (nothing is wrong with the capture)."""
+        name = sidecar_path.stem
+        try:
+            await self._take(sidecar_path, result)
+        except _TRANSIENT:
+            raise
+        except Exception as err:
+            tries = self._tries.get(name, 0) + 1
+            reason = f"{type(err).__name__}: {err}".rstrip(": ")
+            if tries < self.rs.media_recording_max_tries:
+                self._tries[name] = tries
+                log.exception("recordings: capture %s failed (try %d of %d); retried at the next pass", name, tries,
+                              self.rs.media_recording_max_tries)
+                result.retrying.append(name)
+                return
+            self._tries.pop(name, None)
+            log.exception("recordings: capture %s failed %d times", name, tries)
+            await asyncio.to_thread(self._fail, name, f"failed {tries} times, last: {reason}")
+            result.failed.append(name)
+        else:
+            self._tries.pop(name, None)
 
     async def _take(self, sidecar_path: Path, result: PassResult) -> None:
         name = sidecar_path.stem
@@ -363,25 +444,34 @@ class RecordingWorker:
             await asyncio.to_thread(self._fail, name, str(err))
             result.failed.append(name)
             return
+        if not capture.exists():
+            if sidecar.stored_key is not None:
+                async with self.maker() as session:
+                    stored = await session.scalar(select(Recording.id).where(
+                        Recording.storage_key == sidecar.stored_key))
+                if stored is not None:  # stored; an earlier run stopped between deleting the capture and the sidecar
+                    await asyncio.to_thread(self._clean, capture, sidecar_path)
+                    result.finished.append(name)
+                    return
+            await asyncio.to_thread(self._fail, name, f"the capture {capture.name} is missing beside its sidecar")
+            result.failed.append(name)
+            return
+        key = storage_key(sidecar.call_id, sidecar.started_at, self.rs.media_recording_format,
+                          await asyncio.to_thread(file_sha256, capture))
         async with self.maker() as session:
-            stored = await session.scalar(select(Recording.id).where(Recording.call_id == sidecar.call_id))
+            stored = await session.scalar(select(Recording.id).where(Recording.storage_key == key))
             attempt = (await session.execute(
                 select(Attempt.id, Attempt.campaign_id).where(Attempt.call_id == sidecar.call_id)
                 .order_by(Attempt.id.desc()).limit(1))).first()
             retention = None if attempt is None else await session.scalar(
                 select(Campaign.recording_retention_days).where(Campaign.id == attempt.campaign_id))
         if stored is not None:
-            await asyncio.to_thread(self._clean, capture, sidecar_path)
+            await asyncio.to_thread(self._clean, capture, sidecar_path, key)
             result.finished.append(name)
-            return
-        if not capture.exists():
-            await asyncio.to_thread(self._fail, name, f"the capture {capture.name} is missing beside its sidecar")
-            result.failed.append(name)
             return
         if attempt is None and self.clock.utcnow() - sidecar.ended_at < timedelta(seconds=self.rs.media_attempt_wait_s):
             result.waiting.append(name)
             return
-        key = storage_key(sidecar.call_id, sidecar.started_at, self.rs.media_recording_format)
         keyring = self.keyring
         with tempfile.TemporaryDirectory(dir=spool_dir(self.root), prefix=".work-") as work:
             try:
@@ -392,6 +482,9 @@ class RecordingWorker:
                 return
             await asyncio.to_thread(self.storage.put, key, converted.encrypted)
         self._at("stored")
+        if attempt is None:
+            # no campaign to take the retention from: the installation's default for such recordings
+            retention = self.rs.media_recording_orphan_retention_days or None
         expires = None if retention is None else sidecar.started_at + timedelta(days=retention)
         async with self.maker() as session, session.begin():
             row_id = await session.scalar(insert(Recording).values(
@@ -400,7 +493,7 @@ class RecordingWorker:
                 ended_at=sidecar.ended_at, duration_ms=converted.duration_ms, size_bytes=converted.size_bytes,
                 audio_bytes=converted.audio_bytes, channels=2, format=self.rs.media_recording_format,
                 storage_key=key, key_id=keyring.current_id, sha256=converted.sha256,
-                expires_at=expires).on_conflict_do_nothing(index_elements=["call_id"]).returning(Recording.id))
+                expires_at=expires).on_conflict_do_nothing(index_elements=["storage_key"]).returning(Recording.id))
             if row_id is not None:
                 # the ORM hook does not see a Core insert (needed for ON CONFLICT): audited here, as the system
                 await audit.log(session, AuditAction.created, "recordings", row_id, event_label="recording stored",
@@ -410,14 +503,24 @@ class RecordingWorker:
                                     "duration_ms": converted.duration_ms,
                                     "expires_at": expires.isoformat() if expires else None}.items()})
         self._at("committed")
-        await asyncio.to_thread(self._clean, capture, sidecar_path, step=self._at)
+        await asyncio.to_thread(self._clean, capture, sidecar_path, key, step=self._at)
         result.stored.append(name)
         log.info("recordings: stored call %s (%d ms, %d bytes) as %s", sidecar.call_id, converted.duration_ms,
                  converted.size_bytes, key)
 
     @staticmethod
-    def _clean(capture: Path, sidecar: Path, step: Any = None) -> None:
-        """The capture first, the sidecar last: a sidecar without its capture means "stored, not yet cleaned"."""
+    def _clean(capture: Path, sidecar: Path, key: str | None = None, step: Any = None) -> None:
+        """The capture first, the sidecar last. The sidecar first gets the storage key (written atomically): a
+        sidecar without its capture but with a stored key means "stored, not yet cleaned"."""
+        if key is not None and capture.exists():
+            data = json.loads(sidecar.read_text(encoding="utf-8"))
+            data[STORED_KEY] = key
+            temporary = sidecar.with_name(f".{sidecar.name}.tmp")
+            with temporary.open("w", encoding="utf-8") as out:
+                out.write(json.dumps(data))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, sidecar)
         capture.unlink(missing_ok=True)
         if step is not None:
             step("capture_deleted")

@@ -34,8 +34,9 @@ class Recording(IdMixin, Base):
     under the recordings directory (``docs/recordings.md``)."""
 
     __tablename__ = "recordings"
-    #: The SIP driver's call id (``attempts.call_id``); one recording per call, whatever re-runs the worker makes.
-    call_id: Mapped[str] = mapped_column(String(200), unique=True)
+    #: The SIP driver's call id (``attempts.call_id``). A call may have several recordings (parts): rtpengine writes
+    #: a capture each time recording stops and starts again (an operator's record_override, a transfer).
+    call_id: Mapped[str] = mapped_column(String(200), index=True)
     attempt_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("attempts.id", ondelete="SET NULL"), nullable=True, index=True
     )
@@ -52,7 +53,9 @@ class Recording(IdMixin, Base):
     #: ``opus`` (Ogg) or ``mp3``.
     format: Mapped[str] = mapped_column(String(16))
     #: The storage's name of the file (for the local directory: its path under the recordings directory).
-    storage_key: Mapped[str] = mapped_column(String(500))
+    #: Derived from the call id and the SHA-256 of the capture, so one capture is one row whatever re-runs the worker
+    #: makes (``dialer.media.recordings.storage_key``).
+    storage_key: Mapped[str] = mapped_column(String(500), unique=True)
     #: Which key encrypted it (``dialer.media.recording_crypto.key_id``), so keys can rotate.
     key_id: Mapped[str] = mapped_column(String(32))
     #: SHA-256 of the audio before encryption (hex).

@@ -13,6 +13,7 @@ from dialer.api.deps import Session, client_of, public, require
 from dialer.auth.permissions import P
 from dialer.auth.service import Principal
 from dialer.exceptions import PermissionDenied
+from dialer.media.recording_crypto import EncryptedFile
 from dialer.models import Recording
 from dialer.recordings import service
 from dialer.recordings.schemas import LinkCreate, LinkRead, RecordingRead, SpoolState
@@ -37,10 +38,13 @@ async def list_recordings(
     call_id: str | None = Query(None),
     started_from: datetime | None = Query(None, description="Calls started at or after (ISO-8601)"),
     started_to: datetime | None = Query(None, description="Calls started before (ISO-8601)"),
+    without_attempt: bool | None = Query(None, description="true: only recordings stored without their call "
+                                                           "attempt (not found in time); false: only with one"),
     _: Any = _listen,
 ) -> Any:
     stmt = service.search(attempt_id=attempt_id, campaign_id=campaign_id, operator_id=operator_id, number=number,
-                          call_id=call_id, started_from=started_from, started_to=started_to)
+                          call_id=call_id, started_from=started_from, started_to=started_to,
+                          without_attempt=without_attempt)
     stmt = apply_sort(stmt, params.sort, service.SORTABLE, (Recording.started_at.desc(), Recording.id.desc()))
     rows, total = await paginate(session, stmt, params)
     return {"items": [service.as_read(r) for r in rows], "total": total, "page": params.page,
@@ -59,16 +63,20 @@ async def get_recording(recording_id: int, session: Session, _: Any = _listen) -
 
 
 @attempt_router.get("/{attempt_id}/recordings", response_model=list[RecordingRead],
-                    summary="Recordings of a call attempt")
+                    summary="Recordings of a call attempt, in order")
 async def attempt_recordings(attempt_id: int, session: Session, _: Any = _listen) -> Any:
-    rows = (await session.scalars(service.search(attempt_id=attempt_id).order_by(Recording.id))).all()
+    """A call has several recordings (parts) when its recording stopped and started again (an operator's
+    record_override, a transfer): in the order they were recorded."""
+    rows = (await session.scalars(service.search(attempt_id=attempt_id).order_by(*service.PART_ORDER))).all()
     return [service.as_read(r) for r in rows]
 
 
-async def _send(request: Request, rt: service.Runtime, rec: Recording, size: int, *, attachment: bool) -> Response:
+async def _send(request: Request, audio: EncryptedFile, rec: Recording, *, attachment: bool) -> Response:
+    size = audio.size
     try:
         wanted = service.parse_range(request.headers.get("range"), size)
     except service.RangeNotSatisfiable:
+        audio.stream.close()
         return Response(status_code=416, headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"})
     first, last = wanted if wanted is not None else (0, size - 1)
     disposition = "attachment" if attachment else "inline"
@@ -77,7 +85,7 @@ async def _send(request: Request, rt: service.Runtime, rec: Recording, size: int
                "Content-Disposition": f'{disposition}; filename="{service.file_name(rec)}"'}
     if wanted is not None:
         headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-    body = service.chunks(rt, rec, first, last) if size else service.chunks(rt, rec, 0, 0)
+    body = service.chunks(audio, first, last) if size else service.chunks(audio, 0, 0)
     return StreamingResponse(body, status_code=206 if wanted is not None else 200,
                              media_type=service.media_type(rec), headers=headers)
 
@@ -90,9 +98,9 @@ async def stream_recording(recording_id: int, request: Request, session: Session
                            principal: Principal = _listen) -> Response:
     rec = await service.load(session, recording_id)
     rt = service.runtime(request.app)
-    size = await service.audio_size(rt, rec)
+    audio = await service.open_audio(rt, rec)
     await service.log_listen(session, rec, principal.user_id, via="player", now=rt.clock.utcnow())
-    return await _send(request, rt, rec, size, attachment=False)
+    return await _send(request, audio, rec, attachment=False)
 
 
 @router.get("/{recording_id}/download", response_class=StreamingResponse, responses={200: _AUDIO, 206: _AUDIO},
@@ -100,10 +108,9 @@ async def stream_recording(recording_id: int, request: Request, session: Session
 async def download_recording(recording_id: int, request: Request, session: Session,
                              _: Any = _download) -> Response:
     rec = await service.load(session, recording_id)
-    rt = service.runtime(request.app)
-    size = await service.audio_size(rt, rec)
+    audio = await service.open_audio(service.runtime(request.app), rec)
     await service.log_download(session, rec)
-    return await _send(request, rt, rec, size, attachment=True)
+    return await _send(request, audio, rec, attachment=True)
 
 
 @router.post("/{recording_id}/links", response_model=LinkRead, status_code=201,
@@ -127,15 +134,16 @@ async def create_link(recording_id: int, request: Request, session: Session, bod
 async def shared_recording(recording_id: int, request: Request, session: Session, expires: int = Query(...),
                            by: int = Query(..., description="The user who made the link"),
                            signature: str = Query(..., max_length=128)) -> Response:
-    """The address `POST /api/recordings/{id}/links` returned. 403 for a wrong signature, 410 once expired.
+    """The address `POST /api/recordings/{id}/links` returned. 403 for a wrong signature or when the link's creator
+    is deactivated or no longer holds `recordings.download`, 410 once expired, 503 while no recordings key exists.
     Range requests work as on `/stream`; the listen is logged with the link's creator and the client's address."""
     rt = service.runtime(request.app)
-    service.check_link(rt, recording_id, expires, by, signature, rt.clock.utcnow())
+    await service.check_link(session, rt, recording_id, expires, by, signature, rt.clock.utcnow())
     rec = await service.load(session, recording_id)
-    size = await service.audio_size(rt, rec)
+    audio = await service.open_audio(rt, rec)
     session.info["actor"] = service.link_actor(by, client_of(request))
     await service.log_listen(session, rec, by, via="link", now=rt.clock.utcnow(), extra={"link_expires": expires})
-    return await _send(request, rt, rec, size, attachment=False)
+    return await _send(request, audio, rec, attachment=False)
 
 
 routers = [router, attempt_router]

@@ -22,14 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.audit.recorder import Actor
 from dialer.audit.recorder import log as audit_log
+from dialer.auth.permissions import P
+from dialer.auth.service import effective_permissions
 from dialer.config import Settings
 from dialer.core.clock import Clock, SystemClock
 from dialer.exceptions import DialerError, NotFound, PermissionDenied
 from dialer.media import pcap
-from dialer.media.recording_crypto import DecryptionError, EncryptedFile, Keyring, load_keyring
+from dialer.media.recording_crypto import DecryptionError, EncryptedFile, Keyring, RecordingKeyError, load_keyring
 from dialer.media.recording_settings import RecordingSettings, get_recording_settings
 from dialer.media.recordings import RecordingStorage, failed_captures, make_storage, pending_captures
-from dialer.models import Attempt, AuditEntry, Recording
+from dialer.models import Attempt, AuditEntry, Recording, User
 from dialer.models.enums import AuditAction
 
 #: One listen entry per user and recording within this window.
@@ -41,6 +43,12 @@ class RecordingUnreadable(DialerError):
     status = 500
     title = "Recording unreadable"
     type_slug = "recording-unreadable"
+
+
+class RecordingKeyUnavailable(DialerError):
+    status = 503
+    title = "Recordings key unavailable"
+    type_slug = "recording-key-unavailable"
 
 
 class LinkExpired(DialerError):
@@ -68,9 +76,15 @@ class Runtime:
 
     @property
     def keyring(self) -> Keyring:
+        """The keys, loaded once. Never generated here (only the worker makes a key, when it stores the first
+        recording): a request — least of all an unauthenticated one through a link — must not create the key
+        file. :class:`RecordingKeyUnavailable` (503) while there is none, or when the key setting is unusable."""
         if self._keyring is None:
-            self._keyring = load_keyring(self.rs.media_recording_key, self.rs.media_recording_old_keys,
-                                         self.settings.data_dir)
+            try:
+                self._keyring = load_keyring(self.rs.media_recording_key, self.rs.media_recording_old_keys,
+                                             self.settings.data_dir, generate=False)
+            except RecordingKeyError as err:
+                raise RecordingKeyUnavailable(str(err)) from None
         return self._keyring
 
     @property
@@ -105,13 +119,19 @@ def as_read(rec: Recording) -> dict[str, Any]:
     return data
 
 
+#: The parts of one call in the order they were recorded (equal starts: the earlier end first).
+PART_ORDER = (Recording.started_at, Recording.ended_at, Recording.id)
+
 SORTABLE = {"id": Recording.id, "started_at": Recording.started_at, "duration_ms": Recording.duration_ms,
             "created_at": Recording.created_at, "expires_at": Recording.expires_at}
 
 
 def search(*, attempt_id: int | None = None, campaign_id: int | None = None, operator_id: int | None = None,
            number: str | None = None, call_id: str | None = None, started_from: datetime | None = None,
-           started_to: datetime | None = None) -> Select[Any]:
+           started_to: datetime | None = None, without_attempt: bool | None = None) -> Select[Any]:
+    """``without_attempt``: only the recordings stored without their call attempt (true) or only those with one
+    (false) — a call the worker could not match within ``media_attempt_wait_s`` is found this way, or by its
+    ``call_id`` and time."""
     stmt = select(Recording)
     if operator_id is not None or number:
         stmt = stmt.join(Attempt, Attempt.id == Recording.attempt_id)
@@ -125,6 +145,8 @@ def search(*, attempt_id: int | None = None, campaign_id: int | None = None, ope
         stmt = stmt.where(Attempt.number == number)
     if call_id:
         stmt = stmt.where(Recording.call_id == call_id)
+    if without_attempt is not None:
+        stmt = stmt.where(Recording.attempt_id.is_(None) if without_attempt else Recording.attempt_id.is_not(None))
     if started_from is not None:
         stmt = stmt.where(Recording.started_at >= started_from)
     if started_to is not None:
@@ -173,40 +195,36 @@ def _open(rt: Runtime, rec: Recording) -> EncryptedFile:
         raise
 
 
-async def audio_size(rt: Runtime, rec: Recording) -> int:
-    """The plaintext size of the stored file, its header and key checked before an answer starts;
-    :class:`RecordingUnreadable` when the file is gone or its key is not configured."""
-
-    def check() -> int:
-        audio = _open(rt, rec)
-        audio.stream.close()
-        return audio.size
-
+async def open_audio(rt: Runtime, rec: Recording) -> EncryptedFile:
+    """The stored file opened for one answer (its size and header read once, its key checked before the answer
+    starts); :class:`RecordingUnreadable` when the file is gone or its key is not configured. The caller hands it
+    to :func:`chunks`, which closes it (or closes ``.stream`` itself)."""
+    keyring = rt.keyring  # 503 before any storage request when there is no key
     try:
-        return await asyncio.to_thread(check)
+        return await asyncio.to_thread(lambda: EncryptedFile(rt.storage.open(rec.storage_key), keyring))
     except FileNotFoundError:
         raise RecordingUnreadable(f"the file of recording {rec.id} is missing from the recordings storage") from None
     except DecryptionError as err:
         raise RecordingUnreadable(f"recording {rec.id}: {err}") from None
 
 
-async def chunks(rt: Runtime, rec: Recording, first: int, last: int) -> AsyncIterator[bytes]:
-    """The decrypted bytes ``first`` … ``last``, one encrypted chunk at a time in a thread. The file is opened and
-    closed for each chunk, so nothing stays open while the answer waits on a slow client or one that went away."""
+async def chunks(audio: EncryptedFile, first: int, last: int) -> AsyncIterator[bytes]:
+    """The decrypted bytes ``first`` … ``last`` of an :func:`open_audio` file, one encrypted chunk at a time in a
+    thread; the file is closed at the end (or when the client went away). The header and size are read once per
+    answer, and an S3 object is read in large ranges (``dialer.media.recording_s3``), not per chunk."""
 
     def piece(position: int) -> tuple[bytes, int]:
-        audio = _open(rt, rec)
-        try:
-            chunk = audio.header.chunk
-            end = min(last, (position // chunk + 1) * chunk - 1)
-            return b"".join(audio.read_range(position, end)), end + 1
-        finally:
-            audio.stream.close()
+        chunk = audio.header.chunk
+        end = min(last, (position // chunk + 1) * chunk - 1)
+        return b"".join(audio.read_range(position, end)), end + 1
 
-    position = first
-    while position <= last:
-        data, position = await asyncio.to_thread(piece, position)
-        yield data
+    try:
+        position = first
+        while position <= last:
+            data, position = await asyncio.to_thread(piece, position)
+            yield data
+    finally:
+        audio.stream.close()
 
 
 def media_type(rec: Recording) -> str:
@@ -264,14 +282,23 @@ async def create_link(session: AsyncSession, rt: Runtime, rec: Recording, user_i
             "expires_at": datetime.fromtimestamp(expires, UTC)}
 
 
-def check_link(rt: Runtime, recording_id: int, expires: int, by: int, signature: str, now: datetime) -> None:
-    """A link's signature (made with the current key: a rotated key ends the links made before) and expiry."""
-    expected = _signature(rt.keyring.link_secret(), recording_id, expires, by)
-    if not hmac.compare_digest(expected, signature.strip().lower()):
+async def check_link(session: AsyncSession, rt: Runtime, recording_id: int, expires: int, by: int, signature: str,
+                     now: datetime) -> None:
+    """A link's signature (made with the current key: a rotated key ends the links made before), its expiry, and
+    its creator: still active and still holding ``recordings.download`` (a deactivated user's links stop working).
+    403 for any mismatch (compared as bytes: any text a client sends is a wrong signature, never an error), 410
+    when expired, 503 when no key exists (never generated here)."""
+    expected = _signature(rt.keyring.link_secret(), recording_id, expires, by).encode()
+    if not hmac.compare_digest(expected, signature.strip().lower().encode("utf-8", "replace")):
         raise PermissionDenied("the link's signature does not match: ask for a new link")
     if expires <= now.timestamp():
         raise LinkExpired(f"the link expired at {datetime.fromtimestamp(expires, UTC).isoformat()}; "
                           "ask for a new one")
+    creator = await session.get(User, by)
+    if creator is None or not creator.is_active:
+        raise PermissionDenied("the user who made the link is no longer active: ask for a new link")
+    if P.recordings_download not in await effective_permissions(session, by):
+        raise PermissionDenied("the user who made the link may no longer download recordings: ask for a new link")
 
 
 def link_actor(by: int, client: str) -> Actor:

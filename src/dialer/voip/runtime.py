@@ -157,7 +157,13 @@ async def configured_telephony(settings: Settings, maker: async_sessionmaker[Asy
     log.info("telephony: SIP on %s:%s, trunks: %s", sip.bind_host, sip.bind_port,
              ", ".join(t.name for t in trunks) or "none active")
     anchor = await media_anchor(settings, clock)
-    driver = SipTelephony(sip, trunks, account_lookup(maker), clock=clock, anchor=anchor)
+    try:
+        driver = SipTelephony(sip, trunks, account_lookup(maker), clock=clock, anchor=anchor)
+    except BaseException:
+        # nothing else would stop the relay started above: the caller gets no driver to close
+        if anchor is not None:
+            await anchor.stop()
+        raise
     if anchor is not None:
         anchor.on_lost = functools.partial(hang_up_lost, driver)
     return driver
