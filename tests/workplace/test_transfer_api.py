@@ -80,6 +80,11 @@ async def test_a_transfer_through_the_api_reaches_the_engine_and_the_next_operat
         # a number on no list but not a number: refused before the engine
         r = await first.post("/api/workplace/transfer", json={"to": "external", "number": "12"})
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "number"
+        # the call the requester saw is over (another attempt): refused, nothing moves
+        r = await first.post("/api/workplace/transfer", json={"to": "operator", "operator_id": op2,
+                                                              "attempt_id": 10**9})
+        assert r.status_code == 409 and r.json()["errors"][0]["field"] == "attempt_id", r.text
+        assert h.engine.operators[op1].state is OperatorState.in_call
         r = await first.post("/api/workplace/transfer", json={"to": "operator", "operator_id": op2,
                                                               "comment": "хочет скидку"})
         assert r.status_code == 200, r.text
@@ -116,4 +121,4 @@ async def test_a_transfer_through_the_api_reaches_the_engine_and_the_next_operat
         entries = (await session.scalars(select(AuditEntry).where(AuditEntry.object_type == "attempts",
                                                                   AuditEntry.object_id == str(attempt_id)))).all()
     assert [(e.user_login, e.event) for e in entries] == [("op1", "transfer to operator: operator op1")]
-    assert entries[0].changes["to_operator_id"] == op2
+    assert entries[0].changes["to_operator_id"] == op2 and entries[0].changes["attempt_id"] == attempt_id

@@ -87,6 +87,8 @@ class CallHandling:
         self.ctx = ctx
         #: Trunk id → up, as the driver last reported (TrunkEvent); trunks it never reported count as up.
         self._trunks_up: dict[int, bool] = {}
+        #: (operator, campaign) told once that the operator's record_override 'always' cannot record its calls.
+        self._override_warned: set[tuple[int, int]] = set()
 
     def _utc_at(self, at: float) -> datetime:
         return self.ctx.clock.utcnow() - timedelta(seconds=max(0.0, self.ctx.clock.now() - at))
@@ -158,14 +160,17 @@ class CallHandling:
             except UnknownCall:
                 self._machine_hung_up(call)
             return
-        grace = float(c.cfg.operator_wait_s)
-        call.timer, _ = self.ctx.timer(grace, TimerKind.grace, call)
-        if c.cfg.max_hold_s is not None:
-            call.limit_timer, _ = self.ctx.timer(max(grace, float(c.cfg.max_hold_s)), TimerKind.hold_limit, call)
+        # the wait counts from the answer (``ev.at``), not from now: with machine detection the driver reports a
+        # person when its detector decides (~1.9 s later), and that silence counts toward the 2-second rule
+        # (docs/amd.md)
+        silent = max(0.0, self.ctx.clock.now() - ev.at)
         consent = c.cfg.record_consent_audio
         if call.recorded and consent and call.call_id is not None:
-            # a recorded call: the customer hears that it is recorded before anyone joins (engine/media.py); the
-            # regulatory wait runs meanwhile (it counts from his answer to an operator)
+            # a recorded call: the customer hears that it is recorded before anyone joins (engine/media.py). A
+            # customer hearing a message is not left in silence — an abandoned call is one answered into silence
+            # (001: «когда клиент берёт трубку, а его соединяют с тишиной»), as the abandon message is no abandon
+            # either — so the regulatory wait and the hold limit stop while it plays and go on when it ends
+            # (on_consent); otherwise a message longer than operator_wait_s made every recorded answer an abandon
             try:
                 await self.ctx.telephony.play(call.call_id, consent)
             except UnknownCall:
@@ -175,14 +180,31 @@ class CallHandling:
             else:
                 length = audio_length_s(consent, self.ctx.config.audio_dir)
                 call.consenting = True
+                call.silent_s = silent
                 self.ctx.timer(media_settings().message_default_s if length is None else length, TimerKind.consent,
                                call)
                 return
+        self._wait_timers(call, silent)
         await self.connect(call)
 
+    def _wait_timers(self, call: LiveCall, silent: float) -> None:
+        """The grace (``operator_wait_s``) and hold-limit timers of a live answer that has waited ``silent`` seconds
+        in silence already (machine detection's decision time, before a consent message)."""
+        c = call.campaign
+        grace = float(c.cfg.operator_wait_s)
+        for timer in (call.timer, call.limit_timer):
+            if timer is not None:
+                timer.cancel()
+        call.timer, _ = self.ctx.timer(max(0.0, grace - silent), TimerKind.grace, call)
+        call.limit_timer = None
+        if c.cfg.max_hold_s is not None:
+            call.limit_timer, _ = self.ctx.timer(max(0.0, max(grace, float(c.cfg.max_hold_s)) - silent),
+                                                 TimerKind.hold_limit, call)
+
     async def on_consent(self, call: LiveCall) -> None:
-        """The consent message has played: the customer goes to his operator (or waits on hold audio, or hears the
-        abandon message, when the regulatory wait ran out meanwhile)."""
+        """The consent message has played: the regulatory wait goes on from where it stood before the message (see
+        :meth:`_on_answered`) and the customer goes to his operator (or waits, with hold audio or the abandon
+        message once that wait runs out)."""
         if call.finished or call.state is not A.answered or not call.consenting:
             return
         call.consenting = False
@@ -190,10 +212,8 @@ class CallHandling:
             return
         with contextlib.suppress(TelephonyError):
             await self.ctx.telephony.play(call.call_id, None)
-        if await self.connect(call) or not call.abandoned or call.operator is not None:
-            return
-        call.abandoned = False  # the grace passed while the message played: what it would have done, now
-        await self._grace_passed(call, already_counted=True)
+        self._wait_timers(call, call.silent_s)
+        await self.connect(call)
 
     def _inbound(self, call: LiveCall) -> bool:
         """An inbound call (engine/inbound.py): no pacer placement, no abandon of the outbound dial."""
@@ -331,15 +351,27 @@ class CallHandling:
         method = getattr(self.ctx.telephony, "start_recording" if want else "stop_recording", None)
         if not callable(method):
             return
-        call.recorded = want
         call_id = call.call_id
+        key = (op.id, call.campaign.id)
 
         async def apply() -> None:
             try:
                 await method(call_id)
+            except UnknownCall:
+                return  # the call ended meanwhile
             except TelephonyError as err:
-                log.warning("attempt %s: %s recording failed: %s", call.attempt_id,
-                            "starting" if want else "stopping", err)
+                # the call keeps what it had (``recorded`` tells what really happens). Without the relay
+                # (DIALER_MEDIA_RELAY_ALL, docs/sip.md) no call can be recorded after the answer: say so once per
+                # operator and campaign rather than once per call
+                if want and key not in self._override_warned:
+                    self._override_warned.add(key)
+                    log.warning("operator %s (%s) always records, but calls of campaign %s cannot be recorded after "
+                                "the answer: %s — relay their media (DIALER_MEDIA_RELAY_ALL) or record the campaign "
+                                "(record_mode)", op.info.name, op.id, call.campaign.id, err)
+                elif not want:
+                    log.warning("attempt %s: stopping the recording failed: %s", call.attempt_id, err)
+                return
+            call.recorded = want
 
         self.ctx.spawn(apply(), f"recording of attempt {call.attempt_id}")
 
@@ -568,15 +600,12 @@ class CallHandling:
         """The regulatory threshold passed without an operator: abandoned for the statistics from now on."""
         if call.finished or call.state is not A.answered or call.abandoned:
             return
-        await self._grace_passed(call, already_counted=False)
+        await self._grace_passed(call)
 
-    async def _grace_passed(self, call: LiveCall, *, already_counted: bool) -> None:
+    async def _grace_passed(self, call: LiveCall) -> None:
         call.abandoned = True
         now = self.ctx.clock.now()
-        if not already_counted:
-            call.campaign.pacer.on_abandon(now)
-        if call.consenting:
-            return  # the consent message plays on; what follows the grace comes when it ends (on_consent)
+        call.campaign.pacer.on_abandon(now)
         waited = call.waited_s(now) or 0.0
         message = call.campaign.cfg.abandon_message
         if call.operator is None and call.call_id is not None and message:

@@ -4,11 +4,14 @@
   (drawn per call), 'none' none — :attr:`Originate.record`. An operator's ``record_override`` decides for the calls
   he takes: 'always' starts recording a call that is not recorded when he is connected (the driver's optional
   :class:`~dialer.telephony.base.Records`), 'never' stops a recorded one (what was recorded before he joined is
-  kept); 'inherit' leaves the campaign's choice.
+  kept); 'inherit' leaves the campaign's choice. A call counts as recorded only once the driver did it: without the
+  media relay (``DIALER_MEDIA_RELAY_ALL``) the SIP driver cannot record after the answer, and the engine says so once
+  per operator and campaign (a warning in its log).
 * Consent: a recorded call's customer hears the campaign's ``record_consent_audio`` before he is connected; the engine
   waits for its length (the WAV file's duration in the hold-audio directory) and only then looks for an operator — the
-  regulatory wait for an operator (``operator_wait_s``) starts when the message ends, since the customer is being
-  served by it meanwhile.
+  regulatory wait for an operator (``operator_wait_s``) and the hold limit stop while it plays and go on when it ends,
+  since the customer is being served by it meanwhile (an abandoned call is one answered into silence, seed 001);
+  machine detection's decision time before it counts.
 * Answering machines: ``amd_enabled`` asks the driver to detect machines (:attr:`Originate.detect_machine`);
   ``amd_message`` is left on a machine after its greeting (:attr:`Originate.machine_message`): the driver plays it and
   hangs up, and the engine waits for that instead of hanging up at once. A machine is never a live answer: it counts

@@ -7,6 +7,12 @@ contact (``attempts_total``, ``attempts_today``, ``last_outcome``) and the strat
 is called again (the code's result rule, else the ``error`` outcome's retry setting, else the common interval) —
 never at once, which is what happened when recovered contacts were merely freed. A recovered attempt whose strategy
 cannot be applied (its campaign deleted, a contact gone) stays closed; the failure is logged, the others go on.
+
+Transfers cut by a crash: a transfer's row is committed ``pending`` before the telephony call and its result goes
+through the write-behind journal (:mod:`dialer.engine.transfers`), so a crash in between leaves it pending for ever.
+:func:`close_transfers` ends, at start, every pending transfer of an attempt that is done — the attempts recovered
+just now and any whose result was journalled while the transfer's was lost (one engine at a time: no transfer of a
+done attempt can still be in progress) — with the result ``abandoned`` and the detail ``engine_restarted``.
 """
 
 from __future__ import annotations
@@ -14,14 +20,20 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.engine.outcome import AttemptResult, apply_result, apply_results
 from dialer.engine.repository import RecoveredAttempt
 from dialer.engine.selection import CampaignPlan, load_plan
-from dialer.models.enums import OutcomeCategory
+from dialer.models import Attempt
+from dialer.models.enums import AttemptState, OutcomeCategory
+from dialer.models.transfer import CallTransfer
 
-__all__ = ["apply_strategy"]
+__all__ = ["RESTARTED_DETAIL", "apply_strategy", "close_transfers"]
+
+#: The detail of a transfer closed at start because the engine that carried it out died.
+RESTARTED_DETAIL = "engine_restarted: the engine stopped before the transfer's result was recorded"
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +76,16 @@ async def apply_strategy(session: AsyncSession, recovered: list[RecoveredAttempt
         except Exception:
             log.exception("applying the strategy to recovered attempt %s failed", result.attempt_id)
     return applied
+
+
+async def close_transfers(session: AsyncSession, now_utc: datetime) -> int:
+    """Close the pending transfers of done attempts (see the module docstring); returns how many, in the caller's
+    transaction (after :func:`dialer.engine.repository.start_run` closed the attempts of dead runs)."""
+    done = select(Attempt.id).where(Attempt.state == AttemptState.done)
+    rows = (await session.execute(
+        update(CallTransfer).where(CallTransfer.result == "pending", CallTransfer.attempt_id.in_(done))
+        .values(result="abandoned", ended_at=now_utc, detail=RESTARTED_DETAIL)
+        .returning(CallTransfer.id))).all()
+    if rows:
+        log.warning("closed %d transfers left pending by a dead engine", len(rows))
+    return len(rows)

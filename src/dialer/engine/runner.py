@@ -330,6 +330,7 @@ class Engine:
                 session, host=ctx.config.host, pid=ctx.config.pid, now_utc=utc,
                 dead_after_s=ctx.config.dead_after_s, error_code_id=restarted)
             await recovery.apply_strategy(session, self.recovery.closed, restarted, utc)
+            await recovery.close_transfers(session, utc)
             await repo.expire_commands(session, ctx.config.command_ttl_s)
             # phones registered with an earlier engine's registrar must register again with ours
             await repo.mark_registrations_offline(session, "engine restarted")

@@ -119,6 +119,8 @@ class LiveCall:
     recorded: bool = False
     #: The customer hears the recording-consent message: nobody is offered him until it ends (engine/media.py).
     consenting: bool = False
+    #: Seconds the live customer waited in silence before the consent message (machine detection's decision time).
+    silent_s: float = 0.0
     #: A live answer not connected within the threshold: abandoned for the statistics, whatever comes later.
     abandoned: bool = False
     hold_playing: bool = False

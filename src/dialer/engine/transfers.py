@@ -146,6 +146,7 @@ class TransferHandling:
         p = cmd.payload
         source = str(p.get("source") or "panel")
         requested_by = _int(p.get("requested_by"))
+        self._check_attempt(op, _int(p.get("attempt_id")))
         if cmd.kind is CommandKind.transfer:
             return await self.transfer(op, p, source=source, requested_by=requested_by)
         if cmd.kind is CommandKind.consult:
@@ -156,6 +157,18 @@ class TransferHandling:
         if cmd.kind is CommandKind.consult_cancel:
             return await self.consult_cancel(op)
         raise DialerError(f"unknown transfer command {cmd.kind}")
+
+    def _check_attempt(self, op: OperatorSlot, attempt_id: int | None) -> None:
+        """A command names the attempt it is about (the API puts the call the requester saw): it is refused when the
+        operator's current call is another one — a click as the call ends and auto-answer connects the next customer
+        must not move that customer (and the audit log, which names the requested attempt, must tell the truth)."""
+        if attempt_id is None:
+            return
+        current = op.call.attempt_id if op.call is not None else None
+        if current != attempt_id:
+            now = f"attempt {current}" if current is not None else "no call"
+            raise DialerError(f"attempt {attempt_id} is not operator {op.info.name}'s current call (he has {now}): "
+                              "nothing was transferred")
 
     def _connected_call(self, op: OperatorSlot) -> LiveCall:
         call = op.call
@@ -245,7 +258,9 @@ class TransferHandling:
             except TelephonyError as err:
                 await self._refused(call, leg, str(err))
                 raise DialerError(f"the call cannot be transferred: {err}") from None
-            self._hand_over(op, call, leg)
+            # no wait timer while the number rings: the driver's own ring timeout ends it (then the customer waits
+            # again, with the timer: _external_failed)
+            self._hand_over(op, call, leg, wait=False)
             call.external = number
             return {"ok": True, "transfer_id": leg.id}
         raise DialerError(f"transfer to what? 'to' is {to!r}: operator, pool, skill or external")
@@ -407,9 +422,11 @@ class TransferHandling:
         await self._offer(call)
 
     # --- the handover ---------------------------------------------------------------------------------------
-    def _hand_over(self, op: OperatorSlot, call: LiveCall, leg: TransferLeg, *, requeue: bool = True) -> None:
+    def _hand_over(self, op: OperatorSlot, call: LiveCall, leg: TransferLeg, *, requeue: bool = True,
+                   wait: bool = True) -> None:
         """The first operator's part is over: he goes to wrap-up (a handover: his code is optional and does not end
-        the attempt); with ``requeue`` the customer waits again (no new abandon, served first)."""
+        the attempt); with ``requeue`` the customer waits again (no new abandon, served first), with ``wait`` within
+        the wait limit (:meth:`_start_wait`; not while an external number rings)."""
         ctx, c = self.ctx, call.campaign
         if call.limit_timer is not None:
             call.limit_timer.cancel()
@@ -426,15 +443,25 @@ class TransferHandling:
             if not ctx.inbound.owns(call):  # (an inbound caller is in no pacer's sets: engine/inbound.py)
                 c.answered[call.attempt_id] = call
             ctx.journal.attempt(call.attempt_id, state=A.answered)
-            wait = float(c.cfg.max_hold_s) if c.cfg.max_hold_s is not None else ctx.config.inbound_queue_s
             if call.timer is not None:
                 call.timer.cancel()
-            call.timer, _ = ctx.timer(max(1.0, wait), TimerKind.transfer_wait, call)
+                call.timer = None
+            if wait:
+                self._start_wait(call)
         if call.connected_at is not None and op.talk_started and not ctx.inbound.owns(call):
             c.pacer.on_talk_ended(ctx.clock.now() - op.talk_started)  # his part of the conversation
         op.handover = True
         ctx.roster.transition(op, OE.hang_up)
         op.wrap_timer, _ = ctx.timer(float(c.cfg.wrap_up_s), TimerKind.wrap, (op, call))
+
+    def _start_wait(self, call: LiveCall) -> None:
+        """The customer waits for an operator again: the message and a callback if nobody takes him within the
+        campaign's ``max_hold_s`` (else the inbound queue time)."""
+        c, ctx = call.campaign, self.ctx
+        wait = float(c.cfg.max_hold_s) if c.cfg.max_hold_s is not None else ctx.config.inbound_queue_s
+        if call.timer is not None:
+            call.timer.cancel()
+        call.timer, _ = ctx.timer(max(1.0, wait), TimerKind.transfer_wait, call)
 
     async def _offer(self, call: LiveCall) -> None:
         if not await self.ctx.calls.connect(call) and call.operator is None:
@@ -484,10 +511,12 @@ class TransferHandling:
                 call.state = call_fsm.next_state(call.state, CE.connect)
                 call.campaign.answered.pop(call.attempt_id, None)
                 call.requeued = False
-                for timer in (call.timer, call.offer_timer):
+                for timer in (call.timer, call.offer_timer, call.limit_timer):
                     if timer is not None:
                         timer.cancel()
-                call.timer = call.offer_timer = None
+                call.timer = call.offer_timer = call.limit_timer = None
+                if call.forced_cause:  # the far end answered while a callback message played: he talks now
+                    call.forced_cause, call.hangup_by = "", None
                 self.ctx.journal.attempt(call.attempt_id, state=A.connected)
             if leg is not None and not leg.done:
                 self._close(call, leg, "connected", connected=True)
@@ -517,13 +546,15 @@ class TransferHandling:
         call.requeued = True
         if leg is not None and not leg.done:
             self._close(call, leg, "failed", detail=detail or "the external number did not answer")
+        self._start_wait(call)  # nobody free: he does not hold forever (the message and a callback at the limit)
         await self._offer(call)
 
     async def on_wait_timeout(self, call: LiveCall) -> None:
         """Nobody took the transferred or rescued customer within the limit: the message and a callback (an offer
         ringing an operator's phone gets its offer time first)."""
-        if call.finished or call.state is not A.answered or not call.requeued or call.forced_cause:
-            return
+        if (call.finished or call.state is not A.answered or not call.requeued or call.forced_cause
+                or call.external is not None):
+            return  # connected meanwhile, or an external number rings (its driver's ring timeout ends it)
         if call.operator is not None:
             call.timer, _ = self.ctx.timer(max(1.0, self.ctx.config.offer_timeout_s), TimerKind.transfer_wait, call)
             return
@@ -543,8 +574,8 @@ class TransferHandling:
         call.limit_timer, _ = ctx.timer(ctx.config.inbound_message_s, TimerKind.transfer_message, call)
 
     async def on_message_played(self, call: LiveCall) -> None:
-        if call.finished or call.call_id is None:
-            return
+        if call.finished or call.call_id is None or call.state is not A.answered or not call.forced_cause:
+            return  # connected meanwhile (an operator or an external number took him): never hang that up
         with contextlib.suppress(UnknownCall):
             await self.ctx.telephony.hangup(call.call_id, call.forced_cause or "message played")
 

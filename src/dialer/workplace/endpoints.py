@@ -134,7 +134,7 @@ async def transfer(body: TransferBody, request: Request, response: Response, ses
         session, op, body, external_allowed=P.transfers_external in principal.permissions, source="panel",
         user_id=principal.user_id)
     result = await _send(request, response, principal, CommandKind.transfer, op.id, payload)
-    await service.audit_transfer(session, f"transfer to {body.to}", attempt_id, op, payload)
+    await service.audit_transfer(session, f"transfer to {body.to}", attempt_id, op, payload, result)
     return result
 
 
@@ -146,7 +146,7 @@ async def consult(body: ConsultBody, request: Request, response: Response, sessi
     attempt_id, payload = await service.consult_payload(session, op, body, source="panel",
                                                         user_id=principal.user_id)
     result = await _send(request, response, principal, CommandKind.consult, op.id, payload)
-    await service.audit_transfer(session, "consultation", attempt_id, op, payload)
+    await service.audit_transfer(session, "consultation", attempt_id, op, payload, result)
     return result
 
 
@@ -156,8 +156,9 @@ async def consult_complete(request: Request, response: Response, session: Sessio
                            principal: Principal = _panel) -> Any:
     op = await service.operator_of(session, principal.user_id)
     attempt_id = await service.connected_attempt(session, op)
-    result = await _send(request, response, principal, CommandKind.consult_complete, op.id)
-    await service.audit_transfer(session, "consultation completed", attempt_id, op, {})
+    result = await _send(request, response, principal, CommandKind.consult_complete, op.id,
+                         {"attempt_id": attempt_id})
+    await service.audit_transfer(session, "consultation completed", attempt_id, op, {}, result)
     return result
 
 
@@ -167,8 +168,9 @@ async def consult_cancel(request: Request, response: Response, session: Session,
                          principal: Principal = _panel) -> Any:
     op = await service.operator_of(session, principal.user_id)
     attempt_id = await service.connected_attempt(session, op)
-    result = await _send(request, response, principal, CommandKind.consult_cancel, op.id)
-    await service.audit_transfer(session, "consultation cancelled", attempt_id, op, {})
+    result = await _send(request, response, principal, CommandKind.consult_cancel, op.id,
+                         {"attempt_id": attempt_id})
+    await service.audit_transfer(session, "consultation cancelled", attempt_id, op, {}, result)
     return result
 
 
@@ -188,7 +190,8 @@ async def supervisor_transfer(operator_id: int, body: TransferBody, request: Req
         session, op, body, external_allowed=P.transfers_external in principal.permissions, source="supervisor",
         user_id=principal.user_id)
     result = await _send(request, response, principal, CommandKind.transfer, op.id, payload)
-    await service.audit_transfer(session, f"transfer to {body.to} by a supervisor", attempt_id, op, payload)
+    await service.audit_transfer(session, f"transfer to {body.to} by a supervisor", attempt_id, op, payload,
+                                 result)
     return result
 
 

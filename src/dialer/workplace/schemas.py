@@ -62,6 +62,8 @@ class TransferBody(Schema):
     min_level: int = Field(1, ge=1, le=10, description="to=skill: the lowest level of the skill")
     number: str | None = Field(None, max_length=40, description="to=external: any written form; normalised to E.164")
     comment: str = Field("", max_length=2000, description="A note for the next operator (shown on his card)")
+    attempt_id: int | None = Field(None, description="The call the requester sees (its attempt): refused (409) when "
+                                   "the operator's conversation is another one by now")
 
 
 class ConsultBody(Schema):
@@ -69,6 +71,8 @@ class ConsultBody(Schema):
 
     operator_id: int
     comment: str = Field("", max_length=2000, description="A note for him (shown on his card once he takes over)")
+    attempt_id: int | None = Field(None, description="The call the requester sees (its attempt): refused (409) when "
+                                   "the operator's conversation is another one by now")
 
 
 class TransferNote(BaseModel):

@@ -528,20 +528,26 @@ async def transfer_targets(session: AsyncSession, *, external_allowed: bool,
         external_allowed=external_allowed)
 
 
-async def connected_attempt(session: AsyncSession, op: Operator) -> int:
-    """The attempt of the operator's conversation (what a transfer moves); 409 when he has none."""
+async def connected_attempt(session: AsyncSession, op: Operator, expected: int | None = None) -> int:
+    """The attempt of the operator's conversation (what a transfer moves); 409 when he has none, or when it is not
+    ``expected`` (the call the requester saw). The engine checks it again against the call it holds when the command
+    runs (engine/transfers.py): a click as one call ends and the next is connected moves nobody."""
     period = await repo.current_period(session, op.id)
     if period is None or period.attempt_id is None or period.state is not OperatorState.in_call:
         raise Conflict(f"operator {op.name} has no conversation to transfer",
                        errors=[{"field": "state", "reason": "no call in progress"}])
+    if expected is not None and int(period.attempt_id) != expected:
+        raise Conflict(f"attempt {expected} is not operator {op.name}'s conversation any more (he talks in attempt "
+                       f"{period.attempt_id})", errors=[{"field": "attempt_id", "reason": "not his current call"}])
     return int(period.attempt_id)
 
 
 async def transfer_payload(session: AsyncSession, op: Operator, body: TransferBody, *, external_allowed: bool,
                            source: str, user_id: int) -> tuple[int, dict[str, Any]]:
     """Check a transfer before the engine gets it (it checks states again); returns the attempt and the payload."""
-    attempt_id = await connected_attempt(session, op)
-    payload: dict[str, Any] = {"to": body.to, "comment": body.comment, "source": source, "requested_by": user_id}
+    attempt_id = await connected_attempt(session, op, body.attempt_id)
+    payload: dict[str, Any] = {"to": body.to, "comment": body.comment, "source": source, "requested_by": user_id,
+                               "attempt_id": attempt_id}
     if body.to == "operator":
         if body.operator_id is None:
             raise ValidationFailed.field("operator_id", "whom to transfer to: give an operator")
@@ -572,22 +578,26 @@ async def transfer_payload(session: AsyncSession, op: Operator, body: TransferBo
 
 async def consult_payload(session: AsyncSession, op: Operator, body: ConsultBody, *, source: str,
                           user_id: int) -> tuple[int, dict[str, Any]]:
-    attempt_id = await connected_attempt(session, op)
+    attempt_id = await connected_attempt(session, op, body.attempt_id)
     target = await session.get(Operator, body.operator_id)
     if target is None or not target.is_active:
         raise ValidationFailed.field("operator_id", f"operator {body.operator_id} does not exist or is inactive")
     if target.id == op.id:
         raise ValidationFailed.field("operator_id", "an operator cannot consult himself")
     return attempt_id, {"to_operator_id": target.id, "comment": body.comment, "source": source,
-                        "requested_by": user_id}
+                        "requested_by": user_id, "attempt_id": attempt_id}
 
 
 async def audit_transfer(session: AsyncSession, action: str, attempt_id: int, op: Operator,
-                         payload: dict[str, Any]) -> None:
-    """Every transfer request is in the audit log (the actor is the requesting user)."""
+                         payload: dict[str, Any], result: CommandResult | None = None) -> None:
+    """Every transfer request is in the audit log (the actor is the requesting user), a refused one with the
+    engine's reason."""
     changes = {k: v for k, v in payload.items() if k not in ("requested_by",) and v not in (None, "")}
+    label = f"{action}: operator {op.name}"
+    if result is not None and not result.ok and not result.queued:
+        label += f" — refused: {result.reason or 'by the engine'}"
     await log(session, AuditAction.custom, "attempts", attempt_id, changes={"operator_id": op.id, **changes},
-              event_label=f"{action}: operator {op.name}")
+              event_label=label[:500])
 
 
 def transfer_read(row: Any) -> TransferRead:
