@@ -111,6 +111,16 @@ def reinvites(carrier: Sipp) -> list[str]:
     return found
 
 
+def phone_reinvites(sipp: Sipp) -> list[str]:
+    """The SDP bodies of the re-INVITEs (INVITEs with a To tag) a phone received, in order."""
+    found = []
+    for message in received(sipp):
+        to = re.search(r"^To:.*$", message, re.MULTILINE)
+        if message.startswith("INVITE ") and to is not None and ";tag=" in to.group(0):
+            found.append(message.replace("\r\n", "\n").partition("\n\n")[2])
+    return found
+
+
 def failed_checks(sipp: Sipp) -> list[str]:
     """Calls SIPp aborted (an unexpected message, a regexp check that failed)."""
     return [line for line in sipp.errors().splitlines()
@@ -130,6 +140,8 @@ class SipTransferHarness:
         self.first_phone_block = ""
         #: The second operator's phone answers 486 Busy Here instead.
         self.second_phone_busy = False
+        #: The second operator's phone rings for a minute (longer than any test) before it would answer 486.
+        self.second_phone_rings = False
 
     @contextlib.asynccontextmanager
     async def driver(self, behaviour: str) -> AsyncIterator[Telephony]:
@@ -137,8 +149,9 @@ class SipTransferHarness:
             "busy_user": BUSY.removeprefix("+"), "busy_ms": 300, "answer_ms": 1000, "rtp_port": self.carrier_rtp,
             "wait_ms": 60000}, self.workdir, calls=2, extra=["-trace_msg"]).start()
         block = self.first_phone_block or (refer_block(self.endpoint2) if behaviour == "refer" else "")
-        second = (Sipp("carrier_reply", reply_params(486, "Busy Here"), self.workdir, calls=10000)
-                  if self.second_phone_busy else phone(self.workdir))
+        second = (Sipp("carrier_reply", reply_params(486, "Busy Here", answer_ms=60000 if self.second_phone_rings
+                                                      else 300), self.workdir, calls=10000)
+                  if self.second_phone_busy or self.second_phone_rings else phone(self.workdir))
         self.phones = {self.endpoint: await phone(self.workdir, block).start(), self.endpoint2: await second.start()}
         driver = SipTelephony(settings(device_ping_s=1.0, device_timeout_s=1.0), [trunk(carrier.port)], accounts)
         await driver.start()
@@ -273,4 +286,40 @@ async def test_a_busy_consulted_phone_fails_the_consultation_and_the_first_opera
         first = phone_rtp(harness.phones[harness.endpoint])
         # connected to the first phone, held on our media, then the first phone's media again
         assert reinvites(harness.carrier) == [first, f"m=audio {driver.settings.rtp_port_min}", first]
+        await driver.hangup(call)
+
+
+async def test_the_first_operator_is_cut_off_from_the_customer_while_the_consulted_phone_rings(
+        tmp_path: Path) -> None:
+    """Consultation privacy with direct media: from ``consult`` on, before the consulted phone answers, the customer
+    is re-INVITEd onto our RTP (hold audio) and the first operator's phone is held (our address, a=inactive), so that
+    his RTP no longer reaches the customer's address; ``cancel_consult`` joins them again."""
+    harness = SipTransferHarness(tmp_path)
+    harness.second_phone_rings = True
+    async with recording(harness, "answer") as (driver, rec):
+        assert isinstance(driver, SipTelephony)
+        call = await connected_call(harness, driver, rec)
+        first_phone = harness.phones[harness.endpoint]
+        before = len(phone_reinvites(first_phone))
+        await driver.consult(call, harness.endpoint2)
+        await asyncio.sleep(1.5)
+        kinds = [e.kind.value for e in phone_events(rec, harness.endpoint2)]
+        assert "ringing" in kinds and "answered" not in kinds and "hung_up" not in kinds
+        assert harness.carrier is not None
+        host, ours = driver.local_address()[0], f"m=audio {driver.settings.rtp_port_min}"
+        first = phone_rtp(first_phone)
+        assert reinvites(harness.carrier) == [first, ours]
+        held = phone_reinvites(first_phone)[before:]
+        assert len(held) == 1
+        assert f"c=IN IP4 {host}" in held[0] and ours in held[0] and "a=inactive" in held[0]
+        await driver.cancel_consult(call)
+        await asyncio.sleep(1.5)
+        assert reinvites(harness.carrier) == [first, ours, first]
+        last = rec.calls(call)[-1]
+        assert last.kind == CallEventKind.connected and last.endpoint == harness.endpoint
+        [cancelled] = [e for e in phone_events(rec, harness.endpoint2) if e.kind.value == "hung_up"]
+        assert not cancelled.offer_failed and cancelled.detail == "consultation cancelled"
+        # joined again: the first phone's last re-INVITE carries no offer (3PCC draws its offer), none is inactive
+        assert len(phone_reinvites(first_phone)) == before + 2
+        assert "a=inactive" not in phone_reinvites(first_phone)[-1]
         await driver.hangup(call)

@@ -1448,8 +1448,9 @@ class SipTelephony:
         call.move(CallInput.back)
         self._hold_customer(call, then_play=True)
 
-    def _hold_customer(self, call: _Call, *, then_play: bool) -> None:
-        """Re-INVITE the customer onto our media in the background (``media_task``; flows wait for it)."""
+    def _hold_customer(self, call: _Call, *, then_play: bool, mute_operator: bool = False) -> None:
+        """Re-INVITE the customer onto our media in the background (``media_task``; flows wait for it). With
+        ``mute_operator`` (a consultation) the operator's phone is then held too (``_mute_operator``)."""
         previous = call.media_task
 
         async def hold() -> None:
@@ -1457,6 +1458,14 @@ class SipTelephony:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(previous)
             failure = await self._reinvite_to_us(call)
+            if failure is None and mute_operator:
+                muted = await self._mute_operator(call)
+                if muted is not None and call.state is CallState.connected and call.consult_endpoint is not None:
+                    # the consulted phone is not rung (its flow waits for this task): the customer goes back
+                    if call.media_task is task:
+                        call.media_task = None
+                    await self._consult_over(call, muted, failed=True)
+                    return
             if call.media_task is task:
                 call.media_task = None
             if failure is not None:
@@ -1500,6 +1509,24 @@ class SipTelephony:
                 call.relay_sdp = await self._relay(call, "answer", resp.body, offerer=DIALER_TAG)
         except MediaRelayError as err:
             return str(err)
+        return None
+
+    async def _mute_operator(self, call: _Call) -> str | None:
+        """A consultation's privacy: the operator's phone is re-INVITEd with our media, ``a=inactive`` (RFC 3264
+        §8.4), so that it stops sending to the customer — with direct media his RTP would otherwise still reach the
+        customer's address while the consulted phone rings. None when done (or nothing to do), else why it failed."""
+        op = call.operator
+        if op is None or op.ended or call.state is not CallState.connected or not call.on_hold:
+            return None
+        op.local_sdp = sdp.offer(op.origin, self._host, call.rtp_port, direction="inactive")
+        resp = await self._invite_wait(op, op.local_sdp, [("User-Agent", self.settings.user_agent)])
+        if call.state is not CallState.connected or op.ended or call.operator is not op:
+            return None
+        if resp is None or (resp.status or 0) >= 300:
+            detail = "no answer" if resp is None else f"{resp.status} {resp.reason}"
+            return f"the operator's phone could not be held for the consultation: the re-INVITE got {detail}"
+        op.confirm(resp)
+        self._ack(op, b"")
         return None
 
     async def _media_settled(self, call: _Call) -> None:
@@ -1586,7 +1613,7 @@ class SipTelephony:
         if call.keepalive is not None:
             call.keepalive.cancel()
             call.keepalive = None
-        self._hold_customer(call, then_play=False)
+        self._hold_customer(call, then_play=False, mute_operator=True)
         call.consult_task = asyncio.get_running_loop().create_task(self._consult_flow(call, binding),
                                                                    name=f"sip consult {call_id}")
 

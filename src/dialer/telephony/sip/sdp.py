@@ -30,12 +30,15 @@ class Origin:
         return self.line()
 
 
-def offer(origin: Origin, host: str, port: int) -> bytes:
+def offer(origin: Origin, host: str, port: int, direction: str = "sendrecv") -> bytes:
+    """Our G.711 offer; ``direction`` "inactive" holds a peer (RFC 3264 §8.4: it sends us nothing)."""
+    if direction not in ("sendrecv", "sendonly", "recvonly", "inactive"):
+        raise ValueError(f"{direction!r} is not an SDP direction")
     family = "IP6" if ":" in host else "IP4"
     lines = ["v=0", origin.line(), "s=dialer", f"c=IN {family} {host}", "t=0 0",
              f"m=audio {port} RTP/AVP {PT_PCMA} {PT_PCMU} 101",
              f"a=rtpmap:{PT_PCMA} PCMA/8000", f"a=rtpmap:{PT_PCMU} PCMU/8000",
-             "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20", "a=sendrecv"]
+             "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20", f"a={direction}"]
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
