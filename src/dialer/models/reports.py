@@ -38,6 +38,8 @@ class AttemptHour(Base):
     operator_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     code_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: 'outbound' or 'inbound' (the attempts' direction).
+    direction: Mapped[str] = mapped_column(String(16), primary_key=True, server_default="outbound")
     attempts: Mapped[int] = mapped_column(BigInteger)
     #: Calls connected to an operator, and their talk (connect → hang-up) and wrap-up (hang-up → code) time.
     handled: Mapped[int] = mapped_column(BigInteger)
@@ -55,6 +57,8 @@ class OutcomeHour(Base):
     list_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     code_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: 'outbound' or 'inbound' (the attempts' direction).
+    direction: Mapped[str] = mapped_column(String(16), primary_key=True, server_default="outbound")
     attempts: Mapped[int] = mapped_column(BigInteger)
     handled: Mapped[int] = mapped_column(BigInteger)
     talk_ms: Mapped[int] = mapped_column(BigInteger)
@@ -84,6 +88,8 @@ class OperatorDay(Base):
     campaign_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     code_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: 'outbound' or 'inbound' (the attempts' direction).
+    direction: Mapped[str] = mapped_column(String(16), primary_key=True, server_default="outbound")
     attempts: Mapped[int] = mapped_column(BigInteger)
     handled: Mapped[int] = mapped_column(BigInteger)
     talk_ms: Mapped[int] = mapped_column(BigInteger)
