@@ -361,7 +361,10 @@ OPERATORS = Resource(
      Column("auto_answer", render="yesno"), Column("user_id", render="ref:users"),
      Column("skills", render="count"), Column("pool_ids", "admin.f.pool_ids", render="refs:pools")),
     (NAME, T("extension"), T("user_id", "ref", ref="users"), T("is_active", "checkbox", default=True),
-     T("auto_answer", "checkbox", default=True), T("description", "textarea", span=3),
+     T("auto_answer", "checkbox", default=True),
+     T("record_override", "select", options=("inherit", "always", "never"), option_prefix="admin.enum.record_override.",
+       default="inherit", nullable=False),
+     T("description", "textarea", span=3),
      T("skills", "rows", span=2, default=[], columns=(
          T("skill_id", "ref", ref="skills", required=True, nullable=False, span=2),
          T("level", "number", required=True, min=1, max=100, default=50))),
