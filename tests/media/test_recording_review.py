@@ -124,7 +124,6 @@ async def test_one_bad_capture_does_not_stop_the_others(app: FastAPI) -> None:
     assert [r.call_id for r in await _rows(app)] == ["c@dialer"]
 
 
-@pytest.mark.slow
 async def test_a_dead_conversion_child_is_replaced(app: FastAPI) -> None:
     worker = worker_for(app, clock=virtual_clock(START + timedelta(days=1)), child=True)
     spool = spool_dir(worker.root)
@@ -145,7 +144,6 @@ async def test_a_dead_conversion_child_is_replaced(app: FastAPI) -> None:
         await asyncio.to_thread(worker.close)
 
 
-@pytest.mark.slow
 async def test_shutdown_kills_a_running_conversion_and_keeps_the_capture(app: FastAPI) -> None:
     worker = worker_for(app, clock=virtual_clock(START + timedelta(days=1)), child=True)
     spool = spool_dir(worker.root)
