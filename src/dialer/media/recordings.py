@@ -21,8 +21,9 @@ Crash safety: the stored file's name is derived from the call id and the capture
 crash before the row was committed overwrites the same file instead of leaving an orphan; the row is unique on that
 ``storage_key``, so a re-run after the commit finds it and only finishes deleting the spool files (before deleting
 the capture the worker writes the key into the sidecar, which goes last). An unexpected error is kept to its
-capture: retried at the next passes, then moved to ``spool/failed/`` (``media_recording_max_tries``). A capture that cannot be converted is moved with its
-sidecar to ``spool/failed/`` beside a ``<name>.reason.txt``, logged, and counted by ``GET /api/recordings/spool``.
+capture: retried at the next passes, then moved to ``spool/failed/`` (``media_recording_max_tries``). A capture
+that cannot be converted is moved with its sidecar to ``spool/failed/`` beside a ``<name>.reason.txt``, logged,
+and counted by ``GET /api/recordings/spool``.
 
 Retention: :meth:`RecordingWorker.retention_pass` deletes the files and then the rows of recordings whose
 ``expires_at`` (the call's start + the campaign's ``recording_retention_days`` when it was stored) has passed; the
