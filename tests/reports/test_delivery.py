@@ -1,8 +1,10 @@
 """Scheduled report delivery (issue #14 §2) against a real SMTP server (aiosmtpd) started by the test: the report
 arrives attached, a server that is down is retried after 1, 5 and 15 minutes and then marked failed, daylight saving
 moves "daily at 08:00" with the local clock, a run is never sent twice (two workers; a worker that died while
-sending is taken over once), and only holders of ``reports.schedule`` see or change schedules. Time is a
-:class:`VirtualClock` the tests move."""
+sending is taken over once; a server failing QUIT after accepting the message or a round outlasting the lease
+sends nothing twice), AUTH in clear text is refused unless allowed, the direction filter goes with a schedule, and
+only holders of ``reports.schedule`` see or change schedules (mailing a report also needs ``reports.read``). Time
+is a :class:`VirtualClock` the tests move."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import email
 import email.policy
 import io
 import socket
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
@@ -22,9 +25,11 @@ import httpx
 import pypdf
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from fastapi import FastAPI
 from sqlalchemy import select, text
 
+from dialer.api.routes import api_routes
 from dialer.core.clock import VirtualClock
 from dialer.models import AuditEntry
 from dialer.reports import delivery
@@ -35,10 +40,11 @@ from tests.reports.data import make_day
 
 def mount(app: FastAPI) -> None:
     """The schedules' routes, if route discovery does not mount them yet (``reports/endpoints.py`` lists
-    ``delivery_endpoints.router`` in its ``routers``; until then the tests add it themselves)."""
+    ``delivery_endpoints.router`` in its ``routers``; until then the tests add it themselves). FastAPI keeps an
+    included router nested (``app.routes`` shows no paths of it), so the look goes through :func:`api_routes`."""
     from dialer.reports.delivery_endpoints import router
 
-    if not any(getattr(r, "path", "").startswith("/api/reports/schedules") for r in app.routes):
+    if not any(path.startswith("/api/reports/schedules") for path, _route in api_routes(app)):
         app.include_router(router)
 
 
@@ -367,3 +373,190 @@ async def test_calls_list_and_a_view_filter_by_mail(app: FastAPI, api: httpx.Asy
 
     sheet = load_workbook(io.BytesIO(attachment.get_content())).active
     assert sheet is not None and sheet.max_row == 1 + 7 + 1  # the day's seven calls and the totals row
+
+
+def test_mount_adds_the_routes_once() -> None:
+    """Whether route discovery already mounts the schedules' router or not, ``mount`` leaves exactly one copy."""
+    from dialer.reports.delivery_endpoints import router
+
+    def paths(app: FastAPI) -> list[str]:
+        return [p for p, _ in api_routes(app) if p == "/api/reports/schedules/{schedule_id}/send"]
+
+    bare = FastAPI()
+    mount(bare)
+    mount(bare)
+    assert paths(bare) == ["/api/reports/schedules/{schedule_id}/send"]
+    discovered = FastAPI()
+    discovered.include_router(router)  # as app.py does once reports/endpoints.py lists it in ``routers``
+    mount(discovered)
+    assert paths(discovered) == ["/api/reports/schedules/{schedule_id}/send"]
+
+
+class BadQuit(Inbox):
+    """A server that accepts the message and then answers QUIT with 500, or never answers it."""
+
+    def __init__(self, hang: bool) -> None:
+        super().__init__()
+        self.hang = hang
+        self.release = asyncio.Event()
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.hang:
+            await self.release.wait()
+        return "500 Internal confusion"
+
+
+@pytest.mark.parametrize("hang", [False, True], ids=["quit-500", "quit-hangs"])
+async def test_an_accepted_message_is_delivered_whatever_quit_answers(app: FastAPI, api: httpx.AsyncClient,
+                                                                       hang: bool) -> None:
+    handler = BadQuit(hang)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        # the hang ends with the client's read timeout (1 s here, 60 s by default)
+        settings = DeliverySettings(host="127.0.0.1", port=controller.port, sender="reports@dialer.test",
+                                    timeout_s=1)
+        virtual = clock(app, datetime(2026, 3, 5, 5, 0, tzinfo=UTC))
+        schedule = (await api.post("/api/reports/schedules", json=SCHEDULE | {"format": "csv",
+                                                                             "report": "abandon"})).json()
+        await api.post(f"/api/reports/schedules/{schedule['id']}/send")
+        maker = app.state.sessionmaker
+        assert await tick(maker, virtual.utcnow(), settings) == ["sent"]
+        for wait in delivery.BACKOFF_S:  # nothing is sent again later
+            virtual.advance(wait + 1)
+            assert await tick(maker, virtual.utcnow(), settings) == []
+        assert len(handler.messages) == 1
+        (run,) = await runs_of(api, schedule["id"])
+        assert run["status"] == "sent" and run["attempts"] == 1 and run["error"] is None
+    finally:
+        controller.loop.call_soon_threadsafe(handler.release.set)
+        controller.stop()
+
+
+async def test_a_run_claimed_late_in_a_long_round_is_not_taken_over(app: FastAPI, api: httpx.AsyncClient) -> None:
+    """A round sends two runs; the first takes longer than the lease (the clock moves while the server holds the
+    message). The second is claimed at the clock's time then, so another worker looking while it is being sent
+    sees a live lease and sends nothing."""
+    virtual = clock(app, datetime(2026, 3, 5, 5, 0, tzinfo=UTC))
+    reached, release = threading.Event(), threading.Event()
+
+    class Slow(Inbox):
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            answer = await super().handle_DATA(server, session, envelope)
+            if len(self.messages) == 1:
+                virtual.advance(delivery.LEASE_S + 60)  # the first message took 31 minutes
+            elif len(self.messages) == 2:  # hold the second while another worker looks
+                reached.set()
+                await asyncio.to_thread(release.wait, 60)
+            return answer
+
+    inbox = Slow()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        settings = DeliverySettings(host="127.0.0.1", port=controller.port, sender="reports@dialer.test")
+        ids = []
+        for name in ("Первое", "Второе"):
+            schedule = (await api.post("/api/reports/schedules", json=SCHEDULE | {
+                "name": name, "format": "csv", "report": "abandon"})).json()
+            await api.post(f"/api/reports/schedules/{schedule['id']}/send")
+            ids.append(schedule["id"])
+        maker = app.state.sessionmaker
+        first = asyncio.create_task(tick(maker, virtual.utcnow(), settings, worker="w1", clock=virtual))
+        assert await asyncio.to_thread(reached.wait, 60)
+        other = await tick(maker, virtual.utcnow(), settings, worker="w2", clock=virtual)
+        release.set()
+        assert await first == ["sent", "sent"]
+        assert other == [] and len(inbox.messages) == 2
+        for schedule_id in ids:
+            (run,) = await runs_of(api, schedule_id)
+            assert run["status"] == "sent" and run["attempts"] == 1 and run["worker"] == "w1"
+        second = (await runs_of(api, ids[1]))[0]
+        assert second["started_at"] == "2026-03-05T05:31:00Z"  # its claim's time, not the round's start
+    finally:
+        release.set()
+        controller.stop()
+
+
+async def test_login_in_clear_text_is_refused_unless_allowed(app: FastAPI, api: httpx.AsyncClient) -> None:
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"dialer", b"pw")
+        return AuthResult(success=ok)
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), authenticator=authenticate,
+                            auth_require_tls=False)
+    controller.start()
+    try:
+        plain = DeliverySettings(host="127.0.0.1", port=controller.port, user="dialer", password="pw",
+                                 sender="reports@dialer.test")
+        virtual = clock(app, datetime(2026, 3, 5, 5, 0, tzinfo=UTC))
+        schedule = (await api.post("/api/reports/schedules", json=SCHEDULE | {"format": "csv",
+                                                                             "report": "abandon"})).json()
+        await api.post(f"/api/reports/schedules/{schedule['id']}/send")
+        maker = app.state.sessionmaker
+        assert await tick(maker, virtual.utcnow(), plain) == ["failed"]  # final: trying again cannot help
+        (run,) = await runs_of(api, schedule["id"])
+        assert run["status"] == "failed" and run["attempts"] == 1 and not inbox.messages
+        for setting in ("DIALER_SMTP_USER", "DIALER_SMTP_TLS", "DIALER_SMTP_STARTTLS", "DIALER_SMTP_ALLOW_PLAINTEXT"):
+            assert setting in run["error"]
+        # a trusted relay, explicitly allowed
+        allowed = plain.model_copy(update={"allow_plaintext": True})
+        await api.post(f"/api/reports/schedules/{schedule['id']}/send")
+        assert await tick(maker, virtual.utcnow(), allowed) == ["sent"] and len(inbox.messages) == 1
+    finally:
+        controller.stop()
+
+
+def test_allow_plaintext_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIALER_SMTP_ALLOW_PLAINTEXT", "true")
+    assert DeliverySettings().allow_plaintext is True
+    monkeypatch.delenv("DIALER_SMTP_ALLOW_PLAINTEXT")
+    assert DeliverySettings().allow_plaintext is False
+
+
+async def test_mailing_a_report_needs_reading_reports(app: FastAPI, api: httpx.AsyncClient) -> None:
+    """``reports.schedule`` alone manages schedules but mails nothing: creating, changing and "send now" need
+    ``reports.read`` too (a call list holds phone numbers)."""
+    clock(app, datetime(2026, 3, 5, 4, 0, tzinfo=UTC))
+    schedule = (await api.post("/api/reports/schedules", json=SCHEDULE)).json()
+    async with await client_for(app, "scheduler", grants={"reports.schedule": True}) as only:
+        for method, url in (("POST", "/api/reports/schedules"), ("PUT", f"/api/reports/schedules/{schedule['id']}"),
+                            ("POST", f"/api/reports/schedules/{schedule['id']}/send")):
+            r = await only.request(method, url, json=SCHEDULE | {"recipients": ["outside@example.com"]}
+                                   if method in ("POST", "PUT") else None)
+            assert r.status_code == 403 and "reports.read" in r.text, (method, url, r.text)
+        assert (await only.get(f"/api/reports/schedules/{schedule['id']}")).json()["recipients"] == \
+            SCHEDULE["recipients"]  # unchanged
+        assert await runs_of(only, schedule["id"]) == []  # nothing was queued
+        assert (await only.get("/api/reports/schedules")).status_code == 200
+    async with await client_for(app, "reader", grants={"reports.schedule": True, "reports.read": True}) as both:
+        assert (await both.post(f"/api/reports/schedules/{schedule['id']}/send")).status_code == 202
+
+
+async def test_the_direction_filter_goes_with_the_schedule(app: FastAPI, api: httpx.AsyncClient,
+                                                           smtp: tuple[Inbox, DeliverySettings]) -> None:
+    """A schedule's own ``direction`` and a saved view's are applied (the day's calls are all outbound)."""
+    inbox, settings = smtp
+    day = await make_day(app.state.sessionmaker)
+    virtual = clock(app, datetime(2026, 3, 5, 5, 0, tzinfo=UTC))
+    r = await api.post("/api/reports/schedules", json=SCHEDULE | {"filters": {"direction": "sideways"}})
+    assert r.status_code == 422 and "direction" in r.text
+    view = (await api.post("/api/reports/views", json={"report": "calls", "name": "Входящие",
+                                                       "query": {"campaign_ids": str(day.world.campaign_id),
+                                                                 "direction": "inbound"}})).json()
+    by_view = (await api.post("/api/reports/schedules", json=SCHEDULE | {
+        "report": "calls", "format": "csv", "view_id": view["id"]})).json()
+    r = await api.post("/api/reports/schedules", json=SCHEDULE | {
+        "report": "calls", "format": "csv", "filters": {"direction": "outbound"}})
+    assert r.status_code == 201, r.text
+    own = r.json()
+    assert own["filters"] == {"direction": "outbound"}
+    maker = app.state.sessionmaker
+    counts = {}
+    for schedule in (by_view, own):
+        await api.post(f"/api/reports/schedules/{schedule['id']}/send")
+        assert await tick(maker, virtual.utcnow(), settings) == ["sent"]
+        (attachment,) = list(inbox.messages[-1].iter_attachments())
+        counts[schedule["id"]] = len(attachment.get_content().strip().splitlines()) - 1  # less the header
+    assert counts == {by_view["id"]: 0, own["id"]: 7}

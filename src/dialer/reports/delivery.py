@@ -16,7 +16,9 @@ of the API process (:func:`run_worker`), does two things every round:
    ``sending``; after :data:`LEASE_S` another process takes it again as a new attempt. If the death came after
    the SMTP server had accepted the message, that message goes out a second time — at most once more, because
    the takeover is itself a claimed attempt: this is the documented "at most one resend after a crash". A run is
-   never sent twice otherwise.
+   never sent twice otherwise. Each claim is stamped with the clock's time at that claim, not the round's start,
+   so a run claimed late in a long round does not look abandoned already. Once the server has accepted the message
+   the run is ``sent``, whatever the server answers to QUIT.
 
 SMTP goes through the standard library's ``smtplib`` in a worker thread (``asyncio.to_thread``): it covers
 STARTTLS, implicit TLS and AUTH, is maintained with Python, and a handful of messages a day needs no async client
@@ -57,7 +59,7 @@ from dialer.reports import rollup, service
 from dialer.reports.charts import Chart, charts_of
 from dialer.reports.exports import MEDIA, report_pdf, rows_csv, rows_xlsx, tables_csv, tables_xlsx
 from dialer.reports.facts import Sealed
-from dialer.reports.period import Period, Preset, ReportFilter, ReportSettings, preset_days
+from dialer.reports.period import DIRECTIONS, Period, Preset, ReportFilter, ReportSettings, preset_days
 from dialer.reports.tables import BUILDERS, Table, call_columns
 from dialer.web import i18n
 
@@ -72,7 +74,8 @@ FORMATS = ("pdf", "xlsx", "csv")
 PERIODS = ("yesterday", "today", "last_week", "last_month")
 FREQUENCIES = ("daily", "weekly", "monthly")
 #: Filters a schedule keeps (and takes from a saved view): the reports' filter bar without the period.
-FILTER_KEYS = ("campaign_ids", "list_ids", "operator_ids", "pool_ids", "code_group_ids", "dimension", "outcome")
+FILTER_KEYS = ("campaign_ids", "list_ids", "operator_ids", "pool_ids", "code_group_ids", "direction", "dimension",
+               "outcome")
 ID_FILTERS = ("campaign_ids", "list_ids", "operator_ids", "pool_ids", "code_group_ids")
 #: Waits before the 2nd, 3rd and 4th attempt; a fourth failure is final.
 BACKOFF_S = (60, 300, 900)
@@ -100,7 +103,13 @@ _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:[\w](?:[\w-]{0,61}[\w
 
 
 class DeliverySettings(BaseSettings):
-    """``DIALER_SMTP_*``: the mail server scheduled reports go through."""
+    """``DIALER_SMTP_*``: the mail server scheduled reports go through.
+
+    With ``DIALER_SMTP_USER`` set, the password crosses the network: it is sent only over TLS
+    (``DIALER_SMTP_TLS=true``, port 465) or after STARTTLS (``DIALER_SMTP_STARTTLS=true``, port 587). Without either,
+    a run fails with an error naming these settings, unless ``DIALER_SMTP_ALLOW_PLAINTEXT=true`` accepts AUTH in
+    clear text (a relay on the same host or a trusted network only).
+    """
 
     model_config = SettingsConfigDict(env_prefix="DIALER_SMTP_", extra="ignore", populate_by_name=True)
     host: str = ""
@@ -115,6 +124,8 @@ class DeliverySettings(BaseSettings):
     #: The From address.
     sender: str = Field("Dialer <dialer@localhost>", validation_alias="DIALER_SMTP_FROM")
     timeout_s: float = Field(60.0, gt=0)
+    #: Log in (AUTH) over an unencrypted connection; off by default, as the password would travel in clear text.
+    allow_plaintext: bool = False
 
     @property
     def effective_port(self) -> int:
@@ -127,6 +138,18 @@ class DeliveryFailed(DialerError):
     status = 502
     title = "Delivery failed"
     type_slug = "delivery-failed"
+
+
+class UnsafeSettings(DeliveryFailed):
+    """The mail settings would expose the password: the run fails at once (trying again cannot help)."""
+
+
+def check_settings(settings: DeliverySettings) -> None:
+    """Refuse AUTH in clear text unless explicitly allowed (see :class:`DeliverySettings`)."""
+    if settings.user and not (settings.tls or settings.starttls) and not settings.allow_plaintext:
+        raise UnsafeSettings(
+            "DIALER_SMTP_USER is set but neither DIALER_SMTP_TLS nor DIALER_SMTP_STARTTLS: the password would be "
+            "sent in clear text; enable one of them, or set DIALER_SMTP_ALLOW_PLAINTEXT=true for a trusted relay")
 
 
 def valid_email(value: str) -> bool:
@@ -234,8 +257,12 @@ async def report_filter(session: AsyncSession, filters: dict[str, Any], period: 
         operators = tuple(sorted(set(pools) & set(operators))) if operators is not None else pools
     codes = await _members(session, "completion_code_group_members", "group_id", "code_id",
                            _ids(filters.get("code_group_ids"), "code_group_ids"))
+    direction = filters.get("direction") or None
+    if direction is not None and direction not in DIRECTIONS:
+        raise ValidationFailed.field("filters.direction", f"one of {', '.join(DIRECTIONS)} (or empty for both)")
     return ReportFilter(period=period, now=now, campaign_ids=_ids(filters.get("campaign_ids"), "campaign_ids"),
-                        list_ids=_ids(filters.get("list_ids"), "list_ids"), operator_ids=operators, code_ids=codes)
+                        list_ids=_ids(filters.get("list_ids"), "list_ids"), operator_ids=operators, code_ids=codes,
+                        direction=direction)
 
 
 @dataclass(frozen=True)
@@ -349,18 +376,29 @@ def send_sync(settings: DeliverySettings, msg: EmailMessage) -> list[str]:
     """Hand ``msg`` to the SMTP server (blocking); the recipients it refused (the others got it)."""
     if not settings.host:
         raise DeliveryFailed("no mail server: set DIALER_SMTP_HOST (and DIALER_SMTP_PORT, DIALER_SMTP_FROM ...)")
+    check_settings(settings)
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if settings.tls:
         smtp = smtplib.SMTP_SSL(settings.host, settings.effective_port, timeout=settings.timeout_s, context=context)
     else:
         smtp = smtplib.SMTP(settings.host, settings.effective_port, timeout=settings.timeout_s)
-    with smtp:
+    try:
         if settings.starttls:
             smtp.starttls(context=context)
         if settings.user:
             smtp.login(settings.user, settings.password)
         refused = smtp.send_message(msg)
+    except BaseException:
+        smtp.close()
+        raise
+    # The server has accepted the message: that is the delivery. QUIT is a courtesy, and a server answering it
+    # with an error, timing out or dropping the connection must not make the run a failure that is sent again.
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError) as err:
+        log.info("the mail server's answer to QUIT after an accepted message: %s: %s", type(err).__name__, err)
+        smtp.close()
     return sorted(refused)
 
 
@@ -410,7 +448,10 @@ class Claimed:
 
 
 async def claim(maker: async_sessionmaker[AsyncSession], now: datetime, worker: str) -> Claimed | None:
-    """Take one run that is due (or whose sender died) for this worker, committed before anything is sent."""
+    """Take one run that is due (or whose sender died) for this worker, committed before anything is sent.
+
+    ``now`` must be the time of this claim (not the start of a long round): it stamps ``started_at``, from which
+    other workers judge the lease, and it is the moment the lease of a dead sender is checked against."""
     async with maker() as session, session.begin():
         row = (await session.execute(text(
             "WITH next AS (SELECT id, status = 'sending' AS taken_over FROM report_runs"
@@ -436,14 +477,17 @@ async def _record(maker: async_sessionmaker[AsyncSession], run: Claimed, worker:
 
 
 async def deliver(maker: async_sessionmaker[AsyncSession], run: Claimed, now: datetime, worker: str,
-                  settings: DeliverySettings) -> str:
-    """Render and send one claimed run; record the outcome. Returns the run's new status."""
+                  settings: DeliverySettings, current: Callable[[], datetime] | None = None) -> str:
+    """Render and send one claimed run (claimed at ``now``); record the outcome, stamped with ``current()`` (the
+    clock's time when the attempt ends; ``now`` without a clock). Returns the run's new status."""
+    ended = current or (lambda: now)
     note = ("the previous attempt was cut off while sending (its process stopped); the message may have gone out "
             "once already") if run.taken_over else None
     if run.attempts > MAX_ATTEMPTS:
-        await _record(maker, run, worker, status="failed", finished_at=now, error=note)
+        await _record(maker, run, worker, status="failed", finished_at=ended(), error=note)
         return "failed"
     try:
+        check_settings(settings)  # before rendering: no report is made for settings that must not send it
         async with maker() as session:
             schedule = await session.get(ReportSchedule, run.schedule_id)
             if schedule is None:
@@ -456,31 +500,37 @@ async def deliver(maker: async_sessionmaker[AsyncSession], run: Claimed, now: da
         reason = f"{type(err).__name__}: {err}"[:2000]
         if note:
             reason = f"{reason}; {note}"
-        if run.attempts >= MAX_ATTEMPTS:
-            await _record(maker, run, worker, status="failed", finished_at=now, error=reason)
+        if run.attempts >= MAX_ATTEMPTS or isinstance(err, UnsafeSettings):
+            await _record(maker, run, worker, status="failed", finished_at=ended(), error=reason)
             log.warning("report run %s failed for good: %s", run.id, reason)
             return "failed"
-        retry_at = now + timedelta(seconds=BACKOFF_S[run.attempts - 1])
+        retry_at = ended() + timedelta(seconds=BACKOFF_S[run.attempts - 1])
         await _record(maker, run, worker, status="retrying", next_attempt_at=retry_at, error=reason)
         log.info("report run %s failed (attempt %s), retried at %s: %s", run.id, run.attempts, retry_at, reason)
         return "retrying"
     error = f"refused by the mail server: {', '.join(refused)}" if refused else None
     if note:
         error = f"{error}; {note}" if error else note
-    await _record(maker, run, worker, status="sent", finished_at=now, error=error, message_id=str(msg["Message-ID"]))
+    await _record(maker, run, worker, status="sent", finished_at=ended(), error=error,
+                  message_id=str(msg["Message-ID"]))
     return "sent"
 
 
 async def tick(maker: async_sessionmaker[AsyncSession], now: datetime, settings: DeliverySettings | None = None,
-               worker: str | None = None) -> list[str]:
+               worker: str | None = None, clock: Clock | None = None) -> list[str]:
     """One round of the worker at ``now``: runs for what is due, then every run that can be sent now. Returns the
-    statuses the processed runs ended in."""
+    statuses the processed runs ended in.
+
+    With a ``clock``, every claim and every recorded outcome takes the clock's current time: a round sending
+    several reports can outlast :data:`LEASE_S`, and a run claimed late in it stamped with the round's start would
+    look abandoned to another worker at once."""
     settings = settings or DeliverySettings()
     worker = worker or worker_name()
+    current: Callable[[], datetime] = clock.utcnow if clock is not None else (lambda: now)
     await make_due_runs(maker, now)
     done: list[str] = []
-    while (run := await claim(maker, now, worker)) is not None:
-        done.append(await deliver(maker, run, now, worker, settings))
+    while (run := await claim(maker, (claimed_at := current()), worker)) is not None:
+        done.append(await deliver(maker, run, claimed_at, worker, settings, current))
     return done
 
 
@@ -507,7 +557,8 @@ async def run_worker(app: FastAPI, every_s: float = EVERY_S) -> None:
             await asyncio.wait_for(event.wait(), every_s)
         event.clear()
         try:
-            await tick(app.state.sessionmaker, clock_of(app).utcnow(), DeliverySettings(), worker)
+            clock = clock_of(app)
+            await tick(app.state.sessionmaker, clock.utcnow(), DeliverySettings(), worker, clock)
         except Exception:  # the next round tries again; a run's own failure is recorded on the run
             log.exception("scheduled report delivery failed")
 

@@ -1,5 +1,7 @@
 """Scheduled report delivery over REST (``/api/reports/schedules``): schedules, "send now" and the run history.
-Every endpoint needs ``reports.schedule``; every change goes through the ORM, so the audit log records it."""
+Every endpoint needs ``reports.schedule``. Creating or changing a schedule and "send now" mail a report's contents
+(the call list holds phone numbers) to any address, so they need ``reports.read`` as well: a user may send only what
+he may read. Every change goes through the ORM, so the audit log records it."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from dialer.reports import delivery_schemas as s
 
 router = APIRouter(prefix="/api/reports/schedules", tags=["reports"])
 SCHEDULE = Depends(require(P.reports_schedule))
+#: Mailing a report's contents: also the right to read reports (the routes declare both dependencies).
+READ = Depends(require(P.reports_read))
 
 
 def _now(request: Request) -> datetime:
@@ -94,7 +98,7 @@ async def list_schedules(session: Session, _: Any = SCHEDULE) -> Any:
 @router.post("", response_model=s.ScheduleRead, status_code=201,
              summary="Schedule a report sent by e-mail (daily at HH:MM, weekly or monthly, in the centre's zone)")
 async def create_schedule(body: s.ScheduleWrite, request: Request, session: Session,
-                          principal: Principal = SCHEDULE) -> Any:
+                          principal: Principal = SCHEDULE, _: Any = READ) -> Any:
     await _check_view(session, body, principal)
     schedule = ReportSchedule(created_by=principal.user_id)
     _apply(schedule, body, _now(request))
@@ -112,7 +116,7 @@ async def get_schedule(schedule_id: int, session: Session, _: Any = SCHEDULE) ->
 @router.put("/{schedule_id}", response_model=s.ScheduleRead,
             summary="Change a report schedule (its next run is computed again)")
 async def update_schedule(schedule_id: int, body: s.ScheduleWrite, request: Request, session: Session,
-                          principal: Principal = SCHEDULE) -> Any:
+                          principal: Principal = SCHEDULE, _: Any = READ) -> Any:
     schedule = await _schedule(session, schedule_id)
     if body.view_id != schedule.view_id:
         await _check_view(session, body, principal)
@@ -130,7 +134,8 @@ async def delete_schedule(schedule_id: int, session: Session, _: Any = SCHEDULE)
 
 @router.post("/{schedule_id}/send", response_model=s.RunRead, status_code=202,
              summary="Send the report now (a run of its own, for the period as of now; retried like any run)")
-async def send_now(schedule_id: int, request: Request, session: Session, principal: Principal = SCHEDULE) -> Any:
+async def send_now(schedule_id: int, request: Request, session: Session, principal: Principal = SCHEDULE,
+                   _: Any = READ) -> Any:
     schedule = await _schedule(session, schedule_id)
     now = _now(request)
     first, last = d.period_days(schedule.period, now, ZoneInfo(schedule.time_zone))

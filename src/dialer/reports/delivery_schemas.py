@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from dialer.api.crud import ReadSchema, Schema
 from dialer.reports import delivery as d
+from dialer.reports.period import DIRECTIONS
 
 Report = Literal["outcomes", "slices", "operators", "states", "codes", "abandon", "progress", "shift", "calls"]
 Format = Literal["pdf", "xlsx", "csv"]
@@ -58,6 +59,11 @@ def _filters(value: dict[str, Any]) -> dict[str, Any]:
                 ids.append(int(text))
             if ids:
                 out[key] = sorted(set(ids))
+        elif key == "direction":
+            if item not in (None, ""):
+                if item not in DIRECTIONS:
+                    raise ValueError(f"direction: one of {', '.join(DIRECTIONS)} (or empty for both)")
+                out[key] = item
         elif item not in (None, ""):
             if not isinstance(item, str) or len(item) > 64:
                 raise ValueError(f"{key}: a short text")
