@@ -537,7 +537,8 @@ async function openTransfer() {
 
 function transferBody() {
   const kind = transferKind();
-  const body = { to: kind, comment: $("transfer-comment").value };
+  // the call on screen: the engine refuses a transfer of any other call (one that ended and was followed by the next)
+  const body = { to: kind, comment: $("transfer-comment").value, attempt_id: state.call ? state.call.attempt_id : null };
   if (kind === "operator") {
     if (!$("transfer-operator").value) return [null, t("operator.transfer.need_operator")];
     body.operator_id = Number($("transfer-operator").value);
@@ -563,7 +564,7 @@ async function sendTransfer(consult) {
   busy = true;
   for (const id of ["transfer-blind", "transfer-consult"]) $(id).disabled = true;
   try {
-    if (consult) await api("POST", "/api/workplace/consult", { operator_id: body.operator_id, comment: body.comment }, { quiet: true });
+    if (consult) await api("POST", "/api/workplace/consult", { operator_id: body.operator_id, comment: body.comment, attempt_id: body.attempt_id }, { quiet: true });
     else await api("POST", "/api/workplace/transfer", body, { quiet: true });
     $("transfer-dialog").close();
     toast(consult ? t("operator.transfer.consulting") : t("operator.transfer.done"), "ok", 2500);
