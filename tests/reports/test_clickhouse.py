@@ -5,6 +5,8 @@ the simulated engine wrote."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -185,17 +187,115 @@ async def test_the_api_reads_clickhouse_and_shows_the_lag(app: FastAPI, admin: h
     assert view["report"]["total"] == 1
     status = (await admin.get("/api/reports/clickhouse")).json()
     assert (status["mode"], status["pending"], status["lag_s"]) == ("embedded", 0, 0.0)
+    assert status["initial_load_complete"] and status["loaded_at"] is not None
     # A copy an hour behind (here: ClickHouse emptied, changes waiting since): the reports read PostgreSQL.
     await copier.truncate(ch)
     async with maker() as session, session.begin():
         await session.execute(text("UPDATE attempts SET comment = 'seen' WHERE state = 'done'"))
-    assert (await admin.get("/api/reports/outcomes", params=params)).json()["kpi"]["attempts"] == 0  # fresh lag
-    async with maker() as session, session.begin():
         await session.execute(text("UPDATE clickhouse_outbox SET created_at = now() - interval '1 hour'"))
     assert (await admin.get("/api/reports/outcomes", params=params)).json() == before["outcomes"]
     assert (await admin.get("/api/reports/clickhouse")).json()["lag_s"] >= 3600
+    # ClickHouse failing its queries (here: the copy's database gone): every report answers from PostgreSQL.
+    await copier.copy_all(maker, ch)
+    app.state.clickhouse = Clickhouse(ch.driver, f"gone_{uuid.uuid4().hex[:8]}")
+    for name in ("shift", "outcomes", "operators", "states", "codes", "abandon", "calls", "outcomes/slices"):
+        extra = {"dimension": "region"} if name == "outcomes/slices" else {}
+        answer = await admin.get(f"/api/reports/{name}", params=params | extra)
+        assert answer.status_code == 200, (name, answer.text)
+        if name == "shift":
+            assert answer.json() == before
     operator = await admin.get("/api/reports/clickhouse", headers={"Authorization": "Bearer nope"})
     assert operator.status_code == 401
+
+
+async def test_reports_read_postgresql_until_the_initial_load_is_complete(app: FastAPI, admin: httpx.AsyncClient,
+                                                                          ch: Clickhouse) -> None:
+    """Turning the copy on over existing calls enqueues them all with a fresh ``created_at``: the lag looks fine
+    while ClickHouse holds part of them, so the reports wait for the initial load to complete."""
+    maker = app.state.sessionmaker
+    ready = getattr(app.state, "clickhouse_ready", None)
+    if ready is not None:
+        await ready.wait()
+    await make_day(maker)
+    params = {"period": "custom", "date_from": "2026-03-04", "date_to": "2026-03-04"}
+    before = (await admin.get("/api/reports/outcomes", params=params)).json()
+    assert before["kpi"]["attempts"] > 5
+    await copier.start(maker, ch)  # the copy turned on: triggers, every row enqueued
+    app.state.clickhouse = ch
+    status = (await admin.get("/api/reports/clickhouse")).json()
+    assert status["pending"] > 5 and status["lag_s"] < 300 and not status["initial_load_complete"]
+    assert (await admin.get("/api/reports/outcomes", params=params)).json() == before
+    assert await copier.copy_batch(maker, ch, 3) == 3  # part of the load copied
+    async with maker() as session:
+        f = ReportFilter(period=Period(date(2026, 3, 4), date(2026, 3, 4), MSK), now=utc(2026, 3, 6))
+        partial = await service.outcomes(session, f, None, Reader(ch))
+    assert partial.kpi.attempts < before["kpi"]["attempts"]  # what reading the copy now would answer
+    assert (await admin.get("/api/reports/outcomes", params=params)).json() == before
+    assert not (await admin.get("/api/reports/clickhouse")).json()["initial_load_complete"]
+    await copier.copy_all(maker, ch)
+    status = (await admin.get("/api/reports/clickhouse")).json()
+    assert status["initial_load_complete"] and status["loaded_at"] is not None and status["pending"] == 0
+    assert (await admin.get("/api/reports/outcomes", params=params)).json() == before
+
+
+async def test_a_failed_truncation_is_retried(sessionmaker: async_sessionmaker[AsyncSession], ch: Clickhouse) -> None:
+    """The copy off, an attempt deleted meanwhile, the copy on again: the triggers come back (the copier installs
+    them before it reaches ClickHouse) but ClickHouse fails before its tables are emptied. The next start still
+    empties them, so the deleted attempt is not counted."""
+    await copier.start(sessionmaker, ch)
+    await make_day(sessionmaker)
+    await copier.copy_all(sessionmaker, ch)
+    await copier.start(sessionmaker, None)  # off
+    async with sessionmaker() as session, session.begin():
+        await session.execute(text("DELETE FROM attempts WHERE id = (SELECT max(id) FROM attempts"
+                                   " WHERE state = 'done')"))
+    assert await copier.install_triggers(sessionmaker, True)  # on; then ClickHouse was unreachable
+    async with sessionmaker() as session:
+        assert not (await copier.status(session))["initial_load_complete"]
+    await copier.start(sessionmaker, ch)  # the retry
+    await copier.copy_all(sessionmaker, ch)
+    rows = await ch.rows(f"SELECT count() FROM {ch.table('attempts')} FINAL")
+    async with sessionmaker() as session:
+        assert rows[0][0] == await session.scalar(text("SELECT count(*) FROM attempts WHERE state = 'done'"))
+        assert (await copier.status(session))["initial_load_complete"]
+    await assert_same(sessionmaker, ch, filters(date(2026, 3, 4))[0])
+
+
+@pytest.fixture
+def clickhouse_down(monkeypatch: pytest.MonkeyPatch) -> str:
+    """DIALER_CLICKHOUSE=server with a URL to a closed port (nothing listens there)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("DIALER_CLICKHOUSE", "server")
+    monkeypatch.setenv("DIALER_CLICKHOUSE_URL", url)
+    monkeypatch.setenv("DIALER_CLICKHOUSE_EVERY_S", "0.2")
+    return url
+
+
+async def test_an_unreachable_server_does_not_stop_the_api(clickhouse_down: str, app: FastAPI,
+                                                           admin: httpx.AsyncClient) -> None:
+    """The API starts, the copier keeps the triggers and shows the error, the reports answer from PostgreSQL."""
+    maker = app.state.sessionmaker
+    status: dict[str, object] = {}
+    for _ in range(300):  # the copier's first attempt: well under a second; generous slack
+        status = (await admin.get("/api/reports/clickhouse")).json()
+        if status["last_error"]:
+            break
+        await asyncio.sleep(0.1)
+    assert status["mode"] == "server" and status["triggers"] and status["last_error"], status
+    assert "ClickhouseError" in str(status["last_error"]) and status["last_error_at"] is not None
+    assert not status["initial_load_complete"]
+    await make_day(maker)
+    params = {"period": "custom", "date_from": "2026-03-04", "date_to": "2026-03-04"}
+    answer = await admin.get("/api/reports/outcomes", params=params)
+    assert answer.status_code == 200, answer.text
+    f = ReportFilter(period=Period(date(2026, 3, 4), date(2026, 3, 4), MSK), now=utc(2026, 3, 6))
+    async with maker() as session:
+        expected = await service.outcomes(session, f, None)
+    assert answer.json()["kpi"] == expected.kpi.model_dump(mode="json") and expected.kpi.attempts > 5
+    assert (await admin.get("/api/reports/shift", params=params)).status_code == 200
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ from dialer.reports import rollup, service
 from dialer.reports import schemas as s
 from dialer.reports.charts import Chart, charts_of
 from dialer.reports.clickhouse import copier
-from dialer.reports.clickhouse.client import Clickhouse, ClickhouseSettings, connect
+from dialer.reports.clickhouse.client import Clickhouse, ClickhouseError, ClickhouseSettings, connect
 from dialer.reports.clickhouse.queries import Reader
 from dialer.reports.exports import MEDIA, report_pdf, rows_csv, rows_xlsx, tables_csv, tables_xlsx
 from dialer.reports.facts import Sealed
@@ -105,12 +105,17 @@ async def sealed_marks(request: Request) -> Sealed:
 
 
 async def clickhouse_reader(request: Request, session: Session) -> Reader | None:
-    """The ClickHouse copy's reader when the copy is enabled (tests put one on ``app.state.clickhouse``) and has
-    caught up: while its oldest waiting change is older than ``DIALER_CLICKHOUSE_MAX_LAG_S`` (the first load of a
-    big database, ClickHouse down) reports read PostgreSQL, so they are never short of calls."""
+    """The ClickHouse copy's reader when the copy is enabled (tests put one on ``app.state.clickhouse``), reachable
+    and complete: until its initial load is done, while its oldest waiting change is older than
+    ``DIALER_CLICKHOUSE_MAX_LAG_S`` (ClickHouse down, the copier behind) or when ClickHouse cannot be connected to,
+    reports read PostgreSQL, so they are never short of calls (a query failing later falls back too: service)."""
     found = getattr(request.app.state, "clickhouse", None)
-    ch = found if isinstance(found, Clickhouse) else connect(data_dir=request.app.state.settings.data_dir)
-    if ch is None:
+    try:
+        ch = found if isinstance(found, Clickhouse) else connect(data_dir=request.app.state.settings.data_dir)
+    except ClickhouseError as error:
+        service.clickhouse_failed(error)
+        return None
+    if ch is None or not await copier.readable(session):
         return None
     lag = await session.scalar(text(
         "SELECT extract(epoch FROM now() - created_at) FROM clickhouse_outbox ORDER BY id LIMIT 1"))
@@ -435,3 +440,10 @@ async def update_view(view_id: int, body: s.ViewWrite, session: Session, princip
 async def delete_view(view_id: int, session: Session, principal: Principal = READ) -> Response:
     await session.delete(await _own_view(session, view_id, principal))
     return Response(status_code=204)
+
+
+# Route discovery (dialer.app.discover_routers) mounts a domain's ``routers`` when it has them: the scheduled
+# deliveries' API lives in a module of its own.
+from dialer.reports.delivery_endpoints import router as delivery_router  # noqa: E402
+
+routers = [router, delivery_router]

@@ -279,6 +279,9 @@ class ClickhouseStatus(BaseModel):
     copied_at: datetime | None = Field(description="The last batch copied")
     last_error: str = Field(description="Empty when the last round succeeded")
     last_error_at: datetime | None
+    initial_load_complete: bool = Field(description="Every row enqueued when the copy was turned on is in ClickHouse "
+                                                    "(until then the reports read PostgreSQL)")
+    loaded_at: datetime | None = Field(description="When the initial load completed")
 
 
 class ReportSettingsRead(BaseModel):

@@ -3,26 +3,74 @@
 ``sealed`` decides where the facts come from: the rollups' marks (fast) or None (the raw tables alone, the
 benchmark's baseline); the answers are the same. ``ch`` (a :class:`~dialer.reports.clickhouse.queries.Reader`, when
 the ClickHouse copy is enabled) has the grouped rows read from ClickHouse instead; names, caps and the rest still
-come from PostgreSQL, and the same code below turns the rows into the answer.
+come from PostgreSQL, and the same code below turns the rows into the answer. A ClickHouse that fails a query
+(down, unreachable) is not an error of the report: the answer comes from PostgreSQL instead (:func:`_falls_back`;
+the outage is logged once, when it starts).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.exceptions import ValidationFailed
 from dialer.reports import schemas as s
+from dialer.reports.clickhouse.client import ClickhouseError
 from dialer.reports.clickhouse.queries import Reader, call_order
 from dialer.reports.facts import Sealed, Sql, attempt_facts, state_facts
 from dialer.reports.period import DIRECTIONS, Period, ReportFilter
 
 ROLLING_DAYS = 30
+
+log = logging.getLogger(__name__)
+Params = ParamSpec("Params")
+R = TypeVar("R")
+_clickhouse_down = False
+
+
+def clickhouse_failed(error: BaseException) -> None:
+    """Note that ClickHouse failed (logged once per outage; a later answer from it ends the outage)."""
+    global _clickhouse_down
+    if not _clickhouse_down:
+        log.warning("the ClickHouse copy failed; reports read PostgreSQL until it answers again: %s", error)
+    _clickhouse_down = True
+
+
+def _clickhouse_answered() -> None:
+    global _clickhouse_down
+    if _clickhouse_down:
+        log.warning("the ClickHouse copy answers again")
+    _clickhouse_down = False
+
+
+def _falls_back(report: Callable[Params, Awaitable[R]]) -> Callable[Params, Awaitable[R]]:
+    """A report given a ClickHouse reader (``ch``) answers from PostgreSQL when ClickHouse fails."""
+    signature = inspect.signature(report)
+
+    @functools.wraps(report)
+    async def answer(*args: Params.args, **kwargs: Params.kwargs) -> R:
+        bound = signature.bind(*args, **kwargs)
+        if bound.arguments.get("ch") is None:
+            return await report(*args, **kwargs)
+        try:
+            found = await report(*args, **kwargs)
+        except ClickhouseError as error:
+            clickhouse_failed(error)
+            bound.arguments["ch"] = None
+            return await report(*bound.args, **bound.kwargs)
+        _clickhouse_answered()
+        return found
+
+    return answer
 
 
 def pct(part: int, whole: int) -> float:
@@ -77,6 +125,7 @@ async def _successful(session: AsyncSession) -> list[int]:
     return sorted(int(c) for c in (await session.scalars(text("SELECT code_id FROM report_successful_codes"))).all())
 
 
+@_falls_back
 async def outcomes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
                    ch: Reader | None = None) -> s.Outcomes:
     if ch is not None:
@@ -203,6 +252,7 @@ CH_DIMENSIONS = {"caller_id": "ifNull(caller_id, '')", "zone": "zone", "region":
                  "selection": "selection"}
 
 
+@_falls_back
 async def outcome_slices(session: AsyncSession, f: ReportFilter, dimension: str,
                          ch: Reader | None = None) -> s.OutcomeSlices:
     if dimension not in DIMENSIONS:
@@ -238,6 +288,7 @@ async def _state_totals(session: AsyncSession, f: ReportFilter, sealed: Sealed |
         " sum(ms)::bigint, min(first_at), max(last_at) FROM facts GROUP BY 1, 2, 3, 4"))
 
 
+@_falls_back
 async def operators(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
                     ch: Reader | None = None) -> s.Operators:
     if ch is not None:
@@ -301,6 +352,7 @@ async def _operators_of(session: AsyncSession, f: ReportFilter, rows: list[Any],
 
 # --- Operator time in state -----------------------------------------------------------------------------------
 
+@_falls_back
 async def states(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
                  ch: Reader | None = None) -> s.States:
     acc: dict[tuple[int, date], dict[str, Any]] = {}
@@ -329,6 +381,7 @@ async def states(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
 
 # --- Completion codes -----------------------------------------------------------------------------------------
 
+@_falls_back
 async def codes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
                 ch: Reader | None = None) -> s.Codes:
     per_code: dict[int, int] = defaultdict(int)
@@ -391,6 +444,7 @@ async def codes(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
 
 # --- Abandon ledger -------------------------------------------------------------------------------------------
 
+@_falls_back
 async def abandon(session: AsyncSession, f: ReportFilter, sealed: Sealed | None,
                   ch: Reader | None = None) -> s.Abandon:
     """Per campaign per day; the rolling rate covers the 30 days ending that day (read from before the period)."""
@@ -533,6 +587,7 @@ CALL_SORT = {"id": "a.id", "queued_at": "a.queued_at", "talk_ms": "talk_ms", "ou
              "operator": "o.name", "campaign": "cp.name", "number": "a.number", "direction": "a.direction"}
 
 
+@_falls_back
 async def calls(session: AsyncSession, f: ReportFilter, sealed: Sealed | None, *, outcome: str | None,
                 page: int, per_page: int, sort: str | None, ch: Reader | None = None) -> s.Calls:
     if outcome is not None and outcome not in s.CATEGORIES:

@@ -11,14 +11,20 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+T = TypeVar("T")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ClickhouseError(Exception):
+    """ClickHouse could not be reached or refused a statement (whatever the driver raised is the cause): the copier
+    records it on the copy's status and retries, the reports answer from PostgreSQL."""
 
 
 class ClickhouseSettings(BaseSettings):
@@ -151,28 +157,37 @@ class Clickhouse:
         return f"{self.database}.{name}"
 
     async def command(self, sql: str) -> None:
-        await asyncio.to_thread(self.driver.command, sql)
+        await _call(self.driver.command, sql)
 
     async def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        return await asyncio.to_thread(self.driver.rows, sql)
+        return await _call(self.driver.rows, sql)
 
     async def insert_lines(self, name: str, lines: list[str]) -> None:
         """Rows already written as JSONEachRow lines."""
         if lines:
-            await asyncio.to_thread(self.driver.insert, self.table(name), "\n".join(lines).encode())
+            await _call(self.driver.insert, self.table(name), "\n".join(lines).encode())
+
+
+async def _call(method: Callable[..., T], *args: Any) -> T:
+    try:
+        return await asyncio.to_thread(method, *args)
+    except Exception as error:
+        raise ClickhouseError(f"{type(error).__name__}: {error}") from error
 
 
 _shared: dict[tuple[str, str, str], Clickhouse] = {}
 
 
 def connect(settings: ClickhouseSettings | None = None, data_dir: Path | None = None) -> Clickhouse | None:
-    """The configured ClickHouse (None when the copy is off); one per process and configuration."""
+    """The configured ClickHouse (None when the copy is off); one per process and configuration. Raises
+    :class:`ClickhouseError` when the server cannot be reached or chdb cannot start (nothing is kept then: the next
+    call tries again)."""
     settings = settings or ClickhouseSettings()
     if not settings.enabled:
         return None
     if settings.clickhouse == "server":
         if not settings.clickhouse_url:
-            raise ValueError("DIALER_CLICKHOUSE=server needs DIALER_CLICKHOUSE_URL (http://user:password@host:8123)")
+            raise ClickhouseError("DIALER_CLICKHOUSE=server needs DIALER_CLICKHOUSE_URL (http://user:password@host:8123)")
         where = settings.clickhouse_url
     else:
         if data_dir is None:
@@ -182,8 +197,11 @@ def connect(settings: ClickhouseSettings | None = None, data_dir: Path | None = 
         where = str(Path(data_dir) / "clickhouse")
     key = (settings.clickhouse, where, settings.clickhouse_database)
     if key not in _shared:
-        driver: Driver = Server(where) if settings.clickhouse == "server" else Embedded(Path(where))
-        _shared[key] = Clickhouse(driver, settings.clickhouse_database)
+        try:
+            driver: Driver = Server(where) if settings.clickhouse == "server" else Embedded(Path(where))
+            _shared[key] = Clickhouse(driver, settings.clickhouse_database)
+        except Exception as error:  # unreachable server, bad URL or database name, chdb missing or unusable
+            raise ClickhouseError(f"{type(error).__name__}: {error}") from error
     return _shared[key]
 
 

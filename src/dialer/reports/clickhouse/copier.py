@@ -20,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -135,8 +136,9 @@ async def backfill(session: AsyncSession) -> int:
 
 
 async def install_triggers(maker: async_sessionmaker[AsyncSession], enabled: bool) -> bool:
-    """Make the triggers match the setting; True when they were just created (the copy starts from scratch: the
-    caller empties ClickHouse's tables before copying the backfilled outbox)."""
+    """Make the triggers match the setting; True when they were just created (the copy starts from scratch). Creating
+    them records, in the same transaction, that ClickHouse's tables must be emptied before copying (``needs_truncate``,
+    cleared by :func:`start` once done, so a failure in between is retried) and that an initial load is under way."""
     async with maker() as session, session.begin():
         present = await triggers_installed(session)
         if enabled and present == set(TRIGGERS):
@@ -146,11 +148,34 @@ async def install_triggers(maker: async_sessionmaker[AsyncSession], enabled: boo
             await session.execute(text(f"DROP TRIGGER IF EXISTS {name} ON {table}"))
         await session.execute(text("DELETE FROM clickhouse_outbox"))
         if not enabled:
+            await session.execute(text(
+                "UPDATE clickhouse_copy_status SET load_until_id = NULL, needs_truncate = false"))
             return False
         for ddl in TRIGGERS.values():
             await session.execute(text(ddl))
-        await backfill(session)
+        await _initial_load(session, truncate=True)
         return True
+
+
+async def _initial_load(session: AsyncSession, truncate: bool) -> None:
+    """Enqueue every row and remember the newest outbox id of them: until all are sent the copy is partial and the
+    reports read PostgreSQL (the outbox rows' ``created_at`` is now, so the lag alone looks fresh)."""
+    await backfill(session)
+    await session.execute(text(
+        "INSERT INTO clickhouse_copy_status (id, load_until_id, loaded_at, needs_truncate)"
+        " SELECT 1, max(id), NULL, :t FROM clickhouse_outbox"
+        " ON CONFLICT (id) DO UPDATE SET load_until_id = excluded.load_until_id, loaded_at = NULL,"
+        " needs_truncate = clickhouse_copy_status.needs_truncate OR excluded.needs_truncate"), {"t": truncate})
+    await _mark_loaded(session)
+
+
+async def _mark_loaded(session: AsyncSession) -> None:
+    """Clear ``load_until_id`` (and set ``loaded_at``) once no outbox row up to it is left."""
+    await session.execute(text(
+        "UPDATE clickhouse_copy_status SET load_until_id = NULL, loaded_at = now()"
+        " WHERE id = 1 AND (load_until_id IS NULL AND loaded_at IS NULL AND NOT needs_truncate"
+        " OR load_until_id IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM clickhouse_outbox WHERE id <= clickhouse_copy_status.load_until_id))"))
 
 
 async def copy_batch(maker: async_sessionmaker[AsyncSession], ch: Clickhouse, size: int) -> int | None:
@@ -162,6 +187,7 @@ async def copy_batch(maker: async_sessionmaker[AsyncSession], ch: Clickhouse, si
         outbox = (await session.execute(text(
             "SELECT id, source, row_id, at FROM clickhouse_outbox ORDER BY id LIMIT :n"), {"n": size})).all()
         if not outbox:
+            await _mark_loaded(session)
             return 0
         latest: dict[tuple[str, int], tuple[int, datetime]] = {}
         for oid, source, row_id, at in outbox:
@@ -187,6 +213,7 @@ async def copy_batch(maker: async_sessionmaker[AsyncSession], ch: Clickhouse, si
             "INSERT INTO clickhouse_copy_status (id, copied_rows, copied_at, last_error) VALUES (1, :n, now(), '')"
             " ON CONFLICT (id) DO UPDATE SET copied_rows = clickhouse_copy_status.copied_rows + :n,"
             " copied_at = now(), last_error = ''"), {"n": sent})
+        await _mark_loaded(session)
         return sent
 
 
@@ -208,46 +235,62 @@ async def record_error(maker: async_sessionmaker[AsyncSession], error: BaseExcep
             " ON CONFLICT (id) DO UPDATE SET last_error = :e, last_error_at = now()"), {"e": message})
 
 
-async def start(maker: async_sessionmaker[AsyncSession], ch: Clickhouse | None) -> None:
-    """Triggers as the setting says; ClickHouse's tables created (and emptied when the copy starts afresh). A
+async def start(maker: async_sessionmaker[AsyncSession], ch: Clickhouse | None, enabled: bool | None = None) -> None:
+    """Triggers as the setting says (``enabled``; by default: whether there is a ``ch``); ClickHouse's tables
+    created, and emptied while the status says they must be (the copy started afresh, or a truncation failed). A
     ClickHouse whose tables are new while the triggers were already there (its data directory or database lost)
     gets every row enqueued again."""
-    fresh = await install_triggers(maker, ch is not None)
+    await install_triggers(maker, ch is not None if enabled is None else enabled)
     if ch is None:
         return
-    existed = bool((await ch.rows(f"EXISTS TABLE {ch.table('attempts')}"))[0][0]) if not fresh else True
+    async with maker() as session:
+        must_truncate = bool(await session.scalar(text(
+            "SELECT needs_truncate FROM clickhouse_copy_status WHERE id = 1")))
+    existed = True if must_truncate else bool((await ch.rows(f"EXISTS TABLE {ch.table('attempts')}"))[0][0])
     await create_schema(ch)
-    if fresh:
+    if must_truncate:
         await truncate(ch)
+        async with maker() as session, session.begin():
+            await session.execute(text("UPDATE clickhouse_copy_status SET needs_truncate = false WHERE id = 1"))
+            await _mark_loaded(session)
     elif not existed:
         async with maker() as session, session.begin():
-            await backfill(session)
+            await _initial_load(session, truncate=False)
 
 
 def run_in_app(app: Any) -> Coroutine[Any, Any, None]:
     """The copier of the API process (``dialer.app`` starts it beside the reports' sealing); ``app.state.
-    clickhouse_ready`` is set once the triggers match the setting."""
+    clickhouse_ready`` is set once the triggers match the setting. Nothing here reaches ClickHouse: an unreachable
+    server (or chdb missing) must not stop the API from starting, so :func:`run` connects inside its retry loop."""
     ready = asyncio.Event()
     app.state.clickhouse_ready = ready
-    settings = ClickhouseSettings()
-    return run(app.state.sessionmaker, settings, connect(settings, app.state.settings.data_dir), ready)
+    return run(app.state.sessionmaker, ClickhouseSettings(), None, ready, app.state.settings.data_dir)
 
 
 async def run(maker: async_sessionmaker[AsyncSession], settings: ClickhouseSettings | None = None,
-              ch: Clickhouse | None = None, ready: asyncio.Event | None = None) -> None:
-    """Copy until cancelled; with the copy off it only removes the triggers."""
+              ch: Clickhouse | None = None, ready: asyncio.Event | None = None, data_dir: Path | None = None) -> None:
+    """Copy until cancelled; with the copy off it only removes the triggers. ClickHouse is connected to lazily,
+    inside the retry loop: a failure (to connect, to create the tables, to copy) is written on the copy's status
+    and tried again, with a backoff up to a minute."""
     settings = settings or ClickhouseSettings()
-    ch = ch if ch is not None else connect(settings)
+    enabled = settings.enabled or ch is not None
+    pause = settings.clickhouse_every_s
     while True:
         try:
-            await start(maker, ch)
+            if enabled and ch is None:
+                await install_triggers(maker, True)  # the outbox fills while ClickHouse is away
+                if ready is not None:
+                    ready.set()
+                ch = connect(settings, data_dir)
+            await start(maker, ch, enabled)
             if ready is not None:
                 ready.set()
             break
         except Exception as error:  # ClickHouse or the database not there yet: said on the status, tried again
-            log.exception("starting the ClickHouse copy failed")
+            log.warning("starting the ClickHouse copy failed (tried again in %.0f s): %s", pause, error)
             await _record_quietly(maker, error)
-            await asyncio.sleep(30)
+            await asyncio.sleep(pause)
+            pause = min(60.0, pause * 2)
     if ch is None:
         return
     pause = settings.clickhouse_every_s
@@ -256,7 +299,7 @@ async def run(maker: async_sessionmaker[AsyncSession], settings: ClickhouseSetti
             sent = await copy_batch(maker, ch, settings.clickhouse_batch)
             pause = settings.clickhouse_every_s
         except Exception as error:  # the batch stays in the outbox and is sent again; backoff up to a minute
-            log.exception("copying to ClickHouse failed")
+            log.warning("copying to ClickHouse failed (tried again in %.0f s): %s", pause, error)
             await _record_quietly(maker, error)
             sent, pause = 0, min(60.0, pause * 2)
         if not sent:
@@ -276,10 +319,20 @@ async def status(session: AsyncSession, settings: ClickhouseSettings | None = No
     pending, oldest, now = (await session.execute(text(
         "SELECT count(*), min(created_at), now() FROM clickhouse_outbox"))).one()
     row = (await session.execute(text(
-        "SELECT copied_rows, copied_at, last_error, last_error_at FROM clickhouse_copy_status WHERE id = 1"))).first()
+        "SELECT copied_rows, copied_at, last_error, last_error_at,"
+        " load_until_id IS NULL AND NOT needs_truncate AND loaded_at IS NOT NULL, loaded_at"
+        " FROM clickhouse_copy_status WHERE id = 1"))).first()
     installed = await triggers_installed(session)
     return {"mode": settings.clickhouse, "triggers": len(installed) == len(TRIGGERS),
             "pending": int(pending), "oldest_at": oldest,
             "lag_s": round((now - oldest).total_seconds(), 1) if oldest is not None else 0.0,
             "copied_rows": int(row[0]) if row else 0, "copied_at": row[1] if row else None,
-            "last_error": row[2] if row else "", "last_error_at": row[3] if row else None}
+            "last_error": row[2] if row else "", "last_error_at": row[3] if row else None,
+            "initial_load_complete": bool(row[4]) if row else False, "loaded_at": row[5] if row else None}
+
+
+async def readable(session: AsyncSession) -> bool:
+    """Whether reports may read the copy: its initial load is complete and no truncation is pending."""
+    return bool(await session.scalar(text(
+        "SELECT load_until_id IS NULL AND NOT needs_truncate AND loaded_at IS NOT NULL"
+        " FROM clickhouse_copy_status WHERE id = 1")))

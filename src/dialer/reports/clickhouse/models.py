@@ -1,11 +1,11 @@
 """The ClickHouse copy's tables in PostgreSQL: the outbox the triggers fill and the copy's status (migration
-0017_clickhouse)."""
+0017_clickhouse, 0020_clickhouse_load)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Integer, String, Text, func
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Integer, String, Text, false, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dialer.models.base import Base
@@ -27,7 +27,9 @@ class ClickhouseOutbox(Base):
 
 
 class ClickhouseCopyStatus(Base):
-    """One row: how the copy goes (rows copied, the last copy, the last error)."""
+    """One row: how the copy goes (rows copied, the last copy, the last error), whether the initial load is still
+    under way (``load_until_id``: the newest outbox id it enqueued; cleared, and ``loaded_at`` set, once every row up
+    to it is sent) and whether ClickHouse's tables still have to be emptied before copying (``needs_truncate``)."""
 
     __tablename__ = "clickhouse_copy_status"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -35,5 +37,8 @@ class ClickhouseCopyStatus(Base):
     copied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_error: Mapped[str] = mapped_column(Text, server_default="")
     last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    load_until_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    loaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    needs_truncate: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (CheckConstraint("id = 1", name="single"),)
