@@ -6,6 +6,7 @@ the simulated engine wrote."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -19,14 +20,14 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialer.models.enums import DialMode
-from dialer.reports import service
+from dialer.models.enums import DialMode, OutcomeCategory
+from dialer.reports import rollup, service
 from dialer.reports.clickhouse import copier
 from dialer.reports.clickhouse.client import Clickhouse, Embedded, Server
 from dialer.reports.clickhouse.queries import Reader
 from dialer.reports.period import Period, ReportFilter
 from tests.engine.engine_world import NOW, Harness, engine_world, scenario
-from tests.reports.data import make_day, utc
+from tests.reports.data import Day, attempt, make_day, utc
 from tests.reports.test_direction import add_inbound
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -259,6 +260,79 @@ async def test_a_failed_truncation_is_retried(sessionmaker: async_sessionmaker[A
         assert rows[0][0] == await session.scalar(text("SELECT count(*) FROM attempts WHERE state = 'done'"))
         assert (await copier.status(session))["initial_load_complete"]
     await assert_same(sessionmaker, ch, filters(date(2026, 3, 4))[0])
+
+
+async def add_transfers(maker: async_sessionmaker[AsyncSession], day: Day) -> tuple[int, int]:
+    """Two transferred calls on the 4th (before the call still in progress, so the rollups seal them): a blind one
+    from Anna to Boris (Anna talks 60 s, lets go; Boris takes the customer 15 s later and talks 105 s), and one Anna
+    consults Boris on and hands over (attended, at 50 s), Boris sends to a pool (requested at 80 s) and Anna takes
+    back (at 100 s) until the hang-up at 150 s; besides, a transfer that failed (it moves nothing)."""
+    async with maker() as session, session.begin():
+        first = await attempt(session, day.world, day.contacts[0], utc(2026, 3, 4, 10, 15), OutcomeCategory.answered,
+                              operator_id=day.op2, code_id=day.agreed, talk_s=180, wrap_s=7)
+        second = await attempt(session, day.world, day.contacts[1], utc(2026, 3, 4, 11, 15),
+                               OutcomeCategory.answered, operator_id=day.op1, code_id=day.refused, talk_s=150,
+                               wrap_s=4)
+        rows = []
+        for attempt_id, kind, source, start, end, at, to, result in (
+                (first, "operator", day.op1, day.op2, 60, 75, None, "connected"),
+                (second, "attended", day.op1, day.op2, 30, 50, None, "connected"),
+                (second, "pool", day.op2, day.op1, 80, 100, None, "connected"),
+                (second, "operator", day.op1, day.op2, 140, None, 145, "failed")):
+            connected = await session.scalar(text("SELECT connected_at FROM attempts WHERE id = :i"),
+                                             {"i": attempt_id})
+            rows.append({"a": attempt_id, "c": day.world.campaign_id, "k": kind, "f": source, "t": start,
+                         "r": connected + timedelta(seconds=end),
+                         "x": connected + timedelta(seconds=at) if at is not None else None,
+                         "e": connected + timedelta(seconds=at if at is not None else to or 0), "res": result})
+        for row in rows:
+            await session.execute(text(
+                "INSERT INTO call_transfers (attempt_id, campaign_id, kind, source, from_operator_id, to_operator_id,"
+                " requested_at, connected_at, ended_at, result) VALUES (:a, :c, :k, 'panel', :f, :t, :r, :x, :e,"
+                " :res)"), row)
+    return first, second
+
+
+async def test_a_transferred_call_is_split_between_its_operators(sessionmaker: async_sessionmaker[AsyncSession],
+                                                                  ch: Clickhouse) -> None:
+    """Each operator gets his part of a transferred call's talk and counts it handled, from PostgreSQL's raw
+    tables, its rollups and ClickHouse alike; the outcomes count the transferred calls, the call list their
+    transfers."""
+    await copier.start(sessionmaker, ch)
+    day = await make_day(sessionmaker)
+    f = filters(date(2026, 3, 4))[0]
+    async with sessionmaker() as session:
+        before = {r.operator_id: r for r in (await service.operators(session, f, None)).rows}
+    first, second = await add_transfers(sessionmaker, day)
+    await copier.copy_all(sessionmaker, ch)
+    async with sessionmaker() as session, session.begin():
+        marks = await rollup.refresh(session, utc(2026, 3, 7))
+    assert marks.attempts >= utc(2026, 3, 4, 12)  # both transferred calls are in the rollups
+    async with sessionmaker() as session:
+        raw = await service.operators(session, f, None)
+        assert await service.operators(session, f, marks) == raw
+        assert await service.operators(session, f, None, Reader(ch)) == raw
+        after = {r.operator_id: r for r in raw.rows}
+        # Anna: 60 s of the first call; 50 + 50 s of the second (whose last operator she is), one handled call
+        # for each of her three segments. Boris: 105 s of the first, 30 s of the second.
+        assert (after[day.op1].handled - before[day.op1].handled, after[day.op1].talk_ms - before[day.op1].talk_ms) \
+            == (3, 160_000)
+        assert (after[day.op2].handled - before[day.op2].handled, after[day.op2].talk_ms - before[day.op2].talk_ms) \
+            == (2, 135_000)
+        # Filtered to one operator: only his segments, whoever the attempt's last operator is.
+        for op in (day.op1, day.op2):
+            one = dataclasses.replace(f, operator_ids=(op,))
+            rows = (await service.operators(session, one, None)).rows
+            assert [(r.operator_id, r.handled, r.talk_ms) for r in rows] == \
+                [(op, after[op].handled, after[op].talk_ms)]
+            assert await service.operators(session, one, marks) == await service.operators(session, one, None,
+                                                                                             Reader(ch))
+        outcomes = await service.outcomes(session, f, marks)
+        assert outcomes.kpi.transferred == 2
+        assert outcomes == await service.outcomes(session, f, None, Reader(ch))
+        for reader in (None, Reader(ch)):
+            page = await service.calls(session, f, None, outcome=None, page=1, per_page=50, sort="-id", ch=reader)
+            assert {i.id: i.transfers for i in page.items if i.transfers} == {first: 1, second: 2}
 
 
 @pytest.fixture

@@ -28,7 +28,8 @@ async def test_outcomes_of_a_day_count_by_local_day(app: FastAPI, admin: httpx.A
     assert body["kpi"] == {
         "attempts": 7, "answered": 2, "reached_contacts": 2, "answer_rate": 28.57, "abandoned": 1,
         "live_answers": 3, "abandon_rate": 33.33, "abandon_cap": 3.0, "handled": 2, "talk_ms": 90_000,
-        "wrap_ms": 15_000, "aht_ms": 52_500, "successful": 1, "conversion": 50.0, "inbound_abandoned": 0}
+        "wrap_ms": 15_000, "aht_ms": 52_500, "successful": 1, "conversion": 50.0, "inbound_abandoned": 0,
+        "transferred": 0}
     assert body["categories"] == {"answered": 2, "no_answer": 1, "busy": 1, "rejected": 1, "abandoned": 1,
                                   "error": 1, "total": 7}
     assert [d["day"] for d in body["by_day"]] == ["2026-03-04"]

@@ -39,6 +39,8 @@ class Kpi(BaseModel):
     aht_ms: int = Field(description="(talk + wrap-up) / handled")
     successful: int = Field(description="Answered calls whose completion code is marked successful")
     conversion: float = Field(description="successful / answered, %")
+    transferred: int = Field(0, description="Calls whose customer was handed to another operator or number at least "
+                                            "once (a connected transfer or rescue)")
 
 
 class Counts(BaseModel):
@@ -106,9 +108,10 @@ class CodeCount(BaseModel):
 class OperatorRow(BaseModel):
     operator_id: int
     name: str
-    handled: int
+    handled: int = Field(description="Calls he talked on; a transferred call counts for every operator who had it")
     answered: int
-    talk_ms: int
+    talk_ms: int = Field(description="His own part of each call's talk (a transferred call's is split at the "
+                                     "transfers)")
     wrap_ms: int
     aht_ms: int
     waiting_ms: int = Field(description="Time ready, waiting for a call")
@@ -248,6 +251,8 @@ class CallRow(BaseModel):
     talk_ms: int | None
     hangup_cause: str
     direction: str = "outbound"
+    transfers: int = Field(0, description="Connected transfers of the call (to an operator, pool, skill, external "
+                                          "number, attended, rescue)")
 
 
 class Calls(BaseModel):

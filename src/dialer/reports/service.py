@@ -26,7 +26,7 @@ from dialer.exceptions import ValidationFailed
 from dialer.reports import schemas as s
 from dialer.reports.clickhouse.client import ClickhouseError
 from dialer.reports.clickhouse.queries import Reader, call_order
-from dialer.reports.facts import Sealed, Sql, attempt_facts, state_facts
+from dialer.reports.facts import Sealed, Sql, attempt_facts, ms, state_facts
 from dialer.reports.period import DIRECTIONS, Period, ReportFilter
 
 ROLLING_DAYS = 30
@@ -197,7 +197,7 @@ async def _outcomes_of(session: AsyncSession, f: ReportFilter, rows: list[Any], 
                 live_answers=live, abandon_rate=pct(lost, live), inbound_abandoned=inbound.abandoned,
                 abandon_cap=min(caps.values()) if caps else None, handled=handled, talk_ms=talk, wrap_ms=wrap,
                 aht_ms=(talk + wrap) // handled if handled else 0, successful=successful,
-                conversion=pct(successful, categories.answered))
+                conversion=pct(successful, categories.answered), transferred=await _transferred(session, f))
     return s.Outcomes(
         applied=applied(f), kpi=kpi, categories=categories,
         by_day=[days.get(d) or s.DayRow(day=d) for d in f.period.days], by_hour=list(hours.values()),
@@ -209,8 +209,32 @@ async def _outcomes_of(session: AsyncSession, f: ReportFilter, rows: list[Any], 
                        key=lambda r: (-r.total, r.name)))
 
 
-def _attempt_where(sql: Sql, f: ReportFilter) -> tuple[str, str]:
-    """JOIN and WHERE text selecting the filter's finished attempts (alias ``a``; ``c`` the contact)."""
+async def _transferred(session: AsyncSession, f: ReportFilter) -> int:
+    """The filter's calls with at least one connected transfer (read from ``call_transfers`` whatever source gave
+    the rest of the report)."""
+    sql = Sql()
+    join, where = _attempt_where(sql, f)
+    # Driven from the transfers (far fewer than attempts; one is requested after its attempt was queued, so the
+    # index on requested_at bounds them), not by a scan of the period's attempts.
+    return int(await session.scalar(text(
+        f"SELECT count(DISTINCT a.id) FROM call_transfers t JOIN attempts a ON a.id = t.attempt_id{join}"
+        f" WHERE t.result = 'connected' AND t.requested_at >= {sql.bind(f.start)} AND {where}"), sql.params) or 0)
+
+
+async def _with_transfers(session: AsyncSession, items: list[s.CallRow]) -> list[s.CallRow]:
+    """The page's calls with their connected transfers counted."""
+    if items:
+        found = {int(a): int(n) for a, n in (await session.execute(text(
+            "SELECT attempt_id, count(*) FROM call_transfers WHERE attempt_id = ANY(CAST(:ids AS bigint[]))"
+            " AND result = 'connected' GROUP BY attempt_id"), {"ids": [i.id for i in items]})).all()}
+        for item in items:
+            item.transfers = found.get(item.id, 0)
+    return items
+
+
+def _attempt_where(sql: Sql, f: ReportFilter, operators: bool = True) -> tuple[str, str]:
+    """JOIN and WHERE text selecting the filter's finished attempts (alias ``a``; ``c`` the contact);
+    ``operators=False`` leaves out the operator filter (the caller applies it to transfer segments)."""
     where = (f"a.state = 'done' AND a.queued_at >= {sql.bind(f.start)} AND a.queued_at < {sql.bind(f.end)}")
     join = ""
     if f.campaign_ids is not None:
@@ -218,7 +242,7 @@ def _attempt_where(sql: Sql, f: ReportFilter) -> tuple[str, str]:
     if f.list_ids is not None:
         join = " JOIN contacts c ON c.id = a.contact_id"
         where += f" AND c.list_id = ANY(CAST({sql.bind(list(f.list_ids))} AS bigint[]))"
-    if f.operator_ids is not None:
+    if f.operator_ids is not None and operators:
         where += f" AND a.operator_id = ANY(CAST({sql.bind(list(f.operator_ids))} AS bigint[]))"
     if f.code_ids is not None:
         where += f" AND a.completion_code_id = ANY(CAST({sql.bind(list(f.code_ids))} AS bigint[]))"
@@ -296,7 +320,44 @@ async def operators(session: AsyncSession, f: ReportFilter, sealed: Sealed | Non
         state_rows = await ch.state_by_operator(f)
     else:
         rows, state_rows = await _operator_rows(session, f, sealed)
-    return await _operators_of(session, f, rows, state_rows)
+    return await _operators_of(session, f, rows, state_rows, await _transfer_shares(session, f))
+
+
+async def _transfer_shares(session: AsyncSession, f: ReportFilter) -> dict[int, tuple[int, int]]:
+    """What transfers move between operators: ``{operator: (handled, talk_ms)}`` to add to the attempt facts.
+
+    The facts (raw, rollups, ClickHouse alike) give a transferred call's whole talk, from its first connection to
+    its hang-up, to the attempt's last operator. Here, from ``call_transfers`` at query time (the rollups keep no
+    segments; the answer is the same whichever source gave the facts), each operator who talked to the customer
+    gets his own segment: the first from the attempt's ``connected_at`` to the first connected transfer's, each
+    receiving operator from his transfer's ``connected_at`` until the next connected transfer's (or the hang-up,
+    for the last one). A segment ends when its operator let go of the customer: at ``requested_at`` for a blind or
+    queued transfer (his leg is released at once), at ``connected_at`` for an attended one (he held the call through
+    the consultation). Each operator counts one handled call per segment; the last operator's share replaces the
+    whole talk the facts gave him. Transfers that did not connect move nothing (the customer stayed, or waited for
+    any operator, who then appears as the attempt's operator). Wrap-up stays with the attempt's operator, as in the
+    facts."""
+    sql = Sql()
+    join, where = _attempt_where(sql, f, operators=False)
+    moves = await _rows(session, sql, (
+        "WITH t AS (SELECT t.attempt_id, t.from_operator_id, t.to_operator_id, t.connected_at,"
+        " CASE WHEN t.kind = 'attended' THEN t.connected_at ELSE t.requested_at END AS left_at,"
+        " row_number() OVER w AS n, lead(CASE WHEN t.kind = 'attended' THEN t.connected_at ELSE t.requested_at END)"
+        " OVER w AS next_left_at, a.connected_at AS first_at, a.hung_up_at, coalesce(a.operator_id, 0) AS last_op"
+        f" FROM call_transfers t JOIN attempts a ON a.id = t.attempt_id{join}"
+        f" WHERE {where} AND a.connected_at IS NOT NULL AND a.hung_up_at IS NOT NULL"
+        f" AND t.result = 'connected' AND t.connected_at IS NOT NULL AND t.requested_at >= {sql.bind(f.start)}"
+        " WINDOW w AS (PARTITION BY t.attempt_id ORDER BY t.connected_at, t.id)),"
+        " moves AS ("
+        f"SELECT coalesce(from_operator_id, 0) AS op, 1 AS handled, {ms('left_at - first_at')} AS talk"
+        " FROM t WHERE n = 1"
+        " UNION ALL SELECT CASE WHEN next_left_at IS NULL THEN last_op ELSE coalesce(to_operator_id, 0) END, 1,"
+        f" {ms('coalesce(next_left_at, hung_up_at) - connected_at')} FROM t"
+        f" UNION ALL SELECT last_op, -1, -{ms('hung_up_at - first_at')} FROM t WHERE n = 1)"
+        " SELECT op, sum(handled)::bigint, sum(talk)::bigint FROM moves WHERE op <> 0"
+        + (f" AND op = ANY(CAST({sql.bind(list(f.operator_ids))} AS bigint[]))" if f.operator_ids is not None
+           else "") + " GROUP BY op"))
+    return {int(op): (int(handled), int(talk)) for op, handled, talk in moves}
 
 
 async def _operator_rows(session: AsyncSession, f: ReportFilter, sealed: Sealed | None) -> tuple[list[Any], list[Any]]:
@@ -316,8 +377,8 @@ async def _operator_rows(session: AsyncSession, f: ReportFilter, sealed: Sealed 
     return rows, state_rows
 
 
-async def _operators_of(session: AsyncSession, f: ReportFilter, rows: list[Any],
-                        state_rows: list[Any]) -> s.Operators:
+async def _operators_of(session: AsyncSession, f: ReportFilter, rows: list[Any], state_rows: list[Any],
+                        shares: dict[int, tuple[int, int]]) -> s.Operators:
     calls: dict[int, tuple[int, ...]] = {}
     codes: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for g, op, code, n, handled, talk, wrap, answered, ok in rows:
@@ -328,6 +389,9 @@ async def _operators_of(session: AsyncSession, f: ReportFilter, rows: list[Any],
     time_in: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for op, state, total in state_rows:
         time_in[op][state] += total
+    for op, (more, talk_ms) in shares.items():
+        n, handled, talk, wrap, answered, ok = calls.get(op, (0, 0, 0, 0, 0, 0))
+        calls[op] = (n, handled + more, talk + talk_ms, wrap, answered, ok)
     ids = set(calls) | set(time_in)
     names = await _names(session, "operators", set(ids))
     code_names = await _names(session, "completion_codes", {c for cs in codes.values() for c, _ in cs})
@@ -624,6 +688,7 @@ async def calls(session: AsyncSession, f: ReportFilter, sealed: Sealed | None, *
                        number=r[6], caller_id=r[7], outcome=r[8], code=r[9], queued_at=r[10], dialed_at=r[11],
                        ringing_at=r[12], answered_at=r[13], connected_at=r[14], hung_up_at=r[15],
                        wrap_up_ended_at=r[16], talk_ms=r[17], hangup_cause=r[18], direction=r[19]) for r in rows]
+    items = await _with_transfers(session, items)
     # The total comes from the facts (the rollups for sealed hours): counting a year of attempts row by row is
     # what a paged list must not do.
     count = Sql()
@@ -648,6 +713,7 @@ async def _ch_calls(session: AsyncSession, f: ReportFilter, ch: Reader, outcome:
                        outcome=r[6], code=code_names.get(r[7]), queued_at=r[8], dialed_at=r[9], ringing_at=r[10],
                        answered_at=r[11], connected_at=r[12], hung_up_at=r[13], wrap_up_ended_at=r[14],
                        talk_ms=r[15], hangup_cause=r[16], direction=r[17]) for r in rows]
+    items = await _with_transfers(session, items)
     return s.Calls(applied=applied(f), items=items, total=await ch.call_total(f, outcome), page=page,
                    per_page=per_page)
 

@@ -78,6 +78,7 @@ def outcomes(r: s.Outcomes, t: Translate) -> list[Table]:
         [t("reports.kpi.abandon_rate"), f"{k.abandon_rate}% ({k.abandoned}/{k.live_answers})"
          + (f", {t('reports.kpi.abandon_cap').format(cap=k.abandon_cap)}" if k.abandon_cap is not None else "")],
         *([[t("reports.kpi.inbound_abandoned"), str(k.inbound_abandoned)]] if k.inbound_abandoned else []),
+        *([[t("reports.kpi.transferred"), str(k.transferred)]] if k.transferred else []),
         [t("reports.kpi.talk"), _hms(k.talk_ms)],
         [t("reports.kpi.aht"), _hms(k.aht_ms)],
         [t("reports.kpi.conversion"), f"{k.conversion}% ({k.successful}/{k.answered})"],
