@@ -118,6 +118,7 @@ function renderKpi(box, report, filter) {
     tile(t("reports.kpi.talk"), fmtDuration(k.talk_ms / 1000), null, null),
     tile(t("reports.kpi.aht"), fmtDuration(k.aht_ms / 1000), null, null),
     tile(t("reports.kpi.conversion"), pct(k.conversion), `${n(k.successful)} / ${n(k.answered)}`, null),
+    tile(t("reports.kpi.transferred"), n(k.transferred ?? 0), null, null),
     el("div", { class: "rep-categories" }, CATEGORIES.map((c) => el("a", {
       class: `rep-cat oc-${c}`, href: callsHref(filter, { outcome: c }), "data-outcome": c },
       el("span", { class: "dot" }), t(`outcome.${c}`), " ", el("b", {}, n(report.categories[c]))))),
