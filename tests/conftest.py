@@ -53,9 +53,11 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return start_embedded_server(data_dir)
 
 
-#: Test directories whose tests share fixed local resources (the SIP driver's RTP port range, rtpengine's ports): under
-#: pytest-xdist (``--dist loadgroup``) they all run in one worker, one after the other.
-_SERIAL_GROUPS = {"telephony/sip": "sip", "media": "sip"}
+#: Test directories (and files) whose tests share fixed local resources (the SIP driver's RTP port range, rtpengine's
+#: ports, the repository's build directory): under pytest-xdist (``--dist loadgroup``) each group runs in one worker.
+_SERIAL_GROUPS = {"telephony/sip": "sip", "media": "sip",
+                  # one pip build in the repository's build/ at a time (its module fixture would run in each worker)
+                  "tools/test_plain_install.py": "plain_install"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -63,7 +65,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         rel = Path(str(item.path)).relative_to(root).as_posix()
         for prefix, group in _SERIAL_GROUPS.items():
-            if rel.startswith(prefix + "/"):
+            if rel == prefix or rel.startswith(prefix + "/"):
                 item.add_marker(pytest.mark.xdist_group(group))
                 break
 

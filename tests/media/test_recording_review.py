@@ -218,7 +218,9 @@ async def test_a_public_link_never_creates_the_key(app: FastAPI, anon: httpx.Asy
     assert not key_file.exists() and not runtime(app).rs.media_recording_key
     user_id = await make_user(app, "nobody-yet", roles=("supervisor",))
     got = await anon.get(f"/api/recordings/1/shared?expires={int(EPOCH) + 3600}&by={user_id}&signature={'0' * 64}")
-    assert got.status_code == 503 and "no recordings key" in got.json()["detail"]
+    # without a key no link was ever signed: a wrong signature, and nothing about the installation's files
+    assert got.status_code == 403 and "signature does not match" in got.json()["detail"]
+    assert str(app.state.settings.data_dir) not in got.text
     assert not key_file.exists()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from dialer.api.crud import ListParams, Page, apply_sort, list_params, paginate
+from dialer.api.crud import SORTABLE, ListParams, Page, apply_sort, list_params, paginate
 from dialer.api.deps import Session, client_of, public, require
 from dialer.auth.permissions import P
 from dialer.auth.service import Principal
@@ -19,6 +19,7 @@ from dialer.recordings import service
 from dialer.recordings.schemas import LinkCreate, LinkRead, RecordingRead, SpoolState
 
 router = APIRouter(prefix="/api/recordings", tags=["recordings"])
+SORTABLE["/api/recordings"] = tuple(sorted(service.SORTABLE))  # the OpenAPI schema declares the sort columns
 attempt_router = APIRouter(prefix="/api/attempts", tags=["recordings"])
 _listen = Depends(require(P.recordings_listen))
 _download = Depends(require(P.recordings_download))
@@ -128,14 +129,21 @@ async def create_link(recording_id: int, request: Request, session: Session, bod
                                      rt.clock.utcnow())
 
 
-@router.get("/{recording_id}/shared", response_class=StreamingResponse, responses={200: _AUDIO, 206: _AUDIO},
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+@router.get("/{recording_id}/shared", response_class=StreamingResponse,
+            responses={200: _AUDIO, 206: _AUDIO,
+                       403: {"description": "A wrong signature, or the link's creator may no longer download",
+                             "content": _PROBLEM},
+                       410: {"description": "The link expired", "content": _PROBLEM}},
             summary="Play a recording through a time-limited link (no session needed)")
 @public
 async def shared_recording(recording_id: int, request: Request, session: Session, expires: int = Query(...),
                            by: int = Query(..., description="The user who made the link"),
                            signature: str = Query(..., max_length=128)) -> Response:
     """The address `POST /api/recordings/{id}/links` returned. 403 for a wrong signature or when the link's creator
-    is deactivated or no longer holds `recordings.download`, 410 once expired, 503 while no recordings key exists.
+    is deactivated or no longer holds `recordings.download`, 410 once expired.
     Range requests work as on `/stream`; the listen is logged with the link's creator and the client's address."""
     rt = service.runtime(request.app)
     await service.check_link(session, rt, recording_id, expires, by, signature, rt.clock.utcnow())

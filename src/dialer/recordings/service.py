@@ -287,8 +287,13 @@ async def check_link(session: AsyncSession, rt: Runtime, recording_id: int, expi
     """A link's signature (made with the current key: a rotated key ends the links made before), its expiry, and
     its creator: still active and still holding ``recordings.download`` (a deactivated user's links stop working).
     403 for any mismatch (compared as bytes: any text a client sends is a wrong signature, never an error), 410
-    when expired, 503 when no key exists (never generated here)."""
-    expected = _signature(rt.keyring.link_secret(), recording_id, expires, by).encode()
+    when expired. Without a key no link was ever signed: 403 as for any other wrong signature (the key is never
+    generated here, and an anonymous caller learns nothing of the installation's files)."""
+    try:
+        secret = rt.keyring.link_secret()
+    except RecordingKeyUnavailable:
+        raise PermissionDenied("the link's signature does not match: ask for a new link") from None
+    expected = _signature(secret, recording_id, expires, by).encode()
     if not hmac.compare_digest(expected, signature.strip().lower().encode("utf-8", "replace")):
         raise PermissionDenied("the link's signature does not match: ask for a new link")
     if expires <= now.timestamp():
