@@ -227,7 +227,8 @@ async def bench_media(calls: int = 200, *, seconds: float = 30.0, phases: int = 
         raise ValueError("--calls and phases must be at least 1, --seconds at least 3")
     with tempfile.TemporaryDirectory(prefix="dialer-bench-media-") as folder:
         recordings = Path(folder) / "recordings"
-        low = 40000 + (os.getpid() % 40) * 500
+        # below Linux's ephemeral range (32768+): the generator's sockets (free_port) never land in rtpengine's range
+        low = 23000 + (os.getpid() % 16) * 500
         engine_process = RtpEngineProcess(interface="127.0.0.1", ng_port=free_port(udp=True), port_min=low,
                                           port_max=low + max(499, 4 * calls + 20),
                                           recording_dir=recordings / "rtpengine", log_level=4,
