@@ -154,23 +154,25 @@ async def consult(body: ConsultBody, request: Request, response: Response, sessi
                 summary="Attended transfer: hand my customer to the operator I consulted")
 async def consult_complete(request: Request, response: Response, session: Session,
                            principal: Principal = _panel) -> Any:
-    op = await service.operator_of(session, principal.user_id)
-    attempt_id = await service.connected_attempt(session, op)
-    result = await _send(request, response, principal, CommandKind.consult_complete, op.id,
-                         {"attempt_id": attempt_id})
-    await service.audit_transfer(session, "consultation completed", attempt_id, op, {}, result)
-    return result
+    return await _consult_step(request, response, session, principal, CommandKind.consult_complete,
+                               "consultation completed")
 
 
 @workplace.post("/consult/cancel", response_model=CommandResult,
                 summary="Attended transfer: end the consultation and go back to my customer")
 async def consult_cancel(request: Request, response: Response, session: Session,
                          principal: Principal = _panel) -> Any:
+    return await _consult_step(request, response, session, principal, CommandKind.consult_cancel,
+                               "consultation cancelled")
+
+
+async def _consult_step(request: Request, response: Response, session: Any, principal: Principal,
+                        kind: CommandKind, what: str) -> Any:
+    """The end of the operator's consultation (complete or cancel), for the call he is in, audited."""
     op = await service.operator_of(session, principal.user_id)
     attempt_id = await service.connected_attempt(session, op)
-    result = await _send(request, response, principal, CommandKind.consult_cancel, op.id,
-                         {"attempt_id": attempt_id})
-    await service.audit_transfer(session, "consultation cancelled", attempt_id, op, {}, result)
+    result = await _send(request, response, principal, kind, op.id, {"attempt_id": attempt_id})
+    await service.audit_transfer(session, what, attempt_id, op, {}, result)
     return result
 
 
