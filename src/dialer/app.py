@@ -97,9 +97,14 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         app.state.database_url = url
         maintenance = asyncio.create_task(_maintain(engine, settings))
         sealing = asyncio.create_task(_seal_reports(app.state.sessionmaker))
-        copying = asyncio.create_task(importlib.import_module("dialer.reports.clickhouse.copier").run_in_app(app))
-        delivery = asyncio.create_task(importlib.import_module("dialer.reports.delivery").run_worker(app))
-        recordings = asyncio.create_task(importlib.import_module("dialer.media.recordings").run_in_app(app))
+        # the API process's own workers: the ClickHouse copy, scheduled report delivery, the recordings' spool
+        from dialer.media.recordings import run_in_app as convert_recordings
+        from dialer.reports.clickhouse.copier import run_in_app as copy_to_clickhouse
+        from dialer.reports.delivery import run_worker as deliver_reports
+
+        copying = asyncio.create_task(copy_to_clickhouse(app))
+        delivery = asyncio.create_task(deliver_reports(app))
+        recordings = asyncio.create_task(convert_recordings(app))
         await contact_lifecycle.on_startup(engine, app.state.sessionmaker, settings)
         try:
             yield
